@@ -1,0 +1,388 @@
+"""Scenario schema, loading, `--set` overrides and validation errors that name file and key."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PRODUCTS = ("huabei", "jiebei", "yuefu")
+METHODS = ("equal_installment", "equal_principal", "interest_first")
+STATES = ("current", "M1", "M2", "M3", "M4", "M5", "M6")
+
+
+class ScenarioError(Exception):
+    """Bad input: rendered as `error: <file>: <key>: <what>` with exit status 2."""
+
+    def __init__(self, file: str, key: str, what: str):
+        super().__init__(f"{file}: {key}: {what}")
+        self.file, self.key, self.what = file, key, what
+
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Run(Section):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    seed: Annotated[int, Field(ge=0, lt=2**63)]
+    paths: Annotated[int, Field(ge=1)]
+    horizon_months: Annotated[int, Field(ge=1, le=600)]
+
+
+class Engine(Section):
+    block_size: Annotated[int, Field(ge=1)]
+    threads: Annotated[int, Field(ge=0)]
+
+
+class JiebeiRequests(Section):
+    amount_median: Positive
+    amount_sigma: NonNegative
+    terms: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)]
+    term_shares: list[Fraction]
+    methods: Annotated[list[Literal[METHODS]], Field(min_length=1)]
+    method_shares: list[Fraction]
+
+    @model_validator(mode="after")
+    def _shares(self):
+        _check_shares("terms", self.terms, "term_shares", self.term_shares)
+        _check_shares("methods", self.methods, "method_shares", self.method_shares)
+        return self
+
+
+def _check_shares(name: str, values: list, share_name: str, shares: list[float]) -> None:
+    if len(values) != len(shares):
+        raise ValueError(f"{share_name}: expected {len(values)} values (one per entry of {name}), found {len(shares)}")
+    if not math.isclose(sum(shares), 1.0, abs_tol=1e-9):
+        raise ValueError(f"{share_name}: expected shares summing to 1, found {sum(shares):g}")
+
+
+class Applicants(Section):
+    monthly_volume: Annotated[int, Field(ge=0)]
+    origination_months: Annotated[int, Field(ge=1)]
+    verification_fail_rate: Fraction
+    product_mix: dict[Literal[PRODUCTS], Fraction]
+    income_median: Positive
+    income_sigma: NonNegative
+    dti_mean: Annotated[float, Field(gt=0.0, lt=1.0)]
+    dti_sd: Positive
+    age_mean: Positive
+    age_sd: NonNegative
+    age_min: NonNegative
+    age_max: Positive
+    tenure_mean_years: Positive
+    past_delinquency_mean: NonNegative
+    correlation: list[list[Annotated[float, Field(ge=-1.0, le=1.0)]]]
+    jiebei: JiebeiRequests
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not math.isclose(sum(self.product_mix.values()), 1.0, abs_tol=1e-9):
+            raise ValueError(f"product_mix: expected shares summing to 1, found {sum(self.product_mix.values()):g}")
+        later = [p for p, share in self.product_mix.items() if p != "jiebei" and share > 0]
+        if later:
+            raise ValueError(f"product_mix: expected only jiebei (cash loans) in this version, found {later[0]}")
+        if len(self.correlation) != 5 or any(len(row) != 5 for row in self.correlation):
+            raise ValueError("correlation: expected a 5 x 5 matrix (income, dti, age, tenure, past delinquencies)")
+        import numpy as np
+
+        c = np.array(self.correlation)
+        if not np.allclose(c, c.T) or not np.allclose(np.diag(c), 1.0):
+            raise ValueError("correlation: expected a symmetric matrix with ones on the diagonal")
+        if np.linalg.eigvalsh(c).min() <= 0:
+            raise ValueError("correlation: expected a positive definite matrix")
+        if self.dti_sd**2 >= self.dti_mean * (1 - self.dti_mean):
+            raise ValueError("dti_sd: expected dti_sd^2 < dti_mean * (1 - dti_mean) (a beta distribution)")
+        if self.age_min >= self.age_max:
+            raise ValueError("age_min: expected age_min < age_max")
+        return self
+
+
+class Book(Section):
+    file: str
+
+
+class Scorecard(Section):
+    base_score: float
+    base_odds: Positive
+    pdo: Positive
+    intercept: float
+    coef_income: float
+    coef_dti: float
+    coef_age: float
+    coef_tenure: float
+    coef_past_delinquencies: float
+    model_error_sd: NonNegative
+    bands: Annotated[list[float], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _check(self):
+        if any(b <= a for a, b in zip(self.bands, self.bands[1:])):
+            raise ValueError("bands: expected strictly increasing cut points")
+        return self
+
+
+class Policy(Section):
+    cutoff_score: float
+    max_dti: NonNegative
+    max_past_delinquencies: Annotated[int, Field(ge=0)]
+    pricing: Literal["curve", "risk_based"]
+    curve_scores: Annotated[list[float], Field(min_length=1)]
+    curve_aprs: Annotated[list[NonNegative], Field(min_length=1)]
+    risk_margin: float
+    apr_cap: NonNegative
+    on_cap: Literal["cap", "reject"]
+    limit_income_multiple: Positive
+    limit_score_slope: float
+    takeup_base: Annotated[float, Field(gt=0.0, lt=1.0)]
+    takeup_reference_apr: NonNegative
+    price_sensitivity: NonNegative
+    sensitivity_score_slope: float
+
+    @model_validator(mode="after")
+    def _check(self):
+        if len(self.curve_scores) != len(self.curve_aprs):
+            raise ValueError(
+                f"curve_aprs: expected {len(self.curve_scores)} values (one per curve score), found {len(self.curve_aprs)}"
+            )
+        if any(b <= a for a, b in zip(self.curve_scores, self.curve_scores[1:])):
+            raise ValueError("curve_scores: expected strictly increasing scores")
+        return self
+
+
+class Jiebei(Section):
+    min_amount: Positive
+    max_amount: Positive
+    terms: Annotated[list[Annotated[int, Field(ge=1, le=360)]], Field(min_length=1)]
+    daily_rate_min: NonNegative
+    daily_rate_max: NonNegative
+    days_per_year: Positive
+    penalty_daily_rate: NonNegative
+    late_fee: NonNegative
+    prepayment: bool
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.min_amount > self.max_amount:
+            raise ValueError("min_amount: expected min_amount <= max_amount")
+        if self.daily_rate_min > self.daily_rate_max:
+            raise ValueError("daily_rate_min: expected daily_rate_min <= daily_rate_max")
+        return self
+
+
+class Products(Section):
+    jiebei: Jiebei
+
+
+class Behaviour(Section):
+    roll_rates: Annotated[list[Fraction], Field(min_length=6, max_length=6)]
+    prepay_monthly: Fraction
+    recovery_rate: Fraction
+    recovery_lag_months: Annotated[int, Field(ge=1)]
+    collection_cost: Fraction
+    fraud_rate: Fraction
+
+
+class Factor(Section):
+    asset_correlation: Annotated[float, Field(ge=0.0, lt=1.0)]
+    roll_correlation: Annotated[float, Field(ge=0.0, lt=1.0)]
+    autocorrelation: Annotated[float, Field(ge=-1.0, le=1.0)]
+
+
+class Macro(Section):
+    shift: list[float]
+
+
+class Funding(Section):
+    cost_of_funds: NonNegative
+
+
+class Scenario(Section):
+    run: Run
+    engine: Engine
+    applicants: Applicants
+    book: Book
+    scorecard: Scorecard
+    policy: Policy
+    products: Products
+    behaviour: Behaviour
+    factor: Factor
+    macro: Macro
+    funding: Funding
+
+    @model_validator(mode="after")
+    def _check(self):
+        if len(self.macro.shift) > self.run.horizon_months:
+            raise ValueError(
+                f"macro.shift: expected at most horizon_months = {self.run.horizon_months} values, "
+                f"found {len(self.macro.shift)}"
+            )
+        bad = [t for t in self.applicants.jiebei.terms if t not in self.products.jiebei.terms]
+        if bad:
+            raise ValueError(f"applicants.jiebei.terms: expected terms offered in products.jiebei.terms, found {bad[0]}")
+        return self
+
+
+class LoadedScenario:
+    """A validated scenario with where it came from: file, text, overrides and the resolved values."""
+
+    def __init__(self, scenario: Scenario, path: Path, text: str, overrides: list[str]):
+        self.scenario, self.path, self.text, self.overrides = scenario, path, text, overrides
+
+    def resolved(self) -> dict:
+        return self.scenario.model_dump(mode="json")
+
+    def book_path(self) -> Path | None:
+        file = self.scenario.book.file
+        if not file:
+            return None
+        p = Path(file)
+        return p if p.is_absolute() else (self.path.parent / p)
+
+
+def defaults() -> dict:
+    """The default scenario as a nested dict (from the shipped defaults.toml)."""
+    text = resources.files("simulator").joinpath("defaults.toml").read_text()
+    return tomllib.loads(text)
+
+
+def _merge(base: dict, update: dict, prefix: str, file: str) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        dotted = f"{prefix}{key}"
+        if key not in out:
+            raise ScenarioError(file, dotted, "unknown key")
+        if isinstance(out[key], dict) and not (prefix == "applicants." and key == "product_mix"):
+            if not isinstance(value, dict):
+                raise ScenarioError(file, dotted, f"expected a table, found {_show(value)}")
+            out[key] = _merge(out[key], value, dotted + ".", file)
+        else:
+            out[key] = value
+    return out
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (str, list, dict, bool)) else repr(value)
+
+
+def parse_override(item: str, file: str) -> tuple[list[str], Any]:
+    """`a.b.c=value` -> (["a","b","c"], value); the value in TOML syntax, bare words as strings."""
+    if "=" not in item:
+        raise ScenarioError(file, item, "expected --set KEY=VALUE")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ScenarioError(file, key or item, "expected a dotted key such as run.paths")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.split("."), value
+
+
+def _apply_override(tree: dict, parts: list[str], value: Any) -> None:
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ScenarioError("", ".".join(parts), "not a table")
+    node[parts[-1]] = value
+
+
+def _pydantic_message(err: dict) -> tuple[str, str]:
+    loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
+    idx = [p for p in err["loc"] if isinstance(p, int)]
+    key = ".".join(loc)
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        # Our own validators say "<key>: expected ..., found ..."
+        text = msg[len("Value error, "):]
+        sub, _, what = text.partition(": ")
+        return (f"{key}.{sub}" if key else sub), what
+    if idx:
+        key = f"{key}[{idx[0]}]"
+    if err["type"] == "extra_forbidden":
+        return key, "unknown key"
+    if err["type"] == "missing":
+        return key, "missing"
+    if err["type"] in ("too_short", "too_long"):
+        ctx = err.get("ctx", {})
+        n = ctx.get("min_length") if err["type"] == "too_short" else ctx.get("max_length")
+        exact = ctx.get("min_length", n) if err["type"] == "too_long" else n
+        bound = "at least" if err["type"] == "too_short" else "at most"
+        return key, f"expected {bound} {n} values, found {ctx.get('actual_length', len(err.get('input') or []))}"
+    expected = msg[len("Input should be "):] if msg.startswith("Input should be ") else msg[0].lower() + msg[1:]
+    return key, f"expected {expected}, found {_show(err.get('input'))}"
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> LoadedScenario:
+    """Read, merge over the defaults, apply `--set` overrides and validate a scenario file."""
+    path = Path(path)
+    file = str(path)
+    overrides = list(overrides or [])
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ScenarioError(file, "-", "file not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ScenarioError(file, "-", f"cannot read the file ({exc.__class__.__name__})") from None
+    try:
+        user = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(file, "-", f"expected valid TOML, found a syntax error ({exc})") from None
+    for item in overrides:
+        parts, value = parse_override(item, file)
+        try:
+            _apply_override(user, parts, value)
+        except ScenarioError as exc:
+            raise ScenarioError(file, exc.key, exc.what) from None
+    tree = _merge(defaults(), user, "", file)
+    try:
+        scenario = Scenario.model_validate(tree)
+    except ValidationError as exc:
+        key, what = _pydantic_message(exc.errors()[0])
+        raise ScenarioError(file, key, what) from None
+    return LoadedScenario(scenario, path, text, overrides)
+
+
+def to_toml(tree: dict, prefix: str = "") -> str:
+    """A small TOML writer for the resolved scenario (tables, scalars, lists, inline dicts)."""
+    scalars, tables = [], []
+    for key, value in tree.items():
+        if isinstance(value, dict) and not (prefix == "applicants." and key == "product_mix"):
+            tables.append((key, value))
+        else:
+            scalars.append(f"{key} = {_toml_value(value)}")
+    out = []
+    if scalars:
+        if prefix:
+            out.append(f"[{prefix.rstrip('.')}]")
+        out.extend(scalars)
+        out.append("")
+    for key, value in tables:
+        out.append(to_toml(value, f"{prefix}{key}."))
+    return "\n".join(out)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return str(value)

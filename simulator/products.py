@@ -1,0 +1,77 @@
+"""Repayment schedules in integer cents, shared by the kernel and `simulator quote`.
+
+Conventions (pinned by tests against numpy-financial):
+- Money is held in integer cents; `round_cents` rounds half up.
+- Monthly contract rate r = APR / 12; for the cash loan APR = daily rate x days_per_year.
+- Interest of a period = round_cents(outstanding principal x r).
+- equal_installment: level payment P = round_cents(annuity payment); principal of
+  period k = P - interest; the last period repays what is left.
+- equal_principal: principal of period k = floor(principal / n); the last repays the rest.
+- interest_first: interest each period, all principal in the last.
+"""
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from .config import METHODS
+
+EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, INTEREST_FIRST = 0, 1, 2
+METHOD_CODES = {name: code for code, name in enumerate(METHODS)}
+
+
+@nb.njit(inline="always", cache=True)
+def round_cents(x: float) -> np.int64:
+    """Round an amount in cents to an integer number of cents, half up."""
+    return np.int64(math.floor(x + 0.5))
+
+
+@nb.njit(cache=True)
+def level_payment(principal: np.int64, rate: float, term: np.int64) -> np.int64:
+    """Equal-instalment payment in cents (annuity), for principal in cents and monthly rate."""
+    if rate == 0.0:
+        return round_cents(principal / term)
+    return round_cents(principal * rate / (1.0 - (1.0 + rate) ** (-term)))
+
+
+@nb.njit(inline="always", cache=True)
+def scheduled_principal(method, k, term, original, scheduled_balance, payment, scheduled_interest):
+    """Principal due in period k (1-based) of a loan on its schedule, in cents."""
+    if k >= term:
+        return scheduled_balance
+    if method == EQUAL_INSTALLMENT:
+        due = payment - scheduled_interest
+    elif method == EQUAL_PRINCIPAL:
+        due = original // term
+    else:
+        due = np.int64(0)
+    if due < 0:
+        due = np.int64(0)
+    if due > scheduled_balance:
+        due = scheduled_balance
+    return due
+
+
+@nb.njit(cache=True)
+def _schedule(method, principal, rate, term, out):
+    payment = level_payment(principal, rate, term) if method == EQUAL_INSTALLMENT else np.int64(0)
+    balance = principal
+    for k in range(1, term + 1):
+        interest = round_cents(balance * rate)
+        due = scheduled_principal(method, k, term, principal, balance, payment, interest)
+        balance -= due
+        out[k - 1, 0] = due + interest
+        out[k - 1, 1] = due
+        out[k - 1, 2] = interest
+        out[k - 1, 3] = balance
+
+
+def schedule_cents(method: str, principal_cents: int, monthly_rate: float, term: int) -> np.ndarray:
+    """Schedule as int64 cents, one row a period: payment, principal, interest, balance after."""
+    if method not in METHOD_CODES:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    out = np.zeros((term, 4), dtype=np.int64)
+    _schedule(METHOD_CODES[method], np.int64(principal_cents), float(monthly_rate), np.int64(term), out)
+    return out
