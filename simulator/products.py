@@ -3,7 +3,10 @@
 Conventions (pinned by tests against numpy-financial):
 - Money is held in integer cents; `round_cents` rounds half up.
 - Monthly contract rate r = APR / 12; for the cash loan APR = daily rate x days_per_year.
-- Interest of a period = round_cents(outstanding principal x r).
+- Interest of a period = outstanding principal x r, rounded to the cent with the
+  rounding residual carried to the next period (`accrue_interest`), so the interest
+  over a loan's life is its exact total rounded once: 10,000 interest-first for 12
+  months at 0.04% a day pays 1,460.00 of interest, not 12 x 121.67.
 - equal_installment: level payment P = round_cents(annuity payment); principal of
   period k = P - interest; the last period repays what is left.
 - equal_principal: principal of period k = floor(principal / n); the last repays the rest.
@@ -26,6 +29,14 @@ METHOD_CODES = {name: code for code, name in enumerate(METHODS)}
 def round_cents(x: float) -> np.int64:
     """Round an amount in cents to an integer number of cents, half up."""
     return np.int64(math.floor(x + 0.5))
+
+
+@nb.njit(inline="always", cache=True)
+def accrue_interest(balance, rate, carry):
+    """(interest in whole cents, new carry) for one period on `balance` cents at `rate`."""
+    exact = balance * rate + carry
+    interest = round_cents(exact)
+    return interest, exact - interest
 
 
 @nb.njit(cache=True)
@@ -58,8 +69,9 @@ def scheduled_principal(method, k, term, original, scheduled_balance, payment, s
 def _schedule(method, principal, rate, term, out):
     payment = level_payment(principal, rate, term) if method == EQUAL_INSTALLMENT else np.int64(0)
     balance = principal
+    carry = 0.0
     for k in range(1, term + 1):
-        interest = round_cents(balance * rate)
+        interest, carry = accrue_interest(balance, rate, carry)
         due = scheduled_principal(method, k, term, principal, balance, payment, interest)
         balance -= due
         out[k - 1, 0] = due + interest

@@ -1,0 +1,96 @@
+"""`simulator run | validate | quote`: the command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .config import ScenarioError, load_scenario, to_toml
+
+
+def _scenario_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", help="scenario file (TOML)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a scenario key, e.g. --set run.paths=50 (TOML value syntax)")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors (exit status 2, no usage dump)."""
+
+    def error(self, message: str):
+        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import quote
+
+    parser = Parser(prog="simulator", description="Monte Carlo simulator of consumer-credit portfolios")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario and write DIR/results.nc")
+    _scenario_args(run)
+    run.add_argument("--out", type=Path, help="output folder (default: reports/<run.name>/)")
+    run.add_argument("--threads", type=int, help="Numba threads (default: engine.threads, 0 = all cores)")
+    run.add_argument("--block-size", type=int, help="accounts per kernel block (default: engine.block_size)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", help="check a scenario; --print shows it resolved")
+    _scenario_args(validate)
+    validate.add_argument("--print", dest="print_resolved", action="store_true",
+                          help="print the complete resolved scenario (TOML)")
+    validate.set_defaults(func=cmd_validate)
+
+    quote.add_parser(sub)
+    return parser
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    loaded = load_scenario(args.scenario, args.overrides)
+    if loaded.book_path() is not None:
+        from .population import read_book
+
+        read_book(loaded.book_path(), loaded.scenario)
+    if args.print_resolved:
+        print(to_toml(loaded.resolved()), end="")
+    else:
+        print(f"{args.scenario}: ok")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    loaded = load_scenario(args.scenario, args.overrides)
+    if args.threads is not None and args.threads < 0:
+        raise ScenarioError(args.scenario, "--threads", f"expected a number >= 0, found {args.threads}")
+    if args.block_size is not None and args.block_size < 1:
+        raise ScenarioError(args.scenario, "--block-size", f"expected a number >= 1, found {args.block_size}")
+    from . import engine, results, summary
+
+    out = args.out or Path("reports") / loaded.scenario.run.name
+    started = time.perf_counter()
+    ds = engine.simulate(loaded, threads=args.threads, block_size=args.block_size,
+                         progress=not args.quiet and sys.stderr.isatty())
+    path = out / "results.nc"
+    results.write_atomic(ds, path)
+    if not args.quiet:
+        print(summary.render(ds, path, time.perf_counter() - started))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; no results written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

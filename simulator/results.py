@@ -1,0 +1,134 @@
+"""The results Dataset: names, units and conventions, and atomic NetCDF I/O."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .config import PRODUCTS, STATES, LoadedScenario
+from .kernel import FLOWS
+
+CENTS = 100
+MONEY_FLOWS = [f for f in FLOWS if not f.endswith("_accounts")]
+DESCRIPTIONS = {
+    "accounts": "open accounts by state at the end of the month",
+    "balance": "outstanding principal by state at the end of the month",
+    "originated": "principal lent to new accounts",
+    "drawn": "new revolving spend (principal)",
+    "capitalised": "unpaid interest and fees added to principal",
+    "repaid": "scheduled and arrears principal repaid",
+    "prepaid": "principal repaid early in full",
+    "charged_off": "principal written off (from M6, 180+ days past due)",
+    "recovered": "recoveries on charged-off principal, net of collection cost",
+    "interest_income": "contract interest received (cash basis)",
+    "fee_income": "fees received (late fees, instalment fees)",
+    "penalty_income": "penalty interest received on overdue amounts",
+    "funding_cost": "cost of funds on the principal outstanding at the start of the month",
+    "net_revenue": "interest + fees + penalty - funding cost - charged off + recovered",
+    "originated_accounts": "accounts originated",
+    "prepaid_accounts": "accounts repaid early in full",
+    "matured_accounts": "accounts closed by their last scheduled payment",
+    "charged_off_accounts": "accounts charged off",
+    "rolls": "accounts that missed a payment due, by the state they were in",
+    "cures": "accounts that paid all arrears and returned to current, by the state they were in",
+    "applications": "applicants",
+    "approvals": "applicants approved",
+    "takeups": "approved applicants who took the offer (accounts originated)",
+    "opening_accounts": "accounts of the existing book at the start of month 1",
+    "opening_balance": "principal of the existing book at the start of month 1",
+}
+CONVENTIONS = {
+    "money": "yuan (CNY); amounts are sums of integer cents; repaid and prepaid are principal only",
+    "month": "month t = 1 .. H of the run; balances and accounts at the end of the month",
+    "states": "current = M0; Mk = k consecutive missed payments (M1 1-30 days past due ... M6 151-180); "
+              "30+ = M2 and worse, 90+ = M4 and worse; a miss in M6 is charged off",
+    "correlation": "asset correlation R in the Basel sense: h(z) = Phi((Phi^-1(h) - sqrt(R) z) / sqrt(1 - R))",
+    "score_scaling": "factor = pdo / ln 2; offset = base_score - factor ln(base_odds); "
+                     "score = offset + factor ln((1 - pd) / pd), odds good:bad",
+    "day_count": "cash loan APR = daily rate x days_per_year; monthly rate = APR / 12; "
+                 "penalty a month = daily penalty rate x days_per_year / 12",
+    "income": "cash basis: interest, fees and penalty counted when paid; unpaid interest is never booked",
+    "principal_identity": "sum(balance)_t = sum(balance)_(t-1) + originated + drawn + capitalised - repaid - prepaid - charged_off",
+}
+
+
+def build_dataset(loaded: LoadedScenario, band_labels: list[str], stocks: np.ndarray, flows: np.ndarray,
+                  rolls: np.ndarray, cures: np.ndarray, funnel: np.ndarray, opening: np.ndarray,
+                  version: str) -> xr.Dataset:
+    """Assemble the Dataset from the kernel's integer sums (cents and counts)."""
+    sc = loaded.scenario
+    n_paths, horizon = stocks.shape[:2]
+    coords = {
+        "path": np.arange(n_paths),
+        "month": np.arange(1, horizon + 1),
+        "product": list(PRODUCTS),
+        "score_band": band_labels,
+        "state": list(STATES),
+    }
+    cube = ("path", "month", "product", "score_band")
+    data = {
+        "accounts": (cube + ("state",), stocks[..., 0]),
+        "balance": (cube + ("state",), stocks[..., 1] / CENTS),
+        "rolls": (cube + ("state",), rolls),
+        "cures": (cube + ("state",), cures),
+        "applications": (("month", "product", "score_band"), funnel[..., 0]),
+        "approvals": (("month", "product", "score_band"), funnel[..., 1]),
+        "takeups": (("month", "product", "score_band"), funnel[..., 2]),
+        "opening_accounts": (("product", "score_band", "state"), opening[..., 0]),
+        "opening_balance": (("product", "score_band", "state"), opening[..., 1] / CENTS),
+    }
+    for j, name in enumerate(FLOWS):
+        data[name] = (cube, flows[..., j] / CENTS if name in MONEY_FLOWS else flows[..., j])
+    income = flows[..., FLOWS.index("interest_income")] + flows[..., FLOWS.index("fee_income")] \
+        + flows[..., FLOWS.index("penalty_income")]
+    net = income - flows[..., FLOWS.index("funding_cost")] - flows[..., FLOWS.index("charged_off")] \
+        + flows[..., FLOWS.index("recovered")]
+    data["net_revenue"] = (cube, net / CENTS)
+    ds = xr.Dataset(data, coords=coords)
+    for name, var in ds.data_vars.items():
+        var.attrs["description"] = DESCRIPTIONS[name]
+        var.attrs["units"] = "yuan" if var.dtype.kind == "f" else "accounts"
+    ds["score_band"].attrs["cut_points"] = np.asarray(sc.scorecard.bands)
+    ds.attrs.update({
+        "title": f"Monte Carlo run '{sc.run.name}' of a consumer-credit portfolio",
+        "simulator_version": version,
+        "seed": sc.run.seed,
+        "scenario_file": str(loaded.path),
+        "scenario_text": loaded.text,
+        "scenario_overrides": json.dumps(loaded.overrides),
+        "scenario_resolved": json.dumps(loaded.resolved(), sort_keys=True),
+        "currency": "CNY",
+        **{f"convention_{k}": v for k, v in CONVENTIONS.items()},
+    })
+    return ds
+
+
+def write_atomic(ds: xr.Dataset, path: Path) -> None:
+    """Write NetCDF to a temporary file beside `path`, then rename: never a half-written result."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read(path: Path) -> xr.Dataset:
+    """Open a results file (loaded into memory, file closed)."""
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+def delinquency_ratio(ds: xr.Dataset, worst_from: str) -> xr.DataArray:
+    """Share of balances in `worst_from` and worse (M2 for 30+, M4 for 90+), by path and month."""
+    bal = ds["balance"].sum(("product", "score_band"))
+    worse = bal.sel(state=list(STATES[STATES.index(worst_from):])).sum("state")
+    total = bal.sum("state")
+    return (worse / total.where(total > 0)).fillna(0.0)

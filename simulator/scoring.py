@@ -1,0 +1,64 @@
+"""The logistic scorecard: pd_12m from features, score scaling (model.md 2.3), score bands."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import expit
+
+from . import rng
+from .config import Applicants, Scorecard
+
+
+def scaling(card: Scorecard) -> tuple[float, float]:
+    """(factor, offset): factor = pdo / ln 2, offset = base_score - factor * ln(base_odds)."""
+    factor = card.pdo / math.log(2.0)
+    return factor, card.base_score - factor * math.log(card.base_odds)
+
+
+def score_from_pd(pd_12m: np.ndarray, card: Scorecard) -> np.ndarray:
+    """score = offset + factor * ln((1 - pd) / pd); odds are good:bad."""
+    factor, offset = scaling(card)
+    with np.errstate(divide="ignore"):
+        return offset + factor * (np.log1p(-pd_12m) - np.log(pd_12m))
+
+
+def pd_from_score(score: np.ndarray, card: Scorecard) -> np.ndarray:
+    """The inverse of `score_from_pd`."""
+    factor, offset = scaling(card)
+    return expit(-(np.asarray(score, dtype=np.float64) - offset) / factor)
+
+
+def log_odds(features: dict[str, np.ndarray], card: Scorecard, population: Applicants) -> np.ndarray:
+    """The scorecard's log-odds of going bad (90+ within 12 months)."""
+    return (
+        card.intercept
+        + card.coef_income * np.log(features["income"] / population.income_median)
+        + card.coef_dti * features["dti"]
+        + card.coef_age * (features["age"] - 30.0) / 10.0
+        + card.coef_tenure * np.log1p(features["tenure"])
+        + card.coef_past_delinquencies * features["past_delinquencies"]
+    )
+
+
+def score_applicants(features: dict[str, np.ndarray], card: Scorecard, population: Applicants,
+                     seed: int) -> dict[str, np.ndarray]:
+    """Scored pd_12m, score, and the true pd_12m (scored log-odds plus model error)."""
+    lo = log_odds(features, card, population)
+    scored_pd = expit(lo)
+    true_pd = scored_pd
+    if card.model_error_sd > 0:
+        noise = rng.normals(seed, 0, features["id"], 0, rng.MODEL_ERROR)
+        true_pd = expit(lo + card.model_error_sd * noise)
+    return {"pd_12m": scored_pd, "score": score_from_pd(scored_pd, card), "true_pd_12m": true_pd}
+
+
+def score_band(score: np.ndarray, bands: list[float]) -> np.ndarray:
+    """Band index 0 .. len(bands): band i holds bands[i-1] <= score < bands[i]."""
+    return np.searchsorted(np.asarray(bands), score, side="right").astype(np.int8)
+
+
+def band_labels(bands: list[float]) -> list[str]:
+    """Readable labels of the score bands, e.g. '<540', '540-580', '>=700'."""
+    cuts = [f"{b:g}" for b in bands]
+    return [f"<{cuts[0]}"] + [f"{a}-{b}" for a, b in zip(cuts, cuts[1:])] + [f">={cuts[-1]}"]

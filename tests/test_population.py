@@ -1,0 +1,328 @@
+"""Population model (synthetic applicants) and the existing-book reader."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.special import ndtr
+
+from simulator import population
+from simulator.config import METHODS, PRODUCTS, STATES, Scenario, ScenarioError, load_scenario
+from simulator.products import METHOD_CODES
+
+FEATURES = ("income", "dti", "age", "tenure", "past_delinquencies")
+RANDOM_KEYS = FEATURES + ("product", "amount", "term", "method", "verification_failed")
+N_BIG = 200_000
+
+
+def scenario(tmp_path: Path, *overrides: str) -> Scenario:
+    file = tmp_path / "s.toml"
+    file.write_text('[run]\nname = "t"\n')
+    return load_scenario(file, list(overrides)).scenario
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> tuple[Scenario, dict[str, np.ndarray]]:
+    """200k applicants in one month, with the age bounds wide so every copula marginal is continuous."""
+    sc = scenario(
+        tmp_path_factory.mktemp("big"),
+        f"applicants.monthly_volume={N_BIG}",
+        "applicants.origination_months=1",
+        "applicants.age_min=0.0",
+        "applicants.age_max=200.0",
+    )
+    return sc, population.applicants(sc)
+
+
+def within_se(observed: float, expected: float, se: float, k: float = 4.0) -> bool:
+    return abs(observed - expected) <= k * se
+
+
+# ---------------------------------------------------------------------------
+# Applicants
+
+
+def test_keys_dtypes_and_layout(tmp_path):
+    sc = scenario(tmp_path, "applicants.monthly_volume=7", "applicants.origination_months=3")
+    a = population.applicants(sc)
+    dtypes = {
+        "id": np.int64, "month": np.int32, "product": np.int8, "income": np.float64, "dti": np.float64,
+        "age": np.float64, "tenure": np.float64, "past_delinquencies": np.int32, "amount": np.float64,
+        "term": np.int32, "method": np.int8, "verification_failed": np.bool_,
+    }
+    assert set(a) == set(dtypes)
+    for key, dtype in dtypes.items():
+        assert a[key].dtype == dtype, key
+        assert a[key].shape == (21,), key
+    np.testing.assert_array_equal(a["id"], np.arange(21))
+    np.testing.assert_array_equal(a["month"], np.repeat([1, 2, 3], 7))
+
+
+def test_empty_volume(tmp_path):
+    a = population.applicants(scenario(tmp_path, "applicants.monthly_volume=0"))
+    assert len(a) == 12
+    assert all(v.shape == (0,) for v in a.values())
+    assert a["id"].dtype == np.int64 and a["term"].dtype == np.int32
+
+
+def test_rank_correlation_matches_copula(big):
+    sc, a = big
+    corr = np.asarray(sc.applicants.correlation)
+    continuous = [0, 1, 2, 3]  # income, dti, age, tenure (past delinquencies is a count)
+    for i in continuous:
+        for j in continuous:
+            if i < j:
+                rho_s = stats.spearmanr(a[FEATURES[i]], a[FEATURES[j]]).statistic
+                expected = 6.0 / math.pi * math.asin(corr[i, j] / 2.0)
+                assert abs(rho_s - expected) < 0.02, (FEATURES[i], FEATURES[j], rho_s, expected)
+
+
+def test_marginals(big):
+    sc, a = big
+    p = sc.applicants
+    n = a["id"].size
+    assert abs(np.median(a["income"]) / p.income_median - 1) < 0.01
+    assert abs(np.std(np.log(a["income"])) - p.income_sigma) < 0.01
+    assert within_se(a["dti"].mean(), p.dti_mean, p.dti_sd / math.sqrt(n))
+    assert abs(a["dti"].std() - p.dti_sd) < 0.002
+    assert a["dti"].min() > 0 and a["dti"].max() < 1
+    assert within_se(a["age"].mean(), p.age_mean, p.age_sd / math.sqrt(n))
+    assert abs(a["age"].std() - p.age_sd) < 0.05
+    assert within_se(a["tenure"].mean(), p.tenure_mean_years, p.tenure_mean_years / math.sqrt(n))
+    assert a["tenure"].min() >= 0
+    mu = p.past_delinquency_mean
+    assert within_se(a["past_delinquencies"].mean(), mu, math.sqrt(mu / n))
+    p0 = math.exp(-mu)
+    assert within_se(np.mean(a["past_delinquencies"] == 0), p0, math.sqrt(p0 * (1 - p0) / n))
+    r = p.jiebei
+    assert abs(np.median(a["amount"]) / r.amount_median - 1) < 0.01
+    np.testing.assert_array_equal(a["amount"], np.round(a["amount"]))
+
+
+def test_age_clipped(tmp_path):
+    sc = scenario(tmp_path, "applicants.monthly_volume=20000", "applicants.origination_months=1")
+    age = population.applicants(sc)["age"]
+    p = sc.applicants
+    assert age.min() == p.age_min and age.max() <= p.age_max
+    share_low = np.mean(age == p.age_min)
+    expected = stats.norm.cdf((p.age_min - p.age_mean) / p.age_sd)
+    assert within_se(share_low, expected, math.sqrt(expected * (1 - expected) / age.size))
+
+
+def test_shares_of_terms_methods_and_verification(big):
+    sc, a = big
+    n = a["id"].size
+    r = sc.applicants.jiebei
+    for term, share in zip(r.terms, r.term_shares):
+        assert within_se(np.mean(a["term"] == term), share, math.sqrt(share * (1 - share) / n)), term
+    assert set(np.unique(a["term"])) <= set(r.terms)
+    for method, share in zip(r.methods, r.method_shares):
+        observed = np.mean(a["method"] == METHOD_CODES[method])
+        assert within_se(observed, share, math.sqrt(share * (1 - share) / n)), method
+    f = sc.applicants.verification_fail_rate
+    assert within_se(a["verification_failed"].mean(), f, math.sqrt(f * (1 - f) / n))
+    assert np.all(a["product"] == PRODUCTS.index("jiebei"))
+
+
+def test_zero_share_categories_never_drawn(tmp_path):
+    sc = scenario(
+        tmp_path,
+        "applicants.monthly_volume=5000",
+        "applicants.origination_months=1",
+        "applicants.jiebei.term_shares=[0.0, 1.0, 0.0]",
+        "applicants.jiebei.method_shares=[0.0, 0.0, 1.0]",
+    )
+    a = population.applicants(sc)
+    assert np.all(a["term"] == sc.applicants.jiebei.terms[1])
+    assert np.all(a["method"] == METHOD_CODES["interest_first"])
+
+
+def test_quantile_helpers_match_scipy():
+    a, b = population.beta_parameters(0.3, 0.15)
+    assert math.isclose(a / (a + b), 0.3) and math.isclose(math.sqrt(stats.beta.var(a, b)), 0.15)
+    z = np.linspace(-6, 6, 10_001)
+    np.testing.assert_allclose(population._beta_from_normal(z, a, b), stats.beta.ppf(ndtr(z), a, b), atol=1e-6)
+    u = np.random.default_rng(0).random(10_000)
+    for mu in (0.0, 0.4, 3.0):
+        expected = stats.poisson.ppf(u, mu)
+        assert np.mean(population._poisson_from_uniform(u, mu) == expected) == 1.0, mu
+
+
+def test_reproducible(tmp_path):
+    sc = scenario(tmp_path, "applicants.monthly_volume=50", "applicants.origination_months=2")
+    a1, a2 = population.applicants(sc), population.applicants(sc)
+    for key in a1:
+        np.testing.assert_array_equal(a1[key], a2[key])
+    other = population.applicants(
+        scenario(tmp_path, "applicants.monthly_volume=50", "applicants.origination_months=2", "run.seed=2")
+    )
+    assert not np.array_equal(a1["income"], other["income"])
+
+
+def test_features_depend_only_on_id(tmp_path):
+    small = population.applicants(scenario(tmp_path, "applicants.monthly_volume=40", "applicants.origination_months=3"))
+    large = population.applicants(
+        scenario(tmp_path, "applicants.monthly_volume=100", "applicants.origination_months=2", "engine.block_size=7")
+    )
+    n = small["id"].size
+    np.testing.assert_array_equal(large["id"][:n], small["id"])
+    for key in RANDOM_KEYS:
+        np.testing.assert_array_equal(large[key][:n], small[key], err_msg=key)
+
+
+# ---------------------------------------------------------------------------
+# Existing book
+
+
+def good_book() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "product": ["jiebei", "jiebei", "jiebei"],
+            "principal": [10000.0, 2500.5, 800.0],
+            "apr": [0.146, 0.0, 0.219],
+            "term_months": [12, 6, 3],
+            "method": ["equal_installment", "equal_principal", "interest_first"],
+            "months_on_book": [0, 5, 2],
+            "state": ["current", "M1", "M6"],
+            "pd_12m": [0.02, 0.0, 1.0],
+        }
+    )
+
+
+def check_good(book: dict[str, np.ndarray]) -> None:
+    dtypes = {
+        "product": np.int8, "principal": np.float64, "apr": np.float64, "term": np.int32,
+        "months_on_book": np.int32, "method": np.int8, "state": np.int8, "pd_12m": np.float64,
+    }
+    assert set(book) == set(dtypes)
+    for key, dtype in dtypes.items():
+        assert book[key].dtype == dtype, key
+    np.testing.assert_array_equal(book["product"], [1, 1, 1])
+    np.testing.assert_array_equal(book["principal"], [10000.0, 2500.5, 800.0])
+    np.testing.assert_array_equal(book["apr"], [0.146, 0.0, 0.219])
+    np.testing.assert_array_equal(book["term"], [12, 1, 1])
+    np.testing.assert_array_equal(book["months_on_book"], [0, 5, 2])
+    np.testing.assert_array_equal(book["method"], [METHOD_CODES[m] for m in METHODS])
+    np.testing.assert_array_equal(book["state"], [0, 1, 6])
+    np.testing.assert_array_equal(book["pd_12m"], [0.02, 0.0, 1.0])
+
+
+def test_read_book_csv(tmp_path):
+    path = tmp_path / "book.csv"
+    good_book().to_csv(path, index=False)
+    check_good(population.read_book(path, scenario(tmp_path)))
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".pq"])
+def test_read_book_parquet(tmp_path, suffix):
+    path = tmp_path / f"book{suffix}"
+    good_book().to_parquet(path, index=False)
+    check_good(population.read_book(path, scenario(tmp_path)))
+
+
+def test_score_replaces_pd(tmp_path):
+    sc = scenario(tmp_path)
+    s = sc.scorecard
+    frame = good_book().drop(columns="pd_12m")
+    frame["score"] = [s.base_score, s.base_score + s.pdo, 500.0]
+    path = tmp_path / "book.csv"
+    frame.to_csv(path, index=False)
+    pd_12m = population.read_book(path, sc)["pd_12m"]
+    assert math.isclose(pd_12m[0], 1 / (1 + s.base_odds))
+    assert math.isclose(pd_12m[1], 1 / (1 + 2 * s.base_odds))
+    factor = s.pdo / math.log(2)
+    odds = math.exp((500.0 - (s.base_score - factor * math.log(s.base_odds))) / factor)
+    assert math.isclose(pd_12m[2], 1 / (1 + odds))
+
+
+BAD = [
+    ("product", "visa", "one of huabei, jiebei, yuefu"),
+    ("product", "huabei", "jiebei only"),
+    ("product", "yuefu", "jiebei only"),
+    ("principal", "0", "> 0"),
+    ("principal", "-5", "> 0"),
+    ("principal", "abc", "> 0"),
+    ("principal", "", "> 0"),
+    ("apr", "-0.01", ">= 0"),
+    ("apr", "nan", ">= 0"),
+    ("term_months", "0", "integer >= 1"),
+    ("term_months", "6.5", "integer >= 1"),
+    ("method", "balloon", "one of equal_installment"),
+    ("months_on_book", "-1", "integer >= 0"),
+    ("months_on_book", "1.5", "integer >= 0"),
+    ("months_on_book", "6", "months_on_book < term_months"),
+    ("state", "M7", "one of current, M1"),
+    ("state", "charged_off", "one of current, M1"),
+    ("pd_12m", "1.5", "[0, 1]"),
+    ("pd_12m", "-0.1", "[0, 1]"),
+    ("pd_12m", "x", "[0, 1]"),
+]
+
+
+@pytest.mark.parametrize("column, value, expected", BAD)
+def test_bad_values_name_file_row_and_column(tmp_path, column, value, expected):
+    frame = good_book().astype(str)
+    frame.loc[1, column] = value  # data row 2 (term_months there is 6)
+    path = tmp_path / "book.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as info:
+        population.read_book(path, scenario(tmp_path))
+    err = info.value
+    assert err.file == str(path)
+    assert err.key == f"row 2: column {column}"
+    assert expected in err.what and repr(value) in err.what
+    assert str(path) in str(err) and "row 2" in str(err) and column in str(err)
+
+
+def test_bad_value_parquet(tmp_path):
+    frame = good_book()
+    frame.loc[2, "apr"] = -1.0
+    path = tmp_path / "book.parquet"
+    frame.to_parquet(path, index=False)
+    with pytest.raises(ScenarioError) as info:
+        population.read_book(path, scenario(tmp_path))
+    assert info.value.key == "row 3: column apr"
+    assert "-1.0" in info.value.what
+
+
+@pytest.mark.parametrize("column", population.BOOK_COLUMNS)
+def test_missing_column(tmp_path, column):
+    path = tmp_path / "book.csv"
+    good_book().drop(columns=column).to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as info:
+        population.read_book(path, scenario(tmp_path))
+    assert (info.value.file, info.value.key, info.value.what) == (str(path), f"column {column}", "missing")
+
+
+def test_unknown_extension(tmp_path):
+    path = tmp_path / "book.xlsx"
+    path.write_text("x")
+    with pytest.raises(ScenarioError) as info:
+        population.read_book(path, scenario(tmp_path))
+    assert info.value.file == str(path) and ".xlsx" in info.value.what
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    sc = scenario(tmp_path)
+    with pytest.raises(ScenarioError, match="not found"):
+        population.read_book(tmp_path / "nope.csv", sc)
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not a parquet file")
+    with pytest.raises(ScenarioError, match="cannot read"):
+        population.read_book(bad, sc)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ScenarioError, match="cannot read"):
+        population.read_book(empty, sc)
+
+
+def test_states_cover_all(tmp_path):
+    frame = pd.concat([good_book().iloc[[0]]] * len(STATES), ignore_index=True)
+    frame["state"] = list(STATES)
+    path = tmp_path / "book.csv"
+    frame.to_csv(path, index=False)
+    np.testing.assert_array_equal(population.read_book(path, scenario(tmp_path))["state"], np.arange(len(STATES)))
