@@ -39,6 +39,8 @@ def hazard_from_pd12(pd_12m: np.ndarray, roll_rates: np.ndarray) -> np.ndarray:
     pd_12m = np.asarray(pd_12m, dtype=np.float64)
     table_pd = pd12_from_hazard(expit(_GRID), roll_rates)
     keep = np.concatenate([[True], np.diff(table_pd) > 0]) & (table_pd > 0) & (table_pd < 1)
+    if keep.sum() < 2:  # roll rates under which 90+ cannot be reached
+        return np.where(pd_12m > 0.0, 1.0, 0.0)
     x, y = logit(table_pd[keep]), _GRID[keep]
     with np.errstate(divide="ignore"):
         h = expit(np.interp(logit(pd_12m), x, y))

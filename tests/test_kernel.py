@@ -1,0 +1,157 @@
+"""The monthly kernel against truths from outside the code: numpy-financial schedules,
+Markov chain expectations, the worked example of model.md, the Vasicek distribution."""
+from __future__ import annotations
+
+import numpy as np
+import numpy_financial as npf
+import pytest
+from scipy import stats
+from scipy.special import ndtr, ndtri
+
+from simulator import hazard, kernel
+from simulator.products import schedule_cents
+
+from conftest import JIEBEI, identical_book, run_book
+
+ROLLS = [0.45, 0.70, 0.85, 0.90, 0.92, 0.95]
+NO_RISK = ["behaviour.prepay_monthly=0.0", "factor.asset_correlation=0.0", "factor.roll_correlation=0.0"]
+
+
+@pytest.mark.parametrize("method", ["equal_installment", "equal_principal", "interest_first"])
+def test_riskless_book_follows_the_schedule(tmp_path, method):
+    n, principal, apr, term = 40, 6000.0, 0.12, 12
+    accounts = identical_book(n, principal, apr, term, method, 0.0, ROLLS)
+    _, stocks, flows, _, _ = run_book(tmp_path, accounts, NO_RISK + ["run.horizon_months=14"])
+    interest = flows[0, :, JIEBEI, kernel.INTEREST] / 100 / n
+    repaid = flows[0, :, JIEBEI, kernel.REPAID] / 100 / n
+    r, k = apr / 12, np.arange(1, term + 1)
+    if method == "equal_installment":
+        want_interest, want_principal = -npf.ipmt(r, k, term, principal), -npf.ppmt(r, k, term, principal)
+    elif method == "equal_principal":
+        want_principal = np.full(term, principal / term)
+        want_interest = r * (principal - principal / term * (k - 1))
+    else:
+        want_principal = np.where(k == term, principal, 0.0)
+        want_interest = np.full(term, r * principal)
+    # Within the rounding of integer cents in every period (half a cent for the level payment,
+    # half for the interest, half for the carried residual); the last absorbs what is left.
+    assert np.all(np.abs(interest[:term] - want_interest) <= 0.015)
+    assert np.all(np.abs(repaid[: term - 1] - want_principal[: term - 1]) <= 0.015)
+    assert abs(repaid[term - 1] - want_principal[-1]) <= 0.01 * term
+    assert abs(interest.sum() - want_interest.sum()) <= 0.01
+    assert repaid.sum() == pytest.approx(principal, abs=1e-9)
+    # Exactly the integer-cent schedule, times the count.
+    sched = schedule_cents(method, int(principal * 100), r, term)
+    assert np.array_equal(flows[0, :term, JIEBEI, kernel.INTEREST], n * sched[:, 2])
+    assert np.array_equal(flows[0, :term, JIEBEI, kernel.REPAID], n * sched[:, 1])
+    # Every account closes at maturity.
+    assert stocks[0, term - 2, JIEBEI, :, 0].sum() == n
+    assert stocks[0, term - 1:, JIEBEI, :, 0].sum() == 0
+    assert flows[0, term - 1, JIEBEI, kernel.N_MATURED] == n
+    assert flows[0, :, JIEBEI, kernel.CHARGED_OFF_AMT].sum() == 0
+
+
+def transition_matrix(hazard_rate: float, rolls: list[float]) -> np.ndarray:
+    """States current, M1 .. M6, charged off; no prepayment, no maturity."""
+    p = np.zeros((8, 8))
+    p[0, 0], p[0, 1] = 1 - hazard_rate, hazard_rate
+    for k in range(1, 7):
+        p[k, k + 1], p[k, 0] = rolls[k - 1], 1 - rolls[k - 1]
+    p[7, 7] = 1.0
+    return p
+
+
+def test_accounts_by_state_follow_the_markov_chain(tmp_path):
+    n, horizon, pd_12m = 200_000, 24, 0.08
+    accounts = identical_book(n, 5000.0, 0.15, 60, "interest_first", pd_12m, ROLLS)
+    h = float(hazard.hazard_from_pd12(np.array([pd_12m]), ROLLS)[0])
+    _, stocks, flows, rolls, cures = run_book(tmp_path, accounts, NO_RISK + [f"run.horizon_months={horizon}"])
+    simulated = np.concatenate(
+        [stocks[0, :, JIEBEI, :, 0], np.cumsum(flows[0, :, JIEBEI, kernel.N_CHARGED_OFF])[:, None]], axis=1)
+    p = transition_matrix(h, ROLLS)
+    dist = np.zeros(8)
+    dist[0] = 1.0
+    for t in range(horizon):
+        dist = dist @ p
+        expected = n * dist
+        se = np.sqrt(n * dist * (1 - dist))
+        assert np.all(np.abs(simulated[t] - expected) <= 5 * se + 1e-9), (t + 1, simulated[t], expected)
+    # Transitions are consistent with the stocks: misses from current equal new M1 accounts.
+    assert np.array_equal(rolls[0, :, JIEBEI, 0], stocks[0, :, JIEBEI, 1, 0])
+
+
+def test_worked_example_pd_12m(tmp_path):
+    """Roll rates 1, no prepayment: 90+ within 12 months iff the first miss is in month 1 .. 9."""
+    pd_12m, n = 0.05, 200_000
+    h = 1 - (1 - pd_12m) ** (1 / 9)
+    assert hazard.hazard_from_pd12(np.array([pd_12m]), [1.0] * 6)[0] == pytest.approx(h, rel=1e-7)
+    assert hazard.pd12_from_hazard(np.array([h]), [1.0] * 6)[0] == pytest.approx(pd_12m, rel=1e-12)
+    accounts = identical_book(n, 5000.0, 0.15, 36, "interest_first", pd_12m, [1.0] * 6)
+    _, stocks, flows, _, _ = run_book(tmp_path, accounts, NO_RISK + ["behaviour.roll_rates=[1,1,1,1,1,1]",
+                                                                      "run.horizon_months=12"])
+    reached = stocks[0, 11, JIEBEI, 4:, 0].sum() + flows[0, :, JIEBEI, kernel.N_CHARGED_OFF].sum()
+    assert abs(reached - n * pd_12m) <= 5 * np.sqrt(n * pd_12m * (1 - pd_12m))
+    # Without cures nobody misses in month 10 .. 12 and reaches M4 by month 12.
+    assert stocks[0, 11, JIEBEI, 1:4, 0].sum() == pytest.approx(n * (1 - pd_12m) * (1 - (1 - h) ** 3), rel=0.05)
+
+
+def vasicek_mixture_cdf(x: np.ndarray, n: int, h: float, rho: float) -> np.ndarray:
+    """P(share of n accounts missing <= x): binomial given the factor, mixed over z ~ N(0, 1)."""
+    z = np.linspace(-9, 9, 30001)
+    p = ndtr((ndtri(h) - np.sqrt(rho) * z) / np.sqrt(1 - rho))
+    weight = stats.norm.pdf(z) * (z[1] - z[0])
+    counts = np.floor(np.asarray(x) * n + 1e-9)
+    return np.array([np.sum(stats.binom.cdf(c, n, p) * weight) for c in counts])
+
+
+def test_month_one_miss_share_is_vasicek(tmp_path):
+    n, paths, h, rho = 20_000, 300, 0.03, 0.12
+    pd_12m = float(hazard.pd12_from_hazard(np.array([h]), ROLLS)[0])
+    accounts = identical_book(n, 5000.0, 0.15, 12, "interest_first", pd_12m, ROLLS)
+    _, _, _, rolls, _ = run_book(tmp_path, accounts, [
+        "behaviour.prepay_monthly=0.0", f"factor.asset_correlation={rho}", "factor.autocorrelation=0.0",
+        "run.horizon_months=1", f"run.paths={paths}"])
+    share = rolls[:, 0, JIEBEI, 0] / n
+    result = stats.kstest(share, lambda x: vasicek_mixture_cdf(x, n, h, rho))
+    assert result.pvalue > 0.001, result
+    # And it is not the independent (binomial) distribution: the spread is the factor's.
+    assert share.std() > 5 * np.sqrt(h * (1 - h) / n)
+
+
+def test_fraud_never_pays_and_charges_off_after_six_misses(tmp_path):
+    n = 100
+    accounts = identical_book(n, 1000.0, 0.2, 12, "equal_installment", 0.0, ROLLS)
+    accounts["fraud"][:] = True
+    _, stocks, flows, _, _ = run_book(tmp_path, accounts, ["run.horizon_months=10"])
+    assert flows[0, :, JIEBEI, kernel.REPAID].sum() == 0
+    assert flows[0, :, JIEBEI, kernel.PREPAID].sum() == 0
+    assert flows[0, 6, JIEBEI, kernel.N_CHARGED_OFF] == n          # month 7: the seventh miss
+    assert flows[0, 6, JIEBEI, kernel.CHARGED_OFF_AMT] == n * 100_000
+
+
+def test_recoveries_spread_over_the_lag(tmp_path):
+    n, lag = 10, 4
+    accounts = identical_book(n, 1000.0, 0.2, 12, "interest_first", 0.0, ROLLS)
+    accounts["fraud"][:] = True
+    _, _, flows, _, _ = run_book(tmp_path, accounts, [
+        "run.horizon_months=14", "behaviour.recovery_rate=0.3", "behaviour.collection_cost=0.1",
+        f"behaviour.recovery_lag_months={lag}"])
+    recovered = flows[0, :, JIEBEI, kernel.RECOVERED]
+    total = round(n * 100_000 * 0.3 * 0.9)
+    assert recovered.sum() == total
+    assert np.count_nonzero(recovered) == lag and recovered[7:7 + lag].sum() == total
+
+
+def test_penalty_on_overdue_amounts(tmp_path):
+    """Miss in month 1, cure in month 2: pays interest of both months, penalty on the overdue
+    interest for the month of the miss, and the late fee."""
+    pd_one = 1.0  # hazard 1: misses in month 1 for sure
+    accounts = identical_book(1, 1000.0, 0.12, 12, "interest_first", pd_one, [0.0] * 6)
+    _, stocks, flows, _, cures = run_book(tmp_path, accounts, [
+        "run.horizon_months=2", "behaviour.roll_rates=[0,0,0,0,0,0]", "behaviour.prepay_monthly=0.0",
+        "factor.asset_correlation=0.0", "products.jiebei.late_fee=30.0", "products.jiebei.penalty_daily_rate=0.001",
+        "products.jiebei.days_per_year=360.0"])
+    assert stocks[0, 0, JIEBEI, 1, 0] == 1 and cures[0, 1, JIEBEI, 1] == 1
+    assert flows[0, 1, JIEBEI, kernel.INTEREST] == 2000                 # 10.00 overdue + 10.00 due
+    assert flows[0, 1, JIEBEI, kernel.PENALTY] == round(1000 * 0.001 * 30)  # 10.00 x 0.1% x 30 days
+    assert flows[0, 1, JIEBEI, kernel.FEES] == 3000
