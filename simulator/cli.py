@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; no results written", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `simulator quote ... | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

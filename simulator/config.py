@@ -318,7 +318,6 @@ def _pydantic_message(err: dict) -> tuple[str, str]:
     if err["type"] in ("too_short", "too_long"):
         ctx = err.get("ctx", {})
         n = ctx.get("min_length") if err["type"] == "too_short" else ctx.get("max_length")
-        exact = ctx.get("min_length", n) if err["type"] == "too_long" else n
         bound = "at least" if err["type"] == "too_short" else "at most"
         return key, f"expected {bound} {n} values, found {ctx.get('actual_length', len(err.get('input') or []))}"
     expected = msg[len("Input should be "):] if msg.startswith("Input should be ") else msg[0].lower() + msg[1:]

@@ -1,0 +1,408 @@
+"""Throughput and memory of the monthly kernel, against a plain-numpy version of the same step.
+
+What it measures, in one run on this machine:
+
+1. Kernel throughput, in borrower-months a second. Accounts come from
+   `engine.prepare` for a default scenario with more volume (about 375k accounts);
+   `engine.run_kernel` runs once to load or compile, then is timed (best of 3),
+   with all Numba threads and with one thread. A borrower-month is one month
+   that one account is open in (its origination month, each month it ends open,
+   and the month it closes or is charged off), counted exactly from the kernel's
+   output: sum of stocks[..., accounts] + prepaid + matured + charged-off
+   accounts. Months after charge-off that only book a recovery are not counted.
+2. The same monthly step in plain numpy (vectorised over accounts, a Python
+   loop over months, live accounts compacted each month): the same counter-based
+   SplitMix64 draws (re-implemented with numpy uint64 operations), prepayment,
+   the miss with the Vasicek-conditional hazard (scipy.special.ndtr), roll or
+   cure with the conditional roll rates, the three repayment methods, interest
+   in cents with its rounding carry, penalty, late fees, charge-off and
+   recoveries, and sums by (month, product, band, state) with np.bincount. It
+   is timed on the same accounts (best of 3, one core: numpy does not thread
+   these operations) and its outputs are compared with the kernel's.
+3. End to end: `engine.simulate` for 1 million applicants over 36 months
+   (27,778 a month for 36 months, horizon 36, one path), in a subprocess that
+   first warms up on a small scenario (compiled code comes from Numba's cache),
+   with that subprocess's peak resident memory; then the same for 2 million
+   applicants, to show memory grows with accounts, not accounts x months.
+4. The threads Numba uses and the machine's CPU count.
+
+Run from the project root:
+
+    .venv/bin/python benchmarks/kernel_throughput.py            # full (a few minutes)
+    .venv/bin/python benchmarks/kernel_throughput.py --quick    # small smoke test (seconds)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numba as nb
+import numpy as np
+from scipy.special import ndtr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout as well
+
+from simulator import engine, hazard, kernel, rng  # noqa: E402
+from simulator.config import PRODUCTS, STATES, load_scenario  # noqa: E402
+from simulator.products import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL  # noqa: E402
+
+N_STATES = kernel.N_STATES
+CHARGED_OFF, CLOSED = kernel.CHARGED_OFF, kernel.CLOSED
+
+
+# --------------------------------------------------------------------------- scenarios
+
+def load(volume: int, months: int, horizon: int, paths: int = 1):
+    """A default scenario (a TOML with only [run]) with the given volume and window."""
+    directory = Path(tempfile.mkdtemp(prefix="bench-"))
+    path = directory / "bench.toml"
+    path.write_text('[run]\nname = "bench"\n')
+    return load_scenario(path, [
+        f"applicants.monthly_volume={volume}", f"applicants.origination_months={months}",
+        f"run.horizon_months={horizon}", f"run.paths={paths}",
+    ])
+
+
+def borrower_months(stocks: np.ndarray, flows: np.ndarray) -> int:
+    """Months an account is open in: end-of-month open stocks (origination month included)
+    plus the one month each prepaid, matured or charged-off account leaves in."""
+    exits = flows[..., [kernel.N_PREPAID, kernel.N_MATURED, kernel.N_CHARGED_OFF]].sum()
+    return int(stocks[..., 0].sum() + exits)
+
+
+def best_of(fn, repeat: int) -> tuple[float, object]:
+    best, out = math.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+# --------------------------------------------------------------------------- numpy reference
+
+_GOLDEN = 0x9E3779B97F4A7C15
+_MASK = (1 << 64) - 1
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_INV53 = 1.0 / 9007199254740992.0
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser on a uint64 array, in place (multiplication wraps mod 2**64)."""
+    z ^= z >> np.uint64(30)
+    z *= _M1
+    z ^= z >> np.uint64(27)
+    z *= _M2
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def _absorb(h: np.ndarray, key: int) -> np.ndarray:
+    return _mix(h ^ np.uint64((key + _GOLDEN) & _MASK))
+
+
+def account_prefix(seed: int, path: int, account_id: np.ndarray) -> np.ndarray:
+    """The hash after (seed, path, account): computed once per account, as a compiler hoists it."""
+    h = _mix(np.array([(seed + _GOLDEN) & _MASK], dtype=np.uint64))
+    h = _absorb(h, path)
+    return _mix(h ^ (account_id.astype(np.uint64) + np.uint64(_GOLDEN)))
+
+
+def draw(prefix: np.ndarray, month: int, purpose: int) -> np.ndarray:
+    """rng.uniform(seed, path, account, month, purpose) for each account's prefix."""
+    h = _absorb(prefix, month)
+    h = _absorb(h, purpose)
+    return (h >> np.uint64(11)).astype(np.float64) * _INV53
+
+
+def round_cents(x: np.ndarray) -> np.ndarray:
+    return np.floor(x + 0.5).astype(np.int64)
+
+
+def numpy_reference(sc, acc: dict[str, np.ndarray]):
+    """The kernel's monthly step in plain numpy; returns (stocks, flows, rolls, cures, borrower-months)
+    shaped as `engine.run_kernel` returns them."""
+    seed, paths, horizon = sc.run.seed, sc.run.paths, sc.run.horizon_months
+    n_bands = len(sc.scorecard.bands) + 1
+    n_cells = len(PRODUCTS) * n_bands
+    fac, beh = sc.factor, sc.behaviour
+    z = hazard.factor_paths(seed, paths, horizon, fac.autocorrelation, sc.macro.shift)
+    roll = hazard.roll_paths(beh.roll_rates, fac.roll_correlation, z)
+    terms = engine.product_terms(sc)
+    sqrt_rho, inv_sqrt_1mrho = math.sqrt(fac.asset_correlation), 1.0 / math.sqrt(1.0 - fac.asset_correlation)
+    funding_rate = sc.funding.cost_of_funds / 12.0
+    recovery_share, lag = beh.recovery_rate * (1.0 - beh.collection_cost), beh.recovery_lag_months
+    prepay_ok, late_fee, penalty_rate = terms["prepayment"], terms["late_fee"], terms["penalty_rate"]
+
+    cell_shape = (horizon, len(PRODUCTS), n_bands)
+    stocks = np.zeros((paths,) + cell_shape + (N_STATES, 2), dtype=np.int64)
+    flows = np.zeros((paths,) + cell_shape + (kernel.N_FLOWS,), dtype=np.int64)
+    rolls = np.zeros((paths,) + cell_shape + (N_STATES,), dtype=np.int64)
+    cures = np.zeros_like(rolls)
+    visited = 0
+
+    def add(out, index, weights=None, size=n_cells):
+        """out[index] += weights, summed with bincount (float64: exact for sums below 2**53 cents)."""
+        out += np.rint(np.bincount(index, weights, minlength=size)).astype(np.int64)
+
+    start = np.asarray(acc["start_month"])
+    order = np.argsort(start, kind="stable")
+    first = np.searchsorted(start[order], np.arange(horizon + 2))   # accounts starting in month t
+    static_cell = acc["product"].astype(np.int64) * n_bands + acc["band"]
+
+    for p in range(paths):
+        st_flows = flows[p].reshape(horizon, n_cells, kernel.N_FLOWS)
+        st_stocks = stocks[p].reshape(horizon, n_cells * N_STATES, 2)
+        st_rolls = rolls[p].reshape(horizon, n_cells * N_STATES)
+        st_cures = cures[p].reshape(horizon, n_cells * N_STATES)
+        recovery = np.zeros((horizon + lag + 2, n_cells), dtype=np.int64)  # recoveries falling due
+        prefix_all = account_prefix(seed, p, acc["account_id"])
+        live: dict[str, np.ndarray] = {}
+
+        def join(idx: np.ndarray) -> None:
+            """Append accounts `idx` to the live set, with their initial dynamic state."""
+            new = {
+                "prefix": prefix_all[idx], "cell": static_cell[idx], "product": acc["product"][idx],
+                "rate": acc["rate"][idx], "term": acc["term"][idx].astype(np.int64),
+                "method": acc["method"][idx], "payment": acc["payment"][idx], "original": acc["principal"][idx],
+                "q": acc["hazard_q"][idx], "fraud": acc["fraud"][idx],
+                "balance": acc["principal"][idx].copy(), "scheduled": acc["principal"][idx].copy(),
+                "carry": np.zeros(len(idx)), "overdue_interest": np.zeros(len(idx), dtype=np.int64),
+                "penalty_due": np.zeros(len(idx), dtype=np.int64), "fees_due": np.zeros(len(idx), dtype=np.int64),
+                "state": acc["state0"][idx].astype(np.int64), "k": np.zeros(len(idx), dtype=np.int64),
+            }
+            for key, value in new.items():
+                live[key] = np.concatenate([live[key], value]) if key in live else value
+
+        join(order[: first[1]])                        # an existing book (start month 0) runs from month 1
+        for t in range(1, horizon + 1):
+            ti = t - 1
+            fl = st_flows[ti]
+            fl[:, kernel.RECOVERED] += recovery[t]
+            n_live = len(live["state"])
+            visited += n_live
+            if n_live:
+                a = live
+                cell, state, balance, scheduled = a["cell"], a["state"], a["balance"], a["scheduled"]
+                add(fl[:, kernel.FUNDING], cell, round_cents(balance * funding_rate))
+                a["k"] += 1
+                k, n = a["k"], a["term"]
+                in_term = k <= n
+                exact = balance * a["rate"] + a["carry"]
+                interest = np.where(in_term, round_cents(exact), 0)
+                new_carry = np.where(in_term, exact - interest, a["carry"])
+                sched_interest = np.where(balance == scheduled, interest, round_cents(scheduled * a["rate"]))
+                meth = a["method"]
+                due = np.where(meth == EQUAL_INSTALLMENT, a["payment"] - sched_interest,
+                               np.where(meth == EQUAL_PRINCIPAL, a["original"] // n, 0))
+                due = np.minimum(np.maximum(due, 0), scheduled)
+                due = np.where(in_term, np.where(k >= n, scheduled, due), 0)
+
+                # Draws: prepayment (current accounts of products that allow it), then the miss.
+                current = state == 0
+                fraud = a["fraud"]
+                prepaid = current & prepay_ok[a["product"]] & ~fraud
+                cand = np.flatnonzero(prepaid)
+                prepaid[cand] = draw(a["prefix"][cand], t, rng.PREPAY) < beh.prepay_monthly
+                p_miss = ndtr((a["q"] - sqrt_rho * z[p, ti]) * inv_sqrt_1mrho)
+                p_roll = roll[p, ti][np.maximum(state - 1, 0)]
+                p_event = np.where(fraud, 1.0, np.where(current, p_miss, p_roll))
+                missed = (draw(a["prefix"], t, rng.MISS) < p_event) & ~prepaid
+                paid = ~missed & ~prepaid
+                a["carry"] = new_carry
+
+                cell_state = cell * N_STATES + state
+                add(st_rolls[ti], cell_state[missed], size=n_cells * N_STATES)
+                cured = paid & (state > 0)
+                add(st_cures[ti], cell_state[cured], size=n_cells * N_STATES)
+
+                # Charge-off from M6, with recoveries spread over `lag` months.
+                off = missed & (state == N_STATES - 1)
+                if off.any():
+                    c_off, b_off = cell[off], balance[off]
+                    add(fl[:, kernel.CHARGED_OFF_AMT], c_off, b_off)
+                    add(fl[:, kernel.N_CHARGED_OFF], c_off)
+                    total = round_cents(b_off * recovery_share)
+                    each = total // lag
+                    last = total - each * (lag - 1)
+                    for j in range(1, lag + 1):
+                        add(recovery[t + j], c_off, last if j == lag else each)
+                # Roll forward to Mk+1.
+                rolled = missed & ~off
+                a["overdue_interest"] = np.where(rolled, a["overdue_interest"] + interest, a["overdue_interest"])
+                a["scheduled"] = scheduled = np.where(rolled, scheduled - due, scheduled)
+                a["fees_due"] = np.where(rolled, a["fees_due"] + late_fee[a["product"]], a["fees_due"])
+                # Pay what is due (or cure: all arrears, penalty and fees).
+                repaid = np.where(paid, balance - scheduled + due, 0)
+                add(fl[:, kernel.REPAID], cell, repaid)
+                add(fl[:, kernel.INTEREST], cell,
+                    np.where(paid, a["overdue_interest"] + interest, np.where(prepaid, interest, 0)))
+                add(fl[:, kernel.PENALTY], cell, np.where(paid, a["penalty_due"], 0))
+                add(fl[:, kernel.FEES], cell, np.where(paid, a["fees_due"], 0))
+                if prepaid.any():
+                    add(fl[:, kernel.PREPAID], cell[prepaid], balance[prepaid])
+                    add(fl[:, kernel.N_PREPAID], cell[prepaid])
+                balance = np.where(prepaid | off, 0, balance - repaid)
+                a["scheduled"] = np.where(paid, balance, scheduled)
+                for key in ("overdue_interest", "penalty_due", "fees_due"):
+                    a[key] = np.where(paid, 0, a[key])
+                matured = paid & (balance == 0)
+                add(fl[:, kernel.N_MATURED], cell[matured])
+                state = np.where(rolled, state + 1, np.where(paid, 0, state))
+                state = np.where(prepaid | matured, CLOSED, np.where(off, CHARGED_OFF, state))
+                a["balance"], a["state"] = balance, state
+
+                # Penalty on overdue amounts; end-of-month stocks; drop accounts that left.
+                open_ = state < N_STATES
+                late = open_ & (state > 0)
+                a["penalty_due"] = np.where(
+                    late, a["penalty_due"] + round_cents((balance - a["scheduled"] + a["overdue_interest"])
+                                                         * penalty_rate[a["product"]]), a["penalty_due"])
+                idx = (cell * N_STATES + state)[open_]
+                add(st_stocks[ti, :, 0], idx, size=n_cells * N_STATES)
+                add(st_stocks[ti, :, 1], idx, balance[open_], size=n_cells * N_STATES)
+                if not open_.all():
+                    for key in live:
+                        live[key] = live[key][open_]
+
+            # This month's vintage: originated now, first stepped next month.
+            idx = order[first[t]: first[t + 1]]
+            if len(idx):
+                visited += len(idx)
+                c_new, b_new = static_cell[idx], acc["principal"][idx]
+                add(fl[:, kernel.ORIGINATED], c_new, b_new)
+                add(fl[:, kernel.N_ORIGINATED], c_new)
+                add(st_stocks[ti, :, 0], c_new * N_STATES, size=n_cells * N_STATES)
+                add(st_stocks[ti, :, 1], c_new * N_STATES, b_new, size=n_cells * N_STATES)
+                join(idx)
+    return stocks, flows, rolls, cures, visited
+
+
+# --------------------------------------------------------------------------- end to end (subprocess)
+
+def e2e_child(volume: int, months: int, horizon: int) -> None:
+    """Run in a fresh process: warm up small, time engine.simulate, print a JSON line."""
+    t0 = time.perf_counter()
+    engine.simulate(load(max(volume // 100, 100), months, horizon))
+    warm = time.perf_counter() - t0
+    rss_warm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    loaded = load(volume, months, horizon)
+    t0 = time.perf_counter()
+    ds = engine.simulate(loaded)
+    seconds = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({
+        "applicants": volume * months, "accounts": int(ds["originated_accounts"].sum()),
+        "seconds": seconds, "warmup_seconds": warm, "rss_after_warmup_kib": rss_warm, "peak_rss_kib": rss,
+        "dataset_mib": ds.nbytes / 2**20,
+    }))
+
+
+def e2e(volume: int, months: int, horizon: int) -> dict:
+    cmd = [sys.executable, __file__, "--e2e-child", str(volume), str(months), str(horizon)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- main
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--e2e-child", nargs=3, type=int, metavar=("VOLUME", "MONTHS", "HORIZON"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.e2e_child:
+        e2e_child(*args.e2e_child)
+        return
+
+    if args.quick:
+        volume, months, horizon, repeat = 2_000, 12, 24, 1
+        e2e_sizes = [(2_000, 12, 24), (4_000, 12, 24)]
+    else:
+        volume, months, horizon, repeat = 20_000, 36, 36, 3
+        e2e_sizes = [(27_778, 36, 36), (55_556, 36, 36)]
+
+    print("== machine")
+    print(f"cpu_count={os.cpu_count()}  numba threads={nb.get_num_threads()} "
+          f"(NUMBA_NUM_THREADS={nb.config.NUMBA_NUM_THREADS})  python={platform.python_version()}  "
+          f"numpy={np.__version__}  numba={nb.__version__}")
+
+    # 1. Kernel throughput.
+    loaded = load(volume, months, horizon)
+    sc = loaded.scenario
+    t0 = time.perf_counter()
+    accounts, _, _ = engine.prepare(loaded)
+    t_prepare = time.perf_counter() - t0
+    n_accounts = len(accounts["account_id"])
+    t0 = time.perf_counter()
+    engine.run_kernel(sc, accounts)
+    t_first = time.perf_counter() - t0
+    t_kernel, out = best_of(lambda: engine.run_kernel(sc, accounts), repeat)
+    stocks, flows, rolls, cures = out
+    bm = borrower_months(stocks, flows)
+    start = np.maximum(accounts["start_month"], 1)
+    upper = int(np.clip(horizon - start + 1, 0, None).sum())
+    t_kernel_1, _ = best_of(lambda: engine.run_kernel(sc, accounts, threads=1), repeat)
+    nb.set_num_threads(nb.config.NUMBA_NUM_THREADS)
+    print(f"\n== 1. kernel: {volume:,} applicants/month x {months} months, horizon {horizon}, 1 path")
+    print(f"accounts={n_accounts:,}  prepare={t_prepare:.2f}s  first run_kernel (load/compile)={t_first:.2f}s")
+    print(f"borrower-months={bm:,} (open account-months incl. origination and exit months; "
+          f"upper bound accounts x months to horizon = {upper:,})")
+    print(f"run_kernel best of {repeat}: {t_kernel:.3f}s with {nb.get_num_threads()} threads -> "
+          f"{bm / t_kernel / 1e6:.1f} M borrower-months/s")
+    print(f"run_kernel best of {repeat}: {t_kernel_1:.3f}s with 1 thread  -> "
+          f"{bm / t_kernel_1 / 1e6:.1f} M borrower-months/s")
+
+    # 2. The numpy reference on the same accounts.
+    assert draw(account_prefix(sc.run.seed, 0, accounts["account_id"][:1000]), 7, rng.MISS).tolist() == \
+        rng.uniforms(sc.run.seed, 0, accounts["account_id"][:1000], 7, rng.MISS).tolist(), "hash mismatch"
+    t_numpy, ref = best_of(lambda: numpy_reference(sc, accounts), repeat)
+    r_stocks, r_flows, r_rolls, r_cures, visited = ref
+    print(f"\n== 2. plain numpy step (vectorised over accounts, Python loop over months), same accounts")
+    print(f"numpy best of {repeat}: {t_numpy:.3f}s (1 core) -> {visited / t_numpy / 1e6:.2f} M borrower-months/s "
+          f"(it visited {visited:,} borrower-months)")
+    print(f"kernel / numpy throughput: {t_numpy / t_kernel:.1f}x ({nb.get_num_threads()} threads), "
+          f"{t_numpy / t_kernel_1:.1f}x (1 thread vs 1 core)")
+    print(f"accounts by state at month {horizon} (path 0, all products and bands):")
+    print(f"  {'state':<8}{'kernel':>12}{'numpy':>12}")
+    k_last = stocks[0, -1, ..., 0].sum(axis=(0, 1))
+    r_last = r_stocks[0, -1, ..., 0].sum(axis=(0, 1))
+    for s, name in enumerate(STATES):
+        print(f"  {name:<8}{k_last[s]:>12,}{r_last[s]:>12,}")
+    same = {name: bool(np.array_equal(x, y)) for name, x, y in
+            (("stocks", stocks, r_stocks), ("flows", flows, r_flows), ("rolls", rolls, r_rolls),
+             ("cures", cures, r_cures))}
+    print("identical to the kernel's integer outputs: " + ", ".join(f"{k}={v}" for k, v in same.items()))
+
+    # 3. End to end, each size in its own process.
+    print("\n== 3. end to end: engine.simulate (prepare + kernel + Dataset), 1 path, own subprocess each")
+    results = []
+    for v, m, h in e2e_sizes:
+        r = e2e(v, m, h)
+        results.append(r)
+        dense = r["accounts"] * h * 8 / 2**20
+        print(f"applicants={r['applicants']:,}  accounts={r['accounts']:,}  months={h}  "
+              f"simulate={r['seconds']:.2f}s  peak RSS={r['peak_rss_kib'] / 1024:.0f} MiB "
+              f"(after imports + warm-up {r['rss_after_warmup_kib'] / 1024:.0f} MiB; "
+              f"one float64 per account-month would be {dense:.0f} MiB)")
+    a, b = results
+    print(f"2x applicants: peak RSS grows by {(b['peak_rss_kib'] - a['peak_rss_kib']) / 1024:.0f} MiB "
+          f"({b['peak_rss_kib'] / a['peak_rss_kib']:.2f}x), time by {b['seconds'] / a['seconds']:.2f}x")
+
+    print("\n== 4. threads")
+    print(f"numba.get_num_threads()={nb.get_num_threads()}  os.cpu_count()={os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Calibration, factor, scorecard and rate policy against closed forms."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from simulator import hazard, policy, scoring
+from simulator.config import load_scenario
+
+ROLLS = [0.45, 0.70, 0.85, 0.90, 0.92, 0.95]
+
+
+def scenario(scenario_file, *overrides):
+    return load_scenario(scenario_file(), list(overrides)).scenario
+
+
+def test_hazard_round_trip_and_monotone():
+    h = np.array([1e-6, 1e-4, 0.003, 0.02, 0.1, 0.4, 0.9])
+    pd_12m = hazard.pd12_from_hazard(h, ROLLS)
+    assert np.all(np.diff(pd_12m) > 0)
+    assert np.allclose(hazard.hazard_from_pd12(pd_12m, ROLLS), h, rtol=1e-6)
+    assert hazard.hazard_from_pd12(np.array([0.0]), ROLLS)[0] == 0.0
+
+
+def test_pd_12m_by_hand_for_one_month_of_cures():
+    """Two months of misses cannot reach M4; with cures impossible the worked example holds."""
+    h = 0.01
+    assert hazard.pd12_from_hazard(np.array([h]), [1.0] * 6)[0] == pytest.approx(1 - (1 - h) ** 9, rel=1e-12)
+    # Roll rate from M3 zero: 90+ is never reached.
+    assert hazard.pd12_from_hazard(np.array([h]), [1.0, 1.0, 0.0, 1.0, 1.0, 1.0])[0] == 0.0
+
+
+def test_factor_is_stationary_ar1():
+    phi = 0.6
+    z = hazard.factor_paths(seed=3, paths=20_000, horizon=6, phi=phi, shift=[])
+    se = 1 / math.sqrt(20_000)
+    assert np.all(np.abs(z.mean(axis=0)) < 5 * se)
+    assert np.all(np.abs(z.std(axis=0) - 1) < 5 * se)
+    lag1 = [np.corrcoef(z[:, t], z[:, t + 1])[0, 1] for t in range(5)]
+    assert np.all(np.abs(np.array(lag1) - phi) < 5 * (1 - phi**2) * se)
+
+
+def test_macro_shift_moves_the_factor():
+    base = hazard.factor_paths(1, 10, 4, 0.5, [])
+    shifted = hazard.factor_paths(1, 10, 4, 0.5, [-1.0, -2.0])
+    assert np.allclose(shifted - base, np.array([-1.0, -2.0, 0.0, 0.0]))
+
+
+def test_vasicek_transform_neutral_mean():
+    """E[h(Z)] over Z ~ N(0, 1) equals the unconditional h."""
+    z = np.linspace(-9, 9, 20001)
+    w = np.exp(-z**2 / 2) / math.sqrt(2 * math.pi) * (z[1] - z[0])
+    assert np.sum(hazard.conditional(0.02, 0.15, z) * w) == pytest.approx(0.02, rel=1e-6)
+    assert hazard.conditional(0.02, 0.0, np.array([3.0]))[0] == pytest.approx(0.02)
+    assert hazard.conditional(1.0, 0.1, np.array([3.0]))[0] == 1.0
+
+
+def test_score_scaling_convention(scenario_file):
+    card = scenario(scenario_file).scorecard
+    pd_base = 1 / (1 + card.base_odds)
+    assert scoring.score_from_pd(np.array([pd_base]), card)[0] == pytest.approx(card.base_score)
+    odds2 = 2 * card.base_odds
+    assert scoring.score_from_pd(np.array([1 / (1 + odds2)]), card)[0] == pytest.approx(card.base_score + card.pdo)
+    pd_12m = np.array([0.001, 0.05, 0.5])
+    assert np.allclose(scoring.pd_from_score(scoring.score_from_pd(pd_12m, card), card), pd_12m)
+
+
+def test_score_bands():
+    assert list(scoring.score_band(np.array([100, 540, 579.9, 580, 800]), [540, 580])) == [0, 1, 1, 2, 2]
+    assert scoring.band_labels([540, 580]) == ["<540", "540-580", ">=580"]
+
+
+def test_price_curve_divides_by_the_score_span(scenario_file):
+    sc = scenario(scenario_file, "policy.curve_scores=[600.0, 700.0]", "policy.curve_aprs=[0.20, 0.10]")
+    apr = policy.risk_price(np.array([550.0, 600.0, 625.0, 650.0, 700.0, 800.0]), np.zeros(6), sc)
+    # (score - min) / (max - min) of the way from 20% to 10%; flat beyond the ends.
+    assert np.allclose(apr, [0.20, 0.20, 0.175, 0.15, 0.10, 0.10])
+
+
+def test_risk_based_price_and_daily_rate_bounds(scenario_file):
+    sc = scenario(scenario_file, "policy.pricing=\"risk_based\"", "policy.risk_margin=0.03",
+                  "funding.cost_of_funds=0.06")
+    lgd = policy.loss_given_default(sc)
+    apr = policy.risk_price(np.zeros(3), np.array([0.01, 0.05, 0.5]), sc)
+    terms = sc.products.jiebei
+    expected = np.clip(0.06 + np.array([0.01, 0.05, 0.5]) * lgd + 0.03,
+                       terms.daily_rate_min * 365, terms.daily_rate_max * 365)
+    assert np.allclose(apr, expected)
+    assert apr[-1] == pytest.approx(terms.daily_rate_max * 365)
+
+
+def applicants_for_policy(n: int, score: np.ndarray):
+    return {
+        "id": np.arange(n), "verification_failed": np.zeros(n, dtype=bool), "dti": np.full(n, 0.2),
+        "past_delinquencies": np.zeros(n, dtype=np.int32), "income": np.full(n, 8000.0),
+        "amount": np.full(n, 5000.0), "score": score,
+    }
+
+
+@pytest.mark.parametrize("on_cap", ["cap", "reject"])
+def test_apr_cap(scenario_file, on_cap):
+    sc = scenario(scenario_file, "policy.apr_cap=0.15", f"policy.on_cap=\"{on_cap}\"", "policy.cutoff_score=0.0")
+    score = np.linspace(560, 760, 201)
+    apps = applicants_for_policy(len(score), score)
+    dec = policy.decide(apps, {"score": score, "pd_12m": scoring.pd_from_score(score, sc.scorecard)}, sc)
+    uncapped = policy.risk_price(score, np.zeros_like(score), sc)
+    above = uncapped > 0.15
+    assert above.any() and (~above).any()
+    if on_cap == "cap":
+        assert dec["approved"].all() and np.all(dec["apr"] <= 0.15 + 1e-12)
+        assert np.allclose(dec["apr"][above], 0.15)
+    else:
+        assert not dec["approved"][above].any() and dec["approved"][~above].all()
+        assert np.all(dec["outcome"][above] == policy.ABOVE_CAP)
+
+
+def test_decision_rules(scenario_file):
+    sc = scenario(scenario_file, "policy.cutoff_score=600.0", "policy.max_dti=0.5")
+    score = np.array([650.0, 590.0, 650.0, 650.0])
+    apps = applicants_for_policy(4, score)
+    apps["dti"][2] = 0.6
+    apps["verification_failed"][3] = True
+    dec = policy.decide(apps, {"score": score, "pd_12m": np.full(4, 0.02)}, sc)
+    assert list(dec["outcome"]) == [policy.APPROVED, policy.BELOW_CUTOFF, policy.POLICY_RULE,
+                                    policy.FAILED_VERIFICATION]
+    assert not dec["takeup"][1:].any()
+
+
+def test_takeup_falls_with_price_and_more_so_for_good_scores(scenario_file):
+    sc = scenario(scenario_file)
+    apr = np.array([0.10, 0.15, 0.20, 0.24])
+    low = policy.takeup_probability(apr, np.full(4, 560.0), sc)
+    high = policy.takeup_probability(apr, np.full(4, 700.0), sc)
+    assert np.all(np.diff(low) < 0) and np.all(np.diff(high) < 0)
+    assert high[-1] / high[0] < low[-1] / low[0]        # better applicants leave faster as price rises
+    pol = sc.policy
+    ref = policy.takeup_probability(np.array([pol.takeup_reference_apr]), np.array([sc.scorecard.base_score]), sc)
+    assert ref[0] == pytest.approx(pol.takeup_base)
+
+
+def test_limits_grow_with_income_and_score(scenario_file):
+    sc = scenario(scenario_file)
+    limit = policy.credit_limit(np.array([5000.0, 10000.0, 5000.0]), np.array([600.0, 600.0, 640.0]), sc)
+    pol, card = sc.policy, sc.scorecard
+    assert limit[0] == math.floor(5000 * pol.limit_income_multiple)
+    assert limit[1] == 2 * limit[0]
+    assert limit[2] == math.floor(5000 * pol.limit_income_multiple * math.exp(2 * pol.limit_score_slope))
+
+
+def test_scorecard_log_odds(scenario_file):
+    sc = scenario(scenario_file)
+    card, pop = sc.scorecard, sc.applicants
+    feats = {"id": np.arange(1), "income": np.array([pop.income_median]), "dti": np.array([0.0]),
+             "age": np.array([30.0]), "tenure": np.array([0.0]), "past_delinquencies": np.array([0])}
+    out = scoring.score_applicants(feats, card, pop, seed=1)
+    assert out["pd_12m"][0] == pytest.approx(expit(card.intercept))
+    assert np.array_equal(out["pd_12m"], out["true_pd_12m"])

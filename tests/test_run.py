@@ -1,0 +1,192 @@
+"""Whole runs: the principal identity in every cell, invariance to threads and blocks, the CLI."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from simulator import engine, results
+from simulator.cli import main
+from simulator.config import load_scenario
+
+SMALL = """
+[run]
+name = "small"
+seed = 7
+paths = 3
+horizon_months = 18
+
+[applicants]
+monthly_volume = 1500
+origination_months = 12
+
+[applicants.jiebei]
+methods = ["equal_installment", "equal_principal", "interest_first"]
+method_shares = [0.5, 0.25, 0.25]
+
+[behaviour]
+fraud_rate = 0.01
+recovery_lag_months = 3
+
+[products.jiebei]
+late_fee = 25.0
+"""
+
+BOOK = """product,principal,apr,term_months,method,months_on_book,state,pd_12m
+jiebei,8000,0.18,12,equal_installment,3,current,0.03
+jiebei,2500.5,0.12,6,equal_principal,1,M2,0.2
+jiebei,12000,0.146,12,interest_first,11,M5,0.5
+jiebei,500,0.0,3,equal_installment,0,current,0
+"""
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    header, rows = BOOK.split("\n", 1)
+    (tmp_path / "book.csv").write_text(header + "\n" + rows * 20)
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL + '\n[book]\nfile = "book.csv"\n')
+    return path
+
+
+def cents(x: xr.DataArray) -> np.ndarray:
+    return np.round(x.values * 100).astype(np.int64)
+
+
+def test_principal_identity_in_every_cell(small):
+    ds = engine.simulate(load_scenario(small))
+    balance = cents(ds["balance"].sum("state"))
+    opening = cents(ds["opening_balance"].sum("state"))
+    previous = np.concatenate([np.broadcast_to(opening, balance[:, :1].shape), balance[:, :-1]], axis=1)
+    change = (cents(ds["originated"]) + cents(ds["drawn"]) + cents(ds["capitalised"]) - cents(ds["repaid"])
+              - cents(ds["prepaid"]) - cents(ds["charged_off"]))
+    assert np.array_equal(balance, previous + change)
+    # The run is not trivial: every kind of flow happened.
+    for name in ["originated", "repaid", "prepaid", "charged_off", "recovered", "interest_income",
+                 "penalty_income", "fee_income", "funding_cost"]:
+        assert ds[name].sum() > 0, name
+    assert ds["opening_accounts"].sum() == 80
+    # Account counts: opening + originated - closed - charged off = open at the end.
+    closed = ds["prepaid_accounts"] + ds["matured_accounts"] + ds["charged_off_accounts"]
+    flow = (ds["originated_accounts"] - closed).sum(("month", "product", "score_band"))
+    open_end = ds["accounts"].isel(month=-1).sum(("product", "score_band", "state"))
+    assert np.array_equal(open_end.values, (ds["opening_accounts"].sum() + flow).values)
+
+
+def test_bit_identical_across_threads_and_block_sizes(small):
+    loaded = load_scenario(small)
+    reference = engine.simulate(loaded, threads=1, block_size=4096)
+    for threads, block_size in [(2, 4096), (2, 7), (1, 100)]:
+        other = engine.simulate(loaded, threads=threads, block_size=block_size)
+        xr.testing.assert_identical(reference, other)
+
+
+def test_seed_changes_results(small):
+    a = engine.simulate(load_scenario(small))
+    b = engine.simulate(load_scenario(small, ["run.seed=8"]))
+    assert not a["balance"].equals(b["balance"])
+
+
+def test_run_writes_results_with_scenario_and_seed(small, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(small), "--out", str(out), "--set", "run.paths=2"]) == 0
+    printed = capsys.readouterr().out
+    assert "30+ ratio" in printed and "net revenue" in printed
+    ds = results.read(out / "results.nc")
+    assert ds.sizes["path"] == 2
+    assert ds.attrs["seed"] == 7
+    assert ds.attrs["scenario_text"] == small.read_text()
+    assert json.loads(ds.attrs["scenario_overrides"]) == ["run.paths=2"]
+    assert json.loads(ds.attrs["scenario_resolved"])["run"]["paths"] == 2
+    assert ds["balance"].attrs["units"] == "yuan"
+    assert "pdo" in ds.attrs["convention_score_scaling"]
+    assert [p.name for p in out.iterdir()] == ["results.nc"]
+
+
+def test_module_entry_point(tmp_path):
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text('[run]\nname = "tiny"\nhorizon_months = 3\n[applicants]\nmonthly_volume = 50\norigination_months = 2\n')
+    done = subprocess.run([sys.executable, "-m", "simulator", "run", str(scenario), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "o" / "results.nc").exists()
+
+
+BAD_SETS = {
+    "unknown key": (["behaviour.roll_ratez=[1,1,1,1,1,1]"], "behaviour.roll_ratez: unknown key"),
+    "unknown section": (["sweep.x=1"], "sweep: unknown key"),
+    "wrong type": (["run.paths=\"3\""], "run.paths: expected a valid integer"),
+    "negative rate": (["funding.cost_of_funds=-0.01"], "funding.cost_of_funds: expected greater than or equal to 0"),
+    "probability above 1": (["behaviour.prepay_monthly=1.5"], "behaviour.prepay_monthly: expected less than or equal to 1"),
+    "zero horizon": (["run.horizon_months=0"], "run.horizon_months: expected greater than or equal to 1"),
+    "five roll rates": (["behaviour.roll_rates=[0.5,0.5,0.5,0.5,0.5]"], "behaviour.roll_rates: expected at least 6 values, found 5"),
+    "bad choice": (["policy.on_cap=maybe"], "policy.on_cap: expected 'cap' or 'reject'"),
+    "shares": (["applicants.jiebei.term_shares=[0.5,0.6,0.1]"], "applicants.jiebei.term_shares: expected shares summing to 1"),
+    "macro too long": (["run.horizon_months=2", "applicants.origination_months=1", "macro.shift=[0,0,0]"],
+                       "macro.shift: expected at most horizon_months = 2 values, found 3"),
+    "not a table": (["run=3"], "run: expected a table"),
+    "bad set syntax": (["run.paths"], "run.paths: expected --set KEY=VALUE"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SETS))
+def test_bad_scenario_values(case, scenario_file, tmp_path, capsys):
+    overrides, message = BAD_SETS[case]
+    path = scenario_file()
+    args = ["run", str(path), "--out", str(tmp_path / "out")]
+    for item in overrides:
+        args += ["--set", item]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {path}: "), err
+    assert message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+BAD_FILES = {
+    "syntax": ("[run\nname = 1\n", "expected valid TOML"),
+    "unknown section": ('[runn]\nname = "x"\n', "runn: unknown key"),
+    "probability": ('[behaviour]\nfraud_rate = -0.1\n', "behaviour.fraud_rate: expected greater than or equal to 0"),
+    "book column": ('[book]\nfile = "book.csv"\n', "row 2: column apr"),
+    "book missing": ('[book]\nfile = "nowhere.csv"\n', "nowhere.csv"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_files_exit_2_with_one_line(case, tmp_path):
+    text, message = BAD_FILES[case]
+    (tmp_path / "book.csv").write_text(BOOK.replace("0.12,6", "twelve,6"))
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "simulator", "run", str(path), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+    assert "Traceback" not in done.stderr and message in done.stderr, done.stderr
+    assert not out.exists()
+    assert done.stdout == ""
+
+
+def test_missing_scenario_file(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "none.toml")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'none.toml'}: -: file not found\n"
+
+
+def test_validate_prints_the_resolved_scenario(scenario_file, capsys):
+    path = scenario_file()
+    assert main(["validate", str(path), "--print", "--set", "run.paths=4"]) == 0
+    text = capsys.readouterr().out
+    import tomllib
+
+    resolved = tomllib.loads(text)
+    assert resolved["run"]["paths"] == 4
+    assert len(resolved["behaviour"]["roll_rates"]) == 6
+    # The printed scenario is itself a valid scenario giving the same resolution.
+    path.write_text(text)
+    assert load_scenario(path).resolved() == load_scenario(scenario_file(), ["run.paths=4"]).resolved()
