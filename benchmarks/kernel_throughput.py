@@ -18,17 +18,20 @@ What it measures, in one run on this machine:
    in cents with its rounding carry, penalty, late fees, charge-off and
    recoveries, and sums by (month, product, band, state) with np.bincount. It
    is timed on the same accounts (best of 3, one core: numpy does not thread
-   these operations) and its outputs are compared with the kernel's.
+   these operations). It follows the kernel exactly (penalty and recoveries
+   included), so its integer outputs are compared with the kernel's for equality.
 3. End to end: `engine.simulate` for 1 million applicants over 36 months
    (27,778 a month for 36 months, horizon 36, one path), in a subprocess that
    first warms up on a small scenario (compiled code comes from Numba's cache),
-   with that subprocess's peak resident memory; then the same for 2 million
-   applicants, to show memory grows with accounts, not accounts x months.
+   with that subprocess's peak resident memory (ru_maxrss) and a breakdown of
+   the time into prepare / run_kernel / Dataset (timed again after the peak is
+   taken); then 2 million applicants (memory grows with accounts) and the
+   1 million over a 72-month horizon (memory does not grow with months).
 4. The threads Numba uses and the machine's CPU count.
 
 Run from the project root:
 
-    .venv/bin/python benchmarks/kernel_throughput.py            # full (a few minutes)
+    .venv/bin/python benchmarks/kernel_throughput.py            # full (about 30 s on 2 cores)
     .venv/bin/python benchmarks/kernel_throughput.py --quick    # small smoke test (seconds)
 """
 from __future__ import annotations
@@ -51,9 +54,10 @@ from scipy.special import ndtr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout as well
 
-from simulator import engine, hazard, kernel, rng  # noqa: E402
+from simulator import engine, hazard, kernel, rng, scoring  # noqa: E402
 from simulator.config import PRODUCTS, STATES, load_scenario  # noqa: E402
 from simulator.products import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL  # noqa: E402
+from simulator.results import build_dataset  # noqa: E402
 
 N_STATES = kernel.N_STATES
 CHARGED_OFF, CLOSED = kernel.CHARGED_OFF, kernel.CLOSED
@@ -63,13 +67,13 @@ CHARGED_OFF, CLOSED = kernel.CHARGED_OFF, kernel.CLOSED
 
 def load(volume: int, months: int, horizon: int, paths: int = 1):
     """A default scenario (a TOML with only [run]) with the given volume and window."""
-    directory = Path(tempfile.mkdtemp(prefix="bench-"))
-    path = directory / "bench.toml"
-    path.write_text('[run]\nname = "bench"\n')
-    return load_scenario(path, [
-        f"applicants.monthly_volume={volume}", f"applicants.origination_months={months}",
-        f"run.horizon_months={horizon}", f"run.paths={paths}",
-    ])
+    with tempfile.TemporaryDirectory(prefix="bench-") as directory:
+        path = Path(directory) / "bench.toml"
+        path.write_text('[run]\nname = "bench"\n')
+        return load_scenario(path, [
+            f"applicants.monthly_volume={volume}", f"applicants.origination_months={months}",
+            f"run.horizon_months={horizon}", f"run.paths={paths}",
+        ])
 
 
 def borrower_months(stocks: np.ndarray, flows: np.ndarray) -> int:
@@ -77,6 +81,19 @@ def borrower_months(stocks: np.ndarray, flows: np.ndarray) -> int:
     plus the one month each prepaid, matured or charged-off account leaves in."""
     exits = flows[..., [kernel.N_PREPAID, kernel.N_MATURED, kernel.N_CHARGED_OFF]].sum()
     return int(stocks[..., 0].sum() + exits)
+
+
+def cpu_snapshot() -> tuple[float, float, float] | None:
+    """(wall, CPU-seconds busy on the whole machine, CPU-seconds of this process and its children);
+    None where /proc/stat is missing. The difference tells whether other work shared the cores."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = (sum(fields) - fields[3] - fields[4]) / tick          # all but idle and iowait
+    t = os.times()
+    return time.monotonic(), busy, t.user + t.system + t.children_user + t.children_system
 
 
 def best_of(fn, repeat: int) -> tuple[float, object]:
@@ -301,10 +318,21 @@ def e2e_child(volume: int, months: int, horizon: int) -> None:
     ds = engine.simulate(loaded)
     seconds = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    n_accounts = int(ds["originated_accounts"].sum())
+    del ds
+    # Where the time goes: the same three stages as engine.simulate, timed one by one (after the peak).
+    t0 = time.perf_counter()
+    accounts, funnel, opening = engine.prepare(loaded)
+    t1 = time.perf_counter()
+    stocks, flows, rolls, cures = engine.run_kernel(loaded.scenario, accounts)
+    t2 = time.perf_counter()
+    build_dataset(loaded, scoring.band_labels(loaded.scenario.scorecard.bands), stocks, flows, rolls, cures,
+                  funnel, opening, engine.simulator_version())
+    t3 = time.perf_counter()
     print(json.dumps({
-        "applicants": volume * months, "accounts": int(ds["originated_accounts"].sum()),
-        "seconds": seconds, "warmup_seconds": warm, "rss_after_warmup_kib": rss_warm, "peak_rss_kib": rss,
-        "dataset_mib": ds.nbytes / 2**20,
+        "applicants": volume * months, "accounts": n_accounts, "seconds": seconds, "warmup_seconds": warm,
+        "rss_after_warmup_kib": rss_warm, "peak_rss_kib": rss,
+        "prepare_seconds": t1 - t0, "kernel_seconds": t2 - t1, "dataset_seconds": t3 - t2,
     }))
 
 
@@ -328,15 +356,16 @@ def main() -> None:
 
     if args.quick:
         volume, months, horizon, repeat = 2_000, 12, 24, 1
-        e2e_sizes = [(2_000, 12, 24), (4_000, 12, 24)]
+        e2e_sizes = [(2_000, 12, 24), (4_000, 12, 24), (2_000, 12, 48)]
     else:
         volume, months, horizon, repeat = 20_000, 36, 36, 3
-        e2e_sizes = [(27_778, 36, 36), (55_556, 36, 36)]
+        e2e_sizes = [(27_778, 36, 36), (55_556, 36, 36), (27_778, 36, 72)]
 
     print("== machine")
     print(f"cpu_count={os.cpu_count()}  numba threads={nb.get_num_threads()} "
           f"(NUMBA_NUM_THREADS={nb.config.NUMBA_NUM_THREADS})  python={platform.python_version()}  "
           f"numpy={np.__version__}  numba={nb.__version__}")
+    snap0 = cpu_snapshot()
 
     # 1. Kernel throughput.
     loaded = load(volume, months, horizon)
@@ -391,17 +420,29 @@ def main() -> None:
     for v, m, h in e2e_sizes:
         r = e2e(v, m, h)
         results.append(r)
-        dense = r["accounts"] * h * 8 / 2**20
-        print(f"applicants={r['applicants']:,}  accounts={r['accounts']:,}  months={h}  "
-              f"simulate={r['seconds']:.2f}s  peak RSS={r['peak_rss_kib'] / 1024:.0f} MiB "
-              f"(after imports + warm-up {r['rss_after_warmup_kib'] / 1024:.0f} MiB; "
-              f"one float64 per account-month would be {dense:.0f} MiB)")
-    a, b = results
-    print(f"2x applicants: peak RSS grows by {(b['peak_rss_kib'] - a['peak_rss_kib']) / 1024:.0f} MiB "
-          f"({b['peak_rss_kib'] / a['peak_rss_kib']:.2f}x), time by {b['seconds'] / a['seconds']:.2f}x")
+        print(f"applicants={r['applicants']:,}  accounts={r['accounts']:,}  horizon={h}  "
+              f"simulate={r['seconds']:.2f}s (prepare {r['prepare_seconds']:.2f}s, run_kernel "
+              f"{r['kernel_seconds']:.2f}s, Dataset {r['dataset_seconds']:.2f}s)  "
+              f"peak RSS={r['peak_rss_kib'] / 1024:.0f} MiB (after imports + warm-up "
+              f"{r['rss_after_warmup_kib'] / 1024:.0f} MiB)")
+    a, b, c = results
+    per_account = (b["peak_rss_kib"] - a["peak_rss_kib"]) * 1024 / (b["accounts"] - a["accounts"])
+    print(f"2x applicants: peak RSS {b['peak_rss_kib'] / a['peak_rss_kib']:.2f}x "
+          f"(+{(b['peak_rss_kib'] - a['peak_rss_kib']) / 1024:.0f} MiB, {per_account:.0f} bytes per extra account, "
+          f"applicant arrays included), time {b['seconds'] / a['seconds']:.2f}x")
+    print(f"2x months (horizon {e2e_sizes[0][2]} -> {e2e_sizes[2][2]}, same applicants): peak RSS "
+          f"{c['peak_rss_kib'] / a['peak_rss_kib']:.2f}x ({(c['peak_rss_kib'] - a['peak_rss_kib']) / 1024:+.0f} MiB); "
+          f"one float64 per account-month alone would be {a['accounts'] * e2e_sizes[0][2] * 8 / 2**20:.0f} MiB "
+          f"at horizon {e2e_sizes[0][2]}")
 
     print("\n== 4. threads")
     print(f"numba.get_num_threads()={nb.get_num_threads()}  os.cpu_count()={os.cpu_count()}")
+    snap1 = cpu_snapshot()
+    if snap0 and snap1:
+        wall, busy, mine = (b - a for a, b in zip(snap0, snap1))
+        print(f"during this run ({wall:.0f}s wall, {wall * (os.cpu_count() or 1):.0f} CPU-s available): "
+              f"this benchmark used {mine:.0f} CPU-s, other processes about {max(busy - mine, 0):.0f} CPU-s "
+              "(timings are only clean when that is near 0)")
 
 
 if __name__ == "__main__":
