@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 PRODUCTS = ("huabei", "jiebei", "yuefu")
 METHODS = ("equal_installment", "equal_principal", "interest_first")
 STATES = ("current", "M1", "M2", "M3", "M4", "M5", "M6")
+INLINE_TABLES = {"applicants.product_mix", "applicants.also_requests"}  # replaced whole, not merged
 
 
 class ScenarioError(Exception):
@@ -67,11 +68,30 @@ def _check_shares(name: str, values: list, share_name: str, shares: list[float])
         raise ValueError(f"{share_name}: expected shares summing to 1, found {sum(shares):g}")
 
 
+class HuabeiRequests(Section):
+    spend_median: Positive
+    spend_sigma: NonNegative
+
+
+class YuefuRequests(Section):
+    price_median: Positive
+    price_sigma: NonNegative
+    tenors: Annotated[list[Annotated[int, Field(ge=1, le=360)]], Field(min_length=1)]
+    tenor_shares: list[Fraction]
+    promotion_share: Fraction
+
+    @model_validator(mode="after")
+    def _shares(self):
+        _check_shares("tenors", self.tenors, "tenor_shares", self.tenor_shares)
+        return self
+
+
 class Applicants(Section):
     monthly_volume: Annotated[int, Field(ge=0)]
     origination_months: Annotated[int, Field(ge=1)]
     verification_fail_rate: Fraction
     product_mix: dict[Literal[PRODUCTS], Fraction]
+    also_requests: dict[Literal[PRODUCTS], Fraction]
     income_median: Positive
     income_sigma: NonNegative
     dti_mean: Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -83,15 +103,14 @@ class Applicants(Section):
     tenure_mean_years: Positive
     past_delinquency_mean: NonNegative
     correlation: list[list[Annotated[float, Field(ge=-1.0, le=1.0)]]]
+    huabei: HuabeiRequests
     jiebei: JiebeiRequests
+    yuefu: YuefuRequests
 
     @model_validator(mode="after")
     def _check(self):
         if not math.isclose(sum(self.product_mix.values()), 1.0, abs_tol=1e-9):
             raise ValueError(f"product_mix: expected shares summing to 1, found {sum(self.product_mix.values()):g}")
-        later = [p for p, share in self.product_mix.items() if p != "jiebei" and share > 0]
-        if later:
-            raise ValueError(f"product_mix: expected only jiebei (cash loans) in this version, found {later[0]}")
         if len(self.correlation) != 5 or any(len(row) != 5 for row in self.correlation):
             raise ValueError("correlation: expected a 5 x 5 matrix (income, dti, age, tenure, past delinquencies)")
         import numpy as np
@@ -144,6 +163,8 @@ class Policy(Section):
     on_cap: Literal["cap", "reject"]
     limit_income_multiple: Positive
     limit_score_slope: float
+    max_total_limit: Positive
+    limit_order: list[Literal[PRODUCTS]]
     takeup_base: Annotated[float, Field(gt=0.0, lt=1.0)]
     takeup_reference_apr: NonNegative
     price_sensitivity: NonNegative
@@ -157,6 +178,64 @@ class Policy(Section):
             )
         if any(b <= a for a, b in zip(self.curve_scores, self.curve_scores[1:])):
             raise ValueError("curve_scores: expected strictly increasing scores")
+        if sorted(self.limit_order) != sorted(PRODUCTS):
+            raise ValueError(f"limit_order: expected each of {', '.join(PRODUCTS)} once, found {self.limit_order}")
+        return self
+
+
+class Huabei(Section):
+    min_limit: Positive
+    max_limit: Positive
+    initial_limit_share: Annotated[float, Field(gt=0.0, le=1.0)]
+    daily_rate: NonNegative
+    days_per_period: Positive
+    min_payment_share: Annotated[float, Field(gt=0.0, le=1.0)]
+    penalty_daily_rate: NonNegative
+    instalment_tenors: Annotated[list[Annotated[int, Field(ge=2, le=60)]], Field(min_length=1)]
+    instalment_fees: list[NonNegative]
+    instalment_tenor_shares: list[Fraction]
+    conversion_rate: Fraction
+    min_conversion: NonNegative
+    limit_cut_on_miss: Fraction
+    limit_raise: NonNegative
+    raise_after_months: Annotated[int, Field(ge=1)]
+    risk_multiplier: Positive
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.min_limit > self.max_limit:
+            raise ValueError("min_limit: expected min_limit <= max_limit")
+        monthly = self.daily_rate * self.days_per_period
+        if self.min_payment_share < monthly / (1 + monthly):
+            # Otherwise a minimum payer's capitalised interest could take the balance over the limit.
+            raise ValueError(f"min_payment_share: expected at least the monthly revolving rate r / (1 + r) = "
+                             f"{monthly / (1 + monthly):.4f}, found {self.min_payment_share:g}")
+        if len(self.instalment_fees) != len(self.instalment_tenors):
+            raise ValueError(f"instalment_fees: expected {len(self.instalment_tenors)} values (one per tenor), "
+                             f"found {len(self.instalment_fees)}")
+        _check_shares("instalment_tenors", self.instalment_tenors, "instalment_tenor_shares",
+                      self.instalment_tenor_shares)
+        return self
+
+
+class Yuefu(Section):
+    min_price: Positive
+    max_price: Positive
+    tenors: Annotated[list[Annotated[int, Field(ge=1, le=60)]], Field(min_length=1)]
+    fee_per_period: list[NonNegative]
+    merchant_discount: Fraction
+    late_fee_daily: NonNegative
+    days_per_year: Positive
+    prepayment: bool
+    risk_multiplier: Positive
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.min_price > self.max_price:
+            raise ValueError("min_price: expected min_price <= max_price")
+        if len(self.fee_per_period) != len(self.tenors):
+            raise ValueError(f"fee_per_period: expected {len(self.tenors)} values (one per tenor), "
+                             f"found {len(self.fee_per_period)}")
         return self
 
 
@@ -170,6 +249,7 @@ class Jiebei(Section):
     penalty_daily_rate: NonNegative
     late_fee: NonNegative
     prepayment: bool
+    risk_multiplier: Positive
 
     @model_validator(mode="after")
     def _check(self):
@@ -181,7 +261,9 @@ class Jiebei(Section):
 
 
 class Products(Section):
+    huabei: Huabei
     jiebei: Jiebei
+    yuefu: Yuefu
 
 
 class Behaviour(Section):
@@ -191,12 +273,28 @@ class Behaviour(Section):
     recovery_lag_months: Annotated[int, Field(ge=1)]
     collection_cost: Fraction
     fraud_rate: Fraction
+    payer_shares: Annotated[list[Fraction], Field(min_length=3, max_length=3)]
+    payer_reference_pd: Annotated[float, Field(gt=0.0, lt=1.0)]
+    payer_risk_slope: float
+    revolver_pay_share: Fraction
+
+    @model_validator(mode="after")
+    def _check(self):
+        _check_shares("payer types", [0, 1, 2], "payer_shares", self.payer_shares)
+        return self
 
 
 class Factor(Section):
     asset_correlation: Annotated[float, Field(ge=0.0, lt=1.0)]
     roll_correlation: Annotated[float, Field(ge=0.0, lt=1.0)]
     autocorrelation: Annotated[float, Field(ge=-1.0, le=1.0)]
+    borrower_correlation: Annotated[float, Field(ge=0.0, lt=1.0)]
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.asset_correlation + self.borrower_correlation >= 1.0:
+            raise ValueError("borrower_correlation: expected asset_correlation + borrower_correlation < 1")
+        return self
 
 
 class Macro(Section):
@@ -230,6 +328,9 @@ class Scenario(Section):
         bad = [t for t in self.applicants.jiebei.terms if t not in self.products.jiebei.terms]
         if bad:
             raise ValueError(f"applicants.jiebei.terms: expected terms offered in products.jiebei.terms, found {bad[0]}")
+        bad = [t for t in self.applicants.yuefu.tenors if t not in self.products.yuefu.tenors]
+        if bad:
+            raise ValueError(f"applicants.yuefu.tenors: expected tenors offered in products.yuefu.tenors, found {bad[0]}")
         return self
 
 
@@ -262,7 +363,7 @@ def _merge(base: dict, update: dict, prefix: str, file: str) -> dict:
         dotted = f"{prefix}{key}"
         if key not in out:
             raise ScenarioError(file, dotted, "unknown key")
-        if isinstance(out[key], dict) and not (prefix == "applicants." and key == "product_mix"):
+        if isinstance(out[key], dict) and f"{prefix}{key}" not in INLINE_TABLES:
             if not isinstance(value, dict):
                 raise ScenarioError(file, dotted, f"expected a table, found {_show(value)}")
             out[key] = _merge(out[key], value, dotted + ".", file)
@@ -358,7 +459,7 @@ def to_toml(tree: dict, prefix: str = "") -> str:
     """A small TOML writer for the resolved scenario (tables, scalars, lists, inline dicts)."""
     scalars, tables = [], []
     for key, value in tree.items():
-        if isinstance(value, dict) and not (prefix == "applicants." and key == "product_mix"):
+        if isinstance(value, dict) and f"{prefix}{key}" not in INLINE_TABLES:
             tables.append((key, value))
         else:
             scalars.append(f"{key} = {_toml_value(value)}")

@@ -11,12 +11,12 @@ import xarray as xr
 from scipy.special import ndtri
 from tqdm import tqdm
 
-from . import hazard, kernel, policy, population, scoring
+from . import hazard, kernel, policy, population, rng, scoring
 from .config import PRODUCTS, STATES, LoadedScenario, Scenario
-from .products import level_payment
+from .policy import HUABEI, JIEBEI, YUEFU
+from .products import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, level_payment
 
-BOOK_ID_OFFSET = 1 << 40          # account ids of an existing book, apart from applicant ids
-JIEBEI = PRODUCTS.index("jiebei")
+BOOK_ID_OFFSET = 1 << 40          # borrower and account ids of an existing book, apart from applicants'
 CHUNK_BYTES = 256 * 2**20         # output memory of one kernel call, all chunks together
 
 
@@ -38,40 +38,78 @@ def to_cents(amount: np.ndarray) -> np.ndarray:
     return np.floor(np.asarray(amount, dtype=np.float64) * 100.0 + 0.5).astype(np.int64)
 
 
-def account_arrays(account_id, product, band, start_month, principal_cents, apr, term, method, state0, pd_12m,
-                   fraud, roll_rates) -> dict[str, np.ndarray]:
-    """Struct of arrays the kernel reads; the hazard is solved from pd_12m here, on the host."""
-    rate = np.asarray(apr, dtype=np.float64) / 12.0
-    term = np.asarray(term, dtype=np.int32)
-    payment = np.empty(len(account_id), dtype=np.int64)
-    _level_payments(principal_cents, rate, term, payment)
+def _hazard_q(pd_12m: np.ndarray, roll_rates: list[float]) -> np.ndarray:
     with np.errstate(divide="ignore"):
-        hazard_q = ndtri(hazard.hazard_from_pd12(pd_12m, np.asarray(roll_rates)))
-    return {
-        "account_id": np.asarray(account_id, dtype=np.int64),
-        "product": np.asarray(product, dtype=np.int8),
-        "band": np.asarray(band, dtype=np.int8),
-        "start_month": np.asarray(start_month, dtype=np.int32),
-        "principal": np.asarray(principal_cents, dtype=np.int64),
-        "rate": rate,
-        "term": term,
-        "method": np.asarray(method, dtype=np.int8),
-        "payment": payment,
-        "state0": np.asarray(state0, dtype=np.int8),
-        "hazard_q": hazard_q,
-        "fraud": np.asarray(fraud, dtype=np.bool_),
-    }
+        return ndtri(hazard.hazard_from_pd12(np.asarray(pd_12m, dtype=np.float64), np.asarray(roll_rates)))
 
 
-def concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+def product_pd(pd_12m: np.ndarray, multiplier: float) -> np.ndarray:
+    """A product's pd_12m: the borrower's odds times the product's risk multiplier."""
+    odds = pd_12m / (1.0 - pd_12m) * multiplier
+    return np.where(pd_12m >= 1.0, 1.0, odds / (1.0 + odds))
 
 
-def prepare(loaded: LoadedScenario) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Accounts for the kernel, the application funnel [month, product, band, (applications,
-    approvals, takeups)] and the opening book [product, band, state, (accounts, balance cents)]."""
+def account_arrays(n: int, roll_rates: list[float], **fields) -> kernel.Accounts:
+    """The kernel's struct of arrays; fields not given are zero. `pd_12m` becomes the hazard
+    quantile (solved on the host); a missing `borrower` makes each account its own borrower."""
+    dtypes = {"account_id": np.int64, "borrower": np.int64, "product": np.int8, "band": np.int8,
+              "start_month": np.int32, "principal": np.int64, "rate": np.float64, "term": np.int32,
+              "method": np.int8, "payment": np.int64, "fee": np.int64, "discount": np.int64, "limit": np.int64,
+              "line_cap": np.int64, "payer": np.int8, "spend": np.int64, "state0": np.int8,
+              "hazard_q": np.float64, "fraud": np.bool_}
+    pd_12m = fields.pop("pd_12m", np.zeros(n))
+    own_borrower = "borrower" not in fields
+    out = {k: np.array(np.broadcast_to(fields.pop(k, 0), n), dtype=dt) for k, dt in dtypes.items()}
+    if fields:
+        raise TypeError(f"unknown account fields {sorted(fields)}")
+    if own_borrower:
+        out["borrower"] = out["account_id"].copy()
+    out["hazard_q"] = _hazard_q(pd_12m, roll_rates)
+    loans = out["method"] == EQUAL_INSTALLMENT
+    _level_payments(out["principal"], out["rate"], np.maximum(out["term"], 1), out["payment"])
+    out["payment"][~loans] = 0
+    return kernel.Accounts(**out)
+
+
+def concat(parts: list[kernel.Accounts]) -> kernel.Accounts:
+    return kernel.Accounts(*(np.concatenate(column) for column in zip(*parts)))
+
+
+def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], band: np.ndarray,
+                 dec: dict[str, np.ndarray]) -> kernel.Accounts:
+    """One account for each product an applicant took, ordered by borrower."""
+    who, prod = np.nonzero(dec["takeup"])
+    jb, hb, yf = sc.products.jiebei, sc.products.huabei, sc.products.yuefu
+    is_loan, is_line, is_buy = prod == JIEBEI, prod == HUABEI, prod == YUEFU
+    amount = to_cents(dec["amount"][who, prod])
+    rate = dec["rate"][who, prod]
+    multiplier = np.select([is_line, is_loan], [hb.risk_multiplier, jb.risk_multiplier], yf.risk_multiplier)
+    pd_12m = product_pd(scores["true_pd_12m"][who], multiplier)
+    ids = apps["id"][who]
+    return account_arrays(
+        len(who), sc.behaviour.roll_rates,
+        account_id=ids * len(PRODUCTS) + prod, borrower=ids, product=prod, band=band[who],
+        start_month=apps["month"][who],
+        principal=np.where(is_line, 0, amount),
+        rate=np.where(is_buy, 0.0, rate),
+        term=np.select([is_loan, is_buy], [apps["term"][who], apps["tenor"][who]], 0),
+        method=np.select([is_loan, is_buy], [apps["method"][who], EQUAL_PRINCIPAL], 0),
+        fee=np.where(is_buy, np.floor(amount * rate + 0.5), 0),
+        discount=np.where(is_buy, np.floor(amount * yf.merchant_discount + 0.5), 0),
+        limit=np.where(is_line, amount, 0),
+        line_cap=np.where(is_line, to_cents(dec["line_cap"][who]), 0),
+        payer=np.where(is_line, policy.payer_type(pd_12m, rng.uniforms(sc.run.seed, 0, ids, 0, rng.PAYER_TYPE), sc), 0),
+        spend=np.where(is_line, to_cents(apps["spend"][who]), 0),
+        pd_12m=pd_12m, fraud=dec["fraud"][who])
+
+
+def prepare(loaded: LoadedScenario) -> tuple[kernel.Accounts, dict[str, np.ndarray]]:
+    """Accounts for the kernel (sorted by borrower), and host-side counts: `applicants`
+    [month, band], the application `funnel` [month, product, band, (applications, approvals,
+    takeups)] and the `opening` book [product, band, state, (accounts, balance cents)]."""
     sc = loaded.scenario
     n_bands = len(sc.scorecard.bands) + 1
+    applicants = np.zeros((sc.run.horizon_months, n_bands), dtype=np.int64)
     funnel = np.zeros((sc.run.horizon_months, len(PRODUCTS), n_bands, 3), dtype=np.int64)
     opening = np.zeros((len(PRODUCTS), n_bands, len(STATES), 2), dtype=np.int64)
     parts = []
@@ -80,14 +118,11 @@ def prepare(loaded: LoadedScenario) -> tuple[dict[str, np.ndarray], np.ndarray, 
         scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)
         band = scoring.score_band(scores["score"], sc.scorecard.bands)
         dec = policy.decide(apps, scores, sc)
-        where = (apps["month"] - 1, apps["product"], band)
-        for j, mask in enumerate((None, dec["approved"], dec["takeup"])):
-            np.add.at(funnel[..., j], where if mask is None else tuple(w[mask] for w in where), 1)
-        take = dec["takeup"]
-        parts.append(account_arrays(
-            apps["id"][take], apps["product"][take], band[take], apps["month"][take], to_cents(dec["amount"][take]),
-            dec["apr"][take], apps["term"][take], apps["method"][take], np.zeros(take.sum()),
-            scores["true_pd_12m"][take], dec["fraud"][take], sc.behaviour.roll_rates))
+        np.add.at(applicants, (apps["month"] - 1, band), 1)
+        for j, mask in enumerate((apps["requests"], dec["approved"], dec["takeup"])):
+            who, prod = np.nonzero(mask)
+            np.add.at(funnel[..., j], (apps["month"][who] - 1, prod, band[who]), 1)
+        parts.append(new_accounts(sc, apps, scores, band, dec))
     book_path = loaded.book_path()
     if book_path is not None:
         book = population.read_book(book_path, sc)
@@ -96,77 +131,102 @@ def prepare(loaded: LoadedScenario) -> tuple[dict[str, np.ndarray], np.ndarray, 
         cents = to_cents(book["principal"])
         np.add.at(opening[..., 0], (book["product"], band, book["state"]), 1)
         np.add.at(opening[..., 1], (book["product"], band, book["state"]), cents)
+        ids = BOOK_ID_OFFSET + np.arange(n)
         parts.append(account_arrays(
-            BOOK_ID_OFFSET + np.arange(n), book["product"], band, np.zeros(n), cents, book["apr"], book["term"],
-            book["method"], book["state"], book["pd_12m"], np.zeros(n, dtype=bool), sc.behaviour.roll_rates))
+            n, sc.behaviour.roll_rates, account_id=ids, borrower=ids, product=book["product"], band=band,
+            principal=cents, rate=book["apr"] / 12.0, term=book["term"], method=book["method"],
+            state0=book["state"], pd_12m=book["pd_12m"]))
     if not parts:
-        parts.append(account_arrays(*[np.zeros(0, dtype=np.int64)] * 11, sc.behaviour.roll_rates))
-    return concat(parts), funnel, opening
+        parts.append(account_arrays(0, sc.behaviour.roll_rates))
+    return concat(parts), {"applicants": applicants, "funnel": funnel, "opening": opening}
 
 
-def product_terms(sc: Scenario) -> dict[str, np.ndarray]:
-    """Per-product parameters the kernel reads (indexed by product code)."""
-    jb = sc.products.jiebei
+def model_terms(sc: Scenario) -> kernel.Terms:
+    """The scenario's parameters as the kernel reads them (per-product arrays by product code)."""
+    jb, hb, yf, beh, fac = sc.products.jiebei, sc.products.huabei, sc.products.yuefu, sc.behaviour, sc.factor
     penalty = np.zeros(len(PRODUCTS))
-    late_fee = np.zeros(len(PRODUCTS), dtype=np.int64)
-    prepayment = np.zeros(len(PRODUCTS), dtype=np.bool_)
     penalty[JIEBEI] = jb.penalty_daily_rate * jb.days_per_year / 12.0
+    penalty[HUABEI] = hb.penalty_daily_rate * hb.days_per_period
+    penalty[YUEFU] = yf.late_fee_daily * yf.days_per_year / 12.0
+    late_fee = np.zeros(len(PRODUCTS), dtype=np.int64)
     late_fee[JIEBEI] = to_cents(jb.late_fee)
-    prepayment[JIEBEI] = jb.prepayment
-    return {"penalty_rate": penalty, "late_fee": late_fee, "prepayment": prepayment}
+    prepayment = np.zeros(len(PRODUCTS), dtype=np.bool_)
+    prepayment[JIEBEI], prepayment[YUEFU] = jb.prepayment, yf.prepayment
+    bill = policy.bill_instalment_terms(sc)
+    return kernel.Terms(
+        seed=np.int64(sc.run.seed), sqrt_rho=math.sqrt(fac.asset_correlation),
+        sqrt_rho_b=math.sqrt(fac.borrower_correlation),
+        inv_sqrt_idio=1.0 / math.sqrt(1.0 - fac.asset_correlation - fac.borrower_correlation),
+        prepay_p=beh.prepay_monthly, funding_rate=sc.funding.cost_of_funds / 12.0,
+        recovery_share=beh.recovery_rate * (1.0 - beh.collection_cost), recovery_lag=np.int64(beh.recovery_lag_months),
+        penalty_rate=penalty, late_fee=late_fee, prepayment=prepayment,
+        min_payment_share=hb.min_payment_share, revolver_pay_share=beh.revolver_pay_share,
+        conversion_rate=hb.conversion_rate if len(bill["tenors"]) else 0.0,
+        min_conversion=np.int64(to_cents(hb.min_conversion)),
+        conversion_tenors=bill["tenors"] if len(bill["tenors"]) else np.ones(1, dtype=np.int64),
+        conversion_fee_rate=bill["fee_rate"] if len(bill["tenors"]) else np.zeros(1),
+        conversion_cum_shares=bill["cum_shares"] if len(bill["tenors"]) else np.ones(1),
+        limit_cut=hb.limit_cut_on_miss, limit_raise=hb.limit_raise, raise_after=np.int64(hb.raise_after_months))
 
 
-def run_kernel(sc: Scenario, accounts: dict[str, np.ndarray], threads: int | None = None,
-               block_size: int | None = None, progress: bool = False):
-    """Run every path over every account; integer sums (stocks, flows, rolls, cures)."""
+def borrower_starts(borrower: np.ndarray) -> np.ndarray:
+    """Offsets of each borrower's first account (accounts sorted by borrower), and the end."""
+    if len(borrower) and np.any(np.diff(borrower) < 0):
+        raise ValueError("accounts must be sorted by borrower")
+    firsts = np.flatnonzero(np.diff(borrower)) + 1
+    return np.concatenate([[0], firsts, [len(borrower)]]).astype(np.int64) if len(borrower) else np.zeros(1, np.int64)
+
+
+OUTPUTS = {  # name: trailing shape after (path, month, ...), given (products, bands)
+    "stocks": lambda P, B: (P, B, len(STATES), 2),
+    "flows": lambda P, B: (P, B, kernel.N_FLOWS),
+    "rolls": lambda P, B: (P, B, len(STATES)),
+    "cures": lambda P, B: (P, B, len(STATES)),
+    "borrowers": lambda P, B: (B, len(STATES)),
+}
+
+
+def run_kernel(sc: Scenario, accounts: kernel.Accounts, threads: int | None = None, block_size: int | None = None,
+               progress: bool = False, trace: bool = False) -> dict[str, np.ndarray]:
+    """Run every path over every account: integer sums by name (see OUTPUTS), and with
+    `trace` the month-end balance of each account on path 0 (for tests)."""
     threads = threads or sc.engine.threads or nb.config.NUMBA_NUM_THREADS
     nb.set_num_threads(min(threads, nb.config.NUMBA_NUM_THREADS))
     chunks = nb.get_num_threads()
     block_size = block_size or sc.engine.block_size
     paths, horizon = sc.run.paths, sc.run.horizon_months
-    n_bands = len(sc.scorecard.bands) + 1
-    cell = (horizon, len(PRODUCTS), n_bands)
-    stocks = np.zeros((paths,) + cell + (len(STATES), 2), dtype=np.int64)
-    flows = np.zeros((paths,) + cell + (kernel.N_FLOWS,), dtype=np.int64)
-    rolls = np.zeros((paths,) + cell + (len(STATES),), dtype=np.int64)
-    cures = np.zeros_like(rolls)
+    dims = (len(PRODUCTS), len(sc.scorecard.bands) + 1)
+    totals = {name: np.zeros((paths, horizon) + shape(*dims), dtype=np.int64) for name, shape in OUTPUTS.items()}
 
-    fac = sc.factor
-    z = hazard.factor_paths(sc.run.seed, paths, horizon, fac.autocorrelation, sc.macro.shift)
-    roll = hazard.roll_paths(sc.behaviour.roll_rates, fac.roll_correlation, z)
-    terms = product_terms(sc)
-    beh = sc.behaviour
-    n_accounts = len(accounts["account_id"])
-    bytes_per_path = chunks * math.prod(cell) * (len(STATES) * 4 + kernel.N_FLOWS) * 8
+    z = hazard.factor_paths(sc.run.seed, paths, horizon, sc.factor.autocorrelation, sc.macro.shift)
+    roll = hazard.roll_paths(sc.behaviour.roll_rates, sc.factor.roll_correlation, z)
+    terms = model_terms(sc)
+    starts = borrower_starts(accounts.borrower)
+    n_borrowers, n_accounts = len(starts) - 1, len(accounts.account_id)
+    trace_out = np.zeros((n_accounts if trace else 0, horizon), dtype=np.int64)
+    bytes_per_path = chunks * horizon * sum(math.prod(shape(*dims)) for shape in OUTPUTS.values()) * 8
     paths_per_call = max(1, min(paths, CHUNK_BYTES // bytes_per_path))
     batch = block_size * chunks * max(1, 4_000_000 // max(1, block_size * chunks * horizon))
     bar = tqdm(total=n_accounts * paths, unit="acct-path", disable=not progress, file=sys.stderr,
                leave=False, dynamic_ncols=True)
     for p0 in range(0, paths, paths_per_call):
         p1 = min(paths, p0 + paths_per_call)
-        out_stocks = np.zeros((chunks, p1 - p0) + stocks.shape[1:], dtype=np.int64)
-        out_flows = np.zeros((chunks, p1 - p0) + flows.shape[1:], dtype=np.int64)
-        out_rolls = np.zeros((chunks, p1 - p0) + rolls.shape[1:], dtype=np.int64)
-        out_cures = np.zeros_like(out_rolls)
-        for a0 in range(0, max(n_accounts, 1), batch):
-            a1 = min(n_accounts, a0 + batch)
-            acc = {k: v[a0:a1] for k, v in accounts.items()}
+        out = {name: np.zeros((chunks, p1 - p0) + total.shape[1:], dtype=np.int64) for name, total in totals.items()}
+        for b0 in range(0, max(n_borrowers, 1), batch):
+            b1 = min(n_borrowers, b0 + batch)
+            a0, a1 = starts[b0], starts[b1]
             kernel.simulate(
-                np.int64(sc.run.seed), np.int64(p0), np.ascontiguousarray(z[p0:p1]),
-                np.ascontiguousarray(roll[p0:p1]), math.sqrt(fac.asset_correlation),
-                1.0 / math.sqrt(1.0 - fac.asset_correlation), beh.prepay_monthly, sc.funding.cost_of_funds / 12.0,
-                beh.recovery_rate * (1.0 - beh.collection_cost), beh.recovery_lag_months,
-                terms["penalty_rate"], terms["late_fee"], terms["prepayment"],
-                acc["account_id"], acc["product"], acc["band"], acc["start_month"], acc["principal"], acc["rate"],
-                acc["term"], acc["method"], acc["payment"], acc["state0"], acc["hazard_q"], acc["fraud"],
-                np.int64(block_size), out_stocks, out_flows, out_rolls, out_cures)
+                terms, kernel.Accounts(*(column[a0:a1] for column in accounts)), starts[b0:b1 + 1] - a0,
+                np.ascontiguousarray(z[p0:p1]), np.ascontiguousarray(roll[p0:p1]), np.int64(p0),
+                np.int64(block_size), out["stocks"], out["flows"], out["rolls"], out["cures"], out["borrowers"],
+                trace_out[a0:a1] if trace else trace_out)
             bar.update((a1 - a0) * (p1 - p0))
-        stocks[p0:p1] = out_stocks.sum(axis=0)
-        flows[p0:p1] = out_flows.sum(axis=0)
-        rolls[p0:p1] = out_rolls.sum(axis=0)
-        cures[p0:p1] = out_cures.sum(axis=0)
+        for name, total in totals.items():
+            total[p0:p1] = out[name].sum(axis=0)
     bar.close()
-    return stocks, flows, rolls, cures
+    if trace:
+        totals["trace"] = trace_out
+    return totals
 
 
 def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int | None = None,
@@ -175,7 +235,7 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
     from .results import build_dataset
 
     sc = loaded.scenario
-    accounts, funnel, opening = prepare(loaded)
-    stocks, flows, rolls, cures = run_kernel(sc, accounts, threads, block_size, progress)
+    accounts, counts = prepare(loaded)
+    sums = run_kernel(sc, accounts, threads, block_size, progress)
     labels = scoring.band_labels(sc.scorecard.bands)
-    return build_dataset(loaded, labels, stocks, flows, rolls, cures, funnel, opening, simulator_version())
+    return build_dataset(loaded, labels, sums | counts, simulator_version())

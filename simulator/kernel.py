@@ -1,165 +1,342 @@
-"""The monthly kernel: accounts through months on each path, in integer cents.
+"""The monthly kernel: borrowers and their accounts through months on each path, in integer cents.
 
 One account at a time, all its months in registers, so memory is proportional to
-accounts, not accounts x months. Blocks of accounts go to a fixed number of chunks
-run in parallel; each chunk adds into its own slice of the output. All sums are
-integer cents or counts, so results do not depend on threads or block sizes.
+accounts, not accounts x months. A borrower's accounts are consecutive and never
+split between blocks; blocks go to a fixed number of chunks run in parallel, each
+adding into its own slice of the outputs. All sums are integer cents or counts,
+so results do not depend on threads or block sizes.
 
 Order of events within a month (model.md section 3) for an open account:
-prepayment (current accounts), then a miss with the conditional hazard (current)
-or a roll with the conditional roll rate (Mk), else payment or cure. Charge-off
-from M6; recoveries follow over `recovery_lag` months.
+revolving spend (current lines), prepayment (current loans), then a miss with the
+conditional hazard (current) or a roll with the conditional roll rate (Mk), else
+payment or cure. Charge-off from M6; recoveries follow over `recovery_lag` months.
+
+A current account's miss probability, given the path's factor z and the
+borrower's draw b for the month (shared by all the borrower's accounts):
+    Phi((Phi^-1(h) - sqrt(R) z - sqrt(R_b) b) / sqrt(1 - R - R_b)),
+which averages over b to the Vasicek transform of model.md section 5.
 """
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numba as nb
 import numpy as np
 
-from .products import accrue_interest, round_cents, scheduled_principal
-from .rng import MISS, PREPAY, uniform
+from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
+from .rng import BORROWER, CONVERT, CONVERT_TENOR, MISS, PREPAY, SPEND, normal, uniform
 
 N_STATES = 7                     # current, M1 .. M6: the `state` dimension
 CHARGED_OFF, CLOSED = 7, 8       # absorbing states outside the dimension
+HUABEI = 0                       # product code of the revolving line (config.PRODUCTS order)
+TRANSACTOR, REVOLVER, MINIMUM_PAYER = 0, 1, 2
 
 # Flow variables: amounts in cents, then account counts.
 FLOWS = (
     "originated", "drawn", "capitalised", "repaid", "prepaid", "charged_off", "recovered",
-    "interest_income", "fee_income", "penalty_income", "funding_cost",
+    "interest_income", "fee_income", "penalty_income", "merchant_discount", "funding_cost",
     "originated_accounts", "prepaid_accounts", "matured_accounts", "charged_off_accounts",
 )
 (ORIGINATED, DRAWN, CAPITALISED, REPAID, PREPAID, CHARGED_OFF_AMT, RECOVERED,
- INTEREST, FEES, PENALTY, FUNDING,
+ INTEREST, FEES, PENALTY, DISCOUNT, FUNDING,
  N_ORIGINATED, N_PREPAID, N_MATURED, N_CHARGED_OFF) = range(len(FLOWS))
 N_FLOWS = len(FLOWS)
+
+# Struct of arrays, one entry per account, sorted by borrower.
+Accounts = namedtuple("Accounts", [
+    "account_id", "borrower", "product", "band", "start_month",
+    "principal",     # cents at entry (loans); 0 for lines
+    "rate",          # monthly contract rate (loans) or revolving rate (lines)
+    "term", "method", "payment",   # loans: instalments from entry, method code, level payment (cents)
+    "fee",           # flat fee a period (cents; instalment purchases)
+    "discount",      # merchant discount at origination (cents)
+    "limit", "line_cap",           # lines: opening limit and the most it may be raised to (cents)
+    "payer", "spend",              # lines: payment behaviour, mean monthly spend (cents)
+    "state0", "hazard_q", "fraud",
+])
+
+# Scenario parameters the kernel reads (scalars and small per-product arrays).
+Terms = namedtuple("Terms", [
+    "seed", "sqrt_rho", "sqrt_rho_b", "inv_sqrt_idio", "prepay_p", "funding_rate", "recovery_share",
+    "recovery_lag", "penalty_rate", "late_fee", "prepayment",
+    "min_payment_share", "revolver_pay_share", "conversion_rate", "min_conversion",
+    "conversion_tenors", "conversion_fee_rate", "conversion_cum_shares",
+    "limit_cut", "limit_raise", "raise_after",
+])
 
 _SQRT2 = math.sqrt(2.0)
 
 
+@nb.njit(inline="always", cache=True)
+def _missed(terms, acc, i, path_id, t, z, state, roll_rate, has_borrower_draw):
+    """Does the account miss (from current) or roll (from Mk) this month?"""
+    if acc.fraud[i]:
+        return True
+    u = uniform(terms.seed, path_id, acc.account_id[i], t, MISS)
+    if state > 0:
+        return u < roll_rate
+    x = acc.hazard_q[i] - terms.sqrt_rho * z
+    if has_borrower_draw:
+        x -= terms.sqrt_rho_b * normal(terms.seed, path_id, acc.borrower[i], t, BORROWER)
+    return u < 0.5 * math.erfc(-x * terms.inv_sqrt_idio / _SQRT2)
+
+
+@nb.njit(inline="always", cache=True)
+def _charge_off(fl, balance, terms):
+    """Book a charge-off; returns (recovery a month, recovery of the last month, months of recovery)."""
+    fl[CHARGED_OFF_AMT] += balance
+    fl[N_CHARGED_OFF] += 1
+    total = round_cents(balance * terms.recovery_share)
+    each = total // terms.recovery_lag
+    return each, total - each * (terms.recovery_lag - 1), terms.recovery_lag if total > 0 else 0
+
+
 @nb.njit(cache=True)
-def _simulate_account(i, c, p, path_id, seed, horizon, z, roll, sqrt_rho, inv_sqrt_1mrho, prepay_p, funding_rate,
-                      recovery_share, recovery_lag, penalty_rate, late_fee, prepayment,
-                      account_id, product, band, start_month, principal, rate, term, method, payment, state0,
-                      hazard_q, fraud, stocks, flows, rolls, cures):
-    prod, bnd, aid = product[i], band[i], account_id[i]
-    start, n, meth, pay, r = start_month[i], term[i], method[i], payment[i], rate[i]
-    original = principal[i]
+def _loan(i, c, p, path_id, horizon, z, roll, terms, acc, stocks, flows, rolls, cures, worst, trace):
+    """A cash loan or instalment purchase: scheduled instalments, prepayment, arrears, charge-off."""
+    prod, bnd = acc.product[i], acc.band[i]
+    start, n, meth, pay, r, fee = acc.start_month[i], acc.term[i], acc.method[i], acc.payment[i], acc.rate[i], acc.fee[i]
+    original = acc.principal[i]
     balance = original
     scheduled = original           # balance had the account paid on schedule
     carry = 0.0                    # interest rounding residual, fractions of a cent
     overdue_interest = np.int64(0)
     penalty_due = np.int64(0)
     fees_due = np.int64(0)
-    state = state0[i]
+    state = acc.state0[i]
     k = 0                          # instalments fallen due
     recovery_each = np.int64(0)
     recovery_last = np.int64(0)
     recovery_left = 0
+    has_b = terms.sqrt_rho_b > 0.0
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = flows[c, p, ti, prod, bnd]
         if t == start:
             fl[ORIGINATED] += balance
             fl[N_ORIGINATED] += 1
-            stocks[c, p, ti, prod, bnd, 0, 0] += 1
-            stocks[c, p, ti, prod, bnd, 0, 1] += balance
-            continue
-        if state == CLOSED:
-            break
-        if state == CHARGED_OFF:
-            if recovery_left == 0:
+            fl[DISCOUNT] += acc.discount[i]
+        else:
+            if state == CLOSED:
                 break
-            fl[RECOVERED] += recovery_last if recovery_left == 1 else recovery_each
-            recovery_left -= 1
-            continue
-        fl[FUNDING] += round_cents(balance * funding_rate)
-        k += 1
-        if k <= n:
-            interest, new_carry = accrue_interest(balance, r, carry)
-            scheduled_interest = interest if balance == scheduled else round_cents(scheduled * r)
-            due = scheduled_principal(meth, k, n, original, scheduled, pay, scheduled_interest)
-        else:                      # past maturity: no contract interest, only penalty
-            interest, new_carry, due = np.int64(0), carry, np.int64(0)
-        if state == 0:
-            if prepayment[prod] and not fraud[i] and uniform(seed, path_id, aid, t, PREPAY) < prepay_p:
+            if state == CHARGED_OFF:
+                if recovery_left == 0:
+                    break
+                fl[RECOVERED] += recovery_last if recovery_left == 1 else recovery_each
+                recovery_left -= 1
+                continue
+            fl[FUNDING] += round_cents(balance * terms.funding_rate)
+            k += 1
+            if k <= n:
+                interest, new_carry = accrue_interest(balance, r, carry)
+                scheduled_interest = interest if balance == scheduled else round_cents(scheduled * r)
+                due = scheduled_principal(meth, k, n, original, scheduled, pay, scheduled_interest)
+                fee_due = fee
+            else:                  # past maturity: no contract interest or fee, only penalty
+                interest, new_carry, due, fee_due = np.int64(0), carry, np.int64(0), np.int64(0)
+            if state == 0 and terms.prepayment[prod] and not acc.fraud[i] and \
+                    uniform(terms.seed, path_id, acc.account_id[i], t, PREPAY) < terms.prepay_p:
                 fl[INTEREST] += interest
+                fl[FEES] += fee_due
                 fl[PREPAID] += balance
                 fl[N_PREPAID] += 1
-                balance = 0
                 state = CLOSED
                 continue
-            if fraud[i]:
-                p_miss = 1.0
+            roll_rate = roll[p, ti, state - 1] if state > 0 else 0.0
+            carry = new_carry
+            if _missed(terms, acc, i, path_id, t, z[p, ti], state, roll_rate, has_b):
+                rolls[c, p, ti, prod, bnd, state] += 1
+                if state == N_STATES - 1:
+                    recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
+                    state = CHARGED_OFF
+                    continue
+                state += 1
+                overdue_interest += interest
+                scheduled -= due
+                fees_due += fee_due + terms.late_fee[prod]
             else:
-                p_miss = 0.5 * math.erfc(-(hazard_q[i] - sqrt_rho * z[p, ti]) * inv_sqrt_1mrho / _SQRT2)
-            missed = uniform(seed, path_id, aid, t, MISS) < p_miss
-        else:
-            p_roll = 1.0 if fraud[i] else roll[p, ti, state - 1]
-            missed = uniform(seed, path_id, aid, t, MISS) < p_roll
-        carry = new_carry
-        if missed:
-            rolls[c, p, ti, prod, bnd, state] += 1
-            if state == N_STATES - 1:
-                fl[CHARGED_OFF_AMT] += balance
-                fl[N_CHARGED_OFF] += 1
-                total = round_cents(balance * recovery_share)
-                recovery_each = total // recovery_lag
-                recovery_last = total - recovery_each * (recovery_lag - 1)
-                recovery_left = recovery_lag if total > 0 else 0
-                balance = 0
-                state = CHARGED_OFF
-                continue
-            state += 1
-            overdue_interest += interest
-            scheduled -= due
-            fees_due += late_fee[prod]
-        else:
+                if state > 0:
+                    cures[c, p, ti, prod, bnd, state] += 1
+                paid = balance - scheduled + due  # arrears principal plus this month's principal
+                fl[REPAID] += paid
+                fl[INTEREST] += overdue_interest + interest
+                fl[PENALTY] += penalty_due
+                fl[FEES] += fees_due + fee_due
+                balance -= paid
+                scheduled = balance
+                overdue_interest = np.int64(0)
+                penalty_due = np.int64(0)
+                fees_due = np.int64(0)
+                state = 0
+                if balance == 0:
+                    fl[N_MATURED] += 1
+                    state = CLOSED
+                    continue
             if state > 0:
-                cures[c, p, ti, prod, bnd, state] += 1
-            paid = balance - scheduled + due  # arrears principal plus this month's principal
-            fl[REPAID] += paid
-            fl[INTEREST] += overdue_interest + interest
-            fl[PENALTY] += penalty_due
-            fl[FEES] += fees_due
-            balance -= paid
-            scheduled = balance
-            overdue_interest = np.int64(0)
-            penalty_due = np.int64(0)
-            fees_due = np.int64(0)
-            state = 0
-            if balance == 0:
-                fl[N_MATURED] += 1
-                state = CLOSED
-                continue
-        if state > 0:
-            penalty_due += round_cents((balance - scheduled + overdue_interest) * penalty_rate[prod])
+                penalty_due += round_cents((balance - scheduled + overdue_interest) * terms.penalty_rate[prod])
         stocks[c, p, ti, prod, bnd, state, 0] += 1
         stocks[c, p, ti, prod, bnd, state, 1] += balance
+        worst[c, ti] = max(worst[c, ti], state)
+        if trace.shape[0] > 0 and p == 0:
+            trace[i, ti] = balance
+
+
+@nb.njit(cache=True)
+def _line(i, c, p, path_id, horizon, z, roll, terms, acc, stocks, flows, rolls, cures, worst, trace):
+    """A revolving line: spend, statement, payment by behaviour type, revolving interest
+    (capitalised), bill instalments, limit rules, arrears, charge-off."""
+    prod, bnd, aid, seed = acc.product[i], acc.band[i], acc.account_id[i], terms.seed
+    start, r, payer, limit = acc.start_month[i], acc.rate[i], acc.payer[i], acc.limit[i]
+    balance = np.int64(0)          # all principal: revolving + overdue + bill-instalment plan
+    overdue = np.int64(0)          # overdue principal (missed minimums and plan instalments)
+    plan_left = np.int64(0)        # principal of the bill-instalment plan not yet due
+    plan_original = np.int64(0)
+    plan_fee = np.int64(0)
+    plan_n = 0
+    plan_k = 0
+    overdue_interest = np.int64(0)
+    overdue_fees = np.int64(0)
+    penalty_due = np.int64(0)
+    months_current = 0
+    state = acc.state0[i]
+    recovery_each = np.int64(0)
+    recovery_last = np.int64(0)
+    recovery_left = 0
+    has_b = terms.sqrt_rho_b > 0.0
+    n_tenors = terms.conversion_tenors.shape[0]
+    for t in range(max(start, 1), horizon + 1):
+        ti = t - 1
+        fl = flows[c, p, ti, prod, bnd]
+        if t == start:
+            fl[N_ORIGINATED] += 1
+        else:
+            if state == CHARGED_OFF:
+                if recovery_left == 0:
+                    break
+                fl[RECOVERED] += recovery_last if recovery_left == 1 else recovery_each
+                recovery_left -= 1
+                continue
+            fl[FUNDING] += round_cents(balance * terms.funding_rate)
+            # 1. Spend, up to the limit (kept so that a month's capitalised interest fits); frozen while delinquent.
+            if state == 0:
+                room = np.int64(math.floor(limit / (1.0 + r))) - balance
+                if room > 0:
+                    u = uniform(seed, path_id, aid, t, SPEND)
+                    spend = min(round_cents(-math.log1p(-u) * acc.spend[i]), room)
+                    fl[DRAWN] += spend
+                    balance += spend
+            revolving = balance - plan_left - overdue
+            # 2. Statement: a revolver's or minimum payer's statement may become a bill instalment plan.
+            if state == 0 and plan_left == 0 and payer != TRANSACTOR and revolving >= terms.min_conversion \
+                    and terms.conversion_rate > 0.0 and uniform(seed, path_id, aid, t, CONVERT) < terms.conversion_rate:
+                u = uniform(seed, path_id, aid, t, CONVERT_TENOR)
+                j = 0
+                while j < n_tenors - 1 and u >= terms.conversion_cum_shares[j]:
+                    j += 1
+                plan_n, plan_k = terms.conversion_tenors[j], 0
+                plan_original = revolving
+                plan_left = revolving
+                plan_fee = round_cents(revolving * terms.conversion_fee_rate[j])
+                revolving = np.int64(0)
+            plan_due = np.int64(0)
+            fee_due = np.int64(0)
+            if plan_left > 0:
+                plan_k += 1
+                plan_due = plan_principal(plan_k, plan_n, plan_original, plan_left)
+                fee_due = plan_fee
+            minimum = min(round_cents(revolving * terms.min_payment_share), revolving)
+            owes = revolving > 0 or plan_due > 0 or overdue > 0
+            roll_rate = roll[p, ti, state - 1] if state > 0 else 0.0
+            if owes and _missed(terms, acc, i, path_id, t, z[p, ti], state, roll_rate, has_b):
+                rolls[c, p, ti, prod, bnd, state] += 1
+                if state == N_STATES - 1:
+                    recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
+                    state = CHARGED_OFF
+                    continue
+                if state == 0:
+                    limit = max(balance, np.int64(math.floor(limit * (1.0 - terms.limit_cut))))
+                state += 1
+                months_current = 0
+                # Unpaid interest while delinquent is not capitalised: it is owed, and booked when paid.
+                overdue_interest += round_cents((revolving + overdue) * r)
+                overdue += minimum + plan_due
+                plan_left -= plan_due
+                overdue_fees += fee_due
+            else:
+                if state > 0:
+                    cures[c, p, ti, prod, bnd, state] += 1
+                    fl[REPAID] += overdue
+                    fl[INTEREST] += overdue_interest
+                    fl[FEES] += overdue_fees
+                    fl[PENALTY] += penalty_due
+                    balance -= overdue
+                    overdue = np.int64(0)
+                    overdue_interest = np.int64(0)
+                    overdue_fees = np.int64(0)
+                    penalty_due = np.int64(0)
+                    state = 0
+                if payer == TRANSACTOR:
+                    paid = revolving
+                elif payer == REVOLVER:
+                    paid = min(max(minimum, round_cents(revolving * terms.revolver_pay_share)), revolving)
+                else:
+                    paid = minimum
+                fl[REPAID] += paid + plan_due
+                fl[FEES] += fee_due
+                balance -= paid + plan_due
+                plan_left -= plan_due
+                # Revolving interest on what was not paid by the due date, capitalised.
+                interest = round_cents((revolving - paid) * r)
+                if interest > 0:
+                    fl[CAPITALISED] += interest
+                    fl[INTEREST] += interest
+                    balance += interest
+                months_current += 1
+                if months_current >= terms.raise_after:
+                    limit = max(limit, min(acc.line_cap[i], np.int64(math.floor(limit * (1.0 + terms.limit_raise)))))
+                    months_current = 0
+            if state > 0:
+                penalty_due += round_cents((overdue + overdue_interest + overdue_fees) * terms.penalty_rate[prod])
+        stocks[c, p, ti, prod, bnd, state, 0] += 1
+        stocks[c, p, ti, prod, bnd, state, 1] += balance
+        worst[c, ti] = max(worst[c, ti], state)
+        if trace.shape[0] > 0 and p == 0:
+            trace[i, ti] = balance
 
 
 @nb.njit(parallel=True, cache=True)
-def simulate(seed, path0, z, roll, sqrt_rho, inv_sqrt_1mrho, prepay_p, funding_rate, recovery_share, recovery_lag,
-             penalty_rate, late_fee, prepayment,
-             account_id, product, band, start_month, principal, rate, term, method, payment, state0, hazard_q, fraud,
-             block_size, stocks, flows, rolls, cures):
+def simulate(terms, acc, borrower_start, z, roll, path0, block_size, stocks, flows, rolls, cures, borrowers, trace):
     """Simulate every account on paths path0 .. path0 + z.shape[0] - 1; add into the outputs.
 
-    Outputs have a leading chunk axis (one slice per parallel chunk; sum it after):
+    `borrower_start[b] .. borrower_start[b + 1]` are borrower b's accounts. Outputs have a
+    leading chunk axis (one slice per parallel chunk; sum it after):
     stocks[chunk, path, month, product, band, state, (accounts, balance)],
-    flows[chunk, path, month, product, band, flow], rolls/cures[chunk, path, month, product, band, from_state].
+    flows[chunk, path, month, product, band, flow], rolls/cures[chunk, path, month, product, band, from_state],
+    borrowers[chunk, path, month, band, worst state of the borrower's open accounts].
+    `trace[account, month]` (path 0 balances) is filled when it has rows (tests).
     """
-    n_accounts = account_id.shape[0]
-    n_blocks = (n_accounts + block_size - 1) // block_size
+    n_borrowers = borrower_start.shape[0] - 1
+    n_blocks = (n_borrowers + block_size - 1) // block_size
     n_chunks = stocks.shape[0]
     n_paths, horizon = z.shape
+    worst = np.empty((n_chunks, horizon), dtype=np.int64)
     for c in nb.prange(n_chunks):
-        for b in range(c, n_blocks, n_chunks):
-            lo = b * block_size
-            hi = min(n_accounts, lo + block_size)
+        for blk in range(c, n_blocks, n_chunks):
+            lo = blk * block_size
+            hi = min(n_borrowers, lo + block_size)
             for p in range(n_paths):
-                for i in range(lo, hi):
-                    _simulate_account(i, c, p, path0 + p, seed, horizon, z, roll, sqrt_rho, inv_sqrt_1mrho, prepay_p,
-                                      funding_rate, recovery_share, recovery_lag, penalty_rate, late_fee, prepayment,
-                                      account_id, product, band, start_month, principal, rate, term, method, payment,
-                                      state0, hazard_q, fraud, stocks, flows, rolls, cures)
+                path_id = path0 + p
+                for b in range(lo, hi):
+                    worst[c, :] = -1
+                    for i in range(borrower_start[b], borrower_start[b + 1]):
+                        if acc.product[i] == HUABEI:
+                            _line(i, c, p, path_id, horizon, z, roll, terms, acc, stocks, flows, rolls, cures,
+                                  worst, trace)
+                        else:
+                            _loan(i, c, p, path_id, horizon, z, roll, terms, acc, stocks, flows, rolls, cures,
+                                  worst, trace)
+                    bnd = acc.band[borrower_start[b]]
+                    for ti in range(horizon):
+                        if worst[c, ti] >= 0:
+                            borrowers[c, p, ti, bnd, worst[c, ti]] += 1

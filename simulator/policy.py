@@ -1,15 +1,26 @@
-"""Risk control and rate policy: decision rules, pricing, the APR cap, limits and take-up."""
+"""Risk control and rate policy: decision rules, pricing, the APR cap, shared limits and take-up.
+
+A borrower passes or fails the borrower-level rules (identity screen, cutoff, policy
+rules). Then each product it asks for is priced; the APR cap applies to each product's
+all-in APR (IRR method, fees included); the borrower's total limit is shared out
+between its products in `policy.limit_order`; and it takes each offer with a
+probability that falls with the offer's APR.
+"""
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import expit, logit
 
 from . import rng
-from .config import Scenario
+from .config import PRODUCTS, Scenario
+from .products import fee_rate_for_apr, instalment_plan_cents
+
+HUABEI, JIEBEI, YUEFU = (PRODUCTS.index(p) for p in ("huabei", "jiebei", "yuefu"))
 
 # Decision outcomes, in the order the rules are applied.
-APPROVED, FAILED_VERIFICATION, BELOW_CUTOFF, POLICY_RULE, ABOVE_CAP, LIMIT_TOO_LOW = range(6)
-REASONS = ("approved", "failed_verification", "below_cutoff", "policy_rule", "above_cap", "limit_too_low")
+APPROVED, FAILED_VERIFICATION, BELOW_CUTOFF, POLICY_RULE, ABOVE_CAP, LIMIT_TOO_LOW, NOT_REQUESTED = range(7)
+REASONS = ("approved", "failed_verification", "below_cutoff", "policy_rule", "above_cap", "limit_too_low",
+           "not_requested")
 
 
 def loss_given_default(scenario: Scenario) -> float:
@@ -30,16 +41,63 @@ def risk_price(score: np.ndarray, pd_12m: np.ndarray, scenario: Scenario) -> np.
     return np.clip(apr, terms.daily_rate_min * terms.days_per_year, terms.daily_rate_max * terms.days_per_year)
 
 
+def plan_apr(fee_rate: float, periods: int) -> float:
+    """All-in APR (IRR method) of an equal-principal plan with a flat fee a period (fraction of principal)."""
+    from .quote import irr_apr
+
+    principal = 1_000_000  # cents; large enough that rounding does not show
+    rows = instalment_plan_cents(principal, periods, int(round(principal * fee_rate)))
+    return irr_apr(principal / 100, rows[:, 0] / 100)
+
+
+def capped_fee_rates(fee_rates: list[float], periods: list[int], scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """Fee a period for each tenor after the APR cap, and whether the tenor may be offered."""
+    pol = scenario.policy
+    rates = np.asarray(fee_rates, dtype=np.float64).copy()
+    offered = np.ones(len(rates), dtype=np.bool_)
+    for j, n in enumerate(periods):
+        if rates[j] > 0 and plan_apr(rates[j], n) > pol.apr_cap:
+            if pol.on_cap == "reject":
+                offered[j] = False
+            else:
+                rates[j] = fee_rate_for_apr(pol.apr_cap, n)
+    return rates, offered
+
+
+def bill_instalment_terms(scenario: Scenario) -> dict[str, np.ndarray]:
+    """Tenors, fee a period (fraction of the converted statement) and cumulative shares of the
+    bill instalments on offer after the APR cap (no tenor offered: empty arrays)."""
+    hb = scenario.products.huabei
+    per_period = [fee / n for fee, n in zip(hb.instalment_fees, hb.instalment_tenors)]
+    rates, offered = capped_fee_rates(per_period, hb.instalment_tenors, scenario)
+    shares = np.asarray(hb.instalment_tenor_shares)[offered]
+    cum = np.cumsum(shares) / shares.sum() if shares.sum() > 0 else np.zeros(0)
+    return {"tenors": np.asarray(hb.instalment_tenors, dtype=np.int64)[offered], "fee_rate": rates[offered],
+            "cum_shares": cum}
+
+
+def revolving_rate(scenario: Scenario) -> tuple[float, bool]:
+    """(monthly revolving rate after the cap, whether the line may be offered). Its all-in APR is
+    the monthly rate x 12 = daily rate x days_per_period x 12."""
+    hb, pol = scenario.products.huabei, scenario.policy
+    monthly = hb.daily_rate * hb.days_per_period
+    if 12 * monthly > pol.apr_cap:
+        if pol.on_cap == "reject":
+            return monthly, False
+        return pol.apr_cap / 12, True
+    return monthly, True
+
+
 def all_in_apr(apr: np.ndarray) -> np.ndarray:
     """All-in APR by the IRR method: for the fee-free cash loan, 12 x monthly rate = the APR."""
     return apr
 
 
 def credit_limit(income: np.ndarray, score: np.ndarray, scenario: Scenario) -> np.ndarray:
-    """Limit from income and score, capped at the product maximum (yuan)."""
+    """A borrower's total limit from income and score (yuan), shared by all its products."""
     pol, card = scenario.policy, scenario.scorecard
     raw = income * pol.limit_income_multiple * np.exp(pol.limit_score_slope * (score - card.base_score) / card.pdo)
-    return np.minimum(np.floor(raw), scenario.products.jiebei.max_amount)
+    return np.minimum(np.floor(raw), pol.max_total_limit)
 
 
 def takeup_probability(apr: np.ndarray, score: np.ndarray, scenario: Scenario) -> np.ndarray:
@@ -50,31 +108,97 @@ def takeup_probability(apr: np.ndarray, score: np.ndarray, scenario: Scenario) -
     return expit(logit(pol.takeup_base) - sensitivity * (apr - pol.takeup_reference_apr))
 
 
+def payer_type(pd_12m: np.ndarray, u: np.ndarray, scenario: Scenario) -> np.ndarray:
+    """Transactor (0), revolver (1) or minimum payer (2): a multinomial logit tilted by risk."""
+    b = scenario.behaviour
+    tilt = b.payer_risk_slope * (logit(pd_12m) - logit(b.payer_reference_pd))
+    with np.errstate(divide="ignore"):
+        weights = np.exp(np.log(np.asarray(b.payer_shares))[None, :] + np.outer(tilt, [0.0, 1.0, 2.0]))
+    cum = np.cumsum(weights, axis=1)
+    return (u[:, None] * cum[:, -1:] >= cum[:, :-1]).sum(axis=1).astype(np.int8)
+
+
 def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario: Scenario) -> dict[str, np.ndarray]:
-    """Outcome, APR, limit, granted amount, take-up and first-party fraud for each applicant."""
-    pol, terms, seed = scenario.policy, scenario.products.jiebei, scenario.run.seed
+    """Per applicant and product (columns in config.PRODUCTS order): outcome, price, all-in APR,
+    amount (cash loan, purchase price, or line limit), line cap, and take-up; per applicant:
+    borrower outcome, total limit and first-party fraud."""
+    pol, seed = scenario.policy, scenario.run.seed
+    jb, hb, yf = scenario.products.jiebei, scenario.products.huabei, scenario.products.yuefu
     ids, score = apps["id"], scores["score"]
-    outcome = np.full(ids.shape[0], APPROVED, dtype=np.int8)
+    n = ids.shape[0]
+
+    borrower = np.full(n, APPROVED, dtype=np.int8)
 
     def rule(mask: np.ndarray, reason: int) -> None:
-        outcome[(outcome == APPROVED) & mask] = reason
+        borrower[(borrower == APPROVED) & mask] = reason
 
     rule(apps["verification_failed"], FAILED_VERIFICATION)
     rule(score < pol.cutoff_score, BELOW_CUTOFF)
     rule((apps["dti"] > pol.max_dti) | (apps["past_delinquencies"] > pol.max_past_delinquencies), POLICY_RULE)
-    apr = risk_price(score, scores["pd_12m"], scenario)
-    over_cap = all_in_apr(apr) > pol.apr_cap
+
+    outcome = np.where(apps["requests"], borrower[:, None], NOT_REQUESTED).astype(np.int8)
+    apr = np.zeros((n, len(PRODUCTS)))
+    rate = np.zeros((n, len(PRODUCTS)))   # monthly rate of the loan and of the line; purchase fee a period
+
+    # Cash loan: risk price, capped or rejected above the cap.
+    loan_apr = risk_price(score, scores["pd_12m"], scenario)
+    over = all_in_apr(loan_apr) > pol.apr_cap
     if pol.on_cap == "reject":
-        rule(over_cap, ABOVE_CAP)
+        outcome[over & (outcome[:, JIEBEI] == APPROVED), JIEBEI] = ABOVE_CAP
     else:
-        apr = np.where(over_cap, pol.apr_cap, apr)
-    limit = credit_limit(apps["income"], score, scenario)
-    rule(limit < terms.min_amount, LIMIT_TOO_LOW)
+        loan_apr = np.where(over, pol.apr_cap, loan_apr)
+    apr[:, JIEBEI], rate[:, JIEBEI] = loan_apr, loan_apr / 12
+
+    # Revolving line: the product's rate, capped or not offered.
+    monthly, line_ok = revolving_rate(scenario)
+    if not line_ok:
+        outcome[outcome[:, HUABEI] == APPROVED, HUABEI] = ABOVE_CAP
+    rate[:, HUABEI], apr[:, HUABEI] = monthly, 12 * monthly
+
+    # Instalment purchase: the tenor's fee (none in promotions), capped or rejected.
+    tenors = list(yf.tenors)
+    fee_rates, offered = capped_fee_rates(yf.fee_per_period, tenors, scenario)
+    j = np.searchsorted(np.asarray(tenors), apps["tenor"])
+    fee = np.where(apps["promotion"], 0.0, fee_rates[j])
+    rejected = ~apps["promotion"] & ~offered[j]
+    outcome[rejected & (outcome[:, YUEFU] == APPROVED), YUEFU] = ABOVE_CAP
+    tenor_apr = np.array([plan_apr(f, t) if f > 0 else 0.0 for f, t in zip(fee_rates, tenors)])
+    rate[:, YUEFU] = fee
+    apr[:, YUEFU] = np.where(apps["promotion"], 0.0, tenor_apr[j])
+
+    # The total limit, taken by each offered product in turn.
+    total = np.where(borrower == APPROVED, credit_limit(apps["income"], score, scenario), 0.0)
+    remaining = total.copy()
+    amount = np.zeros((n, len(PRODUCTS)))
+    line_cap = np.zeros(n)
+    for name in pol.limit_order:
+        p = PRODUCTS.index(name)
+        live = outcome[:, p] == APPROVED
+        if p == JIEBEI:
+            want = np.clip(apps["amount"], jb.min_amount, jb.max_amount)
+            fits = remaining >= jb.min_amount
+            got = np.minimum(want, remaining)
+        elif p == YUEFU:
+            want = np.clip(apps["price"], yf.min_price, yf.max_price)
+            fits = remaining >= want
+            got = want
+        else:
+            cap = np.minimum(remaining, hb.max_limit)
+            fits = cap >= hb.min_limit
+            got = np.maximum(hb.min_limit, np.floor(cap * hb.initial_limit_share))
+            line_cap = np.where(live & fits, cap, line_cap)
+        outcome[live & ~fits, p] = LIMIT_TOO_LOW
+        ok = live & fits
+        amount[:, p] = np.where(ok, got, 0.0)
+        remaining -= np.where(ok, line_cap if p == HUABEI else got, 0.0)
+
     approved = outcome == APPROVED
-    amount = np.clip(apps["amount"], terms.min_amount, np.maximum(limit, terms.min_amount))
-    fraud = approved & (rng.uniforms(seed, 0, ids, 0, rng.FRAUD) < scenario.behaviour.fraud_rate)
-    takes = rng.uniforms(seed, 0, ids, 0, rng.TAKEUP) < takeup_probability(apr, score, scenario)
-    # First-party fraudsters always take the money.
-    takeup = approved & (takes | fraud)
-    return {"outcome": outcome, "approved": approved, "apr": apr, "limit": limit, "amount": amount,
-            "takeup": takeup, "fraud": fraud}
+    fraud = (borrower == APPROVED) & (rng.uniforms(seed, 0, ids, 0, rng.FRAUD) < scenario.behaviour.fraud_rate)
+    takes = np.empty((n, len(PRODUCTS)), dtype=np.bool_)
+    for p in range(len(PRODUCTS)):
+        u = rng.uniforms(seed, 0, ids, p, rng.TAKEUP)
+        takes[:, p] = u < takeup_probability(apr[:, p], score, scenario)
+    # First-party fraudsters take every offer.
+    takeup = approved & (takes | fraud[:, None])
+    return {"borrower_outcome": borrower, "outcome": outcome, "approved": approved, "apr": apr, "rate": rate,
+            "amount": amount, "line_cap": line_cap, "total_limit": total, "takeup": takeup, "fraud": fraud}

@@ -63,11 +63,12 @@ def _poisson_from_uniform(u: np.ndarray, mean: float) -> np.ndarray:
 
 
 def applicants(scenario: Scenario) -> dict[str, np.ndarray]:
-    """All applicants of the origination window, ids 0 .. N-1 ordered by month (1 .. origination_months)."""
+    """All applicants of the origination window, ids 0 .. N-1 ordered by month
+    (1 .. origination_months, within the horizon)."""
     a = scenario.applicants
     req = a.jiebei
     seed = scenario.run.seed
-    n = a.monthly_volume * a.origination_months
+    n = a.monthly_volume * min(a.origination_months, scenario.run.horizon_months)
     ids = np.arange(n, dtype=np.int64)
     month = (ids // max(a.monthly_volume, 1) + 1).astype(np.int32)
 
@@ -93,6 +94,15 @@ def applicants(scenario: Scenario) -> dict[str, np.ndarray]:
 
     mix = [a.product_mix.get(p, 0.0) for p in PRODUCTS]
     product = _categorical(uniform(rng.PRODUCT), mix).astype(np.int8)
+    # requests[i, p]: applicant i asks for product p (its main product, and others it also wants).
+    requests = np.empty((n, len(PRODUCTS)), dtype=np.bool_)
+    for p, name in enumerate(PRODUCTS):
+        requests[:, p] = (product == p) | (uniform(rng.ALSO_REQUEST + p) < a.also_requests.get(name, 0.0))
+    spend = np.round(a.huabei.spend_median * np.exp(a.huabei.spend_sigma * normal(rng.SPEND_MEAN)), 2)
+    yf = a.yuefu
+    price = np.round(yf.price_median * np.exp(yf.price_sigma * normal(rng.PRICE)))
+    tenor = np.asarray(yf.tenors, dtype=np.int32)[_categorical(uniform(rng.TENOR), yf.tenor_shares)]
+    promotion = uniform(rng.PROMOTION) < yf.promotion_share
     amount = np.round(req.amount_median * np.exp(req.amount_sigma * normal(rng.AMOUNT)))
     terms = np.asarray(req.terms, dtype=np.int32)
     term = terms[_categorical(uniform(rng.TERM), req.term_shares)]
@@ -113,6 +123,11 @@ def applicants(scenario: Scenario) -> dict[str, np.ndarray]:
         "term": term,
         "method": method,
         "verification_failed": verification_failed,
+        "requests": requests,
+        "spend": spend,
+        "price": price,
+        "tenor": tenor,
+        "promotion": promotion,
     }
 
 

@@ -87,3 +87,31 @@ def schedule_cents(method: str, principal_cents: int, monthly_rate: float, term:
     out = np.zeros((term, 4), dtype=np.int64)
     _schedule(METHOD_CODES[method], np.int64(principal_cents), float(monthly_rate), np.int64(term), out)
     return out
+
+
+@nb.njit(inline="always", cache=True)
+def plan_principal(k, periods, original, remaining):
+    """Principal of period k (1-based) of an instalment plan: equal parts, the last takes the rest."""
+    if k >= periods:
+        return remaining
+    return min(original // periods, remaining)
+
+
+def instalment_plan_cents(principal_cents: int, periods: int, fee_per_period_cents: int) -> np.ndarray:
+    """Instalment plan (bill instalment or instalment purchase) as int64 cents, one row a period:
+    payment, principal, fee, balance after. Principal in equal parts, a flat fee each period."""
+    out = np.zeros((periods, 4), dtype=np.int64)
+    remaining = int(principal_cents)
+    for k in range(1, periods + 1):
+        due = int(plan_principal(k, periods, int(principal_cents), remaining))
+        remaining -= due
+        out[k - 1] = (due + fee_per_period_cents, due, fee_per_period_cents, remaining)
+    return out
+
+
+def fee_rate_for_apr(apr: float, periods: int) -> float:
+    """Flat fee per period (fraction of the principal) at which an equal-principal plan's
+    all-in APR (monthly IRR x 12) equals `apr`: 1 = (1/n + f) a(r, n), a the annuity factor."""
+    r = apr / 12.0
+    annuity = periods if r == 0 else (1.0 - (1.0 + r) ** (-periods)) / r
+    return max(0.0, 1.0 / annuity - 1.0 / periods)

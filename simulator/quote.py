@@ -1,6 +1,17 @@
 """`simulator quote`: the repayment schedule and all-in APR (IRR method) of one loan.
 
-Amounts are computed in integer cents by `products.schedule_cents` and shown in yuan.
+Products (products.md):
+- jiebei (cash loan): contract rate from --apr or --daily-rate, one of three methods;
+  schedule by `products.schedule_cents` (interest column filled, fee 0).
+- yuefu (instalment purchase): price in equal principal parts (the last takes the rest)
+  and a flat fee per period = --fee-per-period x the price (default 0: a merchant-funded
+  promotion); schedule by `products.instalment_plan_cents` (fee column filled, interest 0).
+- huabei (statement instalment): the same plan on the converted statement, the fee per
+  period either --fee-per-period x the principal or, by default, total fee x principal / n
+  with the total from the default table (`products.huabei.instalment_tenors` /
+  `instalment_fees` of the shipped defaults.toml).
+
+Amounts are computed in integer cents (fees rounded half up) and shown in yuan.
 The APR is the monthly IRR of the borrower's cash flows x 12, fees included.
 """
 from __future__ import annotations
@@ -11,17 +22,20 @@ import json
 import math
 import re
 import sys
-from typing import Any, NoReturn
+from fractions import Fraction
+from typing import Any, Mapping, NoReturn
 
 import numpy as np
 from scipy.optimize import brentq
 
 from .config import METHODS, PRODUCTS
-from .products import schedule_cents
+from .products import instalment_plan_cents, schedule_cents
 
 MAX_TERM = 360
 MAX_AMOUNT = 1e12  # yuan; keeps every cent figure well inside int64
 MAX_APR = 10.0  # 1,000% a year
+MAX_FEE = 1.0  # fee per period or total fee, a fraction of the principal
+INSTALMENT_PRODUCTS = ("huabei", "yuefu")
 FORMATS = ("table", "csv", "json")
 COLUMNS = ("period", "payment", "principal", "interest", "fee", "balance")
 
@@ -64,24 +78,87 @@ def _cents(amount: float) -> int:
     return int(math.floor(amount * 100.0 + 0.5))
 
 
+def _fee_cents(principal_cents: int, fee: float, periods: int = 1) -> int:
+    """round_half_up(principal_cents x fee / periods) in whole cents, with the fee read as the
+    decimal it is written as (0.045 is 45/1000, not the nearest binary double)."""
+    return math.floor(principal_cents * Fraction(repr(float(fee))) / periods + Fraction(1, 2))
+
+
 def _show(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def default_instalment_fees() -> dict[int, float]:
+    """Default total fee of a huabei statement instalment by number of periods, from the shipped
+    defaults (`products.huabei.instalment_tenors` and `instalment_fees`); {} when not there."""
+    from .config import defaults
+
+    huabei = defaults().get("products", {}).get("huabei", {})
+    tenors, fees = huabei.get("instalment_tenors"), huabei.get("instalment_fees")
+    if not isinstance(tenors, list) or not isinstance(fees, list) or len(tenors) != len(fees):
+        return {}
+    return {int(n): float(f) for n, f in zip(tenors, fees)}
+
+
+def _check_fee(option: str, fee: Any, what: str) -> float:
+    if isinstance(fee, bool) or not isinstance(fee, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(fee) or not 0 <= fee <= MAX_FEE:
+        raise QuoteError(option, f"expected {what} from 0 to {MAX_FEE:g} (a fraction), found {_show(fee)}")
+    return float(fee)
+
+
+def _instalment_fee_cents(
+    product: str,
+    principal: int,
+    term: int,
+    fee_per_period: float | None,
+    instalment_fees: Mapping[int, float] | None,
+) -> int:
+    """Fee per period in cents of a yuefu or huabei plan (see the module docstring)."""
+    if fee_per_period is not None:
+        return _fee_cents(principal, _check_fee("fee-per-period", fee_per_period, "a fee per period"))
+    if product == "yuefu":
+        return 0  # merchant-funded promotion
+    table = default_instalment_fees() if instalment_fees is None else dict(instalment_fees)
+    if term not in table:
+        tenors = ", ".join(str(n) for n in sorted(table)) or "none"
+        raise QuoteError("fee-per-period", f"expected --fee-per-period for a huabei instalment over {term} "
+                                           f"periods (default fees for {tenors} periods), found none")
+    total = _check_fee("fee-per-period", table[term], f"a default total fee for {term} periods")
+    return _fee_cents(principal, total, term)
 
 
 def quote(
     product: str,
     amount: float,
     term: int,
-    apr: float | None,
-    method: str = "equal_installment",
+    apr: float | None = None,
+    method: str | None = None,
     daily_rate: float | None = None,
     days_per_year: float = 365.0,
+    fee_per_period: float | None = None,
+    instalment_fees: Mapping[int, float] | None = None,
 ) -> dict:
-    """Quote a loan: {"apr", "total_payment", "schedule": [...]}; raises QuoteError on bad input."""
+    """Quote a loan: {"apr", "total_payment", "schedule": [...]}; raises QuoteError on bad input.
+
+    jiebei: `apr` or `daily_rate` (x `days_per_year`), `method` (default equal_installment).
+    yuefu: `fee_per_period` a fraction of the price (default 0). huabei: `fee_per_period` a fraction
+    of the principal, or by default total fee / term from `instalment_fees` ({periods: total fee};
+    None: the shipped defaults). apr, daily_rate and method are errors for yuefu and huabei.
+    """
     if product not in PRODUCTS:
         raise QuoteError("product", f"expected one of {', '.join(PRODUCTS)}, found {product!r}")
-    if product != "jiebei":
-        raise QuoteError("product", f"expected jiebei (huabei and yuefu come in a later version), found {product}")
+    instalment = product in INSTALMENT_PRODUCTS
+    if instalment:
+        fee_source = "--fee-per-period (or none: 0)" if product == "yuefu" else \
+            "--fee-per-period (or none: the default fee table)"
+        for option, value in (("apr", apr), ("daily-rate", daily_rate), ("method", method)):
+            if value is not None:
+                raise QuoteError(option, f"expected {fee_source} for {product}, found --{option} {value if isinstance(value, str) else _show(value)}")
+    elif fee_per_period is not None:
+        raise QuoteError("fee-per-period", "expected --apr or --daily-rate for jiebei, found --fee-per-period")
+    if method is None:
+        method = "equal_installment"
     if method not in METHODS:
         raise QuoteError("method", f"expected one of {', '.join(METHODS)}, found {method!r}")
     if not math.isfinite(amount) or not 0 < amount <= MAX_AMOUNT:
@@ -90,7 +167,35 @@ def quote(
     if principal < 1:
         raise QuoteError("amount", f"expected at least 0.01, found {_show(amount)}")
     if isinstance(term, bool) or not isinstance(term, (int, np.integer)) or not 1 <= term <= MAX_TERM:
-        raise QuoteError("term", f"expected a whole number of months from 1 to {MAX_TERM}, found {_show(term)}")
+        unit = "periods" if instalment else "months"
+        raise QuoteError("term", f"expected a whole number of {unit} from 1 to {MAX_TERM}, found {_show(term)}")
+    term = int(term)
+
+    if instalment:
+        fee = _instalment_fee_cents(product, principal, term, fee_per_period, instalment_fees)
+        plan = instalment_plan_cents(principal, term, fee)
+        rows = [(pay, prin, 0, fee_k, bal) for pay, prin, fee_k, bal in plan]
+        payments = plan[:, 0]
+    else:
+        annual = _jiebei_rate(apr, daily_rate, days_per_year)
+        sched = schedule_cents(method, principal, annual / 12.0, term)
+        rows = [(pay, prin, interest, 0, bal) for pay, prin, interest, bal in sched]
+        payments = sched[:, 0]
+    schedule = [
+        {"period": k + 1, **{c: int(v) / 100 for c, v in zip(COLUMNS[1:], row)}}
+        for k, row in enumerate(rows)
+    ]
+    total = int(payments.sum())
+    return {
+        # Paying back exactly the principal is an IRR of exactly 0 (e.g. a fee-free instalment plan).
+        "apr": 0.0 if total == principal else irr_apr(principal / 100, payments / 100),
+        "total_payment": total / 100,
+        "schedule": schedule,
+    }
+
+
+def _jiebei_rate(apr: float | None, daily_rate: float | None, days_per_year: float) -> float:
+    """Annual contract rate of a cash loan from --apr or --daily-rate x --days-per-year."""
     if not math.isfinite(days_per_year) or not 0 < days_per_year <= 366:
         raise QuoteError("days-per-year", f"expected a number of days > 0 and at most 366, found {_show(days_per_year)}")
     if apr is not None and daily_rate is not None:
@@ -106,24 +211,7 @@ def quote(
             raise QuoteError("apr", f"expected an annual rate from 0 to {MAX_APR:g} (a fraction), found {_show(apr)}")
         raise QuoteError("daily-rate", f"expected a daily rate >= 0 (a fraction) with daily rate x days per year "
                                        f"at most {MAX_APR:g}, found {_show(daily_rate)}")
-
-    rows = schedule_cents(method, principal, annual / 12.0, int(term))
-    schedule = [
-        {
-            "period": k + 1,
-            "payment": int(pay) / 100,
-            "principal": int(prin) / 100,
-            "interest": int(interest) / 100,
-            "fee": 0.0,
-            "balance": int(bal) / 100,
-        }
-        for k, (pay, prin, interest, bal) in enumerate(rows)
-    ]
-    return {
-        "apr": irr_apr(principal / 100, rows[:, 0] / 100),
-        "total_payment": int(rows[:, 0].sum()) / 100,
-        "schedule": schedule,
-    }
+    return annual
 
 
 def _argparse_error(message: str) -> NoReturn:
@@ -146,29 +234,56 @@ def _argparse_error(message: str) -> NoReturn:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `quote` subcommand (options of interface.md) to an argparse subparsers object."""
-    p = subparsers.add_parser("quote", help="repayment schedule and APR (IRR method) of one loan",
-                              description="Repayment schedule and all-in APR (monthly IRR x 12) of one loan.")
-    p.add_argument("--product", required=True, choices=PRODUCTS, help="product (this version: jiebei)")
-    p.add_argument("--amount", required=True, type=float, help="amount borrowed, yuan (> 0)")
-    p.add_argument("--term", required=True, type=int, help=f"term in months (1 to {MAX_TERM})")
+    p = subparsers.add_parser(
+        "quote", help="repayment schedule and APR (IRR method) of one loan or instalment plan",
+        description="Repayment schedule and all-in APR (monthly IRR x 12, fees included) of a jiebei cash loan "
+                    "(--apr or --daily-rate, --method), a yuefu instalment purchase (--fee-per-period, default 0) "
+                    "or a huabei statement instalment (--fee-per-period, default: the total fee of the shipped "
+                    "defaults for 3, 6, 9 or 12 periods, charged evenly).")
+    p.add_argument("--product", required=True, choices=PRODUCTS,
+                   help="jiebei (cash loan), yuefu (instalment purchase) or huabei (statement instalment)")
+    p.add_argument("--amount", required=True, type=float,
+                   help="yuan (> 0): jiebei the amount borrowed, yuefu the purchase price, huabei the converted statement")
+    p.add_argument("--term", required=True, type=int,
+                   help=f"jiebei: months; yuefu, huabei: monthly periods (1 to {MAX_TERM})")
     rate = p.add_mutually_exclusive_group()
-    rate.add_argument("--apr", type=float, help="annual contract rate as a fraction; monthly rate = apr / 12")
-    rate.add_argument("--daily-rate", type=float, help="daily rate as a fraction (0.0004 = 0.04%% a day)")
-    rate.add_argument("--fee-per-period", type=float, help="yuefu fee per period, a fraction of the price")
-    p.add_argument("--days-per-year", type=float, default=365.0,
-                   help="day count for --daily-rate: apr = daily rate x days (default 365)")
-    p.add_argument("--method", choices=METHODS, default="equal_installment", help="repayment method")
+    rate.add_argument("--apr", type=float, help="jiebei: annual contract rate as a fraction; monthly rate = apr / 12")
+    rate.add_argument("--daily-rate", type=float, help="jiebei: daily rate as a fraction (0.0004 = 0.04%% a day)")
+    rate.add_argument("--fee-per-period", type=float,
+                      help="yuefu, huabei: flat fee each period as a fraction of the price or principal "
+                           "(yuefu default 0; huabei default: total fee of the default table / periods)")
+    p.add_argument("--days-per-year", type=float, default=None,
+                   help="jiebei, day count for --daily-rate: apr = daily rate x days (default 365)")
+    p.add_argument("--method", choices=METHODS, default=None,
+                   help="jiebei repayment method (default equal_installment); "
+                        "yuefu and huabei repay principal in equal parts")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     p.error = _argparse_error  # type: ignore[method-assign]
     p.set_defaults(func=run)
     return p
 
 
+def _heading(result: dict, args: argparse.Namespace) -> str:
+    """First line of the table: product, amount, term and the rate or fee terms."""
+    amount = f"{args.amount:,.2f}"
+    if args.product == "jiebei":
+        return f"jiebei (cash loan): {amount} over {args.term} months, {args.method or 'equal_installment'}"
+    fee = result["schedule"][0]["fee"]
+    if args.product == "yuefu":
+        terms = (f"fee {100 * args.fee_per_period:.4g}% of the price a period" if args.fee_per_period
+                 else "no fee (merchant-funded)")
+        return f"yuefu (instalment purchase): {amount} over {args.term} periods, {terms}"
+    source = "" if args.fee_per_period is not None else ", default fee table"
+    total = sum(r["fee"] for r in result["schedule"])
+    return (f"huabei (statement instalment): {amount} over {args.term} periods, "
+            f"fee {fee:,.2f} a period ({total:,.2f} in all{source})")
+
+
 def _table(result: dict, args: argparse.Namespace) -> str:
     rows = [[str(r["period"])] + [f"{r[c]:,.2f}" for c in COLUMNS[1:]] for r in result["schedule"]]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(COLUMNS)]
     line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
-    out = [f"{args.product}: {args.amount:,.2f} over {args.term} months, {args.method}", line(COLUMNS)]
+    out = [_heading(result, args), line(COLUMNS)]
     out.append("  ".join("-" * w for w in widths))
     out.extend(line(row) for row in rows)
     out.append(f"APR (IRR, fees in): {100 * result['apr']:.2f}%   total payment: {result['total_payment']:,.2f}")
@@ -178,10 +293,12 @@ def _table(result: dict, args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     """Print the quote in args.format; bad input gives one `error:` line on stderr and 2."""
     try:
-        if args.product == "jiebei" and args.fee_per_period is not None:
-            raise QuoteError("fee-per-period", "expected --apr or --daily-rate for jiebei, found --fee-per-period")
+        if args.product != "jiebei" and args.days_per_year is not None:
+            raise QuoteError("days-per-year", f"expected --fee-per-period (or none) for {args.product}, "
+                                              f"found --days-per-year {_show(args.days_per_year)}")
+        days = 365.0 if args.days_per_year is None else args.days_per_year
         result = quote(args.product, args.amount, args.term, args.apr, args.method,
-                       args.daily_rate, args.days_per_year)
+                       args.daily_rate, days, args.fee_per_period)
     except QuoteError as exc:
         print(f"error: quote: {exc}", file=sys.stderr)
         return 2

@@ -24,18 +24,21 @@ DESCRIPTIONS = {
     "prepaid": "principal repaid early in full",
     "charged_off": "principal written off (from M6, 180+ days past due)",
     "recovered": "recoveries on charged-off principal, net of collection cost",
-    "interest_income": "contract interest received (cash basis)",
-    "fee_income": "fees received (late fees, instalment fees)",
-    "penalty_income": "penalty interest received on overdue amounts",
+    "merchant_discount": "merchant discount on instalment purchases, at origination",
+    "borrowers": "borrowers with an open account, by the worst state of their open accounts",
+    "interest_income": "contract interest received; revolving interest when capitalised",
+    "fee_income": "fees received (instalment fees, bill-instalment fees, fixed late fees)",
+    "penalty_income": "penalty interest and per-day late fees received on overdue amounts",
     "funding_cost": "cost of funds on the principal outstanding at the start of the month",
-    "net_revenue": "interest + fees + penalty - funding cost - charged off + recovered",
+    "net_revenue": "interest + fees + penalty + merchant discount - funding cost - charged off + recovered",
     "originated_accounts": "accounts originated",
     "prepaid_accounts": "accounts repaid early in full",
     "matured_accounts": "accounts closed by their last scheduled payment",
     "charged_off_accounts": "accounts charged off",
     "rolls": "accounts that missed a payment due, by the state they were in",
     "cures": "accounts that paid all arrears and returned to current, by the state they were in",
-    "applications": "applicants",
+    "applicants": "applicants (people)",
+    "applications": "applications for the product (an applicant may ask for several products)",
     "approvals": "applicants approved",
     "takeups": "approved applicants who took the offer (accounts originated)",
     "opening_accounts": "accounts of the existing book at the start of month 1",
@@ -51,16 +54,19 @@ CONVENTIONS = {
                      "score = offset + factor ln((1 - pd) / pd), odds good:bad",
     "day_count": "cash loan APR = daily rate x days_per_year; monthly rate = APR / 12; "
                  "penalty a month = daily penalty rate x days_per_year / 12",
-    "income": "cash basis: interest, fees and penalty counted when paid; unpaid interest is never booked",
+    "income": "cash basis: interest, fees and penalty counted when paid, unpaid interest never booked; "
+              "except revolving interest, counted when capitalised into the balance (a charge-off then writes it off)",
+    "borrower_dependence": "a borrower's accounts share a monthly draw b: miss if u < Phi((Phi^-1(h) - sqrt(R) z "
+                           "- sqrt(R_b) b) / sqrt(1 - R - R_b)), R_b = factor.borrower_correlation",
     "principal_identity": "sum(balance)_t = sum(balance)_(t-1) + originated + drawn + capitalised - repaid - prepaid - charged_off",
 }
 
 
-def build_dataset(loaded: LoadedScenario, band_labels: list[str], stocks: np.ndarray, flows: np.ndarray,
-                  rolls: np.ndarray, cures: np.ndarray, funnel: np.ndarray, opening: np.ndarray,
+def build_dataset(loaded: LoadedScenario, band_labels: list[str], sums: dict[str, np.ndarray],
                   version: str) -> xr.Dataset:
-    """Assemble the Dataset from the kernel's integer sums (cents and counts)."""
+    """Assemble the Dataset from integer sums (cents and counts) of the kernel and the host."""
     sc = loaded.scenario
+    stocks, flows, funnel, opening = sums["stocks"], sums["flows"], sums["funnel"], sums["opening"]
     n_paths, horizon = stocks.shape[:2]
     coords = {
         "path": np.arange(n_paths),
@@ -73,8 +79,10 @@ def build_dataset(loaded: LoadedScenario, band_labels: list[str], stocks: np.nda
     data = {
         "accounts": (cube + ("state",), stocks[..., 0]),
         "balance": (cube + ("state",), stocks[..., 1] / CENTS),
-        "rolls": (cube + ("state",), rolls),
-        "cures": (cube + ("state",), cures),
+        "rolls": (cube + ("state",), sums["rolls"]),
+        "cures": (cube + ("state",), sums["cures"]),
+        "borrowers": (("path", "month", "score_band", "state"), sums["borrowers"]),
+        "applicants": (("month", "score_band"), sums["applicants"]),
         "applications": (("month", "product", "score_band"), funnel[..., 0]),
         "approvals": (("month", "product", "score_band"), funnel[..., 1]),
         "takeups": (("month", "product", "score_band"), funnel[..., 2]),
@@ -84,7 +92,7 @@ def build_dataset(loaded: LoadedScenario, band_labels: list[str], stocks: np.nda
     for j, name in enumerate(FLOWS):
         data[name] = (cube, flows[..., j] / CENTS if name in MONEY_FLOWS else flows[..., j])
     income = flows[..., FLOWS.index("interest_income")] + flows[..., FLOWS.index("fee_income")] \
-        + flows[..., FLOWS.index("penalty_income")]
+        + flows[..., FLOWS.index("penalty_income")] + flows[..., FLOWS.index("merchant_discount")]
     net = income - flows[..., FLOWS.index("funding_cost")] - flows[..., FLOWS.index("charged_off")] \
         + flows[..., FLOWS.index("recovered")]
     data["net_revenue"] = (cube, net / CENTS)

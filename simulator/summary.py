@@ -14,7 +14,7 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
         ("month", "product", "score_band")).mean("path")
     last = ds["month"].values[-1]
     return {
-        "applications": int(ds["applications"].sum()),
+        "applications": int(ds["applicants"].sum()),
         "accounts_originated": int(ds["takeups"].sum()),
         "originated": float(flows["originated"]),
         "dpd30_ratio": float(delinquency_ratio(ds, "M2").sel(month=last).mean("path")),
@@ -35,7 +35,7 @@ def render(ds: xr.Dataset, path: Path, seconds: float) -> str:
     rows = [
         f"run {ds.attrs['title'].split(chr(39))[1]}: {n_paths} path(s) x {horizon} months, seed {ds.attrs['seed']}, {seconds:.1f} s",
         f"  applicants            {h['applications']:>18,}",
-        f"  accounts originated   {h['accounts_originated']:>18,}   ({approval:.1%} of applicants)",
+        f"  accounts originated   {h['accounts_originated']:>18,}   ({approval:.2f} per applicant)",
         f"  originated amount     {h['originated']:>18,.2f} yuan",
         f"  30+ ratio of balances {h['dpd30_ratio']:>18.2%}   (month {horizon}; peak {h['peak_dpd30_ratio']:.2%})",
         f"  90+ ratio of balances {h['dpd90_ratio']:>18.2%}   (month {horizon})",

@@ -34,13 +34,12 @@ def identical_book(n: int, principal: float, apr: float, term: int, method: str,
                    roll_rates, state: int = 0):
     """Account arrays of n identical cash loans of an existing book (first payment due in month 1)."""
     return engine.account_arrays(
-        np.arange(n), np.full(n, JIEBEI), np.zeros(n), np.zeros(n), np.full(n, int(round(principal * 100))),
-        np.full(n, apr), np.full(n, term), np.full(n, METHODS.index(method)), np.full(n, state),
-        np.full(n, pd_12m), np.zeros(n, dtype=bool), roll_rates)
+        n, roll_rates, account_id=np.arange(n), product=JIEBEI, principal=int(round(principal * 100)),
+        rate=apr / 12, term=term, method=METHODS.index(method), state0=state, pd_12m=np.full(n, pd_12m))
 
 
 def run_book(tmp_path: Path, accounts, overrides: list[str], **kwargs):
     """Run the kernel on given accounts; returns (scenario, stocks, flows, rolls, cures) summed over bands."""
     loaded = loaded_scenario(tmp_path, overrides)
-    stocks, flows, rolls, cures = engine.run_kernel(loaded.scenario, accounts, **kwargs)
-    return loaded.scenario, stocks.sum(axis=3), flows.sum(axis=3), rolls.sum(axis=3), cures.sum(axis=3)
+    out = engine.run_kernel(loaded.scenario, accounts, **kwargs)
+    return (loaded.scenario, *(out[name].sum(axis=3) for name in ("stocks", "flows", "rolls", "cures")))

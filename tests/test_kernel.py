@@ -121,7 +121,7 @@ def test_month_one_miss_share_is_vasicek(tmp_path):
 def test_fraud_never_pays_and_charges_off_after_six_misses(tmp_path):
     n = 100
     accounts = identical_book(n, 1000.0, 0.2, 12, "equal_installment", 0.0, ROLLS)
-    accounts["fraud"][:] = True
+    accounts.fraud[:] = True
     _, stocks, flows, _, _ = run_book(tmp_path, accounts, ["run.horizon_months=10"])
     assert flows[0, :, JIEBEI, kernel.REPAID].sum() == 0
     assert flows[0, :, JIEBEI, kernel.PREPAID].sum() == 0
@@ -132,7 +132,7 @@ def test_fraud_never_pays_and_charges_off_after_six_misses(tmp_path):
 def test_recoveries_spread_over_the_lag(tmp_path):
     n, lag = 10, 4
     accounts = identical_book(n, 1000.0, 0.2, 12, "interest_first", 0.0, ROLLS)
-    accounts["fraud"][:] = True
+    accounts.fraud[:] = True
     _, _, flows, _, _ = run_book(tmp_path, accounts, [
         "run.horizon_months=14", "behaviour.recovery_rate=0.3", "behaviour.collection_cost=0.1",
         f"behaviour.recovery_lag_months={lag}"])

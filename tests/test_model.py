@@ -8,7 +8,9 @@ import pytest
 from scipy.special import expit
 
 from simulator import hazard, policy, scoring
-from simulator.config import load_scenario
+from simulator.config import PRODUCTS, load_scenario
+
+JIEBEI = PRODUCTS.index("jiebei")
 
 ROLLS = [0.45, 0.70, 0.85, 0.90, 0.92, 0.95]
 
@@ -92,11 +94,15 @@ def test_risk_based_price_and_daily_rate_bounds(scenario_file):
     assert apr[-1] == pytest.approx(terms.daily_rate_max * 365)
 
 
-def applicants_for_policy(n: int, score: np.ndarray):
+def applicants_for_policy(n: int, score: np.ndarray, products=("jiebei",)):
+    requests = np.zeros((n, len(PRODUCTS)), dtype=bool)
+    for name in products:
+        requests[:, PRODUCTS.index(name)] = True
     return {
         "id": np.arange(n), "verification_failed": np.zeros(n, dtype=bool), "dti": np.full(n, 0.2),
         "past_delinquencies": np.zeros(n, dtype=np.int32), "income": np.full(n, 8000.0),
-        "amount": np.full(n, 5000.0), "score": score,
+        "amount": np.full(n, 5000.0), "score": score, "requests": requests, "price": np.full(n, 1000.0),
+        "tenor": np.full(n, 6, dtype=np.int32), "promotion": np.zeros(n, dtype=bool),
     }
 
 
@@ -109,12 +115,13 @@ def test_apr_cap(scenario_file, on_cap):
     uncapped = policy.risk_price(score, np.zeros_like(score), sc)
     above = uncapped > 0.15
     assert above.any() and (~above).any()
+    approved, apr, outcome = dec["approved"][:, JIEBEI], dec["apr"][:, JIEBEI], dec["outcome"][:, JIEBEI]
     if on_cap == "cap":
-        assert dec["approved"].all() and np.all(dec["apr"] <= 0.15 + 1e-12)
-        assert np.allclose(dec["apr"][above], 0.15)
+        assert approved.all() and np.all(apr <= 0.15 + 1e-12)
+        assert np.allclose(apr[above], 0.15)
     else:
-        assert not dec["approved"][above].any() and dec["approved"][~above].all()
-        assert np.all(dec["outcome"][above] == policy.ABOVE_CAP)
+        assert not approved[above].any() and approved[~above].all()
+        assert np.all(outcome[above] == policy.ABOVE_CAP)
 
 
 def test_decision_rules(scenario_file):
@@ -124,8 +131,10 @@ def test_decision_rules(scenario_file):
     apps["dti"][2] = 0.6
     apps["verification_failed"][3] = True
     dec = policy.decide(apps, {"score": score, "pd_12m": np.full(4, 0.02)}, sc)
-    assert list(dec["outcome"]) == [policy.APPROVED, policy.BELOW_CUTOFF, policy.POLICY_RULE,
-                                    policy.FAILED_VERIFICATION]
+    assert list(dec["borrower_outcome"]) == [policy.APPROVED, policy.BELOW_CUTOFF, policy.POLICY_RULE,
+                                             policy.FAILED_VERIFICATION]
+    assert list(dec["outcome"][:, JIEBEI]) == list(dec["borrower_outcome"])
+    assert np.all(dec["outcome"][:, PRODUCTS.index("huabei")] == policy.NOT_REQUESTED)
     assert not dec["takeup"][1:].any()
 
 

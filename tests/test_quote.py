@@ -5,13 +5,15 @@ import argparse
 import json
 import subprocess
 import sys
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import numpy as np
 import numpy_financial as npf
 import pytest
 
-from simulator.quote import QuoteError, add_parser, irr_apr, quote, run
+from simulator.products import fee_rate_for_apr
+from simulator.quote import QuoteError, add_parser, default_instalment_fees, irr_apr, quote, run
 
 ROOT = Path(__file__).resolve().parents[1]
 JIEBEI_MONTHLY = 0.0004 * 365 / 12  # 0.04% a day, documented day count 365
@@ -151,13 +153,152 @@ def test_zero_rate_and_long_terms():
     assert irr_apr(1e5, payments) == pytest.approx(0.3, abs=1e-9)
 
 
-def test_later_products_and_bad_values_raise():
-    for product in ("huabei", "yuefu"):
-        with pytest.raises(ValueError, match="later version"):
-            quote(product, 1000, 3, 0.1, "equal_installment", None, 365)
+def test_bad_values_raise():
     with pytest.raises(QuoteError) as err:
         quote("jiebei", 1000, 3, None, "equal_installment", None, 365)
     assert err.value.option == "apr"
+    with pytest.raises(QuoteError) as err:
+        quote("jiebei", 1000, 3, 0.1, fee_per_period=0.01)
+    assert err.value.option == "fee-per-period"
+    for product in ("huabei", "yuefu"):
+        for kwargs, option in [({"apr": 0.1}, "apr"), ({"daily_rate": 0.0004}, "daily-rate"),
+                               ({"method": "equal_principal"}, "method"), ({"fee_per_period": -0.01}, "fee-per-period"),
+                               ({"fee_per_period": float("nan")}, "fee-per-period"), ({"fee_per_period": 1.5}, "fee-per-period")]:
+            with pytest.raises(QuoteError) as err:
+                quote(product, 1000, 3, **kwargs)
+            assert err.value.option == option and "expected" in str(err.value) and "found" in str(err.value)
+        with pytest.raises(QuoteError) as err:
+            quote(product, 1000, 0)
+        assert err.value.option == "term"
+        with pytest.raises(QuoteError) as err:
+            quote(product, 0.001, 3)
+        assert err.value.option == "amount"
+    # huabei without a fee: the term must be in the default table
+    with pytest.raises(QuoteError, match="over 5 periods") as err:
+        quote("huabei", 1000, 5)
+    assert err.value.option == "fee-per-period"
+    with pytest.raises(QuoteError) as err:
+        quote("huabei", 1000, 3, instalment_fees={6: 0.045})
+    assert err.value.option == "fee-per-period"
+
+
+# --- instalment plans: huabei statement instalments and yuefu instalment purchases ------------------
+
+# products.md: total fee of a bill instalment by number of periods, and its APR by the IRR method (%).
+HUABEI_TABLE = {3: (0.025, 14.94), 6: (0.045, 15.27), 9: (0.065, 15.34), 12: (0.088, 15.86)}
+HUABEI_FEES = {n: fee for n, (fee, _) in HUABEI_TABLE.items()}
+
+
+def _plan(q: dict) -> np.ndarray:
+    return np.array([[row[c] for c in ("payment", "principal", "interest", "fee", "balance")] for row in q["schedule"]])
+
+
+def _half_up_cents(cents: int, fee: str, periods: int) -> int:
+    """Closed-form fee per period in cents, exact decimal arithmetic: total x principal / n, half up."""
+    return int((Decimal(cents) * Decimal(fee) / periods).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def _check_plan(q: dict, amount: float, term: int, fee_cents: int) -> None:
+    """Rows of an instalment plan against the closed form: principal amount / n each period floored to the
+    cent, the last period the remainder; the same fee every period; no interest; balances to 0."""
+    table = _plan(q)
+    cents = round(amount * 100)
+    assert [row["period"] for row in q["schedule"]] == list(range(1, term + 1))
+    part = cents // term
+    assert np.all(np.round(table[:-1, 1] * 100) == part)
+    assert abs(table[:-1, 1] - amount / term).max(initial=0) < 0.01
+    assert round(table[-1, 1] * 100) == cents - (term - 1) * part
+    assert -1e-9 <= table[-1, 1] - amount / term < term * 0.01
+    assert round(table[:, 1].sum(), 2) == amount
+    assert np.all(table[:, 2] == 0.0)
+    assert np.all(np.round(table[:, 3] * 100) == fee_cents)
+    np.testing.assert_allclose(table[:, 0], table[:, 1] + table[:, 3], atol=1e-9)
+    np.testing.assert_allclose(table[:, 4], np.round(amount - np.cumsum(table[:, 1]), 2), atol=1e-9)
+    assert table[-1, 4] == 0.0
+    assert q["total_payment"] == round(amount + term * fee_cents / 100, 2)
+    assert q["total_payment"] == round(table[:, 0].sum(), 2)
+    if fee_cents == 0:
+        assert q["apr"] == 0.0
+    else:
+        assert q["apr"] == pytest.approx(12 * npf.irr(np.r_[-amount, table[:, 0]]), abs=1e-9)
+
+
+# Amounts: round, not divisible by n in cents, large, small, and 10,000.20 / 1,001.00, where the
+# exact fee is a whole number of cents and a half (8,333.5 cents at 3 periods; 500.5 at 0.5%).
+PLAN_AMOUNTS = [10000.0, 3000.0, 5999.99, 10000.20, 1001.0, 1234.56, 123456.78, 99.99, 0.07]
+
+
+@pytest.mark.parametrize("amount", PLAN_AMOUNTS)
+@pytest.mark.parametrize("term", [3, 6, 9, 12])
+def test_huabei_default_fees_closed_form(amount, term):
+    fee = _half_up_cents(round(amount * 100), str(HUABEI_FEES[term]), term)
+    q = quote("huabei", amount, term)
+    _check_plan(q, amount, term, fee)
+    assert q == quote("huabei", amount, term, instalment_fees=HUABEI_FEES)
+    assert abs(q["schedule"][0]["fee"] - HUABEI_FEES[term] * amount / term) <= 0.005 + 1e-9
+
+
+def test_half_cent_fees_round_up():
+    assert quote("huabei", 10000.20, 3)["schedule"][0]["fee"] == 83.34  # 8,333.5 cents
+    assert quote("yuefu", 1001.0, 6, fee_per_period=0.005)["schedule"][0]["fee"] == 5.01  # 500.5 cents
+    assert quote("huabei", 0.60, 3)["schedule"][0]["fee"] == 0.01  # 0.5 cent
+
+
+@pytest.mark.parametrize("amount", PLAN_AMOUNTS)
+@pytest.mark.parametrize("term, fee", [(3, 0.0), (6, 0.005), (12, 0.0073), (9, 0.0072), (1, 0.01), (24, 0.0066), (7, 0.00123)])
+def test_fee_per_period_closed_form(amount, term, fee):
+    # yuefu: a flat fee per period on the original price; huabei with --fee-per-period: the same plan.
+    cents = _half_up_cents(round(amount * 100), str(fee), 1)
+    for product in ("yuefu", "huabei"):
+        q = quote(product, amount, term, fee_per_period=fee)
+        _check_plan(q, amount, term, cents)
+        assert abs(q["schedule"][0]["fee"] - fee * amount) <= 0.005 + 1e-9
+
+
+@pytest.mark.parametrize("amount", [10000.0, 3000.0, 50000.0, 123456.78, 10000.20, 20000.0])
+@pytest.mark.parametrize("term", [3, 6, 9, 12])
+def test_huabei_published_aprs(amount, term):
+    # products.md: 14.94%, 15.27%, 15.34%, 15.86%; any amount large enough that cent rounding of the fee
+    # and of the principal parts does not move the second decimal (at 1,000 the 3-period APR is 14.93%).
+    total, apr_percent = HUABEI_TABLE[term]
+    q = quote("huabei", amount, term)
+    assert round(100 * q["apr"], 2) == apr_percent
+    assert q["apr"] == pytest.approx(12 * npf.irr(np.r_[-amount, _plan(q)[:, 0]]), abs=1e-9)
+    exact = np.full(term, amount * (1 + total) / term)
+    assert q["apr"] == pytest.approx(12 * npf.irr(np.r_[-amount, exact]), abs=2e-4)
+    assert abs(fee_rate_for_apr(q["apr"], term) - total / term) < 1e-6 * max(1.0, 1e4 / amount)
+
+
+def test_default_fee_table_is_products_md():
+    assert default_instalment_fees() == HUABEI_FEES
+
+
+# Amounts where rounding the fee to the cent moves it by well under 1e-6 of the price (at 1,001.00 and
+# 0.5% the fee rounds 5.005 up to 5.01, an effective 0.5005%).
+@pytest.mark.parametrize("amount", [3000.0, 5999.99, 10000.0, 20000.0, 123456.78])
+@pytest.mark.parametrize("term", [3, 6, 9, 12])
+def test_yuefu_free_and_fee_aprs(amount, term):
+    free = quote("yuefu", amount, term)
+    assert free["apr"] == 0.0 and free["total_payment"] == amount
+    assert free == quote("yuefu", amount, term, fee_per_period=0.0)
+    assert all(row["fee"] == 0.0 and row["interest"] == 0.0 for row in free["schedule"])
+    for fee in (0.005, 0.0072, 0.0083, 0.01):
+        q = quote("yuefu", amount, term, fee_per_period=fee)
+        assert q["apr"] > 0.0
+        # The APR inverts fee_rate_for_apr (the equal-principal, flat-fee plan), up to the cent rounding.
+        assert fee_rate_for_apr(q["apr"], term) == pytest.approx(fee, abs=1e-6)
+        assert q["apr"] == pytest.approx(12 * npf.irr(np.r_[-amount, _plan(q)[:, 0]]), abs=1e-9)
+    # A higher fee is a higher APR.
+    aprs = [quote("yuefu", amount, term, fee_per_period=f)["apr"] for f in (0.001, 0.005, 0.01)]
+    assert aprs == sorted(aprs)
+
+
+def test_yuefu_and_huabei_fee_per_period_agree():
+    # The same plan whether sold as an instalment purchase or a statement instalment with that fee.
+    assert quote("yuefu", 6000, 12, fee_per_period=0.0073) == quote("huabei", 6000, 12, fee_per_period=0.0073)
+    # --fee-per-period overrides the default table, and an empty table needs it.
+    assert quote("huabei", 6000, 5, fee_per_period=0.0) == quote("yuefu", 6000, 5)
+    assert quote("huabei", 6000, 3, instalment_fees={3: 0.03})["schedule"][0]["fee"] == 60.0
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -210,8 +351,21 @@ def test_cli_csv_and_table(capsys):
         (["--product", "jiebei", "--amount", "100", "--term", "12", "--daily-rate", "-0.0004"], "--daily-rate"),
         (["--product", "jiebei", "--amount", "100", "--term", "12"], "--apr"),
         (["--product", "jiebei", "--amount", "100", "--term", "12", "--fee-per-period", "0.01"], "--fee-per-period"),
-        (["--product", "huabei", "--amount", "100", "--term", "12", "--apr", "0.1"], "--product"),
-        (["--product", "yuefu", "--amount", "100", "--term", "12", "--fee-per-period", "0.01"], "--product"),
+        (["--product", "huabei", "--amount", "100", "--term", "12", "--apr", "0.1"], "--apr"),
+        (["--product", "yuefu", "--amount", "100", "--term", "12", "--apr", "0.1"], "--apr"),
+        (["--product", "huabei", "--amount", "100", "--term", "12", "--daily-rate", "0.0004"], "--daily-rate"),
+        (["--product", "yuefu", "--amount", "100", "--term", "12", "--daily-rate", "0.0004"], "--daily-rate"),
+        (["--product", "huabei", "--amount", "100", "--term", "12", "--method", "equal_principal"], "--method"),
+        (["--product", "yuefu", "--amount", "100", "--term", "6", "--method", "equal_installment"], "--method"),
+        (["--product", "yuefu", "--amount", "100", "--term", "6", "--days-per-year", "360"], "--days-per-year"),
+        (["--product", "huabei", "--amount", "100", "--term", "5"], "--fee-per-period"),
+        (["--product", "huabei", "--amount", "100", "--term", "6", "--fee-per-period", "-0.01"], "--fee-per-period"),
+        (["--product", "yuefu", "--amount", "100", "--term", "6", "--fee-per-period", "x"], "--fee-per-period"),
+        (["--product", "yuefu", "--amount", "100", "--term", "6", "--fee-per-period", "0.01", "--apr", "0.1"], "--apr"),
+        (["--product", "yuefu", "--amount", "0", "--term", "6"], "--amount"),
+        (["--product", "huabei", "--amount", "100", "--term", "0"], "--term"),
+        (["--product", "yuefu", "--amount", "100"], "--term"),
+        (["--product", "alipay", "--amount", "100", "--term", "3"], "--product"),
         (["--product", "jiebei", "--amount", "100", "--term", "12", "--apr", "0.1", "--method", "x"], "--method"),
         (["--product", "jiebei", "--amount", "100", "--apr", "0.1"], "--term"),
         (["--product", "jiebei", "--amount", "100", "--term", "12", "--apr", "0.1", "--daily-rate", "0.001"], "--daily-rate"),
@@ -223,6 +377,57 @@ def test_cli_bad_input(argv, option, capsys):
     lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: quote: {option}: expected ")
     assert "found" in lines[0]
+
+
+def test_cli_instalment_json(capsys):
+    for argv, want in [
+        (["--product", "yuefu", "--amount", "5999.99", "--term", "12", "--fee-per-period", "0.005"],
+         quote("yuefu", 5999.99, 12, fee_per_period=0.005)),
+        (["--product", "yuefu", "--amount", "3000", "--term", "3"], quote("yuefu", 3000, 3)),
+        (["--product", "huabei", "--amount", "10000", "--term", "12"], quote("huabei", 10000, 12)),
+        (["--product", "huabei", "--amount", "10000", "--term", "5", "--fee-per-period", "0.006"],
+         quote("huabei", 10000, 5, fee_per_period=0.006)),
+    ]:
+        code, out, err = _cli([*argv, "--format", "json"], capsys)
+        assert code == 0 and err == ""
+        data = json.loads(out)
+        assert data == want
+        assert set(data) == {"apr", "total_payment", "schedule"}
+        assert all(set(row) == {"period", "payment", "principal", "interest", "fee", "balance"} for row in data["schedule"])
+    code, out, _ = _cli(["--product", "huabei", "--amount", "10000", "--term", "12", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert round(100 * data["apr"], 2) == 15.86 and data["total_payment"] == 10879.96
+    assert [row["fee"] for row in data["schedule"]] == [73.33] * 12
+    code, out, _ = _cli(["--product", "yuefu", "--amount", "3000", "--term", "3", "--format", "json"], capsys)
+    assert json.loads(out)["apr"] == 0.0 and json.loads(out)["total_payment"] == 3000.0
+
+
+def test_cli_instalment_csv_and_table(capsys):
+    code, out, _ = _cli(["--product", "huabei", "--amount", "10000", "--term", "3", "--format", "csv"], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "period,payment,principal,interest,fee,balance" and len(lines) == 4
+    assert lines[1:] == ["1,3416.66,3333.33,0.00,83.33,6666.67", "2,3416.66,3333.33,0.00,83.33,3333.34",
+                         "3,3416.67,3333.34,0.00,83.33,0.00"]
+    code, out, _ = _cli(["--product", "yuefu", "--amount", "6000", "--term", "6", "--fee-per-period", "0.0075",
+                         "--format", "csv"], capsys)
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 7 and all(line == f"{k},1045.00,1000.00,0.00,45.00,{6000 - 1000 * k}.00"
+                                                 for k, line in enumerate(lines[1:], 1))
+    code, out, _ = _cli(["--product", "huabei", "--amount", "10000", "--term", "6"], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("huabei") and "6 periods" in lines[0]
+    assert lines[1].split() == ["period", "payment", "principal", "interest", "fee", "balance"]
+    assert "15.27%" in lines[-1] and "10,450.00" in lines[-1]
+    code, out, _ = _cli(["--product", "yuefu", "--amount", "3000", "--term", "3"], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("yuefu") and "0.00%" in lines[-1] and "3,000.00" in lines[-1]
+
+
+def test_cli_help_names_the_products(capsys):
+    code, out, _ = _cli(["--help"], capsys)
+    assert code == 0
+    for word in ("yuefu", "huabei", "jiebei", "--fee-per-period", "periods"):
+        assert word in out
 
 
 def test_cli_subprocess():
