@@ -401,7 +401,7 @@ def _apply_override(tree: dict, parts: list[str], value: Any) -> None:
 
 
 def _pydantic_message(err: dict) -> tuple[str, str]:
-    loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
+    loc = [str(p) for p in err["loc"] if not isinstance(p, int) and p != "[key]"]
     idx = [p for p in err["loc"] if isinstance(p, int)]
     key = ".".join(loc)
     msg = err["msg"]

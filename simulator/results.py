@@ -44,6 +44,7 @@ DESCRIPTIONS = {
     "opening_accounts": "accounts of the existing book at the start of month 1",
     "opening_balance": "principal of the existing book at the start of month 1",
 }
+COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "applications": "applications"}
 CONVENTIONS = {
     "money": "yuan (CNY); amounts are sums of integer cents; repaid and prepaid are principal only",
     "month": "month t = 1 .. H of the run; balances and accounts at the end of the month",
@@ -99,7 +100,7 @@ def build_dataset(loaded: LoadedScenario, band_labels: list[str], sums: dict[str
     ds = xr.Dataset(data, coords=coords)
     for name, var in ds.data_vars.items():
         var.attrs["description"] = DESCRIPTIONS[name]
-        var.attrs["units"] = "yuan" if var.dtype.kind == "f" else "accounts"
+        var.attrs["units"] = "yuan" if var.dtype.kind == "f" else COUNT_UNITS.get(name, "accounts")
     ds["score_band"].attrs["cut_points"] = np.asarray(sc.scorecard.bands)
     ds.attrs.update({
         "title": f"Monte Carlo run '{sc.run.name}' of a consumer-credit portfolio",

@@ -131,6 +131,14 @@ BAD_SETS = {
                        "macro.shift: expected at most horizon_months = 2 values, found 3"),
     "not a table": (["run=3"], "run: expected a table"),
     "bad set syntax": (["run.paths"], "run.paths: expected --set KEY=VALUE"),
+    "unknown product": (["applicants.product_mix={cars=1.0}"], "applicants.product_mix.cars: expected 'huabei', 'jiebei' or 'yuefu'"),
+    "minimum payment below the rate": (["products.huabei.min_payment_share=0.001"],
+                                       "products.huabei.min_payment_share: expected at least the monthly revolving rate"),
+    "fee table": (["products.yuefu.fee_per_period=[0.01]"], "products.yuefu.fee_per_period: expected 4 values (one per tenor), found 1"),
+    "correlations": (["factor.borrower_correlation=0.97"], "factor.borrower_correlation: expected asset_correlation + borrower_correlation < 1"),
+    "limit order": (["policy.limit_order=[\"jiebei\"]"], "policy.limit_order: expected each of huabei, jiebei, yuefu once"),
+    "tenor not offered": (["applicants.yuefu.tenors=[5,6,9,12]"], "applicants.yuefu.tenors: expected tenors offered in products.yuefu.tenors, found 5"),
+    "payer shares": (["behaviour.payer_shares=[0.5,0.5,0.5]"], "behaviour.payer_shares: expected shares summing to 1"),
 }
 
 

@@ -1,0 +1,24 @@
+"""The shipped baseline lands near the platforms' published delinquency (products.md)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulator import engine, results
+from simulator.config import load_scenario
+
+BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
+
+
+def test_baseline_steady_state_delinquency_near_the_2019_figures():
+    loaded = load_scenario(BASELINE, ["run.paths=16", "applicants.monthly_volume=5000"])
+    ds = engine.simulate(loaded)
+    steady = dict(month=slice(13, 36))
+    dpd30 = float(results.delinquency_ratio(ds, "M2").sel(**steady).mean())
+    dpd90 = float(results.delinquency_ratio(ds, "M4").sel(**steady).mean())
+    assert abs(dpd30 / 0.0156 - 1) <= 0.25, dpd30
+    assert abs(dpd90 / 0.0105 - 1) <= 0.25, dpd90
+    # All three products are in the book, and borrowers hold several.
+    assert (ds["originated_accounts"].sum(("path", "month", "score_band")) > 0).all()
+    open_accounts = ds["accounts"].isel(month=-1).sum(("product", "score_band", "state"))
+    open_borrowers = ds["borrowers"].isel(month=-1).sum(("score_band", "state"))
+    assert (open_borrowers < open_accounts).all()
