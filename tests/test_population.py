@@ -15,7 +15,8 @@ from simulator.config import METHODS, PRODUCTS, STATES, Scenario, ScenarioError,
 from simulator.products import METHOD_CODES
 
 FEATURES = ("income", "dti", "age", "tenure", "past_delinquencies")
-RANDOM_KEYS = FEATURES + ("product", "amount", "term", "method", "verification_failed")
+NEW_KEYS = ("requests", "spend", "price", "tenor", "promotion")
+RANDOM_KEYS = FEATURES + ("product", "amount", "term", "method", "verification_failed") + NEW_KEYS
 N_BIG = 200_000
 
 
@@ -42,6 +43,17 @@ def within_se(observed: float, expected: float, se: float, k: float = 4.0) -> bo
     return abs(observed - expected) <= k * se
 
 
+def share_within_se(flags: np.ndarray, p: float) -> bool:
+    """The share of True in `flags` within 4 binomial standard errors of p."""
+    return within_se(float(np.mean(flags)), p, math.sqrt(p * (1 - p) / flags.size))
+
+
+def log_median_within_se(values: np.ndarray, median: float, sigma: float) -> bool:
+    """Sample median of a lognormal within 4 standard errors (sqrt(pi / 2) sigma / sqrt(n) on the log scale)."""
+    se = math.sqrt(math.pi / 2) * sigma / math.sqrt(values.size)
+    return within_se(float(np.median(np.log(values))), math.log(median), se)
+
+
 # ---------------------------------------------------------------------------
 # Applicants
 
@@ -53,20 +65,36 @@ def test_keys_dtypes_and_layout(tmp_path):
         "id": np.int64, "month": np.int32, "product": np.int8, "income": np.float64, "dti": np.float64,
         "age": np.float64, "tenure": np.float64, "past_delinquencies": np.int32, "amount": np.float64,
         "term": np.int32, "method": np.int8, "verification_failed": np.bool_,
+        "requests": np.bool_, "spend": np.float64, "price": np.float64, "tenor": np.int32, "promotion": np.bool_,
     }
     assert set(a) == set(dtypes)
     for key, dtype in dtypes.items():
         assert a[key].dtype == dtype, key
-        assert a[key].shape == (21,), key
+        assert a[key].shape == ((21, len(PRODUCTS)) if key == "requests" else (21,)), key
     np.testing.assert_array_equal(a["id"], np.arange(21))
     np.testing.assert_array_equal(a["month"], np.repeat([1, 2, 3], 7))
 
 
 def test_empty_volume(tmp_path):
     a = population.applicants(scenario(tmp_path, "applicants.monthly_volume=0"))
-    assert len(a) == 12
-    assert all(v.shape == (0,) for v in a.values())
-    assert a["id"].dtype == np.int64 and a["term"].dtype == np.int32
+    assert len(a) == 17
+    assert all(v.shape == (0,) for k, v in a.items() if k != "requests")
+    assert a["requests"].shape == (0, len(PRODUCTS)) and a["requests"].dtype == np.bool_
+    assert a["id"].dtype == np.int64 and a["term"].dtype == np.int32 and a["tenor"].dtype == np.int32
+
+
+@pytest.mark.parametrize("horizon, window, months", [(4, 12, 4), (36, 12, 12), (5, 5, 5), (1, 3, 1)])
+def test_origination_window_clipped_at_horizon(tmp_path, horizon, window, months):
+    sc = scenario(
+        tmp_path,
+        "applicants.monthly_volume=6",
+        f"applicants.origination_months={window}",
+        f"run.horizon_months={horizon}",
+    )
+    a = population.applicants(sc)
+    np.testing.assert_array_equal(a["id"], np.arange(6 * months))
+    np.testing.assert_array_equal(a["month"], np.repeat(np.arange(1, months + 1), 6))
+    assert a["requests"].shape == (6 * months, len(PRODUCTS))
 
 
 def test_rank_correlation_matches_copula(big):
@@ -125,7 +153,75 @@ def test_shares_of_terms_methods_and_verification(big):
         assert within_se(observed, share, math.sqrt(share * (1 - share) / n)), method
     f = sc.applicants.verification_fail_rate
     assert within_se(a["verification_failed"].mean(), f, math.sqrt(f * (1 - f) / n))
-    assert np.all(a["product"] == PRODUCTS.index("jiebei"))
+
+
+def test_product_mix_shares(big):
+    sc, a = big
+    mix = sc.applicants.product_mix
+    assert set(np.unique(a["product"])) <= set(range(len(PRODUCTS)))
+    for p, name in enumerate(PRODUCTS):
+        assert share_within_se(a["product"] == p, mix.get(name, 0.0)), name
+
+
+def test_single_product_mix(tmp_path):
+    sc = scenario(
+        tmp_path,
+        "applicants.monthly_volume=3000",
+        "applicants.origination_months=1",
+        "applicants.product_mix={ jiebei = 1.0 }",
+    )
+    a = population.applicants(sc)
+    jiebei = PRODUCTS.index("jiebei")
+    assert np.all(a["product"] == jiebei)
+    assert np.all(a["requests"][:, jiebei])
+
+
+def test_main_product_always_requested(big):
+    _, a = big
+    n = a["id"].size
+    assert np.all(a["requests"][np.arange(n), a["product"]])
+
+
+def test_also_request_shares(big):
+    sc, a = big
+    also = sc.applicants.also_requests
+    for p, name in enumerate(PRODUCTS):
+        others = a["product"] != p
+        assert others.sum() > 10_000, name
+        assert share_within_se(a["requests"][others, p], also.get(name, 0.0)), name
+
+
+def test_no_also_requests_means_main_product_only(tmp_path):
+    sc = scenario(
+        tmp_path,
+        "applicants.monthly_volume=3000",
+        "applicants.origination_months=1",
+        "applicants.also_requests={}",
+    )
+    a = population.applicants(sc)
+    expected = a["product"][:, None] == np.arange(len(PRODUCTS))[None, :]
+    np.testing.assert_array_equal(a["requests"], expected)
+
+
+def test_spend_and_price_medians(big):
+    sc, a = big
+    h, y = sc.applicants.huabei, sc.applicants.yuefu
+    assert a["spend"].min() > 0 and a["price"].min() > 0
+    assert log_median_within_se(a["spend"], h.spend_median, h.spend_sigma)
+    assert log_median_within_se(a["price"], y.price_median, y.price_sigma)
+    assert abs(np.std(np.log(a["spend"])) - h.spend_sigma) < 0.01
+    assert abs(np.std(np.log(a["price"])) - y.price_sigma) < 0.01
+    np.testing.assert_array_equal(a["spend"], np.round(a["spend"], 2))  # cents
+    np.testing.assert_array_equal(a["price"], np.round(a["price"]))  # whole yuan
+
+
+def test_tenor_and_promotion_shares(big):
+    sc, a = big
+    y = sc.applicants.yuefu
+    assert set(np.unique(a["tenor"])) <= set(y.tenors)
+    for tenor, share in zip(y.tenors, y.tenor_shares):
+        assert share_within_se(a["tenor"] == tenor, share), tenor
+    assert share_within_se(a["promotion"], y.promotion_share)
 
 
 def test_zero_share_categories_never_drawn(tmp_path):
@@ -135,10 +231,25 @@ def test_zero_share_categories_never_drawn(tmp_path):
         "applicants.origination_months=1",
         "applicants.jiebei.term_shares=[0.0, 1.0, 0.0]",
         "applicants.jiebei.method_shares=[0.0, 0.0, 1.0]",
+        "applicants.yuefu.tenor_shares=[0.0, 0.0, 1.0, 0.0]",
+        "applicants.yuefu.promotion_share=0.0",
+        "applicants.product_mix={ huabei = 0.0, jiebei = 0.5, yuefu = 0.5 }",
     )
     a = population.applicants(sc)
     assert np.all(a["term"] == sc.applicants.jiebei.terms[1])
     assert np.all(a["method"] == METHOD_CODES["interest_first"])
+    assert np.all(a["tenor"] == sc.applicants.yuefu.tenors[2])
+    assert not a["promotion"].any()
+    assert not np.any(a["product"] == PRODUCTS.index("huabei"))
+    everyone = population.applicants(
+        scenario(
+            tmp_path,
+            "applicants.monthly_volume=500",
+            "applicants.origination_months=1",
+            "applicants.yuefu.promotion_share=1.0",
+        )
+    )
+    assert everyone["promotion"].all()
 
 
 def test_quantile_helpers_match_scipy():
@@ -172,6 +283,22 @@ def test_features_depend_only_on_id(tmp_path):
     np.testing.assert_array_equal(large["id"][:n], small["id"])
     for key in RANDOM_KEYS:
         np.testing.assert_array_equal(large[key][:n], small[key], err_msg=key)
+
+
+def test_new_fields_depend_only_on_id(tmp_path):
+    """The same id gets the same requests, spend, price, tenor and promotion whatever the monthly volume
+    (and so whatever month it falls in)."""
+    spread = population.applicants(
+        scenario(tmp_path, "applicants.monthly_volume=30", "applicants.origination_months=4")
+    )
+    packed = population.applicants(
+        scenario(tmp_path, "applicants.monthly_volume=500", "applicants.origination_months=1")
+    )
+    n = spread["id"].size
+    np.testing.assert_array_equal(packed["id"][:n], spread["id"])
+    assert not np.array_equal(packed["month"][:n], spread["month"])
+    for key in ("product",) + NEW_KEYS:
+        np.testing.assert_array_equal(packed[key][:n], spread[key], err_msg=key)
 
 
 # ---------------------------------------------------------------------------
