@@ -1,38 +1,51 @@
-"""Throughput and memory of the monthly kernel, against a plain-numpy version of the same step.
+"""Throughput and memory of the monthly kernel, against a plain-numpy version of the loan step.
 
 What it measures, in one run on this machine:
 
-1. Kernel throughput, in borrower-months a second. Accounts come from
-   `engine.prepare` for a default scenario with more volume (about 375k accounts);
+1. Kernel throughput, in borrower-months a second, on two books built by
+   `engine.prepare` for the default scenario with more volume (20,000 applicants a
+   month for 36 months, horizon 36, one path):
+   a. a cash-loan-only book (overrides `applicants.product_mix={jiebei=1.0}`,
+      `applicants.also_requests={}`, `factor.borrower_correlation=0.0`: one cash
+      loan per borrower, no borrower-level draw);
+   b. the default three-product book (revolving lines, cash loans, instalment
+      purchases; borrowers may hold several; borrower-level draw on).
    `engine.run_kernel` runs once to load or compile, then is timed (best of 3),
-   with all Numba threads and with one thread. A borrower-month is one month
-   that one account is open in (its origination month, each month it ends open,
-   and the month it closes or is charged off), counted exactly from the kernel's
-   output: sum of stocks[..., accounts] + prepaid + matured + charged-off
-   accounts. Months after charge-off that only book a recovery are not counted.
-2. The same monthly step in plain numpy (vectorised over accounts, a Python
-   loop over months, live accounts compacted each month): the same counter-based
-   SplitMix64 draws (re-implemented with numpy uint64 operations), prepayment,
-   the miss with the Vasicek-conditional hazard (scipy.special.ndtr), roll or
-   cure with the conditional roll rates, the three repayment methods, interest
-   in cents with its rounding carry, penalty, late fees, charge-off and
-   recoveries, and sums by (month, product, band, state) with np.bincount. It
-   is timed on the same accounts (best of 3, one core: numpy does not thread
-   these operations). It follows the kernel exactly (penalty and recoveries
-   included), so its integer outputs are compared with the kernel's for equality.
+   with all Numba threads and with one thread. A borrower-month is one month that
+   one account is open in (its origination month, each month it ends open, and the
+   month it closes or is charged off), counted exactly from the kernel's output:
+   sum of stocks[..., accounts] + prepaid + matured + charged-off accounts. Months
+   after charge-off that only book a recovery are not counted. With several
+   accounts per borrower this is really account-months; the script also prints
+   the borrower month-ends from the kernel's `borrowers` output.
+2. The loan step in plain numpy (vectorised over accounts, a Python loop over
+   months, live accounts compacted each month), on the loan-only book: the same
+   counter-based SplitMix64 draws (re-implemented with numpy uint64 operations),
+   prepayment, the miss with the Vasicek-conditional hazard (scipy.special.erfc, the
+   kernel's formula), roll or cure with the conditional roll rates, the three
+   repayment methods, interest in cents with its rounding carry, the per-period
+   fee, merchant discount at origination, penalty, late fees, charge-off and
+   recoveries, and sums by (month, product, band, state) with np.bincount into the
+   kernel's output layout (kernel.FLOWS columns). It is timed on the same accounts
+   (best of 3, one core: numpy does not thread these operations). It follows the
+   kernel's `_loan` exactly, so its integer outputs are compared with the kernel's
+   for equality. It has no revolving line and no borrower-level draw, and it
+   derives `borrowers` from the stocks, so it refuses books with lines, with
+   borrower_correlation > 0 or with more than one account per borrower.
 3. End to end: `engine.simulate` for 1 million applicants over 36 months
-   (27,778 a month for 36 months, horizon 36, one path), in a subprocess that
-   first warms up on a small scenario (compiled code comes from Numba's cache),
-   with that subprocess's peak resident memory (ru_maxrss) and a breakdown of
-   the time into prepare / run_kernel / Dataset (timed again after the peak is
-   taken); then 2 million applicants (memory grows with accounts) and the
-   1 million over a 72-month horizon (memory does not grow with months).
-4. The threads Numba uses and the machine's CPU count.
+   (27,778 a month for 36 months, horizon 36, one path) on the default
+   three-product scenario and on the loan-only scenario, each in a subprocess
+   that first warms up on a scenario 100 times smaller (compiled code comes from
+   Numba's cache), with that subprocess's peak resident memory (ru_maxrss) and a
+   breakdown of the time into prepare / run_kernel / Dataset (timed again after
+   the peak is taken).
+4. The threads Numba uses and the machine's CPU count, and the CPU-seconds other
+   processes used during the run.
 
 Run from the project root:
 
-    .venv/bin/python benchmarks/kernel_throughput.py            # full (about 30 s on 2 cores)
-    .venv/bin/python benchmarks/kernel_throughput.py --quick    # small smoke test (seconds)
+    .venv/bin/python benchmarks/kernel_throughput.py            # full (about 40 s on 2 cores)
+    .venv/bin/python benchmarks/kernel_throughput.py --quick    # small smoke test (about 12 s)
 """
 from __future__ import annotations
 
@@ -50,7 +63,7 @@ from pathlib import Path
 
 import numba as nb
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import erfc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout as well
 
@@ -61,26 +74,32 @@ from simulator.results import build_dataset  # noqa: E402
 
 N_STATES = kernel.N_STATES
 CHARGED_OFF, CLOSED = kernel.CHARGED_OFF, kernel.CLOSED
+OUTPUT_NAMES = tuple(engine.OUTPUTS)        # stocks, flows, rolls, cures, borrowers
+
+# The cash-loan-only book: every applicant comes for a cash loan and asks for nothing else,
+# so each borrower has one account, and no borrower-level draw.
+LOAN_ONLY = ["applicants.product_mix={jiebei=1.0}", "applicants.also_requests={}", "factor.borrower_correlation=0.0"]
+BOOKS = {"loan-only": LOAN_ONLY, "default": []}
 
 
 # --------------------------------------------------------------------------- scenarios
 
-def load(volume: int, months: int, horizon: int, paths: int = 1):
-    """A default scenario (a TOML with only [run]) with the given volume and window."""
+def load(volume: int, months: int, horizon: int, extra: list[str] = (), paths: int = 1):
+    """A default scenario (a TOML with only [run]) with the given volume and window, plus `extra` overrides."""
     with tempfile.TemporaryDirectory(prefix="bench-") as directory:
         path = Path(directory) / "bench.toml"
         path.write_text('[run]\nname = "bench"\n')
         return load_scenario(path, [
             f"applicants.monthly_volume={volume}", f"applicants.origination_months={months}",
-            f"run.horizon_months={horizon}", f"run.paths={paths}",
+            f"run.horizon_months={horizon}", f"run.paths={paths}", *extra,
         ])
 
 
-def borrower_months(stocks: np.ndarray, flows: np.ndarray) -> int:
+def borrower_months(out: dict[str, np.ndarray]) -> int:
     """Months an account is open in: end-of-month open stocks (origination month included)
     plus the one month each prepaid, matured or charged-off account leaves in."""
-    exits = flows[..., [kernel.N_PREPAID, kernel.N_MATURED, kernel.N_CHARGED_OFF]].sum()
-    return int(stocks[..., 0].sum() + exits)
+    exits = out["flows"][..., [kernel.N_PREPAID, kernel.N_MATURED, kernel.N_CHARGED_OFF]].sum()
+    return int(out["stocks"][..., 0].sum() + exits)
 
 
 def cpu_snapshot() -> tuple[float, float, float] | None:
@@ -112,6 +131,7 @@ _MASK = (1 << 64) - 1
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _INV53 = 1.0 / 9007199254740992.0
+_SQRT2 = math.sqrt(2.0)
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -146,20 +166,26 @@ def round_cents(x: np.ndarray) -> np.ndarray:
     return np.floor(x + 0.5).astype(np.int64)
 
 
-def numpy_reference(sc, acc: dict[str, np.ndarray]):
-    """The kernel's monthly step in plain numpy; returns (stocks, flows, rolls, cures, borrower-months)
-    shaped as `engine.run_kernel` returns them."""
+def numpy_reference(sc, acc: kernel.Accounts):
+    """The kernel's loan step (`kernel._loan`) in plain numpy; returns (outputs, borrower-months) with
+    outputs {"stocks", "flows", "rolls", "cures", "borrowers"} shaped as `engine.run_kernel` returns them.
+    Loans only (no revolving line), no borrower-level draw, one account per borrower."""
+    if np.any(acc.product == kernel.HUABEI):
+        raise ValueError("numpy_reference: loans only (the book has revolving lines)")
+    if sc.factor.borrower_correlation > 0.0:
+        raise ValueError("numpy_reference: no borrower-level draw (set factor.borrower_correlation=0.0)")
+    if len(acc.borrower) > 1 and np.any(np.diff(acc.borrower) == 0):
+        raise ValueError("numpy_reference: one account per borrower")
     seed, paths, horizon = sc.run.seed, sc.run.paths, sc.run.horizon_months
     n_bands = len(sc.scorecard.bands) + 1
     n_cells = len(PRODUCTS) * n_bands
     fac, beh = sc.factor, sc.behaviour
     z = hazard.factor_paths(seed, paths, horizon, fac.autocorrelation, sc.macro.shift)
     roll = hazard.roll_paths(beh.roll_rates, fac.roll_correlation, z)
-    terms = engine.product_terms(sc)
-    sqrt_rho, inv_sqrt_1mrho = math.sqrt(fac.asset_correlation), 1.0 / math.sqrt(1.0 - fac.asset_correlation)
-    funding_rate = sc.funding.cost_of_funds / 12.0
-    recovery_share, lag = beh.recovery_rate * (1.0 - beh.collection_cost), beh.recovery_lag_months
-    prepay_ok, late_fee, penalty_rate = terms["prepayment"], terms["late_fee"], terms["penalty_rate"]
+    terms = engine.model_terms(sc)
+    sqrt_rho, inv_sqrt_idio = terms.sqrt_rho, terms.inv_sqrt_idio
+    funding_rate, recovery_share, lag = terms.funding_rate, terms.recovery_share, int(terms.recovery_lag)
+    prepay_ok, late_fee, penalty_rate = terms.prepayment, terms.late_fee, terms.penalty_rate
 
     cell_shape = (horizon, len(PRODUCTS), n_bands)
     stocks = np.zeros((paths,) + cell_shape + (N_STATES, 2), dtype=np.int64)
@@ -172,10 +198,10 @@ def numpy_reference(sc, acc: dict[str, np.ndarray]):
         """out[index] += weights, summed with bincount (float64: exact for sums below 2**53 cents)."""
         out += np.rint(np.bincount(index, weights, minlength=size)).astype(np.int64)
 
-    start = np.asarray(acc["start_month"])
+    start = np.asarray(acc.start_month)
     order = np.argsort(start, kind="stable")
     first = np.searchsorted(start[order], np.arange(horizon + 2))   # accounts starting in month t
-    static_cell = acc["product"].astype(np.int64) * n_bands + acc["band"]
+    static_cell = acc.product.astype(np.int64) * n_bands + acc.band
 
     for p in range(paths):
         st_flows = flows[p].reshape(horizon, n_cells, kernel.N_FLOWS)
@@ -183,20 +209,20 @@ def numpy_reference(sc, acc: dict[str, np.ndarray]):
         st_rolls = rolls[p].reshape(horizon, n_cells * N_STATES)
         st_cures = cures[p].reshape(horizon, n_cells * N_STATES)
         recovery = np.zeros((horizon + lag + 2, n_cells), dtype=np.int64)  # recoveries falling due
-        prefix_all = account_prefix(seed, p, acc["account_id"])
+        prefix_all = account_prefix(seed, p, acc.account_id)
         live: dict[str, np.ndarray] = {}
 
         def join(idx: np.ndarray) -> None:
             """Append accounts `idx` to the live set, with their initial dynamic state."""
             new = {
-                "prefix": prefix_all[idx], "cell": static_cell[idx], "product": acc["product"][idx],
-                "rate": acc["rate"][idx], "term": acc["term"][idx].astype(np.int64),
-                "method": acc["method"][idx], "payment": acc["payment"][idx], "original": acc["principal"][idx],
-                "q": acc["hazard_q"][idx], "fraud": acc["fraud"][idx],
-                "balance": acc["principal"][idx].copy(), "scheduled": acc["principal"][idx].copy(),
+                "prefix": prefix_all[idx], "cell": static_cell[idx], "product": acc.product[idx],
+                "rate": acc.rate[idx], "term": acc.term[idx].astype(np.int64), "fee": acc.fee[idx],
+                "method": acc.method[idx], "payment": acc.payment[idx], "original": acc.principal[idx],
+                "q": acc.hazard_q[idx], "fraud": acc.fraud[idx],
+                "balance": acc.principal[idx].copy(), "scheduled": acc.principal[idx].copy(),
                 "carry": np.zeros(len(idx)), "overdue_interest": np.zeros(len(idx), dtype=np.int64),
                 "penalty_due": np.zeros(len(idx), dtype=np.int64), "fees_due": np.zeros(len(idx), dtype=np.int64),
-                "state": acc["state0"][idx].astype(np.int64), "k": np.zeros(len(idx), dtype=np.int64),
+                "state": acc.state0[idx].astype(np.int64), "k": np.zeros(len(idx), dtype=np.int64),
             }
             for key, value in new.items():
                 live[key] = np.concatenate([live[key], value]) if key in live else value
@@ -224,6 +250,7 @@ def numpy_reference(sc, acc: dict[str, np.ndarray]):
                                np.where(meth == EQUAL_PRINCIPAL, a["original"] // n, 0))
                 due = np.minimum(np.maximum(due, 0), scheduled)
                 due = np.where(in_term, np.where(k >= n, scheduled, due), 0)
+                fee_due = np.where(in_term, a["fee"], 0)      # flat fee a period, none past maturity
 
                 # Draws: prepayment (current accounts of products that allow it), then the miss.
                 current = state == 0
@@ -231,7 +258,8 @@ def numpy_reference(sc, acc: dict[str, np.ndarray]):
                 prepaid = current & prepay_ok[a["product"]] & ~fraud
                 cand = np.flatnonzero(prepaid)
                 prepaid[cand] = draw(a["prefix"][cand], t, rng.PREPAY) < beh.prepay_monthly
-                p_miss = ndtr((a["q"] - sqrt_rho * z[p, ti]) * inv_sqrt_1mrho)
+                x = a["q"] - sqrt_rho * z[p, ti]
+                p_miss = 0.5 * erfc(-x * inv_sqrt_idio / _SQRT2)
                 p_roll = roll[p, ti][np.maximum(state - 1, 0)]
                 p_event = np.where(fraud, 1.0, np.where(current, p_miss, p_roll))
                 missed = (draw(a["prefix"], t, rng.MISS) < p_event) & ~prepaid
@@ -258,14 +286,15 @@ def numpy_reference(sc, acc: dict[str, np.ndarray]):
                 rolled = missed & ~off
                 a["overdue_interest"] = np.where(rolled, a["overdue_interest"] + interest, a["overdue_interest"])
                 a["scheduled"] = scheduled = np.where(rolled, scheduled - due, scheduled)
-                a["fees_due"] = np.where(rolled, a["fees_due"] + late_fee[a["product"]], a["fees_due"])
-                # Pay what is due (or cure: all arrears, penalty and fees).
+                a["fees_due"] = np.where(rolled, a["fees_due"] + fee_due + late_fee[a["product"]], a["fees_due"])
+                # Pay what is due (or cure: all arrears, penalty and fees); a prepayment pays the month's
+                # interest and fee with the balance.
                 repaid = np.where(paid, balance - scheduled + due, 0)
                 add(fl[:, kernel.REPAID], cell, repaid)
                 add(fl[:, kernel.INTEREST], cell,
                     np.where(paid, a["overdue_interest"] + interest, np.where(prepaid, interest, 0)))
                 add(fl[:, kernel.PENALTY], cell, np.where(paid, a["penalty_due"], 0))
-                add(fl[:, kernel.FEES], cell, np.where(paid, a["fees_due"], 0))
+                add(fl[:, kernel.FEES], cell, np.where(paid, a["fees_due"] + fee_due, np.where(prepaid, fee_due, 0)))
                 if prepaid.any():
                     add(fl[:, kernel.PREPAID], cell[prepaid], balance[prepaid])
                     add(fl[:, kernel.N_PREPAID], cell[prepaid])
@@ -292,28 +321,33 @@ def numpy_reference(sc, acc: dict[str, np.ndarray]):
                     for key in live:
                         live[key] = live[key][open_]
 
-            # This month's vintage: originated now, first stepped next month.
+            # This month's vintage: originated now (with the merchant discount), first stepped next month.
             idx = order[first[t]: first[t + 1]]
             if len(idx):
                 visited += len(idx)
-                c_new, b_new = static_cell[idx], acc["principal"][idx]
+                c_new, b_new = static_cell[idx], acc.principal[idx]
                 add(fl[:, kernel.ORIGINATED], c_new, b_new)
                 add(fl[:, kernel.N_ORIGINATED], c_new)
-                add(st_stocks[ti, :, 0], c_new * N_STATES, size=n_cells * N_STATES)
-                add(st_stocks[ti, :, 1], c_new * N_STATES, b_new, size=n_cells * N_STATES)
+                add(fl[:, kernel.DISCOUNT], c_new, acc.discount[idx])
+                s_new = c_new * N_STATES + acc.state0[idx]
+                add(st_stocks[ti, :, 0], s_new, size=n_cells * N_STATES)
+                add(st_stocks[ti, :, 1], s_new, b_new, size=n_cells * N_STATES)
                 join(idx)
-    return stocks, flows, rolls, cures, visited
+    # One account per borrower: a borrower's worst open state is its account's state.
+    borrowers = stocks[..., 0].sum(axis=2)
+    return {"stocks": stocks, "flows": flows, "rolls": rolls, "cures": cures, "borrowers": borrowers}, visited
 
 
 # --------------------------------------------------------------------------- end to end (subprocess)
 
-def e2e_child(volume: int, months: int, horizon: int) -> None:
+def e2e_child(volume: int, months: int, horizon: int, book: str) -> None:
     """Run in a fresh process: warm up small, time engine.simulate, print a JSON line."""
+    extra = BOOKS[book]
     t0 = time.perf_counter()
-    engine.simulate(load(max(volume // 100, 100), months, horizon))
+    engine.simulate(load(max(volume // 100, 100), months, horizon, extra))
     warm = time.perf_counter() - t0
     rss_warm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    loaded = load(volume, months, horizon)
+    loaded = load(volume, months, horizon, extra)
     t0 = time.perf_counter()
     ds = engine.simulate(loaded)
     seconds = time.perf_counter() - t0
@@ -321,45 +355,84 @@ def e2e_child(volume: int, months: int, horizon: int) -> None:
     n_accounts = int(ds["originated_accounts"].sum())
     del ds
     # Where the time goes: the same three stages as engine.simulate, timed one by one (after the peak).
+    sc = loaded.scenario
     t0 = time.perf_counter()
-    accounts, funnel, opening = engine.prepare(loaded)
+    accounts, counts = engine.prepare(loaded)
     t1 = time.perf_counter()
-    stocks, flows, rolls, cures = engine.run_kernel(loaded.scenario, accounts)
+    sums = engine.run_kernel(sc, accounts)
     t2 = time.perf_counter()
-    build_dataset(loaded, scoring.band_labels(loaded.scenario.scorecard.bands), stocks, flows, rolls, cures,
-                  funnel, opening, engine.simulator_version())
+    build_dataset(loaded, scoring.band_labels(sc.scorecard.bands), sums | counts, engine.simulator_version())
     t3 = time.perf_counter()
     print(json.dumps({
-        "applicants": volume * months, "accounts": n_accounts, "seconds": seconds, "warmup_seconds": warm,
+        "book": book, "applicants": volume * months, "accounts": n_accounts,
+        "borrowers": int(len(np.unique(accounts.borrower))), "seconds": seconds, "warmup_seconds": warm,
         "rss_after_warmup_kib": rss_warm, "peak_rss_kib": rss,
         "prepare_seconds": t1 - t0, "kernel_seconds": t2 - t1, "dataset_seconds": t3 - t2,
     }))
 
 
-def e2e(volume: int, months: int, horizon: int) -> dict:
-    cmd = [sys.executable, __file__, "--e2e-child", str(volume), str(months), str(horizon)]
+def e2e(volume: int, months: int, horizon: int, book: str) -> dict:
+    cmd = [sys.executable, __file__, "--e2e-child", str(volume), str(months), str(horizon), "--book", book]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 # --------------------------------------------------------------------------- main
 
+def kernel_throughput(book: str, volume: int, months: int, horizon: int, repeat: int):
+    """Section 1 for one book: prepare, load/compile, best-of timings; returns what section 2 needs."""
+    loaded = load(volume, months, horizon, BOOKS[book])
+    sc = loaded.scenario
+    t0 = time.perf_counter()
+    accounts, _ = engine.prepare(loaded)
+    t_prepare = time.perf_counter() - t0
+    n_accounts = len(accounts.account_id)
+    n_borrowers = len(np.unique(accounts.borrower))
+    by_product = np.bincount(accounts.product, minlength=len(PRODUCTS))
+    t0 = time.perf_counter()
+    engine.run_kernel(sc, accounts)
+    t_first = time.perf_counter() - t0
+    t_kernel, out = best_of(lambda: engine.run_kernel(sc, accounts), repeat)
+    threads = nb.get_num_threads()
+    bm = borrower_months(out)
+    start = np.maximum(accounts.start_month, 1)
+    upper = int(np.clip(horizon - start + 1, 0, None).sum())
+    t_kernel_1, _ = best_of(lambda: engine.run_kernel(sc, accounts, threads=1), repeat)
+    nb.set_num_threads(nb.config.NUMBA_NUM_THREADS)
+    mix = ", ".join(f"{name} {count:,}" for name, count in zip(PRODUCTS, by_product))
+    print(f"\n== 1{'a' if book == 'loan-only' else 'b'}. kernel, {book} book: {volume:,} applicants/month x "
+          f"{months} months, horizon {horizon}, 1 path"
+          + (f" ({' '.join(BOOKS[book])})" if BOOKS[book] else " (three products, borrower_correlation "
+             f"{sc.factor.borrower_correlation:g})"))
+    print(f"accounts={n_accounts:,} ({mix}) borrowers={n_borrowers:,}  prepare={t_prepare:.2f}s  "
+          f"first run_kernel (load/compile)={t_first:.2f}s")
+    print(f"borrower-months={bm:,} (open account-months incl. origination and exit months; "
+          f"upper bound accounts x months to horizon = {upper:,}; "
+          f"borrower month-ends in the `borrowers` output = {int(out['borrowers'].sum()):,})")
+    print(f"run_kernel best of {repeat}: {t_kernel:.3f}s with {threads} threads -> "
+          f"{bm / t_kernel / 1e6:.1f} M borrower-months/s")
+    print(f"run_kernel best of {repeat}: {t_kernel_1:.3f}s with 1 thread  -> "
+          f"{bm / t_kernel_1 / 1e6:.1f} M borrower-months/s")
+    return sc, accounts, out, t_kernel, t_kernel_1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--e2e-child", nargs=3, type=int, metavar=("VOLUME", "MONTHS", "HORIZON"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--book", choices=sorted(BOOKS), default="default", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.e2e_child:
-        e2e_child(*args.e2e_child)
+        e2e_child(*args.e2e_child, args.book)
         return
 
     if args.quick:
         volume, months, horizon, repeat = 2_000, 12, 24, 1
-        e2e_sizes = [(2_000, 12, 24), (4_000, 12, 24), (2_000, 12, 48)]
+        e2e_size = (2_000, 12, 24)
     else:
         volume, months, horizon, repeat = 20_000, 36, 36, 3
-        e2e_sizes = [(27_778, 36, 36), (55_556, 36, 36), (27_778, 36, 72)]
+        e2e_size = (27_778, 36, 36)
 
     print("== machine")
     print(f"cpu_count={os.cpu_count()}  numba threads={nb.get_num_threads()} "
@@ -367,73 +440,49 @@ def main() -> None:
           f"numpy={np.__version__}  numba={nb.__version__}")
     snap0 = cpu_snapshot()
 
-    # 1. Kernel throughput.
-    loaded = load(volume, months, horizon)
-    sc = loaded.scenario
-    t0 = time.perf_counter()
-    accounts, _, _ = engine.prepare(loaded)
-    t_prepare = time.perf_counter() - t0
-    n_accounts = len(accounts["account_id"])
-    t0 = time.perf_counter()
-    engine.run_kernel(sc, accounts)
-    t_first = time.perf_counter() - t0
-    t_kernel, out = best_of(lambda: engine.run_kernel(sc, accounts), repeat)
-    stocks, flows, rolls, cures = out
-    bm = borrower_months(stocks, flows)
-    start = np.maximum(accounts["start_month"], 1)
-    upper = int(np.clip(horizon - start + 1, 0, None).sum())
-    t_kernel_1, _ = best_of(lambda: engine.run_kernel(sc, accounts, threads=1), repeat)
-    nb.set_num_threads(nb.config.NUMBA_NUM_THREADS)
-    print(f"\n== 1. kernel: {volume:,} applicants/month x {months} months, horizon {horizon}, 1 path")
-    print(f"accounts={n_accounts:,}  prepare={t_prepare:.2f}s  first run_kernel (load/compile)={t_first:.2f}s")
-    print(f"borrower-months={bm:,} (open account-months incl. origination and exit months; "
-          f"upper bound accounts x months to horizon = {upper:,})")
-    print(f"run_kernel best of {repeat}: {t_kernel:.3f}s with {nb.get_num_threads()} threads -> "
-          f"{bm / t_kernel / 1e6:.1f} M borrower-months/s")
-    print(f"run_kernel best of {repeat}: {t_kernel_1:.3f}s with 1 thread  -> "
-          f"{bm / t_kernel_1 / 1e6:.1f} M borrower-months/s")
+    # 1. Kernel throughput: the loan-only book (compared with numpy below), then the default book.
+    sc, accounts, out, t_kernel, t_kernel_1 = kernel_throughput("loan-only", volume, months, horizon, repeat)
+    kernel_throughput("default", volume, months, horizon, repeat)
 
-    # 2. The numpy reference on the same accounts.
-    assert draw(account_prefix(sc.run.seed, 0, accounts["account_id"][:1000]), 7, rng.MISS).tolist() == \
-        rng.uniforms(sc.run.seed, 0, accounts["account_id"][:1000], 7, rng.MISS).tolist(), "hash mismatch"
-    t_numpy, ref = best_of(lambda: numpy_reference(sc, accounts), repeat)
-    r_stocks, r_flows, r_rolls, r_cures, visited = ref
-    print(f"\n== 2. plain numpy step (vectorised over accounts, Python loop over months), same accounts")
+    # 2. The numpy reference on the loan-only accounts.
+    assert draw(account_prefix(sc.run.seed, 0, accounts.account_id[:1000]), 7, rng.MISS).tolist() == \
+        rng.uniforms(sc.run.seed, 0, accounts.account_id[:1000], 7, rng.MISS).tolist(), "hash mismatch"
+    t_numpy, (ref, visited) = best_of(lambda: numpy_reference(sc, accounts), repeat)
+    print(f"\n== 2. plain numpy loan step (vectorised over accounts, Python loop over months), loan-only accounts")
     print(f"numpy best of {repeat}: {t_numpy:.3f}s (1 core) -> {visited / t_numpy / 1e6:.2f} M borrower-months/s "
           f"(it visited {visited:,} borrower-months)")
     print(f"kernel / numpy throughput: {t_numpy / t_kernel:.1f}x ({nb.get_num_threads()} threads), "
           f"{t_numpy / t_kernel_1:.1f}x (1 thread vs 1 core)")
     print(f"accounts by state at month {horizon} (path 0, all products and bands):")
     print(f"  {'state':<8}{'kernel':>12}{'numpy':>12}")
-    k_last = stocks[0, -1, ..., 0].sum(axis=(0, 1))
-    r_last = r_stocks[0, -1, ..., 0].sum(axis=(0, 1))
+    k_last = out["stocks"][0, -1, ..., 0].sum(axis=(0, 1))
+    r_last = ref["stocks"][0, -1, ..., 0].sum(axis=(0, 1))
     for s, name in enumerate(STATES):
         print(f"  {name:<8}{k_last[s]:>12,}{r_last[s]:>12,}")
-    same = {name: bool(np.array_equal(x, y)) for name, x, y in
-            (("stocks", stocks, r_stocks), ("flows", flows, r_flows), ("rolls", rolls, r_rolls),
-             ("cures", cures, r_cures))}
+    same = {name: bool(out[name].shape == ref[name].shape and np.array_equal(out[name], ref[name]))
+            for name in OUTPUT_NAMES}
     print("identical to the kernel's integer outputs: " + ", ".join(f"{k}={v}" for k, v in same.items()))
+    flow_same = np.all(out["flows"] == ref["flows"], axis=tuple(range(out["flows"].ndim - 1)))
+    print("flow columns (kernel.FLOWS order; * = differs): " + ", ".join(
+        f"{name}{'' if ok else '*'}" for name, ok in zip(kernel.FLOWS, flow_same)))
+    totals = out["flows"][0].sum(axis=(0, 1, 2))
+    print("loan-only flow totals, path 0 (kernel): " + ", ".join(
+        f"{name}={totals[j] / 100 if j < kernel.N_ORIGINATED else totals[j]:,.0f}" for j, name in enumerate(kernel.FLOWS)))
 
-    # 3. End to end, each size in its own process.
+    # 3. End to end, each book in its own process.
     print("\n== 3. end to end: engine.simulate (prepare + kernel + Dataset), 1 path, own subprocess each")
-    results = []
-    for v, m, h in e2e_sizes:
-        r = e2e(v, m, h)
-        results.append(r)
-        print(f"applicants={r['applicants']:,}  accounts={r['accounts']:,}  horizon={h}  "
-              f"simulate={r['seconds']:.2f}s (prepare {r['prepare_seconds']:.2f}s, run_kernel "
+    results = {}
+    v, m, h = e2e_size
+    for book in ("default", "loan-only"):
+        r = results[book] = e2e(v, m, h, book)
+        print(f"{book:<9} applicants={r['applicants']:,}  accounts={r['accounts']:,}  borrowers={r['borrowers']:,}  "
+              f"horizon={h}  simulate={r['seconds']:.2f}s (prepare {r['prepare_seconds']:.2f}s, run_kernel "
               f"{r['kernel_seconds']:.2f}s, Dataset {r['dataset_seconds']:.2f}s)  "
               f"peak RSS={r['peak_rss_kib'] / 1024:.0f} MiB (after imports + warm-up "
               f"{r['rss_after_warmup_kib'] / 1024:.0f} MiB)")
-    a, b, c = results
-    per_account = (b["peak_rss_kib"] - a["peak_rss_kib"]) * 1024 / (b["accounts"] - a["accounts"])
-    print(f"2x applicants: peak RSS {b['peak_rss_kib'] / a['peak_rss_kib']:.2f}x "
-          f"(+{(b['peak_rss_kib'] - a['peak_rss_kib']) / 1024:.0f} MiB, {per_account:.0f} bytes per extra account, "
-          f"applicant arrays included), time {b['seconds'] / a['seconds']:.2f}x")
-    print(f"2x months (horizon {e2e_sizes[0][2]} -> {e2e_sizes[2][2]}, same applicants): peak RSS "
-          f"{c['peak_rss_kib'] / a['peak_rss_kib']:.2f}x ({(c['peak_rss_kib'] - a['peak_rss_kib']) / 1024:+.0f} MiB); "
-          f"one float64 per account-month alone would be {a['accounts'] * e2e_sizes[0][2] * 8 / 2**20:.0f} MiB "
-          f"at horizon {e2e_sizes[0][2]}")
+    a, b = results["default"], results["loan-only"]
+    print(f"default vs loan-only: {a['accounts'] / b['accounts']:.2f}x accounts, time {a['seconds'] / b['seconds']:.2f}x, "
+          f"peak RSS {(a['peak_rss_kib'] - b['peak_rss_kib']) / 1024:+.0f} MiB")
 
     print("\n== 4. threads")
     print(f"numba.get_num_threads()={nb.get_num_threads()}  os.cpu_count()={os.cpu_count()}")
