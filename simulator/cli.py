@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="print the complete resolved scenario (TOML)")
     validate.set_defaults(func=cmd_validate)
 
+    compare = sub.add_parser("compare", help="headline figures of two or more runs side by side")
+    compare.add_argument("runs", nargs="+", type=Path, metavar="DIR", help="output folders of runs (with results.nc)")
+    compare.set_defaults(func=cmd_compare)
+
     quote.add_parser(sub)
     return parser
 
@@ -76,6 +80,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     results.write_atomic(ds, path)
     if not args.quiet:
         print(summary.render(ds, path, time.perf_counter() - started))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from . import results, summary
+
+    columns = []
+    for folder in args.runs:
+        path = folder / "results.nc" if folder.suffix != ".nc" else folder
+        if not path.is_file():
+            raise ScenarioError(str(path), "-", "expected the results.nc of a run, found no such file")
+        try:
+            ds = results.read(path)
+        except (OSError, ValueError) as exc:
+            raise ScenarioError(str(path), "-", f"expected a results file, found one that cannot be read ({exc})") from None
+        name = folder.name if folder.suffix != ".nc" else folder.parent.name
+        prefix = f"{name}: " if summary.sweep_names(ds) else name
+        columns += [(label, summary.headline(cell)) for label, cell in summary.cells(ds, prefix)]
+    print(summary.table(columns))
     return 0
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import math
 import tomllib
@@ -15,6 +16,9 @@ PRODUCTS = ("huabei", "jiebei", "yuefu")
 METHODS = ("equal_installment", "equal_principal", "interest_first")
 STATES = ("current", "M1", "M2", "M3", "M4", "M5", "M6")
 INLINE_TABLES = {"applicants.product_mix", "applicants.also_requests"}  # replaced whole, not merged
+FREE_TABLES = {"macro.paths", "sweep"}  # tables whose keys the user names
+SWEEP_ALIASES = {"macro": "macro.path"}
+RESERVED_DIMS = ("path", "month", "product", "score_band", "state", "quantile", "pnl_line", "pnl_product")
 
 
 class ScenarioError(Exception):
@@ -297,12 +301,55 @@ class Factor(Section):
         return self
 
 
+class MacroPath(Section):
+    shift: list[float] = []
+    unemployment: list[Annotated[float, Field(ge=0.0, le=100.0)]] = []
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.shift and self.unemployment:
+            raise ValueError("unemployment: expected either shift or unemployment, found both")
+        return self
+
+
 class Macro(Section):
+    path: str
     shift: list[float]
+    prepay_sensitivity: float
+    unemployment_reference: Annotated[float, Field(ge=0.0, le=100.0)]
+    unemployment_sensitivity: float
+    paths: dict[str, MacroPath]
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.path and self.path not in self.paths:
+            raise ValueError(f"path: expected one of the named paths {sorted(self.paths)}, found {self.path!r}")
+        if self.path and self.shift:
+            raise ValueError("shift: expected either macro.path or macro.shift, found both")
+        return self
+
+    def monthly_shift(self) -> list[float]:
+        """The factor shift a month (standard deviations) of the path in force; unemployment u maps to
+        -unemployment_sensitivity x (u - unemployment_reference). A named path longer than the
+        horizon is cut by the caller."""
+        if not self.path:
+            return list(self.shift)
+        named = self.paths[self.path]
+        if named.unemployment:
+            return [-self.unemployment_sensitivity * (u - self.unemployment_reference) for u in named.unemployment]
+        return list(named.shift)
 
 
 class Funding(Section):
     cost_of_funds: NonNegative
+
+
+class Capital(Section):
+    quantiles: Annotated[list[Annotated[float, Field(gt=0.0, lt=1.0)]], Field(min_length=1)]
+    economic_capital_level: Annotated[float, Field(gt=0.0, lt=1.0)]
+    irb_confidence: Annotated[float, Field(gt=0.0, lt=1.0)]
+    irb_revolving_correlation: Annotated[float, Field(gt=0.0, lt=1.0)]
+    pd_floor: Fraction
 
 
 class Scenario(Section):
@@ -317,14 +364,14 @@ class Scenario(Section):
     factor: Factor
     macro: Macro
     funding: Funding
+    capital: Capital
+    sweep: dict[str, Annotated[list[Any], Field(min_length=1)]]
 
     @model_validator(mode="after")
     def _check(self):
         if len(self.macro.shift) > self.run.horizon_months:
-            raise ValueError(
-                f"macro.shift: expected at most horizon_months = {self.run.horizon_months} values, "
-                f"found {len(self.macro.shift)}"
-            )
+            raise ValueError(f"macro.shift: expected at most horizon_months = {self.run.horizon_months} values, "
+                             f"found {len(self.macro.shift)}")
         bad = [t for t in self.applicants.jiebei.terms if t not in self.products.jiebei.terms]
         if bad:
             raise ValueError(f"applicants.jiebei.terms: expected terms offered in products.jiebei.terms, found {bad[0]}")
@@ -335,16 +382,21 @@ class Scenario(Section):
 
 
 class LoadedScenario:
-    """A validated scenario with where it came from: file, text, overrides and the resolved values."""
+    """A validated scenario with where it came from: file, text, overrides, the resolved values,
+    and its sweep: `dims` (name, scenario key, values) and one validated scenario per cell."""
 
-    def __init__(self, scenario: Scenario, path: Path, text: str, overrides: list[str]):
+    def __init__(self, scenario: Scenario, path: Path, text: str, overrides: list[str],
+                 dims: list[tuple[str, str, list]] | None = None, cells: list[Scenario] | None = None):
         self.scenario, self.path, self.text, self.overrides = scenario, path, text, overrides
+        self.dims = dims or []
+        self.cells = cells or [scenario]
 
     def resolved(self) -> dict:
         return self.scenario.model_dump(mode="json")
 
-    def book_path(self) -> Path | None:
-        file = self.scenario.book.file
+    def book_path(self, scenario: Scenario | None = None) -> Path | None:
+        """The existing book's file of the scenario (or of one sweep cell), relative to the scenario file."""
+        file = (scenario or self.scenario).book.file
         if not file:
             return None
         p = Path(file)
@@ -362,6 +414,9 @@ def _merge(base: dict, update: dict, prefix: str, file: str) -> dict:
     for key, value in update.items():
         dotted = f"{prefix}{key}"
         if key not in out:
+            if prefix.rstrip(".") in FREE_TABLES:
+                out[key] = copy.deepcopy(value)
+                continue
             raise ScenarioError(file, dotted, "unknown key")
         if isinstance(out[key], dict) and f"{prefix}{key}" not in INLINE_TABLES:
             if not isinstance(value, dict):
@@ -377,18 +432,31 @@ def _show(value: Any) -> str:
 
 
 def parse_override(item: str, file: str) -> tuple[list[str], Any]:
-    """`a.b.c=value` -> (["a","b","c"], value); the value in TOML syntax, bare words as strings."""
+    """`a.b.c=value` -> (["a","b","c"], value): key and value in TOML syntax (quoted key parts
+    such as sweep."policy.apr_cap" allowed); a value that is not TOML is taken as a string."""
     if "=" not in item:
         raise ScenarioError(file, item, "expected --set KEY=VALUE")
-    key, raw = item.split("=", 1)
-    key = key.strip()
-    if not key or any(not part for part in key.split(".")):
-        raise ScenarioError(file, key or item, "expected a dotted key such as run.paths")
+    key, raw = (part.strip() for part in item.split("=", 1))
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        tree = tomllib.loads(f"{key} = {raw}")
     except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    return key.split("."), value
+        try:
+            tree = tomllib.loads(f"{key} = {json.dumps(raw)}")
+        except tomllib.TOMLDecodeError:
+            raise ScenarioError(file, key or item, "expected a dotted key such as run.paths") from None
+    parts = _key_parts(key)
+    for part in parts:
+        tree = tree[part]
+    return parts, tree
+
+
+def _key_parts(key: str) -> list[str]:
+    """The parts of a TOML dotted key."""
+    parts, node = [], tomllib.loads(f"{key} = 0")
+    while isinstance(node, dict):
+        (part, node), = node.items()
+        parts.append(part)
+    return parts
 
 
 def _apply_override(tree: dict, parts: list[str], value: Any) -> None:
@@ -425,11 +493,7 @@ def _pydantic_message(err: dict) -> tuple[str, str]:
     return key, f"expected {expected}, found {_show(err.get('input'))}"
 
 
-def load_scenario(path: str | Path, overrides: list[str] | None = None) -> LoadedScenario:
-    """Read, merge over the defaults, apply `--set` overrides and validate a scenario file."""
-    path = Path(path)
-    file = str(path)
-    overrides = list(overrides or [])
+def _read_toml(path: Path, file: str) -> tuple[dict, str]:
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -437,9 +501,61 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Loade
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ScenarioError(file, "-", f"cannot read the file ({exc.__class__.__name__})") from None
     try:
-        user = tomllib.loads(text)
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(file, "-", f"expected valid TOML, found a syntax error ({exc})") from None
+
+
+def _read_with_parents(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, str]:
+    """The file's tree merged over the file it `extends` (recursively), and the texts of all."""
+    file = str(path)
+    tree, text = _read_toml(path, file)
+    parent = tree.pop("extends", None)
+    if parent is None:
+        return tree, text
+    if not isinstance(parent, str) or not parent:
+        raise ScenarioError(file, "extends", f"expected the path of a scenario file, found {_show(parent)}")
+    parent_path = (path.parent / parent).resolve()
+    if parent_path in seen or parent_path == path.resolve():
+        raise ScenarioError(file, "extends", f"expected no cycle of extends, found {parent} again")
+    base, base_text = _read_with_parents(parent_path, seen + (path.resolve(),))
+    merged = _merge_user(base, tree)
+    return merged, f"{text}\n# ---- extends {parent} ----\n{base_text}"
+
+
+def _merge_user(base: dict, update: dict, prefix: str = "") -> dict:
+    """A child scenario's tables over its parent's (no schema check: that comes after the defaults)."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and dotted not in INLINE_TABLES \
+                and dotted != "sweep":
+            out[key] = _merge_user(out[key], value, dotted + ".")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _validate(tree: dict, file: str, where: str = "") -> Scenario:
+    try:
+        return Scenario.model_validate(tree)
+    except ValidationError as exc:
+        key, what = _pydantic_message(exc.errors()[0])
+        raise ScenarioError(file, key, f"{what}{where}") from None
+
+
+def sweep_dimension(key: str) -> str:
+    """The results dimension of a swept key: its last part (`policy.apr_cap` -> `apr_cap`)."""
+    return key.rsplit(".", 1)[-1]
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> LoadedScenario:
+    """Read (with the files it extends), merge over the defaults, apply `--set` overrides,
+    validate, and validate every cell of its sweep."""
+    path = Path(path)
+    file = str(path)
+    overrides = list(overrides or [])
+    user, text = _read_with_parents(path)
     for item in overrides:
         parts, value = parse_override(item, file)
         try:
@@ -447,12 +563,33 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Loade
         except ScenarioError as exc:
             raise ScenarioError(file, exc.key, exc.what) from None
     tree = _merge(defaults(), user, "", file)
-    try:
-        scenario = Scenario.model_validate(tree)
-    except ValidationError as exc:
-        key, what = _pydantic_message(exc.errors()[0])
-        raise ScenarioError(file, key, what) from None
-    return LoadedScenario(scenario, path, text, overrides)
+    sweep = tree.pop("sweep")
+    scenario = _validate(tree | {"sweep": {}}, file)
+    if sweep:
+        _validate(tree | {"sweep": sweep}, file)  # shapes of the sweep table itself
+    dims, names = [], set()
+    for key, values in sweep.items():
+        target = SWEEP_ALIASES.get(key, key)
+        node = tree
+        for part in target.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise ScenarioError(file, f"sweep.{key}", f"expected a scenario key such as policy.apr_cap, found {key!r}")
+            node = node[part]
+        if isinstance(node, dict):
+            raise ScenarioError(file, f"sweep.{key}", "expected a key holding a value, found a table")
+        name = sweep_dimension(target) if key not in SWEEP_ALIASES else key
+        if name in names or name in RESERVED_DIMS:
+            raise ScenarioError(file, f"sweep.{key}", f"expected a dimension name not used already, found {name}")
+        names.add(name)
+        dims.append((name, target, list(values)))
+    cells = []
+    for combo in itertools.product(*(values for _, _, values in dims)):
+        cell = copy.deepcopy(tree)
+        for (name, target, _), value in zip(dims, combo):
+            _apply_override(cell, target.split("."), value)
+        where = " (sweep cell " + ", ".join(f"{n}={_show(v)}" for (n, _, _), v in zip(dims, combo)) + ")"
+        cells.append(_validate(cell | {"sweep": {}}, file, where))
+    return LoadedScenario(scenario, path, text, overrides, dims, cells if dims else None)
 
 
 def to_toml(tree: dict, prefix: str = "") -> str:

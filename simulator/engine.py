@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 from importlib.metadata import PackageNotFoundError, version as package_version
 
 import numba as nb
@@ -51,20 +52,19 @@ def product_pd(pd_12m: np.ndarray, multiplier: float) -> np.ndarray:
 
 def account_arrays(n: int, roll_rates: list[float], **fields) -> kernel.Accounts:
     """The kernel's struct of arrays; fields not given are zero. `pd_12m` becomes the hazard
-    quantile (solved on the host); a missing `borrower` makes each account its own borrower."""
+    quantile (solved on the host) beside it; a missing `borrower` makes each account its own borrower."""
     dtypes = {"account_id": np.int64, "borrower": np.int64, "product": np.int8, "band": np.int8,
               "start_month": np.int32, "principal": np.int64, "rate": np.float64, "term": np.int32,
               "method": np.int8, "payment": np.int64, "fee": np.int64, "discount": np.int64, "limit": np.int64,
               "line_cap": np.int64, "payer": np.int8, "spend": np.int64, "state0": np.int8,
-              "hazard_q": np.float64, "fraud": np.bool_}
-    pd_12m = fields.pop("pd_12m", np.zeros(n))
+              "hazard_q": np.float64, "fraud": np.bool_, "pd_12m": np.float64}
     own_borrower = "borrower" not in fields
     out = {k: np.array(np.broadcast_to(fields.pop(k, 0), n), dtype=dt) for k, dt in dtypes.items()}
     if fields:
         raise TypeError(f"unknown account fields {sorted(fields)}")
     if own_borrower:
         out["borrower"] = out["account_id"].copy()
-    out["hazard_q"] = _hazard_q(pd_12m, roll_rates)
+    out["hazard_q"] = _hazard_q(out["pd_12m"], roll_rates)
     loans = out["method"] == EQUAL_INSTALLMENT
     _level_payments(out["principal"], out["rate"], np.maximum(out["term"], 1), out["payment"])
     out["payment"][~loans] = 0
@@ -103,11 +103,10 @@ def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np
         pd_12m=pd_12m, fraud=dec["fraud"][who])
 
 
-def prepare(loaded: LoadedScenario) -> tuple[kernel.Accounts, dict[str, np.ndarray]]:
+def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[kernel.Accounts, dict[str, np.ndarray]]:
     """Accounts for the kernel (sorted by borrower), and host-side counts: `applicants`
     [month, band], the application `funnel` [month, product, band, (applications, approvals,
     takeups)] and the `opening` book [product, band, state, (accounts, balance cents)]."""
-    sc = loaded.scenario
     n_bands = len(sc.scorecard.bands) + 1
     applicants = np.zeros((sc.run.horizon_months, n_bands), dtype=np.int64)
     funnel = np.zeros((sc.run.horizon_months, len(PRODUCTS), n_bands, 3), dtype=np.int64)
@@ -123,7 +122,6 @@ def prepare(loaded: LoadedScenario) -> tuple[kernel.Accounts, dict[str, np.ndarr
             who, prod = np.nonzero(mask)
             np.add.at(funnel[..., j], (apps["month"][who] - 1, prod, band[who]), 1)
         parts.append(new_accounts(sc, apps, scores, band, dec))
-    book_path = loaded.book_path()
     if book_path is not None:
         book = population.read_book(book_path, sc)
         n = len(book["product"])
@@ -157,7 +155,7 @@ def model_terms(sc: Scenario) -> kernel.Terms:
         seed=np.int64(sc.run.seed), sqrt_rho=math.sqrt(fac.asset_correlation),
         sqrt_rho_b=math.sqrt(fac.borrower_correlation),
         inv_sqrt_idio=1.0 / math.sqrt(1.0 - fac.asset_correlation - fac.borrower_correlation),
-        prepay_p=beh.prepay_monthly, funding_rate=sc.funding.cost_of_funds / 12.0,
+        funding_rate=sc.funding.cost_of_funds / 12.0,
         recovery_share=beh.recovery_rate * (1.0 - beh.collection_cost), recovery_lag=np.int64(beh.recovery_lag_months),
         penalty_rate=penalty, late_fee=late_fee, prepayment=prepayment,
         min_payment_share=hb.min_payment_share, revolver_pay_share=beh.revolver_pay_share,
@@ -198,8 +196,9 @@ def run_kernel(sc: Scenario, accounts: kernel.Accounts, threads: int | None = No
     dims = (len(PRODUCTS), len(sc.scorecard.bands) + 1)
     totals = {name: np.zeros((paths, horizon) + shape(*dims), dtype=np.int64) for name, shape in OUTPUTS.items()}
 
-    z = hazard.factor_paths(sc.run.seed, paths, horizon, sc.factor.autocorrelation, sc.macro.shift)
+    z = hazard.factor_paths(sc.run.seed, paths, horizon, sc.factor.autocorrelation, sc.macro.monthly_shift()[:horizon])
     roll = hazard.roll_paths(sc.behaviour.roll_rates, sc.factor.roll_correlation, z)
+    prepay = np.minimum(1.0, sc.behaviour.prepay_monthly * np.exp(sc.macro.prepay_sensitivity * z))
     terms = model_terms(sc)
     starts = borrower_starts(accounts.borrower)
     n_borrowers, n_accounts = len(starts) - 1, len(accounts.account_id)
@@ -217,7 +216,8 @@ def run_kernel(sc: Scenario, accounts: kernel.Accounts, threads: int | None = No
             a0, a1 = starts[b0], starts[b1]
             kernel.simulate(
                 terms, kernel.Accounts(*(column[a0:a1] for column in accounts)), starts[b0:b1 + 1] - a0,
-                np.ascontiguousarray(z[p0:p1]), np.ascontiguousarray(roll[p0:p1]), np.int64(p0),
+                np.ascontiguousarray(z[p0:p1]), np.ascontiguousarray(roll[p0:p1]),
+                np.ascontiguousarray(prepay[p0:p1]), np.int64(p0),
                 np.int64(block_size), out["stocks"], out["flows"], out["rolls"], out["cures"], out["borrowers"],
                 trace_out[a0:a1] if trace else trace_out)
             bar.update((a1 - a0) * (p1 - p0))
@@ -229,13 +229,34 @@ def run_kernel(sc: Scenario, accounts: kernel.Accounts, threads: int | None = No
     return totals
 
 
+def pool_pd(accounts: kernel.Accounts, n_bands: int) -> np.ndarray:
+    """Exposure-weighted pd_12m of each (product, band) pool at origination (weights: principal of
+    loans, the cap of lines); the retail IRB approach assigns exposures to such pools."""
+    weight = np.where(accounts.product == HUABEI, accounts.line_cap, accounts.principal).astype(np.float64)
+    cell = accounts.product.astype(np.int64) * n_bands + accounts.band
+    size = len(PRODUCTS) * n_bands
+    total = np.bincount(cell, weights=weight, minlength=size)
+    weighted = np.bincount(cell, weights=weight * accounts.pd_12m, minlength=size)
+    return (weighted / np.where(total > 0, total, 1.0)).reshape(len(PRODUCTS), n_bands)
+
+
+def simulate_cell(sc: Scenario, book_path: Path | None, threads: int | None, block_size: int | None,
+                  progress: bool) -> dict[str, np.ndarray]:
+    """One scenario (one sweep cell): integer sums of the kernel and the host, and pool PDs."""
+    accounts, counts = prepare(sc, book_path)
+    sums = run_kernel(sc, accounts, threads, block_size, progress)
+    return sums | counts | {"pool_pd": pool_pd(accounts, len(sc.scorecard.bands) + 1)}
+
+
 def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int | None = None,
              progress: bool = False) -> xr.Dataset:
-    """A whole run: a pure function of the scenario (and its seed)."""
-    from .results import build_dataset
+    """A whole run: a pure function of the scenario (and its seed). A sweep runs every cell on
+    the same applicants and factor paths (common random numbers) and adds a dimension per key."""
+    from .results import build_dataset, combine_cells
 
-    sc = loaded.scenario
-    accounts, counts = prepare(loaded)
-    sums = run_kernel(sc, accounts, threads, block_size, progress)
-    labels = scoring.band_labels(sc.scorecard.bands)
-    return build_dataset(loaded, labels, sums | counts, simulator_version())
+    labels = scoring.band_labels(loaded.scenario.scorecard.bands)
+    cells = []
+    for sc in loaded.cells:
+        sums = simulate_cell(sc, loaded.book_path(sc), threads, block_size, progress)
+        cells.append(build_dataset(loaded, sc, labels, sums, simulator_version()))
+    return combine_cells(loaded, cells)

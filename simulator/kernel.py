@@ -54,11 +54,12 @@ Accounts = namedtuple("Accounts", [
     "limit", "line_cap",           # lines: opening limit and the most it may be raised to (cents)
     "payer", "spend",              # lines: payment behaviour, mean monthly spend (cents)
     "state0", "hazard_q", "fraud",
+    "pd_12m",        # the account's pd_12m (for pools and reports; the kernel reads hazard_q)
 ])
 
 # Scenario parameters the kernel reads (scalars and small per-product arrays).
 Terms = namedtuple("Terms", [
-    "seed", "sqrt_rho", "sqrt_rho_b", "inv_sqrt_idio", "prepay_p", "funding_rate", "recovery_share",
+    "seed", "sqrt_rho", "sqrt_rho_b", "inv_sqrt_idio", "funding_rate", "recovery_share",
     "recovery_lag", "penalty_rate", "late_fee", "prepayment",
     "min_payment_share", "revolver_pay_share", "conversion_rate", "min_conversion",
     "conversion_tenors", "conversion_fee_rate", "conversion_cum_shares",
@@ -93,7 +94,7 @@ def _charge_off(fl, balance, terms):
 
 
 @nb.njit(cache=True)
-def _loan(i, c, p, path_id, horizon, z, roll, terms, acc, stocks, flows, rolls, cures, worst, trace):
+def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows, rolls, cures, worst, trace):
     """A cash loan or instalment purchase: scheduled instalments, prepayment, arrears, charge-off."""
     prod, bnd = acc.product[i], acc.band[i]
     start, n, meth, pay, r, fee = acc.start_month[i], acc.term[i], acc.method[i], acc.payment[i], acc.rate[i], acc.fee[i]
@@ -136,7 +137,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, terms, acc, stocks, flows, rolls, 
             else:                  # past maturity: no contract interest or fee, only penalty
                 interest, new_carry, due, fee_due = np.int64(0), carry, np.int64(0), np.int64(0)
             if state == 0 and terms.prepayment[prod] and not acc.fraud[i] and \
-                    uniform(terms.seed, path_id, acc.account_id[i], t, PREPAY) < terms.prepay_p:
+                    uniform(terms.seed, path_id, acc.account_id[i], t, PREPAY) < prepay[p, ti]:
                 fl[INTEREST] += interest
                 fl[FEES] += fee_due
                 fl[PREPAID] += balance
@@ -183,7 +184,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, terms, acc, stocks, flows, rolls, 
 
 
 @nb.njit(cache=True)
-def _line(i, c, p, path_id, horizon, z, roll, terms, acc, stocks, flows, rolls, cures, worst, trace):
+def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows, rolls, cures, worst, trace):
     """A revolving line: spend, statement, payment by behaviour type, revolving interest
     (capitalised), bill instalments, limit rules, arrears, charge-off."""
     prod, bnd, aid, seed = acc.product[i], acc.band[i], acc.account_id[i], terms.seed
@@ -306,9 +307,12 @@ def _line(i, c, p, path_id, horizon, z, roll, terms, acc, stocks, flows, rolls, 
 
 
 @nb.njit(parallel=True, cache=True)
-def simulate(terms, acc, borrower_start, z, roll, path0, block_size, stocks, flows, rolls, cures, borrowers, trace):
+def simulate(terms, acc, borrower_start, z, roll, prepay, path0, block_size, stocks, flows, rolls, cures, borrowers,
+             trace):
     """Simulate every account on paths path0 .. path0 + z.shape[0] - 1; add into the outputs.
 
+    z[path, month] is the factor plus the macro shift, roll[path, month, k] the six roll rates
+    and prepay[path, month] the prepayment probability given it.
     `borrower_start[b] .. borrower_start[b + 1]` are borrower b's accounts. Outputs have a
     leading chunk axis (one slice per parallel chunk; sum it after):
     stocks[chunk, path, month, product, band, state, (accounts, balance)],
@@ -331,11 +335,11 @@ def simulate(terms, acc, borrower_start, z, roll, path0, block_size, stocks, flo
                     worst[c, :] = -1
                     for i in range(borrower_start[b], borrower_start[b + 1]):
                         if acc.product[i] == HUABEI:
-                            _line(i, c, p, path_id, horizon, z, roll, terms, acc, stocks, flows, rolls, cures,
-                                  worst, trace)
+                            _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows, rolls,
+                                  cures, worst, trace)
                         else:
-                            _loan(i, c, p, path_id, horizon, z, roll, terms, acc, stocks, flows, rolls, cures,
-                                  worst, trace)
+                            _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows, rolls,
+                                  cures, worst, trace)
                     bnd = acc.band[borrower_start[b]]
                     for ti in range(horizon):
                         if worst[c, ti] >= 0:

@@ -7,10 +7,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
-from .config import PRODUCTS, STATES, LoadedScenario
+from . import pnl, risk
+from .config import PRODUCTS, STATES, LoadedScenario, Scenario
 from .kernel import FLOWS
+from .policy import loss_given_default
 
 CENTS = 100
 MONEY_FLOWS = [f for f in FLOWS if not f.endswith("_accounts")]
@@ -43,6 +46,22 @@ DESCRIPTIONS = {
     "takeups": "approved applicants who took the offer (accounts originated)",
     "opening_accounts": "accounts of the existing book at the start of month 1",
     "opening_balance": "principal of the existing book at the start of month 1",
+    "pd_12m": "exposure-weighted pd_12m of the pool's accounts at origination (the IRB pool PD)",
+    "irb_capital": "Basel IRB capital of the pool: K(PD, LGD, R) x the performing balance (current .. M3) at the last month, mean over paths",
+    "path_revenue": "interest, fees, penalty and merchant discount over the horizon, per path",
+    "path_loss": "net charge-offs (charged off - recovered) over the horizon, per path",
+    "path_profit": "net revenue over the horizon, per path",
+    "expected_loss": "mean over paths of the portfolio's net charge-offs over the horizon",
+    "expected_loss_se": "Monte Carlo standard error of expected_loss",
+    "value_at_risk": "loss quantile across paths (order statistic)",
+    "value_at_risk_se": "Monte Carlo standard error of value_at_risk (order-statistic interval)",
+    "expected_shortfall": "mean loss at or beyond value_at_risk",
+    "expected_shortfall_se": "Monte Carlo standard error of expected_shortfall",
+    "unexpected_loss": "value_at_risk - expected_loss",
+    "economic_capital": "value at risk at capital.economic_capital_level - expected loss",
+    "irb_capital_total": "Basel IRB capital of the whole book (sum of irb_capital)",
+    "raroc": "risk-adjusted return on capital: mean net revenue a year / economic capital",
+    "pnl": "P&L over the horizon, mean over paths",
 }
 COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "applications": "applications"}
 CONVENTIONS = {
@@ -63,10 +82,9 @@ CONVENTIONS = {
 }
 
 
-def build_dataset(loaded: LoadedScenario, band_labels: list[str], sums: dict[str, np.ndarray],
+def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], sums: dict[str, np.ndarray],
                   version: str) -> xr.Dataset:
-    """Assemble the Dataset from integer sums (cents and counts) of the kernel and the host."""
-    sc = loaded.scenario
+    """Assemble one cell's Dataset from integer sums (cents and counts) of the kernel and the host."""
     stocks, flows, funnel, opening = sums["stocks"], sums["flows"], sums["funnel"], sums["opening"]
     n_paths, horizon = stocks.shape[:2]
     coords = {
@@ -97,10 +115,13 @@ def build_dataset(loaded: LoadedScenario, band_labels: list[str], sums: dict[str
     net = income - flows[..., FLOWS.index("funding_cost")] - flows[..., FLOWS.index("charged_off")] \
         + flows[..., FLOWS.index("recovered")]
     data["net_revenue"] = (cube, net / CENTS)
+    data["pd_12m"] = (("product", "score_band"), sums["pool_pd"])
+    # IRB capital of the performing book at the last month (M4 and worse are in default).
+    exposure = stocks[:, -1, :, :, :4, 1].sum(axis=-1).mean(axis=0) / CENTS
+    revolving = (np.asarray(PRODUCTS) == "huabei")[:, None]
+    data["irb_capital"] = (("product", "score_band"),
+                           risk.irb_capital(sums["pool_pd"], exposure, loss_given_default(sc), revolving, sc.capital))
     ds = xr.Dataset(data, coords=coords)
-    for name, var in ds.data_vars.items():
-        var.attrs["description"] = DESCRIPTIONS[name]
-        var.attrs["units"] = "yuan" if var.dtype.kind == "f" else COUNT_UNITS.get(name, "accounts")
     ds["score_band"].attrs["cut_points"] = np.asarray(sc.scorecard.bands)
     ds.attrs.update({
         "title": f"Monte Carlo run '{sc.run.name}' of a consumer-credit portfolio",
@@ -113,6 +134,38 @@ def build_dataset(loaded: LoadedScenario, band_labels: list[str], sums: dict[str
         "currency": "CNY",
         **{f"convention_{k}": v for k, v in CONVENTIONS.items()},
     })
+    return ds
+
+
+def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset]) -> xr.Dataset:
+    """One Dataset with a dimension per swept key, plus per-path totals, the loss distribution,
+    capital and the P&L (computed for every cell)."""
+    if loaded.dims:
+        names = [name for name, _, _ in loaded.dims]
+        index = pd.MultiIndex.from_product([values for _, _, values in loaded.dims], names=names)
+        ds = xr.concat(cells, dim="cell", data_vars="all", coords="minimal", compat="override")
+        ds = ds.assign_coords(xr.Coordinates.from_pandas_multiindex(index, "cell")).unstack("cell")
+        ds = ds.sel({name: values for name, _, values in loaded.dims})
+        for name, key, _ in loaded.dims:
+            ds[name].attrs["scenario_key"] = key
+    else:
+        ds = cells[0]
+    sc = loaded.scenario
+    totals = pnl.path_totals(ds)
+    for name in ("revenue", "loss", "profit"):
+        ds[f"path_{name}"] = totals[name]
+    metrics = risk.loss_metrics(totals["loss"].sum("product"), totals["profit"].sum("product"),
+                                sc.run.horizon_months, ds["irb_capital"].sum(("product", "score_band")),
+                                sc.capital.quantiles, sc.capital.economic_capital_level)
+    ds = ds.merge(metrics)
+    ds["pnl"] = pnl.profit_and_loss(ds)
+    for name, var in ds.data_vars.items():
+        var.attrs.setdefault("description", DESCRIPTIONS[name])
+        if "units" not in var.attrs:
+            var.attrs["units"] = "yuan" if var.dtype.kind == "f" else COUNT_UNITS.get(name, "accounts")
+    for name in ("pd_12m", "raroc"):
+        ds[name].attrs["units"] = "fraction" + (" a year" if name == "raroc" else "")
+    ds.attrs["sweep"] = json.dumps([[name, key, values] for name, key, values in loaded.dims])
     return ds
 
 

@@ -1,0 +1,178 @@
+"""Stress testing: the loss distribution against Vasicek, capital formulas, VaR/ES estimators,
+macro paths, sweeps under common random numbers, compare."""
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import stats
+from scipy.special import ndtr, ndtri
+
+from simulator import engine, hazard, kernel, results, risk
+from simulator.cli import main
+from simulator.config import PRODUCTS, load_scenario
+
+from conftest import identical_book, run_book
+
+JIEBEI = PRODUCTS.index("jiebei")
+
+
+def test_loss_quantiles_follow_the_vasicek_closed_form(tmp_path):
+    """Roll rates 1, no recovery, one factor draw per path: a first miss in month t is charged off in
+    month t + 6, so by month H the loss share given z is 1 - (1 - p(z))^(H - 6)."""
+    n, paths, horizon, h, rho = 2000, 2000, 12, 0.01, 0.1
+    pd_12m = float(hazard.pd12_from_hazard(np.array([h]), [1.0] * 6)[0])
+    accounts = identical_book(n, 1000.0, 0.15, 36, "interest_first", pd_12m, [1.0] * 6)
+    _, _, flows, _, _ = run_book(tmp_path, accounts, [
+        "behaviour.roll_rates=[1,1,1,1,1,1]", "behaviour.recovery_rate=0.0", "behaviour.prepay_monthly=0.0",
+        "factor.autocorrelation=1.0", f"factor.asset_correlation={rho}", "factor.borrower_correlation=0.0",
+        f"run.horizon_months={horizon}", f"run.paths={paths}"])
+    share = flows[:, :, JIEBEI, kernel.CHARGED_OFF_AMT].sum(axis=1) / (n * 100_000)
+    for q in (0.95, 0.99, 0.999):
+        z = ndtri(1 - q)                                   # bad factor draws make the large losses
+        p = ndtr((ndtri(h) - math.sqrt(rho) * z) / math.sqrt(1 - rho))
+        want = 1 - (1 - p) ** (horizon - 6)
+        binomial = math.sqrt(want * (1 - want) / n)
+        got, se = risk.value_at_risk(share, q), risk.value_at_risk_se(share, q)
+        assert abs(got - want) <= 3 * math.hypot(se, binomial), (q, got, want, se)
+
+
+@pytest.mark.parametrize("pd", [0.0005, 0.003, 0.01, 0.05, 0.2])
+def test_irb_capital_against_the_published_formula(pd):
+    n = NormalDist()
+    lgd = 0.45
+    w = (1 - math.exp(-35 * pd)) / (1 - math.exp(-35))
+    r_other = 0.03 * w + 0.16 * (1 - w)
+    for r, got_r in ((0.04, 0.04), (r_other, float(risk.other_retail_correlation(np.array(pd))))):
+        assert got_r == pytest.approx(r, rel=1e-12)
+        k = lgd * n.cdf((1 - r) ** -0.5 * n.inv_cdf(pd) + (r / (1 - r)) ** 0.5 * n.inv_cdf(0.999)) - pd * lgd
+        assert float(risk.irb_capital_requirement(np.array(pd), lgd, np.array(r))) == pytest.approx(k, rel=1e-9)
+    assert float(risk.other_retail_correlation(np.array(0.0))) == pytest.approx(0.16)
+    assert float(risk.other_retail_correlation(np.array(1.0))) == pytest.approx(0.03, abs=1e-12)
+
+
+def test_var_and_expected_shortfall_estimators():
+    x = stats.norm.rvs(size=400_000, random_state=np.random.default_rng(5))
+    for q in (0.95, 0.99, 0.999):
+        z = stats.norm.ppf(q)
+        assert abs(risk.value_at_risk(x, q) - z) <= 4 * risk.value_at_risk_se(x, q)
+        es = stats.norm.pdf(z) / (1 - q)
+        assert abs(risk.expected_shortfall(x, q) - es) <= 4 * risk.expected_shortfall_se(x, q)
+    e = stats.expon.rvs(size=400_000, random_state=np.random.default_rng(6))
+    var = risk.value_at_risk(e, 0.99)
+    assert var == pytest.approx(-math.log(0.01), abs=4 * risk.value_at_risk_se(e, 0.99))
+    assert risk.expected_shortfall(e, 0.99) == pytest.approx(var + 1, abs=4 * risk.expected_shortfall_se(e, 0.99))
+    # Order statistic convention: the ceil(n q)-th smallest.
+    assert risk.value_at_risk(np.arange(1, 101.0), 0.95) == 95.0
+
+
+def test_named_macro_paths_and_unemployment(scenario_file):
+    sc = load_scenario(scenario_file(), ["macro.path=adverse"]).scenario
+    shift = sc.macro.monthly_shift()
+    assert shift[:12] == [0.0] * 12
+    assert min(shift) == pytest.approx(-sc.macro.unemployment_sensitivity * (6.2 - 5.2))
+    user = load_scenario(scenario_file(), ["macro.paths.mine={unemployment=[6.0]}", "macro.path=mine",
+                                           "macro.unemployment_sensitivity=0.5"]).scenario
+    assert user.macro.monthly_shift() == [pytest.approx(-0.4)]
+    with pytest.raises(Exception, match="macro.path: expected one of the named paths"):
+        load_scenario(scenario_file(), ["macro.path=nowhere"])
+
+
+SMALL = ["applicants.monthly_volume=1500", "run.paths=6", "run.horizon_months=30", "applicants.origination_months=24"]
+
+
+def test_severe_path_lifts_delinquency_and_cuts_prepayment(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[run]\nname = "s"\n[macro]\nprepay_sensitivity = 0.3\n[sweep]\nmacro = ["baseline", "severe"]\n')
+    ds = engine.simulate(load_scenario(path, SMALL))
+    dpd30 = results.delinquency_ratio(ds, "M2").mean("path").max("month")
+    assert 2.0 <= float(dpd30.sel(macro="severe") / dpd30.sel(macro="baseline")) <= 4.0
+    prepaid = ds["prepaid_accounts"].sum(("path", "month", "product", "score_band"))
+    assert prepaid.sel(macro="severe") < prepaid.sel(macro="baseline")
+    loss = ds["expected_loss"]
+    assert loss.sel(macro="severe") > loss.sel(macro="baseline")
+
+
+def test_sweep_dimensions_common_random_numbers_and_invariance(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text('[run]\nname = "sw"\n[sweep]\n"policy.apr_cap" = [0.24, 0.15]\n"engine.block_size" = [7, 4096]\n')
+    loaded = load_scenario(path, SMALL)
+    ds = engine.simulate(loaded)
+    assert ds.sizes["apr_cap"] == 2 and ds.sizes["block_size"] == 2
+    assert list(ds["apr_cap"].values) == [0.24, 0.15] and ds["apr_cap"].attrs["scenario_key"] == "policy.apr_cap"
+    assert ds["balance"].dims[:2] == ("apr_cap", "block_size") or "apr_cap" in ds["balance"].dims
+    # Cells that differ only by block size are identical.
+    xr.testing.assert_identical(ds.sel(block_size=7, drop=True), ds.sel(block_size=4096, drop=True))
+    # A cell equals a standalone run with the same settings (common random numbers).
+    alone = engine.simulate(load_scenario(path, SMALL + ["sweep={}", "policy.apr_cap=0.15"]))
+    cell = ds.sel(apr_cap=0.15, block_size=7, drop=True)
+    for name in ("balance", "accounts", "charged_off", "takeups", "borrowers"):
+        assert np.array_equal(cell[name].values, alone[name].values), name
+    # Same applicants and factor paths in every cell.
+    assert np.array_equal(ds["applicants"].sel(apr_cap=0.24, block_size=7), ds["applicants"].sel(apr_cap=0.15, block_size=7))
+
+
+def test_sweep_bit_identical_across_threads(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text('[run]\nname = "sw"\n[sweep]\nmacro = ["baseline", "adverse"]\n')
+    loaded = load_scenario(path, SMALL)
+    xr.testing.assert_identical(engine.simulate(loaded, threads=1, block_size=64),
+                                engine.simulate(loaded, threads=2, block_size=1000))
+
+
+def test_policy_monotone_under_common_random_numbers(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text('[run]\nname = "sw"\n[sweep]\n"policy.cutoff_score" = [540.0, 570.0, 600.0, 630.0]\n')
+    ds = engine.simulate(load_scenario(path, SMALL))
+    dpd90 = results.delinquency_ratio(ds, "M4").sel(month=slice(13, 30)).mean(("path", "month"))
+    assert np.all(np.diff(dpd90.values) <= 0), dpd90.values
+    path.write_text('[run]\nname = "sw"\n[policy]\non_cap = "reject"\n'
+                    '[sweep]\n"policy.apr_cap" = [0.36, 0.24, 0.2, 0.154, 0.12]\n')
+    ds = engine.simulate(load_scenario(path, SMALL))
+    approvals = ds["approvals"].sum(("month", "product", "score_band")).values
+    assert np.all(np.diff(approvals) <= 0) and approvals[-1] < approvals[0]
+
+
+def test_metrics_in_the_dataset_and_summary(tmp_path, capsys):
+    path = tmp_path / "m.toml"
+    path.write_text('[run]\nname = "m"\n')
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out)] + [f"--set={s}" for s in SMALL]) == 0
+    printed = capsys.readouterr().out
+    for label in ("expected loss", "VaR", "economic capital", "IRB capital", "RAROC", "risk-adjusted yield"):
+        assert label in printed
+    ds = results.read(out / "results.nc")
+    assert list(ds["quantile"].values) == [0.95, 0.99, 0.999]
+    assert ds["value_at_risk"].dims == ("quantile",) and ds["expected_shortfall"].dims == ("quantile",)
+    assert float(ds["expected_loss"]) == pytest.approx(float(ds["path_loss"].sum("product").mean("path")))
+    pnl = ds["pnl"].sel(pnl_product="total")
+    assert float(pnl.sel(pnl_line="net_revenue")) == pytest.approx(float(ds["net_revenue"].sum(("month", "product", "score_band")).mean("path")))
+    assert float(ds["irb_capital_total"]) > 0
+    # compare: side by side, one column per run
+    assert main(["compare", str(out), str(out)]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].split() == ["out", "out"] and "RAROC" in table
+
+
+def test_extends_and_bad_sweeps(tmp_path, capsys):
+    (tmp_path / "base.toml").write_text('[run]\nname = "base"\npaths = 3\n')
+    child = tmp_path / "child.toml"
+    child.write_text('extends = "base.toml"\n[run]\nname = "child"\n')
+    sc = load_scenario(child).scenario
+    assert (sc.run.name, sc.run.paths) == ("child", 3)
+    for text, message in [
+        ('[sweep]\n"policy.nope" = [1]\n', 'sweep.policy.nope: expected a scenario key'),
+        ('[sweep]\n"policy.apr_cap" = []\n', "sweep.policy.apr_cap: expected at least 1 values"),
+        ('[sweep]\n"policy.apr_cap" = [0.2, -1.0]\n', "policy.apr_cap: expected greater than or equal to 0, found -1.0 (sweep cell apr_cap=-1.0)"),
+        ('extends = "child.toml"\n', "expected no cycle"),
+    ]:
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text)
+        if "child" in text:
+            child.write_text('extends = "bad.toml"\n')
+        assert main(["validate", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
