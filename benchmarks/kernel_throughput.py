@@ -70,7 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from simulator import engine, hazard, kernel, rng, scoring  # noqa: E402
 from simulator.config import PRODUCTS, STATES, load_scenario  # noqa: E402
 from simulator.products import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL  # noqa: E402
-from simulator.results import build_dataset  # noqa: E402
+from simulator.results import build_dataset, combine_cells  # noqa: E402
 
 N_STATES = kernel.N_STATES
 CHARGED_OFF, CLOSED = kernel.CHARGED_OFF, kernel.CLOSED
@@ -357,11 +357,13 @@ def e2e_child(volume: int, months: int, horizon: int, book: str) -> None:
     # Where the time goes: the same three stages as engine.simulate, timed one by one (after the peak).
     sc = loaded.scenario
     t0 = time.perf_counter()
-    accounts, counts = engine.prepare(loaded)
+    accounts, counts = engine.prepare(loaded.scenario)
     t1 = time.perf_counter()
     sums = engine.run_kernel(sc, accounts)
     t2 = time.perf_counter()
-    build_dataset(loaded, scoring.band_labels(sc.scorecard.bands), sums | counts, engine.simulator_version())
+    sums = sums | counts | {"pool_pd": engine.pool_pd(accounts, len(sc.scorecard.bands) + 1)}
+    combine_cells(loaded, [build_dataset(loaded, sc, scoring.band_labels(sc.scorecard.bands), sums,
+                                         engine.simulator_version())])
     t3 = time.perf_counter()
     print(json.dumps({
         "book": book, "applicants": volume * months, "accounts": n_accounts,
@@ -384,7 +386,7 @@ def kernel_throughput(book: str, volume: int, months: int, horizon: int, repeat:
     loaded = load(volume, months, horizon, BOOKS[book])
     sc = loaded.scenario
     t0 = time.perf_counter()
-    accounts, _ = engine.prepare(loaded)
+    accounts, _ = engine.prepare(loaded.scenario)
     t_prepare = time.perf_counter() - t0
     n_accounts = len(accounts.account_id)
     n_borrowers = len(np.unique(accounts.borrower))

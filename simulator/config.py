@@ -413,10 +413,10 @@ def _merge(base: dict, update: dict, prefix: str, file: str) -> dict:
     out = copy.deepcopy(base)
     for key, value in update.items():
         dotted = f"{prefix}{key}"
+        if prefix.rstrip(".") in FREE_TABLES:  # user-named entries replace a default of that name
+            out[key] = copy.deepcopy(value)
+            continue
         if key not in out:
-            if prefix.rstrip(".") in FREE_TABLES:
-                out[key] = copy.deepcopy(value)
-                continue
             raise ScenarioError(file, dotted, "unknown key")
         if isinstance(out[key], dict) and f"{prefix}{key}" not in INLINE_TABLES:
             if not isinstance(value, dict):

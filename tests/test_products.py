@@ -181,7 +181,7 @@ def test_joint_miss_rate_of_a_borrowers_two_products(tmp_path, rho_b):
 def test_borrower_counts_equal_account_counts_for_one_product_each(tmp_path):
     loaded = loaded_scenario(tmp_path, ["applicants.monthly_volume=500", "applicants.origination_months=6",
                                         "run.horizon_months=12", "applicants.also_requests={}"])
-    accounts, _ = engine.prepare(loaded)
+    accounts, _ = engine.prepare(loaded.scenario)
     out = engine.run_kernel(loaded.scenario, accounts)
     assert len(np.unique(accounts.borrower)) == len(accounts.borrower)
     assert np.array_equal(out["borrowers"], out["stocks"][..., 0].sum(axis=2))

@@ -119,7 +119,8 @@ def test_module_entry_point(tmp_path):
 
 BAD_SETS = {
     "unknown key": (["behaviour.roll_ratez=[1,1,1,1,1,1]"], "behaviour.roll_ratez: unknown key"),
-    "unknown section": (["sweep.x=1"], "sweep: unknown key"),
+    "unknown section": (["sweeps.x=1"], "sweeps: unknown key"),
+    "sweep not a list": (["sweep.x=1"], "sweep.x: expected a valid list, found 1"),
     "wrong type": (["run.paths=\"3\""], "run.paths: expected a valid integer"),
     "negative rate": (["funding.cost_of_funds=-0.01"], "funding.cost_of_funds: expected greater than or equal to 0"),
     "probability above 1": (["behaviour.prepay_monthly=1.5"], "behaviour.prepay_monthly: expected less than or equal to 1"),
