@@ -73,7 +73,7 @@ def cells(ds: xr.Dataset, prefix: str = "") -> list[tuple[str, xr.Dataset]]:
     """(label, one cell) for each cell of a sweep, or the run itself."""
     names = sweep_names(ds)
     if not names:
-        return [(prefix or "run", ds)]
+        return [(prefix or json.loads(ds.attrs["scenario_resolved"])["run"]["name"], ds)]
     stacked = ds.stack(cell=names)
     out = []
     for i in range(stacked.sizes["cell"]):
