@@ -74,7 +74,7 @@ from simulator.results import build_dataset, combine_cells  # noqa: E402
 
 N_STATES = kernel.N_STATES
 CHARGED_OFF, CLOSED = kernel.CHARGED_OFF, kernel.CLOSED
-OUTPUT_NAMES = tuple(engine.OUTPUTS)        # stocks, flows, rolls, cures, borrowers
+OUTPUT_NAMES = ("stocks", "flows", "rolls", "cures", "borrowers")
 
 # The cash-loan-only book: every applicant comes for a cash loan and asks for nothing else,
 # so each borrower has one account, and no borrower-level draw.

@@ -175,26 +175,32 @@ def borrower_starts(borrower: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], firsts, [len(borrower)]]).astype(np.int64) if len(borrower) else np.zeros(1, np.int64)
 
 
-OUTPUTS = {  # name: trailing shape after (path, month, ...), given (products, bands)
-    "stocks": lambda P, B: (P, B, len(STATES), 2),
-    "flows": lambda P, B: (P, B, kernel.N_FLOWS),
-    "rolls": lambda P, B: (P, B, len(STATES)),
-    "cures": lambda P, B: (P, B, len(STATES)),
-    "borrowers": lambda P, B: (B, len(STATES)),
-}
+def output_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
+    """Shape of each kernel output after its (path,) axis: see kernel.simulate."""
+    horizon, products, bands = sc.run.horizon_months, len(PRODUCTS), len(sc.scorecard.bands) + 1
+    vintages = min(sc.applicants.origination_months, horizon) if sc.applicants.monthly_volume > 0 else 0
+    return {
+        "stocks": (horizon, products, bands, len(STATES), 2),
+        "flows": (horizon, products, bands, kernel.N_FLOWS),
+        "rolls": (horizon, products, bands, len(STATES)),
+        "cures": (horizon, products, bands, len(STATES)),
+        "borrowers": (horizon, bands, len(STATES)),
+        "vintage_stocks": (vintages, horizon, products, len(STATES), 2),
+        "vintage_flows": (vintages, horizon, products, len(kernel.VINTAGE_FLOWS)),
+    }
 
 
 def run_kernel(sc: Scenario, accounts: kernel.Accounts, threads: int | None = None, block_size: int | None = None,
                progress: bool = False, trace: bool = False) -> dict[str, np.ndarray]:
-    """Run every path over every account: integer sums by name (see OUTPUTS), and with
+    """Run every path over every account: integer sums by name (see `output_shapes`), and with
     `trace` the month-end balance of each account on path 0 (for tests)."""
     threads = threads or sc.engine.threads or nb.config.NUMBA_NUM_THREADS
     nb.set_num_threads(min(threads, nb.config.NUMBA_NUM_THREADS))
     chunks = nb.get_num_threads()
     block_size = block_size or sc.engine.block_size
     paths, horizon = sc.run.paths, sc.run.horizon_months
-    dims = (len(PRODUCTS), len(sc.scorecard.bands) + 1)
-    totals = {name: np.zeros((paths, horizon) + shape(*dims), dtype=np.int64) for name, shape in OUTPUTS.items()}
+    shapes = output_shapes(sc)
+    totals = {name: np.zeros((paths,) + shape, dtype=np.int64) for name, shape in shapes.items()}
 
     z = hazard.factor_paths(sc.run.seed, paths, horizon, sc.factor.autocorrelation, sc.macro.monthly_shift()[:horizon])
     roll = hazard.roll_paths(sc.behaviour.roll_rates, sc.factor.roll_correlation, z)
@@ -203,7 +209,7 @@ def run_kernel(sc: Scenario, accounts: kernel.Accounts, threads: int | None = No
     starts = borrower_starts(accounts.borrower)
     n_borrowers, n_accounts = len(starts) - 1, len(accounts.account_id)
     trace_out = np.zeros((n_accounts if trace else 0, horizon), dtype=np.int64)
-    bytes_per_path = chunks * horizon * sum(math.prod(shape(*dims)) for shape in OUTPUTS.values()) * 8
+    bytes_per_path = chunks * sum(math.prod(shape) for shape in shapes.values()) * 8
     paths_per_call = max(1, min(paths, CHUNK_BYTES // bytes_per_path))
     batch = block_size * chunks * max(1, 4_000_000 // max(1, block_size * chunks * horizon))
     bar = tqdm(total=n_accounts * paths, unit="acct-path", disable=not progress, file=sys.stderr,
@@ -217,9 +223,8 @@ def run_kernel(sc: Scenario, accounts: kernel.Accounts, threads: int | None = No
             kernel.simulate(
                 terms, kernel.Accounts(*(column[a0:a1] for column in accounts)), starts[b0:b1 + 1] - a0,
                 np.ascontiguousarray(z[p0:p1]), np.ascontiguousarray(roll[p0:p1]),
-                np.ascontiguousarray(prepay[p0:p1]), np.int64(p0),
-                np.int64(block_size), out["stocks"], out["flows"], out["rolls"], out["cures"], out["borrowers"],
-                trace_out[a0:a1] if trace else trace_out)
+                np.ascontiguousarray(prepay[p0:p1]), np.int64(p0), np.int64(block_size),
+                kernel.Outputs(**out, trace=trace_out[a0:a1] if trace else trace_out))
             bar.update((a1 - a0) * (p1 - p0))
         for name, total in totals.items():
             total[p0:p1] = out[name].sum(axis=0)

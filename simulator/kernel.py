@@ -66,6 +66,12 @@ Terms = namedtuple("Terms", [
     "limit_cut", "limit_raise", "raise_after",
 ])
 
+# Integer sums the kernel adds into (each with a leading chunk axis; see `simulate`).
+Outputs = namedtuple("Outputs", ["stocks", "flows", "rolls", "cures", "borrowers", "vintage_stocks",
+                                 "vintage_flows", "trace"])
+VINTAGE_FLOWS = ("original", "charged_off", "recovered")   # original: principal of loans, limit of lines
+V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED = range(len(VINTAGE_FLOWS))
+
 _SQRT2 = math.sqrt(2.0)
 
 
@@ -93,10 +99,23 @@ def _charge_off(fl, balance, terms):
     return each, total - each * (terms.recovery_lag - 1), terms.recovery_lag if total > 0 else 0
 
 
+@nb.njit(inline="always", cache=True)
+def _record(out, c, p, ti, prod, bnd, state, balance, vintage, mob, i):
+    """Month-end stock of an open account: by cell, by vintage and months on book, and its trace."""
+    out.stocks[c, p, ti, prod, bnd, state, 0] += 1
+    out.stocks[c, p, ti, prod, bnd, state, 1] += balance
+    if vintage >= 0:
+        out.vintage_stocks[c, p, vintage, mob, prod, state, 0] += 1
+        out.vintage_stocks[c, p, vintage, mob, prod, state, 1] += balance
+    if out.trace.shape[0] > 0 and p == 0:
+        out.trace[i, ti] = balance
+
+
 @nb.njit(cache=True)
-def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows, rolls, cures, worst, trace):
+def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
     """A cash loan or instalment purchase: scheduled instalments, prepayment, arrears, charge-off."""
     prod, bnd = acc.product[i], acc.band[i]
+    vintage = acc.start_month[i] - 1 if 1 <= acc.start_month[i] <= out.vintage_stocks.shape[2] else -1
     start, n, meth, pay, r, fee = acc.start_month[i], acc.term[i], acc.method[i], acc.payment[i], acc.rate[i], acc.fee[i]
     original = acc.principal[i]
     balance = original
@@ -113,10 +132,12 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows,
     has_b = terms.sqrt_rho_b > 0.0
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
-        fl = flows[c, p, ti, prod, bnd]
+        fl = out.flows[c, p, ti, prod, bnd]
         if t == start:
             fl[ORIGINATED] += balance
             fl[N_ORIGINATED] += 1
+            if vintage >= 0:
+                out.vintage_flows[c, p, vintage, 0, prod, V_ORIGINAL] += balance
             fl[DISCOUNT] += acc.discount[i]
         else:
             if state == CLOSED:
@@ -124,7 +145,10 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows,
             if state == CHARGED_OFF:
                 if recovery_left == 0:
                     break
-                fl[RECOVERED] += recovery_last if recovery_left == 1 else recovery_each
+                recovered = recovery_last if recovery_left == 1 else recovery_each
+                fl[RECOVERED] += recovered
+                if vintage >= 0:
+                    out.vintage_flows[c, p, vintage, t - start, prod, V_RECOVERED] += recovered
                 recovery_left -= 1
                 continue
             fl[FUNDING] += round_cents(balance * terms.funding_rate)
@@ -147,9 +171,11 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows,
             roll_rate = roll[p, ti, state - 1] if state > 0 else 0.0
             carry = new_carry
             if _missed(terms, acc, i, path_id, t, z[p, ti], state, roll_rate, has_b):
-                rolls[c, p, ti, prod, bnd, state] += 1
+                out.rolls[c, p, ti, prod, bnd, state] += 1
                 if state == N_STATES - 1:
                     recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
+                    if vintage >= 0:
+                        out.vintage_flows[c, p, vintage, t - start, prod, V_CHARGED_OFF] += balance
                     state = CHARGED_OFF
                     continue
                 state += 1
@@ -158,7 +184,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows,
                 fees_due += fee_due + terms.late_fee[prod]
             else:
                 if state > 0:
-                    cures[c, p, ti, prod, bnd, state] += 1
+                    out.cures[c, p, ti, prod, bnd, state] += 1
                 paid = balance - scheduled + due  # arrears principal plus this month's principal
                 fl[REPAID] += paid
                 fl[INTEREST] += overdue_interest + interest
@@ -176,18 +202,16 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows,
                     continue
             if state > 0:
                 penalty_due += round_cents((balance - scheduled + overdue_interest) * terms.penalty_rate[prod])
-        stocks[c, p, ti, prod, bnd, state, 0] += 1
-        stocks[c, p, ti, prod, bnd, state, 1] += balance
+        _record(out, c, p, ti, prod, bnd, state, balance, vintage, t - start, i)
         worst[c, ti] = max(worst[c, ti], state)
-        if trace.shape[0] > 0 and p == 0:
-            trace[i, ti] = balance
 
 
 @nb.njit(cache=True)
-def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows, rolls, cures, worst, trace):
+def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
     """A revolving line: spend, statement, payment by behaviour type, revolving interest
     (capitalised), bill instalments, limit rules, arrears, charge-off."""
     prod, bnd, aid, seed = acc.product[i], acc.band[i], acc.account_id[i], terms.seed
+    vintage = acc.start_month[i] - 1 if 1 <= acc.start_month[i] <= out.vintage_stocks.shape[2] else -1
     start, r, payer, limit = acc.start_month[i], acc.rate[i], acc.payer[i], acc.limit[i]
     balance = np.int64(0)          # all principal: revolving + overdue + bill-instalment plan
     overdue = np.int64(0)          # overdue principal (missed minimums and plan instalments)
@@ -208,14 +232,19 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows,
     n_tenors = terms.conversion_tenors.shape[0]
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
-        fl = flows[c, p, ti, prod, bnd]
+        fl = out.flows[c, p, ti, prod, bnd]
         if t == start:
             fl[N_ORIGINATED] += 1
+            if vintage >= 0:
+                out.vintage_flows[c, p, vintage, 0, prod, V_ORIGINAL] += limit
         else:
             if state == CHARGED_OFF:
                 if recovery_left == 0:
                     break
-                fl[RECOVERED] += recovery_last if recovery_left == 1 else recovery_each
+                recovered = recovery_last if recovery_left == 1 else recovery_each
+                fl[RECOVERED] += recovered
+                if vintage >= 0:
+                    out.vintage_flows[c, p, vintage, t - start, prod, V_RECOVERED] += recovered
                 recovery_left -= 1
                 continue
             fl[FUNDING] += round_cents(balance * terms.funding_rate)
@@ -250,9 +279,11 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows,
             owes = revolving > 0 or plan_due > 0 or overdue > 0
             roll_rate = roll[p, ti, state - 1] if state > 0 else 0.0
             if owes and _missed(terms, acc, i, path_id, t, z[p, ti], state, roll_rate, has_b):
-                rolls[c, p, ti, prod, bnd, state] += 1
+                out.rolls[c, p, ti, prod, bnd, state] += 1
                 if state == N_STATES - 1:
                     recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
+                    if vintage >= 0:
+                        out.vintage_flows[c, p, vintage, t - start, prod, V_CHARGED_OFF] += balance
                     state = CHARGED_OFF
                     continue
                 if state == 0:
@@ -266,7 +297,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows,
                 overdue_fees += fee_due
             else:
                 if state > 0:
-                    cures[c, p, ti, prod, bnd, state] += 1
+                    out.cures[c, p, ti, prod, bnd, state] += 1
                     fl[REPAID] += overdue
                     fl[INTEREST] += overdue_interest
                     fl[FEES] += overdue_fees
@@ -299,32 +330,31 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows,
                     months_current = 0
             if state > 0:
                 penalty_due += round_cents((overdue + overdue_interest + overdue_fees) * terms.penalty_rate[prod])
-        stocks[c, p, ti, prod, bnd, state, 0] += 1
-        stocks[c, p, ti, prod, bnd, state, 1] += balance
+        _record(out, c, p, ti, prod, bnd, state, balance, vintage, t - start, i)
         worst[c, ti] = max(worst[c, ti], state)
-        if trace.shape[0] > 0 and p == 0:
-            trace[i, ti] = balance
 
 
 @nb.njit(parallel=True, cache=True)
-def simulate(terms, acc, borrower_start, z, roll, prepay, path0, block_size, stocks, flows, rolls, cures, borrowers,
-             trace):
+def simulate(terms, acc, borrower_start, z, roll, prepay, path0, block_size, out):
     """Simulate every account on paths path0 .. path0 + z.shape[0] - 1; add into the outputs.
 
     z[path, month] is the factor plus the macro shift, roll[path, month, k] the six roll rates
     and prepay[path, month] the prepayment probability given it.
     `borrower_start[b] .. borrower_start[b + 1]` are borrower b's accounts. Outputs have a
-    leading chunk axis (one slice per parallel chunk; sum it after):
+    leading chunk axis (one slice per parallel chunk; sum it after) in `out` (an Outputs):
     stocks[chunk, path, month, product, band, state, (accounts, balance)],
     flows[chunk, path, month, product, band, flow], rolls/cures[chunk, path, month, product, band, from_state],
-    borrowers[chunk, path, month, band, worst state of the borrower's open accounts].
-    `trace[account, month]` (path 0 balances) is filled when it has rows (tests).
+    borrowers[chunk, path, month, band, worst state of the borrower's open accounts],
+    vintage_stocks[chunk, path, vintage, months on book, product, state, (accounts, balance)],
+    vintage_flows[chunk, path, vintage, months on book, product, VINTAGE_FLOWS] for accounts
+    originated in month vintage + 1; `trace[account, month]` (path 0 balances) when it has rows (tests).
     """
     n_borrowers = borrower_start.shape[0] - 1
     n_blocks = (n_borrowers + block_size - 1) // block_size
-    n_chunks = stocks.shape[0]
+    n_chunks = out.stocks.shape[0]
     n_paths, horizon = z.shape
     worst = np.empty((n_chunks, horizon), dtype=np.int64)
+    borrowers = out.borrowers  # a local: numba's parfor lowering drops writes through the tuple here
     for c in nb.prange(n_chunks):
         for blk in range(c, n_blocks, n_chunks):
             lo = blk * block_size
@@ -335,11 +365,9 @@ def simulate(terms, acc, borrower_start, z, roll, prepay, path0, block_size, sto
                     worst[c, :] = -1
                     for i in range(borrower_start[b], borrower_start[b + 1]):
                         if acc.product[i] == HUABEI:
-                            _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows, rolls,
-                                  cures, worst, trace)
+                            _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst)
                         else:
-                            _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, stocks, flows, rolls,
-                                  cures, worst, trace)
+                            _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst)
                     bnd = acc.band[borrower_start[b]]
                     for ti in range(horizon):
                         if worst[c, ti] >= 0:

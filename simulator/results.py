@@ -12,6 +12,7 @@ import xarray as xr
 
 from . import pnl, risk
 from .config import PRODUCTS, STATES, LoadedScenario, Scenario
+from . import kernel
 from .kernel import FLOWS
 from .policy import loss_given_default
 
@@ -62,6 +63,11 @@ DESCRIPTIONS = {
     "irb_capital_total": "Basel IRB capital of the whole book (sum of irb_capital)",
     "raroc": "risk-adjusted return on capital: mean net revenue a year / economic capital",
     "pnl": "P&L over the horizon, mean over paths",
+    "vintage_accounts": "open accounts of the vintage by state, at the end of each month on book",
+    "vintage_balance": "outstanding principal of the vintage by state, at the end of each month on book",
+    "vintage_original": "the vintage's original amount: principal of loans and purchases, opening limit of lines",
+    "vintage_charged_off": "principal of the vintage charged off in the month on book",
+    "vintage_recovered": "recoveries on the vintage's charge-offs in the month on book",
 }
 COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "applications": "applications"}
 CONVENTIONS = {
@@ -121,7 +127,19 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     revolving = (np.asarray(PRODUCTS) == "huabei")[:, None]
     data["irb_capital"] = (("product", "score_band"),
                            risk.irb_capital(sums["pool_pd"], exposure, loss_given_default(sc), revolving, sc.capital))
+    vintages = sums["vintage_stocks"]
+    vcube = ("path", "vintage", "months_on_book", "product")
+    data["vintage_accounts"] = (vcube + ("state",), vintages[..., 0])
+    data["vintage_balance"] = (vcube + ("state",), vintages[..., 1] / CENTS)
+    vflows = sums["vintage_flows"]
+    data["vintage_original"] = (("vintage", "product"), vflows[0, :, 0, :, kernel.V_ORIGINAL] / CENTS)
+    data["vintage_charged_off"] = (vcube, vflows[..., kernel.V_CHARGED_OFF] / CENTS)
+    data["vintage_recovered"] = (vcube, vflows[..., kernel.V_RECOVERED] / CENTS)
+    coords["vintage"] = np.arange(1, vintages.shape[1] + 1)
+    coords["months_on_book"] = np.arange(vintages.shape[2])
     ds = xr.Dataset(data, coords=coords)
+    ds["vintage"].attrs["description"] = "origination month of the accounts"
+    ds["months_on_book"].attrs["description"] = "months since origination (0: the origination month)"
     ds["score_band"].attrs["cut_points"] = np.asarray(sc.scorecard.bands)
     ds.attrs.update({
         "title": f"Monte Carlo run '{sc.run.name}' of a consumer-credit portfolio",
