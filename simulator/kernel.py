@@ -101,17 +101,18 @@ def _charge_off(fl, balance, terms):
 
 @nb.njit(inline="always", cache=True)
 def _record(out, c, p, ti, prod, bnd, state, balance, vintage, mob, i):
-    """Month-end stock of an open account: by cell, by vintage and months on book, and its trace."""
+    """Month-end stock of an open account: by cell; its delinquent (30+) balance by vintage and
+    months on book (current and M1 are not kept by vintage: they cost a quarter of the kernel's
+    time and no vintage measure needs them); its trace."""
     out.stocks[c, p, ti, prod, bnd, state, 0] += 1
     out.stocks[c, p, ti, prod, bnd, state, 1] += balance
-    if vintage >= 0:
-        out.vintage_stocks[c, p, vintage, mob, prod, state, 0] += 1
+    if vintage >= 0 and state >= 2:
         out.vintage_stocks[c, p, vintage, mob, prod, state, 1] += balance
     if out.trace.shape[0] > 0 and p == 0:
         out.trace[i, ti] = balance
 
 
-@nb.njit(cache=True)
+@nb.njit(inline="always", cache=True)
 def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
     """A cash loan or instalment purchase: scheduled instalments, prepayment, arrears, charge-off."""
     prod, bnd = acc.product[i], acc.band[i]
@@ -206,7 +207,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
         worst[c, ti] = max(worst[c, ti], state)
 
 
-@nb.njit(cache=True)
+@nb.njit(inline="always", cache=True)
 def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
     """A revolving line: spend, statement, payment by behaviour type, revolving interest
     (capitalised), bill instalments, limit rules, arrears, charge-off."""
@@ -334,6 +335,31 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
         worst[c, ti] = max(worst[c, ti], state)
 
 
+@nb.njit(cache=True)
+def _chunk(c, n_chunks, terms, acc, borrower_start, z, roll, prepay, path0, block_size, out):
+    """Chunk c's blocks of borrowers: blocks c, c + n_chunks, ...; every path, every account."""
+    n_borrowers = borrower_start.shape[0] - 1
+    n_blocks = (n_borrowers + block_size - 1) // block_size
+    n_paths, horizon = z.shape
+    worst = np.empty((out.stocks.shape[0], horizon), dtype=np.int64)
+    for blk in range(c, n_blocks, n_chunks):
+        lo = blk * block_size
+        hi = min(n_borrowers, lo + block_size)
+        for p in range(n_paths):
+            path_id = path0 + p
+            for b in range(lo, hi):
+                worst[c, :] = -1
+                for i in range(borrower_start[b], borrower_start[b + 1]):
+                    if acc.product[i] == HUABEI:
+                        _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst)
+                    else:
+                        _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst)
+                bnd = acc.band[borrower_start[b]]
+                for ti in range(horizon):
+                    if worst[c, ti] >= 0:
+                        out.borrowers[c, p, ti, bnd, worst[c, ti]] += 1
+
+
 @nb.njit(parallel=True, cache=True)
 def simulate(terms, acc, borrower_start, z, roll, prepay, path0, block_size, out):
     """Simulate every account on paths path0 .. path0 + z.shape[0] - 1; add into the outputs.
@@ -345,30 +371,12 @@ def simulate(terms, acc, borrower_start, z, roll, prepay, path0, block_size, out
     stocks[chunk, path, month, product, band, state, (accounts, balance)],
     flows[chunk, path, month, product, band, flow], rolls/cures[chunk, path, month, product, band, from_state],
     borrowers[chunk, path, month, band, worst state of the borrower's open accounts],
-    vintage_stocks[chunk, path, vintage, months on book, product, state, (accounts, balance)],
+    vintage_stocks[chunk, path, vintage, months on book, product, state, (unused, balance)] for M2 .. M6,
     vintage_flows[chunk, path, vintage, months on book, product, VINTAGE_FLOWS] for accounts
     originated in month vintage + 1; `trace[account, month]` (path 0 balances) when it has rows (tests).
     """
-    n_borrowers = borrower_start.shape[0] - 1
-    n_blocks = (n_borrowers + block_size - 1) // block_size
+    # The parallel loop only calls `_chunk`: numba's parfor lowering loses writes made through
+    # a namedtuple's arrays directly in a prange body (numba issues 7135, 10338).
     n_chunks = out.stocks.shape[0]
-    n_paths, horizon = z.shape
-    worst = np.empty((n_chunks, horizon), dtype=np.int64)
-    borrowers = out.borrowers  # a local: numba's parfor lowering drops writes through the tuple here
     for c in nb.prange(n_chunks):
-        for blk in range(c, n_blocks, n_chunks):
-            lo = blk * block_size
-            hi = min(n_borrowers, lo + block_size)
-            for p in range(n_paths):
-                path_id = path0 + p
-                for b in range(lo, hi):
-                    worst[c, :] = -1
-                    for i in range(borrower_start[b], borrower_start[b + 1]):
-                        if acc.product[i] == HUABEI:
-                            _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst)
-                        else:
-                            _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst)
-                    bnd = acc.band[borrower_start[b]]
-                    for ti in range(horizon):
-                        if worst[c, ti] >= 0:
-                            borrowers[c, p, ti, bnd, worst[c, ti]] += 1
+        _chunk(c, n_chunks, terms, acc, borrower_start, z, roll, prepay, path0, block_size, out)

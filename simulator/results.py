@@ -63,8 +63,8 @@ DESCRIPTIONS = {
     "irb_capital_total": "Basel IRB capital of the whole book (sum of irb_capital)",
     "raroc": "risk-adjusted return on capital: mean net revenue a year / economic capital",
     "pnl": "P&L over the horizon, mean over paths",
-    "vintage_accounts": "open accounts of the vintage by state, at the end of each month on book",
-    "vintage_balance": "outstanding principal of the vintage by state, at the end of each month on book",
+    "vintage_balance": "outstanding principal of the vintage by state (M2 .. M6; current and M1 not kept: NaN), "
+                       "at the end of each month on book",
     "vintage_original": "the vintage's original amount: principal of loans and purchases, opening limit of lines",
     "vintage_charged_off": "principal of the vintage charged off in the month on book",
     "vintage_recovered": "recoveries on the vintage's charge-offs in the month on book",
@@ -129,8 +129,9 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
                            risk.irb_capital(sums["pool_pd"], exposure, loss_given_default(sc), revolving, sc.capital))
     vintages = sums["vintage_stocks"]
     vcube = ("path", "vintage", "months_on_book", "product")
-    data["vintage_accounts"] = (vcube + ("state",), vintages[..., 0])
-    data["vintage_balance"] = (vcube + ("state",), vintages[..., 1] / CENTS)
+    vbalance = vintages[..., 1] / CENTS
+    vbalance[..., :2] = np.nan  # current and M1 are not kept by vintage
+    data["vintage_balance"] = (vcube + ("state",), vbalance)
     vflows = sums["vintage_flows"]
     data["vintage_original"] = (("vintage", "product"), vflows[0, :, 0, :, kernel.V_ORIGINAL] / CENTS)
     data["vintage_charged_off"] = (vcube, vflows[..., kernel.V_CHARGED_OFF] / CENTS)

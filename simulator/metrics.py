@@ -1,0 +1,292 @@
+"""Portfolio metrics: pure functions of a results Dataset (`simulator.results`).
+
+Each function takes the results Dataset of a run or of a sweep and returns xarray objects whose
+variables carry `units` and `description` attributes. Any dimension the functions do not name
+(the swept keys of a sweep) is kept and broadcast over.
+
+- `vintage_curves(ds)`: cumulative gross charge-off, 30+ and 90+ rates of each vintage by
+  months on book, as shares of the vintage's original amount (mean over paths).
+- `roll_rates(ds)`: monthly roll rates current->M1 .. M6->charged_off and cure rates from
+  M1 .. M6 (all paths, products and bands pooled).
+- `delinquency(ds)`: 30+ and 90+ ratios of balances by month and product (plus "total"), and
+  the annualised gross charge-off and net loss rates by month (means over paths).
+- `yields(ds)`: risk-adjusted yield and net interest margin a year by product (plus "total").
+- `pnl_waterfall(ds)`: the portfolio P&L over the horizon as signed steps to net revenue.
+- `loss_distribution(ds)`: each path's portfolio net charge-offs over the horizon.
+- `score_band_calibration(ds)`: predicted pd_12m against the observed rate of reaching 90+, by
+  score band.
+- `policy_frontier(ds)`: one row per sweep cell: expected loss, net revenue, RAROC, approvals and
+  the 30+ ratio, for plotting a risk / return frontier.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+
+from .config import STATES
+from .results import delinquency_ratio
+from .summary import steady_months
+
+TRANSITIONS = ("current->M1", "M1->M2", "M2->M3", "M3->M4", "M4->M5", "M5->M6", "M6->charged_off")
+CURE_STATES = STATES[1:]
+WATERFALL_STEPS = ("interest_income", "fee_income", "penalty_income", "merchant_discount", "funding_cost",
+                   "net_charge_offs", "net_revenue")
+DPD30 = list(STATES[STATES.index("M2"):])
+DPD90 = list(STATES[STATES.index("M4"):])
+REVENUE = ("interest_income", "fee_income", "penalty_income", "merchant_discount")
+
+
+def _attrs(da: xr.DataArray, units: str, description: str) -> xr.DataArray:
+    da.attrs = {"units": units, "description": description}
+    return da
+
+
+def _with_total(da: xr.DataArray, total: xr.DataArray | None = None) -> xr.DataArray:
+    """Append a "total" entry to the product dimension (the sum over products unless given)."""
+    if total is None:
+        total = da.sum("product")
+    products = [str(p) for p in da["product"].values] + ["total"]
+    out = xr.concat([da, total.expand_dims(product=["total"])], dim="product")
+    return out.assign_coords(product=products)
+
+
+def _previous_month(stock: xr.DataArray, opening: xr.DataArray) -> xr.DataArray:
+    """The stock at the end of month t - 1 for each month t (month 1: the existing book at the start)."""
+    first = stock["month"] == stock["month"][0]
+    return xr.where(first, opening, stock.shift(month=1)).transpose(*stock.dims)
+
+
+def sweep_dims(ds: xr.Dataset) -> list[str]:
+    """The swept keys of a sweep that are dimensions of `ds` (empty for a single run)."""
+    return [name for name, _, _ in json.loads(ds.attrs.get("sweep", "[]")) if name in ds.dims]
+
+
+def run_name(ds: xr.Dataset) -> str:
+    try:
+        return json.loads(ds.attrs["scenario_resolved"])["run"]["name"]
+    except (KeyError, TypeError, ValueError):
+        return str(ds.attrs.get("run_name", "run"))
+
+
+# ---------------------------------------------------------------------------------------------
+def vintage_curves(ds: xr.Dataset) -> xr.Dataset:
+    """Vintage curves over (vintage, months_on_book, product, ...): the cumulative gross charge-offs
+    and the 30+ and 90+ balances of the vintage at each month on book, as shares of the vintage's
+    original amount, mean over paths. NaN where the vintage is not observed (months_on_book >
+    H - vintage) or its original amount is 0."""
+    horizon = ds.sizes["month"]
+    original = ds["vintage_original"]
+    denominator = original.where(original > 0)
+    observed = ds["months_on_book"] <= horizon - ds["vintage"]
+    balance = ds["vintage_balance"].mean("path")
+    charged = ds["vintage_charged_off"].cumsum("months_on_book").mean("path")
+    dims = ("vintage", "months_on_book", "product")
+
+    def curve(x: xr.DataArray) -> xr.DataArray:
+        out = (x / denominator).where(observed)
+        return out.transpose(*dims, ...)
+
+    note = ("share of the vintage's original amount (principal of loans and purchases, opening limit of "
+            "lines), mean over paths; NaN where not observed (months_on_book > H - vintage) or the original "
+            "amount is 0")
+    return xr.Dataset({
+        "cumulative_charge_off_rate": _attrs(curve(charged), "fraction of original amount",
+                                             "cumulative principal charged off (gross of recoveries) up to the "
+                                             "month on book, " + note),
+        "dpd30_rate": _attrs(curve(balance.sel(state=DPD30).sum("state")), "fraction of original amount",
+                             "balance 30+ days past due (M2 and worse) at the end of the month on book, " + note),
+        "dpd90_rate": _attrs(curve(balance.sel(state=DPD90).sum("state")), "fraction of original amount",
+                             "balance 90+ days past due (M4 and worse) at the end of the month on book, " + note),
+    })
+
+
+def roll_rates(ds: xr.Dataset) -> xr.Dataset:
+    """Monthly roll and cure rates, all paths, products and score bands pooled.
+
+    `roll_rate` (month, transition, ...): accounts that missed a payment in month t from state k
+    / accounts in state k at the end of month t - 1 (transitions current->M1 .. M6->charged_off);
+    `cure_rate` (month, from_state, ...): accounts that cured from state k in month t / accounts in
+    state k at the end of month t - 1 (from_state M1 .. M6). Month 1 uses the existing book at the
+    start as denominator (NaN without one); NaN wherever the denominator is 0."""
+    pooled = ("path", "product", "score_band")
+    n_paths = ds.sizes["path"]
+    accounts = ds["accounts"].sum(pooled)
+    opening = ds["opening_accounts"].sum(("product", "score_band")) * n_paths
+    previous = _previous_month(accounts, opening)
+    denominator = previous.where(previous > 0)
+    rolls = ds["rolls"].sum(pooled)
+    cures = ds["cures"].sum(pooled)
+
+    roll = (rolls / denominator).rename(state="transition").assign_coords(transition=list(TRANSITIONS))
+    cure = (cures / denominator).sel(state=list(CURE_STATES)).rename(state="from_state")
+    cure = cure.assign_coords(from_state=list(CURE_STATES))
+    return xr.Dataset({
+        "roll_rate": _attrs(roll.transpose("month", "transition", ...), "fraction a month",
+                            "accounts that missed a payment in the month from the transition's first state / "
+                            "accounts in that state at the end of the previous month (month 1: the existing "
+                            "book at the start); all paths, products and score bands pooled"),
+        "cure_rate": _attrs(cure.transpose("month", "from_state", ...), "fraction a month",
+                            "accounts that paid all arrears and returned to current in the month from the state / "
+                            "accounts in that state at the end of the previous month (month 1: the existing book "
+                            "at the start); all paths, products and score bands pooled"),
+    })
+
+
+def delinquency(ds: xr.Dataset) -> xr.Dataset:
+    """Delinquency by month: `dpd30_ratio` and `dpd90_ratio` (month, product + "total", ...), each
+    path's share of balances in 30+ (M2 and worse) and 90+ (M4 and worse), 0 where there is no
+    balance (as `results.delinquency_ratio`), mean over paths; `charge_off_rate` and
+    `net_loss_rate` (month, ...): the month's gross (net of recoveries) charge-offs x 12 / the
+    balance at the end of the previous month (month 1: the existing book), mean over paths."""
+    balance = ds["balance"].sum("score_band")
+    balance = _with_total(balance)
+    total = balance.sum("state")
+
+    def ratio(states: list[str]) -> xr.DataArray:
+        r = (balance.sel(state=states).sum("state") / total.where(total > 0)).fillna(0.0)
+        return r.mean("path").transpose("month", "product", ...)
+
+    pooled = ("product", "score_band")
+    portfolio = ds["balance"].sum(pooled + ("state",))
+    previous = _previous_month(portfolio, ds["opening_balance"].sum(pooled + ("state",)))
+    annual = 12.0 / previous.where(previous > 0)
+    charged = ds["charged_off"].sum(pooled)
+    net = charged - ds["recovered"].sum(pooled)
+    balances = "share of balances, mean over paths of each path's ratio (0 where there is no balance)"
+    rate = ("x 12 / outstanding principal at the end of the previous month (month 1: the existing book), "
+            "mean over paths of each path's rate (NaN where the previous balance is 0)")
+    return xr.Dataset({
+        "dpd30_ratio": _attrs(ratio(DPD30), "fraction", "balance 30+ days past due (M2 and worse), " + balances),
+        "dpd90_ratio": _attrs(ratio(DPD90), "fraction", "balance 90+ days past due (M4 and worse), " + balances),
+        "charge_off_rate": _attrs((charged * annual).mean("path").transpose("month", ...), "fraction a year",
+                                  "annualised gross charge-off rate: principal charged off in the month " + rate),
+        "net_loss_rate": _attrs((net * annual).mean("path").transpose("month", ...), "fraction a year",
+                                "annualised net loss rate: principal charged off less recoveries in the month "
+                                + rate),
+    })
+
+
+def yields(ds: xr.Dataset) -> xr.Dataset:
+    """Yields a year over product + "total": `risk_adjusted_yield` = (revenue - net charge-offs) and
+    `net_interest_margin` = (revenue - funding cost), each over the horizon x 12 / H / the average
+    balance (over months and paths); revenue = interest + fees + penalty + merchant discount; flows
+    are means over paths."""
+    horizon = ds.sizes["month"]
+    sums = ds[list(REVENUE) + ["funding_cost", "charged_off", "recovered"]].sum(("month", "score_band"))
+    sums = sums.mean("path")
+    revenue = _with_total(sum(sums[name] for name in REVENUE))
+    net_charge_offs = _with_total(sums["charged_off"] - sums["recovered"])
+    funding = _with_total(sums["funding_cost"])
+    balance = _with_total(ds["balance"].sum(("score_band", "state")).mean(("month", "path")))
+    annual = 12.0 / horizon / balance.where(balance > 0)
+    average = "over the horizon, mean over paths, x 12 / H / average balance (over months and paths; NaN if 0)"
+    return xr.Dataset({
+        "risk_adjusted_yield": _attrs(((revenue - net_charge_offs) * annual).transpose("product", ...),
+                                      "fraction a year",
+                                      "(interest + fees + penalty + merchant discount - net charge-offs) " + average),
+        "net_interest_margin": _attrs(((revenue - funding) * annual).transpose("product", ...), "fraction a year",
+                                      "(interest + fees + penalty + merchant discount - funding cost) " + average),
+    })
+
+
+def pnl_waterfall(ds: xr.Dataset) -> xr.DataArray:
+    """The portfolio P&L over the horizon, mean over paths, as steps (dimension `step`): income lines
+    positive, funding cost and net charge-offs negative, and net_revenue, the sum of the others."""
+    sums = ds[list(REVENUE) + ["funding_cost", "charged_off", "recovered"]].sum(("month", "product", "score_band"))
+    sums = sums.mean("path")
+    steps = [sums[name] for name in REVENUE] + [-sums["funding_cost"], -(sums["charged_off"] - sums["recovered"])]
+    steps.append(sum(steps))
+    out = xr.concat(steps, dim="step", coords="minimal", compat="override")
+    out = out.assign_coords(step=list(WATERFALL_STEPS)).transpose("step", ...)
+    out.name = "pnl_waterfall"
+    return _attrs(out, "yuan", "portfolio P&L over the horizon, mean over paths: interest, fees, penalty and "
+                               "merchant discount (positive), funding cost and net charge-offs (charged off - "
+                               "recovered; negative), net_revenue = the sum of the other steps")
+
+
+def loss_distribution(ds: xr.Dataset) -> xr.DataArray:
+    """Each path's portfolio loss over the horizon (net charge-offs: `path_loss` summed over products),
+    dims (path, ...)."""
+    if "path_loss" in ds:
+        loss = ds["path_loss"].sum("product")
+    else:
+        pooled = ("month", "product", "score_band")
+        loss = ds["charged_off"].sum(pooled) - ds["recovered"].sum(pooled)
+    loss = loss.transpose("path", ...)
+    loss.name = "loss"
+    return _attrs(loss, "yuan", "portfolio net charge-offs (charged off - recovered) over the horizon, per path")
+
+
+def score_band_calibration(ds: xr.Dataset) -> xr.Dataset:
+    """Calibration by score band (score_band, ...): `predicted_pd`, the pools' pd_12m weighted across
+    products by accounts; `observed_rate`, accounts that reached 90+ (rolled out of M3) over the run /
+    accounts, mean over paths; `accounts`, accounts originated (takeups) plus accounts of an existing
+    book not yet 90+ at the start (none without a book)."""
+    takeups = ds["takeups"].sum("month")
+    opening = ds["opening_accounts"].sel(state=list(STATES[:STATES.index("M4")])).sum("state")
+    by_product = takeups + opening
+    accounts = by_product.sum("product")
+    denominator = accounts.where(accounts > 0)
+    predicted = (ds["pd_12m"] * by_product).sum("product") / denominator
+    reached = ds["rolls"].sel(state="M3", drop=True).sum(("month", "product"))
+    observed = (reached / denominator).mean("path")
+    window = f"{ds.sizes['month']} months"
+    return xr.Dataset({
+        "predicted_pd": _attrs(predicted.transpose("score_band", ...), "fraction",
+                               "pd_12m of the band's pools (exposure-weighted within a product) weighted across "
+                               "products by accounts; a 12-month probability of reaching 90+"),
+        "observed_rate": _attrs(observed.transpose("score_band", ...), "fraction",
+                                "accounts that rolled from M3 to M4 (reached 90+) at any time in the run / accounts, "
+                                f"mean over paths; the observation window is the run's horizon ({window}), not 12 "
+                                "months on book, and accounts originated late are observed for less; an account that "
+                                "reaches 90+ twice counts twice"),
+        "accounts": _attrs(accounts.transpose("score_band", ...), "accounts",
+                           "accounts originated (takeups) plus existing-book accounts current .. M3 at the start"),
+    })
+
+
+def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
+    """One entry per sweep cell along a stacked `cell` dimension (the swept keys kept as its
+    coordinates, plus a `label` like "cutoff_score=560.0, macro=severe"): `expected_loss`,
+    `net_revenue` (portfolio total over the horizon, mean over paths), `raroc`, `approvals` (sum) and
+    `dpd30_ratio` (mean over paths and months 13 .. H, or all months when H <= 12). A run without a
+    sweep gives a single cell labelled with the run's name."""
+    pooled = ("month", "product", "score_band")
+    months = steady_months(ds)
+    expected = ds["expected_loss"] if "expected_loss" in ds else loss_distribution(ds).mean("path")
+    raroc = ds["raroc"] if "raroc" in ds else xr.full_like(expected, np.nan, dtype=float)
+    values = {
+        "expected_loss": expected,
+        "net_revenue": ds["net_revenue"].sum(pooled).mean("path"),
+        "raroc": raroc,
+        "approvals": ds["approvals"].sum(pooled),
+        "dpd30_ratio": delinquency_ratio(ds, "M2").sel(month=months).mean(("path", "month")),
+    }
+    values = dict(zip(values, xr.broadcast(*values.values())))
+    out = xr.Dataset({name: da.copy() for name, da in values.items()})
+    names = sweep_dims(ds)
+    # Swept keys already selected down to one value (scalar coordinates) still name the cell.
+    fixed = [f"{n}={ds[n].item()}" for n, _, _ in json.loads(ds.attrs.get("sweep", "[]"))
+             if n in ds.coords and n not in ds.dims]
+    if names:
+        extra = [d for d in out.dims if d not in names]
+        if extra:
+            raise ValueError(f"policy_frontier: unexpected dimensions {extra}")
+        out = out.stack(cell=names)
+        labels = [", ".join(fixed + [f"{n}={out[n].values[i]}" for n in names]) for i in range(out.sizes["cell"])]
+    else:
+        out = out.expand_dims(cell=1)
+        labels = [", ".join(fixed) or run_name(ds)]
+    out = out.assign_coords(label=("cell", labels))
+    out["label"].attrs["description"] = "the cell's swept keys and values (or the run's name)"
+    horizon = ds.sizes["month"]
+    _attrs(out["expected_loss"], "yuan", "mean over paths of the portfolio's net charge-offs over the horizon")
+    _attrs(out["net_revenue"], "yuan", "portfolio net revenue over the horizon, mean over paths")
+    _attrs(out["raroc"], "fraction a year", "risk-adjusted return on capital: mean net revenue a year / "
+                                            "economic capital (NaN if not in the results)")
+    _attrs(out["approvals"], "accounts", "applications approved over the run")
+    _attrs(out["dpd30_ratio"], "fraction",
+           f"30+ ratio of balances (M2 and worse), mean over paths and months {months.start}-{horizon}")
+    return out
