@@ -1,4 +1,4 @@
-"""`simulator run | validate | quote`: the command line."""
+"""`simulator run | validate | compare | report | quote`: the command line."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, help="Numba threads (default: engine.threads, 0 = all cores)")
     run.add_argument("--block-size", type=int, help="accounts per kernel block (default: engine.block_size)")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="run on a local Dask cluster of N worker processes")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster at ADDRESS (tcp://host:port)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run from DIR/.checkpoint (same scenario); identical result")
+    run.add_argument("--no-report", action="store_true", help="write results.nc only, without DIR/report.html")
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help="check a scenario; --print shows it resolved")
@@ -45,7 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = sub.add_parser("compare", help="headline figures of two or more runs side by side")
     compare.add_argument("runs", nargs="+", type=Path, metavar="DIR", help="output folders of runs (with results.nc)")
+    compare.add_argument("--out", type=Path, metavar="DIR",
+                         help="also draw the runs side by side into DIR/compare.html (default: print only)")
     compare.set_defaults(func=cmd_compare)
+
+    report = sub.add_parser("report", help="draw the figures and write DIR/report.html from DIR/results.nc")
+    report.add_argument("folder", type=Path, metavar="DIR", help="output folder of a run (with results.nc)")
+    report.set_defaults(func=cmd_report)
 
     quote.add_parser(sub)
     return parser
@@ -70,16 +82,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ScenarioError(args.scenario, "--threads", f"expected a number >= 0, found {args.threads}")
     if args.block_size is not None and args.block_size < 1:
         raise ScenarioError(args.scenario, "--block-size", f"expected a number >= 1, found {args.block_size}")
+    if args.workers is not None and args.workers < 1:
+        raise ScenarioError(args.scenario, "--workers", f"expected a number >= 1, found {args.workers}")
     from . import engine, results, summary
 
     out = args.out or Path("reports") / loaded.scenario.run.name
+    checkpoint = out / ".checkpoint"
+    if args.resume and not checkpoint.is_dir():
+        raise ScenarioError(str(checkpoint), "--resume", "expected the checkpoints of an interrupted run, found none")
     started = time.perf_counter()
-    ds = engine.simulate(loaded, threads=args.threads, block_size=args.block_size,
-                         progress=not args.quiet and sys.stderr.isatty())
+    try:
+        ds = engine.simulate(loaded, threads=args.threads, block_size=args.block_size,
+                             progress=not args.quiet and sys.stderr.isatty(), workers=args.workers,
+                             scheduler=args.scheduler, checkpoint=checkpoint, resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"error: interrupted; no results written; finished tasks are kept in {checkpoint} "
+              f"(run again with --resume)", file=sys.stderr)
+        return 130
     path = out / "results.nc"
     results.write_atomic(ds, path)
+    engine.Checkpoints.remove_folder(checkpoint)
     if not args.quiet:
         print(summary.render(ds, path, time.perf_counter() - started))
+    if not args.no_report:
+        from . import report
+
+        page = report.build(out)
+        if not args.quiet:
+            print(f"report: {page}")
     return 0
 
 
@@ -99,6 +129,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         prefix = f"{name}: " if summary.sweep_names(ds) else name
         columns += [(label, summary.headline(cell)) for label, cell in summary.cells(ds, prefix)]
     print(summary.table(columns))
+    if args.out is not None:
+        from . import report
+
+        print(f"drawing: {report.compare(args.runs, args.out)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from . import report
+
+    print(report.build(args.folder))
     return 0
 
 

@@ -48,6 +48,8 @@ class Run(Section):
 class Engine(Section):
     block_size: Annotated[int, Field(ge=1)]
     threads: Annotated[int, Field(ge=0)]
+    task_paths: Annotated[int, Field(ge=1)]
+    task_borrowers: Annotated[int, Field(ge=1)]
 
 
 class JiebeiRequests(Section):

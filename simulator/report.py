@@ -1,0 +1,744 @@
+"""The report of a run: matplotlib figures (PNG) and one self-contained HTML page; `compare` for several runs."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import itertools
+import json
+import os
+import tempfile
+import textwrap
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from matplotlib import colormaps, colors, rc_context
+from matplotlib.cm import ScalarMappable
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+
+from . import metrics, results, summary
+
+DPI = 100
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "figure.labelsize": 10,
+    "figure.titlesize": 11,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "axes.axisbelow": True,
+    "lines.linewidth": 1.6,
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "image.cmap": "viridis",
+}
+# Okabe-Ito colours (readable by colour-blind readers); the total in black.
+PRODUCT_COLOURS = {"huabei": "#0072B2", "jiebei": "#E69F00", "yuefu": "#009E73", "total": "#000000"}
+CYCLE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000"]
+GAIN, LOSS, NET = "#009E73", "#D55E00", "#0072B2"
+NO_DATA = "no data"
+PERCENT = PercentFormatter(xmax=1.0)
+
+
+@contextmanager
+def style():
+    """The report's matplotlib style (rcParams), applied for the figures drawn inside the block."""
+    with rc_context(STYLE):
+        yield
+
+
+@dataclass
+class Drawing:
+    """A drawn figure: file name, PNG bytes, title and the caption that says how to read it."""
+    name: str
+    png: bytes
+    title: str
+    caption: str
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _has_data(values) -> bool:
+    """Some finite value that is not zero."""
+    arr = np.asarray(values, dtype=float)
+    finite = arr[np.isfinite(arr)]
+    return finite.size > 0 and bool(np.any(finite != 0))
+
+
+def _no_data(ax, what: str = "") -> None:
+    """Write 'no data' in the axes instead of leaving them empty."""
+    ax.text(0.5, 0.5, NO_DATA + (f"\n({what})" if what else ""), transform=ax.transAxes, ha="center",
+            va="center", fontsize=12, color="#666666")
+    ax.set_facecolor("#f2f2f2")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+
+
+def _money_scale(values) -> tuple[float, str]:
+    """(divisor, unit label) so that money axes show few digits."""
+    arr = np.abs(np.asarray(values, dtype=float))
+    top = np.nanmax(arr) if np.isfinite(arr).any() else 0.0
+    if top >= 1e9:
+        return 1e9, "billion yuan"
+    if top >= 1e6:
+        return 1e6, "million yuan"
+    if top >= 1e4:
+        return 1e3, "thousand yuan"
+    return 1.0, "yuan"
+
+
+def _money_formatter(scale: float) -> FuncFormatter:
+    """Tick labels in units of `scale`, without a trailing '.0'."""
+    def label(value: float, _) -> str:
+        text = f"{value / scale:,.1f}"
+        return text[:-2] if text.endswith(".0") else text
+    return FuncFormatter(label)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cells(ds: xr.Dataset) -> list[tuple[str, dict[str, int]]]:
+    """(label, index selection) for each cell of a sweep, in the order of `summary.cells`; one for a run."""
+    names = summary.sweep_names(ds)
+    if not names:
+        return [("", {})]
+    out = []
+    for index in itertools.product(*(range(ds.sizes[n]) for n in names)):
+        label = ", ".join(f"{n}={ds[n].values[i].item()}" for n, i in zip(names, index))
+        out.append((label, dict(zip(names, index))))
+    return out
+
+
+def _pick(x, selection: dict[str, int]):
+    """One cell of a metric (its sweep dims that are present selected by position)."""
+    return x.isel({k: v for k, v in selection.items() if k in x.dims})
+
+
+def _mean_paths(x):
+    return x.mean("path") if "path" in x.dims else x
+
+
+def _first_note(ds: xr.Dataset) -> str:
+    cells = _cells(ds)
+    if len(cells) == 1:
+        return ""
+    return f" The sweep's first cell is shown ({cells[0][0]})."
+
+
+def _read(folder: Path) -> tuple[Path, xr.Dataset]:
+    """The results of a run folder (or a results.nc path), with the project's error on a missing file."""
+    from .config import ScenarioError
+
+    folder = Path(folder)
+    path = folder if folder.suffix == ".nc" else folder / "results.nc"
+    if not path.is_file():
+        raise ScenarioError(str(path), "-", "expected the results.nc of a run, found no such file")
+    try:
+        return path, results.read(path)
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(str(path), "-", f"expected a results file, found one that cannot be read ({exc})") from None
+
+
+# --- figures ----------------------------------------------------------------------------------------------
+
+def vintage_figure(ds: xr.Dataset) -> Drawing:
+    """Cumulative charge-off rate by months on book: one line per vintage, one panel per product."""
+    sel = _cells(ds)[0][1]
+    curves = _mean_paths(_pick(metrics.vintage_curves(ds)["cumulative_charge_off_rate"], sel))
+    horizon = ds.sizes["month"]
+    products = list(curves["product"].values)
+    vintages = curves["vintage"].values
+    norm = colors.Normalize(vmin=vintages.min(), vmax=max(vintages.max(), vintages.min() + 1))
+    with style():
+        fig = _figure(4.0 * len(products) + 1.0, 4.2)
+        axes = fig.subplots(1, len(products), sharey=True, squeeze=False)[0]
+        cmap = colormaps["viridis"]
+        drawn = False
+        for ax, product in zip(axes, products):
+            panel = curves.sel(product=product)
+            ax.set_title(product)
+            lines = 0
+            for v in vintages:
+                curve = panel.sel(vintage=v)
+                mob = curve["months_on_book"].values
+                y = np.where(mob <= horizon - v, curve.values, np.nan)  # months observed within the run
+                if not np.isfinite(y).any():
+                    continue
+                ax.plot(mob, y, color=cmap(norm(v)), linewidth=1.2)
+                lines += 1
+            if lines == 0 or not _has_data(panel.values):
+                _no_data(ax, "no charge-offs")
+                continue
+            drawn = True
+            ax.yaxis.set_major_formatter(PERCENT)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel("months on book")
+        if drawn:
+            axes[0].set_ylabel("cumulative charge-off rate\n(% of original amount)")
+            bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), shrink=0.9)
+            bar.set_label("vintage (origination month)")
+        png = _png(fig)
+    caption = ("Each line is one vintage (the accounts originated in one month, darker = earlier), mean over paths: "
+               "principal charged off so far as a share of the vintage's original amount (loans and purchases: "
+               "principal lent; revolving lines: the opening limit), against months since origination. Lines end "
+               "at the run's horizon. Steeper or higher lines are worse vintages; a fan that widens in a block "
+               "of calendar months points to the macro path rather than the vintage." + _first_note(ds))
+    return Drawing("vintage_curves.png", png, "Vintage curves: cumulative charge-off rate", caption)
+
+
+def delinquency_figure(ds: xr.Dataset) -> Drawing:
+    """30+ and 90+ ratios of balances over time by product and in total."""
+    sel = _cells(ds)[0][1]
+    dq = _pick(metrics.delinquency(ds), sel)
+    with style():
+        fig = _figure(10.0, 4.2)
+        axes = fig.subplots(1, 2, sharey=True)
+        for ax, name, title in zip(axes, ["dpd30_ratio", "dpd90_ratio"], ["30+ (M2 and worse)", "90+ (M4 and worse)"]):
+            ratio = _mean_paths(dq[name])
+            ax.set_title(title)
+            if not _has_data(ratio.values):
+                _no_data(ax)
+                continue
+            for product in ratio["product"].values:
+                line = ratio.sel(product=product)
+                total = product == "total"
+                ax.plot(line["month"].values, line.values, label=str(product),
+                        color=PRODUCT_COLOURS.get(str(product)), linewidth=2.4 if total else 1.4,
+                        zorder=3 if total else 2)
+            ax.yaxis.set_major_formatter(PERCENT)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel("month of the run")
+            ax.set_ylim(bottom=0)
+        axes[0].set_ylabel("share of outstanding balance")
+        handles, labels = axes[0].get_legend_handles_labels()
+        if handles:
+            axes[1].legend(handles, labels, loc="upper left")
+        png = _png(fig)
+    caption = ("Share of the outstanding principal that is 30+ days past due (left: M2 and worse) and 90+ "
+               "(right: M4 and worse), at the end of each month, mean over paths, by product; the thick black "
+               "line is the whole book. Early months are low because new accounts have not had time to "
+               "fall behind; read the level once the line flattens (months 13 on in the headline table)."
+               + _first_note(ds))
+    return Drawing("delinquency.png", png, "Delinquency over time", caption)
+
+
+def roll_rate_figure(ds: xr.Dataset) -> Drawing:
+    """Heat map of roll rates: month x transition, colour in %."""
+    sel = _cells(ds)[0][1]
+    rates = _mean_paths(_pick(metrics.roll_rates(ds)["roll_rate"], sel)).transpose("transition", "month")
+    values = np.asarray(rates.values, dtype=float)
+    months = rates["month"].values
+    transitions = [str(t) for t in rates["transition"].values]
+    with style():
+        fig = _figure(10.0, 0.45 * len(transitions) + 2.0)
+        ax = fig.subplots()
+        if not _has_data(values):
+            _no_data(ax)
+        else:
+            norm, ticks = _rate_norm(values)
+            cmap = colormaps["magma_r"].with_extremes(bad="#eeeeee")
+            shown = np.ma.masked_invalid(values)
+            image = ax.imshow(shown, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest",
+                              extent=(months[0] - 0.5, months[-1] + 0.5, len(transitions) - 0.5, -0.5))
+            ax.set_yticks(range(len(transitions)), transitions)
+            ax.set_xlabel("month of the run")
+            ax.set_ylabel("transition")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(False)
+            bar = fig.colorbar(image, ax=ax, pad=0.01)
+            bar.set_ticks(ticks, labels=[_percent_label(t) for t in ticks])
+            bar.minorticks_off()
+            bar.set_label("roll rate (logit scale)")
+            # Each transition's mean over the months, written at the right.
+            means = np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=1) if np.isfinite(values).any() else None
+            if means is not None:
+                secondary = ax.secondary_yaxis("right")
+                secondary.set_yticks(range(len(transitions)),
+                                     [f"{m:.1%}" if np.isfinite(m) else "" for m in means])
+                secondary.tick_params(length=0, labelsize=8)
+                secondary.set_ylabel("mean", fontsize=8)
+        png = _png(fig)
+    caption = ("Roll rates by calendar month, all paths, products and score bands pooled: the share of accounts in a state that miss the "
+               "next payment and move one bucket worse (current->M1 is the monthly miss rate of current "
+               "accounts; M6->charged_off the charge-off rate of M6). Darker is higher; grey cells had no "
+               "accounts in that state. The colour scale is logit (it spreads both the small miss rates and the "
+               "roll rates near 100%); each row's mean over months is written at the right. A darker band "
+               "across columns is a downturn."
+               + _first_note(ds))
+    return Drawing("roll_rates.png", png, "Roll-rate heat map", caption)
+
+
+def _logit(p):
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def _expit(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
+
+
+def _rate_norm(values: np.ndarray) -> tuple[colors.Normalize, list[float]]:
+    """A logit colour scale over the rates' range (small and near-1 rates both stay readable), and its ticks."""
+    finite = values[np.isfinite(values)]
+    low = float(np.clip(finite.min(), 1e-3, 0.5))
+    high = float(np.clip(finite.max(), 0.5, 0.99))
+    norm = colors.FuncNorm((_logit, _expit), vmin=low, vmax=high)
+    candidates = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999]
+    return norm, [t for t in candidates if low <= t <= high] or [low, high]
+
+
+def _percent_label(value: float) -> str:
+    return f"{value:.1%}" if value < 0.01 or value > 0.99 else f"{value:.0%}"
+
+
+def loss_figure(ds: xr.Dataset) -> Drawing:
+    """Histogram of path losses with EL, VaR and ES at the top quantile."""
+    sel = _cells(ds)[0][1]
+    losses = np.asarray(_pick(metrics.loss_distribution(ds), sel).values, dtype=float).ravel()
+    losses = losses[np.isfinite(losses)]
+    top = float(ds["quantile"].values[-1])
+    el = float(_pick(ds["expected_loss"], sel))
+    var = float(_pick(ds["value_at_risk"].sel(quantile=top), sel))
+    es = float(_pick(ds["expected_shortfall"].sel(quantile=top), sel))
+    with style():
+        fig = _figure(9.0, 4.2)
+        ax = fig.subplots()
+        if not _has_data(losses):
+            _no_data(ax, "no losses on any path")
+        else:
+            scale, unit = _money_scale(np.r_[losses, var, es])
+            _histogram(ax, losses, color=CYCLE[0], alpha=0.75, label=f"paths ({losses.size})")
+            same = np.isclose(es, var, rtol=1e-9, atol=0.005)
+            for value, name, colour, dash in [(el, "EL", "#000000", "-"), (var, f"VaR {top:.1%}", LOSS, "--"),
+                                              (es, f"ES {top:.1%}", "#CC79A7", ":")]:
+                if np.isfinite(value):
+                    ax.axvline(value, color=colour, linestyle=dash, linewidth=2,
+                               label=f"{name}: {value / scale:,.{0 if scale == 1 else 1}f} {unit}"
+                                     + (" (= VaR)" if name.startswith("ES") and same else ""))
+            if losses.size * (1 - top) < 1:  # the top quantile is beyond the paths: VaR is the largest loss
+                ax.plot([], [], " ", label=f"with {losses.size} paths, VaR {top:.1%}\nis the largest path loss")
+            ax.xaxis.set_major_formatter(_money_formatter(scale))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel(f"loss over the horizon: net charge-offs ({unit})")
+            ax.set_ylabel("paths")
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        png = _png(fig)
+    caption = (f"Distribution across Monte Carlo paths of the portfolio's loss over the horizon (charge-offs less "
+               f"recoveries, in yuan). Solid black: expected loss (the mean); dashed: value at risk at {top:.1%} "
+               f"(the loss exceeded on {1 - top:.1%} of paths); dotted: expected shortfall (the mean loss at or "
+               f"beyond VaR). The spread comes from the shared macro factor; with few paths the tail figures rest "
+               f"on a handful of paths (see their standard errors in results.nc)." + _first_note(ds))
+    return Drawing("loss_distribution.png", png, "Loss distribution", caption)
+
+
+def _histogram(ax, losses: np.ndarray, bins=None, **kwargs) -> None:
+    if bins is None:
+        bins = _bins([losses])
+    ax.hist(losses, bins=bins, edgecolor="white", linewidth=0.5, **kwargs)
+
+
+def _bins(samples: list[np.ndarray]) -> np.ndarray:
+    values = np.concatenate([s[np.isfinite(s)] for s in samples])
+    low, high = float(values.min()), float(values.max())
+    if high <= low:  # one value (or one path): a bin around it
+        width = abs(low) * 0.05 or 1.0
+        low, high = low - width, high + width
+    n = int(np.clip(np.sqrt(max(len(s) for s in samples)) * 2, 5, 40))
+    return np.linspace(low, high, n + 1)
+
+
+def calibration_figure(ds: xr.Dataset) -> Drawing:
+    """Predicted pd against the observed rate by score band (bars)."""
+    sel = _cells(ds)[0][1]
+    cal = _pick(metrics.score_band_calibration(ds), sel)
+    bands = [str(b) for b in cal["score_band"].values]
+    predicted = np.asarray(_mean_paths(cal["predicted_pd"]).values, dtype=float)
+    observed = np.asarray(_mean_paths(cal["observed_rate"]).values, dtype=float)
+    accounts = np.asarray(_mean_paths(cal["accounts"]).values, dtype=float)
+    with style():
+        fig = _figure(9.0, 4.2)
+        ax = fig.subplots()
+        if not (_has_data(predicted) or _has_data(observed)):
+            _no_data(ax)
+        else:
+            x = np.arange(len(bands))
+            ax.bar(x - 0.2, np.nan_to_num(predicted), width=0.4, label="predicted (pd_12m)", color=CYCLE[0])
+            ax.bar(x + 0.2, np.nan_to_num(observed), width=0.4, label="observed", color=CYCLE[1])
+            ax.set_xticks(x, [f"{b}\n{a:,.0f} acc." for b, a in zip(bands, accounts)])
+            ax.yaxis.set_major_formatter(PERCENT)
+            ax.set_xlabel("score band (accounts originated)")
+            ax.set_ylabel("rate of reaching 90+")
+            ax.legend(loc="upper right")
+        png = _png(fig)
+    caption = ("For each score band (worst scores on the left), the mean pd_12m the scorecard predicted at "
+               "origination (blue) against the share of the band's accounts observed to reach 90+ at any time in "
+               "the run (orange; the window is the run's horizon, not 12 months on book), mean over paths; the number of accounts is under each band. Bars of equal height "
+               "mean a calibrated scorecard; observed above predicted means the model understates risk (model "
+               "error, a downturn, or fraud). Bands with few accounts are noisy." + _first_note(ds))
+    return Drawing("calibration.png", png, "Score-band calibration", caption)
+
+
+def waterfall_figure(ds: xr.Dataset) -> Drawing:
+    """P&L waterfall over the horizon: income lines up, costs down, net revenue."""
+    sel = _cells(ds)[0][1]
+    steps = _pick(metrics.pnl_waterfall(ds), sel)
+    steps = _mean_paths(steps)
+    names = [str(s) for s in steps["step"].values]
+    values = np.asarray(steps.values, dtype=float)
+    with style():
+        fig = _figure(10.0, 4.6)
+        ax = fig.subplots()
+        if not _has_data(values):
+            _no_data(ax)
+        else:
+            scale, unit = _money_scale(np.cumsum(np.nan_to_num(values[:-1])).tolist() + values.tolist())
+            running = 0.0
+            for i, (name, value) in enumerate(zip(names, np.nan_to_num(values))):
+                if i == len(names) - 1:  # the net revenue bar starts from zero
+                    bottom, height, colour = 0.0, value, NET
+                else:
+                    bottom, height = running, value
+                    colour = GAIN if value >= 0 else LOSS
+                    running += value
+                ax.bar(i, height, bottom=bottom, color=colour, width=0.65)
+                top = max(bottom, bottom + height)
+                ax.annotate(f"{value / scale:,.{0 if scale == 1 else 1}f}", (i, top), xytext=(0, 3),
+                            textcoords="offset points", ha="center", va="bottom", fontsize=9)
+                if i < len(names) - 1:
+                    ax.plot([i + 0.33, i + 0.67], [running, running], color="#888888", linewidth=0.8)
+            ax.axhline(0, color="#444444", linewidth=0.8)
+            ax.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names])
+            ax.yaxis.set_major_formatter(_money_formatter(scale))
+            ax.set_ylabel(f"over the horizon ({unit})")
+            ax.margins(y=0.12)
+        png = _png(fig)
+    caption = ("Profit and loss over the whole horizon, mean over paths, in yuan: income lines (green) add up "
+               "from zero, the cost of funds and net charge-offs (red) take away, and the last bar (blue) is net "
+               "revenue. Interest, fees and penalty are counted when paid (cash basis), revolving interest when "
+               "capitalised." + _first_note(ds))
+    return Drawing("pnl_waterfall.png", png, "P&L waterfall", caption)
+
+
+def frontier_figure(ds: xr.Dataset) -> Drawing:
+    """Sweep: expected loss against net revenue, one labelled point per cell."""
+    frontier = metrics.policy_frontier(ds)
+    el = np.asarray(frontier["expected_loss"].values, dtype=float)
+    revenue = np.asarray(frontier["net_revenue"].values, dtype=float)
+    labels = [str(lab) for lab in frontier["label"].values]
+    with style():
+        fig = _figure(9.0, 5.5)
+        ax = fig.subplots()
+        if not (_has_data(el) or _has_data(revenue)):
+            _no_data(ax)
+        else:
+            xs, xu = _money_scale(el)
+            ys, yu = _money_scale(revenue)
+            ax.scatter(el, revenue, s=45, color=CYCLE[0], zorder=3)
+            for x, y, label in zip(el, revenue, labels):
+                ax.annotate(textwrap.fill(label, 28), (x, y), xytext=(5, 4), textcoords="offset points",
+                            fontsize=8, color="#333333")
+            ax.xaxis.set_major_formatter(_money_formatter(xs))
+            ax.yaxis.set_major_formatter(_money_formatter(ys))
+            ax.set_xlabel(f"expected loss over the horizon ({xu})")
+            ax.set_ylabel(f"net revenue over the horizon ({yu})")
+            ax.margins(x=0.15, y=0.12)
+        png = _png(fig)
+    caption = ("One point per cell of the sweep: its expected loss (mean net charge-offs over the horizon) "
+               "against its net revenue, both in yuan, means over paths. Up and to the left is better; a policy "
+               "is dominated when another point has both less loss and more revenue. Cells under a downturn "
+               "move right and down together.")
+    return Drawing("policy_frontier.png", png, "Policy frontier", caption)
+
+
+def small_multiples_figure(ds: xr.Dataset) -> Drawing:
+    """Sweep: 30+ ratio over time, one small panel per cell, same axes."""
+    dq = _mean_paths(metrics.delinquency(ds)["dpd30_ratio"].sel(product="total"))
+    cells = _cells(ds)
+    ncols = min(4, len(cells))
+    nrows = -(-len(cells) // ncols)
+    with style():
+        fig = _figure(2.9 * ncols + 0.6, 2.3 * nrows + 0.6)
+        axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+        any_data = _has_data(dq.values)
+        for ax, (label, sel) in zip(axes, cells):
+            line = _pick(dq, sel)
+            ax.set_title(textwrap.fill(label, 34), fontsize=8.5)
+            if not _has_data(line.values):
+                _no_data(ax)
+                continue
+            ax.plot(line["month"].values, line.values, color="#000000", linewidth=1.5)
+            ax.yaxis.set_major_formatter(PERCENT)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+        for ax in axes[len(cells):]:
+            ax.set_visible(False)
+        if any_data:
+            axes[0].set_ylim(0, float(np.nanmax(dq.values)) * 1.08)
+            fig.supxlabel("month of the run")
+            fig.supylabel("30+ ratio of balances")
+        png = _png(fig)
+    caption = ("The book's 30+ ratio of balances over time (mean over paths), one panel per cell of the sweep, "
+               "on the same axes so heights compare directly.")
+    return Drawing("small_multiples.png", png, "30+ ratio by cell", caption)
+
+
+FIGURES = [vintage_figure, delinquency_figure, roll_rate_figure, loss_figure, calibration_figure, waterfall_figure]
+SWEEP_FIGURES = [frontier_figure, small_multiples_figure]
+
+
+def figures(ds: xr.Dataset) -> list[Drawing]:
+    """Every figure of the report of `ds` (the sweep figures too when it is a sweep)."""
+    drawers = FIGURES + (SWEEP_FIGURES if summary.sweep_names(ds) else [])
+    return [draw(ds) for draw in drawers]
+
+
+# --- HTML -------------------------------------------------------------------------------------------------
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 2em auto;
+       max-width: 1100px; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+p.meta { color: #555; margin-top: 0; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
+th, td { border-bottom: 1px solid #e4e4e4; padding: 0.25em 0.7em; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child { text-align: left; }
+thead th { border-bottom: 2px solid #bbb; }
+.wide { overflow-x: auto; }
+figure { margin: 1.5em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { color: #444; font-size: 0.92em; max-width: 60em; }
+figcaption b { color: #222; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+dt { font-weight: bold; margin-top: 0.5em; }
+dd { margin-left: 1.5em; }
+table.vars th, table.vars td { text-align: left; }
+table.vars td.desc { white-space: normal; }
+"""
+
+
+def _e(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _format(key: str, value: float) -> str:
+    fmt = summary.ROWS[key][2]
+    return fmt.format(value) if value == value else "n/a"
+
+
+def headline_table(columns: list[tuple[str, dict[str, float]]]) -> str:
+    """HTML table of headline figures: one value column for one run, else one row per run or cell."""
+    if len(columns) == 1:
+        (_, head), = columns
+        rows = "".join(f"<tr><td>{_e(label)}</td><td>{_e(_format(key, head[key]))}</td></tr>"
+                       for key, (label, _, _) in summary.ROWS.items())
+        return f'<table><thead><tr><th>figure</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>'
+    header = "".join(f'<th title="{_e(label)}">{_e(short)}</th>' for label, short, _ in summary.ROWS.values())
+    body = "".join("<tr><td>" + _e(name) + "</td>" + "".join(f"<td>{_e(_format(k, h[k]))}</td>" for k in summary.ROWS)
+                   + "</tr>" for name, h in columns)
+    return f'<div class="wide"><table><thead><tr><th>cell</th>{header}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _figure_html(drawing: Drawing) -> str:
+    data = base64.b64encode(drawing.png).decode("ascii")
+    return (f'<figure id="{_e(Path(drawing.name).stem)}"><img src="data:image/png;base64,{data}" '
+            f'alt="{_e(drawing.title)}"><figcaption><b>{_e(drawing.title)}.</b> {_e(drawing.caption)}'
+            f"</figcaption></figure>")
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{_e(title)}</title>\n'
+            f"<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def _conventions_html(ds: xr.Dataset) -> str:
+    conventions = "".join(f"<dt>{_e(k[len('convention_'):].replace('_', ' '))}</dt><dd>{_e(v)}</dd>"
+                          for k, v in ds.attrs.items() if k.startswith("convention_"))
+    rows = "".join(f'<tr><td>{_e(name)}</td><td>{_e(" x ".join(var.dims) or "-")}</td>'
+                   f'<td class="desc">{_e(var.attrs.get("units", ""))}</td>'
+                   f'<td class="desc">{_e(var.attrs.get("description", ""))}</td></tr>'
+                   for name, var in ds.data_vars.items())
+    return (f"<h2>Conventions</h2><dl>{conventions}</dl>"
+            f"<h3>Variables and units (results.nc)</h3><div class=\"wide\"><table class=\"vars\"><thead><tr><th>variable</th>"
+            f"<th>dimensions</th><th>units</th><th>description</th></tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+def render_html(ds: xr.Dataset, drawings: list[Drawing]) -> str:
+    """The report page of one results Dataset, figures embedded as data URIs."""
+    n_paths, horizon = ds.sizes["path"], ds.sizes["month"]
+    months = summary.steady_months(ds)
+    top = float(ds["quantile"].values[-1])
+    columns = [(label, summary.headline(cell)) for label, cell in summary.cells(ds)]
+    overrides = json.loads(ds.attrs.get("scenario_overrides", "[]"))
+    names = summary.sweep_names(ds)
+    sweep = (f"<p>Sweep over {_e(', '.join(names))}: {len(columns)} cells, each with the same applicants and "
+             f"random draws (common random numbers).</p>" if names else "")
+    body = [
+        f"<h1>{_e(ds.attrs.get('title', 'Monte Carlo run'))}</h1>",
+        f'<p class="meta">{n_paths} path(s) x {horizon} months, seed {_e(ds.attrs.get("seed", ""))}, '
+        f'simulator {_e(ds.attrs.get("simulator_version", ""))}; money in yuan (CNY).</p>',
+        sweep,
+        "<h2>Headline figures</h2>",
+        f"<p>Means over paths; delinquency ratios over months {months.start}-{months.stop}; VaR and expected "
+        f"shortfall at {top:.1%}; economic capital at the scenario's level.</p>",
+        headline_table(columns),
+        "<h2>Figures</h2>",
+        *(_figure_html(d) for d in drawings),
+        "<h2>Scenario</h2>",
+        f"<p>File <code>{_e(ds.attrs.get('scenario_file', ''))}</code>"
+        + (f", overrides <code>{_e(' '.join(overrides))}</code>" if overrides else "") + ".</p>",
+        f"<pre>{_e(ds.attrs.get('scenario_text', ''))}</pre>",
+        _conventions_html(ds),
+    ]
+    return _page(ds.attrs.get("title", "Monte Carlo run"), "\n".join(part for part in body if part))
+
+
+def build(folder: Path) -> Path:
+    """Read folder/results.nc, draw the figures into folder/figures/, write folder/report.html; its path."""
+    folder = Path(folder)
+    _, ds = _read(folder)
+    drawings = figures(ds)
+    for drawing in drawings:
+        _atomic_write(folder / "figures" / drawing.name, drawing.png)
+    path = folder / "report.html"
+    _atomic_write(path, render_html(ds, drawings).encode("utf-8"))
+    return path
+
+
+# --- compare ----------------------------------------------------------------------------------------------
+
+def _runs(folders: list[Path]) -> list[tuple[str, xr.Dataset, dict[str, int]]]:
+    """(label, Dataset, cell selection) of every run and every cell of a sweep, labelled as `compare` prints."""
+    out = []
+    for folder in folders:
+        path, ds = _read(Path(folder))
+        name = path.parent.name
+        for label, sel in _cells(ds):
+            out.append((f"{name}: {label}" if label else name, ds, sel))
+    return out
+
+
+def compare_figures(runs: list[tuple[str, xr.Dataset, dict[str, int]]]) -> list[Drawing]:
+    """30+ ratio over time overlaid and loss distributions overlaid, one colour per run (or cell)."""
+    cache: dict[int, tuple[xr.DataArray, xr.DataArray]] = {}
+    series = []
+    for label, ds, sel in runs:
+        if id(ds) not in cache:
+            cache[id(ds)] = (metrics.delinquency(ds)["dpd30_ratio"].sel(product="total"), metrics.loss_distribution(ds))
+        dq, losses = cache[id(ds)]
+        loss = np.asarray(_pick(losses, sel).values, dtype=float).ravel()
+        series.append((label, _mean_paths(_pick(dq, sel)), loss[np.isfinite(loss)]))
+    colour = {label: CYCLE[i % len(CYCLE)] for i, (label, _, _) in enumerate(series)}
+    dashes = {label: ["-", "--", ":", "-."][(i // len(CYCLE)) % 4] for i, (label, _, _) in enumerate(series)}
+    with style():
+        fig = _figure(11.0, 4.6)
+        ax = fig.subplots()
+        if not any(_has_data(line.values) for _, line, _ in series):
+            _no_data(ax)
+        else:
+            for label, line, _ in series:
+                ax.plot(line["month"].values, line.values, label=label, color=colour[label], linestyle=dashes[label])
+            ax.yaxis.set_major_formatter(PERCENT)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel("month of the run")
+            ax.set_ylabel("30+ ratio of balances")
+            ax.set_ylim(bottom=0)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        dpd = _png(fig)
+    with style():
+        fig = _figure(11.0, 4.6)
+        ax = fig.subplots()
+        samples = [loss for _, _, loss in series if loss.size]
+        if not any(_has_data(s) for s in samples):
+            _no_data(ax, "no losses on any path")
+        else:
+            scale, unit = _money_scale(np.concatenate(samples))
+            bins = _bins(samples)
+            for label, _, loss in series:
+                if loss.size == 0:
+                    continue
+                ax.hist(loss, bins=bins, histtype="stepfilled", color=colour[label], alpha=0.18)
+                ax.hist(loss, bins=bins, histtype="step", linewidth=1.8, color=colour[label],
+                        linestyle=dashes[label], label=label)
+                ax.axvline(loss.mean(), color=colour[label], linestyle=dashes[label], linewidth=1.0, alpha=0.8)
+            ax.xaxis.set_major_formatter(_money_formatter(scale))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel(f"loss over the horizon: net charge-offs ({unit})")
+            ax.set_ylabel("paths")
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        loss_png = _png(fig)
+    return [
+        Drawing("compare_dpd30.png", dpd, "30+ ratio over time",
+                "The book's 30+ ratio of balances (M2 and worse) at the end of each month, mean over paths, one "
+                "line per run (or sweep cell). Higher and later peaks are worse; compare levels after the book has "
+                "seasoned."),
+        Drawing("compare_loss_distribution.png", loss_png, "Loss distributions",
+                "Histogram across paths of each run's loss over the horizon (net charge-offs, yuan), overlaid "
+                "on the same bins (translucent, so overlaps show); the thin vertical line in the run's colour is its expected loss. A "
+                "distribution further right, or with a longer right tail, means more loss and more capital."),
+    ]
+
+
+def compare(folders: list[Path], out: Path) -> Path:
+    """Draw two or more runs side by side into out/compare.html (figures in out/figures/); its path."""
+    out = Path(out)
+    runs = _runs(folders)
+    drawings = compare_figures(runs)
+    for drawing in drawings:
+        _atomic_write(out / "figures" / drawing.name, drawing.png)
+    columns = [(label, summary.headline(_cell_dataset(ds, sel))) for label, ds, sel in runs]
+    sources = "".join(f"<li><code>{_e(Path(f))}</code></li>" for f in folders)
+    body = [
+        "<h1>Comparison of runs</h1>",
+        f'<p class="meta">{len(runs)} run(s) or cell(s) from:</p><ul>{sources}</ul>',
+        "<h2>Headline figures</h2>",
+        "<p>Means over paths; delinquency ratios over each run's steady months (13 on when the horizon allows); "
+        "VaR and expected shortfall at each run's top quantile.</p>",
+        headline_table(columns),
+        "<h2>Figures</h2>",
+        *(_figure_html(d) for d in drawings),
+    ]
+    path = out / "compare.html"
+    _atomic_write(path, _page("Comparison of runs", "\n".join(body)).encode("utf-8"))
+    return path
+
+
+def _cell_dataset(ds: xr.Dataset, sel: dict[str, int]) -> xr.Dataset:
+    return ds.isel(sel) if sel else ds

@@ -1,0 +1,227 @@
+"""The report: every figure drawn and not blank, a self-contained HTML page, the CLI, compare, a real browser."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from matplotlib import image
+
+from simulator import report, results, summary
+from simulator.cli import main
+
+SCENARIO = '[run]\nname = "t"\n'
+SMALL = ["run.paths=3", "applicants.monthly_volume=300", "run.horizon_months=18", "applicants.origination_months=12"]
+FIGURES = ["vintage_curves.png", "delinquency.png", "roll_rates.png", "loss_distribution.png", "calibration.png",
+           "pnl_waterfall.png"]
+SWEEP_FIGURES = ["policy_frontier.png", "small_multiples.png"]
+
+
+def _run(folder: Path, extra: list[str] = (), scenario: str = SCENARIO) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "scenario.toml"
+    path.write_text(scenario)
+    args = ["run", str(path), "--out", str(folder / "out"), "--quiet"]
+    for item in [*SMALL, *extra]:
+        args += ["--set", item]
+    assert main(args) == 0
+    return folder / "out"
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory) -> Path:
+    return _run(tmp_path_factory.mktemp("single"))
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    return _run(tmp_path_factory.mktemp("sweep"), scenario=SCENARIO + '\n[sweep]\n"policy.cutoff_score" = [560, 600]\n')
+
+
+def assert_not_blank(path: Path) -> None:
+    pixels = image.imread(path)
+    assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.shape[1] > 100, path
+    rgb = pixels[..., :3].astype(float)
+    assert rgb.std() > 0, f"{path.name} is one colour"
+    assert (rgb.min(axis=-1) < 0.98).mean() > 0.01, f"{path.name} is (nearly) all white"
+
+
+class Page(HTMLParser):
+    """Collects <img> sources, the text of <pre>, every text fragment and the tags that were opened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.pre: list[str] = []
+        self.text: list[str] = []
+        self.tags: list[str] = []
+        self.links: list[str] = []
+        self._in_pre = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(attrs.get("src") or "")
+        if tag in ("link", "script", "iframe"):
+            self.links.append(attrs.get("href") or attrs.get("src") or "")
+        if tag == "pre":
+            self._in_pre = True
+            self.pre.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "pre":
+            self._in_pre = False
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._in_pre:
+            self.pre[-1] += data
+
+
+def parse(path: Path) -> Page:
+    page = Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    return page
+
+
+def test_run_writes_the_report_and_every_figure(single):
+    assert (single / "results.nc").is_file()
+    assert (single / "report.html").is_file()
+    for name in FIGURES:
+        assert_not_blank(single / "figures" / name)
+    for name in SWEEP_FIGURES:  # only for sweeps
+        assert not (single / "figures" / name).exists()
+    # No temporary files left behind.
+    assert not [p for p in single.rglob("*.tmp")]
+
+
+def test_html_is_self_contained_and_holds_scenario_headline_and_conventions(single):
+    ds = results.read(single / "results.nc")
+    page = parse(single / "report.html")
+    assert page.tags[:1] == ["html"] and "body" in page.tags
+    assert len(page.images) == len(FIGURES)
+    assert all(src.startswith("data:image/png;base64,") for src in page.images)
+    assert page.links == []  # no scripts, stylesheets or frames from elsewhere
+    html = (single / "report.html").read_text(encoding="utf-8")
+    assert "http://" not in html and "https://" not in html
+    assert SCENARIO in page.pre  # the scenario text, unescaped by the parser
+    text = " ".join(page.text)
+    assert ds.attrs["title"] in text
+    head = summary.headline(ds)
+    for key in ["dpd30_ratio", "dpd90_ratio", "expected_loss", "net_revenue", "raroc"]:
+        assert summary.ROWS[key][2].format(head[key]) in text, key
+    for name, value in ds.attrs.items():
+        if name.startswith("convention_"):
+            assert value in text, name
+    assert "yuan" in text
+
+
+def test_the_embedded_images_are_the_figure_files(single):
+    import base64
+
+    page = parse(single / "report.html")
+    embedded = {base64.b64decode(src.split(",", 1)[1]) for src in page.images}
+    assert embedded == {(single / "figures" / name).read_bytes() for name in FIGURES}
+
+
+def test_sweep_report_has_frontier_and_small_multiples(sweep):
+    for name in FIGURES + SWEEP_FIGURES:
+        assert_not_blank(sweep / "figures" / name)
+    page = parse(sweep / "report.html")
+    assert len(page.images) == len(FIGURES) + len(SWEEP_FIGURES)
+    text = " ".join(page.text)
+    assert "cutoff_score=560" in text and "cutoff_score=600" in text  # one headline row per cell
+    assert "first cell" in text
+
+
+def test_report_command(single, capsys):
+    (single / "report.html").unlink()
+    assert main(["report", str(single)]) == 0
+    assert capsys.readouterr().out.strip() == str(single / "report.html")
+    assert (single / "report.html").is_file()
+
+
+def test_report_command_without_results(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "results.nc" in lines[0]
+    assert not (tmp_path / "report.html").exists()
+    assert not (tmp_path / "figures").exists()
+
+
+def test_run_with_no_report(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(SCENARIO)
+    args = ["run", str(path), "--out", str(tmp_path / "out"), "--quiet", "--no-report"]
+    for item in SMALL:
+        args += ["--set", item]
+    assert main(args) == 0
+    assert (tmp_path / "out" / "results.nc").is_file()
+    assert not (tmp_path / "out" / "report.html").exists()
+    assert not (tmp_path / "out" / "figures").exists()
+
+
+def test_compare_draws_only_with_out(single, sweep, tmp_path, capsys):
+    assert main(["compare", str(single), str(sweep)]) == 0
+    table = capsys.readouterr().out
+    assert "30+ ratio" in table or "30+" in table
+    assert not list(tmp_path.iterdir())
+    out = tmp_path / "cmp"
+    assert main(["compare", str(single), str(sweep), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith(table)  # the table is still printed first
+    page = parse(out / "compare.html")
+    assert len(page.images) == 2 and all(src.startswith("data:image/png;base64,") for src in page.images)
+    for name in ["compare_dpd30.png", "compare_loss_distribution.png"]:
+        assert_not_blank(out / "figures" / name)
+    text = " ".join(page.text)
+    assert "out: cutoff_score=600" in text  # sweep cells labelled as compare prints them
+
+
+def test_figures_without_data_say_so(single, tmp_path, monkeypatch):
+    """A run in which nothing happens still draws every figure, with a 'no data' note, never a blank."""
+    notes = []
+    draw_note = report._no_data
+    monkeypatch.setattr(report, "_no_data", lambda ax, *args: (notes.append(ax), draw_note(ax, *args)))
+    ds = results.read(single / "results.nc")
+    empty = ds.copy(deep=True)
+    for name, var in empty.data_vars.items():
+        if var.dtype.kind in "fi":
+            empty[name] = var * 0
+    folder = tmp_path / "empty"
+    results.write_atomic(empty, folder / "results.nc")
+    report.build(folder)
+    for name in FIGURES:
+        assert_not_blank(folder / "figures" / name)
+    assert len({id(ax.figure) for ax in notes}) == len(FIGURES)  # every figure wrote its note
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
+
+
+def test_report_renders_in_headless_chromium(sweep, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no chromium binary")
+    shot = tmp_path / "shot.png"
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         f"--screenshot={shot}", "--window-size=1200,3000", (sweep / "report.html").resolve().as_uri()],
+        capture_output=True, timeout=180, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    assert_not_blank(shot)
+    # The figures drew: the page is more than text on white (a good share of coloured pixels).
+    pixels = image.imread(shot)[..., :3]
+    colourful = (pixels.max(axis=-1) - pixels.min(axis=-1)) > 0.2
+    assert colourful.mean() > 0.01
