@@ -379,6 +379,165 @@ def e2e(volume: int, months: int, horizon: int, book: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+# --------------------------------------------------------------------------- start-up and big runs (subprocesses)
+
+# Run with `python -c` in a fresh process: how long `import simulator.engine` takes, then the first
+# calls of `engine.prepare` and `engine.run_kernel` (these load the compiled code from Numba's cache,
+# or compile it when the cache is empty), then a second `run_kernel` (the same work, code loaded).
+STARTUP_CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+import simulator.engine as engine
+t_import = time.perf_counter() - t0
+sys.path.insert(0, {bench!r})
+import kernel_throughput as kt
+sc = kt.load({volume}, {months}, {horizon}).scenario
+t0 = time.perf_counter()
+accounts, _ = engine.prepare(sc)
+t1 = time.perf_counter()
+engine.run_kernel(sc, accounts)
+t2 = time.perf_counter()
+engine.run_kernel(sc, accounts)
+t3 = time.perf_counter()
+print(json.dumps({{"import": t_import, "prepare": t1 - t0, "first_kernel": t2 - t1, "second_kernel": t3 - t2}}))
+"""
+STARTUP_SIZE = (2_000, 12, 24)                 # the --quick size: the calls themselves take little time
+BIG_RSS_LIMIT_KIB = 12 * 1024 * 1024           # stop a big run whose resident memory passes 12 GiB
+BIG_RUNS = {                                   # name: (volume, months, horizon, paths, time limit in s)
+    "a": (277_778, 36, 36, 1, 900),            # 10,000,008 applicants, 1 path
+    "b": (27_778, 36, 36, 100, 600),           # 1,000,008 applicants, 100 paths
+}
+
+
+def run_watched(cmd: list[str], env: dict | None = None, rss_limit_kib: int | None = None,
+                time_limit: float | None = None) -> dict:
+    """Run `cmd`, sampling its resident memory (VmRSS) every 0.2 s, and kill it (by its pid) if it
+    passes `rss_limit_kib` or `time_limit`. Returns its wall time, the largest RSS seen, why it was
+    stopped (or None), its return code and the last line of its output."""
+    root = str(Path(__file__).resolve().parents[1])
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=root, env=env)
+        seen, stopped = 0, None
+        while proc.poll() is None:
+            try:
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+                seen = max(seen, int(status.split("VmRSS:")[1].split()[0]))
+            except (OSError, IndexError, ValueError):
+                pass
+            elapsed = time.monotonic() - t0
+            if rss_limit_kib and seen > rss_limit_kib:
+                stopped = f"RSS reached {seen / 1024:,.0f} MiB after {elapsed:.0f}s"
+            elif time_limit and elapsed > time_limit:
+                stopped = f"still running after {elapsed:.0f}s (RSS seen {seen / 1024:,.0f} MiB)"
+            if stopped:
+                proc.kill()
+                break
+            time.sleep(0.2)
+        proc.wait()
+        wall = time.monotonic() - t0
+        out.seek(0)
+        err.seek(0)
+        lines = out.read().strip().splitlines()
+        error = err.read().strip()
+    return {"wall": wall, "rss_seen_kib": seen, "stopped": stopped, "returncode": proc.returncode,
+            "result": json.loads(lines[-1]) if lines and not stopped and proc.returncode == 0 else None,
+            "stderr_tail": error[-2000:]}
+
+
+def startup(cold: bool) -> None:
+    """Section 5: import time and first-call times in fresh processes, with the cache warm (three
+    processes, after one that makes sure the cache is warm) and, with `cold`, an empty cache."""
+    code = STARTUP_CHILD.format(bench=str(Path(__file__).resolve().parent), volume=STARTUP_SIZE[0],
+                                months=STARTUP_SIZE[1], horizon=STARTUP_SIZE[2])
+    cmd = [sys.executable, "-c", code]
+    v, m, h = STARTUP_SIZE
+    print(f"\n== 5. start-up, each in a fresh process (default scenario, {v:,} applicants/month x {m} months, "
+          f"horizon {h})")
+    print(f"  {'cache':<32}{'process':>9}{'import':>9}{'prepare':>9}{'1st run_kernel':>16}{'2nd run_kernel':>16}")
+
+    def row(label: str, r: dict) -> None:
+        if r["result"] is None:
+            print(f"  {label:<32} failed (return code {r['returncode']}): {r['stderr_tail'][-500:]}")
+            return
+        x = r["result"]
+        print(f"  {label:<32}{r['wall']:>8.2f}s{x['import']:>8.2f}s{x['prepare']:>8.2f}s"
+              f"{x['first_kernel']:>15.2f}s{x['second_kernel']:>15.2f}s")
+
+    row("warm (priming run, not counted)", run_watched(cmd))
+    for i in range(3):
+        row(f"warm, run {i + 1}", run_watched(cmd))
+    if cold:
+        with tempfile.TemporaryDirectory(prefix="numba-cold-") as cache:
+            row("cold (empty NUMBA_CACHE_DIR)", run_watched(cmd, env=os.environ | {"NUMBA_CACHE_DIR": cache}))
+    print("  process = the whole process's wall time (interpreter start-up and exit included); "
+          "import = `import simulator.engine`;")
+    print("  1st run_kernel = load (or compile) and run; 2nd run_kernel = the same run with the code loaded")
+
+
+def big_child(volume: int, months: int, horizon: int, paths: int) -> None:
+    """Run in a fresh process: a tiny warm-up (loads the compiled code from the cache), then
+    engine.simulate once, with its prepare and kernel tasks timed inside the call; print a JSON line."""
+    t0 = time.perf_counter()
+    engine.simulate(load(100, 2, horizon))
+    warm = time.perf_counter() - t0
+    rss_warm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    stages = {"prepare": 0.0, "tasks": 0.0}
+    sizes = {}
+    prepare, run_task = engine.prepare, engine.run_task
+
+    def timed_prepare(*args, **kwargs):
+        t = time.perf_counter()
+        accounts, counts = prepare(*args, **kwargs)
+        stages["prepare"] += time.perf_counter() - t
+        sizes["accounts"] = len(accounts.borrower)
+        sizes["borrowers"] = int(np.count_nonzero(np.diff(accounts.borrower))) + (len(accounts.borrower) > 0)
+        return accounts, counts
+
+    def timed_run_task(*args, **kwargs):
+        t = time.perf_counter()
+        sums = run_task(*args, **kwargs)
+        stages["tasks"] += time.perf_counter() - t
+        return sums
+
+    engine.prepare, engine.run_task = timed_prepare, timed_run_task   # engine.simulate looks them up by name
+    loaded = load(volume, months, horizon, paths=paths)
+    t0 = time.perf_counter()
+    engine.simulate(loaded)
+    seconds = time.perf_counter() - t0
+    print(json.dumps({
+        "applicants": volume * months, "paths": paths, **sizes, "seconds": seconds, "warmup_seconds": warm,
+        "prepare_seconds": stages["prepare"], "kernel_seconds": stages["tasks"],
+        "rss_after_warmup_kib": rss_warm, "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }))
+
+
+def big(quick: bool) -> None:
+    """Section 6: the two big end-to-end runs, each in its own watched subprocess (with `quick`,
+    100 times fewer applicants and at most 4 paths: a smoke test of this section)."""
+    print(f"\n== 6. big runs: engine.simulate, default three-product scenario, own subprocess each "
+          f"(stopped above {BIG_RSS_LIMIT_KIB / 1024 ** 2:.0f} GiB RSS or the time limit)")
+    for name, (volume, months, horizon, paths, limit) in BIG_RUNS.items():
+        if quick:
+            volume, paths = volume // 100, min(paths, 4)
+        cmd = [sys.executable, __file__, "--big-child", str(volume), str(months), str(horizon), str(paths)]
+        r = run_watched(cmd, rss_limit_kib=BIG_RSS_LIMIT_KIB, time_limit=limit)
+        head = (f"({name}) {volume * months:,} applicants ({volume:,}/month x {months} months), horizon {horizon}, "
+                f"{paths} path{'s' if paths > 1 else ''}")
+        if r["result"] is None:
+            why = r["stopped"] or f"failed (return code {r['returncode']}): {r['stderr_tail'][-800:]}"
+            print(f"{head}: STOPPED, {why}")
+            continue
+        x = r["result"]
+        print(f"{head}: accounts={x['accounts']:,} borrowers={x['borrowers']:,}")
+        print(f"    simulate={x['seconds']:.1f}s (prepare {x['prepare_seconds']:.1f}s, kernel tasks "
+              f"{x['kernel_seconds']:.1f}s, the rest {x['seconds'] - x['prepare_seconds'] - x['kernel_seconds']:.1f}s)"
+              f"  process wall={r['wall']:.1f}s (imports and a {x['warmup_seconds']:.1f}s warm-up included)")
+        print(f"    peak RSS (ru_maxrss)={x['peak_rss_kib'] / 1024:,.0f} MiB = {x['peak_rss_kib'] * 1024 / 1e9:.2f} GB "
+              f"(after imports and warm-up {x['rss_after_warmup_kib'] / 1024:,.0f} MiB; "
+              f"largest VmRSS sampled {r['rss_seen_kib'] / 1024:,.0f} MiB)")
+
+
 # --------------------------------------------------------------------------- main
 
 def kernel_throughput(book: str, volume: int, months: int, horizon: int, repeat: int):
@@ -421,12 +580,18 @@ def kernel_throughput(book: str, volume: int, months: int, horizon: int, repeat:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--big", action="store_true",
+                        help="also the long runs: 10 million applicants, 1 million x 100 paths, a cold compile")
     parser.add_argument("--e2e-child", nargs=3, type=int, metavar=("VOLUME", "MONTHS", "HORIZON"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--big-child", nargs=4, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--book", choices=sorted(BOOKS), default="default", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.e2e_child:
         e2e_child(*args.e2e_child, args.book)
+        return
+    if args.big_child:
+        big_child(*args.big_child)
         return
 
     if args.quick:
@@ -486,7 +651,12 @@ def main() -> None:
     print(f"default vs loan-only: {a['accounts'] / b['accounts']:.2f}x accounts, time {a['seconds'] / b['seconds']:.2f}x, "
           f"peak RSS {(a['peak_rss_kib'] - b['peak_rss_kib']) / 1024:+.0f} MiB")
 
-    print("\n== 4. threads")
+    # 5. Start-up; 6. the big runs (with --big, which also measures a cold compile in section 5).
+    startup(cold=args.big)
+    if args.big:
+        big(args.quick)
+
+    print("\n== 7. threads")
     print(f"numba.get_num_threads()={nb.get_num_threads()}  os.cpu_count()={os.cpu_count()}")
     snap1 = cpu_snapshot()
     if snap0 and snap1:

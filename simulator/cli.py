@@ -139,7 +139,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from . import report
 
-    print(report.build(args.folder))
+    try:
+        print(report.build(args.folder))
+    except KeyError as exc:
+        raise ScenarioError(str(args.folder / "results.nc"), "-", f"expected a results file of this simulator "
+                                                                   f"version, found one without {exc}") from None
     return 0
 
 

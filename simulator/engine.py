@@ -116,6 +116,7 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[kernel.Account
     applicants = np.zeros((sc.run.horizon_months, n_bands), dtype=np.int64)
     funnel = np.zeros((sc.run.horizon_months, len(PRODUCTS), n_bands, 3), dtype=np.int64)
     opening = np.zeros((len(PRODUCTS), n_bands, len(STATES), 2), dtype=np.int64)
+    apr_sum = np.zeros((len(PRODUCTS), n_bands))
     parts = []
     apps = population.applicants(sc)
     if len(apps["id"]):
@@ -126,6 +127,7 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[kernel.Account
         for j, mask in enumerate((apps["requests"], dec["approved"], dec["takeup"])):
             who, prod = np.nonzero(mask)
             np.add.at(funnel[..., j], (apps["month"][who] - 1, prod, band[who]), 1)
+        np.add.at(apr_sum, (prod, band[who]), dec["apr"][who, prod])  # the accounts taken (last mask)
         parts.append(new_accounts(sc, apps, scores, band, dec))
     if book_path is not None:
         book = population.read_book(book_path, sc)
@@ -141,7 +143,9 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[kernel.Account
             state0=book["state"], pd_12m=book["pd_12m"]))
     if not parts:
         parts.append(account_arrays(0, sc.behaviour.roll_rates))
-    return concat(parts), {"applicants": applicants, "funnel": funnel, "opening": opening}
+    taken = funnel[..., 2].sum(axis=0)
+    mean_apr = np.where(taken > 0, apr_sum / np.maximum(taken, 1), np.nan)
+    return concat(parts), {"applicants": applicants, "funnel": funnel, "opening": opening, "mean_apr": mean_apr}
 
 
 def model_terms(sc: Scenario) -> kernel.Terms:
@@ -192,6 +196,7 @@ def output_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
         "borrowers": (horizon, bands, len(STATES)),
         "vintage_stocks": (vintages, horizon, products, len(STATES), 2),
         "vintage_flows": (vintages, horizon, products, len(kernel.VINTAGE_FLOWS)),
+        "seasoned": (products, bands, 2),
     }
 
 

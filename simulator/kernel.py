@@ -24,8 +24,9 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 
+from .hazard import PD_MONTHS, PD_STATE
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
-from .rng import BORROWER, CONVERT, CONVERT_TENOR, MISS, PREPAY, SPEND, normal, uniform
+from .rng import BORROWER, CONVERT, CONVERT_TENOR, MISS, PREPAY, SPEND, draw, normal, stream
 
 N_STATES = 7                     # current, M1 .. M6: the `state` dimension
 CHARGED_OFF, CLOSED = 7, 8       # absorbing states outside the dimension
@@ -68,7 +69,7 @@ Terms = namedtuple("Terms", [
 
 # Integer sums the kernel adds into (each with a leading chunk axis; see `simulate`).
 Outputs = namedtuple("Outputs", ["stocks", "flows", "rolls", "cures", "borrowers", "vintage_stocks",
-                                 "vintage_flows", "trace"])
+                                 "vintage_flows", "seasoned", "trace"])
 VINTAGE_FLOWS = ("original", "charged_off", "recovered")   # original: principal of loans, limit of lines
 V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED = range(len(VINTAGE_FLOWS))
 
@@ -76,16 +77,16 @@ _SQRT2 = math.sqrt(2.0)
 
 
 @nb.njit(inline="always", cache=True)
-def _missed(terms, acc, i, path_id, t, z, state, roll_rate, has_borrower_draw):
+def _missed(terms, acc, i, key, borrower_key, t, z, state, roll_rate, has_borrower_draw):
     """Does the account miss (from current) or roll (from Mk) this month?"""
     if acc.fraud[i]:
         return True
-    u = uniform(terms.seed, path_id, acc.account_id[i], t, MISS)
+    u = draw(key, t, MISS)
     if state > 0:
         return u < roll_rate
     x = acc.hazard_q[i] - terms.sqrt_rho * z
     if has_borrower_draw:
-        x -= terms.sqrt_rho_b * normal(terms.seed, path_id, acc.borrower[i], t, BORROWER)
+        x -= terms.sqrt_rho_b * normal(borrower_key, t, BORROWER)
     return u < 0.5 * math.erfc(-x * terms.inv_sqrt_idio / _SQRT2)
 
 
@@ -113,6 +114,21 @@ def _record(out, c, p, ti, prod, bnd, state, balance, vintage, mob, i):
 
 
 @nb.njit(inline="always", cache=True)
+def _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted):
+    """The realised 12-month bad rate: accounts originated with 12 months on book inside the
+    horizon (at origination), and those of them that reach 90+ within 12 months on book.
+    Returns whether this account is now counted as bad."""
+    if start < 1 or start + PD_MONTHS > horizon:
+        return counted
+    if t == start:
+        out.seasoned[c, p, prod, bnd, 0] += 1
+    elif state == PD_STATE and not counted and t - start <= PD_MONTHS:
+        out.seasoned[c, p, prod, bnd, 1] += 1
+        return True
+    return counted
+
+
+@nb.njit(cache=True)
 def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
     """A cash loan or instalment purchase: scheduled instalments, prepayment, arrears, charge-off."""
     prod, bnd = acc.product[i], acc.band[i]
@@ -131,6 +147,9 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
     recovery_last = np.int64(0)
     recovery_left = 0
     has_b = terms.sqrt_rho_b > 0.0
+    counted = False
+    key = stream(terms.seed, path_id, acc.account_id[i])
+    borrower_key = stream(terms.seed, path_id, acc.borrower[i])
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = out.flows[c, p, ti, prod, bnd]
@@ -162,7 +181,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
             else:                  # past maturity: no contract interest or fee, only penalty
                 interest, new_carry, due, fee_due = np.int64(0), carry, np.int64(0), np.int64(0)
             if state == 0 and terms.prepayment[prod] and not acc.fraud[i] and \
-                    uniform(terms.seed, path_id, acc.account_id[i], t, PREPAY) < prepay[p, ti]:
+                    draw(key, t, PREPAY) < prepay[p, ti]:
                 fl[INTEREST] += interest
                 fl[FEES] += fee_due
                 fl[PREPAID] += balance
@@ -171,7 +190,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
                 continue
             roll_rate = roll[p, ti, state - 1] if state > 0 else 0.0
             carry = new_carry
-            if _missed(terms, acc, i, path_id, t, z[p, ti], state, roll_rate, has_b):
+            if _missed(terms, acc, i, key, borrower_key, t, z[p, ti], state, roll_rate, has_b):
                 out.rolls[c, p, ti, prod, bnd, state] += 1
                 if state == N_STATES - 1:
                     recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
@@ -204,10 +223,11 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
             if state > 0:
                 penalty_due += round_cents((balance - scheduled + overdue_interest) * terms.penalty_rate[prod])
         _record(out, c, p, ti, prod, bnd, state, balance, vintage, t - start, i)
+        counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
         worst[c, ti] = max(worst[c, ti], state)
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
     """A revolving line: spend, statement, payment by behaviour type, revolving interest
     (capitalised), bill instalments, limit rules, arrears, charge-off."""
@@ -230,6 +250,9 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
     recovery_last = np.int64(0)
     recovery_left = 0
     has_b = terms.sqrt_rho_b > 0.0
+    counted = False
+    key = stream(terms.seed, path_id, acc.account_id[i])
+    borrower_key = stream(terms.seed, path_id, acc.borrower[i])
     n_tenors = terms.conversion_tenors.shape[0]
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
@@ -253,15 +276,15 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
             if state == 0:
                 room = np.int64(math.floor(limit / (1.0 + r))) - balance
                 if room > 0:
-                    u = uniform(seed, path_id, aid, t, SPEND)
+                    u = draw(key, t, SPEND)
                     spend = min(round_cents(-math.log1p(-u) * acc.spend[i]), room)
                     fl[DRAWN] += spend
                     balance += spend
             revolving = balance - plan_left - overdue
             # 2. Statement: a revolver's or minimum payer's statement may become a bill instalment plan.
             if state == 0 and plan_left == 0 and payer != TRANSACTOR and revolving >= terms.min_conversion \
-                    and terms.conversion_rate > 0.0 and uniform(seed, path_id, aid, t, CONVERT) < terms.conversion_rate:
-                u = uniform(seed, path_id, aid, t, CONVERT_TENOR)
+                    and terms.conversion_rate > 0.0 and draw(key, t, CONVERT) < terms.conversion_rate:
+                u = draw(key, t, CONVERT_TENOR)
                 j = 0
                 while j < n_tenors - 1 and u >= terms.conversion_cum_shares[j]:
                     j += 1
@@ -279,7 +302,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
             minimum = min(round_cents(revolving * terms.min_payment_share), revolving)
             owes = revolving > 0 or plan_due > 0 or overdue > 0
             roll_rate = roll[p, ti, state - 1] if state > 0 else 0.0
-            if owes and _missed(terms, acc, i, path_id, t, z[p, ti], state, roll_rate, has_b):
+            if owes and _missed(terms, acc, i, key, borrower_key, t, z[p, ti], state, roll_rate, has_b):
                 out.rolls[c, p, ti, prod, bnd, state] += 1
                 if state == N_STATES - 1:
                     recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
@@ -332,6 +355,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
             if state > 0:
                 penalty_due += round_cents((overdue + overdue_interest + overdue_fees) * terms.penalty_rate[prod])
         _record(out, c, p, ti, prod, bnd, state, balance, vintage, t - start, i)
+        counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
         worst[c, ti] = max(worst[c, ti], state)
 
 
@@ -373,7 +397,8 @@ def simulate(terms, acc, borrower_start, z, roll, prepay, path0, block_size, out
     borrowers[chunk, path, month, band, worst state of the borrower's open accounts],
     vintage_stocks[chunk, path, vintage, months on book, product, state, (unused, balance)] for M2 .. M6,
     vintage_flows[chunk, path, vintage, months on book, product, VINTAGE_FLOWS] for accounts
-    originated in month vintage + 1; `trace[account, month]` (path 0 balances) when it has rows (tests).
+    originated in month vintage + 1; seasoned[chunk, path, product, band, (accounts, bad)] for the
+    realised 12-month bad rate; `trace[account, month]` (path 0 balances) when it has rows (tests).
     """
     # The parallel loop only calls `_chunk`: numba's parfor lowering loses writes made through
     # a namedtuple's arrays directly in a prange body (numba issues 7135, 10338).

@@ -221,30 +221,50 @@ def loss_distribution(ds: xr.Dataset) -> xr.DataArray:
 
 def score_band_calibration(ds: xr.Dataset) -> xr.Dataset:
     """Calibration by score band (score_band, ...): `predicted_pd`, the pools' pd_12m weighted across
-    products by accounts; `observed_rate`, accounts that reached 90+ (rolled out of M3) over the run /
-    accounts, mean over paths; `accounts`, accounts originated (takeups) plus accounts of an existing
-    book not yet 90+ at the start (none without a book)."""
-    takeups = ds["takeups"].sum("month")
-    opening = ds["opening_accounts"].sel(state=list(STATES[:STATES.index("M4")])).sum("state")
-    by_product = takeups + opening
-    accounts = by_product.sum("product")
+    products by the accounts observed for 12 months on book; `observed_rate`, the realised 12-month
+    bad rate of those accounts (reached 90+ within 12 months on book), mean over paths; `accounts`,
+    the accounts originated early enough to be observed for 12 months."""
+    seasoned = ds["accounts_seasoned_12m"].isel(path=0, drop=True)
+    accounts = seasoned.sum("product")
     denominator = accounts.where(accounts > 0)
-    predicted = (ds["pd_12m"] * by_product).sum("product") / denominator
-    reached = ds["rolls"].sel(state="M3", drop=True).sum(("month", "product"))
-    observed = (reached / denominator).mean("path")
-    window = f"{ds.sizes['month']} months"
+    predicted = (ds["pd_12m"] * seasoned).sum("product") / denominator
+    observed = (ds["bads_12m"].sum("product") / denominator).mean("path")
     return xr.Dataset({
         "predicted_pd": _attrs(predicted.transpose("score_band", ...), "fraction",
                                "pd_12m of the band's pools (exposure-weighted within a product) weighted across "
-                               "products by accounts; a 12-month probability of reaching 90+"),
+                               "products by the accounts observed for 12 months on book"),
         "observed_rate": _attrs(observed.transpose("score_band", ...), "fraction",
-                                "accounts that rolled from M3 to M4 (reached 90+) at any time in the run / accounts, "
-                                f"mean over paths; the observation window is the run's horizon ({window}), not 12 "
-                                "months on book, and accounts originated late are observed for less; an account that "
-                                "reaches 90+ twice counts twice"),
+                                "realised 12-month bad rate: accounts that reached 90+ within 12 months on book / "
+                                "accounts originated with 12 months on book inside the horizon, mean over paths"),
         "accounts": _attrs(accounts.transpose("score_band", ...), "accounts",
-                           "accounts originated (takeups) plus existing-book accounts current .. M3 at the start"),
+                           "accounts originated early enough to be observed for 12 months on book"),
     })
+
+
+def score_band_table(ds: xr.Dataset) -> xr.Dataset:
+    """By score band (score_band, ...): applications, approval rate, take-up, mean pd_12m, realised
+    12-month bad rate, mean all-in APR of the accounts taken, and loss and profit over the horizon
+    (means over paths), all products together."""
+    apps = ds["applications"].sum(("month", "product"))
+    approvals = ds["approvals"].sum(("month", "product"))
+    takeups = ds["takeups"].sum("month")
+    taken = takeups.sum("product")
+    per_taken = taken.where(taken > 0)
+    flows = ds[["charged_off", "recovered", "net_revenue"]].sum(("month", "product")).mean("path")
+    calibration = score_band_calibration(ds)
+    return xr.Dataset({
+        "applications": _attrs(apps, "applications", "applications for any product"),
+        "approval_rate": _attrs(approvals / apps.where(apps > 0), "fraction", "approvals / applications"),
+        "takeup_rate": _attrs(taken / approvals.where(approvals > 0), "fraction", "accounts taken / approvals"),
+        "mean_pd_12m": _attrs((ds["pd_12m"] * takeups).sum("product") / per_taken, "fraction",
+                              "pd_12m of the accounts taken (pool PDs weighted by accounts)"),
+        "bad_rate_12m": _attrs(calibration["observed_rate"], "fraction",
+                               "realised 12-month bad rate (see score_band_calibration)"),
+        "mean_apr": _attrs((ds["mean_apr"].fillna(0.0) * takeups).sum("product") / per_taken, "fraction a year",
+                           "all-in APR (IRR method) of the accounts taken, mean"),
+        "loss": _attrs(flows["charged_off"] - flows["recovered"], "yuan", "net charge-offs over the horizon"),
+        "profit": _attrs(flows["net_revenue"], "yuan", "net revenue over the horizon"),
+    }).transpose("score_band", ...)
 
 
 def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
@@ -257,8 +277,10 @@ def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
     months = steady_months(ds)
     expected = ds["expected_loss"] if "expected_loss" in ds else loss_distribution(ds).mean("path")
     raroc = ds["raroc"] if "raroc" in ds else xr.full_like(expected, np.nan, dtype=float)
+    originated = ds["originated"].sum(pooled).mean("path")
     values = {
         "expected_loss": expected,
+        "loss_rate": expected / originated.where(originated > 0),
         "net_revenue": ds["net_revenue"].sum(pooled).mean("path"),
         "raroc": raroc,
         "approvals": ds["approvals"].sum(pooled),
@@ -284,6 +306,7 @@ def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
     horizon = ds.sizes["month"]
     _attrs(out["expected_loss"], "yuan", "mean over paths of the portfolio's net charge-offs over the horizon")
     _attrs(out["net_revenue"], "yuan", "portfolio net revenue over the horizon, mean over paths")
+    _attrs(out["loss_rate"], "fraction", "expected loss / originated amount over the horizon")
     _attrs(out["raroc"], "fraction a year", "risk-adjusted return on capital: mean net revenue a year / "
                                             "economic capital (NaN if not in the results)")
     _attrs(out["approvals"], "accounts", "applications approved over the run")

@@ -458,9 +458,9 @@ def waterfall_figure(ds: xr.Dataset) -> Drawing:
 
 
 def frontier_figure(ds: xr.Dataset) -> Drawing:
-    """Sweep: expected loss against net revenue, one labelled point per cell."""
+    """Sweep: loss rate against net revenue, one labelled point per cell."""
     frontier = metrics.policy_frontier(ds)
-    el = np.asarray(frontier["expected_loss"].values, dtype=float)
+    el = np.asarray(frontier["loss_rate"].values, dtype=float)
     revenue = np.asarray(frontier["net_revenue"].values, dtype=float)
     labels = [str(lab) for lab in frontier["label"].values]
     with style():
@@ -469,20 +469,19 @@ def frontier_figure(ds: xr.Dataset) -> Drawing:
         if not (_has_data(el) or _has_data(revenue)):
             _no_data(ax)
         else:
-            xs, xu = _money_scale(el)
             ys, yu = _money_scale(revenue)
             ax.scatter(el, revenue, s=45, color=CYCLE[0], zorder=3)
             for x, y, label in zip(el, revenue, labels):
                 ax.annotate(textwrap.fill(label, 28), (x, y), xytext=(5, 4), textcoords="offset points",
                             fontsize=8, color="#333333")
-            ax.xaxis.set_major_formatter(_money_formatter(xs))
+            ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=2))
             ax.yaxis.set_major_formatter(_money_formatter(ys))
-            ax.set_xlabel(f"expected loss over the horizon ({xu})")
+            ax.set_xlabel("loss rate: expected loss / originated amount")
             ax.set_ylabel(f"net revenue over the horizon ({yu})")
             ax.margins(x=0.15, y=0.12)
         png = _png(fig)
-    caption = ("One point per cell of the sweep: its expected loss (mean net charge-offs over the horizon) "
-               "against its net revenue, both in yuan, means over paths. Up and to the left is better; a policy "
+    caption = ("One point per cell of the sweep: its loss rate (expected net charge-offs over the horizon as a "
+               "share of the amount originated) against its net revenue in yuan, means over paths. Up and to the left is better; a policy "
                "is dominated when another point has both less loss and more revenue. Cells under a downturn "
                "move right and down together.")
     return Drawing("policy_frontier.png", png, "Policy frontier", caption)
@@ -600,6 +599,28 @@ def _conventions_html(ds: xr.Dataset) -> str:
             f"<th>dimensions</th><th>units</th><th>description</th></tr></thead><tbody>{rows}</tbody></table></div>")
 
 
+BAND_COLUMNS = {  # variable: (heading, format)
+    "applications": ("applications", "{:,.0f}"), "approval_rate": ("approval rate", "{:.1%}"),
+    "takeup_rate": ("take-up", "{:.1%}"), "mean_pd_12m": ("mean pd_12m", "{:.2%}"),
+    "bad_rate_12m": ("realised 12-month bad rate", "{:.2%}"), "mean_apr": ("mean APR", "{:.1%}"),
+    "loss": ("loss (yuan)", "{:,.0f}"), "profit": ("profit (yuan)", "{:,.0f}"),
+}
+
+
+def score_band_html(ds: xr.Dataset) -> str:
+    """The score-band table: the funnel, calibration (mean pd_12m against the realised 12-month bad
+    rate), price, and loss and profit over the horizon, one row per band."""
+    table = metrics.score_band_table(ds)
+    head = "".join(f"<th>{_e(h)}</th>" for h, _ in BAND_COLUMNS.values())
+    rows = []
+    for band in table["score_band"].values:
+        row = table.sel(score_band=band)
+        cells = "".join(f"<td>{fmt.format(float(row[k])) if np.isfinite(float(row[k])) else 'n/a'}</td>"
+                        for k, (_, fmt) in BAND_COLUMNS.items())
+        rows.append(f"<tr><th>{_e(band)}</th>{cells}</tr>")
+    return f"<table><tr><th>score band</th>{head}</tr>{''.join(rows)}</table>"
+
+
 def render_html(ds: xr.Dataset, drawings: list[Drawing]) -> str:
     """The report page of one results Dataset, figures embedded as data URIs."""
     n_paths, horizon = ds.sizes["path"], ds.sizes["month"]
@@ -619,6 +640,8 @@ def render_html(ds: xr.Dataset, drawings: list[Drawing]) -> str:
         f"<p>Means over paths; delinquency ratios over months {months.start}-{months.stop}; VaR and expected "
         f"shortfall at {top:.1%}; economic capital at the scenario's level.</p>",
         headline_table(columns),
+        "<h2>By score band</h2>",
+        score_band_html(summary.cells(ds)[0][1]) + ("<p>The first cell of the sweep.</p>" if names else ""),
         "<h2>Figures</h2>",
         *(_figure_html(d) for d in drawings),
         "<h2>Scenario</h2>",

@@ -47,6 +47,9 @@ DESCRIPTIONS = {
     "takeups": "approved applicants who took the offer (accounts originated)",
     "opening_accounts": "accounts of the existing book at the start of month 1",
     "opening_balance": "principal of the existing book at the start of month 1",
+    "mean_apr": "mean all-in APR (IRR method, fees included) of the accounts taken",
+    "accounts_seasoned_12m": "accounts originated with 12 months on book inside the horizon",
+    "bads_12m": "of accounts_seasoned_12m, those that reached 90+ within 12 months on book",
     "pd_12m": "exposure-weighted pd_12m of the pool's accounts at origination (the IRB pool PD)",
     "irb_capital": "Basel IRB capital of the pool: K(PD, LGD, R) x the performing balance (current .. M3) at the last month, mean over paths",
     "path_revenue": "interest, fees, penalty and merchant discount over the horizon, per path",
@@ -122,6 +125,9 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
         + flows[..., FLOWS.index("recovered")]
     data["net_revenue"] = (cube, net / CENTS)
     data["pd_12m"] = (("product", "score_band"), sums["pool_pd"])
+    data["mean_apr"] = (("product", "score_band"), sums["mean_apr"])
+    data["accounts_seasoned_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., 0])
+    data["bads_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., 1])
     # IRB capital of the performing book at the last month (M4 and worse are in default).
     exposure = stocks[:, -1, :, :, :4, 1].sum(axis=-1).mean(axis=0) / CENTS
     revolving = (np.asarray(PRODUCTS) == "huabei")[:, None]
@@ -182,8 +188,8 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset]) -> xr.Dataset
         var.attrs.setdefault("description", DESCRIPTIONS[name])
         if "units" not in var.attrs:
             var.attrs["units"] = "yuan" if var.dtype.kind == "f" else COUNT_UNITS.get(name, "accounts")
-    for name in ("pd_12m", "raroc"):
-        ds[name].attrs["units"] = "fraction" + (" a year" if name == "raroc" else "")
+    for name in ("pd_12m", "raroc", "mean_apr"):
+        ds[name].attrs["units"] = "fraction" + (" a year" if name != "pd_12m" else "")
     ds.attrs["sweep"] = json.dumps([[name, key, values] for name, key, values in loaded.dims])
     return ds
 

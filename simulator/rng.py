@@ -59,14 +59,25 @@ def _absorb(h, key):
 
 
 @nb.njit(inline="always", cache=True)
-def uniform(seed, path, account, month, purpose) -> float:
-    """A uniform in [0, 1) keyed by (seed, path, account, month, purpose); all keys are int64."""
+def stream(seed, path, account):
+    """The hash state after (seed, path, account): hoisted out of an account's monthly loop."""
     h = _mix(np.uint64(seed) + _GOLDEN)
     h = _absorb(h, path)
-    h = _absorb(h, account)
-    h = _absorb(h, month)
+    return _absorb(h, account)
+
+
+@nb.njit(inline="always", cache=True)
+def draw(key, month, purpose) -> float:
+    """The uniform of (month, purpose) in the stream `key`: draw(stream(s, p, a), m, k) == uniform(s, p, a, m, k)."""
+    h = _absorb(key, month)
     h = _absorb(h, purpose)
     return np.float64(h >> _S11) * _INV53
+
+
+@nb.njit(inline="always", cache=True)
+def uniform(seed, path, account, month, purpose) -> float:
+    """A uniform in [0, 1) keyed by (seed, path, account, month, purpose); all keys are int64."""
+    return draw(stream(seed, path, account), month, purpose)
 
 
 @nb.njit(cache=True)
@@ -125,6 +136,6 @@ def inverse_normal(p: float) -> float:
 
 
 @nb.njit(inline="always", cache=True)
-def normal(seed, path, account, month, purpose) -> float:
-    """A standard normal keyed like `uniform` (by inversion; the uniform 0 maps to 2**-53)."""
-    return inverse_normal(max(uniform(seed, path, account, month, purpose), _INV53))
+def normal(key, month, purpose) -> float:
+    """A standard normal of (month, purpose) in the stream `key` (by inversion; 0 maps to 2**-53)."""
+    return inverse_normal(max(draw(key, month, purpose), _INV53))

@@ -8,10 +8,11 @@ import pytest
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from simulator import hazard, kernel
+from simulator import engine, hazard, kernel
+from simulator.config import METHODS
 from simulator.products import schedule_cents
 
-from conftest import JIEBEI, identical_book, run_book
+from conftest import JIEBEI, identical_book, loaded_scenario, run_book
 
 ROLLS = [0.45, 0.70, 0.85, 0.90, 0.92, 0.95]
 NO_RISK = ["behaviour.prepay_monthly=0.0", "factor.asset_correlation=0.0", "factor.roll_correlation=0.0"]
@@ -155,3 +156,15 @@ def test_penalty_on_overdue_amounts(tmp_path):
     assert flows[0, 1, JIEBEI, kernel.INTEREST] == 2000                 # 10.00 overdue + 10.00 due
     assert flows[0, 1, JIEBEI, kernel.PENALTY] == round(1000 * 0.001 * 30)  # 10.00 x 0.1% x 30 days
     assert flows[0, 1, JIEBEI, kernel.FEES] == 3000
+
+
+def test_realised_12_month_bad_rate_matches_pd_12m(tmp_path):
+    """New accounts observed for 12 months on book reach 90+ at the calibrated rate."""
+    n, pd_12m = 100_000, 0.06
+    accounts = engine.account_arrays(
+        n, ROLLS, account_id=np.arange(n), product=JIEBEI, start_month=1, principal=500_000, rate=0.01,
+        term=36, method=METHODS.index("interest_first"), pd_12m=np.full(n, pd_12m))
+    out = engine.run_kernel(loaded_scenario(tmp_path, NO_RISK + ["run.horizon_months=13"]).scenario, accounts)
+    seasoned, bads = out["seasoned"][0, JIEBEI].sum(axis=0)
+    assert seasoned == n
+    assert abs(bads - n * pd_12m) <= 5 * np.sqrt(n * pd_12m * (1 - pd_12m)), bads

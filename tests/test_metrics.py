@@ -42,7 +42,9 @@ def make_ds(paths: int = 2, months: int = 12, vintages: int = 3, sweep: dict | N
         "opening_accounts": zeros(("product", "score_band", "state"), np.int64),
         "opening_balance": zeros(("product", "score_band", "state")),
         "pd_12m": zeros(("product", "score_band")),
-        "vintage_accounts": zeros(VCUBE + ("state",), np.int64),
+        "mean_apr": zeros(("product", "score_band")),
+        "accounts_seasoned_12m": zeros(("path", "product", "score_band"), np.int64),
+        "bads_12m": zeros(("path", "product", "score_band"), np.int64),
         "vintage_balance": zeros(VCUBE + ("state",)),
         "vintage_original": zeros(("vintage", "product")),
         "vintage_charged_off": zeros(VCUBE),
@@ -263,15 +265,14 @@ def test_loss_distribution_per_path():
 # --- calibration ------------------------------------------------------------------------------
 def test_score_band_calibration_shares():
     ds = make_ds()
-    ds["takeups"].loc[dict(month=1, product="jiebei", score_band="low")] = 60
-    ds["takeups"].loc[dict(month=2, product="jiebei", score_band="low")] = 40
-    ds["takeups"].loc[dict(month=1, product="huabei", score_band="low")] = 300
+    for path in (0, 1):
+        ds["accounts_seasoned_12m"].loc[dict(path=path, product="jiebei", score_band="low")] = 100
+        ds["accounts_seasoned_12m"].loc[dict(path=path, product="huabei", score_band="low")] = 300
     ds["pd_12m"].loc[dict(product="jiebei", score_band="low")] = 0.08
     ds["pd_12m"].loc[dict(product="huabei", score_band="low")] = 0.04
     ds["pd_12m"].loc[dict(product="yuefu", score_band="low")] = 0.5        # no accounts: no weight
-    ds["rolls"].loc[dict(path=0, month=5, product="jiebei", score_band="low", state="M3")] = 20
-    ds["rolls"].loc[dict(path=1, month=6, product="huabei", score_band="low", state="M3")] = 30
-    ds["rolls"].loc[dict(path=1, month=6, product="huabei", score_band="low", state="M4")] = 99   # not counted
+    ds["bads_12m"].loc[dict(path=0, product="jiebei", score_band="low")] = 20
+    ds["bads_12m"].loc[dict(path=1, product="huabei", score_band="low")] = 30
     out = metrics.score_band_calibration(ds)
     check_attrs(out)
     assert out["predicted_pd"].dims == ("score_band",)
@@ -281,7 +282,25 @@ def test_score_band_calibration_shares():
     assert low["accounts"] == 400
     high = out.sel(score_band="high")
     assert high["accounts"] == 0 and np.isnan(high["predicted_pd"]) and np.isnan(high["observed_rate"])
-    assert "horizon" in out["observed_rate"].attrs["description"]
+    assert "12 months on book" in out["observed_rate"].attrs["description"]
+
+
+def test_score_band_table():
+    ds = make_ds()
+    sel = dict(product="jiebei", score_band="low")
+    ds["applications"].loc[dict(month=1, **sel)] = 200
+    ds["approvals"].loc[dict(month=1, **sel)] = 100
+    ds["takeups"].loc[dict(month=1, **sel)] = 40
+    ds["mean_apr"].loc[sel] = 0.18
+    ds["pd_12m"].loc[sel] = 0.05
+    ds["charged_off"].loc[dict(path=0, month=3, **sel)] = 300.0
+    ds["recovered"].loc[dict(path=1, month=4, **sel)] = 100.0
+    ds["net_revenue"].loc[dict(path=0, month=3, **sel)] = 50.0
+    row = metrics.score_band_table(ds).sel(score_band="low")
+    assert row["applications"] == 200 and row["approval_rate"] == pytest.approx(0.5)
+    assert row["takeup_rate"] == pytest.approx(0.4) and row["mean_apr"] == pytest.approx(0.18)
+    assert row["mean_pd_12m"] == pytest.approx(0.05)
+    assert row["loss"] == pytest.approx((300 - 100) / 2) and row["profit"] == pytest.approx(25.0)
 
 
 # --- the policy frontier and sweeps -----------------------------------------------------------
@@ -402,7 +421,7 @@ def test_metrics_of_a_real_run(run):
     assert float(losses.mean()) == pytest.approx(float(ds["expected_loss"]))
 
     cal = metrics.score_band_calibration(ds)
-    assert cal["accounts"].sum() == ds["takeups"].sum()
+    assert cal["accounts"].sum() == ds["takeups"].sel(month=slice(1, ds.sizes["month"] - 12)).sum()
     populated = cal["accounts"] > 0
     assert np.isfinite(cal["predicted_pd"].where(populated, 0)).all()
     assert ((cal["observed_rate"].where(populated, 0) >= 0) & (cal["observed_rate"].where(populated, 0) <= 1)).all()

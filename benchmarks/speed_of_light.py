@@ -1,0 +1,194 @@
+"""Speed of light: the simplest compiled loan kernel, against the full kernel and plain numpy.
+
+The speed-of-light kernel does the least a monthly loan simulation can do. It
+takes one default draw and makes one amortisation step per borrower-month, and
+nothing else:
+
+- it is compiled with Numba, with `prange` over accounts;
+- each account gets the same counter-based SplitMix64 stream as the full kernel
+  (`rng.stream(seed, path, account)`), and each month one draw `rng.draw(key, t, MISS)`;
+- the draw is compared with the account's monthly default probability,
+  1 - (1 - pd_12m) ** (1/12), computed once on the host. There is no factor, no
+  arrears, no roll rate, no prepayment;
+- otherwise it makes one level-payment step on an integer-cent balance: interest
+  is balance x rate rounded to the cent, principal is payment - interest, and the
+  last instalment repays the rest;
+- it writes only per-thread sums (Numba `prange` reductions of three scalars:
+  borrower-months, defaults, cents repaid). There are no per-cell outputs.
+
+An account counts its origination month and then each month until it matures or
+defaults (the month it does so included), or until the horizon.
+
+All three run on the same accounts: the loan-only book of
+`kernel_throughput.py` section 1a (20,000 applicants a month for 36 months,
+horizon 36, one path, product_mix={jiebei=1.0}, also_requests={},
+borrower_correlation=0). The script times, best of 3 each:
+
+1. the speed-of-light kernel, with all Numba threads and with 1 thread;
+2. the full kernel, `engine.run_kernel`, in the same way (its borrower-months are
+   counted exactly as in `kernel_throughput.py`);
+3. the plain numpy reference of `kernel_throughput.py` (`numpy_reference`, the
+   same model as the full kernel, one core). Its outputs are checked to equal the
+   full kernel's.
+
+It prints the throughput of each in borrower-months a second, and two ratios:
+full / speed of light (the goal is at least 0.25) and full / numpy (the goal is
+at least 10). Each throughput uses its own count of borrower-months. The
+speed-of-light model closes accounts at a different rate from the full model,
+so its count differs.
+
+Run from the project root:
+
+    /tmp/venv/bin/python benchmarks/speed_of_light.py            # full size (about 20 s)
+    /tmp/venv/bin/python benchmarks/speed_of_light.py --quick    # small sizes, a smoke test
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numba as nb
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))           # kernel_throughput
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))       # the simulator, from a checkout
+
+import kernel_throughput as kt  # noqa: E402
+from simulator import engine, rng  # noqa: E402
+from simulator.rng import MISS, draw, stream  # noqa: E402
+
+
+@nb.njit(parallel=True, cache=True)
+def speed_of_light(seed, path, account_id, start_month, principal, rate, term, payment, p_default, horizon):
+    """(borrower-months, defaults, cents repaid) over all accounts: one draw and one step a month."""
+    months = 0
+    defaults = 0
+    repaid = 0
+    for i in nb.prange(account_id.shape[0]):
+        start = np.int64(start_month[i])
+        if start < 1 or start > horizon:
+            continue
+        key = stream(seed, path, account_id[i])
+        balance = principal[i]
+        r, n, pay, pd = rate[i], np.int64(term[i]), payment[i], p_default[i]
+        m = 1                                  # the origination month
+        paid = np.int64(0)
+        for t in range(start + 1, horizon + 1):
+            m += 1
+            if draw(key, t, MISS) < pd:        # default: the account leaves
+                defaults += 1
+                break
+            interest = np.int64(np.floor(balance * r + 0.5))
+            due = balance if t - start >= n else min(max(pay - interest, np.int64(0)), balance)
+            balance -= due
+            paid += due + interest
+            if balance == 0:                   # matured
+                break
+        months += m
+        repaid += paid
+    return months, defaults, repaid
+
+
+def sol_inputs(accounts):
+    """The speed-of-light kernel's per-account inputs: a level payment for every account
+    (whatever its repayment method) and the monthly default probability from pd_12m."""
+    payment = np.zeros(len(accounts.account_id), dtype=np.int64)
+    engine._level_payments(accounts.principal, accounts.rate, np.maximum(accounts.term, 1), payment)
+    pd12 = np.clip(accounts.pd_12m, 0.0, 1.0)
+    p_default = -np.expm1(np.log1p(-np.minimum(pd12, 1.0 - 1e-15)) / 12.0)
+    p_default[pd12 >= 1.0] = 1.0
+    return payment, p_default
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    args = parser.parse_args()
+    if args.quick:
+        volume, months, horizon, repeat = 2_000, 12, 24, 1
+    else:
+        volume, months, horizon, repeat = 20_000, 36, 36, 3
+    threads = nb.get_num_threads()
+
+    print("== machine")
+    print(f"cpu_count={os.cpu_count()}  numba threads={threads} (NUMBA_NUM_THREADS={nb.config.NUMBA_NUM_THREADS})  "
+          f"python={platform.python_version()}  numpy={np.__version__}  numba={nb.__version__}")
+    snap0 = kt.cpu_snapshot()
+
+    loaded = kt.load(volume, months, horizon, kt.LOAN_ONLY)
+    sc = loaded.scenario
+    accounts, _ = engine.prepare(sc)
+    print(f"\n== loan-only book: {volume:,} applicants/month x {months} months, horizon {horizon}, 1 path "
+          f"({' '.join(kt.LOAN_ONLY)})")
+    print(f"accounts={len(accounts.account_id):,}")
+
+    # 1. Speed of light.
+    payment, p_default = sol_inputs(accounts)
+    args_sol = (np.int64(sc.run.seed), np.int64(0), accounts.account_id, accounts.start_month, accounts.principal,
+                accounts.rate, accounts.term, payment, p_default, np.int64(horizon))
+    t0 = time.perf_counter()
+    speed_of_light(*args_sol)
+    t_first = time.perf_counter() - t0
+
+    def sol(n_threads):
+        nb.set_num_threads(n_threads)
+        try:
+            return kt.best_of(lambda: speed_of_light(*args_sol), repeat)
+        finally:
+            nb.set_num_threads(threads)
+
+    t_sol, (sol_bm, sol_defaults, _) = sol(threads)
+    t_sol_1, _ = sol(1)
+    print(f"\n== 1. speed-of-light kernel (one default draw + one level-payment step a borrower-month, "
+          f"prange over accounts, per-thread sums only)")
+    print(f"first call (load from cache or compile)={t_first:.2f}s  borrower-months={sol_bm:,}  "
+          f"defaults={sol_defaults:,}")
+    print(f"best of {repeat}: {t_sol:.4f}s with {threads} threads -> {sol_bm / t_sol / 1e6:.1f} M borrower-months/s")
+    print(f"best of {repeat}: {t_sol_1:.4f}s with 1 thread  -> {sol_bm / t_sol_1 / 1e6:.1f} M borrower-months/s")
+
+    # 2. The full kernel on the same accounts.
+    t0 = time.perf_counter()
+    engine.run_kernel(sc, accounts)
+    t_first = time.perf_counter() - t0
+    t_full, out = kt.best_of(lambda: engine.run_kernel(sc, accounts), repeat)
+    t_full_1, _ = kt.best_of(lambda: engine.run_kernel(sc, accounts, threads=1), repeat)
+    nb.set_num_threads(threads)
+    full_bm = kt.borrower_months(out)
+    print(f"\n== 2. full kernel (engine.run_kernel), same accounts")
+    print(f"first call (load from cache or compile)={t_first:.2f}s  borrower-months={full_bm:,} "
+          "(counted as in kernel_throughput.py)")
+    print(f"best of {repeat}: {t_full:.4f}s with {threads} threads -> {full_bm / t_full / 1e6:.1f} M borrower-months/s")
+    print(f"best of {repeat}: {t_full_1:.4f}s with 1 thread  -> {full_bm / t_full_1 / 1e6:.1f} M borrower-months/s")
+
+    # 3. Plain numpy, the same model as the full kernel (kernel_throughput.numpy_reference).
+    t_np, (ref, np_bm) = kt.best_of(lambda: kt.numpy_reference(sc, accounts), repeat)
+    same = all(np.array_equal(out[name], ref[name]) for name in kt.OUTPUT_NAMES)
+    print(f"\n== 3. plain numpy (kernel_throughput.numpy_reference), same accounts, 1 core")
+    print(f"best of {repeat}: {t_np:.4f}s -> {np_bm / t_np / 1e6:.2f} M borrower-months/s "
+          f"(it visited {np_bm:,} borrower-months); outputs equal to the full kernel's: {same}")
+
+    # Ratios of throughputs (each with its own borrower-months).
+    full, full_1 = full_bm / t_full, full_bm / t_full_1
+    light, light_1, numpy_rate = sol_bm / t_sol, sol_bm / t_sol_1, np_bm / t_np
+    print("\n== ratios of throughput (borrower-months/s)")
+    print(f"full / speed of light: {full / light:.3f} ({threads} threads each), {full_1 / light_1:.3f} (1 thread each)"
+          f"  -> goal >= 0.25: {'met' if full / light >= 0.25 else 'NOT met'}")
+    print(f"full / numpy:          {full / numpy_rate:.1f}x ({threads} threads vs 1 core), "
+          f"{full_1 / numpy_rate:.1f}x (1 thread vs 1 core)"
+          f"  -> goal >= 10: {'met' if full / numpy_rate >= 10 else 'NOT met'}")
+    print(f"speed of light / numpy: {light / numpy_rate:.1f}x ({threads} threads vs 1 core)")
+
+    snap1 = kt.cpu_snapshot()
+    if snap0 and snap1:
+        wall, busy, mine = (b - a for a, b in zip(snap0, snap1))
+        print(f"\nduring this run ({wall:.0f}s wall, {wall * (os.cpu_count() or 1):.0f} CPU-s available): "
+              f"this benchmark used {mine:.0f} CPU-s, other processes about {max(busy - mine, 0):.0f} CPU-s "
+              "(timings are only clean when that is near 0)")
+
+
+if __name__ == "__main__":
+    main()
