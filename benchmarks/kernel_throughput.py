@@ -39,13 +39,29 @@ What it measures, in one run on this machine:
    Numba's cache), with that subprocess's peak resident memory (ru_maxrss) and a
    breakdown of the time into prepare / run_kernel / Dataset (timed again after
    the peak is taken).
-4. The threads Numba uses and the machine's CPU count, and the CPU-seconds other
+4. Start-up, each in a fresh process: the time of `import simulator.engine`, of the
+   first `engine.prepare` and `engine.run_kernel` calls (which load the compiled code
+   from Numba's cache) and of a second `run_kernel` call, on a small default scenario.
+   One process first makes sure the cache is warm, then three are measured. With
+   --big, one more process runs with NUMBA_CACHE_DIR set to an empty temporary folder,
+   so its first calls compile (the cold compile time; the project's cache is untouched).
+5. With --big, two big end-to-end runs of `engine.simulate` on the default
+   three-product scenario, each in its own subprocess (which first warms up on a tiny
+   scenario), with the process's peak RSS (ru_maxrss) and the time of the call, split
+   into prepare, kernel tasks and the rest:
+   a. 10,000,008 applicants (277,778 a month for 36 months, horizon 36, 1 path);
+   b. 1,000,008 applicants (27,778 a month for 36 months, horizon 36) on 100 paths.
+   The parent samples each child's VmRSS and kills it (by its pid) above 12 GiB, or
+   after 15 minutes (a) or 10 minutes (b), and reports what it saw.
+6. The threads Numba uses and the machine's CPU count, and the CPU-seconds other
    processes used during the run.
 
 Run from the project root:
 
-    .venv/bin/python benchmarks/kernel_throughput.py            # full (about 40 s on 2 cores)
-    .venv/bin/python benchmarks/kernel_throughput.py --quick    # small smoke test (about 12 s)
+    .venv/bin/python benchmarks/kernel_throughput.py            # full (about 55 s on 2 cores)
+    .venv/bin/python benchmarks/kernel_throughput.py --quick    # small smoke test (about 25 s)
+    .venv/bin/python benchmarks/kernel_throughput.py --big      # full, plus the cold compile and the big runs
+    .venv/bin/python benchmarks/kernel_throughput.py --quick --big   # a smoke test of all sections
 """
 from __future__ import annotations
 
@@ -446,13 +462,13 @@ def run_watched(cmd: list[str], env: dict | None = None, rss_limit_kib: int | No
 
 
 def startup(cold: bool) -> None:
-    """Section 5: import time and first-call times in fresh processes, with the cache warm (three
+    """Section 4: import time and first-call times in fresh processes, with the cache warm (three
     processes, after one that makes sure the cache is warm) and, with `cold`, an empty cache."""
     code = STARTUP_CHILD.format(bench=str(Path(__file__).resolve().parent), volume=STARTUP_SIZE[0],
                                 months=STARTUP_SIZE[1], horizon=STARTUP_SIZE[2])
     cmd = [sys.executable, "-c", code]
     v, m, h = STARTUP_SIZE
-    print(f"\n== 5. start-up, each in a fresh process (default scenario, {v:,} applicants/month x {m} months, "
+    print(f"\n== 4. start-up, each in a fresh process (default scenario, {v:,} applicants/month x {m} months, "
           f"horizon {h})")
     print(f"  {'cache':<32}{'process':>9}{'import':>9}{'prepare':>9}{'1st run_kernel':>16}{'2nd run_kernel':>16}")
 
@@ -513,9 +529,9 @@ def big_child(volume: int, months: int, horizon: int, paths: int) -> None:
 
 
 def big(quick: bool) -> None:
-    """Section 6: the two big end-to-end runs, each in its own watched subprocess (with `quick`,
+    """Section 5: the two big end-to-end runs, each in its own watched subprocess (with `quick`,
     100 times fewer applicants and at most 4 paths: a smoke test of this section)."""
-    print(f"\n== 6. big runs: engine.simulate, default three-product scenario, own subprocess each "
+    print(f"\n== 5. big runs: engine.simulate, default three-product scenario, own subprocess each "
           f"(stopped above {BIG_RSS_LIMIT_KIB / 1024 ** 2:.0f} GiB RSS or the time limit)")
     for name, (volume, months, horizon, paths, limit) in BIG_RUNS.items():
         if quick:
@@ -651,12 +667,12 @@ def main() -> None:
     print(f"default vs loan-only: {a['accounts'] / b['accounts']:.2f}x accounts, time {a['seconds'] / b['seconds']:.2f}x, "
           f"peak RSS {(a['peak_rss_kib'] - b['peak_rss_kib']) / 1024:+.0f} MiB")
 
-    # 5. Start-up; 6. the big runs (with --big, which also measures a cold compile in section 5).
+    # 4. Start-up; 5. the big runs (with --big, which also measures a cold compile in section 4).
     startup(cold=args.big)
     if args.big:
         big(args.quick)
 
-    print("\n== 7. threads")
+    print("\n== 6. threads")
     print(f"numba.get_num_threads()={nb.get_num_threads()}  os.cpu_count()={os.cpu_count()}")
     snap1 = cpu_snapshot()
     if snap0 and snap1:
