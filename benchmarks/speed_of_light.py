@@ -39,7 +39,7 @@ so its count differs.
 
 Run from the project root:
 
-    /tmp/venv/bin/python benchmarks/speed_of_light.py            # full size (about 20 s)
+    /tmp/venv/bin/python benchmarks/speed_of_light.py            # full size (about 12 s on 2 cores)
     /tmp/venv/bin/python benchmarks/speed_of_light.py --quick    # small sizes, a smoke test
 """
 from __future__ import annotations
