@@ -13,7 +13,6 @@ import xarray as xr
 from simulator import engine, results
 from simulator.config import load_scenario
 
-pytest.importorskip("dask.distributed")
 
 SCENARIO = """
 [run]
