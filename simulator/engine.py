@@ -23,6 +23,7 @@ from .config import PRODUCTS, STATES, LoadedScenario, Scenario, ScenarioError
 from .policy import HUABEI, JIEBEI, YUEFU
 from .products import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, level_payment
 
+APPLICANTS_AT_ONCE = 1_000_000  # applicants prepared together (no effect on results)
 BOOK_ID_OFFSET = 1 << 40          # borrower and account ids of an existing book, apart from applicants'
 
 
@@ -118,8 +119,11 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[kernel.Account
     opening = np.zeros((len(PRODUCTS), n_bands, len(STATES), 2), dtype=np.int64)
     apr_sum = np.zeros((len(PRODUCTS), n_bands))
     parts = []
-    apps = population.applicants(sc)
-    if len(apps["id"]):
+    window = population.origination_window(sc) if sc.applicants.monthly_volume > 0 else 0
+    # A few months of applicants at a time: memory follows accounts, not applicants.
+    step = max(1, APPLICANTS_AT_ONCE // max(1, sc.applicants.monthly_volume))
+    for first in range(1, window + 1, step):
+        apps = population.applicants(sc, first, min(window, first + step - 1))
         scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)
         band = scoring.score_band(scores["score"], sc.scorecard.bands)
         dec = policy.decide(apps, scores, sc)
@@ -129,6 +133,7 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[kernel.Account
             np.add.at(funnel[..., j], (apps["month"][who] - 1, prod, band[who]), 1)
         np.add.at(apr_sum, (prod, band[who]), dec["apr"][who, prod])  # the accounts taken (last mask)
         parts.append(new_accounts(sc, apps, scores, band, dec))
+        del apps, scores, band, dec
     if book_path is not None:
         book = population.read_book(book_path, sc)
         n = len(book["product"])

@@ -62,14 +62,20 @@ def _poisson_from_uniform(u: np.ndarray, mean: float) -> np.ndarray:
     return np.minimum(np.searchsorted(cdf, u, side="left"), k_max)
 
 
-def applicants(scenario: Scenario) -> dict[str, np.ndarray]:
-    """All applicants of the origination window, ids 0 .. N-1 ordered by month
-    (1 .. origination_months, within the horizon)."""
+def origination_window(scenario: Scenario) -> int:
+    """The last month in which applicants arrive (origination_months, within the horizon)."""
+    return min(scenario.applicants.origination_months, scenario.run.horizon_months)
+
+
+def applicants(scenario: Scenario, first_month: int = 1, last_month: int | None = None) -> dict[str, np.ndarray]:
+    """The applicants of months first_month .. last_month (default: the whole origination window),
+    ids ordered by month: applicant j of month m has id (m - 1) x monthly_volume + j."""
     a = scenario.applicants
     req = a.jiebei
     seed = scenario.run.seed
-    n = a.monthly_volume * min(a.origination_months, scenario.run.horizon_months)
-    ids = np.arange(n, dtype=np.int64)
+    last_month = origination_window(scenario) if last_month is None else last_month
+    ids = np.arange((first_month - 1) * a.monthly_volume, max(0, last_month) * a.monthly_volume, dtype=np.int64)
+    n = len(ids)
     month = (ids // max(a.monthly_volume, 1) + 1).astype(np.int32)
 
     def uniform(purpose: int) -> np.ndarray:

@@ -200,3 +200,9 @@ def test_validate_prints_the_resolved_scenario(scenario_file, capsys):
     # The printed scenario is itself a valid scenario giving the same resolution.
     path.write_text(text)
     assert load_scenario(path).resolved() == load_scenario(scenario_file(), ["run.paths=4"]).resolved()
+
+
+def test_preparing_applicants_in_pieces_changes_nothing(small, monkeypatch):
+    whole = engine.simulate(load_scenario(small))
+    monkeypatch.setattr(engine, "APPLICANTS_AT_ONCE", 1000)   # one or two months at a time
+    xr.testing.assert_identical(whole, engine.simulate(load_scenario(small)))
