@@ -114,6 +114,16 @@ def _record(out, c, p, ti, prod, bnd, state, balance, vintage, mob, i):
 
 
 @nb.njit(inline="always", cache=True)
+def _recover(out, fl, c, p, prod, vintage, mob, recovery_each, recovery_last, recovery_left):
+    """Book this month's recovery on a charged-off account; returns the months of recovery left."""
+    recovered = recovery_last if recovery_left == 1 else recovery_each
+    fl[RECOVERED] += recovered
+    if vintage >= 0:
+        out.vintage_flows[c, p, vintage, mob, prod, V_RECOVERED] += recovered
+    return recovery_left - 1
+
+
+@nb.njit(inline="always", cache=True)
 def _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted):
     """The realised 12-month bad rate: accounts originated with 12 months on book inside the
     horizon (at origination), and those of them that reach 90+ within 12 months on book.
@@ -165,11 +175,8 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
             if state == CHARGED_OFF:
                 if recovery_left == 0:
                     break
-                recovered = recovery_last if recovery_left == 1 else recovery_each
-                fl[RECOVERED] += recovered
-                if vintage >= 0:
-                    out.vintage_flows[c, p, vintage, t - start, prod, V_RECOVERED] += recovered
-                recovery_left -= 1
+                recovery_left = _recover(out, fl, c, p, prod, vintage, t - start, recovery_each, recovery_last,
+                                         recovery_left)
                 continue
             fl[FUNDING] += round_cents(balance * terms.funding_rate)
             k += 1
@@ -265,11 +272,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
             if state == CHARGED_OFF:
                 if recovery_left == 0:
                     break
-                recovered = recovery_last if recovery_left == 1 else recovery_each
-                fl[RECOVERED] += recovered
-                if vintage >= 0:
-                    out.vintage_flows[c, p, vintage, t - start, prod, V_RECOVERED] += recovered
-                recovery_left -= 1
+                recovery_left = _recover(out, fl, c, p, prod, vintage, t - start, recovery_each, recovery_last,
+                                         recovery_left)
                 continue
             fl[FUNDING] += round_cents(balance * terms.funding_rate)
             # 1. Spend, up to the limit (kept so that a month's capitalised interest fits); frozen while delinquent.
