@@ -631,7 +631,7 @@ def main() -> None:
     assert draw(account_prefix(sc.run.seed, 0, accounts.account_id[:1000]), 7, rng.MISS).tolist() == \
         rng.uniforms(sc.run.seed, 0, accounts.account_id[:1000], 7, rng.MISS).tolist(), "hash mismatch"
     t_numpy, (ref, visited) = best_of(lambda: numpy_reference(sc, accounts), repeat)
-    print(f"\n== 2. plain numpy loan step (vectorised over accounts, Python loop over months), loan-only accounts")
+    print("\n== 2. plain numpy loan step (vectorised over accounts, Python loop over months), loan-only accounts")
     print(f"numpy best of {repeat}: {t_numpy:.3f}s (1 core) -> {visited / t_numpy / 1e6:.2f} M borrower-months/s "
           f"(it visited {visited:,} borrower-months)")
     print(f"kernel / numpy throughput: {t_numpy / t_kernel:.1f}x ({nb.get_num_threads()} threads), "

@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))           # kernel_thro
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))       # the simulator, from a checkout
 
 import kernel_throughput as kt  # noqa: E402
-from simulator import engine, rng  # noqa: E402
+from simulator import engine  # noqa: E402
 from simulator.rng import MISS, draw, stream  # noqa: E402
 
 
@@ -143,8 +143,8 @@ def main() -> None:
 
     t_sol, (sol_bm, sol_defaults, _) = sol(threads)
     t_sol_1, _ = sol(1)
-    print(f"\n== 1. speed-of-light kernel (one default draw + one level-payment step a borrower-month, "
-          f"prange over accounts, per-thread sums only)")
+    print("\n== 1. speed-of-light kernel (one default draw + one level-payment step a borrower-month, "
+          "prange over accounts, per-thread sums only)")
     print(f"first call (load from cache or compile)={t_first:.2f}s  borrower-months={sol_bm:,}  "
           f"defaults={sol_defaults:,}")
     print(f"best of {repeat}: {t_sol:.4f}s with {threads} threads -> {sol_bm / t_sol / 1e6:.1f} M borrower-months/s")
@@ -158,7 +158,7 @@ def main() -> None:
     t_full_1, _ = kt.best_of(lambda: engine.run_kernel(sc, accounts, threads=1), repeat)
     nb.set_num_threads(threads)
     full_bm = kt.borrower_months(out)
-    print(f"\n== 2. full kernel (engine.run_kernel), same accounts")
+    print("\n== 2. full kernel (engine.run_kernel), same accounts")
     print(f"first call (load from cache or compile)={t_first:.2f}s  borrower-months={full_bm:,} "
           "(counted as in kernel_throughput.py)")
     print(f"best of {repeat}: {t_full:.4f}s with {threads} threads -> {full_bm / t_full / 1e6:.1f} M borrower-months/s")
@@ -167,7 +167,7 @@ def main() -> None:
     # 3. Plain numpy, the same model as the full kernel (kernel_throughput.numpy_reference).
     t_np, (ref, np_bm) = kt.best_of(lambda: kt.numpy_reference(sc, accounts), repeat)
     same = all(np.array_equal(out[name], ref[name]) for name in kt.OUTPUT_NAMES)
-    print(f"\n== 3. plain numpy (kernel_throughput.numpy_reference), same accounts, 1 core")
+    print("\n== 3. plain numpy (kernel_throughput.numpy_reference), same accounts, 1 core")
     print(f"best of {repeat}: {t_np:.4f}s -> {np_bm / t_np / 1e6:.2f} M borrower-months/s "
           f"(it visited {np_bm:,} borrower-months); outputs equal to the full kernel's: {same}")
 

@@ -159,7 +159,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
     has_b = terms.sqrt_rho_b > 0.0
     counted = False
     key = stream(terms.seed, path_id, acc.account_id[i])
-    borrower_key = stream(terms.seed, path_id, acc.borrower[i])
+    borrower_key = stream(terms.seed, path_id, acc.borrower[i]) if has_b else key
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = out.flows[c, p, ti, prod, bnd]
@@ -238,7 +238,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
 def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
     """A revolving line: spend, statement, payment by behaviour type, revolving interest
     (capitalised), bill instalments, limit rules, arrears, charge-off."""
-    prod, bnd, aid, seed = acc.product[i], acc.band[i], acc.account_id[i], terms.seed
+    prod, bnd = acc.product[i], acc.band[i]
     vintage = acc.start_month[i] - 1 if 1 <= acc.start_month[i] <= out.vintage_stocks.shape[2] else -1
     start, r, payer, limit = acc.start_month[i], acc.rate[i], acc.payer[i], acc.limit[i]
     balance = np.int64(0)          # all principal: revolving + overdue + bill-instalment plan
@@ -259,7 +259,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
     has_b = terms.sqrt_rho_b > 0.0
     counted = False
     key = stream(terms.seed, path_id, acc.account_id[i])
-    borrower_key = stream(terms.seed, path_id, acc.borrower[i])
+    borrower_key = stream(terms.seed, path_id, acc.borrower[i]) if has_b else key
     n_tenors = terms.conversion_tenors.shape[0]
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1

@@ -404,15 +404,16 @@ def calibration_figure(ds: xr.Dataset) -> Drawing:
             ax.bar(x + 0.2, np.nan_to_num(observed), width=0.4, label="observed", color=CYCLE[1])
             ax.set_xticks(x, [f"{b}\n{a:,.0f} acc." for b, a in zip(bands, accounts)])
             ax.yaxis.set_major_formatter(PERCENT)
-            ax.set_xlabel("score band (accounts originated)")
-            ax.set_ylabel("rate of reaching 90+")
+            ax.set_xlabel("score band (accounts observed for 12 months)")
+            ax.set_ylabel("rate of reaching 90+ within 12 months")
             ax.legend(loc="upper right")
         png = _png(fig)
     caption = ("For each score band (worst scores on the left), the mean pd_12m the scorecard predicted at "
-               "origination (blue) against the share of the band's accounts observed to reach 90+ at any time in "
-               "the run (orange; the window is the run's horizon, not 12 months on book), mean over paths; the number of accounts is under each band. Bars of equal height "
-               "mean a calibrated scorecard; observed above predicted means the model understates risk (model "
-               "error, a downturn, or fraud). Bands with few accounts are noisy." + _first_note(ds))
+               "origination (blue) against the realised 12-month bad rate (orange): the share of the accounts "
+               "originated early enough to be observed for 12 months on book that reached 90+ within them, mean "
+               "over paths; the number of such accounts is under each band. Bars of equal height mean a calibrated "
+               "scorecard; observed above predicted means the model understates risk (model error, a downturn, or "
+               "fraud). Bands with few accounts are noisy." + _first_note(ds))
     return Drawing("calibration.png", png, "Score-band calibration", caption)
 
 

@@ -153,7 +153,7 @@ def test_takeup_falls_with_price_and_more_so_for_good_scores(scenario_file):
 def test_limits_grow_with_income_and_score(scenario_file):
     sc = scenario(scenario_file)
     limit = policy.credit_limit(np.array([5000.0, 10000.0, 5000.0]), np.array([600.0, 600.0, 640.0]), sc)
-    pol, card = sc.policy, sc.scorecard
+    pol = sc.policy
     assert limit[0] == math.floor(5000 * pol.limit_income_multiple)
     assert limit[1] == 2 * limit[0]
     assert limit[2] == math.floor(5000 * pol.limit_income_multiple * math.exp(2 * pol.limit_score_slope))

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from simulator import engine, hazard, kernel, policy, population, scoring
-from simulator.config import PRODUCTS, STATES
+from simulator.config import PRODUCTS
 
 from conftest import loaded_scenario
 
