@@ -26,7 +26,7 @@ import numpy as np
 
 from .hazard import PD_MONTHS, PD_STATE
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
-from .rng import BORROWER, CONVERT, CONVERT_TENOR, MISS, PREPAY, SPEND, draw, normal, stream
+from .rng import BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, SPEND, draw, inverse_normal, stream
 
 N_STATES = 7                     # current, M1 .. M6: the `state` dimension
 CHARGED_OFF, CLOSED = 7, 8       # absorbing states outside the dimension
@@ -74,11 +74,62 @@ VINTAGE_FLOWS = ("original", "charged_off", "recovered")   # original: principal
 V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED = range(len(VINTAGE_FLOWS))
 
 _SQRT2 = math.sqrt(2.0)
+# Phi at CDF_LO + k / CDF_SCALE and Phi^-1 at k / INV_SCALE: exact binary fractions, so the grid
+# cell of a value is found by one multiplication. Both functions are increasing, so the grid
+# values around an argument bound the function's value there.
+CDF_LO, CDF_SCALE, CDF_POINTS = -10.0, 64.0, 1281
+INV_SCALE = 1024.0
 
 
 @nb.njit(inline="always", cache=True)
-def _missed(terms, acc, i, key, borrower_key, t, z, state, roll_rate, has_borrower_draw):
-    """Does the account miss (from current) or roll (from Mk) this month?"""
+def _cdf(x):
+    return 0.5 * math.erfc(-x / _SQRT2)
+
+
+@nb.njit(cache=True)
+def cdf_tables():
+    """(Phi on its grid, Phi^-1 on its grid), computed by the functions the kernel uses."""
+    cdf = np.empty(CDF_POINTS)
+    for k in range(CDF_POINTS):
+        cdf[k] = _cdf(CDF_LO + k / CDF_SCALE)
+    inv = np.empty(np.int64(INV_SCALE) + 1)
+    for k in range(inv.shape[0]):
+        inv[k] = inverse_normal(max(k / INV_SCALE, INV53))   # as `rng.normal` maps its uniform
+    return cdf, inv
+
+
+@nb.njit(inline="always", cache=True)
+def _cdf_bounds(x, cdf):
+    """(lo, hi) with lo <= Phi(x) <= hi: the grid values around x, or (0, 1) off the grid."""
+    pos = (x - CDF_LO) * CDF_SCALE
+    if pos >= 0.0 and pos < CDF_POINTS - 2:
+        k = np.int64(pos)
+        if CDF_LO + k / CDF_SCALE > x:          # guard the rounding of pos
+            k -= 1
+        if k >= 0 and CDF_LO + (k + 1) / CDF_SCALE >= x:
+            return cdf[k], cdf[k + 1]
+    return 0.0, 1.0
+
+
+@nb.njit(inline="always", cache=True)
+def _below_cdf(u, x, cdf):
+    """u < Phi(x), exactly as `u < _cdf(x)`, with erfc only for the few draws between the bounds."""
+    lo, hi = _cdf_bounds(x, cdf)
+    if u < lo:
+        return True
+    if u >= hi:
+        return False
+    return u < _cdf(x)
+
+
+@nb.njit(inline="always", cache=True)
+def _missed(terms, acc, i, key, borrower_key, t, z, state, roll_rate, has_borrower_draw, cdf, inv):
+    """Does the account miss (from current) or roll (from Mk) this month?
+
+    The decision is exactly u < Phi((hazard_q - sqrt(R) z - sqrt(R_b) b) / sqrt(1 - R - R_b)) with
+    b = Phi^-1 of the borrower's uniform. Every step is increasing or decreasing in b and in x, also
+    in floating point, so bounds on b from `inv` and on Phi from `cdf` decide almost every draw;
+    only the rest evaluate Phi^-1 and erfc (same operations in the same order: same bits)."""
     if acc.fraud[i]:
         return True
     u = draw(key, t, MISS)
@@ -86,8 +137,16 @@ def _missed(terms, acc, i, key, borrower_key, t, z, state, roll_rate, has_borrow
         return u < roll_rate
     x = acc.hazard_q[i] - terms.sqrt_rho * z
     if has_borrower_draw:
-        x -= terms.sqrt_rho_b * normal(borrower_key, t, BORROWER)
-    return u < 0.5 * math.erfc(-x * terms.inv_sqrt_idio / _SQRT2)
+        ub = draw(borrower_key, t, BORROWER)
+        kb = np.int64(ub * INV_SCALE)
+        lo, _ = _cdf_bounds((x - terms.sqrt_rho_b * inv[kb + 1]) * terms.inv_sqrt_idio, cdf)
+        if u < lo:
+            return True
+        _, hi = _cdf_bounds((x - terms.sqrt_rho_b * inv[kb]) * terms.inv_sqrt_idio, cdf)
+        if u >= hi:
+            return False
+        x -= terms.sqrt_rho_b * inverse_normal(max(ub, INV53))
+    return _below_cdf(u, x * terms.inv_sqrt_idio, cdf)
 
 
 @nb.njit(inline="always", cache=True)
@@ -138,8 +197,8 @@ def _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted):
     return counted
 
 
-@nb.njit(cache=True)
-def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
+@nb.njit(inline="always", cache=True, _nrt=False)
+def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cdf, inv):
     """A cash loan or instalment purchase: scheduled instalments, prepayment, arrears, charge-off."""
     prod, bnd = acc.product[i], acc.band[i]
     vintage = acc.start_month[i] - 1 if 1 <= acc.start_month[i] <= out.vintage_stocks.shape[2] else -1
@@ -197,7 +256,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
                 continue
             roll_rate = roll[p, ti, state - 1] if state > 0 else 0.0
             carry = new_carry
-            if _missed(terms, acc, i, key, borrower_key, t, z[p, ti], state, roll_rate, has_b):
+            if _missed(terms, acc, i, key, borrower_key, t, z[p, ti], state, roll_rate, has_b, cdf, inv):
                 out.rolls[c, p, ti, prod, bnd, state] += 1
                 if state == N_STATES - 1:
                     recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
@@ -234,8 +293,8 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
         worst[c, ti] = max(worst[c, ti], state)
 
 
-@nb.njit(cache=True)
-def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
+@nb.njit(inline="always", cache=True, _nrt=False)
+def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cdf, inv):
     """A revolving line: spend, statement, payment by behaviour type, revolving interest
     (capitalised), bill instalments, limit rules, arrears, charge-off."""
     prod, bnd = acc.product[i], acc.band[i]
@@ -306,7 +365,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
             minimum = min(round_cents(revolving * terms.min_payment_share), revolving)
             owes = revolving > 0 or plan_due > 0 or overdue > 0
             roll_rate = roll[p, ti, state - 1] if state > 0 else 0.0
-            if owes and _missed(terms, acc, i, key, borrower_key, t, z[p, ti], state, roll_rate, has_b):
+            if owes and _missed(terms, acc, i, key, borrower_key, t, z[p, ti], state, roll_rate, has_b, cdf, inv):
                 out.rolls[c, p, ti, prod, bnd, state] += 1
                 if state == N_STATES - 1:
                     recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
@@ -363,13 +422,12 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst):
         worst[c, ti] = max(worst[c, ti], state)
 
 
-@nb.njit(cache=True)
-def _chunk(c, n_chunks, terms, acc, borrower_start, z, roll, prepay, path0, block_size, out):
+@nb.njit(cache=True, _nrt=False)
+def _chunk(c, n_chunks, terms, acc, borrower_start, z, roll, prepay, path0, block_size, out, worst, cdf, inv):
     """Chunk c's blocks of borrowers: blocks c, c + n_chunks, ...; every path, every account."""
     n_borrowers = borrower_start.shape[0] - 1
     n_blocks = (n_borrowers + block_size - 1) // block_size
     n_paths, horizon = z.shape
-    worst = np.empty((out.stocks.shape[0], horizon), dtype=np.int64)
     for blk in range(c, n_blocks, n_chunks):
         lo = blk * block_size
         hi = min(n_borrowers, lo + block_size)
@@ -379,9 +437,9 @@ def _chunk(c, n_chunks, terms, acc, borrower_start, z, roll, prepay, path0, bloc
                 worst[c, :] = -1
                 for i in range(borrower_start[b], borrower_start[b + 1]):
                     if acc.product[i] == HUABEI:
-                        _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst)
+                        _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cdf, inv)
                     else:
-                        _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst)
+                        _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cdf, inv)
                 bnd = acc.band[borrower_start[b]]
                 for ti in range(horizon):
                     if worst[c, ti] >= 0:
@@ -407,5 +465,7 @@ def simulate(terms, acc, borrower_start, z, roll, prepay, path0, block_size, out
     # The parallel loop only calls `_chunk`: numba's parfor lowering loses writes made through
     # a namedtuple's arrays directly in a prange body (numba issues 7135, 10338).
     n_chunks = out.stocks.shape[0]
+    worst = np.empty((n_chunks, z.shape[1]), dtype=np.int64)
+    cdf, inv = cdf_tables()
     for c in nb.prange(n_chunks):
-        _chunk(c, n_chunks, terms, acc, borrower_start, z, roll, prepay, path0, block_size, out)
+        _chunk(c, n_chunks, terms, acc, borrower_start, z, roll, prepay, path0, block_size, out, worst, cdf, inv)

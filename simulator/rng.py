@@ -43,7 +43,7 @@ _S30 = np.uint64(30)
 _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S11 = np.uint64(11)
-_INV53 = 1.0 / 9007199254740992.0  # 2**-53
+INV53 = 1.0 / 9007199254740992.0  # 2**-53
 
 
 @nb.njit(inline="always", cache=True)
@@ -71,7 +71,7 @@ def draw(key, month, purpose) -> float:
     """The uniform of (month, purpose) in the stream `key`: draw(stream(s, p, a), m, k) == uniform(s, p, a, m, k)."""
     h = _absorb(key, month)
     h = _absorb(h, purpose)
-    return np.float64(h >> _S11) * _INV53
+    return np.float64(h >> _S11) * INV53
 
 
 @nb.njit(inline="always", cache=True)
@@ -97,7 +97,7 @@ def uniforms(seed: int, path: int, accounts: np.ndarray, month: int, purpose: in
 def normals(seed: int, path: int, accounts: np.ndarray, month: int, purpose: int) -> np.ndarray:
     """Standard normals by inversion of `uniforms` (the uniform 0 maps to the smallest positive)."""
     u = uniforms(seed, path, accounts, month, purpose)
-    return ndtri(np.maximum(u, _INV53))
+    return ndtri(np.maximum(u, INV53))
 
 
 @nb.njit(cache=True)
@@ -138,4 +138,4 @@ def inverse_normal(p: float) -> float:
 @nb.njit(inline="always", cache=True)
 def normal(key, month, purpose) -> float:
     """A standard normal of (month, purpose) in the stream `key` (by inversion; 0 maps to 2**-53)."""
-    return inverse_normal(max(draw(key, month, purpose), _INV53))
+    return inverse_normal(max(draw(key, month, purpose), INV53))
