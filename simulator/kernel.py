@@ -74,11 +74,11 @@ VINTAGE_FLOWS = ("original", "charged_off", "recovered")   # original: principal
 V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED = range(len(VINTAGE_FLOWS))
 
 _SQRT2 = math.sqrt(2.0)
-# Phi at CDF_LO + k / CDF_SCALE and Phi^-1 at k / INV_SCALE: exact binary fractions, so the grid
-# cell of a value is found by one multiplication. Both functions are increasing, so the grid
-# values around an argument bound the function's value there.
-CDF_LO, CDF_SCALE, CDF_POINTS = -10.0, 64.0, 1281
-INV_SCALE = 1024.0
+# Phi at k / GRID_SCALE for |k| <= CDF_HALF (x from -10 to 10) and Phi^-1 at k / GRID_SCALE
+# for 0 <= k <= GRID_SCALE. Both are increasing, so the grid values on either side of an
+# argument bound the function there, and the cell is exact: scaling by a power of two is.
+GRID_SCALE = 1024.0
+CDF_SCALE, CDF_HALF = 64.0, 640
 
 
 @nb.njit(inline="always", cache=True)
@@ -89,25 +89,22 @@ def _cdf(x):
 @nb.njit(cache=True)
 def cdf_tables():
     """(Phi on its grid, Phi^-1 on its grid), computed by the functions the kernel uses."""
-    cdf = np.empty(CDF_POINTS)
-    for k in range(CDF_POINTS):
-        cdf[k] = _cdf(CDF_LO + k / CDF_SCALE)
-    inv = np.empty(np.int64(INV_SCALE) + 1)
+    cdf = np.empty(2 * CDF_HALF + 1)
+    for k in range(cdf.shape[0]):
+        cdf[k] = _cdf((k - CDF_HALF) / CDF_SCALE)
+    inv = np.empty(np.int64(GRID_SCALE) + 1)
     for k in range(inv.shape[0]):
-        inv[k] = inverse_normal(max(k / INV_SCALE, INV53))   # as `rng.normal` maps its uniform
+        inv[k] = inverse_normal(max(k / GRID_SCALE, INV53))   # as `rng.normal` maps its uniform
     return cdf, inv
 
 
 @nb.njit(inline="always", cache=True)
 def _cdf_bounds(x, cdf):
     """(lo, hi) with lo <= Phi(x) <= hi: the grid values around x, or (0, 1) off the grid."""
-    pos = (x - CDF_LO) * CDF_SCALE
-    if pos >= 0.0 and pos < CDF_POINTS - 2:
-        k = np.int64(pos)
-        if CDF_LO + k / CDF_SCALE > x:          # guard the rounding of pos
-            k -= 1
-        if k >= 0 and CDF_LO + (k + 1) / CDF_SCALE >= x:
-            return cdf[k], cdf[k + 1]
+    f = math.floor(x * CDF_SCALE)
+    if f >= -CDF_HALF and f < CDF_HALF:        # false for NaN
+        k = np.int64(f) + CDF_HALF
+        return cdf[k], cdf[k + 1]
     return 0.0, 1.0
 
 
@@ -115,10 +112,10 @@ def _cdf_bounds(x, cdf):
 def _below_cdf(u, x, cdf):
     """u < Phi(x), exactly as `u < _cdf(x)`, with erfc only for the few draws between the bounds."""
     lo, hi = _cdf_bounds(x, cdf)
-    if u < lo:
-        return True
     if u >= hi:
         return False
+    if u < lo:
+        return True
     return u < _cdf(x)
 
 
@@ -138,13 +135,13 @@ def _missed(terms, acc, i, key, borrower_key, t, z, state, roll_rate, has_borrow
     x = acc.hazard_q[i] - terms.sqrt_rho * z
     if has_borrower_draw:
         ub = draw(borrower_key, t, BORROWER)
-        kb = np.int64(ub * INV_SCALE)
+        kb = np.int64(ub * GRID_SCALE)
+        _, hi = _cdf_bounds((x - terms.sqrt_rho_b * inv[kb]) * terms.inv_sqrt_idio, cdf)
+        if u >= hi:                             # the common case first
+            return False
         lo, _ = _cdf_bounds((x - terms.sqrt_rho_b * inv[kb + 1]) * terms.inv_sqrt_idio, cdf)
         if u < lo:
             return True
-        _, hi = _cdf_bounds((x - terms.sqrt_rho_b * inv[kb]) * terms.inv_sqrt_idio, cdf)
-        if u >= hi:
-            return False
         x -= terms.sqrt_rho_b * inverse_normal(max(ub, INV53))
     return _below_cdf(u, x * terms.inv_sqrt_idio, cdf)
 
@@ -160,12 +157,12 @@ def _charge_off(fl, balance, terms):
 
 
 @nb.njit(inline="always", cache=True)
-def _record(out, c, p, ti, prod, bnd, state, balance, vintage, mob, i):
+def _record(out, stocks, c, p, ti, prod, state, balance, vintage, mob, i):
     """Month-end stock of an open account: by cell; its delinquent (30+) balance by vintage and
     months on book (current and M1 are not kept by vintage: they cost a quarter of the kernel's
     time and no vintage measure needs them); its trace."""
-    out.stocks[c, p, ti, prod, bnd, state, 0] += 1
-    out.stocks[c, p, ti, prod, bnd, state, 1] += balance
+    stocks[ti, state, 0] += 1
+    stocks[ti, state, 1] += balance
     if vintage >= 0 and state >= 2:
         out.vintage_stocks[c, p, vintage, mob, prod, state, 1] += balance
     if out.trace.shape[0] > 0 and p == 0:
@@ -219,9 +216,11 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
     counted = False
     key = stream(terms.seed, path_id, acc.account_id[i])
     borrower_key = stream(terms.seed, path_id, acc.borrower[i]) if has_b else key
+    flows, stocks = out.flows[c, p, :, prod, bnd], out.stocks[c, p, :, prod, bnd]
+    rolls, cures = out.rolls[c, p, :, prod, bnd], out.cures[c, p, :, prod, bnd]
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
-        fl = out.flows[c, p, ti, prod, bnd]
+        fl = flows[ti]
         if t == start:
             fl[ORIGINATED] += balance
             fl[N_ORIGINATED] += 1
@@ -257,7 +256,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
             roll_rate = roll[p, ti, state - 1] if state > 0 else 0.0
             carry = new_carry
             if _missed(terms, acc, i, key, borrower_key, t, z[p, ti], state, roll_rate, has_b, cdf, inv):
-                out.rolls[c, p, ti, prod, bnd, state] += 1
+                rolls[ti, state] += 1
                 if state == N_STATES - 1:
                     recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
                     if vintage >= 0:
@@ -270,7 +269,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
                 fees_due += fee_due + terms.late_fee[prod]
             else:
                 if state > 0:
-                    out.cures[c, p, ti, prod, bnd, state] += 1
+                    cures[ti, state] += 1
                 paid = balance - scheduled + due  # arrears principal plus this month's principal
                 fl[REPAID] += paid
                 fl[INTEREST] += overdue_interest + interest
@@ -288,7 +287,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
                     continue
             if state > 0:
                 penalty_due += round_cents((balance - scheduled + overdue_interest) * terms.penalty_rate[prod])
-        _record(out, c, p, ti, prod, bnd, state, balance, vintage, t - start, i)
+        _record(out, stocks, c, p, ti, prod, state, balance, vintage, t - start, i)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
         worst[c, ti] = max(worst[c, ti], state)
 
@@ -320,9 +319,11 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
     key = stream(terms.seed, path_id, acc.account_id[i])
     borrower_key = stream(terms.seed, path_id, acc.borrower[i]) if has_b else key
     n_tenors = terms.conversion_tenors.shape[0]
+    flows, stocks = out.flows[c, p, :, prod, bnd], out.stocks[c, p, :, prod, bnd]
+    rolls, cures = out.rolls[c, p, :, prod, bnd], out.cures[c, p, :, prod, bnd]
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
-        fl = out.flows[c, p, ti, prod, bnd]
+        fl = flows[ti]
         if t == start:
             fl[N_ORIGINATED] += 1
             if vintage >= 0:
@@ -340,7 +341,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
                 room = np.int64(math.floor(limit / (1.0 + r))) - balance
                 if room > 0:
                     u = draw(key, t, SPEND)
-                    spend = min(round_cents(-math.log1p(-u) * acc.spend[i]), room)
+                    # 1 - u is exact (u is a multiple of 2**-53), so log(1 - u) is as accurate as log1p(-u), and faster.
+                    spend = min(round_cents(-math.log(1.0 - u) * acc.spend[i]), room)
                     fl[DRAWN] += spend
                     balance += spend
             revolving = balance - plan_left - overdue
@@ -366,7 +368,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
             owes = revolving > 0 or plan_due > 0 or overdue > 0
             roll_rate = roll[p, ti, state - 1] if state > 0 else 0.0
             if owes and _missed(terms, acc, i, key, borrower_key, t, z[p, ti], state, roll_rate, has_b, cdf, inv):
-                out.rolls[c, p, ti, prod, bnd, state] += 1
+                rolls[ti, state] += 1
                 if state == N_STATES - 1:
                     recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
                     if vintage >= 0:
@@ -384,7 +386,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
                 overdue_fees += fee_due
             else:
                 if state > 0:
-                    out.cures[c, p, ti, prod, bnd, state] += 1
+                    cures[ti, state] += 1
                     fl[REPAID] += overdue
                     fl[INTEREST] += overdue_interest
                     fl[FEES] += overdue_fees
@@ -417,7 +419,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
                     months_current = 0
             if state > 0:
                 penalty_due += round_cents((overdue + overdue_interest + overdue_fees) * terms.penalty_rate[prod])
-        _record(out, c, p, ti, prod, bnd, state, balance, vintage, t - start, i)
+        _record(out, stocks, c, p, ti, prod, state, balance, vintage, t - start, i)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
         worst[c, ti] = max(worst[c, ti], state)
 
@@ -465,7 +467,7 @@ def simulate(terms, acc, borrower_start, z, roll, prepay, path0, block_size, out
     # The parallel loop only calls `_chunk`: numba's parfor lowering loses writes made through
     # a namedtuple's arrays directly in a prange body (numba issues 7135, 10338).
     n_chunks = out.stocks.shape[0]
-    worst = np.empty((n_chunks, z.shape[1]), dtype=np.int64)
+    worst = np.empty((n_chunks, z.shape[1] + 16), dtype=np.int64)   # padded: rows on separate cache lines
     cdf, inv = cdf_tables()
     for c in nb.prange(n_chunks):
         _chunk(c, n_chunks, terms, acc, borrower_start, z, roll, prepay, path0, block_size, out, worst, cdf, inv)
