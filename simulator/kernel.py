@@ -26,7 +26,8 @@ import numpy as np
 
 from .hazard import PD_MONTHS, PD_STATE
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
-from .rng import BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, SPEND, draw, inverse_normal, stream
+from .rng import (BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, SPEND, draw, draw_at, inverse_normal,
+                  month_key, stream)
 
 N_STATES = 7                     # current, M1 .. M6: the `state` dimension
 CHARGED_OFF, CLOSED = 7, 8       # absorbing states outside the dimension
@@ -120,19 +121,19 @@ def _below_cdf(u, x, cdf):
 
 
 @nb.njit(inline="always", cache=True)
-def _missed(terms, acc, i, key, borrower_key, t, z, state, roll_rate, has_borrower_draw, cdf, inv):
+def _missed(terms, fraud, hazard_q, month_state, borrower_key, t, z, state, roll_rate, has_borrower_draw, cdf, inv):
     """Does the account miss (from current) or roll (from Mk) this month?
 
     The decision is exactly u < Phi((hazard_q - sqrt(R) z - sqrt(R_b) b) / sqrt(1 - R - R_b)) with
     b = Phi^-1 of the borrower's uniform. Every step is increasing or decreasing in b and in x, also
     in floating point, so bounds on b from `inv` and on Phi from `cdf` decide almost every draw;
     only the rest evaluate Phi^-1 and erfc (same operations in the same order: same bits)."""
-    if acc.fraud[i]:
+    if fraud:
         return True
-    u = draw(key, t, MISS)
+    u = draw_at(month_state, MISS)
     if state > 0:
         return u < roll_rate
-    x = acc.hazard_q[i] - terms.sqrt_rho * z
+    x = hazard_q - terms.sqrt_rho * z
     if has_borrower_draw:
         ub = draw(borrower_key, t, BORROWER)
         kb = np.int64(ub * GRID_SCALE)
@@ -157,14 +158,19 @@ def _charge_off(fl, balance, terms):
 
 
 @nb.njit(inline="always", cache=True)
-def _record(out, stocks, c, p, ti, prod, state, balance, vintage, mob, i):
+def _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, mob, i):
     """Month-end stock of an open account: by cell; its delinquent (30+) balance by vintage and
     months on book (current and M1 are not kept by vintage: they cost a quarter of the kernel's
-    time and no vintage measure needs them); its trace."""
+    time and no vintage measure needs them); the borrower's worst state (directly when the
+    borrower has this account only); its trace."""
     stocks[ti, state, 0] += 1
     stocks[ti, state, 1] += balance
     if vintage >= 0 and state >= 2:
         out.vintage_stocks[c, p, vintage, mob, prod, state, 1] += balance
+    if single:
+        borrowers[ti, state] += 1
+    else:
+        worst[ti] = max(worst[ti], state)
     if out.trace.shape[0] > 0 and p == 0:
         out.trace[i, ti] = balance
 
@@ -195,12 +201,14 @@ def _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted):
 
 
 @nb.njit(inline="always", cache=True, _nrt=False)
-def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cdf, inv):
+def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv):
     """A cash loan or instalment purchase: scheduled instalments, prepayment, arrears, charge-off."""
     prod, bnd = acc.product[i], acc.band[i]
     vintage = acc.start_month[i] - 1 if 1 <= acc.start_month[i] <= out.vintage_stocks.shape[2] else -1
     start, n, meth, pay, r, fee = acc.start_month[i], acc.term[i], acc.method[i], acc.payment[i], acc.rate[i], acc.fee[i]
     original = acc.principal[i]
+    late_fee, prepay_p = terms.late_fee[prod], prepay[p]
+    can_prepay = terms.prepayment[prod] and not acc.fraud[i]
     balance = original
     scheduled = original           # balance had the account paid on schedule
     carry = 0.0                    # interest rounding residual, fractions of a cent
@@ -217,7 +225,9 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
     key = stream(terms.seed, path_id, acc.account_id[i])
     borrower_key = stream(terms.seed, path_id, acc.borrower[i]) if has_b else key
     flows, stocks = out.flows[c, p, :, prod, bnd], out.stocks[c, p, :, prod, bnd]
-    rolls, cures = out.rolls[c, p, :, prod, bnd], out.cures[c, p, :, prod, bnd]
+    rolls, cures, borrowers = out.rolls[c, p, :, prod, bnd], out.cures[c, p, :, prod, bnd], out.borrowers[c, p, :, bnd]
+    z_p, roll_p = z[p], roll[p]
+    fraud, hazard_q, penalty_rate = acc.fraud[i], acc.hazard_q[i], terms.penalty_rate[prod]
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = flows[ti]
@@ -245,17 +255,17 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
                 fee_due = fee
             else:                  # past maturity: no contract interest or fee, only penalty
                 interest, new_carry, due, fee_due = np.int64(0), carry, np.int64(0), np.int64(0)
-            if state == 0 and terms.prepayment[prod] and not acc.fraud[i] and \
-                    draw(key, t, PREPAY) < prepay[p, ti]:
+            month_state = month_key(key, t)
+            if state == 0 and can_prepay and draw_at(month_state, PREPAY) < prepay_p[ti]:
                 fl[INTEREST] += interest
                 fl[FEES] += fee_due
                 fl[PREPAID] += balance
                 fl[N_PREPAID] += 1
                 state = CLOSED
                 continue
-            roll_rate = roll[p, ti, state - 1] if state > 0 else 0.0
+            roll_rate = roll_p[ti, state - 1] if state > 0 else 0.0
             carry = new_carry
-            if _missed(terms, acc, i, key, borrower_key, t, z[p, ti], state, roll_rate, has_b, cdf, inv):
+            if _missed(terms, fraud, hazard_q, month_state, borrower_key, t, z_p[ti], state, roll_rate, has_b, cdf, inv):
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
                     recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
@@ -266,7 +276,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
                 state += 1
                 overdue_interest += interest
                 scheduled -= due
-                fees_due += fee_due + terms.late_fee[prod]
+                fees_due += fee_due + late_fee
             else:
                 if state > 0:
                     cures[ti, state] += 1
@@ -286,19 +296,19 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
                     state = CLOSED
                     continue
             if state > 0:
-                penalty_due += round_cents((balance - scheduled + overdue_interest) * terms.penalty_rate[prod])
-        _record(out, stocks, c, p, ti, prod, state, balance, vintage, t - start, i)
+                penalty_due += round_cents((balance - scheduled + overdue_interest) * penalty_rate)
+        _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
-        worst[c, ti] = max(worst[c, ti], state)
 
 
 @nb.njit(inline="always", cache=True, _nrt=False)
-def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cdf, inv):
+def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv):
     """A revolving line: spend, statement, payment by behaviour type, revolving interest
     (capitalised), bill instalments, limit rules, arrears, charge-off."""
     prod, bnd = acc.product[i], acc.band[i]
     vintage = acc.start_month[i] - 1 if 1 <= acc.start_month[i] <= out.vintage_stocks.shape[2] else -1
     start, r, payer, limit = acc.start_month[i], acc.rate[i], acc.payer[i], acc.limit[i]
+    spend_mean, line_cap = acc.spend[i], acc.line_cap[i]
     balance = np.int64(0)          # all principal: revolving + overdue + bill-instalment plan
     overdue = np.int64(0)          # overdue principal (missed minimums and plan instalments)
     plan_left = np.int64(0)        # principal of the bill-instalment plan not yet due
@@ -320,7 +330,9 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
     borrower_key = stream(terms.seed, path_id, acc.borrower[i]) if has_b else key
     n_tenors = terms.conversion_tenors.shape[0]
     flows, stocks = out.flows[c, p, :, prod, bnd], out.stocks[c, p, :, prod, bnd]
-    rolls, cures = out.rolls[c, p, :, prod, bnd], out.cures[c, p, :, prod, bnd]
+    rolls, cures, borrowers = out.rolls[c, p, :, prod, bnd], out.cures[c, p, :, prod, bnd], out.borrowers[c, p, :, bnd]
+    z_p, roll_p = z[p], roll[p]
+    fraud, hazard_q, penalty_rate = acc.fraud[i], acc.hazard_q[i], terms.penalty_rate[prod]
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = flows[ti]
@@ -337,19 +349,20 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
                 continue
             fl[FUNDING] += round_cents(balance * terms.funding_rate)
             # 1. Spend, up to the limit (kept so that a month's capitalised interest fits); frozen while delinquent.
+            month_state = month_key(key, t)
             if state == 0:
                 room = np.int64(math.floor(limit / (1.0 + r))) - balance
                 if room > 0:
-                    u = draw(key, t, SPEND)
+                    u = draw_at(month_state, SPEND)
                     # 1 - u is exact (u is a multiple of 2**-53), so log(1 - u) is as accurate as log1p(-u), and faster.
-                    spend = min(round_cents(-math.log(1.0 - u) * acc.spend[i]), room)
+                    spend = min(round_cents(-math.log(1.0 - u) * spend_mean), room)
                     fl[DRAWN] += spend
                     balance += spend
             revolving = balance - plan_left - overdue
             # 2. Statement: a revolver's or minimum payer's statement may become a bill instalment plan.
             if state == 0 and plan_left == 0 and payer != TRANSACTOR and revolving >= terms.min_conversion \
-                    and terms.conversion_rate > 0.0 and draw(key, t, CONVERT) < terms.conversion_rate:
-                u = draw(key, t, CONVERT_TENOR)
+                    and terms.conversion_rate > 0.0 and draw_at(month_state, CONVERT) < terms.conversion_rate:
+                u = draw_at(month_state, CONVERT_TENOR)
                 j = 0
                 while j < n_tenors - 1 and u >= terms.conversion_cum_shares[j]:
                     j += 1
@@ -366,8 +379,9 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
                 fee_due = plan_fee
             minimum = min(round_cents(revolving * terms.min_payment_share), revolving)
             owes = revolving > 0 or plan_due > 0 or overdue > 0
-            roll_rate = roll[p, ti, state - 1] if state > 0 else 0.0
-            if owes and _missed(terms, acc, i, key, borrower_key, t, z[p, ti], state, roll_rate, has_b, cdf, inv):
+            roll_rate = roll_p[ti, state - 1] if state > 0 else 0.0
+            if owes and _missed(terms, fraud, hazard_q, month_state, borrower_key, t, z_p[ti], state, roll_rate, has_b,
+                                cdf, inv):
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
                     recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
@@ -415,13 +429,12 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cd
                     balance += interest
                 months_current += 1
                 if months_current >= terms.raise_after:
-                    limit = max(limit, min(acc.line_cap[i], np.int64(math.floor(limit * (1.0 + terms.limit_raise)))))
+                    limit = max(limit, min(line_cap, np.int64(math.floor(limit * (1.0 + terms.limit_raise)))))
                     months_current = 0
             if state > 0:
-                penalty_due += round_cents((overdue + overdue_interest + overdue_fees) * terms.penalty_rate[prod])
-        _record(out, stocks, c, p, ti, prod, state, balance, vintage, t - start, i)
+                penalty_due += round_cents((overdue + overdue_interest + overdue_fees) * penalty_rate)
+        _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
-        worst[c, ti] = max(worst[c, ti], state)
 
 
 @nb.njit(cache=True, _nrt=False)
@@ -430,22 +443,27 @@ def _chunk(c, n_chunks, terms, acc, borrower_start, z, roll, prepay, path0, bloc
     n_borrowers = borrower_start.shape[0] - 1
     n_blocks = (n_borrowers + block_size - 1) // block_size
     n_paths, horizon = z.shape
+    worst_c = worst[c]
     for blk in range(c, n_blocks, n_chunks):
         lo = blk * block_size
         hi = min(n_borrowers, lo + block_size)
         for p in range(n_paths):
             path_id = path0 + p
             for b in range(lo, hi):
-                worst[c, :] = -1
-                for i in range(borrower_start[b], borrower_start[b + 1]):
+                first, last = borrower_start[b], borrower_start[b + 1]
+                single = last - first == 1
+                if not single:
+                    worst_c[:] = -1
+                for i in range(first, last):
                     if acc.product[i] == HUABEI:
-                        _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cdf, inv)
+                        _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst_c, single, cdf, inv)
                     else:
-                        _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, cdf, inv)
-                bnd = acc.band[borrower_start[b]]
-                for ti in range(horizon):
-                    if worst[c, ti] >= 0:
-                        out.borrowers[c, p, ti, bnd, worst[c, ti]] += 1
+                        _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst_c, single, cdf, inv)
+                if not single:
+                    bnd = acc.band[first]
+                    for ti in range(horizon):
+                        if worst_c[ti] >= 0:
+                            out.borrowers[c, p, ti, bnd, worst_c[ti]] += 1
 
 
 @nb.njit(parallel=True, cache=True)

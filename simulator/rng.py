@@ -67,11 +67,21 @@ def stream(seed, path, account):
 
 
 @nb.njit(inline="always", cache=True)
+def month_key(key, month):
+    """The hash state after (seed, path, account, month): shared by the month's draws."""
+    return _absorb(key, month)
+
+
+@nb.njit(inline="always", cache=True)
+def draw_at(month_state, purpose) -> float:
+    """The uniform of `purpose` in a month's hash state: draw_at(month_key(key, m), k) == draw(key, m, k)."""
+    return np.float64(_absorb(month_state, purpose) >> _S11) * INV53
+
+
+@nb.njit(inline="always", cache=True)
 def draw(key, month, purpose) -> float:
     """The uniform of (month, purpose) in the stream `key`: draw(stream(s, p, a), m, k) == uniform(s, p, a, m, k)."""
-    h = _absorb(key, month)
-    h = _absorb(h, purpose)
-    return np.float64(h >> _S11) * INV53
+    return draw_at(month_key(key, month), purpose)
 
 
 @nb.njit(inline="always", cache=True)
