@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario and write DIR/results.nc")
     _scenario_args(run)
     run.add_argument("--out", type=Path, help="output folder (default: reports/<run.name>/)")
-    run.add_argument("--threads", type=int, help="Numba threads (default: engine.threads, 0 = all cores)")
+    run.add_argument("--threads", type=int, help="kernel threads (default: engine.threads, 0 = all cores)")
     run.add_argument("--block-size", type=int, help="accounts per kernel block (default: engine.block_size)")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     where = run.add_mutually_exclusive_group()

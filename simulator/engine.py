@@ -232,10 +232,8 @@ def factor_inputs(sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def use_threads(threads: int | None, sc: Scenario) -> int:
-    """Set Numba's threads (at most what it was started with); returns the number in use."""
-    wanted = threads or sc.engine.threads or nb.config.NUMBA_NUM_THREADS
-    nb.set_num_threads(max(1, min(wanted, nb.config.NUMBA_NUM_THREADS)))
-    return nb.get_num_threads()
+    """The kernel's threads: asked for, else the scenario's, else all cores (NUMBA_NUM_THREADS)."""
+    return max(1, threads or sc.engine.threads or nb.config.NUMBA_NUM_THREADS)
 
 
 def run_task(sc: Scenario, accounts: kernel.Accounts, starts: np.ndarray, task: Task, threads: int | None = None,
@@ -346,7 +344,7 @@ def _remote_task(sc: Scenario, accounts: kernel.Accounts, starts: np.ndarray, ta
 
 class Executor:
     """Runs tasks here, or on a Dask cluster: a LocalCluster of `workers` processes, or the
-    scheduler at `scheduler`. Numba threads per worker are set so workers do not oversubscribe."""
+    scheduler at `scheduler`. Kernel threads per worker are set so workers do not oversubscribe."""
 
     def __init__(self, threads: int | None, block_size: int | None, workers: int | None = None,
                  scheduler: str | None = None):
