@@ -2,13 +2,16 @@
 Markov chain expectations, the worked example of model.md, the Vasicek distribution."""
 from __future__ import annotations
 
+import math
+
+import numba as nb
 import numpy as np
 import numpy_financial as npf
 import pytest
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from simulator import engine, hazard, kernel
+from simulator import engine, hazard, kernel, rng
 from simulator.config import METHODS
 from simulator.products import schedule_cents
 
@@ -168,3 +171,61 @@ def test_realised_12_month_bad_rate_matches_pd_12m(tmp_path):
     seasoned, bads = out["seasoned"][0, JIEBEI].sum(axis=0)
     assert seasoned == n
     assert abs(bads - n * pd_12m) <= 5 * np.sqrt(n * pd_12m * (1 - pd_12m)), bads
+
+
+@nb.njit
+def _cdf_decisions(u, x, cdf):
+    fast = np.empty(u.shape[0], dtype=np.bool_)
+    exact = np.empty(u.shape[0], dtype=np.bool_)
+    for j in range(u.shape[0]):
+        fast[j] = kernel._below_cdf(u[j], x[j], cdf)
+        exact[j] = u[j] < 0.5 * math.erfc(-x[j] / math.sqrt(2.0))
+    return fast, exact
+
+
+def test_bracketed_normal_cdf_decides_exactly_as_erfc():
+    """u < Phi(x) from the grid bounds equals the erfc comparison, also on and next to the grid
+    points and with u equal to, or one step beside, the tabulated values."""
+    cdf, _ = kernel.cdf_tables()
+    k = np.arange(-kernel.CDF_HALF - 5, kernel.CDF_HALF + 5)
+    on_grid = k / kernel.CDF_SCALE
+    x = np.concatenate([on_grid, np.nextafter(on_grid, -np.inf), np.nextafter(on_grid, np.inf)])
+    grid_values = 0.5 * np.array([math.erfc(-v / math.sqrt(2.0)) for v in x])
+    u = np.concatenate([grid_values, np.nextafter(grid_values, 0.0), np.nextafter(grid_values, 1.0)])
+    x = np.tile(x, 3)
+    rng = np.random.default_rng(5)
+    x = np.concatenate([x, rng.normal(-2.5, 2.0, 300_000), [np.inf, -np.inf, np.nan, 11.0, -11.0]])
+    u = np.concatenate([u, rng.random(300_000) ** 3, [0.5, 0.5, 0.5, 0.5, 0.0]])
+    fast, exact = _cdf_decisions(u, x, cdf)
+    assert np.array_equal(fast, exact)
+    assert exact.sum() > 1000 and (~exact).sum() > 1000      # both outcomes exercised
+
+
+@nb.njit
+def _miss_decisions(terms, hazard_q, z, keys, cdf, inv):
+    n = hazard_q.shape[0]
+    fast = np.empty(n, dtype=np.bool_)
+    exact = np.empty(n, dtype=np.bool_)
+    for j in range(n):
+        key, borrower_key, t = keys[j, 0], keys[j, 1], keys[j, 2]
+        fast[j] = kernel._missed(terms, False, hazard_q[j], rng.month_key(key, t), borrower_key, t, z[j], 0, 0.0,
+                                 True, cdf, inv)
+        x = hazard_q[j] - terms.sqrt_rho * z[j]                      # the formula without bounds
+        x -= terms.sqrt_rho_b * rng.normal(borrower_key, t, rng.BORROWER)
+        exact[j] = rng.draw(key, t, rng.MISS) < 0.5 * math.erfc(-x * terms.inv_sqrt_idio / math.sqrt(2.0))
+    return fast, exact
+
+
+def test_bracketed_miss_with_borrower_draw_is_the_formula(tmp_path):
+    """The miss decision with the borrower-level draw, bounded by the grids, equals the plain
+    formula Phi((q - sqrt(R) z - sqrt(R_b) b) / sqrt(1 - R - R_b)) draw for draw."""
+    terms = engine.model_terms(loaded_scenario(tmp_path, ["factor.borrower_correlation=0.3"]).scenario)
+    cdf, inv = kernel.cdf_tables()
+    gen = np.random.default_rng(11)
+    n = 400_000
+    hazard_q = ndtri(gen.uniform(1e-4, 0.5, n))
+    z = gen.normal(0.0, 1.5, n)
+    keys = np.column_stack([gen.integers(0, 2**62, n), gen.integers(0, 2**62, n), gen.integers(1, 60, n)])
+    fast, exact = _miss_decisions(terms, hazard_q, z, keys, cdf, inv)
+    assert np.array_equal(fast, exact)
+    assert exact.sum() > 1000
