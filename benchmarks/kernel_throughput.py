@@ -3,7 +3,7 @@
 What it measures, in one run on this machine:
 
 1. Kernel throughput, in borrower-months a second, on two books built by
-   `engine.prepare` for the default scenario with more volume (20,000 applicants a
+   `origination.prepare` for the default scenario with more volume (20,000 applicants a
    month for 36 months, horizon 36, one path):
    a. a cash-loan-only book (overrides `applicants.product_mix={jiebei=1.0}`,
       `applicants.also_requests={}`, `factor.borrower_correlation=0.0`: one cash
@@ -40,7 +40,7 @@ What it measures, in one run on this machine:
    breakdown of the time into prepare / run_kernel / Dataset (timed again after
    the peak is taken).
 4. Start-up, each in a fresh process: the time of `import simulator.engine`, of the
-   first `engine.prepare` and `engine.run_kernel` calls (which load the compiled code
+   first `origination.prepare` and `engine.run_kernel` calls (which load the compiled code
    from Numba's cache) and of a second `run_kernel` call, on a small default scenario.
    One process first makes sure the cache is warm, then three are measured. With
    --big, one more process runs with NUMBA_CACHE_DIR set to an empty temporary folder,
@@ -83,7 +83,7 @@ from scipy.special import erfc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout as well
 
-from simulator import engine, hazard, kernel, rng, scoring  # noqa: E402
+from simulator import engine, hazard, kernel, origination, rng, scoring  # noqa: E402
 from simulator.config import PRODUCTS, STATES, load_scenario  # noqa: E402
 from simulator.products import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL  # noqa: E402
 from simulator.results import build_dataset, combine_cells  # noqa: E402
@@ -373,11 +373,11 @@ def e2e_child(volume: int, months: int, horizon: int, book: str) -> None:
     # Where the time goes: the same three stages as engine.simulate, timed one by one (after the peak).
     sc = loaded.scenario
     t0 = time.perf_counter()
-    accounts, counts = engine.prepare(loaded.scenario)
+    accounts, counts = origination.prepare(loaded.scenario)
     t1 = time.perf_counter()
     sums = engine.run_kernel(sc, accounts)
     t2 = time.perf_counter()
-    sums = sums | counts | {"pool_pd": engine.pool_pd(accounts, len(sc.scorecard.bands) + 1)}
+    sums = sums | counts | {"pool_pd": origination.pool_pd(accounts, len(sc.scorecard.bands) + 1)}
     combine_cells(loaded, [build_dataset(loaded, sc, scoring.band_labels(sc.scorecard.bands), sums,
                                          engine.simulator_version())])
     t3 = time.perf_counter()
@@ -398,7 +398,7 @@ def e2e(volume: int, months: int, horizon: int, book: str) -> dict:
 # --------------------------------------------------------------------------- start-up and big runs (subprocesses)
 
 # Run with `python -c` in a fresh process: how long `import simulator.engine` takes, then the first
-# calls of `engine.prepare` and `engine.run_kernel` (these load the compiled code from Numba's cache,
+# calls of `origination.prepare` and `engine.run_kernel` (these load the compiled code from Numba's cache,
 # or compile it when the cache is empty), then a second `run_kernel` (the same work, code loaded).
 STARTUP_CHILD = """
 import json, sys, time
@@ -561,7 +561,7 @@ def kernel_throughput(book: str, volume: int, months: int, horizon: int, repeat:
     loaded = load(volume, months, horizon, BOOKS[book])
     sc = loaded.scenario
     t0 = time.perf_counter()
-    accounts, _ = engine.prepare(loaded.scenario)
+    accounts, _ = origination.prepare(loaded.scenario)
     t_prepare = time.perf_counter() - t0
     n_accounts = len(accounts.account_id)
     n_borrowers = len(np.unique(accounts.borrower))

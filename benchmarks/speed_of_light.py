@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))           # kernel_thro
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))       # the simulator, from a checkout
 
 import kernel_throughput as kt  # noqa: E402
-from simulator import engine  # noqa: E402
+from simulator import engine, origination  # noqa: E402
 from simulator.rng import MISS, draw, stream  # noqa: E402
 
 
@@ -100,7 +100,7 @@ def sol_inputs(accounts):
     """The speed-of-light kernel's per-account inputs: a level payment for every account
     (whatever its repayment method) and the monthly default probability from pd_12m."""
     payment = np.zeros(len(accounts.account_id), dtype=np.int64)
-    engine._level_payments(accounts.principal, accounts.rate, np.maximum(accounts.term, 1), payment)
+    origination.level_payments(accounts.principal, accounts.rate, np.maximum(accounts.term, 1), payment)
     pd12 = np.clip(accounts.pd_12m, 0.0, 1.0)
     p_default = -np.expm1(np.log1p(-np.minimum(pd12, 1.0 - 1e-15)) / 12.0)
     p_default[pd12 >= 1.0] = 1.0
@@ -124,7 +124,7 @@ def main() -> None:
 
     loaded = kt.load(volume, months, horizon, kt.LOAN_ONLY, paths=paths)
     sc = loaded.scenario
-    accounts, _ = engine.prepare(sc)
+    accounts, _ = origination.prepare(sc)
     print(f"\n== loan-only book: {volume:,} applicants/month x {months} months, horizon {horizon}, {paths} paths "
           f"({' '.join(kt.LOAN_ONLY)})")
     print(f"accounts={len(accounts.account_id):,}")

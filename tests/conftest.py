@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator import engine
+from simulator import engine, origination
 from simulator.config import METHODS, PRODUCTS, load_scenario
 
 JIEBEI = PRODUCTS.index("jiebei")
@@ -33,7 +33,7 @@ def loaded_scenario(tmp_path: Path, overrides: list[str]):
 def identical_book(n: int, principal: float, apr: float, term: int, method: str, pd_12m: float,
                    roll_rates, state: int = 0):
     """Account arrays of n identical cash loans of an existing book (first payment due in month 1)."""
-    return engine.account_arrays(
+    return origination.account_arrays(
         n, roll_rates, account_id=np.arange(n), product=JIEBEI, principal=int(round(principal * 100)),
         rate=apr / 12, term=term, method=METHODS.index(method), state0=state, pd_12m=np.full(n, pd_12m))
 

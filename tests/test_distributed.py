@@ -1,6 +1,7 @@
 """Runs split into tasks: Dask workers, a worker that dies, checkpoints and --resume, Ctrl-C."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -69,7 +70,7 @@ def run_cli(*args: str, **kwargs) -> subprocess.Popen:
 def test_interrupted_run_leaves_no_results_and_resumes_identically(scenario, tmp_path, stop):
     out = tmp_path / "out"
     slow = ["--set", "run.paths=40", "--set", "engine.task_paths=1", "--threads", "1"]
-    proc = run_cli(str(scenario), "--out", str(out), *slow)
+    proc = run_cli(str(scenario), "--out", str(out), *slow, env=os.environ | {"SIMULATOR_TASK_DELAY": "0.5"})
     checkpoint = out / ".checkpoint"
     deadline = time.time() + 120
     while time.time() < deadline and len(list(checkpoint.glob("*.npz"))) < 3 and proc.poll() is None:

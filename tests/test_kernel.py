@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from simulator import engine, hazard, kernel, rng
+from simulator import engine, hazard, kernel, origination, rng
 from simulator.config import METHODS
 from simulator.products import schedule_cents
 
@@ -164,7 +164,7 @@ def test_penalty_on_overdue_amounts(tmp_path):
 def test_realised_12_month_bad_rate_matches_pd_12m(tmp_path):
     """New accounts observed for 12 months on book reach 90+ at the calibrated rate."""
     n, pd_12m = 100_000, 0.06
-    accounts = engine.account_arrays(
+    accounts = origination.account_arrays(
         n, ROLLS, account_id=np.arange(n), product=JIEBEI, start_month=1, principal=500_000, rate=0.01,
         term=36, method=METHODS.index("interest_first"), pd_12m=np.full(n, pd_12m))
     out = engine.run_kernel(loaded_scenario(tmp_path, NO_RISK + ["run.horizon_months=13"]).scenario, accounts)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator import engine, hazard, kernel, policy, population, scoring
+from simulator import engine, hazard, kernel, origination, policy, population, scoring
 from simulator.config import PRODUCTS
 
 from conftest import loaded_scenario
@@ -30,7 +30,7 @@ def run(tmp_path, accounts, overrides, **kwargs):
 
 def lines(n, payer, limit=5000.0, spend=800.0, pd_12m=0.0, cap=None, **fields):
     """n revolving lines opened before the run (first statement in month 1)."""
-    return engine.account_arrays(
+    return origination.account_arrays(
         n, ROLLS, account_id=np.arange(n), product=HUABEI, rate=0.0005 * 30, limit=round(limit * 100),
         line_cap=round((cap or limit) * 100), payer=payer, spend=round(spend * 100), pd_12m=np.full(n, pd_12m),
         **fields)
@@ -124,7 +124,7 @@ def test_exposure_at_charge_off_includes_what_was_drawn(tmp_path):
 
 def purchases(n, price, tenor, fee_rate, discount, pd_12m=0.0, start=1):
     cents = round(price * 100)
-    return engine.account_arrays(
+    return origination.account_arrays(
         n, ROLLS, account_id=np.arange(n), product=YUEFU, start_month=start, principal=cents, term=tenor,
         method=1, fee=half_up(cents * fee_rate), discount=half_up(cents * discount), pd_12m=np.full(n, pd_12m))
 
@@ -163,7 +163,7 @@ def test_joint_miss_rate_of_a_borrowers_two_products(tmp_path, rho_b):
     pd_loan, pd_buy = hazard.pd12_from_hazard(np.array([h_loan, h_buy]), ROLLS)
     ids = np.repeat(np.arange(n), 2)
     product = np.tile([JIEBEI, YUEFU], n)
-    accounts = engine.account_arrays(
+    accounts = origination.account_arrays(
         2 * n, ROLLS, account_id=np.arange(2 * n), borrower=ids, product=product, principal=100_000, rate=0.01,
         term=12, method=2, pd_12m=np.where(product == JIEBEI, pd_loan, pd_buy))
     sc, out = run(tmp_path, accounts, CALM + ["run.horizon_months=1", f"factor.borrower_correlation={rho_b}"])
@@ -181,7 +181,7 @@ def test_joint_miss_rate_of_a_borrowers_two_products(tmp_path, rho_b):
 def test_borrower_counts_equal_account_counts_for_one_product_each(tmp_path):
     loaded = loaded_scenario(tmp_path, ["applicants.monthly_volume=500", "applicants.origination_months=6",
                                         "run.horizon_months=12", "applicants.also_requests={}"])
-    accounts, _ = engine.prepare(loaded.scenario)
+    accounts, _ = origination.prepare(loaded.scenario)
     out = engine.run_kernel(loaded.scenario, accounts)
     assert len(np.unique(accounts.borrower)) == len(accounts.borrower)
     assert np.array_equal(out["borrowers"], out["stocks"][..., 0].sum(axis=2))
@@ -196,7 +196,7 @@ def test_shared_limit_is_never_exceeded(tmp_path):
     apps = population.applicants(sc)
     scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)
     dec = policy.decide(apps, scores, sc)
-    accounts = engine.new_accounts(sc, apps, scores, scoring.score_band(scores["score"], sc.scorecard.bands), dec)
+    accounts = origination.new_accounts(sc, apps, scores, scoring.score_band(scores["score"], sc.scorecard.bands), dec)
     out = engine.run_kernel(sc, accounts, trace=True)
     trace = out["trace"]
     total = np.zeros((len(apps["id"]), sc.run.horizon_months), dtype=np.int64)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from simulator import engine, results
+from simulator import engine, origination, results
 from simulator.cli import main
 from simulator.config import load_scenario
 
@@ -204,5 +204,5 @@ def test_validate_prints_the_resolved_scenario(scenario_file, capsys):
 
 def test_preparing_applicants_in_pieces_changes_nothing(small, monkeypatch):
     whole = engine.simulate(load_scenario(small))
-    monkeypatch.setattr(engine, "APPLICANTS_AT_ONCE", 1000)   # one or two months at a time
+    monkeypatch.setattr(origination, "APPLICANTS_AT_ONCE", 1000)   # one or two months at a time
     xr.testing.assert_identical(whole, engine.simulate(load_scenario(small)))
