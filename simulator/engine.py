@@ -109,10 +109,10 @@ def use_threads(threads: int | None, sc: Scenario) -> int:
 def run_task(sc: Scenario, accounts: kernel.Accounts, starts: np.ndarray, task: Task, threads: int | None = None,
              block_size: int | None = None, trace: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Integer sums of one task, shaped (task paths, ...) as in `output_shapes`."""
-    chunks = use_threads(threads, sc)
+    threads = use_threads(threads, sc)
     z, roll, prepay = (np.ascontiguousarray(x[task.p0:task.p1]) for x in factor_inputs(sc))
     a0, a1 = starts[task.b0], starts[task.b1]
-    out = {name: np.zeros((chunks, task.p1 - task.p0) + shape, dtype=np.int64)
+    out = {name: np.zeros((threads, task.p1 - task.p0) + shape, dtype=np.int64)
            for name, shape in output_shapes(sc).items()}
     no_trace = np.zeros((0, sc.run.horizon_months), dtype=np.int64)
     kernel.simulate(

@@ -2,8 +2,8 @@
 
 One account at a time, all its months in registers, so memory is proportional to
 accounts, not accounts x months. A borrower's accounts are consecutive and never
-split between blocks; blocks go to a fixed number of chunks run in parallel on threads, each
-adding into its own slice of the outputs. All sums are integer cents or counts,
+split between blocks; blocks go to pieces of work that threads take as they become free,
+each thread adding into its own slice of the outputs. All sums are integer cents or counts,
 so results do not depend on threads or block sizes.
 
 Order of events within a month (model.md section 3) for an open account:
@@ -19,6 +19,8 @@ which averages over b to the Vasicek transform of model.md section 5.
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
@@ -69,13 +71,14 @@ Terms = namedtuple("Terms", [
     "limit_cut", "limit_raise", "raise_after",
 ])
 
-# Integer sums the kernel adds into (each with a leading chunk axis; see `simulate`).
+# Integer sums the kernel adds into (each with a leading thread axis; see `simulate`).
 Outputs = namedtuple("Outputs", ["stocks", "flows", "rolls", "cures", "borrowers", "vintage_stocks",
                                  "vintage_flows", "seasoned", "trace"])
 VINTAGE_FLOWS = ("original", "charged_off", "recovered")   # original: principal of loans, limit of lines
 V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED = range(len(VINTAGE_FLOWS))
 
 _SQRT2 = math.sqrt(2.0)
+PIECES_PER_THREAD = 8               # work pieces a thread, for load balance (no effect on results)
 # Phi at k / GRID_SCALE for |k| <= CDF_HALF (x from -10 to 10) and Phi^-1 at k / GRID_SCALE
 # for 0 <= k <= GRID_SCALE. Both are increasing, so the grid values on either side of an
 # argument bound the function there, and the cell is exact: scaling by a power of two is.
@@ -439,14 +442,15 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
 
 
 @nb.njit(cache=True, nogil=True, _nrt=False)
-def simulate_chunk(c, n_chunks, terms, acc, borrower_start, z, roll, prepay, path0, block_size, out, worst_c, cdf,
-                   inv):
-    """Chunk c's blocks of borrowers: blocks c, c + n_chunks, ...; every path, every account.
-    Releases the GIL, so chunks run in parallel on Python threads (see `simulate`)."""
+def simulate_piece(piece, n_pieces, c, terms, acc, borrower_start, z, roll, prepay, path0, block_size, out, worst_c,
+                   cdf, inv):
+    """One piece of the work, added into output slice c: blocks of borrowers piece, piece + n_pieces,
+    ...; every path, every account. Releases the GIL, so pieces run in parallel on Python threads
+    (see `simulate`)."""
     n_borrowers = borrower_start.shape[0] - 1
     n_blocks = (n_borrowers + block_size - 1) // block_size
     n_paths, horizon = z.shape
-    for blk in range(c, n_blocks, n_chunks):
+    for blk in range(piece, n_blocks, n_pieces):
         lo = blk * block_size
         hi = min(n_borrowers, lo + block_size)
         for p in range(n_paths):
@@ -475,27 +479,37 @@ def simulate(terms: Terms, acc: Accounts, borrower_start: np.ndarray, z: np.ndar
     z[path, month] is the factor plus the macro shift, roll[path, month, k] the six roll rates
     and prepay[path, month] the prepayment probability given it.
     `borrower_start[b] .. borrower_start[b + 1]` are borrower b's accounts. Outputs have a
-    leading chunk axis, one slice per chunk run on its own thread (sum it after), in `out` (an Outputs):
-    stocks[chunk, path, month, product, band, state, (accounts, balance)],
-    flows[chunk, path, month, product, band, flow], rolls/cures[chunk, path, month, product, band, from_state],
-    borrowers[chunk, path, month, band, worst state of the borrower's open accounts],
-    vintage_stocks[chunk, path, vintage, months on book, product, state, (unused, balance)] for M2 .. M6,
-    vintage_flows[chunk, path, vintage, months on book, product, VINTAGE_FLOWS] for accounts
-    originated in month vintage + 1; seasoned[chunk, path, product, band, (accounts, bad)] for the
+    leading axis, one slice per thread (sum it after), in `out` (an Outputs):
+    stocks[thread, path, month, product, band, state, (accounts, balance)],
+    flows[thread, path, month, product, band, flow], rolls/cures[thread, path, month, product, band, from_state],
+    borrowers[thread, path, month, band, worst state of the borrower's open accounts],
+    vintage_stocks[thread, path, vintage, months on book, product, state, (unused, balance)] for M2 .. M6,
+    vintage_flows[thread, path, vintage, months on book, product, VINTAGE_FLOWS] for accounts
+    originated in month vintage + 1; seasoned[thread, path, product, band, (accounts, bad)] for the
     realised 12-month bad rate; `trace[account, month]` (path 0 balances) when it has rows (tests).
     """
-    n_chunks = out.stocks.shape[0]
-    worst = np.empty((n_chunks, z.shape[1] + 16), dtype=np.int64)   # padded: rows on separate cache lines
+    n_threads = out.stocks.shape[0]
+    worst = np.empty((n_threads, z.shape[1] + 16), dtype=np.int64)   # padded: rows on separate cache lines
     cdf, inv = cdf_tables()
+    # More pieces than threads, taken by whichever thread is free, balance the load; each thread
+    # adds into its own output slice. Sums are integers, so who ran which piece does not matter.
+    n_pieces = 1 if n_threads == 1 else PIECES_PER_THREAD * n_threads
+    free_slots = queue.SimpleQueue()
+    for c in range(n_threads):
+        free_slots.put(c)
+    local = threading.local()
 
-    def chunk(c: int) -> None:
-        simulate_chunk(np.int64(c), np.int64(n_chunks), terms, acc, borrower_start, z, roll, prepay, np.int64(path0),
-                       np.int64(block_size), out, worst[c], cdf, inv)
+    def run_piece(piece: int) -> None:
+        if not hasattr(local, "slot"):
+            local.slot = free_slots.get_nowait()      # a pool has at most n_threads threads
+        c = local.slot
+        simulate_piece(np.int64(piece), np.int64(n_pieces), np.int64(c), terms, acc, borrower_start, z, roll,
+                       prepay, np.int64(path0), np.int64(block_size), out, worst[c], cdf, inv)
 
-    if n_chunks == 1:
-        chunk(0)
+    if n_threads == 1:
+        run_piece(0)
         return
     # Python threads (the kernel releases the GIL) rather than a Numba parallel loop: one compiled
     # kernel instead of two, and half the compile time.
-    with ThreadPoolExecutor(n_chunks) as pool:
-        list(pool.map(chunk, range(n_chunks)))
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(run_piece, range(n_pieces)))
