@@ -78,7 +78,6 @@ VINTAGE_FLOWS = ("original", "charged_off", "recovered")   # original: principal
 V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED = range(len(VINTAGE_FLOWS))
 
 _SQRT2 = math.sqrt(2.0)
-PIECES_PER_THREAD = 8               # work pieces a thread, for load balance (no effect on results)
 # Phi at k / GRID_SCALE for |k| <= CDF_HALF (x from -10 to 10) and Phi^-1 at k / GRID_SCALE
 # for 0 <= k <= GRID_SCALE. Both are increasing, so the grid values on either side of an
 # argument bound the function there, and the cell is exact: scaling by a power of two is.
@@ -441,6 +440,10 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
 
+# The monthly loop allocates nothing, so it runs without Numba's reference counting (_nrt=False):
+# with it, the atomic increments and decrements on every array read from the namedtuples took
+# half the kernel's time (benchmarks/README.md). _loan and _line are inlined for the same reason:
+# a call copied the three namedtuples onto the stack once per account and path.
 @nb.njit(cache=True, nogil=True, _nrt=False)
 def simulate_piece(piece, n_pieces, c, terms, acc, borrower_start, z, roll, prepay, path0, block_size, out, worst_c,
                    cdf, inv):
@@ -470,6 +473,9 @@ def simulate_piece(piece, n_pieces, c, terms, acc, borrower_start, z, roll, prep
                     for ti in range(horizon):
                         if worst_c[ti] >= 0:
                             out.borrowers[c, p, ti, bnd, worst_c[ti]] += 1
+
+
+PIECES_PER_THREAD = 8    # pieces of work a thread, for load balance (no effect on results)
 
 
 def simulate(terms: Terms, acc: Accounts, borrower_start: np.ndarray, z: np.ndarray, roll: np.ndarray,
