@@ -203,7 +203,14 @@ def _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted):
     return counted
 
 
-@nb.njit(inline="always", cache=True, _nrt=False)
+@nb.njit(inline="always", cache=True)
+def _views(out, c, p, prod, bnd):
+    """An account's rows of the outputs, by month: flows, stocks, rolls, cures, borrowers."""
+    return (out.flows[c, p, :, prod, bnd], out.stocks[c, p, :, prod, bnd], out.rolls[c, p, :, prod, bnd],
+            out.cures[c, p, :, prod, bnd], out.borrowers[c, p, :, bnd])
+
+
+@nb.njit(inline="always", cache=True)
 def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv):
     """A cash loan or instalment purchase: scheduled instalments, prepayment, arrears, charge-off."""
     prod, bnd = acc.product[i], acc.band[i]
@@ -227,8 +234,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     counted = False
     key = stream(terms.seed, path_id, acc.account_id[i])
     borrower_key = stream(terms.seed, path_id, acc.borrower[i]) if has_b else key
-    flows, stocks = out.flows[c, p, :, prod, bnd], out.stocks[c, p, :, prod, bnd]
-    rolls, cures, borrowers = out.rolls[c, p, :, prod, bnd], out.cures[c, p, :, prod, bnd], out.borrowers[c, p, :, bnd]
+    flows, stocks, rolls, cures, borrowers = _views(out, c, p, prod, bnd)
     z_p, roll_p = z[p], roll[p]
     fraud, hazard_q, penalty_rate = acc.fraud[i], acc.hazard_q[i], terms.penalty_rate[prod]
     for t in range(max(start, 1), horizon + 1):
@@ -304,7 +310,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
 
-@nb.njit(inline="always", cache=True, _nrt=False)
+@nb.njit(inline="always", cache=True)
 def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv):
     """A revolving line: spend, statement, payment by behaviour type, revolving interest
     (capitalised), bill instalments, limit rules, arrears, charge-off."""
@@ -332,8 +338,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     key = stream(terms.seed, path_id, acc.account_id[i])
     borrower_key = stream(terms.seed, path_id, acc.borrower[i]) if has_b else key
     n_tenors = terms.conversion_tenors.shape[0]
-    flows, stocks = out.flows[c, p, :, prod, bnd], out.stocks[c, p, :, prod, bnd]
-    rolls, cures, borrowers = out.rolls[c, p, :, prod, bnd], out.cures[c, p, :, prod, bnd], out.borrowers[c, p, :, bnd]
+    flows, stocks, rolls, cures, borrowers = _views(out, c, p, prod, bnd)
     z_p, roll_p = z[p], roll[p]
     fraud, hazard_q, penalty_rate = acc.fraud[i], acc.hazard_q[i], terms.penalty_rate[prod]
     for t in range(max(start, 1), horizon + 1):
