@@ -11,7 +11,7 @@ What it measures, in one run on this machine:
    b. the default three-product book (revolving lines, cash loans, instalment
       purchases; borrowers may hold several; borrower-level draw on).
    `engine.run_kernel` runs once to load or compile, then is timed (best of 3),
-   with all Numba threads and with one thread. A borrower-month is one month that
+   with all threads and with one thread. A borrower-month is one month that
    one account is open in (its origination month, each month it ends open, and the
    month it closes or is charged off), counted exactly from the kernel's output:
    sum of stocks[..., accounts] + prepaid + matured + charged-off accounts. Months
@@ -129,6 +129,17 @@ def cpu_snapshot() -> tuple[float, float, float] | None:
     busy = (sum(fields) - fields[3] - fields[4]) / tick          # all but idle and iowait
     t = os.times()
     return time.monotonic(), busy, t.user + t.system + t.children_user + t.children_system
+
+
+def print_other_load(snap0: tuple[float, float, float] | None, lead: str = "") -> None:
+    """How much CPU other processes took since `snap0` (a `cpu_snapshot`): timings are only
+    clean when that is near 0."""
+    snap1 = cpu_snapshot()
+    if snap0 and snap1:
+        wall, busy, mine = (b - a for a, b in zip(snap0, snap1))
+        print(f"{lead}during this run ({wall:.0f}s wall, {wall * (os.cpu_count() or 1):.0f} CPU-s available): "
+              f"this benchmark used {mine:.0f} CPU-s, other processes about {max(busy - mine, 0):.0f} CPU-s "
+              "(timings are only clean when that is near 0)")
 
 
 def best_of(fn, repeat: int) -> tuple[float, object]:
@@ -674,12 +685,7 @@ def main() -> None:
 
     print("\n== 6. threads")
     print(f"numba.get_num_threads()={nb.get_num_threads()}  os.cpu_count()={os.cpu_count()}")
-    snap1 = cpu_snapshot()
-    if snap0 and snap1:
-        wall, busy, mine = (b - a for a, b in zip(snap0, snap1))
-        print(f"during this run ({wall:.0f}s wall, {wall * (os.cpu_count() or 1):.0f} CPU-s available): "
-              f"this benchmark used {mine:.0f} CPU-s, other processes about {max(busy - mine, 0):.0f} CPU-s "
-              "(timings are only clean when that is near 0)")
+    print_other_load(snap0)
 
 
 if __name__ == "__main__":

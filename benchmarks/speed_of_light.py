@@ -194,12 +194,7 @@ def main() -> None:
           f"  -> goal >= 10: {'met' if full / numpy_rate >= 10 else 'NOT met'}")
     print(f"speed of light / numpy: {light / numpy_rate:.1f}x ({threads} threads vs 1 core)")
 
-    snap1 = kt.cpu_snapshot()
-    if snap0 and snap1:
-        wall, busy, mine = (b - a for a, b in zip(snap0, snap1))
-        print(f"\nduring this run ({wall:.0f}s wall, {wall * (os.cpu_count() or 1):.0f} CPU-s available): "
-              f"this benchmark used {mine:.0f} CPU-s, other processes about {max(busy - mine, 0):.0f} CPU-s "
-              "(timings are only clean when that is near 0)")
+    kt.print_other_load(snap0, lead="\n")
 
 
 if __name__ == "__main__":
