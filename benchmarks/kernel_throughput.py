@@ -10,7 +10,7 @@ What it measures, in one run on this machine:
       loan per borrower, no borrower-level draw);
    b. the default three-product book (revolving lines, cash loans, instalment
       purchases; borrowers may hold several; borrower-level draw on).
-   `engine.run_kernel` runs once to load or compile, then is timed (best of 3),
+   `engine.run_accounts` runs once to load or compile, then is timed (best of 3),
    with all threads and with one thread. A borrower-month is one month that
    one account is open in (its origination month, each month it ends open, and the
    month it closes or is charged off), counted exactly from the kernel's output:
@@ -26,7 +26,7 @@ What it measures, in one run on this machine:
    repayment methods, interest in cents with its rounding carry, the per-period
    fee, merchant discount at origination, penalty, late fees, charge-off and
    recoveries, and sums by (month, product, band, state) with np.bincount into the
-   kernel's output layout (kernel.FLOWS columns). It is timed on the same accounts
+   kernel's output layout (codes.FLOWS columns). It is timed on the same accounts
    (best of 3, one core: numpy does not thread these operations). It follows the
    kernel's `_loan` exactly, so its integer outputs are compared with the kernel's
    for equality. It has no revolving line and no borrower-level draw, and it
@@ -37,11 +37,11 @@ What it measures, in one run on this machine:
    three-product scenario and on the loan-only scenario, each in a subprocess
    that first warms up on a scenario 100 times smaller (compiled code comes from
    Numba's cache), with that subprocess's peak resident memory (ru_maxrss) and a
-   breakdown of the time into prepare / run_kernel / Dataset (timed again after
+   breakdown of the time into prepare / run_accounts / Dataset (timed again after
    the peak is taken).
 4. Start-up, each in a fresh process: the time of `import simulator.engine`, of the
-   first `origination.prepare` and `engine.run_kernel` calls (which load the compiled code
-   from Numba's cache) and of a second `run_kernel` call, on a small default scenario.
+   first `origination.prepare` and `engine.run_accounts` calls (which load the compiled code
+   from Numba's cache) and of a second `run_accounts` call, on a small default scenario.
    One process first makes sure the cache is warm, then three are measured. With
    --big, one more process runs with NUMBA_CACHE_DIR set to an empty temporary folder,
    so its first calls compile (the cold compile time; the project's cache is untouched).
@@ -83,13 +83,14 @@ from scipy.special import erfc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout as well
 
-from simulator import engine, hazard, kernel, origination, rng, scoring  # noqa: E402
-from simulator.config import PRODUCTS, STATES, load_scenario  # noqa: E402
-from simulator.products import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL  # noqa: E402
+import simulator  # noqa: E402
+from simulator import codes, engine, hazard, origination, policy, risk, rng, scoring, terms  # noqa: E402
+from simulator.codes import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, PRODUCTS, STATES  # noqa: E402
+from simulator.config import load_scenario  # noqa: E402
 from simulator.results import build_dataset, combine_cells  # noqa: E402
 
-N_STATES = kernel.N_STATES
-CHARGED_OFF, CLOSED = kernel.CHARGED_OFF, kernel.CLOSED
+N_STATES = codes.N_STATES
+CHARGED_OFF, CLOSED = N_STATES, N_STATES + 1   # states after the open ones (the reference keeps them)
 OUTPUT_NAMES = ("stocks", "flows", "rolls", "cures", "borrowers")
 
 # The cash-loan-only book: every applicant comes for a cash loan and asks for nothing else,
@@ -114,7 +115,7 @@ def load(volume: int, months: int, horizon: int, extra: list[str] = (), paths: i
 def borrower_months(out: dict[str, np.ndarray]) -> int:
     """Months an account is open in: end-of-month open stocks (origination month included)
     plus the one month each prepaid, matured or charged-off account leaves in."""
-    exits = out["flows"][..., [kernel.N_PREPAID, kernel.N_MATURED, kernel.N_CHARGED_OFF]].sum()
+    exits = out["flows"][..., [codes.N_PREPAID, codes.N_MATURED, codes.N_CHARGED_OFF]].sum()
     return int(out["stocks"][..., 0].sum() + exits)
 
 
@@ -193,11 +194,11 @@ def round_cents(x: np.ndarray) -> np.ndarray:
     return np.floor(x + 0.5).astype(np.int64)
 
 
-def numpy_reference(sc, acc: kernel.Accounts):
+def numpy_reference(sc, acc: terms.Accounts):
     """The kernel's loan step (`kernel._loan`) in plain numpy; returns (outputs, borrower-months) with
-    outputs {"stocks", "flows", "rolls", "cures", "borrowers"} shaped as `engine.run_kernel` returns them.
+    outputs {"stocks", "flows", "rolls", "cures", "borrowers"} shaped as `engine.run_accounts` returns them.
     Loans only (no revolving line), no borrower-level draw, one account per borrower."""
-    if np.any(acc.product == kernel.HUABEI):
+    if np.any(acc.product == codes.HUABEI):
         raise ValueError("numpy_reference: loans only (the book has revolving lines)")
     if sc.factor.borrower_correlation > 0.0:
         raise ValueError("numpy_reference: no borrower-level draw (set factor.borrower_correlation=0.0)")
@@ -209,14 +210,14 @@ def numpy_reference(sc, acc: kernel.Accounts):
     fac, beh = sc.factor, sc.behaviour
     z = hazard.factor_paths(seed, paths, horizon, fac.autocorrelation, sc.macro.shift)
     roll = hazard.roll_paths(beh.roll_rates, fac.roll_correlation, z)
-    terms = engine.model_terms(sc)
-    sqrt_rho, inv_sqrt_idio = terms.sqrt_rho, terms.inv_sqrt_idio
-    funding_rate, recovery_share, lag = terms.funding_rate, terms.recovery_share, int(terms.recovery_lag)
-    prepay_ok, late_fee, penalty_rate = terms.prepayment, terms.late_fee, terms.penalty_rate
+    params = terms.kernel_terms(sc, policy.bill_instalment_terms(sc))
+    sqrt_rho, inv_sqrt_idio = params.sqrt_rho, params.inv_sqrt_idio
+    funding_rate, recovery_share, lag = params.funding_rate, params.recovery_share, int(params.recovery_lag)
+    prepay_ok, late_fee, penalty_rate = params.prepayment, params.late_fee, params.penalty_rate
 
     cell_shape = (horizon, len(PRODUCTS), n_bands)
     stocks = np.zeros((paths,) + cell_shape + (N_STATES, 2), dtype=np.int64)
-    flows = np.zeros((paths,) + cell_shape + (kernel.N_FLOWS,), dtype=np.int64)
+    flows = np.zeros((paths,) + cell_shape + (len(codes.FLOWS),), dtype=np.int64)
     rolls = np.zeros((paths,) + cell_shape + (N_STATES,), dtype=np.int64)
     cures = np.zeros_like(rolls)
     visited = 0
@@ -231,7 +232,7 @@ def numpy_reference(sc, acc: kernel.Accounts):
     static_cell = acc.product.astype(np.int64) * n_bands + acc.band
 
     for p in range(paths):
-        st_flows = flows[p].reshape(horizon, n_cells, kernel.N_FLOWS)
+        st_flows = flows[p].reshape(horizon, n_cells, len(codes.FLOWS))
         st_stocks = stocks[p].reshape(horizon, n_cells * N_STATES, 2)
         st_rolls = rolls[p].reshape(horizon, n_cells * N_STATES)
         st_cures = cures[p].reshape(horizon, n_cells * N_STATES)
@@ -258,13 +259,13 @@ def numpy_reference(sc, acc: kernel.Accounts):
         for t in range(1, horizon + 1):
             ti = t - 1
             fl = st_flows[ti]
-            fl[:, kernel.RECOVERED] += recovery[t]
+            fl[:, codes.RECOVERED] += recovery[t]
             n_live = len(live["state"])
             visited += n_live
             if n_live:
                 a = live
                 cell, state, balance, scheduled = a["cell"], a["state"], a["balance"], a["scheduled"]
-                add(fl[:, kernel.FUNDING], cell, round_cents(balance * funding_rate))
+                add(fl[:, codes.FUNDING], cell, round_cents(balance * funding_rate))
                 a["k"] += 1
                 k, n = a["k"], a["term"]
                 in_term = k <= n
@@ -302,8 +303,8 @@ def numpy_reference(sc, acc: kernel.Accounts):
                 off = missed & (state == N_STATES - 1)
                 if off.any():
                     c_off, b_off = cell[off], balance[off]
-                    add(fl[:, kernel.CHARGED_OFF_AMT], c_off, b_off)
-                    add(fl[:, kernel.N_CHARGED_OFF], c_off)
+                    add(fl[:, codes.CHARGED_OFF_AMT], c_off, b_off)
+                    add(fl[:, codes.N_CHARGED_OFF], c_off)
                     total = round_cents(b_off * recovery_share)
                     each = total // lag
                     last = total - each * (lag - 1)
@@ -317,20 +318,20 @@ def numpy_reference(sc, acc: kernel.Accounts):
                 # Pay what is due (or cure: all arrears, penalty and fees); a prepayment pays the month's
                 # interest and fee with the balance.
                 repaid = np.where(paid, balance - scheduled + due, 0)
-                add(fl[:, kernel.REPAID], cell, repaid)
-                add(fl[:, kernel.INTEREST], cell,
+                add(fl[:, codes.REPAID], cell, repaid)
+                add(fl[:, codes.INTEREST], cell,
                     np.where(paid, a["overdue_interest"] + interest, np.where(prepaid, interest, 0)))
-                add(fl[:, kernel.PENALTY], cell, np.where(paid, a["penalty_due"], 0))
-                add(fl[:, kernel.FEES], cell, np.where(paid, a["fees_due"] + fee_due, np.where(prepaid, fee_due, 0)))
+                add(fl[:, codes.PENALTY], cell, np.where(paid, a["penalty_due"], 0))
+                add(fl[:, codes.FEES], cell, np.where(paid, a["fees_due"] + fee_due, np.where(prepaid, fee_due, 0)))
                 if prepaid.any():
-                    add(fl[:, kernel.PREPAID], cell[prepaid], balance[prepaid])
-                    add(fl[:, kernel.N_PREPAID], cell[prepaid])
+                    add(fl[:, codes.PREPAID], cell[prepaid], balance[prepaid])
+                    add(fl[:, codes.N_PREPAID], cell[prepaid])
                 balance = np.where(prepaid | off, 0, balance - repaid)
                 a["scheduled"] = np.where(paid, balance, scheduled)
                 for key in ("overdue_interest", "penalty_due", "fees_due"):
                     a[key] = np.where(paid, 0, a[key])
                 matured = paid & (balance == 0)
-                add(fl[:, kernel.N_MATURED], cell[matured])
+                add(fl[:, codes.N_MATURED], cell[matured])
                 state = np.where(rolled, state + 1, np.where(paid, 0, state))
                 state = np.where(prepaid | matured, CLOSED, np.where(off, CHARGED_OFF, state))
                 a["balance"], a["state"] = balance, state
@@ -353,9 +354,9 @@ def numpy_reference(sc, acc: kernel.Accounts):
             if len(idx):
                 visited += len(idx)
                 c_new, b_new = static_cell[idx], acc.principal[idx]
-                add(fl[:, kernel.ORIGINATED], c_new, b_new)
-                add(fl[:, kernel.N_ORIGINATED], c_new)
-                add(fl[:, kernel.DISCOUNT], c_new, acc.discount[idx])
+                add(fl[:, codes.ORIGINATED], c_new, b_new)
+                add(fl[:, codes.N_ORIGINATED], c_new)
+                add(fl[:, codes.DISCOUNT], c_new, acc.discount[idx])
                 s_new = c_new * N_STATES + acc.state0[idx]
                 add(st_stocks[ti, :, 0], s_new, size=n_cells * N_STATES)
                 add(st_stocks[ti, :, 1], s_new, b_new, size=n_cells * N_STATES)
@@ -386,11 +387,11 @@ def e2e_child(volume: int, months: int, horizon: int, book: str) -> None:
     t0 = time.perf_counter()
     accounts, counts = origination.prepare(loaded.scenario)
     t1 = time.perf_counter()
-    sums = engine.run_kernel(sc, accounts)
+    sums = engine.run_accounts(sc, accounts)
     t2 = time.perf_counter()
-    sums = sums | counts | {"pool_pd": origination.pool_pd(accounts, len(sc.scorecard.bands) + 1)}
+    sums = sums | counts | {"pool_pd": risk.pool_pd(accounts, terms.n_bands(sc))}
     combine_cells(loaded, [build_dataset(loaded, sc, scoring.band_labels(sc.scorecard.bands), sums,
-                                         engine.simulator_version())])
+                                         simulator.__version__)])
     t3 = time.perf_counter()
     print(json.dumps({
         "book": book, "applicants": volume * months, "accounts": n_accounts,
@@ -409,8 +410,8 @@ def e2e(volume: int, months: int, horizon: int, book: str) -> dict:
 # --------------------------------------------------------------------------- start-up and big runs (subprocesses)
 
 # Run with `python -c` in a fresh process: how long `import simulator.engine` takes, then the first
-# calls of `origination.prepare` and `engine.run_kernel` (these load the compiled code from Numba's cache,
-# or compile it when the cache is empty), then a second `run_kernel` (the same work, code loaded).
+# calls of `origination.prepare` and `engine.run_accounts` (these load the compiled code from Numba's cache,
+# or compile it when the cache is empty), then a second `run_accounts` (the same work, code loaded).
 STARTUP_CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
@@ -422,9 +423,9 @@ sc = kt.load({volume}, {months}, {horizon}).scenario
 t0 = time.perf_counter()
 accounts, _ = engine.prepare(sc)
 t1 = time.perf_counter()
-engine.run_kernel(sc, accounts)
+engine.run_accounts(sc, accounts)
 t2 = time.perf_counter()
-engine.run_kernel(sc, accounts)
+engine.run_accounts(sc, accounts)
 t3 = time.perf_counter()
 print(json.dumps({{"import": t_import, "prepare": t1 - t0, "first_kernel": t2 - t1, "second_kernel": t3 - t2}}))
 """
@@ -481,7 +482,7 @@ def startup(cold: bool) -> None:
     v, m, h = STARTUP_SIZE
     print(f"\n== 4. start-up, each in a fresh process (default scenario, {v:,} applicants/month x {m} months, "
           f"horizon {h})")
-    print(f"  {'cache':<32}{'process':>9}{'import':>9}{'prepare':>9}{'1st run_kernel':>16}{'2nd run_kernel':>16}")
+    print(f"  {'cache':<32}{'process':>9}{'import':>9}{'prepare':>9}{'1st run_accounts':>18}{'2nd run_accounts':>18}")
 
     def row(label: str, r: dict) -> None:
         if r["result"] is None:
@@ -499,7 +500,7 @@ def startup(cold: bool) -> None:
             row("cold (empty NUMBA_CACHE_DIR)", run_watched(cmd, env=os.environ | {"NUMBA_CACHE_DIR": cache}))
     print("  process = the whole process's wall time (interpreter start-up and exit included); "
           "import = `import simulator.engine`;")
-    print("  1st run_kernel = load (or compile) and run; 2nd run_kernel = the same run with the code loaded")
+    print("  1st run_accounts = load (or compile) and run; 2nd run_accounts = the same run with the code loaded")
 
 
 def big_child(volume: int, months: int, horizon: int, paths: int) -> None:
@@ -578,14 +579,14 @@ def kernel_throughput(book: str, volume: int, months: int, horizon: int, repeat:
     n_borrowers = len(np.unique(accounts.borrower))
     by_product = np.bincount(accounts.product, minlength=len(PRODUCTS))
     t0 = time.perf_counter()
-    engine.run_kernel(sc, accounts)
+    engine.run_accounts(sc, accounts)
     t_first = time.perf_counter() - t0
-    t_kernel, out = best_of(lambda: engine.run_kernel(sc, accounts), repeat)
+    t_kernel, out = best_of(lambda: engine.run_accounts(sc, accounts), repeat)
     threads = nb.get_num_threads()
     bm = borrower_months(out)
     start = np.maximum(accounts.start_month, 1)
     upper = int(np.clip(horizon - start + 1, 0, None).sum())
-    t_kernel_1, _ = best_of(lambda: engine.run_kernel(sc, accounts, threads=1), repeat)
+    t_kernel_1, _ = best_of(lambda: engine.run_accounts(sc, accounts, threads=1), repeat)
     nb.set_num_threads(nb.config.NUMBA_NUM_THREADS)
     mix = ", ".join(f"{name} {count:,}" for name, count in zip(PRODUCTS, by_product))
     print(f"\n== 1{'a' if book == 'loan-only' else 'b'}. kernel, {book} book: {volume:,} applicants/month x "
@@ -593,13 +594,13 @@ def kernel_throughput(book: str, volume: int, months: int, horizon: int, repeat:
           + (f" ({' '.join(BOOKS[book])})" if BOOKS[book] else " (three products, borrower_correlation "
              f"{sc.factor.borrower_correlation:g})"))
     print(f"accounts={n_accounts:,} ({mix}) borrowers={n_borrowers:,}  prepare={t_prepare:.2f}s  "
-          f"first run_kernel (load/compile)={t_first:.2f}s")
+          f"first run_accounts (load/compile)={t_first:.2f}s")
     print(f"borrower-months={bm:,} (open account-months incl. origination and exit months; "
           f"upper bound accounts x months to horizon = {upper:,}; "
           f"borrower month-ends in the `borrowers` output = {int(out['borrowers'].sum()):,})")
-    print(f"run_kernel best of {repeat}: {t_kernel:.3f}s with {threads} threads -> "
+    print(f"run_accounts best of {repeat}: {t_kernel:.3f}s with {threads} threads -> "
           f"{bm / t_kernel / 1e6:.1f} M borrower-months/s")
-    print(f"run_kernel best of {repeat}: {t_kernel_1:.3f}s with 1 thread  -> "
+    print(f"run_accounts best of {repeat}: {t_kernel_1:.3f}s with 1 thread  -> "
           f"{bm / t_kernel_1 / 1e6:.1f} M borrower-months/s")
     return sc, accounts, out, t_kernel, t_kernel_1
 
@@ -657,11 +658,11 @@ def main() -> None:
             for name in OUTPUT_NAMES}
     print("identical to the kernel's integer outputs: " + ", ".join(f"{k}={v}" for k, v in same.items()))
     flow_same = np.all(out["flows"] == ref["flows"], axis=tuple(range(out["flows"].ndim - 1)))
-    print("flow columns (kernel.FLOWS order; * = differs): " + ", ".join(
-        f"{name}{'' if ok else '*'}" for name, ok in zip(kernel.FLOWS, flow_same)))
+    print("flow columns (codes.FLOWS order; * = differs): " + ", ".join(
+        f"{name}{'' if ok else '*'}" for name, ok in zip(codes.FLOWS, flow_same)))
     totals = out["flows"][0].sum(axis=(0, 1, 2))
     print("loan-only flow totals, path 0 (kernel): " + ", ".join(
-        f"{name}={totals[j] / 100 if j < kernel.N_ORIGINATED else totals[j]:,.0f}" for j, name in enumerate(kernel.FLOWS)))
+        f"{name}={totals[j] / 100 if j < codes.N_ORIGINATED else totals[j]:,.0f}" for j, name in enumerate(codes.FLOWS)))
 
     # 3. End to end, each book in its own process.
     print("\n== 3. end to end: engine.simulate (prepare + kernel + Dataset), 1 path, own subprocess each")
@@ -670,7 +671,7 @@ def main() -> None:
     for book in ("default", "loan-only"):
         r = results[book] = e2e(v, m, h, book)
         print(f"{book:<9} applicants={r['applicants']:,}  accounts={r['accounts']:,}  borrowers={r['borrowers']:,}  "
-              f"horizon={h}  simulate={r['seconds']:.2f}s (prepare {r['prepare_seconds']:.2f}s, run_kernel "
+              f"horizon={h}  simulate={r['seconds']:.2f}s (prepare {r['prepare_seconds']:.2f}s, run_accounts "
               f"{r['kernel_seconds']:.2f}s, Dataset {r['dataset_seconds']:.2f}s)  "
               f"peak RSS={r['peak_rss_kib'] / 1024:.0f} MiB (after imports + warm-up "
               f"{r['rss_after_warmup_kib'] / 1024:.0f} MiB)")

@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"(run again with --resume)", file=sys.stderr)
         return 130
     path = out / "results.nc"
-    results.write_atomic(ds, path)
+    results.write(ds, path)
     engine.Checkpoints.remove_folder(checkpoint)
     if not args.quiet:
         print(summary.render(ds, path, time.perf_counter() - started))
@@ -118,16 +118,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     columns = []
     for folder in args.runs:
-        path = folder / "results.nc" if folder.suffix != ".nc" else folder
-        if not path.is_file():
-            raise ScenarioError(str(path), "-", "expected the results.nc of a run, found no such file")
-        try:
-            ds = results.read(path)
-        except (OSError, ValueError) as exc:
-            raise ScenarioError(str(path), "-", f"expected a results file, found one that cannot be read ({exc})") from None
-        name = folder.name if folder.suffix != ".nc" else folder.parent.name
-        prefix = f"{name}: " if summary.sweep_names(ds) else name
-        columns += [(label, summary.headline(cell)) for label, cell in summary.cells(ds, prefix)]
+        path, ds = results.open_run(folder)
+        columns += summary.columns(ds, path.parent.name)
     print(summary.table(columns))
     if args.out is not None:
         from . import report

@@ -12,9 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-PRODUCTS = ("huabei", "jiebei", "yuefu")
-METHODS = ("equal_installment", "equal_principal", "interest_first")
-STATES = ("current", "M1", "M2", "M3", "M4", "M5", "M6")
+from .codes import METHODS, PRODUCTS
 INLINE_TABLES = {"applicants.product_mix", "applicants.also_requests"}  # replaced whole, not merged
 FREE_TABLES = {"macro.paths", "sweep"}  # tables whose keys the user names
 SWEEP_ALIASES = {"macro": "macro.path"}
@@ -211,7 +209,9 @@ class Huabei(Section):
     def _check(self):
         if self.min_limit > self.max_limit:
             raise ValueError("min_limit: expected min_limit <= max_limit")
-        monthly = self.daily_rate * self.days_per_period
+        from .terms import period_rate
+
+        monthly = period_rate(self.daily_rate, self.days_per_period)
         if self.min_payment_share < monthly / (1 + monthly):
             # Otherwise a minimum payer's capitalised interest could take the balance over the limit.
             raise ValueError(f"min_payment_share: expected at least the monthly revolving rate r / (1 + r) = "

@@ -1,78 +1,25 @@
-"""Orchestration: origination -> tasks of the kernel (here, on threads, or on Dask workers) -> Dataset."""
+"""Orchestration: the tasks of a run (sweep cell x paths x borrowers) on threads here or on Dask
+workers, with checkpoints, and the Dataset at the end. Results do not depend on how the work is split."""
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import NamedTuple
-from importlib.metadata import PackageNotFoundError, version as package_version
 
 import numba as nb
 import numpy as np
 import xarray as xr
 from tqdm import tqdm
 
-from . import hazard, kernel, policy, scoring
-from .config import PRODUCTS, STATES, LoadedScenario, Scenario, ScenarioError
-from .origination import borrower_starts, pool_pd, prepare, to_cents
-from .policy import HUABEI, JIEBEI, YUEFU
-
-
-def simulator_version() -> str:
-    try:
-        return package_version("credit-simulator")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def model_terms(sc: Scenario) -> kernel.Terms:
-    """The scenario's parameters as the kernel reads them (per-product arrays by product code)."""
-    jb, hb, yf, beh, fac = sc.products.jiebei, sc.products.huabei, sc.products.yuefu, sc.behaviour, sc.factor
-    penalty = np.zeros(len(PRODUCTS))
-    penalty[JIEBEI] = jb.penalty_daily_rate * jb.days_per_year / 12.0
-    penalty[HUABEI] = hb.penalty_daily_rate * hb.days_per_period
-    penalty[YUEFU] = yf.late_fee_daily * yf.days_per_year / 12.0
-    late_fee = np.zeros(len(PRODUCTS), dtype=np.int64)
-    late_fee[JIEBEI] = to_cents(jb.late_fee)
-    prepayment = np.zeros(len(PRODUCTS), dtype=np.bool_)
-    prepayment[JIEBEI], prepayment[YUEFU] = jb.prepayment, yf.prepayment
-    bill = policy.bill_instalment_terms(sc)
-    return kernel.Terms(
-        seed=np.int64(sc.run.seed), sqrt_rho=math.sqrt(fac.asset_correlation),
-        sqrt_rho_b=math.sqrt(fac.borrower_correlation),
-        inv_sqrt_idio=1.0 / math.sqrt(1.0 - fac.asset_correlation - fac.borrower_correlation),
-        funding_rate=sc.funding.cost_of_funds / 12.0,
-        recovery_share=beh.recovery_rate * (1.0 - beh.collection_cost), recovery_lag=np.int64(beh.recovery_lag_months),
-        penalty_rate=penalty, late_fee=late_fee, prepayment=prepayment,
-        min_payment_share=hb.min_payment_share, revolver_pay_share=beh.revolver_pay_share,
-        conversion_rate=hb.conversion_rate if len(bill["tenors"]) else 0.0,
-        min_conversion=np.int64(to_cents(hb.min_conversion)),
-        conversion_tenors=bill["tenors"] if len(bill["tenors"]) else np.ones(1, dtype=np.int64),
-        conversion_fee_rate=bill["fee_rate"] if len(bill["tenors"]) else np.zeros(1),
-        conversion_cum_shares=bill["cum_shares"] if len(bill["tenors"]) else np.ones(1),
-        limit_cut=hb.limit_cut_on_miss, limit_raise=hb.limit_raise, raise_after=np.int64(hb.raise_after_months))
-
-
-def output_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
-    """Shape of each kernel output after its (path,) axis: see kernel.simulate."""
-    horizon, products, bands = sc.run.horizon_months, len(PRODUCTS), len(sc.scorecard.bands) + 1
-    vintages = min(sc.applicants.origination_months, horizon) if sc.applicants.monthly_volume > 0 else 0
-    return {
-        "stocks": (horizon, products, bands, len(STATES), 2),
-        "flows": (horizon, products, bands, kernel.N_FLOWS),
-        "rolls": (horizon, products, bands, len(STATES)),
-        "cures": (horizon, products, bands, len(STATES)),
-        "borrowers": (horizon, bands, len(STATES)),
-        "vintage_stocks": (vintages, horizon, products, len(STATES), 2),
-        "vintage_flows": (vintages, horizon, products, len(kernel.VINTAGE_FLOWS)),
-        "seasoned": (products, bands, 2),
-    }
+from . import __version__, faults, files, kernel, policy, risk, scoring, terms
+from .config import LoadedScenario, Scenario, ScenarioError
+from .origination import prepare
+from .terms import Accounts
 
 
 class Task(NamedTuple):
@@ -91,35 +38,26 @@ def plan_tasks(sc: Scenario, n_borrowers: int, cell: int = 0) -> list[Task]:
             for p0 in range(0, paths, step_p) for b0 in range(0, max(n_borrowers, 1), step_b)]
 
 
-def factor_inputs(sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per path and month: the factor plus the macro shift, the six roll rates, the prepayment rate."""
-    horizon = sc.run.horizon_months
-    z = hazard.factor_paths(sc.run.seed, sc.run.paths, horizon, sc.factor.autocorrelation,
-                            sc.macro.monthly_shift()[:horizon])
-    roll = hazard.roll_paths(sc.behaviour.roll_rates, sc.factor.roll_correlation, z)
-    prepay = np.minimum(1.0, sc.behaviour.prepay_monthly * np.exp(sc.macro.prepay_sensitivity * z))
-    return z, roll, prepay
-
-
 def use_threads(threads: int | None, sc: Scenario) -> int:
     """The kernel's threads: asked for, else the scenario's, else all cores (NUMBA_NUM_THREADS)."""
     return max(1, threads or sc.engine.threads or nb.config.NUMBA_NUM_THREADS)
 
 
-def run_task(sc: Scenario, accounts: kernel.Accounts, starts: np.ndarray, task: Task, threads: int | None = None,
+def run_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, threads: int | None = None,
              block_size: int | None = None, trace: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Integer sums of one task, shaped (task paths, ...) as in `output_shapes`."""
+    """Integer sums of one task, shaped (task paths, ...) as in `terms.output_shapes`; with `trace`
+    (accounts x months), the month-end balance of each of the task's accounts on path 0 (tests)."""
     threads = use_threads(threads, sc)
-    z, roll, prepay = (np.ascontiguousarray(x[task.p0:task.p1]) for x in factor_inputs(sc))
+    z, roll, prepay = (np.ascontiguousarray(x[task.p0:task.p1]) for x in terms.factor_inputs(sc))
     a0, a1 = starts[task.b0], starts[task.b1]
     out = {name: np.zeros((threads, task.p1 - task.p0) + shape, dtype=np.int64)
-           for name, shape in output_shapes(sc).items()}
+           for name, shape in terms.output_shapes(sc).items()}
     no_trace = np.zeros((0, sc.run.horizon_months), dtype=np.int64)
     kernel.simulate(
-        model_terms(sc), kernel.Accounts(*(column[a0:a1] for column in accounts)),
+        terms.kernel_terms(sc, policy.bill_instalment_terms(sc)), Accounts(*(column[a0:a1] for column in accounts)),
         starts[task.b0:task.b1 + 1] - a0, z, roll, prepay, np.int64(task.p0),
         np.int64(block_size or sc.engine.block_size),
-        kernel.Outputs(**out, trace=trace[a0:a1] if trace is not None else no_trace))
+        terms.Outputs(**out, trace=trace[a0:a1] if trace is not None else no_trace))
     return {name: part.sum(axis=0) for name, part in out.items()}
 
 
@@ -129,22 +67,8 @@ def add_task(totals: dict[str, np.ndarray], task: Task, sums: dict[str, np.ndarr
 
 
 def empty_totals(sc: Scenario) -> dict[str, np.ndarray]:
-    return {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64) for name, shape in output_shapes(sc).items()}
-
-
-def run_kernel(sc: Scenario, accounts: kernel.Accounts, threads: int | None = None, block_size: int | None = None,
-               progress: bool = False, trace: bool = False) -> dict[str, np.ndarray]:
-    """Run every path over every account here: integer sums by name (see `output_shapes`), and
-    with `trace` the month-end balance of each account on path 0 (for tests)."""
-    starts = borrower_starts(accounts.borrower)
-    totals = empty_totals(sc)
-    trace_out = np.zeros((len(accounts.account_id), sc.run.horizon_months), dtype=np.int64) if trace else None
-    tasks = plan_tasks(sc, len(starts) - 1)
-    for task in tqdm(tasks, unit="task", disable=not progress, file=sys.stderr, leave=False, dynamic_ncols=True):
-        add_task(totals, task, run_task(sc, accounts, starts, task, threads, block_size, trace_out))
-    if trace:
-        totals["trace"] = trace_out
-    return totals
+    return {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64)
+            for name, shape in terms.output_shapes(sc).items()}
 
 
 class Checkpoints:
@@ -156,7 +80,7 @@ class Checkpoints:
         self.folder = folder
         plan = [(c.engine.task_paths, c.engine.task_borrowers) for c in loaded.cells]
         text = json.dumps({"cells": [c.model_dump(mode="json") for c in loaded.cells], "plan": plan,
-                           "version": simulator_version()}, sort_keys=True)
+                           "version": __version__}, sort_keys=True)
         self.digest = hashlib.sha256(text.encode()).hexdigest()
         stamp = folder / "fingerprint"
         if resume and stamp.exists() and stamp.read_text() != self.digest:
@@ -179,12 +103,13 @@ class Checkpoints:
         if not self.folder.is_dir():  # made at the first finished task: bad input writes nothing
             self.folder.mkdir(parents=True)
             (self.folder / "fingerprint").write_text(self.digest)
-        path = self._path(task)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **sums)
-        os.replace(tmp, path)
-        if os.environ.get("SIMULATOR_TASK_DELAY"):  # seconds to wait after each task: lets tests interrupt midway
-            time.sleep(float(os.environ["SIMULATOR_TASK_DELAY"]))
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, **sums)
+
+        files.write_atomic(self._path(task), write)
+        faults.after_checkpoint()
 
     @staticmethod
     def remove_folder(folder: Path) -> None:
@@ -192,14 +117,10 @@ class Checkpoints:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _remote_task(sc: Scenario, accounts: kernel.Accounts, starts: np.ndarray, task: Task, threads: int,
+def _remote_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, threads: int,
                  block_size: int | None) -> dict[str, np.ndarray]:
-    """A task on a Dask worker. SIMULATOR_CRASH_ONCE=<file> makes the first task to see no such
-    file create it and kill its worker (fault-injection for tests)."""
-    marker = os.environ.get("SIMULATOR_CRASH_ONCE")
-    if marker and not os.path.exists(marker):
-        Path(marker).write_text(str(task))
-        os._exit(1)
+    """A task on a Dask worker (see `faults` for the crash that tests inject)."""
+    faults.on_worker_task(task)
     return run_task(sc, accounts, starts, task, threads, block_size)
 
 
@@ -224,12 +145,15 @@ class Executor:
                                             dashboard_address=None, silence_logs=logging.ERROR)
                 self.client = Client(self.cluster)
 
-    def run(self, sc: Scenario, accounts: kernel.Accounts, starts: np.ndarray, tasks: list[Task]):
+    def run(self, sc: Scenario, accounts: Accounts, starts: np.ndarray, tasks: list[Task],
+            trace: np.ndarray | None = None):
         """Yield (task, sums) as tasks finish (any order; sums are integers, so order does not matter)."""
         if self.client is None:
             for task in tasks:
-                yield task, run_task(sc, accounts, starts, task, self.threads, self.block_size)
+                yield task, run_task(sc, accounts, starts, task, self.threads, self.block_size, trace)
             return
+        if trace is not None:
+            raise ValueError("a trace of account balances is only kept for runs here, not on Dask workers")
         from dask.distributed import as_completed
 
         shared = self.client.scatter([sc, accounts, starts], broadcast=True)
@@ -243,6 +167,41 @@ class Executor:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, block_size: int | None = None,
+                 executor: Executor | None = None, store: Checkpoints | None = None, cell: int = 0,
+                 progress: bool = False, label: str = "", trace: bool = False) -> dict[str, np.ndarray]:
+    """Every task of one scenario (or sweep cell) over `accounts`: integer sums by name (shapes of
+    `terms.output_shapes` after a path axis). Tasks run on `executor` (default: here, with `threads`
+    and `block_size`); finished ones are taken from and saved to `store`. With `trace`, also
+    "trace": the month-end balance of each account on path 0 (for tests)."""
+    local = executor is None
+    executor = executor or Executor(threads, block_size)
+    starts = terms.borrower_starts(accounts.borrower)
+    totals, todo = empty_totals(sc), []
+    for task in plan_tasks(sc, len(starts) - 1, cell):
+        saved = store.load(task) if store else None
+        if saved is None:
+            todo.append(task)
+        else:
+            add_task(totals, task, saved)
+    trace_out = np.zeros((len(accounts.account_id), sc.run.horizon_months), dtype=np.int64) if trace else None
+    bar = tqdm(total=len(todo), unit="task", disable=not progress, file=sys.stderr, leave=False, dynamic_ncols=True,
+               desc=label or None)
+    try:
+        for task, sums in executor.run(sc, accounts, starts, todo, trace_out):
+            if store:
+                store.save(task, sums)
+            add_task(totals, task, sums)
+            bar.update()
+    finally:
+        bar.close()
+        if local:
+            executor.close()
+    if trace:
+        totals["trace"] = trace_out
+    return totals
 
 
 def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int | None = None,
@@ -260,24 +219,10 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
         cells = []
         for index, sc in enumerate(loaded.cells):
             accounts, counts = prepare(sc, loaded.book_path(sc))
-            starts = borrower_starts(accounts.borrower)
-            totals, todo = empty_totals(sc), []
-            for task in plan_tasks(sc, len(starts) - 1, index):
-                saved = store.load(task) if store else None
-                if saved is None:
-                    todo.append(task)
-                else:
-                    add_task(totals, task, saved)
-            bar = tqdm(total=len(todo), unit="task", disable=not progress, file=sys.stderr, leave=False,
-                       dynamic_ncols=True, desc=f"cell {index + 1}/{len(loaded.cells)}")
-            for task, sums in executor.run(sc, accounts, starts, todo):
-                if store:
-                    store.save(task, sums)
-                add_task(totals, task, sums)
-                bar.update()
-            bar.close()
-            sums = totals | counts | {"pool_pd": pool_pd(accounts, len(sc.scorecard.bands) + 1)}
-            cells.append(build_dataset(loaded, sc, labels, sums, simulator_version()))
+            totals = run_accounts(sc, accounts, executor=executor, store=store, cell=index, progress=progress,
+                                  label=f"cell {index + 1}/{len(loaded.cells)}")
+            sums = totals | counts | {"pool_pd": risk.pool_pd(accounts, terms.n_bands(sc))}
+            cells.append(build_dataset(loaded, sc, labels, sums, __version__))
     finally:
         executor.close()
     return combine_cells(loaded, cells)

@@ -1,4 +1,4 @@
-"""From pd_12m to the monthly hazard (model.md section 4); the systematic factor (section 5)."""
+"""From pd_12m to the monthly hazard (docs/model.md section 4); the systematic factor (section 5)."""
 from __future__ import annotations
 
 import math
@@ -8,29 +8,28 @@ import numpy as np
 from scipy.special import expit, logit, ndtr, ndtri
 
 from . import rng
+from .codes import DPD90, PD_MONTHS
 
-PD_MONTHS = 12       # pd_12m: probability of reaching 90+ within 12 months on book
-PD_STATE = 4         # 90+ means M4 and worse
 _GRID = np.linspace(-25.0, 25.0, 25001)  # logit of the hazard
 
 
 def pd12_from_hazard(hazard: np.ndarray, roll_rates: np.ndarray) -> np.ndarray:
     """pd_12m of accounts current at origination with monthly hazard `hazard`, under the
-    Markov chain of model.md (neutral factor, no prepayment): P(reach M4 by month 12)."""
+    Markov chain of docs/model.md (neutral factor, no prepayment): P(reach M4 by month 12)."""
     hazard = np.asarray(hazard, dtype=np.float64)
     roll = np.asarray(roll_rates, dtype=np.float64)
-    prob = np.zeros(hazard.shape + (PD_STATE + 1,))
+    prob = np.zeros(hazard.shape + (DPD90 + 1,))
     prob[..., 0] = 1.0
     for _ in range(PD_MONTHS):
         new = np.zeros_like(prob)
         new[..., 0] = prob[..., 0] * (1 - hazard)
         new[..., 1] = prob[..., 0] * hazard
-        for k in range(1, PD_STATE):
+        for k in range(1, DPD90):
             new[..., 0] += prob[..., k] * (1 - roll[k - 1])
             new[..., k + 1] += prob[..., k] * roll[k - 1]
-        new[..., PD_STATE] += prob[..., PD_STATE]
+        new[..., DPD90] += prob[..., DPD90]
         prob = new
-    return prob[..., PD_STATE]
+    return prob[..., DPD90]
 
 
 def hazard_from_pd12(pd_12m: np.ndarray, roll_rates: np.ndarray) -> np.ndarray:

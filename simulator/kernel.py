@@ -6,7 +6,7 @@ split between blocks; blocks go to pieces of work that threads take as they beco
 each thread adding into its own slice of the outputs. All sums are integer cents or counts,
 so results do not depend on threads or block sizes.
 
-Order of events within a month (model.md section 3) for an open account:
+Order of events within a month (docs/model.md section 3) for an open account:
 revolving spend (current lines), prepayment (current loans), then a miss with the
 conditional hazard (current) or a roll with the conditional roll rate (Mk), else
 payment or cure. Charge-off from M6; recoveries follow over `recovery_lag` months.
@@ -14,68 +14,25 @@ payment or cure. Charge-off from M6; recoveries follow over `recovery_lag` month
 A current account's miss probability, given the path's factor z and the
 borrower's draw b for the month (shared by all the borrower's accounts):
     Phi((Phi^-1(h) - sqrt(R) z - sqrt(R_b) b) / sqrt(1 - R - R_b)),
-which averages over b to the Vasicek transform of model.md section 5.
+which averages over b to the Vasicek transform of docs/model.md section 5.
 """
 from __future__ import annotations
 
 import math
 import queue
 import threading
-from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
 
-from .hazard import PD_MONTHS, PD_STATE
+from .codes import (CAPITALISED, CHARGED_OFF_AMT, DISCOUNT, DPD90, DRAWN, FEES,
+                    FUNDING, HUABEI, INTEREST, N_CHARGED_OFF, N_MATURED, N_ORIGINATED, N_PREPAID, N_STATES, ORIGINATED,
+                    PD_MONTHS, PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, TRANSACTOR, V_CHARGED_OFF, V_ORIGINAL,
+                    V_RECOVERED, VINTAGE_STATES)
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
 from .rng import (BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, SPEND, draw, draw_at, inverse_normal,
                   month_key, stream)
-
-N_STATES = 7                     # current, M1 .. M6: the `state` dimension
-CHARGED_OFF, CLOSED = 7, 8       # absorbing states outside the dimension
-HUABEI = 0                       # product code of the revolving line (config.PRODUCTS order)
-TRANSACTOR, REVOLVER, MINIMUM_PAYER = 0, 1, 2
-
-# Flow variables: amounts in cents, then account counts.
-FLOWS = (
-    "originated", "drawn", "capitalised", "repaid", "prepaid", "charged_off", "recovered",
-    "interest_income", "fee_income", "penalty_income", "merchant_discount", "funding_cost",
-    "originated_accounts", "prepaid_accounts", "matured_accounts", "charged_off_accounts",
-)
-(ORIGINATED, DRAWN, CAPITALISED, REPAID, PREPAID, CHARGED_OFF_AMT, RECOVERED,
- INTEREST, FEES, PENALTY, DISCOUNT, FUNDING,
- N_ORIGINATED, N_PREPAID, N_MATURED, N_CHARGED_OFF) = range(len(FLOWS))
-N_FLOWS = len(FLOWS)
-
-# Struct of arrays, one entry per account, sorted by borrower.
-Accounts = namedtuple("Accounts", [
-    "account_id", "borrower", "product", "band", "start_month",
-    "principal",     # cents at entry (loans); 0 for lines
-    "rate",          # monthly contract rate (loans) or revolving rate (lines)
-    "term", "method", "payment",   # loans: instalments from entry, method code, level payment (cents)
-    "fee",           # flat fee a period (cents; instalment purchases)
-    "discount",      # merchant discount at origination (cents)
-    "limit", "line_cap",           # lines: opening limit and the most it may be raised to (cents)
-    "payer", "spend",              # lines: payment behaviour, mean monthly spend (cents)
-    "state0", "hazard_q", "fraud",
-    "pd_12m",        # the account's pd_12m (for pools and reports; the kernel reads hazard_q)
-])
-
-# Scenario parameters the kernel reads (scalars and small per-product arrays).
-Terms = namedtuple("Terms", [
-    "seed", "sqrt_rho", "sqrt_rho_b", "inv_sqrt_idio", "funding_rate", "recovery_share",
-    "recovery_lag", "penalty_rate", "late_fee", "prepayment",
-    "min_payment_share", "revolver_pay_share", "conversion_rate", "min_conversion",
-    "conversion_tenors", "conversion_fee_rate", "conversion_cum_shares",
-    "limit_cut", "limit_raise", "raise_after",
-])
-
-# Integer sums the kernel adds into (each with a leading thread axis; see `simulate`).
-Outputs = namedtuple("Outputs", ["stocks", "flows", "rolls", "cures", "borrowers", "vintage_stocks",
-                                 "vintage_flows", "seasoned", "trace"])
-VINTAGE_FLOWS = ("original", "charged_off", "recovered")   # original: principal of loans, limit of lines
-V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED = range(len(VINTAGE_FLOWS))
 
 _SQRT2 = math.sqrt(2.0)
 # Phi at k / GRID_SCALE for |k| <= CDF_HALF (x from -10 to 10) and Phi^-1 at k / GRID_SCALE
@@ -151,13 +108,32 @@ def _missed(terms, fraud, hazard_q, month_state, borrower_key, t, z, state, roll
 
 
 @nb.njit(inline="always", cache=True)
-def _charge_off(fl, balance, terms):
-    """Book a charge-off; returns (recovery a month, recovery of the last month, months of recovery)."""
+def _originate(out, fl, c, p, prod, vintage, original):
+    """Count a new account, and its original amount (principal, or a line's opening limit) by vintage."""
+    fl[N_ORIGINATED] += 1
+    if vintage >= 0:
+        out.vintage_flows[c, p, vintage, 0, prod, V_ORIGINAL] += original
+
+
+@nb.njit(inline="always", cache=True)
+def _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms):
+    """Write the balance off in month t and book its recoveries in months t + 1 .. t + recovery_lag
+    (equal parts, the last takes the rest; none past the horizon). The account's months end here."""
+    fl = flows[t - 1]
     fl[CHARGED_OFF_AMT] += balance
     fl[N_CHARGED_OFF] += 1
+    if vintage >= 0:
+        out.vintage_flows[c, p, vintage, t - start, prod, V_CHARGED_OFF] += balance
     total = round_cents(balance * terms.recovery_share)
-    each = total // terms.recovery_lag
-    return each, total - each * (terms.recovery_lag - 1), terms.recovery_lag if total > 0 else 0
+    if total <= 0:
+        return
+    lag = terms.recovery_lag
+    each = total // lag
+    for m in range(1, min(lag, horizon - t) + 1):
+        recovered = total - each * (lag - 1) if m == lag else each
+        flows[t + m - 1, RECOVERED] += recovered
+        if vintage >= 0:
+            out.vintage_flows[c, p, vintage, t + m - start, prod, V_RECOVERED] += recovered
 
 
 @nb.njit(inline="always", cache=True)
@@ -168,7 +144,7 @@ def _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balanc
     borrower has this account only); its trace."""
     stocks[ti, state, 0] += 1
     stocks[ti, state, 1] += balance
-    if vintage >= 0 and state >= 2:
+    if vintage >= 0 and state >= VINTAGE_STATES:
         out.vintage_stocks[c, p, vintage, mob, prod, state, 1] += balance
     if single:
         borrowers[ti, state] += 1
@@ -176,16 +152,6 @@ def _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balanc
         worst[ti] = max(worst[ti], state)
     if out.trace.shape[0] > 0 and p == 0:
         out.trace[i, ti] = balance
-
-
-@nb.njit(inline="always", cache=True)
-def _recover(out, fl, c, p, prod, vintage, mob, recovery_each, recovery_last, recovery_left):
-    """Book this month's recovery on a charged-off account; returns the months of recovery left."""
-    recovered = recovery_last if recovery_left == 1 else recovery_each
-    fl[RECOVERED] += recovered
-    if vintage >= 0:
-        out.vintage_flows[c, p, vintage, mob, prod, V_RECOVERED] += recovered
-    return recovery_left - 1
 
 
 @nb.njit(inline="always", cache=True)
@@ -197,28 +163,37 @@ def _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted):
         return counted
     if t == start:
         out.seasoned[c, p, prod, bnd, 0] += 1
-    elif state == PD_STATE and not counted and t - start <= PD_MONTHS:
+    elif state == DPD90 and not counted and t - start <= PD_MONTHS:
         out.seasoned[c, p, prod, bnd, 1] += 1
         return True
     return counted
 
 
 @nb.njit(inline="always", cache=True)
-def _views(out, c, p, prod, bnd):
-    """An account's rows of the outputs, by month: flows, stocks, rolls, cures, borrowers."""
-    return (out.flows[c, p, :, prod, bnd], out.stocks[c, p, :, prod, bnd], out.rolls[c, p, :, prod, bnd],
-            out.cures[c, p, :, prod, bnd], out.borrowers[c, p, :, bnd])
+def _account(i, c, p, path_id, z, roll, terms, acc, out):
+    """What an account's months share: product, band, start month, vintage (-1: not kept), its
+    random streams (own and borrower's), its rows of the outputs by month (flows, stocks, rolls,
+    cures, borrowers), the path's factor and roll rates by month, and its risk inputs."""
+    prod, bnd, start = acc.product[i], acc.band[i], acc.start_month[i]
+    vintage = start - 1 if 1 <= start <= out.vintage_stocks.shape[2] else -1
+    has_b = terms.sqrt_rho_b > 0.0
+    key = stream(terms.seed, path_id, acc.account_id[i])
+    borrower_key = stream(terms.seed, path_id, acc.borrower[i]) if has_b else key
+    return (prod, bnd, start, vintage, has_b, key, borrower_key,
+            out.flows[c, p, :, prod, bnd], out.stocks[c, p, :, prod, bnd], out.rolls[c, p, :, prod, bnd],
+            out.cures[c, p, :, prod, bnd], out.borrowers[c, p, :, bnd],
+            z[p], roll[p], acc.fraud[i], acc.hazard_q[i], terms.penalty_rate[prod])
 
 
 @nb.njit(inline="always", cache=True)
 def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv):
     """A cash loan or instalment purchase: scheduled instalments, prepayment, arrears, charge-off."""
-    prod, bnd = acc.product[i], acc.band[i]
-    vintage = acc.start_month[i] - 1 if 1 <= acc.start_month[i] <= out.vintage_stocks.shape[2] else -1
-    start, n, meth, pay, r, fee = acc.start_month[i], acc.term[i], acc.method[i], acc.payment[i], acc.rate[i], acc.fee[i]
+    (prod, bnd, start, vintage, has_b, key, borrower_key, flows, stocks, rolls, cures, borrowers, z_p, roll_p, fraud,
+     hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
+    n, meth, pay, r, fee = acc.term[i], acc.method[i], acc.payment[i], acc.rate[i], acc.fee[i]
     original = acc.principal[i]
     late_fee, prepay_p = terms.late_fee[prod], prepay[p]
-    can_prepay = terms.prepayment[prod] and not acc.fraud[i]
+    can_prepay = terms.prepayment[prod] and not fraud
     balance = original
     scheduled = original           # balance had the account paid on schedule
     carry = 0.0                    # interest rounding residual, fractions of a cent
@@ -227,34 +202,15 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     fees_due = np.int64(0)
     state = acc.state0[i]
     k = 0                          # instalments fallen due
-    recovery_each = np.int64(0)
-    recovery_last = np.int64(0)
-    recovery_left = 0
-    has_b = terms.sqrt_rho_b > 0.0
     counted = False
-    key = stream(terms.seed, path_id, acc.account_id[i])
-    borrower_key = stream(terms.seed, path_id, acc.borrower[i]) if has_b else key
-    flows, stocks, rolls, cures, borrowers = _views(out, c, p, prod, bnd)
-    z_p, roll_p = z[p], roll[p]
-    fraud, hazard_q, penalty_rate = acc.fraud[i], acc.hazard_q[i], terms.penalty_rate[prod]
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = flows[ti]
         if t == start:
+            _originate(out, fl, c, p, prod, vintage, balance)
             fl[ORIGINATED] += balance
-            fl[N_ORIGINATED] += 1
-            if vintage >= 0:
-                out.vintage_flows[c, p, vintage, 0, prod, V_ORIGINAL] += balance
             fl[DISCOUNT] += acc.discount[i]
         else:
-            if state == CLOSED:
-                break
-            if state == CHARGED_OFF:
-                if recovery_left == 0:
-                    break
-                recovery_left = _recover(out, fl, c, p, prod, vintage, t - start, recovery_each, recovery_last,
-                                         recovery_left)
-                continue
             fl[FUNDING] += round_cents(balance * terms.funding_rate)
             k += 1
             if k <= n:
@@ -270,18 +226,14 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 fl[FEES] += fee_due
                 fl[PREPAID] += balance
                 fl[N_PREPAID] += 1
-                state = CLOSED
-                continue
+                break              # closed
             roll_rate = roll_p[ti, state - 1] if state > 0 else 0.0
             carry = new_carry
             if _missed(terms, fraud, hazard_q, month_state, borrower_key, t, z_p[ti], state, roll_rate, has_b, cdf, inv):
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
-                    recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
-                    if vintage >= 0:
-                        out.vintage_flows[c, p, vintage, t - start, prod, V_CHARGED_OFF] += balance
-                    state = CHARGED_OFF
-                    continue
+                    _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms)
+                    break
                 state += 1
                 overdue_interest += interest
                 scheduled -= due
@@ -302,8 +254,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 state = 0
                 if balance == 0:
                     fl[N_MATURED] += 1
-                    state = CLOSED
-                    continue
+                    break          # closed
             if state > 0:
                 penalty_due += round_cents((balance - scheduled + overdue_interest) * penalty_rate)
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
@@ -314,9 +265,9 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
 def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv):
     """A revolving line: spend, statement, payment by behaviour type, revolving interest
     (capitalised), bill instalments, limit rules, arrears, charge-off."""
-    prod, bnd = acc.product[i], acc.band[i]
-    vintage = acc.start_month[i] - 1 if 1 <= acc.start_month[i] <= out.vintage_stocks.shape[2] else -1
-    start, r, payer, limit = acc.start_month[i], acc.rate[i], acc.payer[i], acc.limit[i]
+    (prod, bnd, start, vintage, has_b, key, borrower_key, flows, stocks, rolls, cures, borrowers, z_p, roll_p, fraud,
+     hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
+    r, payer, limit = acc.rate[i], acc.payer[i], acc.limit[i]
     spend_mean, line_cap = acc.spend[i], acc.line_cap[i]
     balance = np.int64(0)          # all principal: revolving + overdue + bill-instalment plan
     overdue = np.int64(0)          # overdue principal (missed minimums and plan instalments)
@@ -330,31 +281,14 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     penalty_due = np.int64(0)
     months_current = 0
     state = acc.state0[i]
-    recovery_each = np.int64(0)
-    recovery_last = np.int64(0)
-    recovery_left = 0
-    has_b = terms.sqrt_rho_b > 0.0
     counted = False
-    key = stream(terms.seed, path_id, acc.account_id[i])
-    borrower_key = stream(terms.seed, path_id, acc.borrower[i]) if has_b else key
     n_tenors = terms.conversion_tenors.shape[0]
-    flows, stocks, rolls, cures, borrowers = _views(out, c, p, prod, bnd)
-    z_p, roll_p = z[p], roll[p]
-    fraud, hazard_q, penalty_rate = acc.fraud[i], acc.hazard_q[i], terms.penalty_rate[prod]
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = flows[ti]
         if t == start:
-            fl[N_ORIGINATED] += 1
-            if vintage >= 0:
-                out.vintage_flows[c, p, vintage, 0, prod, V_ORIGINAL] += limit
+            _originate(out, fl, c, p, prod, vintage, limit)
         else:
-            if state == CHARGED_OFF:
-                if recovery_left == 0:
-                    break
-                recovery_left = _recover(out, fl, c, p, prod, vintage, t - start, recovery_each, recovery_last,
-                                         recovery_left)
-                continue
             fl[FUNDING] += round_cents(balance * terms.funding_rate)
             # 1. Spend, up to the limit (kept so that a month's capitalised interest fits); frozen while delinquent.
             month_state = month_key(key, t)
@@ -392,11 +326,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                                 cdf, inv):
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
-                    recovery_each, recovery_last, recovery_left = _charge_off(fl, balance, terms)
-                    if vintage >= 0:
-                        out.vintage_flows[c, p, vintage, t - start, prod, V_CHARGED_OFF] += balance
-                    state = CHARGED_OFF
-                    continue
+                    _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms)
+                    break
                 if state == 0:
                     limit = max(balance, np.int64(math.floor(limit * (1.0 - terms.limit_cut))))
                 state += 1
@@ -483,14 +414,16 @@ def simulate_piece(piece, n_pieces, c, terms, acc, borrower_start, z, roll, prep
 PIECES_PER_THREAD = 8    # pieces of work a thread, for load balance (no effect on results)
 
 
-def simulate(terms: Terms, acc: Accounts, borrower_start: np.ndarray, z: np.ndarray, roll: np.ndarray,
-             prepay: np.ndarray, path0: int, block_size: int, out: Outputs) -> None:
+def simulate(terms, acc, borrower_start: np.ndarray, z: np.ndarray, roll: np.ndarray, prepay: np.ndarray,
+             path0: int, block_size: int, out) -> None:
     """Simulate every account on paths path0 .. path0 + z.shape[0] - 1; add into the outputs.
+
+    `terms`, `acc` and `out` are the structs of `simulator.terms` (Terms, Accounts, Outputs).
 
     z[path, month] is the factor plus the macro shift, roll[path, month, k] the six roll rates
     and prepay[path, month] the prepayment probability given it.
     `borrower_start[b] .. borrower_start[b + 1]` are borrower b's accounts. Outputs have a
-    leading axis, one slice per thread (sum it after), in `out` (an Outputs):
+    leading axis, one slice per thread (sum it after), in `out`:
     stocks[thread, path, month, product, band, state, (accounts, balance)],
     flows[thread, path, month, product, band, flow], rolls/cures[thread, path, month, product, band, from_state],
     borrowers[thread, path, month, band, worst state of the borrower's open accounts],

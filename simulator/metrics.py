@@ -20,22 +20,19 @@ variables carry `units` and `description` attributes. Any dimension the function
 """
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import xarray as xr
 
-from .config import STATES
-from .results import delinquency_ratio
-from .summary import steady_months
+from .codes import DPD30, DPD90, REVENUE, STATES
+from .pnl import revenue
+from .results import delinquency_ratio, run_name, steady_months, swept, sweep_names
 
-TRANSITIONS = ("current->M1", "M1->M2", "M2->M3", "M3->M4", "M4->M5", "M5->M6", "M6->charged_off")
+TRANSITIONS = tuple(f"{a}->{b}" for a, b in zip(STATES, STATES[1:] + ("charged_off",)))
 CURE_STATES = STATES[1:]
-WATERFALL_STEPS = ("interest_income", "fee_income", "penalty_income", "merchant_discount", "funding_cost",
-                   "net_charge_offs", "net_revenue")
-DPD30 = list(STATES[STATES.index("M2"):])
-DPD90 = list(STATES[STATES.index("M4"):])
-REVENUE = ("interest_income", "fee_income", "penalty_income", "merchant_discount")
+WATERFALL_STEPS = REVENUE + ("funding_cost", "net_charge_offs", "net_revenue")
+DPD30_STATES = list(STATES[DPD30:])
+DPD90_STATES = list(STATES[DPD90:])
 
 
 def _attrs(da: xr.DataArray, units: str, description: str) -> xr.DataArray:
@@ -56,18 +53,6 @@ def _previous_month(stock: xr.DataArray, opening: xr.DataArray) -> xr.DataArray:
     """The stock at the end of month t - 1 for each month t (month 1: the existing book at the start)."""
     first = stock["month"] == stock["month"][0]
     return xr.where(first, opening, stock.shift(month=1)).transpose(*stock.dims)
-
-
-def sweep_dims(ds: xr.Dataset) -> list[str]:
-    """The swept keys of a sweep that are dimensions of `ds` (empty for a single run)."""
-    return [name for name, _, _ in json.loads(ds.attrs.get("sweep", "[]")) if name in ds.dims]
-
-
-def run_name(ds: xr.Dataset) -> str:
-    try:
-        return json.loads(ds.attrs["scenario_resolved"])["run"]["name"]
-    except (KeyError, TypeError, ValueError):
-        return str(ds.attrs.get("run_name", "run"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,9 +80,9 @@ def vintage_curves(ds: xr.Dataset) -> xr.Dataset:
         "cumulative_charge_off_rate": _attrs(curve(charged), "fraction of original amount",
                                              "cumulative principal charged off (gross of recoveries) up to the "
                                              "month on book, " + note),
-        "dpd30_rate": _attrs(curve(balance.sel(state=DPD30).sum("state")), "fraction of original amount",
+        "dpd30_rate": _attrs(curve(balance.sel(state=DPD30_STATES).sum("state")), "fraction of original amount",
                              "balance 30+ days past due (M2 and worse) at the end of the month on book, " + note),
-        "dpd90_rate": _attrs(curve(balance.sel(state=DPD90).sum("state")), "fraction of original amount",
+        "dpd90_rate": _attrs(curve(balance.sel(state=DPD90_STATES).sum("state")), "fraction of original amount",
                              "balance 90+ days past due (M4 and worse) at the end of the month on book, " + note),
     })
 
@@ -158,8 +143,8 @@ def delinquency(ds: xr.Dataset) -> xr.Dataset:
     rate = ("x 12 / outstanding principal at the end of the previous month (month 1: the existing book), "
             "mean over paths of each path's rate (NaN where the previous balance is 0)")
     return xr.Dataset({
-        "dpd30_ratio": _attrs(ratio(DPD30), "fraction", "balance 30+ days past due (M2 and worse), " + balances),
-        "dpd90_ratio": _attrs(ratio(DPD90), "fraction", "balance 90+ days past due (M4 and worse), " + balances),
+        "dpd30_ratio": _attrs(ratio(DPD30_STATES), "fraction", "balance 30+ days past due (M2 and worse), " + balances),
+        "dpd90_ratio": _attrs(ratio(DPD90_STATES), "fraction", "balance 90+ days past due (M4 and worse), " + balances),
         "charge_off_rate": _attrs((charged * annual).mean("path").transpose("month", ...), "fraction a year",
                                   "annualised gross charge-off rate: principal charged off in the month " + rate),
         "net_loss_rate": _attrs((net * annual).mean("path").transpose("month", ...), "fraction a year",
@@ -176,17 +161,17 @@ def yields(ds: xr.Dataset) -> xr.Dataset:
     horizon = ds.sizes["month"]
     sums = ds[list(REVENUE) + ["funding_cost", "charged_off", "recovered"]].sum(("month", "score_band"))
     sums = sums.mean("path")
-    revenue = _with_total(sum(sums[name] for name in REVENUE))
+    revenue_ = _with_total(revenue(sums))
     net_charge_offs = _with_total(sums["charged_off"] - sums["recovered"])
     funding = _with_total(sums["funding_cost"])
     balance = _with_total(ds["balance"].sum(("score_band", "state")).mean(("month", "path")))
     annual = 12.0 / horizon / balance.where(balance > 0)
     average = "over the horizon, mean over paths, x 12 / H / average balance (over months and paths; NaN if 0)"
     return xr.Dataset({
-        "risk_adjusted_yield": _attrs(((revenue - net_charge_offs) * annual).transpose("product", ...),
+        "risk_adjusted_yield": _attrs(((revenue_ - net_charge_offs) * annual).transpose("product", ...),
                                       "fraction a year",
                                       "(interest + fees + penalty + merchant discount - net charge-offs) " + average),
-        "net_interest_margin": _attrs(((revenue - funding) * annual).transpose("product", ...), "fraction a year",
+        "net_interest_margin": _attrs(((revenue_ - funding) * annual).transpose("product", ...), "fraction a year",
                                       "(interest + fees + penalty + merchant discount - funding cost) " + average),
     })
 
@@ -288,10 +273,9 @@ def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
     }
     values = dict(zip(values, xr.broadcast(*values.values())))
     out = xr.Dataset({name: da.copy() for name, da in values.items()})
-    names = sweep_dims(ds)
+    names = sweep_names(ds)
     # Swept keys already selected down to one value (scalar coordinates) still name the cell.
-    fixed = [f"{n}={ds[n].item()}" for n, _, _ in json.loads(ds.attrs.get("sweep", "[]"))
-             if n in ds.coords and n not in ds.dims]
+    fixed = [f"{n}={ds[n].item()}" for n in swept(ds) if n in ds.coords and n not in ds.dims]
     if names:
         extra = [d for d in out.dims if d not in names]
         if extra:

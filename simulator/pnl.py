@@ -1,9 +1,21 @@
-"""Profit and loss over the horizon, per product and in total (means over paths)."""
+"""Profit and loss: revenue and net revenue (defined here once), per-path totals, and the P&L over
+the horizon per product and in total (means over paths)."""
 from __future__ import annotations
 
 import xarray as xr
 
-from .config import PRODUCTS
+from .codes import PRODUCTS, REVENUE
+
+
+def revenue(x):
+    """Interest + fees + penalty + merchant discount of `x` (a Dataset or a mapping of flows)."""
+    return sum((x[name] for name in REVENUE[1:]), x[REVENUE[0]])
+
+
+def net_revenue(x):
+    """Revenue - funding cost - charged off + recovered of `x` (a Dataset or a mapping of flows)."""
+    return revenue(x) - x["funding_cost"] - x["charged_off"] + x["recovered"]
+
 
 LINES = ("interest_income", "fee_income", "penalty_income", "merchant_discount", "funding_cost",
          "net_charge_offs", "net_revenue", "average_balance", "risk_adjusted_yield", "return_on_assets")
@@ -11,29 +23,26 @@ LINES = ("interest_income", "fee_income", "penalty_income", "merchant_discount",
 
 def path_totals(ds: xr.Dataset) -> xr.Dataset:
     """Per path (and product) over the horizon: revenue, loss (net charge-offs), profit (net revenue)."""
-    flows = ds[["interest_income", "fee_income", "penalty_income", "merchant_discount", "charged_off",
-                "recovered", "net_revenue"]].sum(("month", "score_band"))
-    revenue = flows["interest_income"] + flows["fee_income"] + flows["penalty_income"] + flows["merchant_discount"]
-    return xr.Dataset({"revenue": revenue, "loss": flows["charged_off"] - flows["recovered"],
+    flows = ds[list(REVENUE) + ["charged_off", "recovered", "net_revenue"]].sum(("month", "score_band"))
+    return xr.Dataset({"revenue": revenue(flows), "loss": flows["charged_off"] - flows["recovered"],
                        "profit": flows["net_revenue"]})
 
 
 def profit_and_loss(ds: xr.Dataset) -> xr.DataArray:
     """The P&L table: lines (LINES) by product and total, in yuan (yields annualised, as fractions)."""
     horizon = ds.sizes["month"]
-    sums = ds[["interest_income", "fee_income", "penalty_income", "merchant_discount", "funding_cost",
-               "charged_off", "recovered", "net_revenue"]].sum(("month", "score_band")).mean("path")
+    sums = ds[list(REVENUE) + ["funding_cost", "charged_off", "recovered", "net_revenue"]].sum(
+        ("month", "score_band")).mean("path")
     balance = ds["balance"].sum(("score_band", "state")).mean(("month", "path"))
     total = sums.sum("product").expand_dims(product=["total"])
     sums = xr.concat([sums, total], dim="product")
     balance = xr.concat([balance, balance.sum("product").expand_dims(product=["total"])], dim="product")
     net_charge_offs = sums["charged_off"] - sums["recovered"]
-    revenue = sums["interest_income"] + sums["fee_income"] + sums["penalty_income"] + sums["merchant_discount"]
     annual = 12.0 / horizon / balance.where(balance > 0)
     table = xr.concat([
         sums["interest_income"], sums["fee_income"], sums["penalty_income"], sums["merchant_discount"],
         sums["funding_cost"], net_charge_offs, sums["net_revenue"], balance,
-        (revenue - net_charge_offs) * annual, sums["net_revenue"] * annual,
+        (revenue(sums) - net_charge_offs) * annual, sums["net_revenue"] * annual,
     ], dim=xr.DataArray(list(LINES), dims="pnl_line"))
     table = table.rename(product="pnl_product").assign_coords(pnl_product=list(PRODUCTS) + ["total"])
     table.attrs.update(units="yuan; risk_adjusted_yield and return_on_assets as annual fractions of the average balance",

@@ -12,21 +12,14 @@ import numpy as np
 from scipy.special import expit, logit
 
 from . import rng
-from .config import PRODUCTS, Scenario
-from .products import fee_rate_for_apr, instalment_plan_cents
-
-HUABEI, JIEBEI, YUEFU = (PRODUCTS.index(p) for p in ("huabei", "jiebei", "yuefu"))
+from .codes import HUABEI, JIEBEI, PAYER_TYPES, PRODUCTS, YUEFU
+from .config import Scenario
+from .products import fee_rate_for_apr, plan_apr
+from .risk import loss_given_default
+from .terms import annual_rate, monthly_rate, period_rate
 
 # Decision outcomes, in the order the rules are applied.
 APPROVED, FAILED_VERIFICATION, BELOW_CUTOFF, POLICY_RULE, ABOVE_CAP, LIMIT_TOO_LOW, NOT_REQUESTED = range(7)
-REASONS = ("approved", "failed_verification", "below_cutoff", "policy_rule", "above_cap", "limit_too_low",
-           "not_requested")
-
-
-def loss_given_default(scenario: Scenario) -> float:
-    """Share of a charged-off balance lost: 1 - recovery rate net of collection cost."""
-    b = scenario.behaviour
-    return 1.0 - b.recovery_rate * (1.0 - b.collection_cost)
 
 
 def risk_price(score: np.ndarray, pd_12m: np.ndarray, scenario: Scenario) -> np.ndarray:
@@ -38,16 +31,8 @@ def risk_price(score: np.ndarray, pd_12m: np.ndarray, scenario: Scenario) -> np.
         apr = np.interp(score, pol.curve_scores, pol.curve_aprs)
     else:
         apr = scenario.funding.cost_of_funds + pd_12m * loss_given_default(scenario) + pol.risk_margin
-    return np.clip(apr, terms.daily_rate_min * terms.days_per_year, terms.daily_rate_max * terms.days_per_year)
-
-
-def plan_apr(fee_rate: float, periods: int) -> float:
-    """All-in APR (IRR method) of an equal-principal plan with a flat fee a period (fraction of principal)."""
-    from .quote import irr_apr
-
-    principal = 1_000_000  # cents; large enough that rounding does not show
-    rows = instalment_plan_cents(principal, periods, int(round(principal * fee_rate)))
-    return irr_apr(principal / 100, rows[:, 0] / 100)
+    return np.clip(apr, annual_rate(terms.daily_rate_min, terms.days_per_year),
+                   annual_rate(terms.daily_rate_max, terms.days_per_year))
 
 
 def capped_fee_rates(fee_rates: list[float], periods: list[int], scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
@@ -80,17 +65,12 @@ def revolving_rate(scenario: Scenario) -> tuple[float, bool]:
     """(monthly revolving rate after the cap, whether the line may be offered). Its all-in APR is
     the monthly rate x 12 = daily rate x days_per_period x 12."""
     hb, pol = scenario.products.huabei, scenario.policy
-    monthly = hb.daily_rate * hb.days_per_period
+    monthly = period_rate(hb.daily_rate, hb.days_per_period)
     if 12 * monthly > pol.apr_cap:
         if pol.on_cap == "reject":
             return monthly, False
-        return pol.apr_cap / 12, True
+        return monthly_rate(pol.apr_cap), True
     return monthly, True
-
-
-def all_in_apr(apr: np.ndarray) -> np.ndarray:
-    """All-in APR by the IRR method: for the fee-free cash loan, 12 x monthly rate = the APR."""
-    return apr
 
 
 def credit_limit(income: np.ndarray, score: np.ndarray, scenario: Scenario) -> np.ndarray:
@@ -109,17 +89,18 @@ def takeup_probability(apr: np.ndarray, score: np.ndarray, scenario: Scenario) -
 
 
 def payer_type(pd_12m: np.ndarray, u: np.ndarray, scenario: Scenario) -> np.ndarray:
-    """Transactor (0), revolver (1) or minimum payer (2): a multinomial logit tilted by risk."""
+    """Payer type code (codes.PAYER_TYPES: transactor, revolver, minimum payer): a multinomial logit
+    whose log-odds against transactor rise by payer_risk_slope x the code per unit of logit pd_12m."""
     b = scenario.behaviour
     tilt = b.payer_risk_slope * (logit(pd_12m) - logit(b.payer_reference_pd))
     with np.errstate(divide="ignore"):
-        weights = np.exp(np.log(np.asarray(b.payer_shares))[None, :] + np.outer(tilt, [0.0, 1.0, 2.0]))
+        weights = np.exp(np.log(np.asarray(b.payer_shares))[None, :] + np.outer(tilt, np.arange(len(PAYER_TYPES), dtype=np.float64)))
     cum = np.cumsum(weights, axis=1)
     return (u[:, None] * cum[:, -1:] >= cum[:, :-1]).sum(axis=1).astype(np.int8)
 
 
 def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario: Scenario) -> dict[str, np.ndarray]:
-    """Per applicant and product (columns in config.PRODUCTS order): outcome, price, all-in APR,
+    """Per applicant and product (columns in codes.PRODUCTS order): outcome, price, all-in APR,
     amount (cash loan, purchase price, or line limit), line cap, and take-up; per applicant:
     borrower outcome, total limit and first-party fraud."""
     pol, seed = scenario.policy, scenario.run.seed
@@ -142,12 +123,12 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
 
     # Cash loan: risk price, capped or rejected above the cap.
     loan_apr = risk_price(score, scores["pd_12m"], scenario)
-    over = all_in_apr(loan_apr) > pol.apr_cap
+    over = loan_apr > pol.apr_cap   # the fee-free cash loan's all-in APR is its APR
     if pol.on_cap == "reject":
         outcome[over & (outcome[:, JIEBEI] == APPROVED), JIEBEI] = ABOVE_CAP
     else:
         loan_apr = np.where(over, pol.apr_cap, loan_apr)
-    apr[:, JIEBEI], rate[:, JIEBEI] = loan_apr, loan_apr / 12
+    apr[:, JIEBEI], rate[:, JIEBEI] = loan_apr, monthly_rate(loan_apr)
 
     # Revolving line: the product's rate, capped or not offered.
     monthly, line_ok = revolving_rate(scenario)

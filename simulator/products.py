@@ -1,4 +1,5 @@
-"""Repayment schedules in integer cents, shared by the kernel and `simulator quote`.
+"""Repayment schedules in integer cents, shared by the kernel, the rate policy and `simulator quote`,
+and the all-in APR of a schedule (IRR method).
 
 Conventions (pinned by tests against numpy-financial):
 - Money is held in integer cents; `round_cents` rounds half up.
@@ -18,11 +19,9 @@ import math
 
 import numba as nb
 import numpy as np
+from scipy.optimize import brentq
 
-from .config import METHODS
-
-EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, INTEREST_FIRST = 0, 1, 2
-METHOD_CODES = {name: code for code, name in enumerate(METHODS)}
+from .codes import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, METHOD_CODES, METHODS
 
 
 @nb.njit(inline="always", cache=True)
@@ -115,3 +114,36 @@ def fee_rate_for_apr(apr: float, periods: int) -> float:
     r = apr / 12.0
     annuity = periods if r == 0 else (1.0 - (1.0 + r) ** (-periods)) / r
     return max(0.0, 1.0 / annuity - 1.0 / periods)
+
+
+def irr_apr(amount: float, payments: np.ndarray) -> float:
+    """Monthly IRR x 12 of receiving `amount` at t=0 and paying `payments[k]` at the end of month k+1."""
+    flows = np.asarray(payments, dtype=float)
+    if amount <= 0 or flows.size == 0 or not np.all(np.isfinite(flows)) or not math.isfinite(amount):
+        raise ValueError("irr_apr: expected amount > 0 and finite payments")
+    if flows.sum() <= 0:
+        raise ValueError("irr_apr: expected payments with a positive total")
+    months = np.arange(1, flows.size + 1)
+
+    def npv(r: float) -> float:
+        with np.errstate(over="ignore"):
+            return float(np.sum(flows * np.exp(-months * np.log1p(r)))) - amount
+
+    lo, hi = -0.5, 1.0
+    for _ in range(200):
+        if npv(hi) < 0:
+            break
+        hi *= 2.0
+    for _ in range(200):
+        if npv(lo) > 0:
+            break
+        lo = (lo - 1.0) / 2.0  # towards -1, where the NPV of positive payments grows without bound
+    monthly = brentq(npv, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
+    return 12.0 * monthly
+
+
+def plan_apr(fee_rate: float, periods: int) -> float:
+    """All-in APR (IRR method) of an equal-principal plan with a flat fee a period (fraction of principal)."""
+    principal = 1_000_000  # cents; large enough that rounding does not show
+    rows = instalment_plan_cents(principal, periods, int(round(principal * fee_rate)))
+    return irr_apr(principal / 100, rows[:, 0] / 100)

@@ -26,16 +26,14 @@ from fractions import Fraction
 from typing import Any, Mapping, NoReturn
 
 import numpy as np
-from scipy.optimize import brentq
 
-from .config import METHODS, PRODUCTS
-from .products import instalment_plan_cents, schedule_cents
+from .codes import INSTALMENT_PRODUCTS, METHODS, PRODUCTS
+from .products import instalment_plan_cents, irr_apr, schedule_cents
 
 MAX_TERM = 360
 MAX_AMOUNT = 1e12  # yuan; keeps every cent figure well inside int64
 MAX_APR = 10.0  # 1,000% a year
 MAX_FEE = 1.0  # fee per period or total fee, a fraction of the principal
-INSTALMENT_PRODUCTS = ("huabei", "yuefu")
 FORMATS = ("table", "csv", "json")
 COLUMNS = ("period", "payment", "principal", "interest", "fee", "balance")
 
@@ -46,32 +44,6 @@ class QuoteError(ValueError):
     def __init__(self, option: str, what: str):
         super().__init__(f"--{option}: {what}")
         self.option, self.what = option, what
-
-
-def irr_apr(amount: float, payments: np.ndarray) -> float:
-    """Monthly IRR x 12 of receiving `amount` at t=0 and paying `payments[k]` at the end of month k+1."""
-    flows = np.asarray(payments, dtype=float)
-    if amount <= 0 or flows.size == 0 or not np.all(np.isfinite(flows)) or not math.isfinite(amount):
-        raise ValueError("irr_apr: expected amount > 0 and finite payments")
-    if flows.sum() <= 0:
-        raise ValueError("irr_apr: expected payments with a positive total")
-    months = np.arange(1, flows.size + 1)
-
-    def npv(r: float) -> float:
-        with np.errstate(over="ignore"):
-            return float(np.sum(flows * np.exp(-months * np.log1p(r)))) - amount
-
-    lo, hi = -0.5, 1.0
-    for _ in range(200):
-        if npv(hi) < 0:
-            break
-        hi *= 2.0
-    for _ in range(200):
-        if npv(lo) > 0:
-            break
-        lo = (lo - 1.0) / 2.0  # towards -1, where the NPV of positive payments grows without bound
-    monthly = brentq(npv, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
-    return 12.0 * monthly
 
 
 def _cents(amount: float) -> int:

@@ -4,10 +4,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-import itertools
 import json
-import os
-import tempfile
 import textwrap
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
-from . import metrics, results, summary
+from . import files, metrics, results, summary
 
 DPI = 100
 STYLE = {
@@ -121,32 +118,6 @@ def _money_formatter(scale: float) -> FuncFormatter:
     return FuncFormatter(label)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _cells(ds: xr.Dataset) -> list[tuple[str, dict[str, int]]]:
-    """(label, index selection) for each cell of a sweep, in the order of `summary.cells`; one for a run."""
-    names = summary.sweep_names(ds)
-    if not names:
-        return [("", {})]
-    out = []
-    for index in itertools.product(*(range(ds.sizes[n]) for n in names)):
-        label = ", ".join(f"{n}={ds[n].values[i].item()}" for n, i in zip(names, index))
-        out.append((label, dict(zip(names, index))))
-    return out
-
-
 def _pick(x, selection: dict[str, int]):
     """One cell of a metric (its sweep dims that are present selected by position)."""
     return x.isel({k: v for k, v in selection.items() if k in x.dims})
@@ -157,31 +128,17 @@ def _mean_paths(x):
 
 
 def _first_note(ds: xr.Dataset) -> str:
-    cells = _cells(ds)
+    cells = results.cells(ds)
     if len(cells) == 1:
         return ""
     return f" The sweep's first cell is shown ({cells[0][0]})."
-
-
-def _read(folder: Path) -> tuple[Path, xr.Dataset]:
-    """The results of a run folder (or a results.nc path), with the project's error on a missing file."""
-    from .config import ScenarioError
-
-    folder = Path(folder)
-    path = folder if folder.suffix == ".nc" else folder / "results.nc"
-    if not path.is_file():
-        raise ScenarioError(str(path), "-", "expected the results.nc of a run, found no such file")
-    try:
-        return path, results.read(path)
-    except (OSError, ValueError) as exc:
-        raise ScenarioError(str(path), "-", f"expected a results file, found one that cannot be read ({exc})") from None
 
 
 # --- figures ----------------------------------------------------------------------------------------------
 
 def vintage_figure(ds: xr.Dataset) -> Drawing:
     """Cumulative charge-off rate by months on book: one line per vintage, one panel per product."""
-    sel = _cells(ds)[0][1]
+    sel = results.cells(ds)[0][1]
     curves = _mean_paths(_pick(metrics.vintage_curves(ds)["cumulative_charge_off_rate"], sel))
     horizon = ds.sizes["month"]
     products = list(curves["product"].values)
@@ -226,7 +183,7 @@ def vintage_figure(ds: xr.Dataset) -> Drawing:
 
 def delinquency_figure(ds: xr.Dataset) -> Drawing:
     """30+ and 90+ ratios of balances over time by product and in total."""
-    sel = _cells(ds)[0][1]
+    sel = results.cells(ds)[0][1]
     dq = _pick(metrics.delinquency(ds), sel)
     with style():
         fig = _figure(10.0, 4.2)
@@ -262,7 +219,7 @@ def delinquency_figure(ds: xr.Dataset) -> Drawing:
 
 def roll_rate_figure(ds: xr.Dataset) -> Drawing:
     """Heat map of roll rates: month x transition, colour in %."""
-    sel = _cells(ds)[0][1]
+    sel = results.cells(ds)[0][1]
     rates = _mean_paths(_pick(metrics.roll_rates(ds)["roll_rate"], sel)).transpose("transition", "month")
     values = np.asarray(rates.values, dtype=float)
     months = rates["month"].values
@@ -331,7 +288,7 @@ def _percent_label(value: float) -> str:
 
 def loss_figure(ds: xr.Dataset) -> Drawing:
     """Histogram of path losses with EL, VaR and ES at the top quantile."""
-    sel = _cells(ds)[0][1]
+    sel = results.cells(ds)[0][1]
     losses = np.asarray(_pick(metrics.loss_distribution(ds), sel).values, dtype=float).ravel()
     losses = losses[np.isfinite(losses)]
     top = float(ds["quantile"].values[-1])
@@ -387,7 +344,7 @@ def _bins(samples: list[np.ndarray]) -> np.ndarray:
 
 def calibration_figure(ds: xr.Dataset) -> Drawing:
     """Predicted pd against the observed rate by score band (bars)."""
-    sel = _cells(ds)[0][1]
+    sel = results.cells(ds)[0][1]
     cal = _pick(metrics.score_band_calibration(ds), sel)
     bands = [str(b) for b in cal["score_band"].values]
     predicted = np.asarray(_mean_paths(cal["predicted_pd"]).values, dtype=float)
@@ -419,7 +376,7 @@ def calibration_figure(ds: xr.Dataset) -> Drawing:
 
 def waterfall_figure(ds: xr.Dataset) -> Drawing:
     """P&L waterfall over the horizon: income lines up, costs down, net revenue."""
-    sel = _cells(ds)[0][1]
+    sel = results.cells(ds)[0][1]
     steps = _pick(metrics.pnl_waterfall(ds), sel)
     steps = _mean_paths(steps)
     names = [str(s) for s in steps["step"].values]
@@ -491,7 +448,7 @@ def frontier_figure(ds: xr.Dataset) -> Drawing:
 def small_multiples_figure(ds: xr.Dataset) -> Drawing:
     """Sweep: 30+ ratio over time, one small panel per cell, same axes."""
     dq = _mean_paths(metrics.delinquency(ds)["dpd30_ratio"].sel(product="total"))
-    cells = _cells(ds)
+    cells = results.cells(ds)
     ncols = min(4, len(cells))
     nrows = -(-len(cells) // ncols)
     with style():
@@ -525,7 +482,7 @@ SWEEP_FIGURES = [frontier_figure, small_multiples_figure]
 
 def figures(ds: xr.Dataset) -> list[Drawing]:
     """Every figure of the report of `ds` (the sweep figures too when it is a sweep)."""
-    drawers = FIGURES + (SWEEP_FIGURES if summary.sweep_names(ds) else [])
+    drawers = FIGURES + (SWEEP_FIGURES if results.sweep_names(ds) else [])
     return [draw(ds) for draw in drawers]
 
 
@@ -558,20 +515,15 @@ def _e(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _format(key: str, value: float) -> str:
-    fmt = summary.ROWS[key][2]
-    return fmt.format(value) if value == value else "n/a"
-
-
 def headline_table(columns: list[tuple[str, dict[str, float]]]) -> str:
     """HTML table of headline figures: one value column for one run, else one row per run or cell."""
     if len(columns) == 1:
         (_, head), = columns
-        rows = "".join(f"<tr><td>{_e(label)}</td><td>{_e(_format(key, head[key]))}</td></tr>"
+        rows = "".join(f"<tr><td>{_e(label)}</td><td>{_e(summary.format_value(key, head[key]))}</td></tr>"
                        for key, (label, _, _) in summary.ROWS.items())
         return f'<table><thead><tr><th>figure</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>'
     header = "".join(f'<th title="{_e(label)}">{_e(short)}</th>' for label, short, _ in summary.ROWS.values())
-    body = "".join("<tr><td>" + _e(name) + "</td>" + "".join(f"<td>{_e(_format(k, h[k]))}</td>" for k in summary.ROWS)
+    body = "".join("<tr><td>" + _e(name) + "</td>" + "".join(f"<td>{_e(summary.format_value(k, h[k]))}</td>" for k in summary.ROWS)
                    + "</tr>" for name, h in columns)
     return f'<div class="wide"><table><thead><tr><th>cell</th>{header}</tr></thead><tbody>{body}</tbody></table></div>'
 
@@ -625,11 +577,11 @@ def score_band_html(ds: xr.Dataset) -> str:
 def render_html(ds: xr.Dataset, drawings: list[Drawing]) -> str:
     """The report page of one results Dataset, figures embedded as data URIs."""
     n_paths, horizon = ds.sizes["path"], ds.sizes["month"]
-    months = summary.steady_months(ds)
+    months = results.steady_months(ds)
     top = float(ds["quantile"].values[-1])
-    columns = [(label, summary.headline(cell)) for label, cell in summary.cells(ds)]
+    columns = summary.columns(ds)
     overrides = json.loads(ds.attrs.get("scenario_overrides", "[]"))
-    names = summary.sweep_names(ds)
+    names = results.sweep_names(ds)
     sweep = (f"<p>Sweep over {_e(', '.join(names))}: {len(columns)} cells, each with the same applicants and "
              f"random draws (common random numbers).</p>" if names else "")
     body = [
@@ -642,7 +594,7 @@ def render_html(ds: xr.Dataset, drawings: list[Drawing]) -> str:
         f"shortfall at {top:.1%}; economic capital at the scenario's level.</p>",
         headline_table(columns),
         "<h2>By score band</h2>",
-        score_band_html(summary.cells(ds)[0][1]) + ("<p>The first cell of the sweep.</p>" if names else ""),
+        score_band_html(ds.isel(results.cells(ds)[0][1])) + ("<p>The first cell of the sweep.</p>" if names else ""),
         "<h2>Figures</h2>",
         *(_figure_html(d) for d in drawings),
         "<h2>Scenario</h2>",
@@ -657,12 +609,12 @@ def render_html(ds: xr.Dataset, drawings: list[Drawing]) -> str:
 def build(folder: Path) -> Path:
     """Read folder/results.nc, draw the figures into folder/figures/, write folder/report.html; its path."""
     folder = Path(folder)
-    _, ds = _read(folder)
+    _, ds = results.open_run(folder)
     drawings = figures(ds)
     for drawing in drawings:
-        _atomic_write(folder / "figures" / drawing.name, drawing.png)
+        files.write_bytes(folder / "figures" / drawing.name, drawing.png)
     path = folder / "report.html"
-    _atomic_write(path, render_html(ds, drawings).encode("utf-8"))
+    files.write_bytes(path, render_html(ds, drawings).encode("utf-8"))
     return path
 
 
@@ -672,9 +624,9 @@ def _runs(folders: list[Path]) -> list[tuple[str, xr.Dataset, dict[str, int]]]:
     """(label, Dataset, cell selection) of every run and every cell of a sweep, labelled as `compare` prints."""
     out = []
     for folder in folders:
-        path, ds = _read(Path(folder))
+        path, ds = results.open_run(folder)
         name = path.parent.name
-        for label, sel in _cells(ds):
+        for label, sel in results.cells(ds):
             out.append((f"{name}: {label}" if label else name, ds, sel))
     return out
 
@@ -746,8 +698,8 @@ def compare(folders: list[Path], out: Path) -> Path:
     runs = _runs(folders)
     drawings = compare_figures(runs)
     for drawing in drawings:
-        _atomic_write(out / "figures" / drawing.name, drawing.png)
-    columns = [(label, summary.headline(_cell_dataset(ds, sel))) for label, ds, sel in runs]
+        files.write_bytes(out / "figures" / drawing.name, drawing.png)
+    columns = [(label, summary.headline(ds.isel(sel))) for label, ds, sel in runs]
     sources = "".join(f"<li><code>{_e(Path(f))}</code></li>" for f in folders)
     body = [
         "<h1>Comparison of runs</h1>",
@@ -760,9 +712,5 @@ def compare(folders: list[Path], out: Path) -> Path:
         *(_figure_html(d) for d in drawings),
     ]
     path = out / "compare.html"
-    _atomic_write(path, _page("Comparison of runs", "\n".join(body)).encode("utf-8"))
+    files.write_bytes(path, _page("Comparison of runs", "\n".join(body)).encode("utf-8"))
     return path
-
-
-def _cell_dataset(ds: xr.Dataset, sel: dict[str, int]) -> xr.Dataset:
-    return ds.isel(sel) if sel else ds

@@ -1,23 +1,21 @@
-"""The results Dataset: names, units and conventions, and atomic NetCDF I/O."""
+"""The results Dataset: names, units and conventions, NetCDF I/O, and the helpers every reader of
+results shares (revenue, sweep cells, delinquency ratios). Variables: docs/results.md."""
 from __future__ import annotations
 
+import itertools
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import pnl, risk
-from .config import PRODUCTS, STATES, LoadedScenario, Scenario
-from . import kernel
-from .kernel import FLOWS
-from .policy import loss_given_default
+from . import files, pnl, risk
+from .codes import (DPD90, FLOWS, HUABEI, MONEY_FLOWS, PRODUCTS, STATES, V_CHARGED_OFF, V_ORIGINAL,
+                    V_RECOVERED, VINTAGE_STATES)
+from .config import LoadedScenario, Scenario, ScenarioError
 
 CENTS = 100
-MONEY_FLOWS = [f for f in FLOWS if not f.endswith("_accounts")]
 DESCRIPTIONS = {
     "accounts": "open accounts by state at the end of the month",
     "balance": "outstanding principal by state at the end of the month",
@@ -117,31 +115,29 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
         "opening_accounts": (("product", "score_band", "state"), opening[..., 0]),
         "opening_balance": (("product", "score_band", "state"), opening[..., 1] / CENTS),
     }
-    for j, name in enumerate(FLOWS):
-        data[name] = (cube, flows[..., j] / CENTS if name in MONEY_FLOWS else flows[..., j])
-    income = flows[..., FLOWS.index("interest_income")] + flows[..., FLOWS.index("fee_income")] \
-        + flows[..., FLOWS.index("penalty_income")] + flows[..., FLOWS.index("merchant_discount")]
-    net = income - flows[..., FLOWS.index("funding_cost")] - flows[..., FLOWS.index("charged_off")] \
-        + flows[..., FLOWS.index("recovered")]
-    data["net_revenue"] = (cube, net / CENTS)
+    by_name = {name: flows[..., j] for j, name in enumerate(FLOWS)}
+    for name, values in by_name.items():
+        data[name] = (cube, values / CENTS if name in MONEY_FLOWS else values)
+    data["net_revenue"] = (cube, pnl.net_revenue(by_name) / CENTS)   # summed in integer cents
     data["pd_12m"] = (("product", "score_band"), sums["pool_pd"])
     data["mean_apr"] = (("product", "score_band"), sums["mean_apr"])
     data["accounts_seasoned_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., 0])
     data["bads_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., 1])
-    # IRB capital of the performing book at the last month (M4 and worse are in default).
-    exposure = stocks[:, -1, :, :, :4, 1].sum(axis=-1).mean(axis=0) / CENTS
-    revolving = (np.asarray(PRODUCTS) == "huabei")[:, None]
+    # IRB capital of the performing book at the last month (90+ is in default).
+    exposure = stocks[:, -1, :, :, :DPD90, 1].sum(axis=-1).mean(axis=0) / CENTS
+    revolving = (np.arange(len(PRODUCTS)) == HUABEI)[:, None]
     data["irb_capital"] = (("product", "score_band"),
-                           risk.irb_capital(sums["pool_pd"], exposure, loss_given_default(sc), revolving, sc.capital))
+                           risk.irb_capital(sums["pool_pd"], exposure, risk.loss_given_default(sc), revolving,
+                                            sc.capital))
     vintages = sums["vintage_stocks"]
     vcube = ("path", "vintage", "months_on_book", "product")
     vbalance = vintages[..., 1] / CENTS
-    vbalance[..., :2] = np.nan  # current and M1 are not kept by vintage
+    vbalance[..., :VINTAGE_STATES] = np.nan  # current and M1 are not kept by vintage
     data["vintage_balance"] = (vcube + ("state",), vbalance)
     vflows = sums["vintage_flows"]
-    data["vintage_original"] = (("vintage", "product"), vflows[0, :, 0, :, kernel.V_ORIGINAL] / CENTS)
-    data["vintage_charged_off"] = (vcube, vflows[..., kernel.V_CHARGED_OFF] / CENTS)
-    data["vintage_recovered"] = (vcube, vflows[..., kernel.V_RECOVERED] / CENTS)
+    data["vintage_original"] = (("vintage", "product"), vflows[0, :, 0, :, V_ORIGINAL] / CENTS)
+    data["vintage_charged_off"] = (vcube, vflows[..., V_CHARGED_OFF] / CENTS)
+    data["vintage_recovered"] = (vcube, vflows[..., V_RECOVERED] / CENTS)
     coords["vintage"] = np.arange(1, vintages.shape[1] + 1)
     coords["months_on_book"] = np.arange(vintages.shape[2])
     ds = xr.Dataset(data, coords=coords)
@@ -194,24 +190,63 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset]) -> xr.Dataset
     return ds
 
 
-def write_atomic(ds: xr.Dataset, path: Path) -> None:
-    """Write NetCDF to a temporary file beside `path`, then rename: never a half-written result."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a result is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write(ds: xr.Dataset, path: Path) -> None:
+    """Write a results file atomically (never a half-written result)."""
+    files.write_atomic(Path(path), lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def read(path: Path) -> xr.Dataset:
     """Open a results file (loaded into memory, file closed)."""
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         return ds.load()
+
+
+def open_run(folder: Path) -> tuple[Path, xr.Dataset]:
+    """The results of a run folder (or a results.nc path); a ScenarioError if missing or unreadable."""
+    folder = Path(folder)
+    path = folder if folder.suffix == ".nc" else folder / "results.nc"
+    if not path.is_file():
+        raise ScenarioError(str(path), "-", "expected the results.nc of a run, found no such file")
+    try:
+        return path, read(path)
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(str(path), "-", f"expected a results file, found one that cannot be read ({exc})") from None
+
+
+def swept(ds: xr.Dataset) -> list[str]:
+    """The names of a sweep's swept keys (none for a single run), whether or not `ds` still has them as
+    dimensions (a selection of one cell keeps them as scalar coordinates)."""
+    return [name for name, _, _ in json.loads(ds.attrs.get("sweep", "[]"))]
+
+
+def sweep_names(ds: xr.Dataset) -> list[str]:
+    """The swept keys that are dimensions of `ds`."""
+    return [name for name in swept(ds) if name in ds.dims]
+
+
+def steady_months(ds: xr.Dataset) -> slice:
+    """Months 13 .. H when the horizon allows (the book has seasoned), else all months."""
+    horizon = ds.sizes["month"]
+    return slice(13 if horizon > 12 else 1, horizon)
+
+
+def cells(ds: xr.Dataset) -> list[tuple[str, dict[str, int]]]:
+    """(label, position of the cell along each swept dimension) for each cell of a sweep, in order;
+    one ("", {}) for a single run. The label reads like "apr_cap=0.24, macro=severe"."""
+    names = sweep_names(ds)
+    out = []
+    for index in itertools.product(*(range(ds.sizes[n]) for n in names)):
+        label = ", ".join(f"{n}={ds[n].values[i].item()}" for n, i in zip(names, index))
+        out.append((label, dict(zip(names, index))))
+    return out
+
+
+def run_name(ds: xr.Dataset) -> str:
+    """The run's name (run.name of the resolved scenario)."""
+    try:
+        return json.loads(ds.attrs["scenario_resolved"])["run"]["name"]
+    except (KeyError, TypeError, ValueError):
+        return str(ds.attrs.get("run_name", "run"))
 
 
 def delinquency_ratio(ds: xr.Dataset, worst_from: str) -> xr.DataArray:

@@ -1,5 +1,6 @@
-"""The loss distribution across Monte Carlo paths and capital: VaR, expected shortfall with
-their Monte Carlo standard errors, economic capital, Basel IRB capital, RAROC."""
+"""Credit risk figures: loss given default, pool PDs, the loss distribution across Monte Carlo paths
+and capital (VaR, expected shortfall with their Monte Carlo standard errors, economic capital,
+Basel IRB capital, RAROC)."""
 from __future__ import annotations
 
 import math
@@ -7,6 +8,30 @@ import math
 import numpy as np
 import xarray as xr
 from scipy.stats import norm
+
+from .codes import HUABEI, PRODUCTS
+
+
+def recovery_share(behaviour) -> float:
+    """Share of a charged-off balance recovered, net of collection cost (a scenario's `behaviour`)."""
+    return behaviour.recovery_rate * (1.0 - behaviour.collection_cost)
+
+
+def loss_given_default(scenario) -> float:
+    """Share of a charged-off balance lost: 1 - recovery rate net of collection cost."""
+    return 1.0 - recovery_share(scenario.behaviour)
+
+
+def pool_pd(accounts, n_bands: int) -> np.ndarray:
+    """Exposure-weighted pd_12m of each (product, band) pool of `accounts` (a terms.Accounts) at
+    origination (weights: principal of loans, the cap of lines); the retail IRB approach assigns
+    exposures to such pools."""
+    weight = np.where(accounts.product == HUABEI, accounts.line_cap, accounts.principal).astype(np.float64)
+    cell = accounts.product.astype(np.int64) * n_bands + accounts.band
+    size = len(PRODUCTS) * n_bands
+    total = np.bincount(cell, weights=weight, minlength=size)
+    weighted = np.bincount(cell, weights=weight * accounts.pd_12m, minlength=size)
+    return (weighted / np.where(total > 0, total, 1.0)).reshape(len(PRODUCTS), n_bands)
 
 
 def value_at_risk(losses: np.ndarray, level: float) -> np.ndarray:

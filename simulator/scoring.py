@@ -1,4 +1,5 @@
-"""The logistic scorecard: pd_12m from features, score scaling (model.md 2.3), score bands."""
+"""The logistic scorecard: pd_12m from features, score scaling (docs/model.md section 2), score bands,
+and a product's pd_12m from the borrower's."""
 from __future__ import annotations
 
 import math
@@ -51,6 +52,12 @@ def score_applicants(features: dict[str, np.ndarray], card: Scorecard, populatio
         noise = rng.normals(seed, 0, features["id"], 0, rng.MODEL_ERROR)
         true_pd = expit(lo + card.model_error_sd * noise)
     return {"pd_12m": scored_pd, "score": score_from_pd(scored_pd, card), "true_pd_12m": true_pd}
+
+
+def product_pd(pd_12m: np.ndarray, multiplier: float) -> np.ndarray:
+    """A product's pd_12m: the borrower's odds times the product's risk multiplier."""
+    odds = pd_12m / (1.0 - pd_12m) * multiplier
+    return np.where(pd_12m >= 1.0, 1.0, odds / (1.0 + odds))
 
 
 def score_band(score: np.ndarray, bands: list[float]) -> np.ndarray:

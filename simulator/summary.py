@@ -1,12 +1,11 @@
 """Headline figures of a run (means over paths) and the tables `run` and `compare` print."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import xarray as xr
 
-from .results import delinquency_ratio
+from .results import cells, delinquency_ratio, run_name, steady_months, sweep_names
 
 # name: (label, short label, format)
 ROWS = {
@@ -29,12 +28,6 @@ ROWS = {
     "irb_capital": ("IRB capital (yuan)", "IRB capital", "{:,.0f}"),
     "raroc": ("RAROC, a year", "RAROC", "{:.1%}"),
 }
-
-
-def steady_months(ds: xr.Dataset) -> slice:
-    """Months 13 .. H when the horizon allows (the book has seasoned), else all months."""
-    horizon = ds.sizes["month"]
-    return slice(13 if horizon > 12 else 1, horizon)
 
 
 def headline(ds: xr.Dataset) -> dict[str, float]:
@@ -65,26 +58,19 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
     }
 
 
-def sweep_names(ds: xr.Dataset) -> list[str]:
-    return [name for name, _, _ in json.loads(ds.attrs.get("sweep", "[]"))]
-
-
-def cells(ds: xr.Dataset, prefix: str = "") -> list[tuple[str, xr.Dataset]]:
-    """(label, one cell) for each cell of a sweep, or the run itself."""
-    names = sweep_names(ds)
-    if not names:
-        return [(prefix or json.loads(ds.attrs["scenario_resolved"])["run"]["name"], ds)]
-    stacked = ds.stack(cell=names)
+def columns(ds: xr.Dataset, name: str = "") -> list[tuple[str, dict[str, float]]]:
+    """(label, headline) of each cell of a sweep ("name: key=value, ..."), or of the run (its `name`,
+    else run.name)."""
     out = []
-    for i in range(stacked.sizes["cell"]):
-        cell = stacked.isel(cell=i)
-        label = ", ".join(f"{n}={cell[n].item()}" for n in names)
-        out.append((f"{prefix}{label}", cell))
+    for label, selection in cells(ds):
+        title = f"{name}: {label}" if name and label else label or name or run_name(ds)
+        out.append((title, headline(ds.isel(selection))))
     return out
 
 
-def _format(fmt: str, value: float) -> str:
-    return fmt.format(value) if value == value else "n/a"
+def format_value(key: str, value: float) -> str:
+    """A headline figure as the tables show it ("n/a" for NaN)."""
+    return ROWS[key][2].format(value) if value == value else "n/a"
 
 
 def table(columns: list[tuple[str, dict[str, float]]]) -> str:
@@ -93,11 +79,11 @@ def table(columns: list[tuple[str, dict[str, float]]]) -> str:
         width = max(len(label) for label, _, _ in ROWS.values())
         col = max(14, *(len(label) for label, _ in columns))
         lines = [" " * width + "  " + "  ".join(label.rjust(col) for label, _ in columns)]
-        for key, (label, _, fmt) in ROWS.items():
-            lines.append(label.ljust(width) + "  " + "  ".join(_format(fmt, h[key]).rjust(col) for _, h in columns))
+        for key, (label, _, _) in ROWS.items():
+            lines.append(label.ljust(width) + "  " + "  ".join(format_value(key, h[key]).rjust(col) for _, h in columns))
         return "\n".join(lines)
     keys = [k for k in ROWS if k != "applicants"]
-    cells_ = [[_format(ROWS[k][2], h[k]) for k in keys] for _, h in columns]
+    cells_ = [[format_value(k, h[k]) for k in keys] for _, h in columns]
     widths = [max(len(ROWS[k][1]), *(len(row[j]) for row in cells_)) for j, k in enumerate(keys)]
     first = max(len(label) for label, _ in columns)
     lines = [" " * first + "  " + "  ".join(ROWS[k][1].rjust(w) for k, w in zip(keys, widths))]
@@ -114,7 +100,7 @@ def render(ds: xr.Dataset, path: Path, seconds: float) -> str:
     head = (f"{ds.attrs['title']}: {n_paths} path(s) x {horizon} months, seed {ds.attrs['seed']}, {seconds:.1f} s\n"
             f"means over paths; ratios over months {months.start}-{months.stop}; VaR and expected shortfall "
             f"at {top:.1%}; economic capital at the scenario's level")
-    body = table([(label, headline(cell)) for label, cell in cells(ds)])
+    body = table(columns(ds))
     if not sweep_names(ds):
         se = float(ds["value_at_risk_se"].sel(quantile=top))
         body += f"\n(VaR Monte Carlo standard error {se:,.0f} yuan with {n_paths} paths)"

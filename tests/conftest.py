@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator import engine, origination
-from simulator.config import METHODS, PRODUCTS, load_scenario
+from simulator import engine, terms
+from simulator.codes import METHODS, PRODUCTS
+from simulator.config import load_scenario
 
 JIEBEI = PRODUCTS.index("jiebei")
 
@@ -33,7 +34,7 @@ def loaded_scenario(tmp_path: Path, overrides: list[str]):
 def identical_book(n: int, principal: float, apr: float, term: int, method: str, pd_12m: float,
                    roll_rates, state: int = 0):
     """Account arrays of n identical cash loans of an existing book (first payment due in month 1)."""
-    return origination.account_arrays(
+    return terms.account_arrays(
         n, roll_rates, account_id=np.arange(n), product=JIEBEI, principal=int(round(principal * 100)),
         rate=apr / 12, term=term, method=METHODS.index(method), state0=state, pd_12m=np.full(n, pd_12m))
 
@@ -41,5 +42,5 @@ def identical_book(n: int, principal: float, apr: float, term: int, method: str,
 def run_book(tmp_path: Path, accounts, overrides: list[str], **kwargs):
     """Run the kernel on given accounts; returns (scenario, stocks, flows, rolls, cures) summed over bands."""
     loaded = loaded_scenario(tmp_path, overrides)
-    out = engine.run_kernel(loaded.scenario, accounts, **kwargs)
+    out = engine.run_accounts(loaded.scenario, accounts, **kwargs)
     return (loaded.scenario, *(out[name].sum(axis=3) for name in ("stocks", "flows", "rolls", "cures")))

@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from simulator import engine, hazard, kernel, origination, rng
-from simulator.config import METHODS
+from simulator import codes, engine, hazard, kernel, policy, rng, terms
+from simulator.codes import METHODS
 from simulator.products import schedule_cents
 
 from conftest import JIEBEI, identical_book, loaded_scenario, run_book
@@ -26,8 +26,8 @@ def test_riskless_book_follows_the_schedule(tmp_path, method):
     n, principal, apr, term = 40, 6000.0, 0.12, 12
     accounts = identical_book(n, principal, apr, term, method, 0.0, ROLLS)
     _, stocks, flows, _, _ = run_book(tmp_path, accounts, NO_RISK + ["run.horizon_months=14"])
-    interest = flows[0, :, JIEBEI, kernel.INTEREST] / 100 / n
-    repaid = flows[0, :, JIEBEI, kernel.REPAID] / 100 / n
+    interest = flows[0, :, JIEBEI, codes.INTEREST] / 100 / n
+    repaid = flows[0, :, JIEBEI, codes.REPAID] / 100 / n
     r, k = apr / 12, np.arange(1, term + 1)
     if method == "equal_installment":
         want_interest, want_principal = -npf.ipmt(r, k, term, principal), -npf.ppmt(r, k, term, principal)
@@ -46,13 +46,13 @@ def test_riskless_book_follows_the_schedule(tmp_path, method):
     assert repaid.sum() == pytest.approx(principal, abs=1e-9)
     # Exactly the integer-cent schedule, times the count.
     sched = schedule_cents(method, int(principal * 100), r, term)
-    assert np.array_equal(flows[0, :term, JIEBEI, kernel.INTEREST], n * sched[:, 2])
-    assert np.array_equal(flows[0, :term, JIEBEI, kernel.REPAID], n * sched[:, 1])
+    assert np.array_equal(flows[0, :term, JIEBEI, codes.INTEREST], n * sched[:, 2])
+    assert np.array_equal(flows[0, :term, JIEBEI, codes.REPAID], n * sched[:, 1])
     # Every account closes at maturity.
     assert stocks[0, term - 2, JIEBEI, :, 0].sum() == n
     assert stocks[0, term - 1:, JIEBEI, :, 0].sum() == 0
-    assert flows[0, term - 1, JIEBEI, kernel.N_MATURED] == n
-    assert flows[0, :, JIEBEI, kernel.CHARGED_OFF_AMT].sum() == 0
+    assert flows[0, term - 1, JIEBEI, codes.N_MATURED] == n
+    assert flows[0, :, JIEBEI, codes.CHARGED_OFF_AMT].sum() == 0
 
 
 def transition_matrix(hazard_rate: float, rolls: list[float]) -> np.ndarray:
@@ -71,7 +71,7 @@ def test_accounts_by_state_follow_the_markov_chain(tmp_path):
     h = float(hazard.hazard_from_pd12(np.array([pd_12m]), ROLLS)[0])
     _, stocks, flows, rolls, cures = run_book(tmp_path, accounts, NO_RISK + [f"run.horizon_months={horizon}"])
     simulated = np.concatenate(
-        [stocks[0, :, JIEBEI, :, 0], np.cumsum(flows[0, :, JIEBEI, kernel.N_CHARGED_OFF])[:, None]], axis=1)
+        [stocks[0, :, JIEBEI, :, 0], np.cumsum(flows[0, :, JIEBEI, codes.N_CHARGED_OFF])[:, None]], axis=1)
     p = transition_matrix(h, ROLLS)
     dist = np.zeros(8)
     dist[0] = 1.0
@@ -93,7 +93,7 @@ def test_worked_example_pd_12m(tmp_path):
     accounts = identical_book(n, 5000.0, 0.15, 36, "interest_first", pd_12m, [1.0] * 6)
     _, stocks, flows, _, _ = run_book(tmp_path, accounts, NO_RISK + ["behaviour.roll_rates=[1,1,1,1,1,1]",
                                                                       "run.horizon_months=12"])
-    reached = stocks[0, 11, JIEBEI, 4:, 0].sum() + flows[0, :, JIEBEI, kernel.N_CHARGED_OFF].sum()
+    reached = stocks[0, 11, JIEBEI, 4:, 0].sum() + flows[0, :, JIEBEI, codes.N_CHARGED_OFF].sum()
     assert abs(reached - n * pd_12m) <= 5 * np.sqrt(n * pd_12m * (1 - pd_12m))
     # Without cures nobody misses in month 10 .. 12 and reaches M4 by month 12.
     assert stocks[0, 11, JIEBEI, 1:4, 0].sum() == pytest.approx(n * (1 - pd_12m) * (1 - (1 - h) ** 3), rel=0.05)
@@ -127,10 +127,10 @@ def test_fraud_never_pays_and_charges_off_after_six_misses(tmp_path):
     accounts = identical_book(n, 1000.0, 0.2, 12, "equal_installment", 0.0, ROLLS)
     accounts.fraud[:] = True
     _, stocks, flows, _, _ = run_book(tmp_path, accounts, ["run.horizon_months=10"])
-    assert flows[0, :, JIEBEI, kernel.REPAID].sum() == 0
-    assert flows[0, :, JIEBEI, kernel.PREPAID].sum() == 0
-    assert flows[0, 6, JIEBEI, kernel.N_CHARGED_OFF] == n          # month 7: the seventh miss
-    assert flows[0, 6, JIEBEI, kernel.CHARGED_OFF_AMT] == n * 100_000
+    assert flows[0, :, JIEBEI, codes.REPAID].sum() == 0
+    assert flows[0, :, JIEBEI, codes.PREPAID].sum() == 0
+    assert flows[0, 6, JIEBEI, codes.N_CHARGED_OFF] == n          # month 7: the seventh miss
+    assert flows[0, 6, JIEBEI, codes.CHARGED_OFF_AMT] == n * 100_000
 
 
 def test_recoveries_spread_over_the_lag(tmp_path):
@@ -140,7 +140,7 @@ def test_recoveries_spread_over_the_lag(tmp_path):
     _, _, flows, _, _ = run_book(tmp_path, accounts, [
         "run.horizon_months=14", "behaviour.recovery_rate=0.3", "behaviour.collection_cost=0.1",
         f"behaviour.recovery_lag_months={lag}"])
-    recovered = flows[0, :, JIEBEI, kernel.RECOVERED]
+    recovered = flows[0, :, JIEBEI, codes.RECOVERED]
     total = round(n * 100_000 * 0.3 * 0.9)
     assert recovered.sum() == total
     assert np.count_nonzero(recovered) == lag and recovered[7:7 + lag].sum() == total
@@ -156,18 +156,18 @@ def test_penalty_on_overdue_amounts(tmp_path):
         "factor.asset_correlation=0.0", "products.jiebei.late_fee=30.0", "products.jiebei.penalty_daily_rate=0.001",
         "products.jiebei.days_per_year=360.0"])
     assert stocks[0, 0, JIEBEI, 1, 0] == 1 and cures[0, 1, JIEBEI, 1] == 1
-    assert flows[0, 1, JIEBEI, kernel.INTEREST] == 2000                 # 10.00 overdue + 10.00 due
-    assert flows[0, 1, JIEBEI, kernel.PENALTY] == round(1000 * 0.001 * 30)  # 10.00 x 0.1% x 30 days
-    assert flows[0, 1, JIEBEI, kernel.FEES] == 3000
+    assert flows[0, 1, JIEBEI, codes.INTEREST] == 2000                 # 10.00 overdue + 10.00 due
+    assert flows[0, 1, JIEBEI, codes.PENALTY] == round(1000 * 0.001 * 30)  # 10.00 x 0.1% x 30 days
+    assert flows[0, 1, JIEBEI, codes.FEES] == 3000
 
 
 def test_realised_12_month_bad_rate_matches_pd_12m(tmp_path):
     """New accounts observed for 12 months on book reach 90+ at the calibrated rate."""
     n, pd_12m = 100_000, 0.06
-    accounts = origination.account_arrays(
+    accounts = terms.account_arrays(
         n, ROLLS, account_id=np.arange(n), product=JIEBEI, start_month=1, principal=500_000, rate=0.01,
         term=36, method=METHODS.index("interest_first"), pd_12m=np.full(n, pd_12m))
-    out = engine.run_kernel(loaded_scenario(tmp_path, NO_RISK + ["run.horizon_months=13"]).scenario, accounts)
+    out = engine.run_accounts(loaded_scenario(tmp_path, NO_RISK + ["run.horizon_months=13"]).scenario, accounts)
     seasoned, bads = out["seasoned"][0, JIEBEI].sum(axis=0)
     assert seasoned == n
     assert abs(bads - n * pd_12m) <= 5 * np.sqrt(n * pd_12m * (1 - pd_12m)), bads
@@ -219,13 +219,14 @@ def _miss_decisions(terms, hazard_q, z, keys, cdf, inv):
 def test_bracketed_miss_with_borrower_draw_is_the_formula(tmp_path):
     """The miss decision with the borrower-level draw, bounded by the grids, equals the plain
     formula Phi((q - sqrt(R) z - sqrt(R_b) b) / sqrt(1 - R - R_b)) draw for draw."""
-    terms = engine.model_terms(loaded_scenario(tmp_path, ["factor.borrower_correlation=0.3"]).scenario)
+    sc = loaded_scenario(tmp_path, ["factor.borrower_correlation=0.3"]).scenario
+    params = terms.kernel_terms(sc, policy.bill_instalment_terms(sc))
     cdf, inv = kernel.cdf_tables()
     gen = np.random.default_rng(11)
     n = 400_000
     hazard_q = ndtri(gen.uniform(1e-4, 0.5, n))
     z = gen.normal(0.0, 1.5, n)
     keys = np.column_stack([gen.integers(0, 2**62, n), gen.integers(0, 2**62, n), gen.integers(1, 60, n)])
-    fast, exact = _miss_decisions(terms, hazard_q, z, keys, cdf, inv)
+    fast, exact = _miss_decisions(params, hazard_q, z, keys, cdf, inv)
     assert np.array_equal(fast, exact)
     assert exact.sum() > 1000

@@ -10,7 +10,8 @@ import pytest
 import xarray as xr
 
 from simulator import engine, metrics, pnl, results
-from simulator.config import PRODUCTS, STATES, load_scenario
+from simulator.codes import PRODUCTS, STATES
+from simulator.config import load_scenario
 
 BANDS = ("low", "high")
 CUBE = ("path", "month", "product", "score_band")

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from simulator import hazard, policy, scoring
-from simulator.config import PRODUCTS, load_scenario
+from simulator import hazard, policy, risk, scoring
+from simulator.codes import PRODUCTS
+from simulator.config import load_scenario
 
 JIEBEI = PRODUCTS.index("jiebei")
 
@@ -85,7 +86,7 @@ def test_price_curve_divides_by_the_score_span(scenario_file):
 def test_risk_based_price_and_daily_rate_bounds(scenario_file):
     sc = scenario(scenario_file, "policy.pricing=\"risk_based\"", "policy.risk_margin=0.03",
                   "funding.cost_of_funds=0.06")
-    lgd = policy.loss_given_default(sc)
+    lgd = risk.loss_given_default(sc)
     apr = policy.risk_price(np.zeros(3), np.array([0.01, 0.05, 0.5]), sc)
     terms = sc.products.jiebei
     expected = np.clip(0.06 + np.array([0.01, 0.05, 0.5]) * lgd + 0.03,

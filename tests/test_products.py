@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator import engine, hazard, kernel, origination, policy, population, scoring
-from simulator.config import PRODUCTS
+from simulator import codes, engine, hazard, origination, policy, population, scoring, terms
+from simulator.codes import PRODUCTS
 
 from conftest import loaded_scenario
 
@@ -25,12 +25,12 @@ def half_up(x: float) -> int:
 
 def run(tmp_path, accounts, overrides, **kwargs):
     loaded = loaded_scenario(tmp_path, overrides)
-    return loaded.scenario, engine.run_kernel(loaded.scenario, accounts, **kwargs)
+    return loaded.scenario, engine.run_accounts(loaded.scenario, accounts, **kwargs)
 
 
 def lines(n, payer, limit=5000.0, spend=800.0, pd_12m=0.0, cap=None, **fields):
     """n revolving lines opened before the run (first statement in month 1)."""
-    return origination.account_arrays(
+    return terms.account_arrays(
         n, ROLLS, account_id=np.arange(n), product=HUABEI, rate=0.0005 * 30, limit=round(limit * 100),
         line_cap=round((cap or limit) * 100), payer=payer, spend=round(spend * 100), pd_12m=np.full(n, pd_12m),
         **fields)
@@ -48,7 +48,7 @@ def reference_line(drawn, sc, payer, limit, cap, conversion=False):
         assert spend <= max(0, math.floor(limit / (1 + r)) - balance)
         balance += spend
         revolving = balance - plan_left
-        if conversion and plan_left == 0 and payer != kernel.TRANSACTOR and revolving >= hb.min_conversion * 100:
+        if conversion and plan_left == 0 and payer != codes.TRANSACTOR and revolving >= hb.min_conversion * 100:
             plan_original = plan_left = revolving
             plan_fee, plan_k, revolving = half_up(revolving * fee_rate), 0, 0
         plan_due = fee = 0
@@ -57,8 +57,8 @@ def reference_line(drawn, sc, payer, limit, cap, conversion=False):
             plan_due = plan_left if plan_k >= tenor else min(plan_original // tenor, plan_left)
             fee = plan_fee
         minimum = min(half_up(revolving * hb.min_payment_share), revolving)
-        paid = {kernel.TRANSACTOR: revolving, kernel.MINIMUM_PAYER: minimum,
-                kernel.REVOLVER: min(max(minimum, half_up(revolving * sc.behaviour.revolver_pay_share)), revolving)}[payer]
+        paid = {codes.TRANSACTOR: revolving, codes.MINIMUM_PAYER: minimum,
+                codes.REVOLVER: min(max(minimum, half_up(revolving * sc.behaviour.revolver_pay_share)), revolving)}[payer]
         interest = half_up((revolving - paid) * r)
         balance += interest - paid - plan_due
         plan_left -= plan_due
@@ -72,26 +72,26 @@ def reference_line(drawn, sc, payer, limit, cap, conversion=False):
 
 def test_transactors_pay_no_interest(tmp_path):
     n = 200
-    sc, out = run(tmp_path, lines(n, kernel.TRANSACTOR), CALM + ["run.horizon_months=12"])
+    sc, out = run(tmp_path, lines(n, codes.TRANSACTOR), CALM + ["run.horizon_months=12"])
     flows = out["flows"][0].sum(axis=2)[:, HUABEI]
-    assert flows[:, kernel.DRAWN].sum() > 0
-    assert flows[:, kernel.INTEREST].sum() == 0 and flows[:, kernel.CAPITALISED].sum() == 0
-    assert np.array_equal(flows[:, kernel.REPAID], flows[:, kernel.DRAWN])   # statement paid in full
+    assert flows[:, codes.DRAWN].sum() > 0
+    assert flows[:, codes.INTEREST].sum() == 0 and flows[:, codes.CAPITALISED].sum() == 0
+    assert np.array_equal(flows[:, codes.REPAID], flows[:, codes.DRAWN])   # statement paid in full
     assert out["stocks"][0, :, HUABEI, :, :, 1].sum() == 0
 
 
-@pytest.mark.parametrize("payer", [kernel.MINIMUM_PAYER, kernel.REVOLVER])
+@pytest.mark.parametrize("payer", [codes.MINIMUM_PAYER, codes.REVOLVER])
 def test_revolving_interest_is_daily_rate_times_days_on_the_unpaid(tmp_path, payer):
     limit, cap = 3000.0, 4000.0
     sc, out = run(tmp_path, lines(1, payer, limit=limit, cap=cap, spend=900.0),
                   CALM + ["run.horizon_months=24", "products.huabei.conversion_rate=0.0"], trace=True)
     flows = out["flows"][0].sum(axis=2)[:, HUABEI]
-    want = reference_line(flows[:, kernel.DRAWN], sc, payer, limit * 100, cap * 100)
-    assert [w["interest"] for w in want] == list(flows[:, kernel.INTEREST])
-    assert [w["interest"] for w in want] == list(flows[:, kernel.CAPITALISED])
-    assert [w["repaid"] for w in want] == list(flows[:, kernel.REPAID])
+    want = reference_line(flows[:, codes.DRAWN], sc, payer, limit * 100, cap * 100)
+    assert [w["interest"] for w in want] == list(flows[:, codes.INTEREST])
+    assert [w["interest"] for w in want] == list(flows[:, codes.CAPITALISED])
+    assert [w["repaid"] for w in want] == list(flows[:, codes.REPAID])
     assert [w["balance"] for w in want] == list(out["trace"][0])
-    assert flows[:, kernel.INTEREST].sum() > 0
+    assert flows[:, codes.INTEREST].sum() > 0
     # The line never goes over its limit, capitalised interest included.
     assert out["trace"][0].max() <= cap * 100
 
@@ -100,31 +100,31 @@ def test_bill_instalments_fee_and_principal_per_period(tmp_path):
     limit = 6000.0
     overrides = CALM + ["run.horizon_months=30", "products.huabei.conversion_rate=1.0",
                         "products.huabei.min_conversion=0.0", "products.huabei.instalment_tenor_shares=[0,0,0,1.0]"]
-    sc, out = run(tmp_path, lines(1, kernel.REVOLVER, limit=limit, spend=2000.0), overrides, trace=True)
+    sc, out = run(tmp_path, lines(1, codes.REVOLVER, limit=limit, spend=2000.0), overrides, trace=True)
     flows = out["flows"][0].sum(axis=2)[:, HUABEI]
-    want = reference_line(flows[:, kernel.DRAWN], sc, kernel.REVOLVER, limit * 100, limit * 100, conversion=True)
-    assert [w["fee"] for w in want] == list(flows[:, kernel.FEES])
-    assert [w["repaid"] for w in want] == list(flows[:, kernel.REPAID])
+    want = reference_line(flows[:, codes.DRAWN], sc, codes.REVOLVER, limit * 100, limit * 100, conversion=True)
+    assert [w["fee"] for w in want] == list(flows[:, codes.FEES])
+    assert [w["repaid"] for w in want] == list(flows[:, codes.REPAID])
     assert [w["balance"] for w in want] == list(out["trace"][0])
     # Closed form: the first statement S becomes 12 parts of S // 12 and a fee of 8.8% / 12 of S a period.
-    statement = flows[0, kernel.DRAWN]
-    assert list(flows[:12, kernel.FEES]) == [half_up(statement * 0.088 / 12)] * 12
-    assert flows[12, kernel.FEES] > 0 and flows[12, kernel.FEES] != flows[0, kernel.FEES]  # the next plan
+    statement = flows[0, codes.DRAWN]
+    assert list(flows[:12, codes.FEES]) == [half_up(statement * 0.088 / 12)] * 12
+    assert flows[12, codes.FEES] > 0 and flows[12, codes.FEES] != flows[0, codes.FEES]  # the next plan
 
 
 def test_exposure_at_charge_off_includes_what_was_drawn(tmp_path):
-    accounts = lines(50, kernel.MINIMUM_PAYER, limit=2000.0, spend=500.0)
+    accounts = lines(50, codes.MINIMUM_PAYER, limit=2000.0, spend=500.0)
     accounts.fraud[:] = True
     sc, out = run(tmp_path, accounts, CALM + ["run.horizon_months=8"])
     flows = out["flows"][0].sum(axis=2)[:, HUABEI]
-    assert flows[0, kernel.DRAWN] > 0 and flows[1:, kernel.DRAWN].sum() == 0  # frozen after the miss
-    assert flows[6, kernel.N_CHARGED_OFF] == 50
-    assert flows[6, kernel.CHARGED_OFF_AMT] == flows[0, kernel.DRAWN]
+    assert flows[0, codes.DRAWN] > 0 and flows[1:, codes.DRAWN].sum() == 0  # frozen after the miss
+    assert flows[6, codes.N_CHARGED_OFF] == 50
+    assert flows[6, codes.CHARGED_OFF_AMT] == flows[0, codes.DRAWN]
 
 
 def purchases(n, price, tenor, fee_rate, discount, pd_12m=0.0, start=1):
     cents = round(price * 100)
-    return origination.account_arrays(
+    return terms.account_arrays(
         n, ROLLS, account_id=np.arange(n), product=YUEFU, start_month=start, principal=cents, term=tenor,
         method=1, fee=half_up(cents * fee_rate), discount=half_up(cents * discount), pd_12m=np.full(n, pd_12m))
 
@@ -133,12 +133,12 @@ def test_instalment_purchase_fees_principal_and_merchant_discount(tmp_path):
     n, price, tenor = 10, 1234.56, 6
     sc, out = run(tmp_path, purchases(n, price, tenor, 0.0075, 0.02), CALM + ["run.horizon_months=9"])
     flows = out["flows"][0].sum(axis=2)[:, YUEFU]
-    assert flows[0, kernel.DISCOUNT] == n * half_up(123456 * 0.02) == n * 2469
-    assert flows[0, kernel.ORIGINATED] == n * 123456
-    assert list(flows[1:7, kernel.FEES]) == [n * half_up(123456 * 0.0075)] * 6       # 9.26 a period
-    assert list(flows[1:7, kernel.REPAID]) == [n * (123456 // 6)] * 5 + [n * (123456 - 5 * (123456 // 6))]
-    assert flows[:, kernel.INTEREST].sum() == 0
-    assert flows[6, kernel.N_MATURED] == n
+    assert flows[0, codes.DISCOUNT] == n * half_up(123456 * 0.02) == n * 2469
+    assert flows[0, codes.ORIGINATED] == n * 123456
+    assert list(flows[1:7, codes.FEES]) == [n * half_up(123456 * 0.0075)] * 6       # 9.26 a period
+    assert list(flows[1:7, codes.REPAID]) == [n * (123456 // 6)] * 5 + [n * (123456 - 5 * (123456 // 6))]
+    assert flows[:, codes.INTEREST].sum() == 0
+    assert flows[6, codes.N_MATURED] == n
 
 
 def test_instalment_purchase_late_fee_per_day(tmp_path):
@@ -148,9 +148,9 @@ def test_instalment_purchase_late_fee_per_day(tmp_path):
     flows = out["flows"][0].sum(axis=2)[:, YUEFU]
     overdue = 300000 // 3
     yf = sc.products.yuefu
-    assert flows[1, kernel.PENALTY] == half_up(overdue * yf.late_fee_daily * yf.days_per_year / 12)   # 15.21
-    assert flows[1, kernel.FEES] == 2 * 3000                                   # both months' fees
-    assert flows[1, kernel.REPAID] == 2 * overdue
+    assert flows[1, codes.PENALTY] == half_up(overdue * yf.late_fee_daily * yf.days_per_year / 12)   # 15.21
+    assert flows[1, codes.FEES] == 2 * 3000                                   # both months' fees
+    assert flows[1, codes.REPAID] == 2 * overdue
 
 
 def bivariate_normal_cdf(a: float, b: float, rho: float) -> float:
@@ -163,7 +163,7 @@ def test_joint_miss_rate_of_a_borrowers_two_products(tmp_path, rho_b):
     pd_loan, pd_buy = hazard.pd12_from_hazard(np.array([h_loan, h_buy]), ROLLS)
     ids = np.repeat(np.arange(n), 2)
     product = np.tile([JIEBEI, YUEFU], n)
-    accounts = origination.account_arrays(
+    accounts = terms.account_arrays(
         2 * n, ROLLS, account_id=np.arange(2 * n), borrower=ids, product=product, principal=100_000, rate=0.01,
         term=12, method=2, pd_12m=np.where(product == JIEBEI, pd_loan, pd_buy))
     sc, out = run(tmp_path, accounts, CALM + ["run.horizon_months=1", f"factor.borrower_correlation={rho_b}"])
@@ -182,7 +182,7 @@ def test_borrower_counts_equal_account_counts_for_one_product_each(tmp_path):
     loaded = loaded_scenario(tmp_path, ["applicants.monthly_volume=500", "applicants.origination_months=6",
                                         "run.horizon_months=12", "applicants.also_requests={}"])
     accounts, _ = origination.prepare(loaded.scenario)
-    out = engine.run_kernel(loaded.scenario, accounts)
+    out = engine.run_accounts(loaded.scenario, accounts)
     assert len(np.unique(accounts.borrower)) == len(accounts.borrower)
     assert np.array_equal(out["borrowers"], out["stocks"][..., 0].sum(axis=2))
 
@@ -197,7 +197,7 @@ def test_shared_limit_is_never_exceeded(tmp_path):
     scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)
     dec = policy.decide(apps, scores, sc)
     accounts = origination.new_accounts(sc, apps, scores, scoring.score_band(scores["score"], sc.scorecard.bands), dec)
-    out = engine.run_kernel(sc, accounts, trace=True)
+    out = engine.run_accounts(sc, accounts, trace=True)
     trace = out["trace"]
     total = np.zeros((len(apps["id"]), sc.run.horizon_months), dtype=np.int64)
     np.add.at(total, accounts.borrower, trace)

@@ -13,7 +13,8 @@ import numpy_financial as npf
 import pytest
 
 from simulator.products import fee_rate_for_apr
-from simulator.quote import QuoteError, add_parser, default_instalment_fees, irr_apr, quote
+from simulator.products import irr_apr
+from simulator.quote import QuoteError, add_parser, default_instalment_fees, quote
 
 ROOT = Path(__file__).resolve().parents[1]
 JIEBEI_MONTHLY = 0.0004 * 365 / 12  # 0.04% a day, documented day count 365

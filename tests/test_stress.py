@@ -11,9 +11,10 @@ import xarray as xr
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from simulator import engine, hazard, kernel, results, risk
+from simulator import codes, engine, hazard, results, risk
 from simulator.cli import main
-from simulator.config import PRODUCTS, load_scenario
+from simulator.codes import PRODUCTS
+from simulator.config import load_scenario
 
 from conftest import identical_book, run_book
 
@@ -30,7 +31,7 @@ def test_loss_quantiles_follow_the_vasicek_closed_form(tmp_path):
         "behaviour.roll_rates=[1,1,1,1,1,1]", "behaviour.recovery_rate=0.0", "behaviour.prepay_monthly=0.0",
         "factor.autocorrelation=1.0", f"factor.asset_correlation={rho}", "factor.borrower_correlation=0.0",
         f"run.horizon_months={horizon}", f"run.paths={paths}"])
-    share = flows[:, :, JIEBEI, kernel.CHARGED_OFF_AMT].sum(axis=1) / (n * 100_000)
+    share = flows[:, :, JIEBEI, codes.CHARGED_OFF_AMT].sum(axis=1) / (n * 100_000)
     for q in (0.95, 0.99, 0.999):
         z = ndtri(1 - q)                                   # bad factor draws make the large losses
         p = ndtr((ndtri(h) - math.sqrt(rho) * z) / math.sqrt(1 - rho))

@@ -1,0 +1,44 @@
+"""The vocabulary: products, repayment methods, account states, payer types and kernel outputs,
+with their integer codes. Every other module takes its codes from here; no logic."""
+from __future__ import annotations
+
+# Products (the `product` dimension, in this order).
+PRODUCTS = ("huabei", "jiebei", "yuefu")
+HUABEI, JIEBEI, YUEFU = range(len(PRODUCTS))
+INSTALMENT_PRODUCTS = ("huabei", "yuefu")   # instalment plans: a bill instalment, a purchase
+
+# Repayment methods of the cash loan (instalment plans repay principal in equal parts: EQUAL_PRINCIPAL).
+METHODS = ("equal_installment", "equal_principal", "interest_first")
+EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, INTEREST_FIRST = range(len(METHODS))
+METHOD_CODES = {name: code for code, name in enumerate(METHODS)}
+
+# States of an open account at a month end (the `state` dimension): current = M0, Mk = k missed
+# payments in a row. Charged-off and closed accounts leave the dimension (they are not open).
+STATES = ("current", "M1", "M2", "M3", "M4", "M5", "M6")
+N_STATES = len(STATES)
+DPD30 = STATES.index("M2")    # 30+ days past due: M2 and worse
+DPD90 = STATES.index("M4")    # 90+ days past due: M4 and worse (also "in default" for capital)
+VINTAGE_STATES = DPD30        # balances by vintage are kept for M2 and worse only
+PD_MONTHS = 12                # pd_12m: reaching 90+ within this many months on book
+
+# How a revolving line's holder pays a statement.
+PAYER_TYPES = ("transactor", "revolver", "minimum_payer")
+TRANSACTOR, REVOLVER, MINIMUM_PAYER = range(len(PAYER_TYPES))
+
+# Flows the kernel adds up per (path, month, product, band): amounts in cents, then account counts.
+FLOWS = (
+    "originated", "drawn", "capitalised", "repaid", "prepaid", "charged_off", "recovered",
+    "interest_income", "fee_income", "penalty_income", "merchant_discount", "funding_cost",
+    "originated_accounts", "prepaid_accounts", "matured_accounts", "charged_off_accounts",
+)
+(ORIGINATED, DRAWN, CAPITALISED, REPAID, PREPAID, CHARGED_OFF_AMT, RECOVERED,
+ INTEREST, FEES, PENALTY, DISCOUNT, FUNDING,
+ N_ORIGINATED, N_PREPAID, N_MATURED, N_CHARGED_OFF) = range(len(FLOWS))
+MONEY_FLOWS = FLOWS[:N_ORIGINATED]
+
+# Flows kept by vintage and months on book (original: principal of loans, opening limit of lines).
+VINTAGE_FLOWS = ("original", "charged_off", "recovered")
+V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED = range(len(VINTAGE_FLOWS))
+
+# Revenue lines (money flows): net revenue = revenue - funding cost - charged off + recovered.
+REVENUE = ("interest_income", "fee_income", "penalty_income", "merchant_discount")

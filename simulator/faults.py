@@ -1,0 +1,29 @@
+"""Test seams: environment variables that slow a run down or crash a worker on purpose, so that
+tests can interrupt a run midway or kill a Dask worker. Read here only; unset in normal use.
+
+- SIMULATOR_TASK_DELAY=<seconds>: wait this long after each checkpoint is saved.
+- SIMULATOR_CRASH_ONCE=<file>: the first Dask task to find no such file creates it and kills its worker.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+TASK_DELAY = "SIMULATOR_TASK_DELAY"
+CRASH_ONCE = "SIMULATOR_CRASH_ONCE"
+
+
+def after_checkpoint() -> None:
+    """Wait SIMULATOR_TASK_DELAY seconds, if set."""
+    delay = os.environ.get(TASK_DELAY)
+    if delay:
+        time.sleep(float(delay))
+
+
+def on_worker_task(task: object) -> None:
+    """Kill this worker process if SIMULATOR_CRASH_ONCE names a file that does not exist yet (creating it)."""
+    marker = os.environ.get(CRASH_ONCE)
+    if marker and not os.path.exists(marker):
+        Path(marker).write_text(str(task))
+        os._exit(1)

@@ -1,0 +1,181 @@
+"""Where scenario figures become kernel units: rates a month, integer cents, per-product penalty
+and fees, the factor inputs, the kernel's input structs and the shapes of its outputs.
+
+Day count (docs/products.md): a cash loan's APR = daily rate x days_per_year and its monthly rate
+= APR / 12; a revolving line's monthly rate = daily rate x days_per_period; penalty interest and
+daily late fees convert the same way as the product's own rate.
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numba as nb
+import numpy as np
+from scipy.special import ndtri
+
+from . import hazard, risk
+from .codes import (EQUAL_INSTALLMENT, FLOWS, HUABEI, JIEBEI, N_STATES, PRODUCTS, VINTAGE_FLOWS, YUEFU)
+from .config import Scenario
+from .products import level_payment
+
+# Struct of arrays, one entry per account, sorted by borrower.
+Accounts = namedtuple("Accounts", [
+    "account_id", "borrower", "product", "band", "start_month",
+    "principal",     # cents at entry (loans); 0 for lines
+    "rate",          # monthly contract rate (loans) or revolving rate (lines)
+    "term", "method", "payment",   # loans: instalments from entry, method code, level payment (cents)
+    "fee",           # flat fee a period (cents; instalment purchases)
+    "discount",      # merchant discount at origination (cents)
+    "limit", "line_cap",           # lines: opening limit and the most it may be raised to (cents)
+    "payer", "spend",              # lines: payment behaviour (codes.PAYER_TYPES), mean monthly spend (cents)
+    "state0", "hazard_q", "fraud",
+    "pd_12m",        # the account's pd_12m (for pools and reports; the kernel reads hazard_q)
+])
+ACCOUNT_DTYPES = {
+    "account_id": np.int64, "borrower": np.int64, "product": np.int8, "band": np.int8, "start_month": np.int32,
+    "principal": np.int64, "rate": np.float64, "term": np.int32, "method": np.int8, "payment": np.int64,
+    "fee": np.int64, "discount": np.int64, "limit": np.int64, "line_cap": np.int64, "payer": np.int8,
+    "spend": np.int64, "state0": np.int8, "hazard_q": np.float64, "fraud": np.bool_, "pd_12m": np.float64,
+}
+
+# Scenario parameters the kernel reads (scalars and small per-product arrays).
+Terms = namedtuple("Terms", [
+    "seed", "sqrt_rho", "sqrt_rho_b", "inv_sqrt_idio", "funding_rate", "recovery_share",
+    "recovery_lag", "penalty_rate", "late_fee", "prepayment",
+    "min_payment_share", "revolver_pay_share", "conversion_rate", "min_conversion",
+    "conversion_tenors", "conversion_fee_rate", "conversion_cum_shares",
+    "limit_cut", "limit_raise", "raise_after",
+])
+
+# Integer sums the kernel adds into (each with a leading thread axis; see `kernel.simulate`).
+Outputs = namedtuple("Outputs", ["stocks", "flows", "rolls", "cures", "borrowers", "vintage_stocks",
+                                 "vintage_flows", "seasoned", "trace"])
+
+
+# --- units -----------------------------------------------------------------------------------------
+
+def to_cents(amount) -> np.ndarray:
+    """Yuan to integer cents, half up."""
+    return np.floor(np.asarray(amount, dtype=np.float64) * 100.0 + 0.5).astype(np.int64)
+
+
+def annual_rate(daily_rate, days_per_year):
+    """A daily rate as a rate a year: daily rate x days_per_year."""
+    return daily_rate * days_per_year
+
+
+def monthly_rate(annual):
+    """A rate a year as the rate a month: annual / 12."""
+    return annual / 12.0
+
+
+def period_rate(daily_rate, days_per_period):
+    """A revolving line's rate a statement period: daily rate x days_per_period."""
+    return daily_rate * days_per_period
+
+
+def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray]) -> Terms:
+    """The scenario's parameters as the kernel reads them (per-product arrays by product code);
+    `bill` holds the bill instalments on offer after the APR cap (`policy.bill_instalment_terms`)."""
+    jb, hb, yf, beh, fac = sc.products.jiebei, sc.products.huabei, sc.products.yuefu, sc.behaviour, sc.factor
+    penalty = np.zeros(len(PRODUCTS))
+    penalty[JIEBEI] = monthly_rate(annual_rate(jb.penalty_daily_rate, jb.days_per_year))
+    penalty[HUABEI] = period_rate(hb.penalty_daily_rate, hb.days_per_period)
+    penalty[YUEFU] = monthly_rate(annual_rate(yf.late_fee_daily, yf.days_per_year))
+    late_fee = np.zeros(len(PRODUCTS), dtype=np.int64)
+    late_fee[JIEBEI] = to_cents(jb.late_fee)
+    prepayment = np.zeros(len(PRODUCTS), dtype=np.bool_)
+    prepayment[JIEBEI], prepayment[YUEFU] = jb.prepayment, yf.prepayment
+    tenors, fee_rate, cum_shares = bill["tenors"], bill["fee_rate"], bill["cum_shares"]
+    conversion_rate = hb.conversion_rate
+    if len(tenors) == 0:       # no tenor on offer: no conversion (one placeholder tenor keeps the arrays typed)
+        conversion_rate = 0.0
+        tenors, fee_rate, cum_shares = np.ones(1, dtype=np.int64), np.zeros(1), np.ones(1)
+    return Terms(
+        seed=np.int64(sc.run.seed), sqrt_rho=math.sqrt(fac.asset_correlation),
+        sqrt_rho_b=math.sqrt(fac.borrower_correlation),
+        inv_sqrt_idio=1.0 / math.sqrt(1.0 - fac.asset_correlation - fac.borrower_correlation),
+        funding_rate=monthly_rate(sc.funding.cost_of_funds),
+        recovery_share=risk.recovery_share(beh), recovery_lag=np.int64(beh.recovery_lag_months),
+        penalty_rate=penalty, late_fee=late_fee, prepayment=prepayment,
+        min_payment_share=hb.min_payment_share, revolver_pay_share=beh.revolver_pay_share,
+        conversion_rate=conversion_rate, min_conversion=np.int64(to_cents(hb.min_conversion)),
+        conversion_tenors=tenors, conversion_fee_rate=fee_rate, conversion_cum_shares=cum_shares,
+        limit_cut=hb.limit_cut_on_miss, limit_raise=hb.limit_raise, raise_after=np.int64(hb.raise_after_months))
+
+
+def factor_inputs(sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per path and month: the factor plus the macro shift, the six roll rates, the prepayment rate."""
+    horizon = sc.run.horizon_months
+    z = hazard.factor_paths(sc.run.seed, sc.run.paths, horizon, sc.factor.autocorrelation,
+                            sc.macro.monthly_shift()[:horizon])
+    roll = hazard.roll_paths(sc.behaviour.roll_rates, sc.factor.roll_correlation, z)
+    prepay = np.minimum(1.0, sc.behaviour.prepay_monthly * np.exp(sc.macro.prepay_sensitivity * z))
+    return z, roll, prepay
+
+
+def n_bands(sc: Scenario) -> int:
+    """Score bands: one more than the cut points."""
+    return len(sc.scorecard.bands) + 1
+
+
+def output_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
+    """Shape of each kernel output after its (path,) axis: see kernel.simulate."""
+    horizon, products, bands = sc.run.horizon_months, len(PRODUCTS), n_bands(sc)
+    vintages = min(sc.applicants.origination_months, horizon) if sc.applicants.monthly_volume > 0 else 0
+    return {
+        "stocks": (horizon, products, bands, N_STATES, 2),
+        "flows": (horizon, products, bands, len(FLOWS)),
+        "rolls": (horizon, products, bands, N_STATES),
+        "cures": (horizon, products, bands, N_STATES),
+        "borrowers": (horizon, bands, N_STATES),
+        "vintage_stocks": (vintages, horizon, products, N_STATES, 2),
+        "vintage_flows": (vintages, horizon, products, len(VINTAGE_FLOWS)),
+        "seasoned": (products, bands, 2),
+    }
+
+
+# --- account arrays --------------------------------------------------------------------------------
+
+@nb.njit(cache=True)
+def level_payments(principal, rate, term, out):
+    """out[i] = the level payment in cents of loan i (see products.level_payment)."""
+    for i in range(principal.shape[0]):
+        out[i] = level_payment(principal[i], rate[i], np.int64(term[i]))
+
+
+def hazard_quantile(pd_12m: np.ndarray, roll_rates: list[float]) -> np.ndarray:
+    """Phi^-1 of the monthly hazard that gives each pd_12m (the kernel's form of the hazard)."""
+    with np.errstate(divide="ignore"):
+        return ndtri(hazard.hazard_from_pd12(np.asarray(pd_12m, dtype=np.float64), np.asarray(roll_rates)))
+
+
+def account_arrays(n: int, roll_rates: list[float], **fields) -> Accounts:
+    """The kernel's struct of arrays; fields not given are zero. `pd_12m` becomes the hazard
+    quantile (solved on the host) beside it; a missing `borrower` makes each account its own
+    borrower; equal-instalment loans get their level payment."""
+    own_borrower = "borrower" not in fields
+    out = {k: np.array(np.broadcast_to(fields.pop(k, 0), n), dtype=dt) for k, dt in ACCOUNT_DTYPES.items()}
+    if fields:
+        raise TypeError(f"unknown account fields {sorted(fields)}")
+    if own_borrower:
+        out["borrower"] = out["account_id"].copy()
+    out["hazard_q"] = hazard_quantile(out["pd_12m"], roll_rates)
+    loans = out["method"] == EQUAL_INSTALLMENT
+    level_payments(out["principal"], out["rate"], np.maximum(out["term"], 1), out["payment"])
+    out["payment"][~loans] = 0
+    return Accounts(**out)
+
+
+def concat(parts: list[Accounts]) -> Accounts:
+    """Accounts of several parts, one after the other."""
+    return Accounts(*(np.concatenate(column) for column in zip(*parts)))
+
+
+def borrower_starts(borrower: np.ndarray) -> np.ndarray:
+    """Offsets of each borrower's first account (accounts sorted by borrower), and the end."""
+    if len(borrower) and np.any(np.diff(borrower) < 0):
+        raise ValueError("accounts must be sorted by borrower")
+    firsts = np.flatnonzero(np.diff(borrower)) + 1
+    return np.concatenate([[0], firsts, [len(borrower)]]).astype(np.int64) if len(borrower) else np.zeros(1, np.int64)

@@ -1,0 +1,169 @@
+"""Existing books read from CSV or Parquet: columns, conversions and errors naming file, row and column."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulator import book
+from simulator.codes import METHOD_CODES, METHODS, STATES
+from simulator.config import Scenario, ScenarioError, load_scenario
+
+
+def scenario(tmp_path: Path, *overrides: str) -> Scenario:
+    file = tmp_path / "s.toml"
+    file.write_text('[run]\nname = "t"\n')
+    return load_scenario(file, list(overrides)).scenario
+
+
+def good_book() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "product": ["jiebei", "jiebei", "jiebei"],
+            "principal": [10000.0, 2500.5, 800.0],
+            "apr": [0.146, 0.0, 0.219],
+            "term_months": [12, 6, 3],
+            "method": ["equal_installment", "equal_principal", "interest_first"],
+            "months_on_book": [0, 5, 2],
+            "state": ["current", "M1", "M6"],
+            "pd_12m": [0.02, 0.0, 1.0],
+        }
+    )
+
+
+def check_good(book: dict[str, np.ndarray]) -> None:
+    dtypes = {
+        "product": np.int8, "principal": np.float64, "apr": np.float64, "term": np.int32,
+        "months_on_book": np.int32, "method": np.int8, "state": np.int8, "pd_12m": np.float64,
+    }
+    assert set(book) == set(dtypes)
+    for key, dtype in dtypes.items():
+        assert book[key].dtype == dtype, key
+    np.testing.assert_array_equal(book["product"], [1, 1, 1])
+    np.testing.assert_array_equal(book["principal"], [10000.0, 2500.5, 800.0])
+    np.testing.assert_array_equal(book["apr"], [0.146, 0.0, 0.219])
+    np.testing.assert_array_equal(book["term"], [12, 1, 1])
+    np.testing.assert_array_equal(book["months_on_book"], [0, 5, 2])
+    np.testing.assert_array_equal(book["method"], [METHOD_CODES[m] for m in METHODS])
+    np.testing.assert_array_equal(book["state"], [0, 1, 6])
+    np.testing.assert_array_equal(book["pd_12m"], [0.02, 0.0, 1.0])
+
+
+def test_read_book_csv(tmp_path):
+    path = tmp_path / "book.csv"
+    good_book().to_csv(path, index=False)
+    check_good(book.read_book(path, scenario(tmp_path)))
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".pq"])
+def test_read_book_parquet(tmp_path, suffix):
+    path = tmp_path / f"book{suffix}"
+    good_book().to_parquet(path, index=False)
+    check_good(book.read_book(path, scenario(tmp_path)))
+
+
+def test_score_replaces_pd(tmp_path):
+    sc = scenario(tmp_path)
+    s = sc.scorecard
+    frame = good_book().drop(columns="pd_12m")
+    frame["score"] = [s.base_score, s.base_score + s.pdo, 500.0]
+    path = tmp_path / "book.csv"
+    frame.to_csv(path, index=False)
+    pd_12m = book.read_book(path, sc)["pd_12m"]
+    assert math.isclose(pd_12m[0], 1 / (1 + s.base_odds))
+    assert math.isclose(pd_12m[1], 1 / (1 + 2 * s.base_odds))
+    factor = s.pdo / math.log(2)
+    odds = math.exp((500.0 - (s.base_score - factor * math.log(s.base_odds))) / factor)
+    assert math.isclose(pd_12m[2], 1 / (1 + odds))
+
+
+BAD = [
+    ("product", "visa", "one of huabei, jiebei, yuefu"),
+    ("product", "huabei", "jiebei only"),
+    ("product", "yuefu", "jiebei only"),
+    ("principal", "0", "> 0"),
+    ("principal", "-5", "> 0"),
+    ("principal", "abc", "> 0"),
+    ("principal", "", "> 0"),
+    ("apr", "-0.01", ">= 0"),
+    ("apr", "nan", ">= 0"),
+    ("term_months", "0", "integer >= 1"),
+    ("term_months", "6.5", "integer >= 1"),
+    ("method", "balloon", "one of equal_installment"),
+    ("months_on_book", "-1", "integer >= 0"),
+    ("months_on_book", "1.5", "integer >= 0"),
+    ("months_on_book", "6", "months_on_book < term_months"),
+    ("state", "M7", "one of current, M1"),
+    ("state", "charged_off", "one of current, M1"),
+    ("pd_12m", "1.5", "[0, 1]"),
+    ("pd_12m", "-0.1", "[0, 1]"),
+    ("pd_12m", "x", "[0, 1]"),
+]
+
+
+@pytest.mark.parametrize("column, value, expected", BAD)
+def test_bad_values_name_file_row_and_column(tmp_path, column, value, expected):
+    frame = good_book().astype(str)
+    frame.loc[1, column] = value  # data row 2 (term_months there is 6)
+    path = tmp_path / "book.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as info:
+        book.read_book(path, scenario(tmp_path))
+    err = info.value
+    assert err.file == str(path)
+    assert err.key == f"row 2: column {column}"
+    assert expected in err.what and repr(value) in err.what
+    assert str(path) in str(err) and "row 2" in str(err) and column in str(err)
+
+
+def test_bad_value_parquet(tmp_path):
+    frame = good_book()
+    frame.loc[2, "apr"] = -1.0
+    path = tmp_path / "book.parquet"
+    frame.to_parquet(path, index=False)
+    with pytest.raises(ScenarioError) as info:
+        book.read_book(path, scenario(tmp_path))
+    assert info.value.key == "row 3: column apr"
+    assert "-1.0" in info.value.what
+
+
+@pytest.mark.parametrize("column", book.COLUMNS)
+def test_missing_column(tmp_path, column):
+    path = tmp_path / "book.csv"
+    good_book().drop(columns=column).to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as info:
+        book.read_book(path, scenario(tmp_path))
+    assert (info.value.file, info.value.key, info.value.what) == (str(path), f"column {column}", "missing")
+
+
+def test_unknown_extension(tmp_path):
+    path = tmp_path / "book.xlsx"
+    path.write_text("x")
+    with pytest.raises(ScenarioError) as info:
+        book.read_book(path, scenario(tmp_path))
+    assert info.value.file == str(path) and ".xlsx" in info.value.what
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    sc = scenario(tmp_path)
+    with pytest.raises(ScenarioError, match="not found"):
+        book.read_book(tmp_path / "nope.csv", sc)
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not a parquet file")
+    with pytest.raises(ScenarioError, match="cannot read"):
+        book.read_book(bad, sc)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ScenarioError, match="cannot read"):
+        book.read_book(empty, sc)
+
+
+def test_states_cover_all(tmp_path):
+    frame = pd.concat([good_book().iloc[[0]]] * len(STATES), ignore_index=True)
+    frame["state"] = list(STATES)
+    path = tmp_path / "book.csv"
+    frame.to_csv(path, index=False)
+    np.testing.assert_array_equal(book.read_book(path, scenario(tmp_path))["state"], np.arange(len(STATES)))
