@@ -490,7 +490,7 @@ def startup(cold: bool) -> None:
             return
         x = r["result"]
         print(f"  {label:<32}{r['wall']:>8.2f}s{x['import']:>8.2f}s{x['prepare']:>8.2f}s"
-              f"{x['first_kernel']:>15.2f}s{x['second_kernel']:>15.2f}s")
+              f"{x['first_kernel']:>17.2f}s{x['second_kernel']:>17.2f}s")
 
     row("warm (priming run, not counted)", run_watched(cmd))
     for i in range(3):

@@ -24,16 +24,19 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import quote
+    from . import quotes
+
+    from . import __version__
 
     parser = Parser(prog="simulator", description="Monte Carlo simulator of consumer-credit portfolios")
+    parser.add_argument("--version", action="version", version=f"simulator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a scenario and write DIR/results.nc")
     _scenario_args(run)
     run.add_argument("--out", type=Path, help="output folder (default: reports/<run.name>/)")
     run.add_argument("--threads", type=int, help="kernel threads (default: engine.threads, 0 = all cores)")
-    run.add_argument("--block-size", type=int, help="accounts per kernel block (default: engine.block_size)")
+    run.add_argument("--block-size", type=int, help="borrowers per kernel block (default: engine.block_size)")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     where = run.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, help="run on a local Dask cluster of N worker processes")
@@ -59,14 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("folder", type=Path, metavar="DIR", help="output folder of a run (with results.nc)")
     report.set_defaults(func=cmd_report)
 
-    quote.add_parser(sub)
+    quotes.add_parser(sub)
     return parser
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     loaded = load_scenario(args.scenario, args.overrides)
     if loaded.book_path() is not None:
-        from .population import read_book
+        from .book import read_book
 
         read_book(loaded.book_path(), loaded.scenario)
     if args.print_resolved:
@@ -78,64 +81,42 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = load_scenario(args.scenario, args.overrides)
-    if args.threads is not None and args.threads < 0:
-        raise ScenarioError(args.scenario, "--threads", f"expected a number >= 0, found {args.threads}")
-    if args.block_size is not None and args.block_size < 1:
-        raise ScenarioError(args.scenario, "--block-size", f"expected a number >= 1, found {args.block_size}")
-    if args.workers is not None and args.workers < 1:
-        raise ScenarioError(args.scenario, "--workers", f"expected a number >= 1, found {args.workers}")
-    from . import engine, results, summary
+    import simulator
+
+    from . import summary
 
     out = args.out or Path("reports") / loaded.scenario.run.name
-    checkpoint = out / ".checkpoint"
-    if args.resume and not checkpoint.is_dir():
-        raise ScenarioError(str(checkpoint), "--resume", "expected the checkpoints of an interrupted run, found none")
     started = time.perf_counter()
     try:
-        ds = engine.simulate(loaded, threads=args.threads, block_size=args.block_size,
-                             progress=not args.quiet and sys.stderr.isatty(), workers=args.workers,
-                             scheduler=args.scheduler, checkpoint=checkpoint, resume=args.resume)
+        ds = simulator.run(loaded, out=out, threads=args.threads, block_size=args.block_size, workers=args.workers,
+                           scheduler=args.scheduler, resume=args.resume,
+                           progress=not args.quiet and sys.stderr.isatty())
     except KeyboardInterrupt:
-        print(f"error: interrupted; no results written; finished tasks are kept in {checkpoint} "
+        print(f"error: interrupted; no results written; finished tasks are kept in {out / '.checkpoint'} "
               f"(run again with --resume)", file=sys.stderr)
         return 130
-    path = out / "results.nc"
-    results.write(ds, path)
-    engine.Checkpoints.remove_folder(checkpoint)
     if not args.quiet:
-        print(summary.render(ds, path, time.perf_counter() - started))
+        print(summary.render(ds, out / "results.nc", time.perf_counter() - started))
     if not args.no_report:
-        from . import report
-
-        page = report.build(out)
+        page = simulator.report(out)
         if not args.quiet:
             print(f"report: {page}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from . import results, summary
+    from . import pages, summary
 
-    columns = []
-    for folder in args.runs:
-        path, ds = results.open_run(folder)
-        columns += summary.columns(ds, path.parent.name)
-    print(summary.table(columns))
+    print(summary.table(summary.runs(args.runs)))
     if args.out is not None:
-        from . import report
-
-        print(f"drawing: {report.compare(args.runs, args.out)}")
+        print(f"drawing: {pages.compare(args.runs, args.out)}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from . import report
+    import simulator
 
-    try:
-        print(report.build(args.folder))
-    except KeyError as exc:
-        raise ScenarioError(str(args.folder / "results.nc"), "-", f"expected a results file of this simulator "
-                                                                   f"version, found one without {exc}") from None
+    print(simulator.report(args.folder))
     return 0
 
 

@@ -5,6 +5,7 @@ import copy
 import itertools
 import json
 import math
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .codes import METHODS, PRODUCTS
+from .units import period_rate
 INLINE_TABLES = {"applicants.product_mix", "applicants.also_requests"}  # replaced whole, not merged
 FREE_TABLES = {"macro.paths", "sweep"}  # tables whose keys the user names
 SWEEP_ALIASES = {"macro": "macro.path"}
@@ -187,6 +189,11 @@ class Policy(Section):
         return self
 
 
+def _check_order(model: BaseModel, low: str, high: str) -> None:
+    if getattr(model, low) > getattr(model, high):
+        raise ValueError(f"{low}: expected {low} <= {high}")
+
+
 class Huabei(Section):
     min_limit: Positive
     max_limit: Positive
@@ -207,10 +214,7 @@ class Huabei(Section):
 
     @model_validator(mode="after")
     def _check(self):
-        if self.min_limit > self.max_limit:
-            raise ValueError("min_limit: expected min_limit <= max_limit")
-        from .terms import period_rate
-
+        _check_order(self, "min_limit", "max_limit")
         monthly = period_rate(self.daily_rate, self.days_per_period)
         if self.min_payment_share < monthly / (1 + monthly):
             # Otherwise a minimum payer's capitalised interest could take the balance over the limit.
@@ -224,45 +228,43 @@ class Huabei(Section):
         return self
 
 
-class Yuefu(Section):
+class InstalmentTerms(Section):
+    """Terms shared by the products repaid in monthly instalments (cash loan, instalment purchase)."""
+    days_per_year: Positive
+    prepayment: bool
+    risk_multiplier: Positive
+
+
+class Yuefu(InstalmentTerms):
     min_price: Positive
     max_price: Positive
     tenors: Annotated[list[Annotated[int, Field(ge=1, le=60)]], Field(min_length=1)]
     fee_per_period: list[NonNegative]
     merchant_discount: Fraction
     late_fee_daily: NonNegative
-    days_per_year: Positive
-    prepayment: bool
-    risk_multiplier: Positive
 
     @model_validator(mode="after")
     def _check(self):
-        if self.min_price > self.max_price:
-            raise ValueError("min_price: expected min_price <= max_price")
+        _check_order(self, "min_price", "max_price")
         if len(self.fee_per_period) != len(self.tenors):
             raise ValueError(f"fee_per_period: expected {len(self.tenors)} values (one per tenor), "
                              f"found {len(self.fee_per_period)}")
         return self
 
 
-class Jiebei(Section):
+class Jiebei(InstalmentTerms):
     min_amount: Positive
     max_amount: Positive
     terms: Annotated[list[Annotated[int, Field(ge=1, le=360)]], Field(min_length=1)]
     daily_rate_min: NonNegative
     daily_rate_max: NonNegative
-    days_per_year: Positive
     penalty_daily_rate: NonNegative
     late_fee: NonNegative
-    prepayment: bool
-    risk_multiplier: Positive
 
     @model_validator(mode="after")
     def _check(self):
-        if self.min_amount > self.max_amount:
-            raise ValueError("min_amount: expected min_amount <= max_amount")
-        if self.daily_rate_min > self.daily_rate_max:
-            raise ValueError("daily_rate_min: expected daily_rate_min <= daily_rate_max")
+        _check_order(self, "min_amount", "max_amount")
+        _check_order(self, "daily_rate_min", "daily_rate_max")
         return self
 
 
@@ -551,15 +553,41 @@ def sweep_dimension(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
 
-def load_scenario(path: str | Path, overrides: list[str] | None = None) -> LoadedScenario:
-    """Read (with the files it extends), merge over the defaults, apply `--set` overrides,
-    validate, and validate every cell of its sweep."""
+def _override_items(overrides: list[str] | dict[str, Any] | None, file: str) -> list[tuple[str, list[str], Any]]:
+    """(as `--set` writes it, key parts, value) of each override: `--set` strings, or a mapping of
+    dotted keys to values."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, dict):
+        items = []
+        for key, value in overrides.items():
+            try:
+                parts = _key_parts(key)
+            except (tomllib.TOMLDecodeError, TypeError):
+                raise ScenarioError(file, str(key), "expected a dotted key such as run.paths") from None
+            try:  # through TOML, as `--set` would read it: numpy scalars become numbers, tuples lists
+                written = _toml_value(list(value) if isinstance(value, tuple) else value)
+                value = tomllib.loads(f"x = {written}")["x"]
+            except (tomllib.TOMLDecodeError, TypeError, AttributeError):
+                raise ScenarioError(file, key, f"expected a TOML value (number, string, bool, list or table), "
+                                               f"found {value!r}") from None
+            items.append((f"{key}={written}", parts, value))
+        return items
+    if isinstance(overrides, str):
+        raise ScenarioError(file, "overrides", "expected a list of KEY=VALUE strings or a dict, found one string")
+    return [(item, *parse_override(item, file)) for item in overrides]
+
+
+def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None = None) -> LoadedScenario:
+    """Read (with the files it extends), merge over the defaults, apply overrides (`--set` strings
+    such as "run.paths=50", or a dict such as {"run.paths": 50}), validate, and validate every cell
+    of its sweep."""
     path = Path(path)
     file = str(path)
-    overrides = list(overrides or [])
     user, text = _read_with_parents(path)
-    for item in overrides:
-        parts, value = parse_override(item, file)
+    items = _override_items(overrides, file)
+    overrides = [item for item, _, _ in items]
+    for _, parts, value in items:
         try:
             _apply_override(user, parts, value)
         except ScenarioError as exc:
@@ -601,7 +629,7 @@ def to_toml(tree: dict, prefix: str = "") -> str:
         if isinstance(value, dict) and f"{prefix}{key}" not in INLINE_TABLES:
             tables.append((key, value))
         else:
-            scalars.append(f"{key} = {_toml_value(value)}")
+            scalars.append(f"{_toml_key(key)} = {_toml_value(value)}")
     out = []
     if scalars:
         if prefix:
@@ -613,6 +641,11 @@ def to_toml(tree: dict, prefix: str = "") -> str:
     return "\n".join(out)
 
 
+def _toml_key(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted (so "policy.apr_cap" stays one key)."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -621,7 +654,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return str(value)

@@ -376,11 +376,15 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
 
-# The monthly loop allocates nothing, so it runs without Numba's reference counting (_nrt=False):
-# with it, the atomic increments and decrements on every array read from the namedtuples took
-# half the kernel's time (benchmarks/README.md). _loan and _line are inlined for the same reason:
-# a call copied the three namedtuples onto the stack once per account and path.
-@nb.njit(cache=True, nogil=True, _nrt=False)
+# The monthly loop allocates nothing, so it runs without Numba's reference counting (_nrt=False,
+# a private option: the Numba range in pyproject.toml is the one tests/test_kernel.py checks honours
+# it). With counting, the atomic increments and decrements on every array read from the namedtuples
+# took half the kernel's time (benchmarks/README.md). _loan and _line are inlined for the same
+# reason: a call copied the three namedtuples onto the stack once per account and path.
+LOOP_OPTIONS = {"cache": True, "nogil": True, "_nrt": False}
+
+
+@nb.njit(**LOOP_OPTIONS)
 def simulate_piece(piece, n_pieces, c, terms, acc, borrower_start, z, roll, prepay, path0, block_size, out, worst_c,
                    cdf, inv):
     """One piece of the work, added into output slice c: blocks of borrowers piece, piece + n_pieces,

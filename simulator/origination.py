@@ -10,7 +10,8 @@ import numpy as np
 from . import book, policy, population, rng, scoring, terms
 from .codes import EQUAL_PRINCIPAL, HUABEI, JIEBEI, N_STATES, PRODUCTS, YUEFU
 from .config import Scenario
-from .terms import Accounts, account_arrays, to_cents
+from .terms import Accounts, account_arrays
+from .units import monthly_rate, to_cents
 
 APPLICANTS_AT_ONCE = 1_000_000  # applicants prepared together (no effect on results)
 BOOK_ID_OFFSET = 1 << 40          # borrower and account ids of an existing book, apart from applicants'
@@ -56,7 +57,7 @@ def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
     ids = BOOK_ID_OFFSET + np.arange(n)
     accounts = account_arrays(
         n, sc.behaviour.roll_rates, account_id=ids, borrower=ids, product=loans["product"], band=band,
-        principal=cents, rate=terms.monthly_rate(loans["apr"]), term=loans["term"], method=loans["method"],
+        principal=cents, rate=monthly_rate(loans["apr"]), term=loans["term"], method=loans["method"],
         state0=loans["state"], pd_12m=loans["pd_12m"])
     return accounts, opening
 

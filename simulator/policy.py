@@ -16,7 +16,7 @@ from .codes import HUABEI, JIEBEI, PAYER_TYPES, PRODUCTS, YUEFU
 from .config import Scenario
 from .products import fee_rate_for_apr, plan_apr
 from .risk import loss_given_default
-from .terms import annual_rate, monthly_rate, period_rate
+from .units import annual_rate, monthly_rate, period_rate
 
 # Decision outcomes, in the order the rules are applied.
 APPROVED, FAILED_VERIFICATION, BELOW_CUTOFF, POLICY_RULE, ABOVE_CAP, LIMIT_TOO_LOW, NOT_REQUESTED = range(7)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from .results import cells, delinquency_ratio, run_name, steady_months, sweep_names
+from .results import cells, delinquency_ratio, open_run, run_name, steady_months, sweep_names
 
 # name: (label, short label, format)
 ROWS = {
@@ -65,6 +65,15 @@ def columns(ds: xr.Dataset, name: str = "") -> list[tuple[str, dict[str, float]]
     for label, selection in cells(ds):
         title = f"{name}: {label}" if name and label else label or name or run_name(ds)
         out.append((title, headline(ds.isel(selection))))
+    return out
+
+
+def runs(folders: list[Path]) -> list[tuple[str, dict[str, float]]]:
+    """(label, headline) of every run folder (or results.nc) and every cell of a sweep among them."""
+    out = []
+    for folder in folders:
+        path, ds = open_run(folder)
+        out += columns(ds, path.parent.name)
     return out
 
 

@@ -1,14 +1,15 @@
-"""Where scenario figures become kernel units: rates a month, integer cents, per-product penalty
-and fees, the factor inputs, the kernel's input structs and the shapes of its outputs.
+"""Where a scenario becomes the kernel's inputs: per-product rates a month and fees in cents, the
+factor paths, the account arrays, and the kernel's input structs and output shapes.
 
-Day count (docs/products.md): a cash loan's APR = daily rate x days_per_year and its monthly rate
-= APR / 12; a revolving line's monthly rate = daily rate x days_per_period; penalty interest and
-daily late fees convert the same way as the product's own rate.
+Day count (docs/products.md; the conversions are in `units`): a cash loan's APR = daily rate x
+days_per_year and its monthly rate = APR / 12; a revolving line's monthly rate = daily rate x
+days_per_period; penalty interest and daily late fees convert as the product's own rate does.
 """
 from __future__ import annotations
 
 import math
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 import numba as nb
 import numpy as np
@@ -16,8 +17,11 @@ from scipy.special import ndtri
 
 from . import hazard, risk
 from .codes import (EQUAL_INSTALLMENT, FLOWS, HUABEI, JIEBEI, N_STATES, PRODUCTS, VINTAGE_FLOWS, YUEFU)
-from .config import Scenario
 from .products import level_payment
+from .units import annual_rate, monthly_rate, period_rate, to_cents
+
+if TYPE_CHECKING:
+    from .config import Scenario
 
 # Struct of arrays, one entry per account, sorted by borrower.
 Accounts = namedtuple("Accounts", [
@@ -53,27 +57,7 @@ Outputs = namedtuple("Outputs", ["stocks", "flows", "rolls", "cures", "borrowers
                                  "vintage_flows", "seasoned", "trace"])
 
 
-# --- units -----------------------------------------------------------------------------------------
-
-def to_cents(amount) -> np.ndarray:
-    """Yuan to integer cents, half up."""
-    return np.floor(np.asarray(amount, dtype=np.float64) * 100.0 + 0.5).astype(np.int64)
-
-
-def annual_rate(daily_rate, days_per_year):
-    """A daily rate as a rate a year: daily rate x days_per_year."""
-    return daily_rate * days_per_year
-
-
-def monthly_rate(annual):
-    """A rate a year as the rate a month: annual / 12."""
-    return annual / 12.0
-
-
-def period_rate(daily_rate, days_per_period):
-    """A revolving line's rate a statement period: daily rate x days_per_period."""
-    return daily_rate * days_per_period
-
+# --- the scenario in kernel units ----------------------------------------------------------------
 
 def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray]) -> Terms:
     """The scenario's parameters as the kernel reads them (per-product arrays by product code);

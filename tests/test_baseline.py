@@ -1,4 +1,4 @@
-"""The shipped baseline lands near the platforms' published delinquency (products.md)."""
+"""The shipped baseline lands near the platforms' published delinquency (docs/products.md)."""
 from __future__ import annotations
 
 from pathlib import Path

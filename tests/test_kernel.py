@@ -1,5 +1,5 @@
 """The monthly kernel against truths from outside the code: numpy-financial schedules,
-Markov chain expectations, the worked example of model.md, the Vasicek distribution."""
+Markov chain expectations, the worked example of docs/model.md, the Vasicek distribution."""
 from __future__ import annotations
 
 import math
@@ -230,3 +230,30 @@ def test_bracketed_miss_with_borrower_draw_is_the_formula(tmp_path):
     fast, exact = _miss_decisions(params, hazard_q, z, keys, cdf, inv)
     assert np.array_equal(fast, exact)
     assert exact.sum() > 1000
+
+
+def _probe(accounts, out):
+    """Reads arrays out of a namedtuple in a loop, as the monthly kernel does."""
+    for i in range(accounts.principal.shape[0]):
+        out[i] += accounts.principal[i] * accounts.rate[i]
+
+
+def _probe_ir(options: dict) -> str:
+    compiled = nb.njit(**options)(_probe)
+    accounts = terms.account_arrays(3, [0.5] * 6, principal=100, rate=0.01)
+    compiled(accounts, np.zeros(3))
+    return "".join(compiled.inspect_llvm().values())
+
+
+def test_monthly_loop_runs_without_reference_counting():
+    """The kernel's loop relies on Numba's private option _nrt=False (half its speed). A Numba that
+    ignores the option would still give the same results, only slower: fail loudly here instead."""
+    options = {**kernel.LOOP_OPTIONS, "cache": False}
+    assert options["_nrt"] is False
+    assert kernel.simulate_piece.targetoptions.get("_nrt") is False
+    counted = _probe_ir({})
+    assert "NRT_decref" in counted, "the probe no longer shows Numba's reference counting; update the probe"
+    loop = _probe_ir(options)
+    assert "NRT_incref" not in loop and "NRT_decref" not in loop, (
+        f"numba {nb.__version__} no longer honours _nrt=False: the monthly loop would run about twice as slow. "
+        f"Pin numba in pyproject.toml to the last version that does, or find the new way to turn it off.")

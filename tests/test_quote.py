@@ -1,4 +1,4 @@
-"""`simulator quote` against numpy-financial, closed forms and the worked figures of products.md."""
+"""`simulator quote` against numpy-financial, closed forms and the worked figures of docs/products.md."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +14,7 @@ import pytest
 
 from simulator.products import fee_rate_for_apr
 from simulator.products import irr_apr
-from simulator.quote import QuoteError, add_parser, default_instalment_fees, quote
+from simulator.quotes import QuoteError, add_parser, default_instalment_fees, quote
 
 ROOT = Path(__file__).resolve().parents[1]
 JIEBEI_MONTHLY = 0.0004 * 365 / 12  # 0.04% a day, documented day count 365
@@ -131,7 +131,7 @@ def test_fee_free_apr_equals_nominal(amount, r, term):
 
 @pytest.mark.parametrize("term, total_fee, apr_percent", [(3, 0.025, 14.94), (6, 0.045, 15.27), (9, 0.065, 15.34), (12, 0.088, 15.86)])
 def test_fee_apr_matches_published_instalment_aprs(term, total_fee, apr_percent):
-    # Bill instalments (products.md): fee charged evenly per period, principal in equal parts.
+    # Bill instalments (docs/products.md): fee charged evenly per period, principal in equal parts.
     payments = np.full(term, (1 + total_fee) / term * 1000.0)
     apr = irr_apr(1000.0, payments)
     assert round(100 * apr, 2) == apr_percent
@@ -185,7 +185,7 @@ def test_bad_values_raise():
 
 # --- instalment plans: huabei statement instalments and yuefu instalment purchases ------------------
 
-# products.md: total fee of a bill instalment by number of periods, and its APR by the IRR method (%).
+# docs/products.md: total fee of a bill instalment by number of periods, and its APR by the IRR method (%).
 HUABEI_TABLE = {3: (0.025, 14.94), 6: (0.045, 15.27), 9: (0.065, 15.34), 12: (0.088, 15.86)}
 HUABEI_FEES = {n: fee for n, (fee, _) in HUABEI_TABLE.items()}
 
@@ -259,7 +259,7 @@ def test_fee_per_period_closed_form(amount, term, fee):
 @pytest.mark.parametrize("amount", [10000.0, 3000.0, 50000.0, 123456.78, 10000.20, 20000.0])
 @pytest.mark.parametrize("term", [3, 6, 9, 12])
 def test_huabei_published_aprs(amount, term):
-    # products.md: 14.94%, 15.27%, 15.34%, 15.86%; any amount large enough that cent rounding of the fee
+    # docs/products.md: 14.94%, 15.27%, 15.34%, 15.86%; any amount large enough that cent rounding of the fee
     # and of the principal parts does not move the second decimal (at 1,000 the 3-period APR is 14.93%).
     total, apr_percent = HUABEI_TABLE[term]
     q = quote("huabei", amount, term)
@@ -432,11 +432,11 @@ def test_cli_help_names_the_products(capsys):
 
 
 def test_cli_subprocess():
-    script = "import sys; from simulator.quote import main; sys.exit(main(sys.argv[1:]))"
-    ok = subprocess.run([sys.executable, "-c", script, *BASE, "--format", "json"], cwd=ROOT, capture_output=True, text=True)
+    script = [sys.executable, "-m", "simulator", "quote"]
+    ok = subprocess.run([*script, *BASE, "--format", "json"], cwd=ROOT, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["total_payment"] == 10808.36
-    bad = subprocess.run([sys.executable, "-c", script, *BASE[:4], "--term", "0", "--apr", "0.1"], cwd=ROOT,
+    bad = subprocess.run([*script, *BASE[:4], "--term", "0", "--apr", "0.1"], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: quote: --term: expected")

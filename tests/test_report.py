@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from matplotlib import image
 
-from simulator import report, results, summary
+from simulator import figures, pages, results, summary
 from simulator.cli import main
 
 SCENARIO = '[run]\nname = "t"\n'
@@ -186,8 +186,8 @@ def test_compare_draws_only_with_out(single, sweep, tmp_path, capsys):
 def test_figures_without_data_say_so(single, tmp_path, monkeypatch):
     """A run in which nothing happens still draws every figure, with a 'no data' note, never a blank."""
     notes = []
-    draw_note = report._no_data
-    monkeypatch.setattr(report, "_no_data", lambda ax, *args: (notes.append(ax), draw_note(ax, *args)))
+    draw_note = figures._no_data
+    monkeypatch.setattr(figures, "_no_data", lambda ax, *args: (notes.append(ax), draw_note(ax, *args)))
     ds = results.read(single / "results.nc")
     empty = ds.copy(deep=True)
     for name, var in empty.data_vars.items():
@@ -195,7 +195,7 @@ def test_figures_without_data_say_so(single, tmp_path, monkeypatch):
             empty[name] = var * 0
     folder = tmp_path / "empty"
     results.write(empty, folder / "results.nc")
-    report.build(folder)
+    pages.build(folder)
     for name in FIGURES:
         assert_not_blank(folder / "figures" / name)
     assert len({id(ax.figure) for ax in notes}) == len(FIGURES)  # every figure wrote its note

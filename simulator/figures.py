@@ -1,14 +1,13 @@
-"""The report of a run: matplotlib figures (PNG) and one self-contained HTML page; `compare` for several runs."""
+"""The figures of a report: matplotlib drawings (PNG bytes with a title and a caption) of one run's
+results, and of several runs side by side (`compare_figures`)."""
 from __future__ import annotations
 
-import base64
-import html
 import io
-import json
 import textwrap
+import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
 
 import numpy as np
 import xarray as xr
@@ -18,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
-from . import files, metrics, results, summary
+from . import metrics, results
 
 DPI = 100
 STYLE = {
@@ -74,6 +73,12 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
+def _axes(width: float, height: float) -> tuple[Figure, object]:
+    """A figure with one pair of axes."""
+    fig = _figure(width, height)
+    return fig, fig.subplots()
+
+
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
@@ -123,8 +128,24 @@ def _pick(x, selection: dict[str, int]):
     return x.isel({k: v for k, v in selection.items() if k in x.dims})
 
 
+def _array(x) -> np.ndarray:
+    """The values of a DataArray as floats."""
+    return np.asarray(x.values, dtype=float)
+
+
 def _mean_paths(x):
     return x.mean("path") if "path" in x.dims else x
+
+
+CAPTIONS = tomllib.loads(resources.files("simulator").joinpath("captions.toml").read_text())
+
+
+def _drawing(name: str, png: bytes, ds: xr.Dataset | None = None, **fields) -> Drawing:
+    """The figure `name` with its title and caption (captions.toml, `fields` filled in); with `ds`, the
+    caption says which cell of a sweep it shows."""
+    text = CAPTIONS[name]
+    return Drawing(f"{name}.png", png, text["title"],
+                   text["caption"].format(**fields) + (_first_note(ds) if ds is not None else ""))
 
 
 def _first_note(ds: xr.Dataset) -> str:
@@ -173,12 +194,7 @@ def vintage_figure(ds: xr.Dataset) -> Drawing:
             bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), shrink=0.9)
             bar.set_label("vintage (origination month)")
         png = _png(fig)
-    caption = ("Each line is one vintage (the accounts originated in one month, darker = earlier), mean over paths: "
-               "principal charged off so far as a share of the vintage's original amount (loans and purchases: "
-               "principal lent; revolving lines: the opening limit), against months since origination. Lines end "
-               "at the run's horizon. Steeper or higher lines are worse vintages; a fan that widens in a block "
-               "of calendar months points to the macro path rather than the vintage." + _first_note(ds))
-    return Drawing("vintage_curves.png", png, "Vintage curves: cumulative charge-off rate", caption)
+    return _drawing("vintage_curves", png, ds)
 
 
 def delinquency_figure(ds: xr.Dataset) -> Drawing:
@@ -209,19 +225,14 @@ def delinquency_figure(ds: xr.Dataset) -> Drawing:
         if handles:
             axes[1].legend(handles, labels, loc="upper left")
         png = _png(fig)
-    caption = ("Share of the outstanding principal that is 30+ days past due (left: M2 and worse) and 90+ "
-               "(right: M4 and worse), at the end of each month, mean over paths, by product; the thick black "
-               "line is the whole book. Early months are low because new accounts have not had time to "
-               "fall behind; read the level once the line flattens (months 13 on in the headline table)."
-               + _first_note(ds))
-    return Drawing("delinquency.png", png, "Delinquency over time", caption)
+    return _drawing("delinquency", png, ds)
 
 
 def roll_rate_figure(ds: xr.Dataset) -> Drawing:
     """Heat map of roll rates: month x transition, colour in %."""
     sel = results.cells(ds)[0][1]
     rates = _mean_paths(_pick(metrics.roll_rates(ds)["roll_rate"], sel)).transpose("transition", "month")
-    values = np.asarray(rates.values, dtype=float)
+    values = _array(rates)
     months = rates["month"].values
     transitions = [str(t) for t in rates["transition"].values]
     with style():
@@ -253,14 +264,7 @@ def roll_rate_figure(ds: xr.Dataset) -> Drawing:
                 secondary.tick_params(length=0, labelsize=8)
                 secondary.set_ylabel("mean", fontsize=8)
         png = _png(fig)
-    caption = ("Roll rates by calendar month, all paths, products and score bands pooled: the share of accounts in a state that miss the "
-               "next payment and move one bucket worse (current->M1 is the monthly miss rate of current "
-               "accounts; M6->charged_off the charge-off rate of M6). Darker is higher; grey cells had no "
-               "accounts in that state. The colour scale is logit (it spreads both the small miss rates and the "
-               "roll rates near 100%); each row's mean over months is written at the right. A darker band "
-               "across columns is a downturn."
-               + _first_note(ds))
-    return Drawing("roll_rates.png", png, "Roll-rate heat map", caption)
+    return _drawing("roll_rates", png, ds)
 
 
 def _logit(p):
@@ -289,15 +293,14 @@ def _percent_label(value: float) -> str:
 def loss_figure(ds: xr.Dataset) -> Drawing:
     """Histogram of path losses with EL, VaR and ES at the top quantile."""
     sel = results.cells(ds)[0][1]
-    losses = np.asarray(_pick(metrics.loss_distribution(ds), sel).values, dtype=float).ravel()
+    losses = _array(_pick(metrics.loss_distribution(ds), sel)).ravel()
     losses = losses[np.isfinite(losses)]
     top = float(ds["quantile"].values[-1])
     el = float(_pick(ds["expected_loss"], sel))
     var = float(_pick(ds["value_at_risk"].sel(quantile=top), sel))
     es = float(_pick(ds["expected_shortfall"].sel(quantile=top), sel))
     with style():
-        fig = _figure(9.0, 4.2)
-        ax = fig.subplots()
+        fig, ax = _axes(9.0, 4.2)
         if not _has_data(losses):
             _no_data(ax, "no losses on any path")
         else:
@@ -318,12 +321,7 @@ def loss_figure(ds: xr.Dataset) -> Drawing:
             ax.set_ylabel("paths")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
         png = _png(fig)
-    caption = (f"Distribution across Monte Carlo paths of the portfolio's loss over the horizon (charge-offs less "
-               f"recoveries, in yuan). Solid black: expected loss (the mean); dashed: value at risk at {top:.1%} "
-               f"(the loss exceeded on {1 - top:.1%} of paths); dotted: expected shortfall (the mean loss at or "
-               f"beyond VaR). The spread comes from the shared macro factor; with few paths the tail figures rest "
-               f"on a handful of paths (see their standard errors in results.nc)." + _first_note(ds))
-    return Drawing("loss_distribution.png", png, "Loss distribution", caption)
+    return _drawing("loss_distribution", png, ds, top=top, tail=1 - top)
 
 
 def _histogram(ax, losses: np.ndarray, bins=None, **kwargs) -> None:
@@ -347,12 +345,11 @@ def calibration_figure(ds: xr.Dataset) -> Drawing:
     sel = results.cells(ds)[0][1]
     cal = _pick(metrics.score_band_calibration(ds), sel)
     bands = [str(b) for b in cal["score_band"].values]
-    predicted = np.asarray(_mean_paths(cal["predicted_pd"]).values, dtype=float)
-    observed = np.asarray(_mean_paths(cal["observed_rate"]).values, dtype=float)
-    accounts = np.asarray(_mean_paths(cal["accounts"]).values, dtype=float)
+    predicted = _array(_mean_paths(cal["predicted_pd"]))
+    observed = _array(_mean_paths(cal["observed_rate"]))
+    accounts = _array(_mean_paths(cal["accounts"]))
     with style():
-        fig = _figure(9.0, 4.2)
-        ax = fig.subplots()
+        fig, ax = _axes(9.0, 4.2)
         if not (_has_data(predicted) or _has_data(observed)):
             _no_data(ax)
         else:
@@ -365,13 +362,7 @@ def calibration_figure(ds: xr.Dataset) -> Drawing:
             ax.set_ylabel("rate of reaching 90+ within 12 months")
             ax.legend(loc="upper right")
         png = _png(fig)
-    caption = ("For each score band (worst scores on the left), the mean pd_12m the scorecard predicted at "
-               "origination (blue) against the realised 12-month bad rate (orange): the share of the accounts "
-               "originated early enough to be observed for 12 months on book that reached 90+ within them, mean "
-               "over paths; the number of such accounts is under each band. Bars of equal height mean a calibrated "
-               "scorecard; observed above predicted means the model understates risk (model error, a downturn, or "
-               "fraud). Bands with few accounts are noisy." + _first_note(ds))
-    return Drawing("calibration.png", png, "Score-band calibration", caption)
+    return _drawing("calibration", png, ds)
 
 
 def waterfall_figure(ds: xr.Dataset) -> Drawing:
@@ -380,10 +371,9 @@ def waterfall_figure(ds: xr.Dataset) -> Drawing:
     steps = _pick(metrics.pnl_waterfall(ds), sel)
     steps = _mean_paths(steps)
     names = [str(s) for s in steps["step"].values]
-    values = np.asarray(steps.values, dtype=float)
+    values = _array(steps)
     with style():
-        fig = _figure(10.0, 4.6)
-        ax = fig.subplots()
+        fig, ax = _axes(10.0, 4.6)
         if not _has_data(values):
             _no_data(ax)
         else:
@@ -408,22 +398,17 @@ def waterfall_figure(ds: xr.Dataset) -> Drawing:
             ax.set_ylabel(f"over the horizon ({unit})")
             ax.margins(y=0.12)
         png = _png(fig)
-    caption = ("Profit and loss over the whole horizon, mean over paths, in yuan: income lines (green) add up "
-               "from zero, the cost of funds and net charge-offs (red) take away, and the last bar (blue) is net "
-               "revenue. Interest, fees and penalty are counted when paid (cash basis), revolving interest when "
-               "capitalised." + _first_note(ds))
-    return Drawing("pnl_waterfall.png", png, "P&L waterfall", caption)
+    return _drawing("pnl_waterfall", png, ds)
 
 
 def frontier_figure(ds: xr.Dataset) -> Drawing:
     """Sweep: loss rate against net revenue, one labelled point per cell."""
     frontier = metrics.policy_frontier(ds)
-    el = np.asarray(frontier["loss_rate"].values, dtype=float)
-    revenue = np.asarray(frontier["net_revenue"].values, dtype=float)
+    el = _array(frontier["loss_rate"])
+    revenue = _array(frontier["net_revenue"])
     labels = [str(lab) for lab in frontier["label"].values]
     with style():
-        fig = _figure(9.0, 5.5)
-        ax = fig.subplots()
+        fig, ax = _axes(9.0, 5.5)
         if not (_has_data(el) or _has_data(revenue)):
             _no_data(ax)
         else:
@@ -438,11 +423,7 @@ def frontier_figure(ds: xr.Dataset) -> Drawing:
             ax.set_ylabel(f"net revenue over the horizon ({yu})")
             ax.margins(x=0.15, y=0.12)
         png = _png(fig)
-    caption = ("One point per cell of the sweep: its loss rate (expected net charge-offs over the horizon as a "
-               "share of the amount originated) against its net revenue in yuan, means over paths. Up and to the left is better; a policy "
-               "is dominated when another point has both less loss and more revenue. Cells under a downturn "
-               "move right and down together.")
-    return Drawing("policy_frontier.png", png, "Policy frontier", caption)
+    return _drawing("policy_frontier", png, None)
 
 
 def small_multiples_figure(ds: xr.Dataset) -> Drawing:
@@ -471,9 +452,7 @@ def small_multiples_figure(ds: xr.Dataset) -> Drawing:
             fig.supxlabel("month of the run")
             fig.supylabel("30+ ratio of balances")
         png = _png(fig)
-    caption = ("The book's 30+ ratio of balances over time (mean over paths), one panel per cell of the sweep, "
-               "on the same axes so heights compare directly.")
-    return Drawing("small_multiples.png", png, "30+ ratio by cell", caption)
+    return _drawing("small_multiples", png, None)
 
 
 FIGURES = [vintage_figure, delinquency_figure, roll_rate_figure, loss_figure, calibration_figure, waterfall_figure]
@@ -486,151 +465,6 @@ def figures(ds: xr.Dataset) -> list[Drawing]:
     return [draw(ds) for draw in drawers]
 
 
-# --- HTML -------------------------------------------------------------------------------------------------
-
-CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 2em auto;
-       max-width: 1100px; padding: 0 1em; color: #222; line-height: 1.45; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; }
-h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
-p.meta { color: #555; margin-top: 0; }
-table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
-th, td { border-bottom: 1px solid #e4e4e4; padding: 0.25em 0.7em; text-align: right; white-space: nowrap; }
-th:first-child, td:first-child { text-align: left; }
-thead th { border-bottom: 2px solid #bbb; }
-.wide { overflow-x: auto; }
-figure { margin: 1.5em 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { color: #444; font-size: 0.92em; max-width: 60em; }
-figcaption b { color: #222; }
-pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
-dt { font-weight: bold; margin-top: 0.5em; }
-dd { margin-left: 1.5em; }
-table.vars th, table.vars td { text-align: left; }
-table.vars td.desc { white-space: normal; }
-"""
-
-
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def headline_table(columns: list[tuple[str, dict[str, float]]]) -> str:
-    """HTML table of headline figures: one value column for one run, else one row per run or cell."""
-    if len(columns) == 1:
-        (_, head), = columns
-        rows = "".join(f"<tr><td>{_e(label)}</td><td>{_e(summary.format_value(key, head[key]))}</td></tr>"
-                       for key, (label, _, _) in summary.ROWS.items())
-        return f'<table><thead><tr><th>figure</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>'
-    header = "".join(f'<th title="{_e(label)}">{_e(short)}</th>' for label, short, _ in summary.ROWS.values())
-    body = "".join("<tr><td>" + _e(name) + "</td>" + "".join(f"<td>{_e(summary.format_value(k, h[k]))}</td>" for k in summary.ROWS)
-                   + "</tr>" for name, h in columns)
-    return f'<div class="wide"><table><thead><tr><th>cell</th>{header}</tr></thead><tbody>{body}</tbody></table></div>'
-
-
-def _figure_html(drawing: Drawing) -> str:
-    data = base64.b64encode(drawing.png).decode("ascii")
-    return (f'<figure id="{_e(Path(drawing.name).stem)}"><img src="data:image/png;base64,{data}" '
-            f'alt="{_e(drawing.title)}"><figcaption><b>{_e(drawing.title)}.</b> {_e(drawing.caption)}'
-            f"</figcaption></figure>")
-
-
-def _page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{_e(title)}</title>\n'
-            f"<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
-
-
-def _conventions_html(ds: xr.Dataset) -> str:
-    conventions = "".join(f"<dt>{_e(k[len('convention_'):].replace('_', ' '))}</dt><dd>{_e(v)}</dd>"
-                          for k, v in ds.attrs.items() if k.startswith("convention_"))
-    rows = "".join(f'<tr><td>{_e(name)}</td><td>{_e(" x ".join(var.dims) or "-")}</td>'
-                   f'<td class="desc">{_e(var.attrs.get("units", ""))}</td>'
-                   f'<td class="desc">{_e(var.attrs.get("description", ""))}</td></tr>'
-                   for name, var in ds.data_vars.items())
-    return (f"<h2>Conventions</h2><dl>{conventions}</dl>"
-            f"<h3>Variables and units (results.nc)</h3><div class=\"wide\"><table class=\"vars\"><thead><tr><th>variable</th>"
-            f"<th>dimensions</th><th>units</th><th>description</th></tr></thead><tbody>{rows}</tbody></table></div>")
-
-
-BAND_COLUMNS = {  # variable: (heading, format)
-    "applications": ("applications", "{:,.0f}"), "approval_rate": ("approval rate", "{:.1%}"),
-    "takeup_rate": ("take-up", "{:.1%}"), "mean_pd_12m": ("mean pd_12m", "{:.2%}"),
-    "bad_rate_12m": ("realised 12-month bad rate", "{:.2%}"), "mean_apr": ("mean APR", "{:.1%}"),
-    "loss": ("loss (yuan)", "{:,.0f}"), "profit": ("profit (yuan)", "{:,.0f}"),
-}
-
-
-def score_band_html(ds: xr.Dataset) -> str:
-    """The score-band table: the funnel, calibration (mean pd_12m against the realised 12-month bad
-    rate), price, and loss and profit over the horizon, one row per band."""
-    table = metrics.score_band_table(ds)
-    head = "".join(f"<th>{_e(h)}</th>" for h, _ in BAND_COLUMNS.values())
-    rows = []
-    for band in table["score_band"].values:
-        row = table.sel(score_band=band)
-        cells = "".join(f"<td>{fmt.format(float(row[k])) if np.isfinite(float(row[k])) else 'n/a'}</td>"
-                        for k, (_, fmt) in BAND_COLUMNS.items())
-        rows.append(f"<tr><th>{_e(band)}</th>{cells}</tr>")
-    return f"<table><tr><th>score band</th>{head}</tr>{''.join(rows)}</table>"
-
-
-def render_html(ds: xr.Dataset, drawings: list[Drawing]) -> str:
-    """The report page of one results Dataset, figures embedded as data URIs."""
-    n_paths, horizon = ds.sizes["path"], ds.sizes["month"]
-    months = results.steady_months(ds)
-    top = float(ds["quantile"].values[-1])
-    columns = summary.columns(ds)
-    overrides = json.loads(ds.attrs.get("scenario_overrides", "[]"))
-    names = results.sweep_names(ds)
-    sweep = (f"<p>Sweep over {_e(', '.join(names))}: {len(columns)} cells, each with the same applicants and "
-             f"random draws (common random numbers).</p>" if names else "")
-    body = [
-        f"<h1>{_e(ds.attrs.get('title', 'Monte Carlo run'))}</h1>",
-        f'<p class="meta">{n_paths} path(s) x {horizon} months, seed {_e(ds.attrs.get("seed", ""))}, '
-        f'simulator {_e(ds.attrs.get("simulator_version", ""))}; money in yuan (CNY).</p>',
-        sweep,
-        "<h2>Headline figures</h2>",
-        f"<p>Means over paths; delinquency ratios over months {months.start}-{months.stop}; VaR and expected "
-        f"shortfall at {top:.1%}; economic capital at the scenario's level.</p>",
-        headline_table(columns),
-        "<h2>By score band</h2>",
-        score_band_html(ds.isel(results.cells(ds)[0][1])) + ("<p>The first cell of the sweep.</p>" if names else ""),
-        "<h2>Figures</h2>",
-        *(_figure_html(d) for d in drawings),
-        "<h2>Scenario</h2>",
-        f"<p>File <code>{_e(ds.attrs.get('scenario_file', ''))}</code>"
-        + (f", overrides <code>{_e(' '.join(overrides))}</code>" if overrides else "") + ".</p>",
-        f"<pre>{_e(ds.attrs.get('scenario_text', ''))}</pre>",
-        _conventions_html(ds),
-    ]
-    return _page(ds.attrs.get("title", "Monte Carlo run"), "\n".join(part for part in body if part))
-
-
-def build(folder: Path) -> Path:
-    """Read folder/results.nc, draw the figures into folder/figures/, write folder/report.html; its path."""
-    folder = Path(folder)
-    _, ds = results.open_run(folder)
-    drawings = figures(ds)
-    for drawing in drawings:
-        files.write_bytes(folder / "figures" / drawing.name, drawing.png)
-    path = folder / "report.html"
-    files.write_bytes(path, render_html(ds, drawings).encode("utf-8"))
-    return path
-
-
-# --- compare ----------------------------------------------------------------------------------------------
-
-def _runs(folders: list[Path]) -> list[tuple[str, xr.Dataset, dict[str, int]]]:
-    """(label, Dataset, cell selection) of every run and every cell of a sweep, labelled as `compare` prints."""
-    out = []
-    for folder in folders:
-        path, ds = results.open_run(folder)
-        name = path.parent.name
-        for label, sel in results.cells(ds):
-            out.append((f"{name}: {label}" if label else name, ds, sel))
-    return out
-
-
 def compare_figures(runs: list[tuple[str, xr.Dataset, dict[str, int]]]) -> list[Drawing]:
     """30+ ratio over time overlaid and loss distributions overlaid, one colour per run (or cell)."""
     cache: dict[int, tuple[xr.DataArray, xr.DataArray]] = {}
@@ -639,13 +473,12 @@ def compare_figures(runs: list[tuple[str, xr.Dataset, dict[str, int]]]) -> list[
         if id(ds) not in cache:
             cache[id(ds)] = (metrics.delinquency(ds)["dpd30_ratio"].sel(product="total"), metrics.loss_distribution(ds))
         dq, losses = cache[id(ds)]
-        loss = np.asarray(_pick(losses, sel).values, dtype=float).ravel()
+        loss = _array(_pick(losses, sel)).ravel()
         series.append((label, _mean_paths(_pick(dq, sel)), loss[np.isfinite(loss)]))
     colour = {label: CYCLE[i % len(CYCLE)] for i, (label, _, _) in enumerate(series)}
     dashes = {label: ["-", "--", ":", "-."][(i // len(CYCLE)) % 4] for i, (label, _, _) in enumerate(series)}
     with style():
-        fig = _figure(11.0, 4.6)
-        ax = fig.subplots()
+        fig, ax = _axes(11.0, 4.6)
         if not any(_has_data(line.values) for _, line, _ in series):
             _no_data(ax)
         else:
@@ -659,8 +492,7 @@ def compare_figures(runs: list[tuple[str, xr.Dataset, dict[str, int]]]) -> list[
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         dpd = _png(fig)
     with style():
-        fig = _figure(11.0, 4.6)
-        ax = fig.subplots()
+        fig, ax = _axes(11.0, 4.6)
         samples = [loss for _, _, loss in series if loss.size]
         if not any(_has_data(s) for s in samples):
             _no_data(ax, "no losses on any path")
@@ -680,37 +512,4 @@ def compare_figures(runs: list[tuple[str, xr.Dataset, dict[str, int]]]) -> list[
             ax.set_ylabel("paths")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         loss_png = _png(fig)
-    return [
-        Drawing("compare_dpd30.png", dpd, "30+ ratio over time",
-                "The book's 30+ ratio of balances (M2 and worse) at the end of each month, mean over paths, one "
-                "line per run (or sweep cell). Higher and later peaks are worse; compare levels after the book has "
-                "seasoned."),
-        Drawing("compare_loss_distribution.png", loss_png, "Loss distributions",
-                "Histogram across paths of each run's loss over the horizon (net charge-offs, yuan), overlaid "
-                "on the same bins (translucent, so overlaps show); the thin vertical line in the run's colour is its expected loss. A "
-                "distribution further right, or with a longer right tail, means more loss and more capital."),
-    ]
-
-
-def compare(folders: list[Path], out: Path) -> Path:
-    """Draw two or more runs side by side into out/compare.html (figures in out/figures/); its path."""
-    out = Path(out)
-    runs = _runs(folders)
-    drawings = compare_figures(runs)
-    for drawing in drawings:
-        files.write_bytes(out / "figures" / drawing.name, drawing.png)
-    columns = [(label, summary.headline(ds.isel(sel))) for label, ds, sel in runs]
-    sources = "".join(f"<li><code>{_e(Path(f))}</code></li>" for f in folders)
-    body = [
-        "<h1>Comparison of runs</h1>",
-        f'<p class="meta">{len(runs)} run(s) or cell(s) from:</p><ul>{sources}</ul>',
-        "<h2>Headline figures</h2>",
-        "<p>Means over paths; delinquency ratios over each run's steady months (13 on when the horizon allows); "
-        "VaR and expected shortfall at each run's top quantile.</p>",
-        headline_table(columns),
-        "<h2>Figures</h2>",
-        *(_figure_html(d) for d in drawings),
-    ]
-    path = out / "compare.html"
-    files.write_bytes(path, _page("Comparison of runs", "\n".join(body)).encode("utf-8"))
-    return path
+    return [_drawing("compare_dpd30", dpd), _drawing("compare_loss_distribution", loss_png)]

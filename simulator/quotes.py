@@ -1,6 +1,6 @@
-"""`simulator quote`: the repayment schedule and all-in APR (IRR method) of one loan.
+"""Quoting one loan: its repayment schedule and all-in APR (IRR method); the `simulator quote` command.
 
-Products (products.md):
+Products (docs/products.md):
 - jiebei (cash loan): contract rate from --apr or --daily-rate, one of three methods;
   schedule by `products.schedule_cents` (interest column filled, fee 0).
 - yuefu (instalment purchase): price in equal principal parts (the last takes the rest)
@@ -28,6 +28,7 @@ from typing import Any, Mapping, NoReturn
 import numpy as np
 
 from .codes import INSTALMENT_PRODUCTS, METHODS, PRODUCTS
+from .config import ScenarioError
 from .products import instalment_plan_cents, irr_apr, schedule_cents
 
 MAX_TERM = 360
@@ -38,12 +39,12 @@ FORMATS = ("table", "csv", "json")
 COLUMNS = ("period", "payment", "principal", "interest", "fee", "balance")
 
 
-class QuoteError(ValueError):
-    """Bad quote input, naming the command-line option (without the leading dashes)."""
+class QuoteError(ScenarioError):
+    """Bad quote input, naming the command-line option (`option`, without the leading dashes)."""
 
     def __init__(self, option: str, what: str):
-        super().__init__(f"--{option}: {what}")
-        self.option, self.what = option, what
+        super().__init__("quote", f"--{option}", what)
+        self.option = option
 
 
 def _cents(amount: float) -> int:
@@ -186,26 +187,31 @@ def _jiebei_rate(apr: float | None, daily_rate: float | None, days_per_year: flo
     return annual
 
 
+# argparse's messages, reworded as "--option: expected ..., found ..."
+_ARGPARSE_MESSAGES = [
+    (r"argument ([-\w/]+): invalid (?:float|int) value: (.*)",
+     lambda m: f"{m[1].split('/')[0]}: expected a number, found {m[2]}"),
+    (r"argument ([-\w/]+): invalid choice: (\S+) \(choose from (.*)\)",
+     lambda m: f"{m[1].split('/')[0]}: expected one of {m[3].replace(chr(39), '')}, found {m[2]}"),
+    (r"argument ([-\w/]+): not allowed with argument ([-\w/]+)",
+     lambda m: f"{m[1]}: expected at most one of --apr, --daily-rate, --fee-per-period, found {m[2]} too"),
+    (r"the following arguments are required: ([-\w]+)", lambda m: f"{m[1]}: expected a value, found none"),
+]
+
+
 def _argparse_error(message: str) -> NoReturn:
     """One `error: quote: --option: expected ..., found ...` line on stderr, exit status 2."""
-    m = re.match(r"argument ([-\w/]+): invalid (?:float|int) value: (.*)", message)
-    if m:
-        message = f"{m[1].split('/')[0]}: expected a number, found {m[2]}"
-    m = re.match(r"argument ([-\w/]+): invalid choice: (\S+) \(choose from (.*)\)", message)
-    if m:
-        message = f"{m[1].split('/')[0]}: expected one of {m[3].replace(chr(39), '')}, found {m[2]}"
-    m = re.match(r"argument ([-\w/]+): not allowed with argument ([-\w/]+)", message)
-    if m:
-        message = f"{m[1]}: expected at most one of --apr, --daily-rate, --fee-per-period, found {m[2]} too"
-    m = re.match(r"the following arguments are required: ([-\w]+)", message)
-    if m:
-        message = f"{m[1]}: expected a value, found none"
+    for pattern, reword in _ARGPARSE_MESSAGES:
+        m = re.match(pattern, message)
+        if m:
+            message = reword(m)
+            break
     print(f"error: quote: {message}", file=sys.stderr)
     sys.exit(2)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `quote` subcommand (options of interface.md) to an argparse subparsers object."""
+    """Add the `quote` subcommand (options in README.md) to an argparse subparsers object."""
     p = subparsers.add_parser(
         "quote", help="repayment schedule and APR (IRR method) of one loan or instalment plan",
         description="Repayment schedule and all-in APR (monthly IRR x 12, fees included) of a jiebei cash loan "
@@ -272,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
         result = quote(args.product, args.amount, args.term, args.apr, args.method,
                        args.daily_rate, days, args.fee_per_period)
     except QuoteError as exc:
-        print(f"error: quote: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.format == "json":
         print(json.dumps(result))
@@ -284,15 +290,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_table(result, args))
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point: `python -m simulator.quote --product jiebei ...`."""
-    parser = argparse.ArgumentParser(prog="simulator")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["quote", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

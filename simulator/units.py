@@ -1,0 +1,25 @@
+"""Units: yuan to integer cents, and the day counts that turn daily and annual rates into rates a
+month (docs/products.md). Every conversion of a scenario figure into the kernel's units uses these."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_cents(amount) -> np.ndarray:
+    """Yuan to integer cents, half up."""
+    return np.floor(np.asarray(amount, dtype=np.float64) * 100.0 + 0.5).astype(np.int64)
+
+
+def annual_rate(daily_rate, days_per_year):
+    """A daily rate as a rate a year: daily rate x days_per_year (a cash loan's APR)."""
+    return daily_rate * days_per_year
+
+
+def monthly_rate(annual):
+    """A rate a year as the rate a month: annual / 12."""
+    return annual / 12.0
+
+
+def period_rate(daily_rate, days_per_period):
+    """A revolving line's rate a statement period (a month): daily rate x days_per_period."""
+    return daily_rate * days_per_period
