@@ -40,5 +40,14 @@ MONEY_FLOWS = FLOWS[:N_ORIGINATED]
 VINTAGE_FLOWS = ("original", "charged_off", "recovered")
 V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED = range(len(VINTAGE_FLOWS))
 
+# The last axis of the stock outputs (stocks, vintage_stocks, the opening book): accounts and
+# balance in cents; of the 12-month counts (seasoned): accounts and those that reached 90+ (bads).
+ACCOUNTS, BALANCE = 0, 1
+BADS = 1
+
+# The applicant funnel, by month, product and band.
+FUNNEL = ("applications", "approvals", "takeups")
+APPLICATIONS, APPROVALS, TAKEUPS = range(len(FUNNEL))
+
 # Revenue lines (money flows): net revenue = revenue - funding cost - charged off + recovered.
 REVENUE = ("interest_income", "fee_income", "penalty_income", "merchant_discount")

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .codes import METHODS, PRODUCTS
+from .codes import METHODS, N_STATES, PAYER_TYPES, PRODUCTS
 from .units import period_rate
 INLINE_TABLES = {"applicants.product_mix", "applicants.also_requests"}  # replaced whole, not merged
 FREE_TABLES = {"macro.paths", "sweep"}  # tables whose keys the user names
@@ -275,20 +275,20 @@ class Products(Section):
 
 
 class Behaviour(Section):
-    roll_rates: Annotated[list[Fraction], Field(min_length=6, max_length=6)]
+    roll_rates: Annotated[list[Fraction], Field(min_length=N_STATES - 1, max_length=N_STATES - 1)]  # M1->M2 .. M6->off
     prepay_monthly: Fraction
     recovery_rate: Fraction
     recovery_lag_months: Annotated[int, Field(ge=1)]
     collection_cost: Fraction
     fraud_rate: Fraction
-    payer_shares: Annotated[list[Fraction], Field(min_length=3, max_length=3)]
+    payer_shares: Annotated[list[Fraction], Field(min_length=len(PAYER_TYPES), max_length=len(PAYER_TYPES))]
     payer_reference_pd: Annotated[float, Field(gt=0.0, lt=1.0)]
     payer_risk_slope: float
     revolver_pay_share: Fraction
 
     @model_validator(mode="after")
     def _check(self):
-        _check_shares("payer types", [0, 1, 2], "payer_shares", self.payer_shares)
+        _check_shares("payer types", list(PAYER_TYPES), "payer_shares", self.payer_shares)
         return self
 
 

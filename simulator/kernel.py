@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba as nb
 import numpy as np
 
-from .codes import (CAPITALISED, CHARGED_OFF_AMT, DISCOUNT, DPD90, DRAWN, FEES,
+from .codes import (ACCOUNTS, BADS, BALANCE, CAPITALISED, CHARGED_OFF_AMT, DISCOUNT, DPD90, DRAWN, FEES,
                     FUNDING, HUABEI, INTEREST, N_CHARGED_OFF, N_MATURED, N_ORIGINATED, N_PREPAID, N_STATES, ORIGINATED,
                     PD_MONTHS, PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, TRANSACTOR, V_CHARGED_OFF, V_ORIGINAL,
                     V_RECOVERED, VINTAGE_STATES)
@@ -142,10 +142,10 @@ def _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balanc
     months on book (current and M1 are not kept by vintage: they cost a quarter of the kernel's
     time and no vintage measure needs them); the borrower's worst state (directly when the
     borrower has this account only); its trace."""
-    stocks[ti, state, 0] += 1
-    stocks[ti, state, 1] += balance
+    stocks[ti, state, ACCOUNTS] += 1
+    stocks[ti, state, BALANCE] += balance
     if vintage >= 0 and state >= VINTAGE_STATES:
-        out.vintage_stocks[c, p, vintage, mob, prod, state, 1] += balance
+        out.vintage_stocks[c, p, vintage, mob, prod, state, BALANCE] += balance
     if single:
         borrowers[ti, state] += 1
     else:
@@ -162,9 +162,9 @@ def _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted):
     if start < 1 or start + PD_MONTHS > horizon:
         return counted
     if t == start:
-        out.seasoned[c, p, prod, bnd, 0] += 1
+        out.seasoned[c, p, prod, bnd, ACCOUNTS] += 1
     elif state == DPD90 and not counted and t - start <= PD_MONTHS:
-        out.seasoned[c, p, prod, bnd, 1] += 1
+        out.seasoned[c, p, prod, bnd, BADS] += 1
         return True
     return counted
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from . import book, policy, population, rng, scoring, terms
-from .codes import EQUAL_PRINCIPAL, HUABEI, JIEBEI, N_STATES, PRODUCTS, YUEFU
+from .codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, EQUAL_PRINCIPAL, FUNNEL, HUABEI, JIEBEI, N_STATES,
+                    PRODUCTS, TAKEUPS, YUEFU)
 from .config import Scenario
 from .terms import Accounts, account_arrays
 from .units import monthly_rate, to_cents
@@ -52,8 +53,8 @@ def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
     n = len(loans["product"])
     band = scoring.score_band(scoring.score_from_pd(loans["pd_12m"], sc.scorecard), sc.scorecard.bands)
     cents = to_cents(loans["principal"])
-    np.add.at(opening[..., 0], (loans["product"], band, loans["state"]), 1)
-    np.add.at(opening[..., 1], (loans["product"], band, loans["state"]), cents)
+    np.add.at(opening[..., ACCOUNTS], (loans["product"], band, loans["state"]), 1)
+    np.add.at(opening[..., BALANCE], (loans["product"], band, loans["state"]), cents)
     ids = BOOK_ID_OFFSET + np.arange(n)
     accounts = account_arrays(
         n, sc.behaviour.roll_rates, account_id=ids, borrower=ids, product=loans["product"], band=band,
@@ -68,7 +69,7 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
     takeups)] and the `opening` book [product, band, state, (accounts, balance cents)]."""
     bands = terms.n_bands(sc)
     applicants = np.zeros((sc.run.horizon_months, bands), dtype=np.int64)
-    funnel = np.zeros((sc.run.horizon_months, len(PRODUCTS), bands, 3), dtype=np.int64)
+    funnel = np.zeros((sc.run.horizon_months, len(PRODUCTS), bands, len(FUNNEL)), dtype=np.int64)
     apr_sum = np.zeros((len(PRODUCTS), bands))
     parts = []
     window = population.origination_window(sc) if sc.applicants.monthly_volume > 0 else 0
@@ -80,7 +81,7 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
         band = scoring.score_band(scores["score"], sc.scorecard.bands)
         dec = policy.decide(apps, scores, sc)
         np.add.at(applicants, (apps["month"] - 1, band), 1)
-        for j, mask in enumerate((apps["requests"], dec["approved"], dec["takeup"])):
+        for j, mask in zip((APPLICATIONS, APPROVALS, TAKEUPS), (apps["requests"], dec["approved"], dec["takeup"])):
             who, prod = np.nonzero(mask)
             np.add.at(funnel[..., j], (apps["month"][who] - 1, prod, band[who]), 1)
         who, prod = np.nonzero(dec["takeup"])
@@ -93,6 +94,6 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
         parts.append(accounts)
     if not parts:
         parts.append(account_arrays(0, sc.behaviour.roll_rates))
-    taken = funnel[..., 2].sum(axis=0)
+    taken = funnel[..., TAKEUPS].sum(axis=0)
     mean_apr = np.where(taken > 0, apr_sum / np.maximum(taken, 1), np.nan)
     return terms.concat(parts), {"applicants": applicants, "funnel": funnel, "opening": opening, "mean_apr": mean_apr}

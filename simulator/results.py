@@ -11,8 +11,8 @@ import pandas as pd
 import xarray as xr
 
 from . import files, pnl, risk
-from .codes import (DPD90, FLOWS, HUABEI, MONEY_FLOWS, PRODUCTS, STATES, V_CHARGED_OFF, V_ORIGINAL,
-                    V_RECOVERED, VINTAGE_STATES)
+from .codes import (ACCOUNTS, BADS, BALANCE, DPD90, FLOWS, FUNNEL, HUABEI, MONEY_FLOWS, PRODUCTS, STATES,
+                    V_CHARGED_OFF, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES)
 from .config import LoadedScenario, Scenario, ScenarioError
 
 CENTS = 100
@@ -103,17 +103,15 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     }
     cube = ("path", "month", "product", "score_band")
     data = {
-        "accounts": (cube + ("state",), stocks[..., 0]),
-        "balance": (cube + ("state",), stocks[..., 1] / CENTS),
+        "accounts": (cube + ("state",), stocks[..., ACCOUNTS]),
+        "balance": (cube + ("state",), stocks[..., BALANCE] / CENTS),
         "rolls": (cube + ("state",), sums["rolls"]),
         "cures": (cube + ("state",), sums["cures"]),
         "borrowers": (("path", "month", "score_band", "state"), sums["borrowers"]),
         "applicants": (("month", "score_band"), sums["applicants"]),
-        "applications": (("month", "product", "score_band"), funnel[..., 0]),
-        "approvals": (("month", "product", "score_band"), funnel[..., 1]),
-        "takeups": (("month", "product", "score_band"), funnel[..., 2]),
-        "opening_accounts": (("product", "score_band", "state"), opening[..., 0]),
-        "opening_balance": (("product", "score_band", "state"), opening[..., 1] / CENTS),
+        **{name: (("month", "product", "score_band"), funnel[..., j]) for j, name in enumerate(FUNNEL)},
+        "opening_accounts": (("product", "score_band", "state"), opening[..., ACCOUNTS]),
+        "opening_balance": (("product", "score_band", "state"), opening[..., BALANCE] / CENTS),
     }
     by_name = {name: flows[..., j] for j, name in enumerate(FLOWS)}
     for name, values in by_name.items():
@@ -121,17 +119,17 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["net_revenue"] = (cube, pnl.net_revenue(by_name) / CENTS)   # summed in integer cents
     data["pd_12m"] = (("product", "score_band"), sums["pool_pd"])
     data["mean_apr"] = (("product", "score_band"), sums["mean_apr"])
-    data["accounts_seasoned_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., 0])
-    data["bads_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., 1])
+    data["accounts_seasoned_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., ACCOUNTS])
+    data["bads_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., BADS])
     # IRB capital of the performing book at the last month (90+ is in default).
-    exposure = stocks[:, -1, :, :, :DPD90, 1].sum(axis=-1).mean(axis=0) / CENTS
+    exposure = stocks[:, -1, :, :, :DPD90, BALANCE].sum(axis=-1).mean(axis=0) / CENTS
     revolving = (np.arange(len(PRODUCTS)) == HUABEI)[:, None]
     data["irb_capital"] = (("product", "score_band"),
                            risk.irb_capital(sums["pool_pd"], exposure, risk.loss_given_default(sc), revolving,
                                             sc.capital))
     vintages = sums["vintage_stocks"]
     vcube = ("path", "vintage", "months_on_book", "product")
-    vbalance = vintages[..., 1] / CENTS
+    vbalance = vintages[..., BALANCE] / CENTS
     vbalance[..., :VINTAGE_STATES] = np.nan  # current and M1 are not kept by vintage
     data["vintage_balance"] = (vcube + ("state",), vbalance)
     vflows = sums["vintage_flows"]
