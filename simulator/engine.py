@@ -144,6 +144,7 @@ class Executor:
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                             dashboard_address=None, silence_logs=logging.ERROR)
                 self.client = Client(self.cluster)
+                self.client.wait_for_workers(workers)   # so that scattered inputs reach every worker
 
     def run(self, sc: Scenario, accounts: Accounts, starts: np.ndarray, tasks: list[Task],
             trace: np.ndarray | None = None):
@@ -154,13 +155,34 @@ class Executor:
             return
         if trace is not None:
             raise ValueError("a trace of account balances is only kept for runs here, not on Dask workers")
+        from concurrent.futures import CancelledError
+
         from dask.distributed import as_completed
 
         shared = self.client.scatter([sc, accounts, starts], broadcast=True)
-        futures = {self.client.submit(_remote_task, *shared, task, self.worker_threads, self.block_size,
-                                      pure=False, retries=2): task for task in tasks}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+
+        def submit(task: Task):
+            return self.client.submit(_remote_task, *shared, task, self.worker_threads, self.block_size,
+                                      pure=False, retries=2)
+
+        futures = {submit(task): task for task in tasks}
+        lost = 0
+        running = as_completed(futures)
+        for future in running:
+            task = futures.pop(future)
+            try:
+                sums = future.result()
+            except CancelledError:
+                # A worker died holding the only copy of the scattered inputs: scatter them again.
+                lost += 1
+                if lost > 2 * len(tasks):
+                    raise
+                shared = self.client.scatter([sc, accounts, starts], broadcast=True)
+                retry = submit(task)
+                futures[retry] = task
+                running.add(retry)
+                continue
+            yield task, sums
 
     def close(self) -> None:
         if self.client is not None:
