@@ -30,7 +30,7 @@ def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np
     pd_12m = scoring.product_pd(scores["true_pd_12m"][who], multiplier)
     ids = apps["id"][who]
     return account_arrays(
-        len(who), sc.behaviour.roll_rates,
+        len(who), sc.behaviour.roll_rates, sc.factor,
         account_id=ids * len(PRODUCTS) + prod, borrower=ids, product=prod, band=band[who],
         start_month=apps["month"][who],
         principal=np.where(is_line, 0, amount),
@@ -57,7 +57,7 @@ def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
     np.add.at(opening[..., BALANCE], (loans["product"], band, loans["state"]), cents)
     ids = BOOK_ID_OFFSET + np.arange(n)
     accounts = account_arrays(
-        n, sc.behaviour.roll_rates, account_id=ids, borrower=ids, product=loans["product"], band=band,
+        n, sc.behaviour.roll_rates, sc.factor, account_id=ids, borrower=ids, product=loans["product"], band=band,
         principal=cents, rate=monthly_rate(loans["apr"]), term=loans["term"], method=loans["method"],
         state0=loans["state"], pd_12m=loans["pd_12m"])
     return accounts, opening

@@ -129,23 +129,25 @@ def level_payments(principal, rate, term, out):
         out[i] = level_payment(principal[i], rate[i], np.int64(term[i]))
 
 
-def hazard_quantile(pd_12m: np.ndarray, roll_rates: list[float]) -> np.ndarray:
-    """Phi^-1 of the monthly hazard that gives each pd_12m (the kernel's form of the hazard)."""
+def hazard_quantile(pd_12m: np.ndarray, roll_rates: list[float], factor=None) -> np.ndarray:
+    """Phi^-1 of the baseline monthly hazard that gives each pd_12m under the roll rates and the
+    factor settings (`hazard.hazard_from_pd12`): the kernel's form of the hazard."""
     with np.errstate(divide="ignore"):
-        return ndtri(hazard.hazard_from_pd12(np.asarray(pd_12m, dtype=np.float64), np.asarray(roll_rates)))
+        return ndtri(hazard.hazard_from_pd12(np.asarray(pd_12m, dtype=np.float64), roll_rates, factor))
 
 
-def account_arrays(n: int, roll_rates: list[float], **fields) -> Accounts:
+def account_arrays(n: int, roll_rates: list[float], factor=None, **fields) -> Accounts:
     """The kernel's struct of arrays; fields not given are zero. `pd_12m` becomes the hazard
-    quantile (solved on the host) beside it; a missing `borrower` makes each account its own
-    borrower; equal-instalment loans get their level payment."""
+    quantile (solved on the host for the roll rates and `factor`, a scenario's factor section;
+    None: uncorrelated) beside it; a missing `borrower` makes each account its own borrower;
+    equal-instalment loans get their level payment."""
     own_borrower = "borrower" not in fields
     out = {k: np.array(np.broadcast_to(fields.pop(k, 0), n), dtype=dt) for k, dt in ACCOUNT_DTYPES.items()}
     if fields:
         raise TypeError(f"unknown account fields {sorted(fields)}")
     if own_borrower:
         out["borrower"] = out["account_id"].copy()
-    out["hazard_q"] = hazard_quantile(out["pd_12m"], roll_rates)
+    out["hazard_q"] = hazard_quantile(out["pd_12m"], roll_rates, factor)
     loans = out["method"] == EQUAL_INSTALLMENT
     level_payments(out["principal"], out["rate"], np.maximum(out["term"], 1), out["payment"])
     out["payment"][~loans] = 0

@@ -257,3 +257,30 @@ def test_monthly_loop_runs_without_reference_counting():
     assert "NRT_incref" not in loop and "NRT_decref" not in loop, (
         f"numba {nb.__version__} no longer honours _nrt=False: the monthly loop would run about twice as slow. "
         f"Pin numba in pyproject.toml to the last version that does, or find the new way to turn it off.")
+
+
+@pytest.mark.parametrize("rho, roll_rho", [(0.04, None), (0.0, 0.0)])
+def test_realised_12_month_rate_is_pd_12m_over_the_cycle(tmp_path, rho, roll_rho):
+    """pd_12m is through the cycle: averaged over stationary factor paths (asset correlation R,
+    the default roll correlation, autocorrelation 0.7), new accounts reach 90+ within 12 months on
+    book at the rate pd_12m (within 5 standard errors of the mean over paths)."""
+    n, paths, pd_12m = 2_000, 1_500, 0.03
+    overrides = ["behaviour.prepay_monthly=0.0", f"factor.asset_correlation={rho}", "factor.autocorrelation=0.7",
+                 "run.horizon_months=13", f"run.paths={paths}"]
+    if roll_rho is not None:
+        overrides.append(f"factor.roll_correlation={roll_rho}")
+    sc = loaded_scenario(tmp_path, overrides).scenario
+    assert roll_rho is not None or sc.factor.roll_correlation > 0      # the default responds to the factor
+    accounts = terms.account_arrays(
+        n, sc.behaviour.roll_rates, sc.factor, account_id=np.arange(n), product=JIEBEI, start_month=1,
+        principal=500_000, rate=0.01, term=36, method=METHODS.index("interest_first"), pd_12m=np.full(n, pd_12m))
+    seasoned, bads = engine.run_accounts(sc, accounts)["seasoned"][:, JIEBEI].sum(axis=1).T
+    assert np.all(seasoned == n)
+    rate = bads / n
+    se = rate.std(ddof=1) / np.sqrt(paths)
+    assert abs(rate.mean() - pd_12m) <= 5 * se, (rate.mean(), se)
+    # The uncorrelated calibration (the chain at a neutral factor) would fail the same check.
+    if rho > 0:
+        naive = hazard.pd12_from_hazard(hazard.hazard_from_pd12(np.array([pd_12m]), sc.behaviour.roll_rates),
+                                        sc.behaviour.roll_rates, sc.factor)[0]
+        assert abs(naive - pd_12m) > 5 * se, (naive, se)
