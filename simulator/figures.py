@@ -164,6 +164,14 @@ def vintage_figure(ds: xr.Dataset) -> Drawing:
     horizon = ds.sizes["month"]
     products = list(curves["product"].values)
     vintages = curves["vintage"].values
+    if vintages.size == 0:          # an existing book alone: no new business, no vintage
+        with style():
+            fig, ax = _axes(9.0, 4.2)
+            _no_data(ax, "no new business: the run has no vintages")
+            png = _png(fig)
+        drawing = _drawing("vintage_curves", png, ds)
+        return Drawing(drawing.name, png, drawing.title, "This run has no new business, so no vintages to draw. "
+                       + drawing.caption)
     norm = colors.Normalize(vmin=vintages.min(), vmax=max(vintages.max(), vintages.min() + 1))
     with style():
         fig = _figure(4.0 * len(products) + 1.0, 4.2)

@@ -225,3 +225,23 @@ def test_report_renders_in_headless_chromium(sweep, tmp_path):
     pixels = image.imread(shot)[..., :3]
     colourful = (pixels.max(axis=-1) - pixels.min(axis=-1)) > 0.2
     assert colourful.mean() > 0.01
+
+
+def test_book_only_run_writes_its_report(tmp_path):
+    """An existing book alone (no new business, so no vintages) runs to its report: every figure is
+    drawn, the vintage figure says there are none, and `simulator report` redraws it."""
+    (tmp_path / "book.csv").write_text(
+        "product,principal,apr,term_months,method,months_on_book,state,pd_12m\n"
+        "jiebei,10000,0.146,12,equal_installment,3,current,0.02\n"
+        "jiebei,5000,0.18,6,interest_first,1,M1,0.05\n"
+        "jiebei,8000,0.12,12,equal_principal,0,M2,0.10\n")
+    scenario = tmp_path / "book.toml"
+    scenario.write_text('[run]\nname = "book"\npaths = 3\nhorizon_months = 12\n[applicants]\nmonthly_volume = 0\n'
+                        '[book]\nfile = "book.csv"\n')
+    out = tmp_path / "out"
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    for name in FIGURES:
+        assert_not_blank(out / "figures" / name)
+    assert "no vintages" in (out / "report.html").read_text(encoding="utf-8")
+    (out / "report.html").unlink()
+    assert main(["report", str(out)]) == 0 and (out / "report.html").is_file()
