@@ -27,13 +27,13 @@ TRANSACTOR, REVOLVER, MINIMUM_PAYER = range(len(PAYER_TYPES))
 
 # Flows the kernel adds up per (path, month, product, band): amounts in cents, then account counts.
 FLOWS = (
-    "originated", "drawn", "capitalised", "repaid", "prepaid", "charged_off", "recovered",
+    "originated", "drawn", "repaid", "prepaid", "charged_off", "recovered", "written_off",
     "interest_income", "fee_income", "penalty_income", "merchant_discount", "funding_cost",
-    "originated_accounts", "prepaid_accounts", "matured_accounts", "charged_off_accounts",
+    "originated_accounts", "prepaid_accounts", "matured_accounts", "closed_accounts", "charged_off_accounts",
 )
-(ORIGINATED, DRAWN, CAPITALISED, REPAID, PREPAID, CHARGED_OFF_AMT, RECOVERED,
+(ORIGINATED, DRAWN, REPAID, PREPAID, CHARGED_OFF_AMT, RECOVERED, WRITTEN_OFF,
  INTEREST, FEES, PENALTY, DISCOUNT, FUNDING,
- N_ORIGINATED, N_PREPAID, N_MATURED, N_CHARGED_OFF) = range(len(FLOWS))
+ N_ORIGINATED, N_PREPAID, N_MATURED, N_CLOSED, N_CHARGED_OFF) = range(len(FLOWS))
 MONEY_FLOWS = FLOWS[:N_ORIGINATED]
 
 # Flows kept by vintage and months on book (original: principal of loans, opening limit of lines).

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .codes import METHODS, N_STATES, PAYER_TYPES, PRODUCTS
-from .units import period_rate
+from .units import annual_rate, monthly_rate
 INLINE_TABLES = {"applicants.product_mix", "applicants.also_requests"}  # replaced whole, not merged
 FREE_TABLES = {"macro.paths", "sweep"}  # tables whose keys the user names
 SWEEP_ALIASES = {"macro": "macro.path"}
@@ -199,8 +199,9 @@ class Huabei(Section):
     max_limit: Positive
     initial_limit_share: Annotated[float, Field(gt=0.0, le=1.0)]
     daily_rate: NonNegative
-    days_per_period: Positive
+    days_per_year: Positive
     min_payment_share: Annotated[float, Field(gt=0.0, le=1.0)]
+    min_payment_floor: NonNegative
     penalty_daily_rate: NonNegative
     instalment_tenors: Annotated[list[Annotated[int, Field(ge=2, le=60)]], Field(min_length=1)]
     instalment_fees: list[NonNegative]
@@ -210,14 +211,16 @@ class Huabei(Section):
     limit_cut_on_miss: Fraction
     limit_raise: NonNegative
     raise_after_months: Annotated[int, Field(ge=1)]
+    spend_probability: Fraction
+    attrition: Fraction
     risk_multiplier: Positive
 
     @model_validator(mode="after")
     def _check(self):
         _check_order(self, "min_limit", "max_limit")
-        monthly = period_rate(self.daily_rate, self.days_per_period)
+        monthly = monthly_rate(annual_rate(self.daily_rate, self.days_per_year))
         if self.min_payment_share < monthly / (1 + monthly):
-            # Otherwise a minimum payer's capitalised interest could take the balance over the limit.
+            # A smaller minimum would repay a minimum payer's principal more slowly than interest accrues on it.
             raise ValueError(f"min_payment_share: expected at least the monthly revolving rate r / (1 + r) = "
                              f"{monthly / (1 + monthly):.4f}, found {self.min_payment_share:g}")
         if len(self.instalment_fees) != len(self.instalment_tenors):

@@ -26,13 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numba as nb
 import numpy as np
 
-from .codes import (ACCOUNTS, BADS, BALANCE, CAPITALISED, CHARGED_OFF_AMT, DISCOUNT, DPD90, DRAWN, FEES,
-                    FUNDING, HUABEI, INTEREST, N_CHARGED_OFF, N_MATURED, N_ORIGINATED, N_PREPAID, N_STATES, ORIGINATED,
-                    PD_MONTHS, PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, TRANSACTOR, V_CHARGED_OFF, V_ORIGINAL,
-                    V_RECOVERED, VINTAGE_STATES)
+from .codes import (ACCOUNTS, BADS, BALANCE, CHARGED_OFF_AMT, DISCOUNT, DPD90, DRAWN, FEES, FUNDING, HUABEI, INTEREST,
+                    N_CHARGED_OFF, N_CLOSED, N_MATURED, N_ORIGINATED, N_PREPAID, N_STATES, ORIGINATED, PD_MONTHS,
+                    PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, TRANSACTOR, V_CHARGED_OFF, V_ORIGINAL, V_RECOVERED,
+                    VINTAGE_STATES, WRITTEN_OFF)
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
-from .rng import (BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, SPEND, draw, draw_at, inverse_normal,
-                  month_key, stream)
+from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, SPEND, draw, draw_at,
+                  inverse_normal, month_key, stream)
 
 _SQRT2 = math.sqrt(2.0)
 # Phi at k / GRID_SCALE for |k| <= CDF_HALF (x from -10 to 10) and Phi^-1 at k / GRID_SCALE
@@ -213,10 +213,9 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         else:
             fl[FUNDING] += round_cents(balance * terms.funding_rate)
             k += 1
-            if k <= n:
-                interest, new_carry = accrue_interest(balance, r, carry)
-                scheduled_interest = interest if balance == scheduled else round_cents(scheduled * r)
-                due = scheduled_principal(meth, k, n, original, scheduled, pay, scheduled_interest)
+            if k <= n:            # contract interest on the principal not yet due; overdue principal bears penalty
+                interest, new_carry = accrue_interest(scheduled, r, carry)
+                due = scheduled_principal(meth, k, n, original, scheduled, pay, interest)
                 fee_due = fee
             else:                  # past maturity: no contract interest or fee, only penalty
                 interest, new_carry, due, fee_due = np.int64(0), carry, np.int64(0), np.int64(0)
@@ -232,6 +231,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             if _missed(terms, fraud, hazard_q, month_state, borrower_key, t, z_p[ti], state, roll_rate, has_b, cdf, inv):
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
+                    fl[WRITTEN_OFF] += overdue_interest + fees_due + penalty_due
                     _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms)
                     break
                 state += 1
@@ -255,123 +255,128 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 if balance == 0:
                     fl[N_MATURED] += 1
                     break          # closed
-            if state > 0:
-                penalty_due += round_cents((balance - scheduled + overdue_interest) * penalty_rate)
+            if state > 0:          # on overdue principal only: no penalty on interest (no compounding)
+                penalty_due += round_cents((balance - scheduled) * penalty_rate)
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
 
 @nb.njit(inline="always", cache=True)
 def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv):
-    """A revolving line: spend, statement, payment by behaviour type, revolving interest
-    (capitalised), bill instalments, limit rules, arrears, charge-off."""
+    """A revolving line on its statement cycle (docs/model.md section 3): the statement billed at the
+    end of the previous month falls due, is paid by behaviour type or missed; then the month's spend
+    (billed at its end). Revolving interest on the unpaid statement is billed on the next statement
+    and income when paid; bill instalments; limit rules; activity and attrition; arrears; charge-off."""
     (prod, bnd, start, vintage, has_b, key, borrower_key, flows, stocks, rolls, cures, borrowers, z_p, roll_p, fraud,
      hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
     r, payer, limit = acc.rate[i], acc.payer[i], acc.limit[i]
     spend_mean, line_cap = acc.spend[i], acc.line_cap[i]
-    balance = np.int64(0)          # all principal: revolving + overdue + bill-instalment plan
+    balance = np.int64(0)          # principal receivable: unbilled and billed spend, overdue, bill-instalment plan
     overdue = np.int64(0)          # overdue principal (missed minimums and plan instalments)
     plan_left = np.int64(0)        # principal of the bill-instalment plan not yet due
     plan_original = np.int64(0)
     plan_fee = np.int64(0)
     plan_n = 0
     plan_k = 0
-    overdue_interest = np.int64(0)
-    overdue_fees = np.int64(0)
+    interest_due = np.int64(0)     # revolving interest billed and not yet paid
+    fees_due = np.int64(0)         # plan fees missed
     penalty_due = np.int64(0)
     months_current = 0
+    leaving = False                # stopped spending for good: closes once nothing is owed
     state = acc.state0[i]
     counted = False
     n_tenors = terms.conversion_tenors.shape[0]
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = flows[ti]
+        month_state = month_key(key, t)
         if t == start:
             _originate(out, fl, c, p, prod, vintage, limit)
         else:
             fl[FUNDING] += round_cents(balance * terms.funding_rate)
-            # 1. Spend, up to the limit (kept so that a month's capitalised interest fits); frozen while delinquent.
-            month_state = month_key(key, t)
-            if state == 0:
-                room = np.int64(math.floor(limit / (1.0 + r))) - balance
-                if room > 0:
-                    u = draw_at(month_state, SPEND)
-                    # 1 - u is exact (u is a multiple of 2**-53), so log(1 - u) is as accurate as log1p(-u), and faster.
-                    spend = min(round_cents(-math.log(1.0 - u) * spend_mean), room)
-                    fl[DRAWN] += spend
-                    balance += spend
-            revolving = balance - plan_left - overdue
-            # 2. Statement: a revolver's or minimum payer's statement may become a bill instalment plan.
-            if state == 0 and plan_left == 0 and payer != TRANSACTOR and revolving >= terms.min_conversion \
+            # The statement billed at the end of last month: a revolver's or minimum payer's may become a plan.
+            statement = balance - plan_left - overdue
+            if state == 0 and plan_left == 0 and payer != TRANSACTOR and statement >= terms.min_conversion \
                     and terms.conversion_rate > 0.0 and draw_at(month_state, CONVERT) < terms.conversion_rate:
                 u = draw_at(month_state, CONVERT_TENOR)
                 j = 0
                 while j < n_tenors - 1 and u >= terms.conversion_cum_shares[j]:
                     j += 1
                 plan_n, plan_k = terms.conversion_tenors[j], 0
-                plan_original = revolving
-                plan_left = revolving
-                plan_fee = round_cents(revolving * terms.conversion_fee_rate[j])
-                revolving = np.int64(0)
+                plan_original = statement
+                plan_left = statement
+                plan_fee = round_cents(statement * terms.conversion_fee_rate[j])
+                statement = np.int64(0)
             plan_due = np.int64(0)
             fee_due = np.int64(0)
             if plan_left > 0:
                 plan_k += 1
                 plan_due = plan_principal(plan_k, plan_n, plan_original, plan_left)
                 fee_due = plan_fee
-            minimum = min(round_cents(revolving * terms.min_payment_share), revolving)
-            owes = revolving > 0 or plan_due > 0 or overdue > 0
+            minimum = min(max(round_cents(statement * terms.min_payment_share), terms.min_payment_floor), statement)
+            owes = statement > 0 or plan_due > 0 or overdue > 0 or interest_due > 0
             roll_rate = roll_p[ti, state - 1] if state > 0 else 0.0
             if owes and _missed(terms, fraud, hazard_q, month_state, borrower_key, t, z_p[ti], state, roll_rate, has_b,
                                 cdf, inv):
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
+                    fl[WRITTEN_OFF] += interest_due + fees_due + penalty_due
                     _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms)
                     break
                 if state == 0:
                     limit = max(balance, np.int64(math.floor(limit * (1.0 - terms.limit_cut))))
                 state += 1
                 months_current = 0
-                # Unpaid interest while delinquent is not capitalised: it is owed, and booked when paid.
-                overdue_interest += round_cents((revolving + overdue) * r)
                 overdue += minimum + plan_due
                 plan_left -= plan_due
-                overdue_fees += fee_due
+                fees_due += fee_due
+                # Revolving interest on the principal not overdue; the overdue principal bears penalty instead.
+                interest_due += round_cents((balance - plan_left - overdue) * r)
             else:
                 if state > 0:
                     cures[ti, state] += 1
                     fl[REPAID] += overdue
-                    fl[INTEREST] += overdue_interest
-                    fl[FEES] += overdue_fees
+                    fl[FEES] += fees_due
                     fl[PENALTY] += penalty_due
                     balance -= overdue
                     overdue = np.int64(0)
-                    overdue_interest = np.int64(0)
-                    overdue_fees = np.int64(0)
+                    fees_due = np.int64(0)
                     penalty_due = np.int64(0)
                     state = 0
                 if payer == TRANSACTOR:
-                    paid = revolving
+                    paid = statement
                 elif payer == REVOLVER:
-                    paid = min(max(minimum, round_cents(revolving * terms.revolver_pay_share)), revolving)
+                    paid = min(max(minimum, round_cents(statement * terms.revolver_pay_share)), statement)
                 else:
                     paid = minimum
+                fl[INTEREST] += interest_due
                 fl[REPAID] += paid + plan_due
                 fl[FEES] += fee_due
                 balance -= paid + plan_due
                 plan_left -= plan_due
-                # Revolving interest on what was not paid by the due date, capitalised.
-                interest = round_cents((revolving - paid) * r)
-                if interest > 0:
-                    fl[CAPITALISED] += interest
-                    fl[INTEREST] += interest
-                    balance += interest
+                # Revolving interest on what was not paid by the due date, billed on the next statement.
+                interest_due = round_cents((statement - paid) * r)
                 months_current += 1
                 if months_current >= terms.raise_after:
                     limit = max(limit, min(line_cap, np.int64(math.floor(limit * (1.0 + terms.limit_raise)))))
                     months_current = 0
             if state > 0:
-                penalty_due += round_cents((overdue + overdue_interest + overdue_fees) * penalty_rate)
+                penalty_due += round_cents(overdue * penalty_rate)
+            elif not leaving and draw_at(month_state, ATTRITION) < terms.attrition:
+                leaving = True
+            if leaving and balance == 0 and interest_due == 0:
+                fl[N_CLOSED] += 1
+                break
+        # The month's spend, billed at its end: none while delinquent (the line is frozen) or leaving;
+        # a first-party fraudster spends all it can before its first due date (bust-out).
+        if state == 0 and not leaving:
+            room = np.int64(math.floor(limit / (1.0 + r))) - balance
+            if room > 0 and (fraud or draw_at(month_state, ACTIVE) < terms.spend_probability):
+                u = draw_at(month_state, SPEND)
+                # 1 - u is exact (u is a multiple of 2**-53), so log(1 - u) is as accurate as log1p(-u), and faster.
+                spend = room if fraud else min(round_cents(-math.log(1.0 - u) * spend_mean), room)
+                fl[DRAWN] += spend
+                balance += spend
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 

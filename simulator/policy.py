@@ -16,7 +16,7 @@ from .codes import HUABEI, JIEBEI, PAYER_TYPES, PRODUCTS, YUEFU
 from .config import Scenario
 from .products import fee_rate_for_apr, plan_apr
 from .risk import loss_given_default
-from .units import annual_rate, monthly_rate, period_rate
+from .units import annual_rate, monthly_rate
 
 # Decision outcomes, in the order the rules are applied.
 APPROVED, FAILED_VERIFICATION, BELOW_CUTOFF, POLICY_RULE, ABOVE_CAP, LIMIT_TOO_LOW, NOT_REQUESTED = range(7)
@@ -63,9 +63,9 @@ def bill_instalment_terms(scenario: Scenario) -> dict[str, np.ndarray]:
 
 def revolving_rate(scenario: Scenario) -> tuple[float, bool]:
     """(monthly revolving rate after the cap, whether the line may be offered). Its all-in APR is
-    the monthly rate x 12 = daily rate x days_per_period x 12."""
+    the monthly rate x 12 = daily rate x days_per_year."""
     hb, pol = scenario.products.huabei, scenario.policy
-    monthly = period_rate(hb.daily_rate, hb.days_per_period)
+    monthly = monthly_rate(annual_rate(hb.daily_rate, hb.days_per_year))
     if 12 * monthly > pol.apr_cap:
         if pol.on_cap == "reject":
             return monthly, False

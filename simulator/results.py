@@ -18,17 +18,18 @@ from .config import LoadedScenario, Scenario, ScenarioError
 CENTS = 100
 DESCRIPTIONS = {
     "accounts": "open accounts by state at the end of the month",
-    "balance": "outstanding principal by state at the end of the month",
+    "balance": "principal receivable by state at the end of the month (lines: spend not yet billed, billed "
+               "and not yet due, unpaid statements, bill-instalment plans)",
     "originated": "principal lent to new accounts",
     "drawn": "new revolving spend (principal)",
-    "capitalised": "unpaid interest and fees added to principal",
     "repaid": "scheduled and arrears principal repaid",
     "prepaid": "principal repaid early in full",
     "charged_off": "principal written off (from M6, 180+ days past due)",
     "recovered": "recoveries on charged-off principal, net of collection cost",
+    "written_off": "interest, fees and penalty owed and never paid, written off at charge-off (never income)",
     "merchant_discount": "merchant discount on instalment purchases, at origination",
     "borrowers": "borrowers with an open account, by the worst state of their open accounts",
-    "interest_income": "contract interest received; revolving interest when capitalised",
+    "interest_income": "contract and revolving interest received (cash basis: when paid)",
     "fee_income": "fees received (instalment fees, bill-instalment fees, fixed late fees)",
     "penalty_income": "penalty interest and per-day late fees received on overdue amounts",
     "funding_cost": "cost of funds on the principal outstanding at the start of the month",
@@ -36,6 +37,7 @@ DESCRIPTIONS = {
     "originated_accounts": "accounts originated",
     "prepaid_accounts": "accounts repaid early in full",
     "matured_accounts": "accounts closed by their last scheduled payment",
+    "closed_accounts": "revolving lines closed: stopped spending (attrition) and nothing owed",
     "charged_off_accounts": "accounts charged off",
     "rolls": "accounts that missed a payment due, by the state they were in",
     "cures": "accounts that paid all arrears and returned to current, by the state they were in",
@@ -79,13 +81,13 @@ CONVENTIONS = {
     "correlation": "asset correlation R in the Basel sense: h(z) = Phi((Phi^-1(h) - sqrt(R) z) / sqrt(1 - R))",
     "score_scaling": "factor = pdo / ln 2; offset = base_score - factor ln(base_odds); "
                      "score = offset + factor ln((1 - pd) / pd), odds good:bad",
-    "day_count": "cash loan APR = daily rate x days_per_year; monthly rate = APR / 12; "
-                 "penalty a month = daily penalty rate x days_per_year / 12",
-    "income": "cash basis: interest, fees and penalty counted when paid, unpaid interest never booked; "
-              "except revolving interest, counted when capitalised into the balance (a charge-off then writes it off)",
+    "day_count": "APR = daily rate x days_per_year (cash loan, revolving line); monthly rate = APR / 12; "
+                 "penalty a month = daily penalty rate x days_per_year / 12, on overdue principal only",
+    "income": "cash basis: interest, fees and penalty counted when paid; what is owed and unpaid at charge-off "
+              "is written_off, never income; charged_off is principal only",
     "borrower_dependence": "a borrower's accounts share a monthly draw b: miss if u < Phi((Phi^-1(h) - sqrt(R) z "
                            "- sqrt(R_b) b) / sqrt(1 - R - R_b)), R_b = factor.borrower_correlation",
-    "principal_identity": "sum(balance)_t = sum(balance)_(t-1) + originated + drawn + capitalised - repaid - prepaid - charged_off",
+    "principal_identity": "sum(balance)_t = sum(balance)_(t-1) + originated + drawn - repaid - prepaid - charged_off",
 }
 
 

@@ -1,9 +1,9 @@
 """Where a scenario becomes the kernel's inputs: per-product rates a month and fees in cents, the
 factor paths, the account arrays, and the kernel's input structs and output shapes.
 
-Day count (docs/products.md; the conversions are in `units`): a cash loan's APR = daily rate x
-days_per_year and its monthly rate = APR / 12; a revolving line's monthly rate = daily rate x
-days_per_period; penalty interest and daily late fees convert as the product's own rate does.
+Day count (docs/products.md; the conversions are in `units`): every product's APR = daily rate x
+days_per_year and its monthly rate = APR / 12; penalty interest and daily late fees convert the
+same way.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from scipy.special import ndtri
 from . import hazard, risk
 from .codes import (EQUAL_INSTALLMENT, FLOWS, HUABEI, JIEBEI, N_STATES, PRODUCTS, VINTAGE_FLOWS, YUEFU)
 from .products import level_payment
-from .units import annual_rate, monthly_rate, period_rate, to_cents
+from .units import annual_rate, monthly_rate, to_cents
 
 if TYPE_CHECKING:
     from .config import Scenario
@@ -47,9 +47,9 @@ ACCOUNT_DTYPES = {
 Terms = namedtuple("Terms", [
     "seed", "sqrt_rho", "sqrt_rho_b", "inv_sqrt_idio", "funding_rate", "recovery_share",
     "recovery_lag", "penalty_rate", "late_fee", "prepayment",
-    "min_payment_share", "revolver_pay_share", "conversion_rate", "min_conversion",
+    "min_payment_share", "min_payment_floor", "revolver_pay_share", "conversion_rate", "min_conversion",
     "conversion_tenors", "conversion_fee_rate", "conversion_cum_shares",
-    "limit_cut", "limit_raise", "raise_after",
+    "limit_cut", "limit_raise", "raise_after", "spend_probability", "attrition",
 ])
 
 # Integer sums the kernel adds into (each with a leading thread axis; see `kernel.simulate`).
@@ -65,7 +65,7 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray]) -> Terms:
     jb, hb, yf, beh, fac = sc.products.jiebei, sc.products.huabei, sc.products.yuefu, sc.behaviour, sc.factor
     penalty = np.zeros(len(PRODUCTS))
     penalty[JIEBEI] = monthly_rate(annual_rate(jb.penalty_daily_rate, jb.days_per_year))
-    penalty[HUABEI] = period_rate(hb.penalty_daily_rate, hb.days_per_period)
+    penalty[HUABEI] = monthly_rate(annual_rate(hb.penalty_daily_rate, hb.days_per_year))
     penalty[YUEFU] = monthly_rate(annual_rate(yf.late_fee_daily, yf.days_per_year))
     late_fee = np.zeros(len(PRODUCTS), dtype=np.int64)
     late_fee[JIEBEI] = to_cents(jb.late_fee)
@@ -83,10 +83,12 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray]) -> Terms:
         funding_rate=monthly_rate(sc.funding.cost_of_funds),
         recovery_share=risk.recovery_share(beh), recovery_lag=np.int64(beh.recovery_lag_months),
         penalty_rate=penalty, late_fee=late_fee, prepayment=prepayment,
-        min_payment_share=hb.min_payment_share, revolver_pay_share=beh.revolver_pay_share,
+        min_payment_share=hb.min_payment_share, min_payment_floor=np.int64(to_cents(hb.min_payment_floor)),
+        revolver_pay_share=beh.revolver_pay_share,
         conversion_rate=conversion_rate, min_conversion=np.int64(to_cents(hb.min_conversion)),
         conversion_tenors=tenors, conversion_fee_rate=fee_rate, conversion_cum_shares=cum_shares,
-        limit_cut=hb.limit_cut_on_miss, limit_raise=hb.limit_raise, raise_after=np.int64(hb.raise_after_months))
+        limit_cut=hb.limit_cut_on_miss, limit_raise=hb.limit_raise, raise_after=np.int64(hb.raise_after_months),
+        spend_probability=hb.spend_probability, attrition=hb.attrition)
 
 
 def factor_inputs(sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,5 +1,6 @@
-"""Units: yuan to integer cents, and the day counts that turn daily and annual rates into rates a
-month (docs/products.md). Every conversion of a scenario figure into the kernel's units uses these."""
+"""Units: yuan to integer cents, and the day count that turns daily and annual rates into rates a
+month (docs/products.md): a rate a year = daily rate x days_per_year, a rate a month = a rate a
+year / 12. Every conversion of a scenario figure into the kernel's units uses these."""
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,3 @@ def annual_rate(daily_rate, days_per_year):
 def monthly_rate(annual):
     """A rate a year as the rate a month: annual / 12."""
     return annual / 12.0
-
-
-def period_rate(daily_rate, days_per_period):
-    """A revolving line's rate a statement period (a month): daily rate x days_per_period."""
-    return daily_rate * days_per_period

@@ -22,3 +22,20 @@ def test_baseline_steady_state_delinquency_near_the_2019_figures():
     open_accounts = ds["accounts"].isel(month=-1).sum(("product", "score_band", "state"))
     open_borrowers = ds["borrowers"].isel(month=-1).sum(("score_band", "state"))
     assert (open_borrowers < open_accounts).all()
+
+
+def test_baseline_book_levels_off():
+    """Constant new business with line activity and attrition gives a book that levels off: from
+    month 30 to 36 open accounts, open lines and balances change by less than 6% (open accounts grew
+    by about 20% from month 12 to 24); the line's month-end balance includes its unbilled spend."""
+    loaded = load_scenario(BASELINE, ["run.paths=4", "applicants.monthly_volume=5000"])
+    ds = engine.simulate(loaded)
+    accounts = ds["accounts"].sum(("score_band", "state")).mean("path")
+    balance = ds["balance"].sum(("score_band", "state")).mean("path")
+    for series in (accounts.sum("product"), accounts.sel(product="huabei"), balance.sum("product"),
+                   balance.sel(product="huabei")):
+        assert abs(float(series.sel(month=36) / series.sel(month=30)) - 1) < 0.06, series
+    assert float(accounts.sum("product").sel(month=24) / accounts.sum("product").sel(month=12)) > 1.1
+    # The float: lines hold more at the month end than they spend in a month.
+    line = ds.sel(product="huabei", month=slice(13, 36))
+    assert float(line["balance"].sum(("score_band", "state")).mean()) > float(line["drawn"].sum("score_band").mean())

@@ -146,19 +146,40 @@ def test_recoveries_spread_over_the_lag(tmp_path):
     assert np.count_nonzero(recovered) == lag and recovered[7:7 + lag].sum() == total
 
 
-def test_penalty_on_overdue_amounts(tmp_path):
-    """Miss in month 1, cure in month 2: pays interest of both months, penalty on the overdue
-    interest for the month of the miss, and the late fee."""
-    pd_one = 1.0  # hazard 1: misses in month 1 for sure
-    accounts = identical_book(1, 1000.0, 0.12, 12, "interest_first", pd_one, [0.0] * 6)
+def test_penalty_on_overdue_principal_in_place_of_interest(tmp_path):
+    """Miss in month 1, cure in month 2 (equal principal, 1,000.00 over 12 months at 1% a month, penalty
+    0.1% a day x 360 / 12 = 3% a month, late fee 30.00). By hand, in cents: month 1 owes interest
+    1,000 on the 100,000 not yet due and principal 8,333, and misses both; the overdue principal
+    bears penalty 8,333 x 3% = 250 instead of interest, and the unpaid interest bears none. Month 2
+    accrues interest only on the 91,667 not yet due (917) and cures: it pays both months' interest,
+    the penalty, the late fee and both months' principal."""
+    accounts = identical_book(1, 1000.0, 0.12, 12, "equal_principal", 1.0, [0.0] * 6)
     _, stocks, flows, _, cures = run_book(tmp_path, accounts, [
         "run.horizon_months=2", "behaviour.roll_rates=[0,0,0,0,0,0]", "behaviour.prepay_monthly=0.0",
-        "factor.asset_correlation=0.0", "products.jiebei.late_fee=30.0", "products.jiebei.penalty_daily_rate=0.001",
-        "products.jiebei.days_per_year=360.0"])
+        "factor.asset_correlation=0.0", "factor.roll_correlation=0.0", "products.jiebei.late_fee=30.0",
+        "products.jiebei.penalty_daily_rate=0.001", "products.jiebei.days_per_year=360.0"])
     assert stocks[0, 0, JIEBEI, 1, 0] == 1 and cures[0, 1, JIEBEI, 1] == 1
-    assert flows[0, 1, JIEBEI, codes.INTEREST] == 2000                 # 10.00 overdue + 10.00 due
-    assert flows[0, 1, JIEBEI, codes.PENALTY] == round(1000 * 0.001 * 30)  # 10.00 x 0.1% x 30 days
+    assert flows[0, 0, JIEBEI, codes.INTEREST] == 0 and flows[0, 0, JIEBEI, codes.REPAID] == 0
+    assert flows[0, 1, JIEBEI, codes.INTEREST] == 1000 + 917
+    assert flows[0, 1, JIEBEI, codes.PENALTY] == 250
     assert flows[0, 1, JIEBEI, codes.FEES] == 3000
+    assert flows[0, 1, JIEBEI, codes.REPAID] == 2 * 8333
+    assert stocks[0, 1, JIEBEI, 0, 1] == 100_000 - 2 * 8333
+
+
+def test_unpaid_interest_fees_and_penalty_are_written_off(tmp_path):
+    """Never paying, a loan is charged off from M6 in month 7: charged_off is its principal, and what
+    it owed besides (six months of interest on what was not yet due, the late fees, the penalty on
+    overdue principal) is written off, never income. Interest-first: no principal falls due, so no
+    penalty; interest 1% a month on 100,000 cents."""
+    accounts = identical_book(1, 1000.0, 0.12, 12, "interest_first", 1.0, [1.0] * 6)
+    _, _, flows, _, _ = run_book(tmp_path, accounts, [
+        "run.horizon_months=8", "behaviour.prepay_monthly=0.0", "behaviour.roll_rates=[1,1,1,1,1,1]",
+        "factor.asset_correlation=0.0", "factor.roll_correlation=0.0", "products.jiebei.late_fee=30.0"])
+    assert flows[0, 6, JIEBEI, codes.CHARGED_OFF_AMT] == 100_000
+    assert flows[0, 6, JIEBEI, codes.WRITTEN_OFF] == 6 * 1000 + 6 * 3000
+    for income in (codes.INTEREST, codes.FEES, codes.PENALTY):
+        assert flows[0, :, JIEBEI, income].sum() == 0
 
 
 def test_realised_12_month_bad_rate_matches_pd_12m(tmp_path):

@@ -16,7 +16,7 @@ from simulator.config import load_scenario
 BANDS = ("low", "high")
 CUBE = ("path", "month", "product", "score_band")
 VCUBE = ("path", "vintage", "months_on_book", "product")
-MONEY = ("originated", "drawn", "capitalised", "repaid", "prepaid", "charged_off", "recovered", "interest_income",
+MONEY = ("originated", "drawn", "repaid", "prepaid", "charged_off", "recovered", "interest_income",
          "fee_income", "penalty_income", "funding_cost", "merchant_discount", "net_revenue")
 COUNTS = ("originated_accounts", "prepaid_accounts", "matured_accounts", "charged_off_accounts")
 

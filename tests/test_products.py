@@ -17,6 +17,8 @@ HUABEI, JIEBEI, YUEFU = (PRODUCTS.index(p) for p in ("huabei", "jiebei", "yuefu"
 ROLLS = [0.45, 0.70, 0.85, 0.90, 0.92, 0.95]
 CALM = ["behaviour.prepay_monthly=0.0", "factor.asset_correlation=0.0", "factor.roll_correlation=0.0",
         "factor.borrower_correlation=0.0"]
+LINES = CALM + ["products.huabei.attrition=0.0", "products.huabei.spend_probability=1.0"]
+LINE_RATE = 0.0005 * 365.0 / 12.0     # the default daily rate x days_per_year / 12
 
 
 def half_up(x: float) -> int:
@@ -29,97 +31,131 @@ def run(tmp_path, accounts, overrides, **kwargs):
 
 
 def lines(n, payer, limit=5000.0, spend=800.0, pd_12m=0.0, cap=None, **fields):
-    """n revolving lines opened before the run (first statement in month 1)."""
+    """n revolving lines opened before the run: month 1 has nothing due, its spend is billed at its end."""
     return terms.account_arrays(
-        n, ROLLS, account_id=np.arange(n), product=HUABEI, rate=0.0005 * 30, limit=round(limit * 100),
+        n, ROLLS, account_id=np.arange(n), product=HUABEI, rate=LINE_RATE, limit=round(limit * 100),
         line_cap=round((cap or limit) * 100), payer=payer, spend=round(spend * 100), pd_12m=np.full(n, pd_12m),
         **fields)
 
 
 def reference_line(drawn, sc, payer, limit, cap, conversion=False):
-    """The documented rules of a current line, month by month, given its spends (cents)."""
+    """The documented statement cycle of a current line, month by month, given its spends (cents):
+    the statement billed at the end of the previous month is paid by type, with the interest billed
+    on it; interest on what is left unpaid is billed on the next statement; then the month's spend."""
     hb = sc.products.huabei
-    r = hb.daily_rate * hb.days_per_period
+    r = hb.daily_rate * hb.days_per_year / 12.0
+    assert r == LINE_RATE
     tenor = hb.instalment_tenors[int(np.argmax(hb.instalment_tenor_shares))]
     fee_rate = hb.instalment_fees[hb.instalment_tenors.index(tenor)] / tenor
-    balance = plan_left = plan_original = plan_fee = plan_k = months_current = 0
+    balance = plan_left = plan_original = plan_fee = plan_k = months_current = interest_billed = 0
     out = []
     for spend in drawn:
-        assert spend <= max(0, math.floor(limit / (1 + r)) - balance)
-        balance += spend
-        revolving = balance - plan_left
-        if conversion and plan_left == 0 and payer != codes.TRANSACTOR and revolving >= hb.min_conversion * 100:
-            plan_original = plan_left = revolving
-            plan_fee, plan_k, revolving = half_up(revolving * fee_rate), 0, 0
+        statement = balance - plan_left
+        if conversion and plan_left == 0 and payer != codes.TRANSACTOR and statement >= hb.min_conversion * 100:
+            plan_original = plan_left = statement
+            plan_fee, plan_k, statement = half_up(statement * fee_rate), 0, 0
         plan_due = fee = 0
         if plan_left > 0:
             plan_k += 1
             plan_due = plan_left if plan_k >= tenor else min(plan_original // tenor, plan_left)
             fee = plan_fee
-        minimum = min(half_up(revolving * hb.min_payment_share), revolving)
-        paid = {codes.TRANSACTOR: revolving, codes.MINIMUM_PAYER: minimum,
-                codes.REVOLVER: min(max(minimum, half_up(revolving * sc.behaviour.revolver_pay_share)), revolving)}[payer]
-        interest = half_up((revolving - paid) * r)
-        balance += interest - paid - plan_due
+        minimum = min(max(half_up(statement * hb.min_payment_share), round(hb.min_payment_floor * 100)), statement)
+        paid = {codes.TRANSACTOR: statement, codes.MINIMUM_PAYER: minimum,
+                codes.REVOLVER: min(max(minimum, half_up(statement * sc.behaviour.revolver_pay_share)), statement)}[payer]
+        interest_paid, interest_billed = interest_billed, half_up((statement - paid) * r)
+        balance -= paid + plan_due
         plan_left -= plan_due
         months_current += 1
         if months_current >= hb.raise_after_months:
             limit = max(limit, min(cap, math.floor(limit * (1 + hb.limit_raise))))
             months_current = 0
-        out.append({"repaid": paid + plan_due, "interest": interest, "fee": fee, "balance": balance})
+        assert spend <= max(0, math.floor(limit / (1 + r)) - balance)
+        balance += spend
+        out.append({"repaid": paid + plan_due, "interest": interest_paid, "fee": fee, "balance": balance})
     return out
 
 
-def test_transactors_pay_no_interest(tmp_path):
-    n = 200
-    sc, out = run(tmp_path, lines(n, codes.TRANSACTOR), CALM + ["run.horizon_months=12"])
+def test_transactors_carry_their_float_and_pay_no_interest(tmp_path):
+    """A transactor's month-end balance is the month's spend (billed at its end, due next month); it
+    is repaid in full the month after, pays no interest, and the float is funded."""
+    sc, out = run(tmp_path, lines(1, codes.TRANSACTOR), LINES + ["run.horizon_months=12"], trace=True)
     flows = out["flows"][0].sum(axis=2)[:, HUABEI]
-    assert flows[:, codes.DRAWN].sum() > 0
-    assert flows[:, codes.INTEREST].sum() == 0 and flows[:, codes.CAPITALISED].sum() == 0
-    assert np.array_equal(flows[:, codes.REPAID], flows[:, codes.DRAWN])   # statement paid in full
-    assert out["stocks"][0, :, HUABEI, :, :, 1].sum() == 0
+    drawn, balance = flows[:, codes.DRAWN], out["trace"][0]
+    assert np.all(drawn > 0) and np.array_equal(balance, drawn)
+    assert flows[0, codes.REPAID] == 0 and np.array_equal(flows[1:, codes.REPAID], drawn[:-1])
+    assert flows[:, codes.INTEREST].sum() == 0
+    funding = sc.funding.cost_of_funds / 12
+    assert list(flows[1:, codes.FUNDING]) == [half_up(b * funding) for b in balance[:-1]]
+    many = run(tmp_path, lines(200, codes.TRANSACTOR), LINES + ["run.horizon_months=12"])[1]
+    assert many["stocks"][0, :, HUABEI, :, 0, 1].sum(axis=1).min() > 0       # every month-end balance
 
 
 @pytest.mark.parametrize("payer", [codes.MINIMUM_PAYER, codes.REVOLVER])
-def test_revolving_interest_is_daily_rate_times_days_on_the_unpaid(tmp_path, payer):
+def test_revolving_interest_on_the_unpaid_statement_paid_the_month_after(tmp_path, payer):
     limit, cap = 3000.0, 4000.0
     sc, out = run(tmp_path, lines(1, payer, limit=limit, cap=cap, spend=900.0),
-                  CALM + ["run.horizon_months=24", "products.huabei.conversion_rate=0.0"], trace=True)
+                  LINES + ["run.horizon_months=24", "products.huabei.conversion_rate=0.0"], trace=True)
     flows = out["flows"][0].sum(axis=2)[:, HUABEI]
     want = reference_line(flows[:, codes.DRAWN], sc, payer, limit * 100, cap * 100)
     assert [w["interest"] for w in want] == list(flows[:, codes.INTEREST])
-    assert [w["interest"] for w in want] == list(flows[:, codes.CAPITALISED])
     assert [w["repaid"] for w in want] == list(flows[:, codes.REPAID])
     assert [w["balance"] for w in want] == list(out["trace"][0])
     assert flows[:, codes.INTEREST].sum() > 0
-    # The line never goes over its limit, capitalised interest included.
+    # The line never goes over its limit.
     assert out["trace"][0].max() <= cap * 100
 
 
 def test_bill_instalments_fee_and_principal_per_period(tmp_path):
     limit = 6000.0
-    overrides = CALM + ["run.horizon_months=30", "products.huabei.conversion_rate=1.0",
-                        "products.huabei.min_conversion=0.0", "products.huabei.instalment_tenor_shares=[0,0,0,1.0]"]
+    overrides = LINES + ["run.horizon_months=30", "products.huabei.conversion_rate=1.0",
+                         "products.huabei.min_conversion=0.0", "products.huabei.instalment_tenor_shares=[0,0,0,1.0]"]
     sc, out = run(tmp_path, lines(1, codes.REVOLVER, limit=limit, spend=2000.0), overrides, trace=True)
     flows = out["flows"][0].sum(axis=2)[:, HUABEI]
     want = reference_line(flows[:, codes.DRAWN], sc, codes.REVOLVER, limit * 100, limit * 100, conversion=True)
     assert [w["fee"] for w in want] == list(flows[:, codes.FEES])
     assert [w["repaid"] for w in want] == list(flows[:, codes.REPAID])
     assert [w["balance"] for w in want] == list(out["trace"][0])
-    # Closed form: the first statement S becomes 12 parts of S // 12 and a fee of 8.8% / 12 of S a period.
+    # Closed form: the first statement S (month 1's spend) becomes 12 parts of S // 12 and a fee of
+    # 8.8% / 12 of S a period, from month 2.
     statement = flows[0, codes.DRAWN]
-    assert list(flows[:12, codes.FEES]) == [half_up(statement * 0.088 / 12)] * 12
-    assert flows[12, codes.FEES] > 0 and flows[12, codes.FEES] != flows[0, codes.FEES]  # the next plan
+    assert list(flows[1:13, codes.FEES]) == [half_up(statement * 0.088 / 12)] * 12
+    assert flows[13, codes.FEES] > 0 and flows[13, codes.FEES] != flows[1, codes.FEES]  # the next plan
 
 
-def test_exposure_at_charge_off_includes_what_was_drawn(tmp_path):
-    accounts = lines(50, codes.MINIMUM_PAYER, limit=2000.0, spend=500.0)
+def test_bust_out_fraud_loses_about_the_limit(tmp_path):
+    """A first-party fraudster spends all it can before its first due date, never pays, and is
+    charged off from M6: the loss per line is its limit (less the month's interest headroom)."""
+    limit = 2000.0
+    accounts = lines(50, codes.MINIMUM_PAYER, limit=limit, spend=500.0)
     accounts.fraud[:] = True
-    sc, out = run(tmp_path, accounts, CALM + ["run.horizon_months=8"])
+    sc, out = run(tmp_path, accounts, LINES + ["run.horizon_months=9"])
     flows = out["flows"][0].sum(axis=2)[:, HUABEI]
-    assert flows[0, codes.DRAWN] > 0 and flows[1:, codes.DRAWN].sum() == 0  # frozen after the miss
-    assert flows[6, codes.N_CHARGED_OFF] == 50
-    assert flows[6, codes.CHARGED_OFF_AMT] == flows[0, codes.DRAWN]
+    room = math.floor(limit * 100 / (1 + LINE_RATE))
+    assert flows[0, codes.DRAWN] == 50 * room and flows[1:, codes.DRAWN].sum() == 0  # frozen after the miss
+    assert flows[7, codes.N_CHARGED_OFF] == 50                                        # months 2 .. 7 missed
+    assert flows[7, codes.CHARGED_OFF_AMT] == flows[0, codes.DRAWN]
+    assert flows[:, codes.REPAID].sum() == 0 and flows[:, codes.INTEREST].sum() == 0
+    assert flows[7, codes.WRITTEN_OFF] > 0                                            # interest owed, never paid
+
+
+def test_attrition_closes_lines_and_activity_thins_spend(tmp_path):
+    """With attrition a, a current line stops spending with probability a a month and closes once it
+    owes nothing: a transactor has paid its statement before it decides, so it closes that month and
+    n (1 - a)^t lines are open at the end of month t. With spend probability s, a share s of the
+    open transactors spent in the month (a positive month-end balance)."""
+    n, a, s = 20_000, 0.1, 0.6
+    sc, out = run(tmp_path, lines(n, codes.TRANSACTOR),
+                  CALM + ["run.horizon_months=12", f"products.huabei.attrition={a}",
+                          f"products.huabei.spend_probability={s}"], trace=True)
+    open_lines = out["stocks"][0, :, HUABEI, :, :, 0].sum(axis=(1, 2))
+    for t in range(1, 13):
+        p = (1 - a) ** t
+        assert abs(open_lines[t - 1] - n * p) <= 5 * math.sqrt(n * p * (1 - p)), (t, open_lines[t - 1], n * p)
+    closed = out["flows"][0].sum(axis=2)[:, HUABEI, codes.N_CLOSED]
+    assert closed.sum() == n - open_lines[-1]
+    spent = (out["trace"] > 0).sum(axis=0)                 # closed lines have a zero balance
+    for t in range(12):
+        assert abs(spent[t] - s * open_lines[t]) <= 5 * math.sqrt(open_lines[t] * s * (1 - s)), t
 
 
 def purchases(n, price, tenor, fee_rate, discount, pd_12m=0.0, start=1):

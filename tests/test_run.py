@@ -63,7 +63,7 @@ def test_principal_identity_in_every_cell(small):
     balance = cents(ds["balance"].sum("state"))
     opening = cents(ds["opening_balance"].sum("state"))
     previous = np.concatenate([np.broadcast_to(opening, balance[:, :1].shape), balance[:, :-1]], axis=1)
-    change = (cents(ds["originated"]) + cents(ds["drawn"]) + cents(ds["capitalised"]) - cents(ds["repaid"])
+    change = (cents(ds["originated"]) + cents(ds["drawn"]) - cents(ds["repaid"])
               - cents(ds["prepaid"]) - cents(ds["charged_off"]))
     assert np.array_equal(balance, previous + change)
     # The run is not trivial: every kind of flow happened.
@@ -72,7 +72,7 @@ def test_principal_identity_in_every_cell(small):
         assert ds[name].sum() > 0, name
     assert ds["opening_accounts"].sum() == 80
     # Account counts: opening + originated - closed - charged off = open at the end.
-    closed = ds["prepaid_accounts"] + ds["matured_accounts"] + ds["charged_off_accounts"]
+    closed = ds["prepaid_accounts"] + ds["matured_accounts"] + ds["closed_accounts"] + ds["charged_off_accounts"]
     flow = (ds["originated_accounts"] - closed).sum(("month", "product", "score_band"))
     open_end = ds["accounts"].isel(month=-1).sum(("product", "score_band", "state"))
     assert np.array_equal(open_end.values, (ds["opening_accounts"].sum() + flow).values)
