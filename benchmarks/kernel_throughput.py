@@ -269,12 +269,11 @@ def numpy_reference(sc, acc: terms.Accounts):
                 a["k"] += 1
                 k, n = a["k"], a["term"]
                 in_term = k <= n
-                exact = balance * a["rate"] + a["carry"]
+                exact = scheduled * a["rate"] + a["carry"]      # interest on the principal not yet due
                 interest = np.where(in_term, round_cents(exact), 0)
                 new_carry = np.where(in_term, exact - interest, a["carry"])
-                sched_interest = np.where(balance == scheduled, interest, round_cents(scheduled * a["rate"]))
                 meth = a["method"]
-                due = np.where(meth == EQUAL_INSTALLMENT, a["payment"] - sched_interest,
+                due = np.where(meth == EQUAL_INSTALLMENT, a["payment"] - interest,
                                np.where(meth == EQUAL_PRINCIPAL, a["original"] // n, 0))
                 due = np.minimum(np.maximum(due, 0), scheduled)
                 due = np.where(in_term, np.where(k >= n, scheduled, due), 0)
@@ -305,6 +304,8 @@ def numpy_reference(sc, acc: terms.Accounts):
                     c_off, b_off = cell[off], balance[off]
                     add(fl[:, codes.CHARGED_OFF_AMT], c_off, b_off)
                     add(fl[:, codes.N_CHARGED_OFF], c_off)
+                    add(fl[:, codes.WRITTEN_OFF], c_off,
+                        (a["overdue_interest"] + a["fees_due"] + a["penalty_due"])[off])
                     total = round_cents(b_off * recovery_share)
                     each = total // lag
                     last = total - each * (lag - 1)
@@ -340,8 +341,8 @@ def numpy_reference(sc, acc: terms.Accounts):
                 open_ = state < N_STATES
                 late = open_ & (state > 0)
                 a["penalty_due"] = np.where(
-                    late, a["penalty_due"] + round_cents((balance - a["scheduled"] + a["overdue_interest"])
-                                                         * penalty_rate[a["product"]]), a["penalty_due"])
+                    late, a["penalty_due"] + round_cents((balance - a["scheduled"]) * penalty_rate[a["product"]]),
+                    a["penalty_due"])
                 idx = (cell * N_STATES + state)[open_]
                 add(st_stocks[ti, :, 0], idx, size=n_cells * N_STATES)
                 add(st_stocks[ti, :, 1], idx, balance[open_], size=n_cells * N_STATES)
