@@ -243,7 +243,9 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
             accounts, counts = prepare(sc, loaded.book_path(sc))
             totals = run_accounts(sc, accounts, executor=executor, store=store, cell=index, progress=progress,
                                   label=f"cell {index + 1}/{len(loaded.cells)}")
-            sums = totals | counts | {"pool_pd": risk.pool_pd(accounts, terms.n_bands(sc))}
+            seasoned_pd, seasoned_fraud = risk.seasoned_pools(accounts, terms.n_bands(sc), sc.run.horizon_months)
+            sums = totals | counts | {"pool_pd": risk.pool_pd(accounts, terms.n_bands(sc)),
+                                      "seasoned_pd": seasoned_pd, "seasoned_fraud": seasoned_fraud}
             cells.append(build_dataset(loaded, sc, labels, sums, __version__))
     finally:
         executor.close()

@@ -205,31 +205,35 @@ def loss_distribution(ds: xr.Dataset) -> xr.DataArray:
 
 
 def score_band_calibration(ds: xr.Dataset) -> xr.Dataset:
-    """Calibration by score band (score_band, ...): `predicted_pd`, the pools' pd_12m weighted across
-    products by the accounts observed for 12 months on book; `observed_rate`, the realised 12-month
-    bad rate of those accounts (reached 90+ within 12 months on book), mean over paths; `accounts`,
-    the accounts originated early enough to be observed for 12 months."""
+    """Calibration by score band (score_band, ...), like with like: of the accounts originated early
+    enough to be observed for 12 months on book (`accounts`), `predicted_pd`, their mean PD by
+    account (first-party fraud at 1); `observed_rate`, the share that reached 90+ within 12 months
+    on book, mean over paths; `fraud_share`, the share that are first-party fraud."""
     seasoned = ds["accounts_seasoned_12m"].isel(path=0, drop=True)
     accounts = seasoned.sum("product")
     denominator = accounts.where(accounts > 0)
-    predicted = (ds["pd_12m"] * seasoned).sum("product") / denominator
+    predicted = (ds["pd_12m_seasoned"].fillna(0.0) * seasoned).sum("product") / denominator
+    fraud = (ds["fraud_seasoned"].fillna(0.0) * seasoned).sum("product") / denominator
     observed = (ds["bads_12m"].sum("product") / denominator).mean("path")
     return xr.Dataset({
         "predicted_pd": _attrs(predicted.transpose("score_band", ...), "fraction",
-                               "pd_12m of the band's pools (exposure-weighted within a product) weighted across "
-                               "products by the accounts observed for 12 months on book"),
+                               "mean PD by account (pd_12m, first-party fraud at 1) of the accounts observed for "
+                               "12 months on book"),
         "observed_rate": _attrs(observed.transpose("score_band", ...), "fraction",
                                 "realised 12-month bad rate: accounts that reached 90+ within 12 months on book / "
                                 "accounts originated with 12 months on book inside the horizon, mean over paths"),
         "accounts": _attrs(accounts.transpose("score_band", ...), "accounts",
                            "accounts originated early enough to be observed for 12 months on book"),
+        "fraud_share": _attrs(fraud.transpose("score_band", ...), "fraction",
+                              "share of those accounts that are first-party fraud (in predicted_pd at PD 1)"),
     })
 
 
 def score_band_table(ds: xr.Dataset) -> xr.Dataset:
-    """By score band (score_band, ...): applications, approval rate, take-up, mean pd_12m, realised
-    12-month bad rate, mean all-in APR of the accounts taken, and loss and profit over the horizon
-    (means over paths), all products together."""
+    """By score band (score_band, ...): applications, approval rate, take-up, the predicted and the
+    realised 12-month bad rate of the same accounts (those observed for 12 months on book) and their
+    share of first-party fraud, mean all-in APR of the accounts taken, and loss and profit over the
+    horizon (means over paths), all products together."""
     apps = ds["applications"].sum(("month", "product"))
     approvals = ds["approvals"].sum(("month", "product"))
     takeups = ds["takeups"].sum("month")
@@ -241,10 +245,13 @@ def score_band_table(ds: xr.Dataset) -> xr.Dataset:
         "applications": _attrs(apps, "applications", "applications for any product"),
         "approval_rate": _attrs(approvals / apps.where(apps > 0), "fraction", "approvals / applications"),
         "takeup_rate": _attrs(taken / approvals.where(approvals > 0), "fraction", "accounts taken / approvals"),
-        "mean_pd_12m": _attrs((ds["pd_12m"] * takeups).sum("product") / per_taken, "fraction",
-                              "pd_12m of the accounts taken (pool PDs weighted by accounts)"),
+        "mean_pd_12m": _attrs(calibration["predicted_pd"], "fraction",
+                              "mean PD of the accounts observed for 12 months on book, fraud at 1 "
+                              "(see score_band_calibration)"),
         "bad_rate_12m": _attrs(calibration["observed_rate"], "fraction",
-                               "realised 12-month bad rate (see score_band_calibration)"),
+                               "realised 12-month bad rate of the same accounts (see score_band_calibration)"),
+        "fraud_share": _attrs(calibration["fraud_share"], "fraction",
+                              "first-party fraud among the same accounts (see score_band_calibration)"),
         "mean_apr": _attrs((ds["mean_apr"].fillna(0.0) * takeups).sum("product") / per_taken, "fraction a year",
                            "all-in APR (IRR method) of the accounts taken, mean"),
         "loss": _attrs(flows["charged_off"] - flows["recovered"], "yuan", "net charge-offs over the horizon"),

@@ -64,11 +64,12 @@ def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
 
 
 def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict[str, np.ndarray]]:
-    """Accounts for the kernel (sorted by borrower), and host-side counts: `applicants`
-    [month, band], the application `funnel` [month, product, band, (applications, approvals,
+    """Accounts for the kernel (sorted by borrower), and host-side counts: `applicants` and
+    `approved_applicants` [month, band], the application `funnel` [month, product, band, (applications, approvals,
     takeups)] and the `opening` book [product, band, state, (accounts, balance cents)]."""
     bands = terms.n_bands(sc)
     applicants = np.zeros((sc.run.horizon_months, bands), dtype=np.int64)
+    approved_applicants = np.zeros((sc.run.horizon_months, bands), dtype=np.int64)
     funnel = np.zeros((sc.run.horizon_months, len(PRODUCTS), bands, len(FUNNEL)), dtype=np.int64)
     apr_sum = np.zeros((len(PRODUCTS), bands))
     parts = []
@@ -81,6 +82,7 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
         band = scoring.score_band(scores["score"], sc.scorecard.bands)
         dec = policy.decide(apps, scores, sc)
         np.add.at(applicants, (apps["month"] - 1, band), 1)
+        np.add.at(approved_applicants, (apps["month"] - 1, band), dec["borrower_outcome"] == policy.APPROVED)
         for j, mask in zip((APPLICATIONS, APPROVALS, TAKEUPS), (apps["requests"], dec["approved"], dec["takeup"])):
             who, prod = np.nonzero(mask)
             np.add.at(funnel[..., j], (apps["month"][who] - 1, prod, band[who]), 1)
@@ -96,4 +98,5 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
         parts.append(account_arrays(0, sc.behaviour.roll_rates))
     taken = funnel[..., TAKEUPS].sum(axis=0)
     mean_apr = np.where(taken > 0, apr_sum / np.maximum(taken, 1), np.nan)
-    return terms.concat(parts), {"applicants": applicants, "funnel": funnel, "opening": opening, "mean_apr": mean_apr}
+    return terms.concat(parts), {"applicants": applicants, "approved_applicants": approved_applicants,
+                                 "funnel": funnel, "opening": opening, "mean_apr": mean_apr}

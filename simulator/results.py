@@ -43,14 +43,19 @@ DESCRIPTIONS = {
     "cures": "accounts that paid all arrears and returned to current, by the state they were in",
     "applicants": "applicants (people)",
     "applications": "applications for the product (an applicant may ask for several products)",
-    "approvals": "applicants approved",
+    "approvals": "applications approved (an applicant approved for several products counts once for each)",
+    "approved_applicants": "applicants approved (people)",
     "takeups": "approved applicants who took the offer (accounts originated)",
     "opening_accounts": "accounts of the existing book at the start of month 1",
     "opening_balance": "principal of the existing book at the start of month 1",
     "mean_apr": "mean all-in APR (IRR method, fees included) of the accounts taken",
     "accounts_seasoned_12m": "accounts originated with 12 months on book inside the horizon",
     "bads_12m": "of accounts_seasoned_12m, those that reached 90+ within 12 months on book",
-    "pd_12m": "exposure-weighted pd_12m of the pool's accounts at origination (the IRB pool PD)",
+    "pd_12m": "exposure-weighted PD of the pool's accounts at origination, first-party fraud at PD 1 (the IRB pool PD)",
+    "pd_12m_seasoned": "mean PD by account (first-party fraud at 1) of the accounts originated with 12 months on "
+                       "book inside the horizon: what bads_12m / accounts_seasoned_12m estimates",
+    "fraud_seasoned": "share of the accounts originated with 12 months on book inside the horizon that are "
+                      "first-party fraud",
     "irb_capital": "Basel IRB capital of the pool: K(PD, LGD, R) x the performing balance (current .. M3) at the last month, mean over paths",
     "path_revenue": "interest, fees, penalty and merchant discount over the horizon, per path",
     "path_loss": "net charge-offs (charged off - recovered) over the horizon, per path",
@@ -72,7 +77,8 @@ DESCRIPTIONS = {
     "vintage_charged_off": "principal of the vintage charged off in the month on book",
     "vintage_recovered": "recoveries on the vintage's charge-offs in the month on book",
 }
-COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "applications": "applications"}
+COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "approved_applicants": "applicants",
+               "applications": "applications"}
 CONVENTIONS = {
     "money": "yuan (CNY); amounts are sums of integer cents; repaid and prepaid are principal only",
     "month": "month t = 1 .. H of the run; balances and accounts at the end of the month",
@@ -111,6 +117,7 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
         "cures": (cube + ("state",), sums["cures"]),
         "borrowers": (("path", "month", "score_band", "state"), sums["borrowers"]),
         "applicants": (("month", "score_band"), sums["applicants"]),
+        "approved_applicants": (("month", "score_band"), sums["approved_applicants"]),
         **{name: (("month", "product", "score_band"), funnel[..., j]) for j, name in enumerate(FUNNEL)},
         "opening_accounts": (("product", "score_band", "state"), opening[..., ACCOUNTS]),
         "opening_balance": (("product", "score_band", "state"), opening[..., BALANCE] / CENTS),
@@ -120,6 +127,8 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
         data[name] = (cube, values / CENTS if name in MONEY_FLOWS else values)
     data["net_revenue"] = (cube, pnl.net_revenue(by_name) / CENTS)   # summed in integer cents
     data["pd_12m"] = (("product", "score_band"), sums["pool_pd"])
+    data["pd_12m_seasoned"] = (("product", "score_band"), sums["seasoned_pd"])
+    data["fraud_seasoned"] = (("product", "score_band"), sums["seasoned_fraud"])
     data["mean_apr"] = (("product", "score_band"), sums["mean_apr"])
     data["accounts_seasoned_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., ACCOUNTS])
     data["bads_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., BADS])
@@ -184,8 +193,10 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset]) -> xr.Dataset
         var.attrs.setdefault("description", DESCRIPTIONS[name])
         if "units" not in var.attrs:
             var.attrs["units"] = "yuan" if var.dtype.kind == "f" else COUNT_UNITS.get(name, "accounts")
-    for name in ("pd_12m", "raroc", "mean_apr"):
-        ds[name].attrs["units"] = "fraction" + (" a year" if name != "pd_12m" else "")
+    for name in ("pd_12m", "pd_12m_seasoned", "fraud_seasoned"):
+        ds[name].attrs["units"] = "fraction"
+    for name in ("raroc", "mean_apr"):
+        ds[name].attrs["units"] = "fraction a year"
     ds.attrs["sweep"] = json.dumps([[name, key, values] for name, key, values in loaded.dims])
     return ds
 

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 from scipy.stats import norm
 
-from .codes import HUABEI, PRODUCTS
+from .codes import HUABEI, PD_MONTHS, PRODUCTS
 
 
 def recovery_share(behaviour) -> float:
@@ -22,16 +22,37 @@ def loss_given_default(scenario) -> float:
     return 1.0 - recovery_share(scenario.behaviour)
 
 
-def pool_pd(accounts, n_bands: int) -> np.ndarray:
-    """Exposure-weighted pd_12m of each (product, band) pool of `accounts` (a terms.Accounts) at
-    origination (weights: principal of loans, the cap of lines); the retail IRB approach assigns
-    exposures to such pools."""
-    weight = np.where(accounts.product == HUABEI, accounts.line_cap, accounts.principal).astype(np.float64)
+def risk_pd(accounts) -> np.ndarray:
+    """Each account's probability of going bad within 12 months as the risk figures count it: its
+    pd_12m, or 1 for first-party fraud (which never pays)."""
+    return np.where(accounts.fraud, 1.0, accounts.pd_12m)
+
+
+def _by_pool(accounts, n_bands: int, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean of `values` in each (product, band) pool; NaN for an empty pool."""
     cell = accounts.product.astype(np.int64) * n_bands + accounts.band
     size = len(PRODUCTS) * n_bands
-    total = np.bincount(cell, weights=weight, minlength=size)
-    weighted = np.bincount(cell, weights=weight * accounts.pd_12m, minlength=size)
-    return (weighted / np.where(total > 0, total, 1.0)).reshape(len(PRODUCTS), n_bands)
+    total = np.bincount(cell, weights=weights, minlength=size)
+    weighted = np.bincount(cell, weights=weights * values, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (weighted / total).reshape(len(PRODUCTS), n_bands)
+
+
+def pool_pd(accounts, n_bands: int) -> np.ndarray:
+    """Exposure-weighted PD of each (product, band) pool of `accounts` (a terms.Accounts) at
+    origination (weights: principal of loans, the cap of lines; first-party fraud at PD 1); the
+    retail IRB approach assigns exposures to such pools. 0 for an empty pool."""
+    weight = np.where(accounts.product == HUABEI, accounts.line_cap, accounts.principal).astype(np.float64)
+    return np.nan_to_num(_by_pool(accounts, n_bands, risk_pd(accounts), weight))
+
+
+def seasoned_pools(accounts, n_bands: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Of the accounts originated early enough to be observed for 12 months on book (as the kernel's
+    realised 12-month bad rate counts them), by (product, band): the mean PD by account (fraud at 1),
+    and the share that are first-party fraud. NaN for an empty pool."""
+    seasoned = ((accounts.start_month >= 1) & (accounts.start_month + PD_MONTHS <= horizon)).astype(np.float64)
+    return (_by_pool(accounts, n_bands, risk_pd(accounts), seasoned),
+            _by_pool(accounts, n_bands, accounts.fraud.astype(np.float64), seasoned))
 
 
 def value_at_risk(losses: np.ndarray, level: float) -> np.ndarray:

@@ -10,7 +10,11 @@ from .results import cells, delinquency_ratio, open_run, run_name, steady_months
 # name: (label, short label, format)
 ROWS = {
     "applicants": ("applicants", "applicants", "{:,.0f}"),
+    "approved_applicants": ("applicants approved", "appl. approved", "{:,.0f}"),
+    "applicant_approval_rate": ("approval rate of applicants", "appl. rate", "{:.1%}"),
+    "applications": ("applications (one per product asked for)", "applications", "{:,.0f}"),
     "approvals": ("applications approved", "approved", "{:,.0f}"),
+    "application_approval_rate": ("approval rate of applications", "approval rate", "{:.1%}"),
     "accounts_originated": ("accounts originated", "accounts", "{:,.0f}"),
     "originated": ("originated amount (yuan)", "originated", "{:,.0f}"),
     "dpd30_ratio": ("30+ ratio of balances, mean", "30+", "{:.2%}"),
@@ -30,6 +34,11 @@ ROWS = {
 }
 
 
+def _ratio(part, whole) -> float:
+    """part / whole, NaN (shown as n/a) when whole is 0."""
+    return float(part) / float(whole) if float(whole) > 0 else float("nan")
+
+
 def headline(ds: xr.Dataset) -> dict[str, float]:
     """Headline figures of one cell: means over paths; delinquency ratios over the steady months."""
     months = steady_months(ds)
@@ -38,7 +47,11 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
     pnl = ds["pnl"].sel(pnl_product="total")
     return {
         "applicants": float(ds["applicants"].sum()),
+        "approved_applicants": float(ds["approved_applicants"].sum()),
+        "applicant_approval_rate": _ratio(ds["approved_applicants"].sum(), ds["applicants"].sum()),
+        "applications": float(ds["applications"].sum()),
         "approvals": float(ds["approvals"].sum()),
+        "application_approval_rate": _ratio(ds["approvals"].sum(), ds["applications"].sum()),
         "accounts_originated": float(ds["takeups"].sum()),
         "originated": float(ds["originated"].sum(("month", "product", "score_band")).mean("path")),
         "dpd30_ratio": float(dpd30.sel(month=months).mean()),

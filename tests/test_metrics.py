@@ -37,12 +37,15 @@ def make_ds(paths: int = 2, months: int = 12, vintages: int = 3, sweep: dict | N
         "rolls": zeros(CUBE + ("state",), np.int64),
         "cures": zeros(CUBE + ("state",), np.int64),
         "applicants": zeros(("month", "score_band"), np.int64),
+        "approved_applicants": zeros(("month", "score_band"), np.int64),
         "applications": zeros(("month", "product", "score_band"), np.int64),
         "approvals": zeros(("month", "product", "score_band"), np.int64),
         "takeups": zeros(("month", "product", "score_band"), np.int64),
         "opening_accounts": zeros(("product", "score_band", "state"), np.int64),
         "opening_balance": zeros(("product", "score_band", "state")),
         "pd_12m": zeros(("product", "score_band")),
+        "pd_12m_seasoned": zeros(("product", "score_band")),
+        "fraud_seasoned": zeros(("product", "score_band")),
         "mean_apr": zeros(("product", "score_band")),
         "accounts_seasoned_12m": zeros(("path", "product", "score_band"), np.int64),
         "bads_12m": zeros(("path", "product", "score_band"), np.int64),
@@ -269,9 +272,11 @@ def test_score_band_calibration_shares():
     for path in (0, 1):
         ds["accounts_seasoned_12m"].loc[dict(path=path, product="jiebei", score_band="low")] = 100
         ds["accounts_seasoned_12m"].loc[dict(path=path, product="huabei", score_band="low")] = 300
-    ds["pd_12m"].loc[dict(product="jiebei", score_band="low")] = 0.08
-    ds["pd_12m"].loc[dict(product="huabei", score_band="low")] = 0.04
-    ds["pd_12m"].loc[dict(product="yuefu", score_band="low")] = 0.5        # no accounts: no weight
+    ds["pd_12m_seasoned"].loc[dict(product="jiebei", score_band="low")] = 0.08
+    ds["pd_12m_seasoned"].loc[dict(product="huabei", score_band="low")] = 0.04
+    ds["pd_12m_seasoned"].loc[dict(product="yuefu", score_band="low")] = np.nan   # no accounts: no weight
+    ds["pd_12m"].loc[dict(product="jiebei", score_band="low")] = 0.5     # the exposure-weighted pool PD: not used
+    ds["fraud_seasoned"].loc[dict(product="huabei", score_band="low")] = 0.01
     ds["bads_12m"].loc[dict(path=0, product="jiebei", score_band="low")] = 20
     ds["bads_12m"].loc[dict(path=1, product="huabei", score_band="low")] = 30
     out = metrics.score_band_calibration(ds)
@@ -281,6 +286,7 @@ def test_score_band_calibration_shares():
     assert low["predicted_pd"] == pytest.approx((100 * 0.08 + 300 * 0.04) / 400)
     assert low["observed_rate"] == pytest.approx((20 / 400 + 30 / 400) / 2)
     assert low["accounts"] == 400
+    assert low["fraud_share"] == pytest.approx(300 * 0.01 / 400)
     high = out.sel(score_band="high")
     assert high["accounts"] == 0 and np.isnan(high["predicted_pd"]) and np.isnan(high["observed_rate"])
     assert "12 months on book" in out["observed_rate"].attrs["description"]
@@ -293,7 +299,9 @@ def test_score_band_table():
     ds["approvals"].loc[dict(month=1, **sel)] = 100
     ds["takeups"].loc[dict(month=1, **sel)] = 40
     ds["mean_apr"].loc[sel] = 0.18
-    ds["pd_12m"].loc[sel] = 0.05
+    ds["pd_12m_seasoned"].loc[sel] = 0.05
+    ds["accounts_seasoned_12m"].loc[dict(path=0, **sel)] = 40
+    ds["accounts_seasoned_12m"].loc[dict(path=1, **sel)] = 40
     ds["charged_off"].loc[dict(path=0, month=3, **sel)] = 300.0
     ds["recovered"].loc[dict(path=1, month=4, **sel)] = 100.0
     ds["net_revenue"].loc[dict(path=0, month=3, **sel)] = 50.0

@@ -177,3 +177,39 @@ def test_extends_and_bad_sweeps(tmp_path, capsys):
         assert main(["validate", str(bad)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
+
+
+def test_pool_pds_count_fraud_at_pd_one():
+    """IRB pool PDs are exposure-weighted with first-party fraud at PD 1; the calibration pools are
+    the accounts observed for 12 months on book, weighted by account, fraud at 1 as well."""
+    from simulator import terms
+    from simulator.codes import HUABEI
+
+    n_bands, horizon = 2, 24
+    accounts = terms.account_arrays(
+        4, [0.5] * 6, account_id=np.arange(4), product=[JIEBEI, JIEBEI, JIEBEI, HUABEI], band=[0, 0, 0, 1],
+        principal=[100_000, 300_000, 100_000, 0], line_cap=[0, 0, 0, 500_000], start_month=[1, 1, 20, 2],
+        pd_12m=[0.02, 0.04, 0.10, 0.03], fraud=[False, True, False, False])
+    pools = risk.pool_pd(accounts, n_bands)
+    assert pools[JIEBEI, 0] == pytest.approx((100_000 * 0.02 + 300_000 * 1.0 + 100_000 * 0.10) / 500_000)
+    assert pools[HUABEI, 1] == pytest.approx(0.03) and pools[HUABEI, 0] == 0.0
+    mean_pd, fraud = risk.seasoned_pools(accounts, n_bands, horizon)
+    assert mean_pd[JIEBEI, 0] == pytest.approx((0.02 + 1.0) / 2)         # month 20 + 12 > 24: not seasoned
+    assert fraud[JIEBEI, 0] == pytest.approx(0.5) and np.isnan(mean_pd[JIEBEI, 1])
+
+
+def test_fraud_raises_irb_capital_and_shows_in_the_calibration(tmp_path):
+    path = tmp_path / "f.toml"
+    path.write_text('[run]\nname = "f"\n')
+    small = SMALL + ["run.horizon_months=18"]
+    clean = engine.simulate(load_scenario(path, small + ["behaviour.fraud_rate=0.0"]))
+    fraud = engine.simulate(load_scenario(path, small + ["behaviour.fraud_rate=0.02"]))
+    assert float(fraud["irb_capital_total"]) > float(clean["irb_capital_total"])
+    assert (fraud["pd_12m"] >= clean["pd_12m"] - 1e-12).all() and (fraud["pd_12m"] > clean["pd_12m"]).any()
+    from simulator import metrics
+
+    share = metrics.score_band_calibration(fraud)["fraud_share"]
+    accounts = metrics.score_band_calibration(fraud)["accounts"]
+    overall = float((share * accounts).sum() / accounts.sum())
+    assert 0.01 < overall < 0.04                                  # about the 2% of approved borrowers
+    assert float(metrics.score_band_calibration(clean)["fraud_share"].fillna(0).max()) == 0.0
