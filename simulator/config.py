@@ -175,6 +175,7 @@ class Policy(Section):
     takeup_reference_apr: NonNegative
     price_sensitivity: NonNegative
     sensitivity_score_slope: float
+    takeup_risk_tilt: float
 
     @model_validator(mode="after")
     def _check(self):

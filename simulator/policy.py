@@ -80,11 +80,16 @@ def credit_limit(income: np.ndarray, score: np.ndarray, scenario: Scenario) -> n
     return np.minimum(np.floor(raw), pol.max_total_limit)
 
 
-def takeup_probability(apr: np.ndarray, score: np.ndarray, scenario: Scenario) -> np.ndarray:
-    """Price-elastic take-up: logit p = logit(base) - sensitivity(score) x (APR - reference).
-    Sensitivity rises with score (better applicants have other options): adverse selection."""
+def takeup_probability(apr: np.ndarray, score: np.ndarray, scenario: Scenario,
+                       hidden: np.ndarray | float = 0.0) -> np.ndarray:
+    """Price-elastic take-up: logit p = logit(base) - sensitivity x (APR - reference), with
+    sensitivity = price_sensitivity x max(0, 1 + slope x (score - base_score) / pdo) x
+    exp(-takeup_risk_tilt x hidden). Sensitivity rises with score (better applicants have other
+    options) and falls with the risk the score does not see (`hidden`, in standard deviations:
+    riskier people accept dearer credit more readily): adverse selection."""
     pol, card = scenario.policy, scenario.scorecard
     sensitivity = pol.price_sensitivity * np.maximum(0.0, 1.0 + pol.sensitivity_score_slope * (score - card.base_score) / card.pdo)
+    sensitivity = sensitivity * np.exp(-pol.takeup_risk_tilt * np.asarray(hidden))
     return expit(logit(pol.takeup_base) - sensitivity * (apr - pol.takeup_reference_apr))
 
 
@@ -178,7 +183,7 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
     takes = np.empty((n, len(PRODUCTS)), dtype=np.bool_)
     for p in range(len(PRODUCTS)):
         u = rng.uniforms(seed, 0, ids, p, rng.TAKEUP)
-        takes[:, p] = u < takeup_probability(apr[:, p], score, scenario)
+        takes[:, p] = u < takeup_probability(apr[:, p], score, scenario, scores.get("hidden", 0.0))
     # First-party fraudsters take every offer.
     takeup = approved & (takes | fraud[:, None])
     return {"borrower_outcome": borrower, "outcome": outcome, "approved": approved, "apr": apr, "rate": rate,

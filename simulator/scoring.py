@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import expit
 
 from . import rng
 from .config import Applicants, Scorecard
+
+_HERMITE_NODES = 64   # Gauss-Hermite nodes of the model error's centring
 
 
 def scaling(card: Scorecard) -> tuple[float, float]:
@@ -42,16 +45,36 @@ def log_odds(features: dict[str, np.ndarray], card: Scorecard, population: Appli
     )
 
 
+def centring_shift(log_odds: np.ndarray, sd: float) -> np.ndarray:
+    """The shift m of the log-odds with E[expit(lo + m + sd Z)] = expit(lo), Z ~ N(0, 1): a model
+    error that leaves the scorecard calibrated on average at every score (Gauss-Hermite quadrature
+    on a grid of log-odds, bisection, linear interpolation)."""
+    grid = np.linspace(-25.0, 15.0, 801)
+    nodes, weights = hermegauss(_HERMITE_NODES)
+    weights = weights / weights.sum()
+    target = expit(grid)
+    low = np.full(grid.shape, -(sd * sd + 5.0))
+    high = np.full(grid.shape, sd * sd + 5.0)
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        mean = expit(grid[:, None] + mid[:, None] + sd * nodes[None, :]) @ weights
+        low, high = np.where(mean < target, mid, low), np.where(mean < target, high, mid)
+    return np.interp(log_odds, grid, 0.5 * (low + high))
+
+
 def score_applicants(features: dict[str, np.ndarray], card: Scorecard, population: Applicants,
                      seed: int) -> dict[str, np.ndarray]:
-    """Scored pd_12m, score, and the true pd_12m (scored log-odds plus model error)."""
+    """Scored pd_12m, score, the true pd_12m, and `hidden`, the part of the risk the score does not
+    see in standard deviations (0 without model error): the true log-odds are the scored ones plus
+    model_error_sd x hidden, shifted so that the true pd averages the scored pd at every score."""
     lo = log_odds(features, card, population)
     scored_pd = expit(lo)
     true_pd = scored_pd
+    hidden = np.zeros_like(lo)
     if card.model_error_sd > 0:
-        noise = rng.normals(seed, 0, features["id"], 0, rng.MODEL_ERROR)
-        true_pd = expit(lo + card.model_error_sd * noise)
-    return {"pd_12m": scored_pd, "score": score_from_pd(scored_pd, card), "true_pd_12m": true_pd}
+        hidden = rng.normals(seed, 0, features["id"], 0, rng.MODEL_ERROR)
+        true_pd = expit(lo + centring_shift(lo, card.model_error_sd) + card.model_error_sd * hidden)
+    return {"pd_12m": scored_pd, "score": score_from_pd(scored_pd, card), "true_pd_12m": true_pd, "hidden": hidden}
 
 
 def product_pd(pd_12m: np.ndarray, multiplier: float) -> np.ndarray:

@@ -168,3 +168,51 @@ def test_scorecard_log_odds(scenario_file):
     out = scoring.score_applicants(feats, card, pop, seed=1)
     assert out["pd_12m"][0] == pytest.approx(expit(card.intercept))
     assert np.array_equal(out["pd_12m"], out["true_pd_12m"])
+
+
+def _takers_hidden_risk(scenario_file, tilt, shift, sd=0.6):
+    """Mean true pd - scored pd of the cash-loan takers, and its standard error, for the price curve
+    raised by `shift`; every applicant asks for a cash loan, none is capped or cut off."""
+    from simulator import population
+
+    aprs = [round(a + shift, 4) for a in (0.219, 0.18, 0.146, 0.11, 0.073)]
+    sc = scenario(scenario_file, "applicants.monthly_volume=100000", "applicants.origination_months=1",
+                  "applicants.product_mix={jiebei=1.0}", "applicants.also_requests={}",
+                  "applicants.verification_fail_rate=0.0", "policy.cutoff_score=0.0", "policy.max_dti=10.0",
+                  "policy.max_past_delinquencies=100", "policy.apr_cap=1.0", "products.jiebei.daily_rate_max=0.002",
+                  f"policy.curve_aprs={aprs}", f"scorecard.model_error_sd={sd}", f"policy.takeup_risk_tilt={tilt}",
+                  "behaviour.fraud_rate=0.0")
+    apps = population.applicants(sc)
+    scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)
+    took = policy.decide(apps, scores, sc)["takeup"][:, JIEBEI]
+    gap = (scores["true_pd_12m"] - scores["pd_12m"])[took]
+    return gap.mean(), gap.std(ddof=1) / math.sqrt(gap.size)
+
+
+def test_model_error_keeps_the_scorecard_calibrated(scenario_file):
+    """The true pd averages the scored pd at every score: over 100,000 applicants, and in each
+    score decile, the mean true pd is the mean scored pd within 5 standard errors."""
+    from simulator import population
+
+    sc = scenario(scenario_file, "applicants.monthly_volume=100000", "applicants.origination_months=1",
+                  "scorecard.model_error_sd=0.6")
+    apps = population.applicants(sc)
+    scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)
+    gap = scores["true_pd_12m"] - scores["pd_12m"]
+    deciles = np.searchsorted(np.quantile(scores["score"], np.linspace(0.1, 0.9, 9)), scores["score"])
+    for d in range(10):
+        g = gap[deciles == d]
+        assert abs(g.mean()) <= 5 * g.std(ddof=1) / math.sqrt(g.size), d
+    assert np.abs(gap).mean() > 0.002                       # the error is there: only its mean is zero
+
+
+def test_takers_of_dearer_credit_are_riskier_than_their_score(scenario_file):
+    """With model error and the take-up tilt, the takers' true pd exceeds their scored pd, and more so
+    when the price curve is raised; with the tilt at 0 take-up does not select on the hidden risk."""
+    low, low_se = _takers_hidden_risk(scenario_file, 1.0, 0.0)
+    high, high_se = _takers_hidden_risk(scenario_file, 1.0, 0.06)
+    assert low > 5 * low_se and high > 5 * high_se
+    assert high - low > 5 * math.hypot(low_se, high_se)
+    for shift in (0.0, 0.06):
+        neutral, se = _takers_hidden_risk(scenario_file, 0.0, shift)
+        assert abs(neutral) <= 5 * se
