@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .codes import METHOD_CODES, METHODS, PRODUCTS, STATES
+from .codes import (EQUAL_PRINCIPAL, HUABEI, JIEBEI, METHOD_CODES, METHODS, PAYER_TYPES, PRODUCTS, STATES,
+                    YUEFU)
 from .config import Scenario, ScenarioError
 from .scoring import pd_from_score
 
-COLUMNS = ("product", "principal", "apr", "term_months", "method", "months_on_book", "state", "pd_12m")
-PRODUCTS_IN_BOOKS = ("jiebei",)
+# Columns every book has; the others are needed by some products or some rows (docs/model.md section 8).
+COLUMNS = ("product", "principal", "state", "pd_12m")
+NO_PAYER = -1    # a line's payer type not given: drawn by the payer-type model
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
@@ -51,23 +53,41 @@ class _Checker:
             value = value.item() if isinstance(value, np.generic) else value
             raise ScenarioError(self.file, f"row {r + 1}: column {name}", f"expected {expected}, found {value!r}")
 
-    def number(self, name: str, expected: str) -> np.ndarray:
-        """The column as finite float64 (non-numbers and non-finite values are errors)."""
-        col = self.column(name)
-        values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        self.fail(name, ~np.isfinite(values), expected)
-        return values
+    def number(self, name: str, expected: str, rows: np.ndarray | None = None, default: float = np.nan) -> np.ndarray:
+        """The column as float64: finite where `rows` (default: every row); elsewhere, or when the
+        column is absent and no row needs it, `default`."""
+        rows = np.ones(len(self.frame), dtype=bool) if rows is None else rows
+        if name not in self.frame.columns:
+            if rows.any():
+                self.column(name)
+            return np.full(len(self.frame), default)
+        values = pd.to_numeric(self.frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        self.fail(name, rows & ~np.isfinite(values), expected)
+        return np.where(rows, values, default)
 
-    def choice(self, name: str, names: tuple[str, ...], expected: str) -> np.ndarray:
-        """Index of each value in `names` (values stripped of surrounding spaces)."""
-        col = self.column(name).astype(str).str.strip()
-        codes = col.map({v: i for i, v in enumerate(names)})
-        self.fail(name, codes.isna().to_numpy(), expected)
-        return codes.to_numpy(dtype=np.int64)
+    def choice(self, name: str, names: tuple[str, ...], expected: str, rows: np.ndarray | None = None,
+               default: int = 0) -> np.ndarray:
+        """Index of each value in `names` (values stripped of surrounding spaces) where `rows`;
+        elsewhere, or when the column is absent and no row needs it, `default`."""
+        rows = np.ones(len(self.frame), dtype=bool) if rows is None else rows
+        if name not in self.frame.columns:
+            if rows.any():
+                self.column(name)
+            return np.full(len(self.frame), default, dtype=np.int64)
+        codes = self.frame[name].astype(str).str.strip().map({v: i for i, v in enumerate(names)})
+        self.fail(name, rows & codes.isna().to_numpy(), expected)
+        return np.where(rows, codes.fillna(default).to_numpy(), default).astype(np.int64)
+
+    def blank(self, name: str) -> np.ndarray:
+        """Rows where the column is absent or empty."""
+        if name not in self.frame.columns:
+            return np.ones(len(self.frame), dtype=bool)
+        return self.frame[name].astype(str).str.strip().isin(["", "nan", "None"]).to_numpy()
 
 
 def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
-    """Existing accounts from CSV or Parquet (columns in docs/model.md section 8), validated row by row."""
+    """Existing accounts of any product from CSV or Parquet (columns in docs/model.md section 8),
+    validated row by row: every value a row needs must be there and in range."""
     path = Path(path)
     frame = _read_frame(path)
     check = _Checker(path, frame)
@@ -77,20 +97,47 @@ def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
         check.column(name)
 
     product = check.choice("product", PRODUCTS, f"one of {', '.join(PRODUCTS)}")
-    book_ok = np.isin(product, [PRODUCTS.index(p) for p in PRODUCTS_IN_BOOKS])
-    check.fail("product", ~book_ok, f"{' or '.join(PRODUCTS_IN_BOOKS)} (this version models jiebei only in books)")
-
-    principal = check.number("principal", "a number > 0")
-    check.fail("principal", principal <= 0, "a number > 0")
-    apr = check.number("apr", "a number >= 0")
-    check.fail("apr", apr < 0, "a number >= 0")
-    term_months = check.number("term_months", "an integer >= 1")
-    check.fail("term_months", (term_months != np.floor(term_months)) | (term_months < 1), "an integer >= 1")
-    method = check.choice("method", METHODS, f"one of {', '.join(METHODS)}")
-    mob = check.number("months_on_book", "an integer >= 0")
-    check.fail("months_on_book", (mob != np.floor(mob)) | (mob < 0), "an integer >= 0")
-    check.fail("months_on_book", mob >= term_months, "months_on_book < term_months")
+    line, loan, purchase = product == HUABEI, product == JIEBEI, product == YUEFU
+    instalments = loan | purchase
+    principal = check.number("principal", "a number > 0 (>= 0 for a huabei line's drawn balance)")
+    check.fail("principal", (principal < 0) | (instalments & (principal == 0)),
+               "a number > 0 (>= 0 for a huabei line's drawn balance)")
     state = check.choice("state", STATES, f"one of {', '.join(STATES)}")
+
+    term_months = check.number("term_months", "an integer >= 1 (the original term)", instalments, 0.0)
+    check.fail("term_months", instalments & ((term_months != np.floor(term_months)) | (term_months < 1)),
+               "an integer >= 1 (the original term)")
+    mob = check.number("months_on_book", "an integer >= 0", instalments, 0.0)
+    check.fail("months_on_book", instalments & ((mob != np.floor(mob)) | (mob < 0)), "an integer >= 0")
+    check.fail("months_on_book", instalments & (mob >= term_months), "months_on_book < term_months")
+    apr = check.number("apr", "a number >= 0 (the contract APR of a jiebei loan)", loan, 0.0)
+    check.fail("apr", loan & (apr < 0), "a number >= 0 (the contract APR of a jiebei loan)")
+    method = check.choice("method", METHODS, f"one of {', '.join(METHODS)}", loan, METHODS.index("equal_principal"))
+
+    fee = check.number("fee_per_period", "a number >= 0 (a fraction of the price)", purchase & ~check.blank("fee_per_period"),
+                       0.0)
+    check.fail("fee_per_period", purchase & (fee < 0), "a number >= 0 (a fraction of the price)")
+    price = check.number("price", "a number > 0 (the original price)", purchase & (fee > 0), 0.0)
+    check.fail("price", purchase & (fee > 0) & (price <= 0), "a number > 0 (the original price)")
+
+    limit = check.number("limit", "a number > 0 (the line's limit)", line, 0.0)
+    check.fail("limit", line & ((limit <= 0) | (limit < principal)), "a number > 0 and >= principal (the line's limit)")
+    payer = check.choice("payer", PAYER_TYPES, f"one of {', '.join(PAYER_TYPES)} or empty",
+                         line & ~check.blank("payer"), NO_PAYER)
+    spend = check.number("spend", "a number >= 0 (mean monthly spend)", line & ~check.blank("spend"),
+                         scenario.applicants.huabei.spend_median)
+    check.fail("spend", line & (spend < 0), "a number >= 0 (mean monthly spend)")
+
+    delinquent = state > 0
+    if delinquent.any() and "overdue" not in frame.columns:
+        first = int(np.flatnonzero(delinquent)[0])
+        raise ScenarioError(str(path), "column overdue", f"missing: row {first + 1} is delinquent and needs its "
+                                                         f"overdue principal")
+    overdue = check.number("overdue", "a number (the overdue principal)", delinquent | ~check.blank("overdue"), 0.0)
+    check.fail("overdue", delinquent & ((overdue <= 0) | (overdue > principal)),
+               "a number > 0 and <= principal for a delinquent row (the overdue principal)")
+    check.fail("overdue", ~delinquent & (overdue != 0), "0 or empty for a current row")
+
     if "pd_12m" in frame.columns:
         pd_12m = check.number("pd_12m", "a number in [0, 1]")
         check.fail("pd_12m", (pd_12m < 0) | (pd_12m > 1), "a number in [0, 1]")
@@ -100,10 +147,15 @@ def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
     return {
         "product": product.astype(np.int8),
         "principal": principal,
+        "overdue": overdue,
         "apr": apr,
         "term": (term_months - mob).astype(np.int32),
-        "months_on_book": mob.astype(np.int32),
-        "method": np.asarray([METHOD_CODES[m] for m in METHODS], dtype=np.int8)[method],
+        "method": np.where(loan, np.asarray([METHOD_CODES[m] for m in METHODS], dtype=np.int8)[method],
+                           EQUAL_PRINCIPAL).astype(np.int8),
+        "fee": np.where(purchase, price * fee, 0.0),
+        "limit": limit,
+        "payer": payer.astype(np.int8),
+        "spend": np.where(line, spend, 0.0),
         "state": state.astype(np.int8),
         "pd_12m": pd_12m,
     }

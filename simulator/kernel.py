@@ -191,10 +191,10 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     (prod, bnd, start, vintage, has_b, key, borrower_key, flows, stocks, rolls, cures, borrowers, z_p, roll_p, fraud,
      hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
     n, meth, pay, r, fee = acc.term[i], acc.method[i], acc.payment[i], acc.rate[i], acc.fee[i]
-    original = acc.principal[i]
+    balance = acc.principal[i]
+    original = balance - acc.overdue0[i]   # the schedule's principal (an existing book's arrears are apart)
     late_fee, prepay_p = terms.late_fee[prod], prepay[p]
     can_prepay = terms.prepayment[prod] and not fraud
-    balance = original
     scheduled = original           # balance had the account paid on schedule
     carry = 0.0                    # interest rounding residual, fractions of a cent
     overdue_interest = np.int64(0)
@@ -271,8 +271,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
      hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
     r, payer, limit = acc.rate[i], acc.payer[i], acc.limit[i]
     spend_mean, line_cap = acc.spend[i], acc.line_cap[i]
-    balance = np.int64(0)          # principal receivable: unbilled and billed spend, overdue, bill-instalment plan
-    overdue = np.int64(0)          # overdue principal (missed minimums and plan instalments)
+    balance = acc.principal[i]     # principal receivable: unbilled and billed spend, overdue, bill-instalment plan
+    overdue = acc.overdue0[i]      # overdue principal (missed minimums and plan instalments)
     plan_left = np.int64(0)        # principal of the bill-instalment plan not yet due
     plan_original = np.int64(0)
     plan_fee = np.int64(0)

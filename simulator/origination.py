@@ -56,10 +56,16 @@ def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
     np.add.at(opening[..., ACCOUNTS], (loans["product"], band, loans["state"]), 1)
     np.add.at(opening[..., BALANCE], (loans["product"], band, loans["state"]), cents)
     ids = BOOK_ID_OFFSET + np.arange(n)
+    line = loans["product"] == HUABEI
+    drawn = rng.uniforms(sc.run.seed, 0, ids, 0, rng.PAYER_TYPE)
+    payer = np.where(loans["payer"] == book.NO_PAYER, policy.payer_type(loans["pd_12m"], drawn, sc), loans["payer"])
+    limit = to_cents(loans["limit"])
     accounts = account_arrays(
         n, sc.behaviour.roll_rates, sc.factor, account_id=ids, borrower=ids, product=loans["product"], band=band,
-        principal=cents, rate=monthly_rate(loans["apr"]), term=loans["term"], method=loans["method"],
-        state0=loans["state"], pd_12m=loans["pd_12m"])
+        principal=cents, overdue0=to_cents(loans["overdue"]),
+        rate=np.where(line, policy.revolving_rate(sc)[0], monthly_rate(loans["apr"])), term=loans["term"],
+        method=loans["method"], fee=to_cents(loans["fee"]), limit=limit, line_cap=limit,
+        payer=np.where(line, payer, 0), spend=to_cents(loans["spend"]), state0=loans["state"], pd_12m=loans["pd_12m"])
     return accounts, opening
 
 

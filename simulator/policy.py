@@ -97,7 +97,7 @@ def payer_type(pd_12m: np.ndarray, u: np.ndarray, scenario: Scenario) -> np.ndar
     """Payer type code (codes.PAYER_TYPES: transactor, revolver, minimum payer): a multinomial logit
     whose log-odds against transactor rise by payer_risk_slope x the code per unit of logit pd_12m."""
     b = scenario.behaviour
-    tilt = b.payer_risk_slope * (logit(pd_12m) - logit(b.payer_reference_pd))
+    tilt = b.payer_risk_slope * (logit(np.clip(pd_12m, 1e-12, 1.0 - 1e-12)) - logit(b.payer_reference_pd))
     with np.errstate(divide="ignore"):
         weights = np.exp(np.log(np.asarray(b.payer_shares))[None, :] + np.outer(tilt, np.arange(len(PAYER_TYPES), dtype=np.float64)))
     cum = np.cumsum(weights, axis=1)

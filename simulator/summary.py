@@ -39,8 +39,16 @@ def _ratio(part, whole) -> float:
     return float(part) / float(whole) if float(whole) > 0 else float("nan")
 
 
+def _mean_ratio(ds: xr.Dataset, worst_from: str, months: slice) -> float:
+    """A delinquency ratio's mean over the paths and steady months in which the book has a balance
+    (a book that runs off has none at the end: those months do not count as 0%)."""
+    has_balance = ds["balance"].sum(("product", "score_band", "state")).sel(month=months) > 0
+    return float(delinquency_ratio(ds, worst_from).sel(month=months).where(has_balance).mean())
+
+
 def headline(ds: xr.Dataset) -> dict[str, float]:
-    """Headline figures of one cell: means over paths; delinquency ratios over the steady months."""
+    """Headline figures of one cell: means over paths; delinquency ratios over the steady months
+    with a balance."""
     months = steady_months(ds)
     dpd30 = delinquency_ratio(ds, "M2")
     top = ds["quantile"].values[-1]
@@ -54,9 +62,9 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
         "application_approval_rate": _ratio(ds["approvals"].sum(), ds["applications"].sum()),
         "accounts_originated": float(ds["takeups"].sum()),
         "originated": float(ds["originated"].sum(("month", "product", "score_band")).mean("path")),
-        "dpd30_ratio": float(dpd30.sel(month=months).mean()),
+        "dpd30_ratio": _mean_ratio(ds, "M2", months),
         "dpd30_peak": float(dpd30.mean("path").max()),
-        "dpd90_ratio": float(delinquency_ratio(ds, "M4").sel(month=months).mean()),
+        "dpd90_ratio": _mean_ratio(ds, "M4", months),
         "charged_off": float(ds["charged_off"].sum(("month", "product", "score_band")).mean("path")),
         "revenue": float(ds["path_revenue"].sum("product").mean("path")),
         "net_revenue": float(pnl.sel(pnl_line="net_revenue")),

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 # Struct of arrays, one entry per account, sorted by borrower.
 Accounts = namedtuple("Accounts", [
     "account_id", "borrower", "product", "band", "start_month",
-    "principal",     # cents at entry (loans); 0 for lines
+    "principal",     # cents at entry (loans), drawn balance (lines; 0 for a new line)
+    "overdue0",      # overdue principal at entry (cents; delinquent accounts of an existing book)
     "rate",          # monthly contract rate (loans) or revolving rate (lines)
     "term", "method", "payment",   # loans: instalments from entry, method code, level payment (cents)
     "fee",           # flat fee a period (cents; instalment purchases)
@@ -38,7 +39,7 @@ Accounts = namedtuple("Accounts", [
 ])
 ACCOUNT_DTYPES = {
     "account_id": np.int64, "borrower": np.int64, "product": np.int8, "band": np.int8, "start_month": np.int32,
-    "principal": np.int64, "rate": np.float64, "term": np.int32, "method": np.int8, "payment": np.int64,
+    "principal": np.int64, "overdue0": np.int64, "rate": np.float64, "term": np.int32, "method": np.int8, "payment": np.int64,
     "fee": np.int64, "discount": np.int64, "limit": np.int64, "line_cap": np.int64, "payer": np.int8,
     "spend": np.int64, "state0": np.int8, "hazard_q": np.float64, "fraud": np.bool_, "pd_12m": np.float64,
 }
@@ -151,7 +152,7 @@ def account_arrays(n: int, roll_rates: list[float], factor=None, **fields) -> Ac
         out["borrower"] = out["account_id"].copy()
     out["hazard_q"] = hazard_quantile(out["pd_12m"], roll_rates, factor)
     loans = out["method"] == EQUAL_INSTALLMENT
-    level_payments(out["principal"], out["rate"], np.maximum(out["term"], 1), out["payment"])
+    level_payments(out["principal"] - out["overdue0"], out["rate"], np.maximum(out["term"], 1), out["payment"])
     out["payment"][~loans] = 0
     return Accounts(**out)
 

@@ -1,6 +1,7 @@
 """Existing books read from CSV or Parquet: columns, conversions and errors naming file, row and column."""
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from simulator import book
-from simulator.codes import METHOD_CODES, METHODS, STATES
+from simulator.codes import METHOD_CODES, METHODS, PAYER_TYPES, PRODUCTS, STATES
 from simulator.config import Scenario, ScenarioError, load_scenario
 
 
@@ -29,6 +30,7 @@ def good_book() -> pd.DataFrame:
             "method": ["equal_installment", "equal_principal", "interest_first"],
             "months_on_book": [0, 5, 2],
             "state": ["current", "M1", "M6"],
+            "overdue": [0.0, 400.0, 800.0],
             "pd_12m": [0.02, 0.0, 1.0],
         }
     )
@@ -36,8 +38,9 @@ def good_book() -> pd.DataFrame:
 
 def check_good(book: dict[str, np.ndarray]) -> None:
     dtypes = {
-        "product": np.int8, "principal": np.float64, "apr": np.float64, "term": np.int32,
-        "months_on_book": np.int32, "method": np.int8, "state": np.int8, "pd_12m": np.float64,
+        "product": np.int8, "principal": np.float64, "overdue": np.float64, "apr": np.float64, "term": np.int32,
+        "method": np.int8, "fee": np.float64, "limit": np.float64, "payer": np.int8, "spend": np.float64,
+        "state": np.int8, "pd_12m": np.float64,
     }
     assert set(book) == set(dtypes)
     for key, dtype in dtypes.items():
@@ -46,7 +49,7 @@ def check_good(book: dict[str, np.ndarray]) -> None:
     np.testing.assert_array_equal(book["principal"], [10000.0, 2500.5, 800.0])
     np.testing.assert_array_equal(book["apr"], [0.146, 0.0, 0.219])
     np.testing.assert_array_equal(book["term"], [12, 1, 1])
-    np.testing.assert_array_equal(book["months_on_book"], [0, 5, 2])
+    np.testing.assert_array_equal(book["overdue"], [0.0, 400.0, 800.0])
     np.testing.assert_array_equal(book["method"], [METHOD_CODES[m] for m in METHODS])
     np.testing.assert_array_equal(book["state"], [0, 1, 6])
     np.testing.assert_array_equal(book["pd_12m"], [0.02, 0.0, 1.0])
@@ -82,8 +85,6 @@ def test_score_replaces_pd(tmp_path):
 
 BAD = [
     ("product", "visa", "one of huabei, jiebei, yuefu"),
-    ("product", "huabei", "jiebei only"),
-    ("product", "yuefu", "jiebei only"),
     ("principal", "0", "> 0"),
     ("principal", "-5", "> 0"),
     ("principal", "abc", "> 0"),
@@ -164,6 +165,66 @@ def test_missing_and_unreadable_files(tmp_path):
 def test_states_cover_all(tmp_path):
     frame = pd.concat([good_book().iloc[[0]]] * len(STATES), ignore_index=True)
     frame["state"] = list(STATES)
+    frame["overdue"] = [0.0] + [100.0] * (len(STATES) - 1)
     path = tmp_path / "book.csv"
     frame.to_csv(path, index=False)
     np.testing.assert_array_equal(book.read_book(path, scenario(tmp_path))["state"], np.arange(len(STATES)))
+
+
+@pytest.mark.parametrize("column", ["apr", "term_months", "method", "months_on_book"])
+def test_missing_loan_column(tmp_path, column):
+    path = tmp_path / "book.csv"
+    good_book().drop(columns=column).to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as info:
+        book.read_book(path, scenario(tmp_path))
+    assert (info.value.key, info.value.what) == (f"column {column}", "missing")
+
+
+MIXED = """product,principal,apr,term_months,method,months_on_book,state,overdue,pd_12m,fee_per_period,price,limit,payer,spend
+jiebei,5000,0.146,12,equal_installment,3,current,,0.02,,,,,
+yuefu,1000,,6,,2,M2,333.34,0.05,0.0075,1500,,,
+huabei,1200,,,,,current,,0.03,,,4000,revolver,600
+huabei,300,,,,,M1,100,0.08,,,2000,,
+"""
+
+
+def test_mixed_book_of_the_three_products(tmp_path):
+    path = tmp_path / "book.csv"
+    path.write_text(MIXED)
+    sc = scenario(tmp_path)
+    got = book.read_book(path, sc)
+    np.testing.assert_array_equal(got["product"], [PRODUCTS.index(p) for p in ("jiebei", "yuefu", "huabei", "huabei")])
+    np.testing.assert_array_equal(got["term"][:2], [9, 4])                  # remaining instalments
+    np.testing.assert_allclose(got["fee"], [0.0, 1500 * 0.0075, 0.0, 0.0])   # yuan a period
+    np.testing.assert_array_equal(got["limit"], [0.0, 0.0, 4000.0, 2000.0])
+    np.testing.assert_array_equal(got["payer"][2:], [PAYER_TYPES.index("revolver"), book.NO_PAYER])
+    np.testing.assert_allclose(got["spend"], [0.0, 0.0, 600.0, sc.applicants.huabei.spend_median])
+    np.testing.assert_allclose(got["overdue"], [0.0, 333.34, 0.0, 100.0])
+    np.testing.assert_array_equal(got["method"][1], METHOD_CODES["equal_principal"])
+
+
+@pytest.mark.parametrize("row, column, value, expected", [
+    (3, "limit", "1000", ">= principal"),
+    (3, "limit", "", "line's limit"),
+    (2, "price", "", "original price"),
+    (2, "overdue", "0", "delinquent row"),
+    (2, "overdue", "2000", "delinquent row"),
+    (1, "overdue", "5", "current row"),
+    (3, "payer", "spender", "one of transactor"),
+])
+def test_bad_mixed_book_rows(tmp_path, row, column, value, expected):
+    frame = pd.read_csv(io.StringIO(MIXED), dtype=str, keep_default_na=False)
+    frame.loc[row - 1, column] = value
+    path = tmp_path / "book.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as info:
+        book.read_book(path, scenario(tmp_path))
+    assert info.value.key == f"row {row}: column {column}" and expected in info.value.what
+
+
+def test_delinquent_rows_need_their_overdue_principal(tmp_path):
+    path = tmp_path / "book.csv"
+    good_book().drop(columns="overdue").to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as info:
+        book.read_book(path, scenario(tmp_path))
+    assert info.value.key == "column overdue" and "row 2 is delinquent" in info.value.what

@@ -12,7 +12,7 @@ from scipy import stats
 from scipy.special import ndtr, ndtri
 
 from simulator import codes, engine, hazard, kernel, policy, rng, terms
-from simulator.codes import METHODS
+from simulator.codes import METHODS, PRODUCTS
 from simulator.products import schedule_cents
 
 from conftest import JIEBEI, identical_book, loaded_scenario, run_book
@@ -305,3 +305,28 @@ def test_realised_12_month_rate_is_pd_12m_over_the_cycle(tmp_path, rho, roll_rho
         naive = hazard.pd12_from_hazard(hazard.hazard_from_pd12(np.array([pd_12m]), sc.behaviour.roll_rates),
                                         sc.behaviour.roll_rates, sc.factor)[0]
         assert abs(naive - pd_12m) > 5 * se, (naive, se)
+
+
+def test_existing_book_arrears_and_lines_by_hand(tmp_path):
+    """An existing book's delinquent loan carries its overdue principal: with roll rates 0 it cures in
+    month 1, paying the arrears, the month's principal on its new schedule (the 800.00 not overdue
+    over the 10 instalments left) and interest on what is not overdue; a line's drawn balance is the
+    statement due in month 1 (a transactor pays it in full); an instalment purchase pays its fee."""
+    from simulator import origination
+
+    (tmp_path / "book.csv").write_text(
+        "product,principal,apr,term_months,method,months_on_book,state,overdue,pd_12m,fee_per_period,price,limit,payer\n"
+        "jiebei,1000,0.12,12,equal_principal,2,M2,200,0.0,,,,\n"
+        "huabei,1200,,,,,current,,0.0,,,4000,transactor\n"
+        "yuefu,600,,6,,3,current,,0.0,0.01,1200,,\n")
+    sc = loaded_scenario(tmp_path, NO_RISK + ["run.horizon_months=1", "behaviour.roll_rates=[0,0,0,0,0,0]",
+                                              "products.huabei.attrition=0.0"]).scenario
+    accounts, opening = origination.book_accounts(sc, tmp_path / "book.csv")
+    out = engine.run_accounts(sc, accounts)
+    flows = out["flows"][0, 0].sum(axis=1)                     # month 1, by product
+    assert flows[JIEBEI, codes.REPAID] == 20_000 + 80_000 // 10 and flows[JIEBEI, codes.INTEREST] == 800
+    assert out["cures"][0, 0, JIEBEI].sum() == 1 and out["stocks"][0, 0, JIEBEI, :, 0, 1].sum() == 100_000 - 28_000
+    huabei, yuefu = PRODUCTS.index("huabei"), PRODUCTS.index("yuefu")
+    assert flows[huabei, codes.REPAID] == 120_000 and flows[huabei, codes.INTEREST] == 0
+    assert flows[yuefu, codes.REPAID] == 60_000 // 3 and flows[yuefu, codes.FEES] == 1200
+    assert opening[..., 1].sum() == 100_000 + 120_000 + 60_000

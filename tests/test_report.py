@@ -7,7 +7,9 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
+import xarray as xr
 from matplotlib import image
 
 from simulator import figures, pages, results, summary
@@ -228,13 +230,18 @@ def test_report_renders_in_headless_chromium(sweep, tmp_path):
 
 
 def test_book_only_run_writes_its_report(tmp_path):
-    """An existing book alone (no new business, so no vintages) runs to its report: every figure is
-    drawn, the vintage figure says there are none, and `simulator report` redraws it."""
+    """An existing book alone (no new business, so no vintages) of all three products, some rows
+    delinquent, runs to its report: every figure is drawn, the vintage figure says there are none,
+    and `simulator report` redraws it. The principal identity holds from the opening book on."""
     (tmp_path / "book.csv").write_text(
-        "product,principal,apr,term_months,method,months_on_book,state,pd_12m\n"
-        "jiebei,10000,0.146,12,equal_installment,3,current,0.02\n"
-        "jiebei,5000,0.18,6,interest_first,1,M1,0.05\n"
-        "jiebei,8000,0.12,12,equal_principal,0,M2,0.10\n")
+        "product,principal,apr,term_months,method,months_on_book,state,overdue,pd_12m,fee_per_period,price,limit\n"
+        "jiebei,10000,0.146,12,equal_installment,3,current,,0.02,,,\n"
+        "jiebei,5000,0.18,6,interest_first,1,M1,200,0.05,,,\n"
+        "jiebei,8000,0.12,12,equal_principal,0,M2,1000,0.10,,,\n"
+        "yuefu,900,,6,,2,current,,0.03,0.0075,1350,\n"
+        "yuefu,450,,3,,1,M3,300,0.20,0.0,,\n"
+        "huabei,2500,,,,,current,,0.02,,,6000\n"
+        "huabei,800,,,,,M4,300,0.30,,,1000\n")
     scenario = tmp_path / "book.toml"
     scenario.write_text('[run]\nname = "book"\npaths = 3\nhorizon_months = 12\n[applicants]\nmonthly_volume = 0\n'
                         '[book]\nfile = "book.csv"\n')
@@ -243,5 +250,14 @@ def test_book_only_run_writes_its_report(tmp_path):
     for name in FIGURES:
         assert_not_blank(out / "figures" / name)
     assert "no vintages" in (out / "report.html").read_text(encoding="utf-8")
+    ds = results.read(out / "results.nc")
+    assert float(ds["opening_balance"].sum()) == 10000 + 5000 + 8000 + 900 + 450 + 2500 + 800
+    assert (ds["opening_accounts"].sum(("score_band", "state")) > 0).all()      # every product
+    balance = ds["balance"].sum(("product", "score_band", "state"))
+    flows = ds[["drawn", "repaid", "prepaid", "charged_off"]].sum(("product", "score_band"))
+    previous = xr.concat([ds["opening_balance"].sum().expand_dims(path=ds["path"]), balance.isel(month=slice(None, -1))
+                          .drop_vars("month")], dim="month").transpose("path", "month")
+    change = flows["drawn"] - flows["repaid"] - flows["prepaid"] - flows["charged_off"]
+    np.testing.assert_allclose(balance.values, previous.values + change.values, atol=1e-6)
     (out / "report.html").unlink()
     assert main(["report", str(out)]) == 0 and (out / "report.html").is_file()

@@ -37,11 +37,13 @@ recovery_lag_months = 3
 late_fee = 25.0
 """
 
-BOOK = """product,principal,apr,term_months,method,months_on_book,state,pd_12m
-jiebei,8000,0.18,12,equal_installment,3,current,0.03
-jiebei,2500.5,0.12,6,equal_principal,1,M2,0.2
-jiebei,12000,0.146,12,interest_first,11,M5,0.5
-jiebei,500,0.0,3,equal_installment,0,current,0
+BOOK = """product,principal,apr,term_months,method,months_on_book,state,overdue,pd_12m,fee_per_period,price,limit
+jiebei,8000,0.18,12,equal_installment,3,current,,0.03,,,
+jiebei,2500.5,0.12,6,equal_principal,1,M2,800,0.2,,,
+jiebei,12000,0.146,12,interest_first,11,M5,1000,0.5,,,
+jiebei,500,0.0,3,equal_installment,0,current,,0,,,
+yuefu,700,,6,,2,M1,116.67,0.1,0.0075,1050,
+huabei,1500,,,,,current,,0.05,,,3000
 """
 
 
@@ -70,7 +72,7 @@ def test_principal_identity_in_every_cell(small):
     for name in ["originated", "repaid", "prepaid", "charged_off", "recovered", "interest_income",
                  "penalty_income", "fee_income", "funding_cost"]:
         assert ds[name].sum() > 0, name
-    assert ds["opening_accounts"].sum() == 80
+    assert ds["opening_accounts"].sum() == 120
     # Account counts: opening + originated - closed - charged off = open at the end.
     closed = ds["prepaid_accounts"] + ds["matured_accounts"] + ds["closed_accounts"] + ds["charged_off_accounts"]
     flow = (ds["originated_accounts"] - closed).sum(("month", "product", "score_band"))
