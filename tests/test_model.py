@@ -216,3 +216,15 @@ def test_takers_of_dearer_credit_are_riskier_than_their_score(scenario_file):
     for shift in (0.0, 0.06):
         neutral, se = _takers_hidden_risk(scenario_file, 0.0, shift)
         assert abs(neutral) <= 5 * se
+
+
+def test_revolving_apr_is_the_daily_rate_times_365(scenario_file):
+    """0.05% a day is 18.25% a year (docs/products.md): the line's monthly rate is daily x 365 / 12."""
+    sc = scenario(scenario_file, "policy.apr_cap=0.36")
+    monthly, offered = policy.revolving_rate(sc)
+    assert offered and 12 * monthly == pytest.approx(0.0005 * 365) == pytest.approx(0.1825)
+    apps = applicants_for_policy(3, np.full(3, 700.0))
+    apps["requests"][:] = True
+    dec = policy.decide(apps, {"score": np.full(3, 700.0), "pd_12m": np.full(3, 0.01)}, sc)
+    line = dec["approved"][:, PRODUCTS.index("huabei")]
+    assert line.any() and np.allclose(dec["apr"][line, PRODUCTS.index("huabei")], 0.1825)
