@@ -84,7 +84,7 @@ from scipy.special import erfc
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout as well
 
 import simulator  # noqa: E402
-from simulator import codes, engine, hazard, origination, policy, risk, rng, scoring, terms  # noqa: E402
+from simulator import codes, engine, hazard, origination, policy, rng, scoring, terms  # noqa: E402
 from simulator.codes import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, PRODUCTS, STATES  # noqa: E402
 from simulator.config import load_scenario  # noqa: E402
 from simulator.results import build_dataset, combine_cells  # noqa: E402
@@ -390,7 +390,7 @@ def e2e_child(volume: int, months: int, horizon: int, book: str) -> None:
     t1 = time.perf_counter()
     sums = engine.run_accounts(sc, accounts)
     t2 = time.perf_counter()
-    sums = sums | counts | {"pool_pd": risk.pool_pd(accounts, terms.n_bands(sc))}
+    sums = engine.cell_sums(sc, accounts, counts, sums)
     combine_cells(loaded, [build_dataset(loaded, sc, scoring.band_labels(sc.scorecard.bands), sums,
                                          simulator.__version__)])
     t3 = time.perf_counter()

@@ -226,6 +226,15 @@ def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, b
     return totals
 
 
+def cell_sums(sc: Scenario, accounts: Accounts, counts: dict[str, np.ndarray],
+              totals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Everything a cell's Dataset is built from: the kernel's totals, the host-side counts of
+    origination, and the pools' PDs."""
+    seasoned_pd, seasoned_fraud = risk.seasoned_pools(accounts, terms.n_bands(sc), sc.run.horizon_months)
+    return totals | counts | {"pool_pd": risk.pool_pd(accounts, terms.n_bands(sc)), "seasoned_pd": seasoned_pd,
+                              "seasoned_fraud": seasoned_fraud}
+
+
 def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int | None = None,
              progress: bool = False, workers: int | None = None, scheduler: str | None = None,
              checkpoint: Path | None = None, resume: bool = False) -> xr.Dataset:
@@ -243,10 +252,7 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
             accounts, counts = prepare(sc, loaded.book_path(sc))
             totals = run_accounts(sc, accounts, executor=executor, store=store, cell=index, progress=progress,
                                   label=f"cell {index + 1}/{len(loaded.cells)}")
-            seasoned_pd, seasoned_fraud = risk.seasoned_pools(accounts, terms.n_bands(sc), sc.run.horizon_months)
-            sums = totals | counts | {"pool_pd": risk.pool_pd(accounts, terms.n_bands(sc)),
-                                      "seasoned_pd": seasoned_pd, "seasoned_fraud": seasoned_fraud}
-            cells.append(build_dataset(loaded, sc, labels, sums, __version__))
+            cells.append(build_dataset(loaded, sc, labels, cell_sums(sc, accounts, counts, totals), __version__))
     finally:
         executor.close()
     return combine_cells(loaded, cells)
