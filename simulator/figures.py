@@ -362,7 +362,7 @@ def calibration_figure(ds: xr.Dataset) -> Drawing:
             _no_data(ax)
         else:
             x = np.arange(len(bands))
-            ax.bar(x - 0.2, np.nan_to_num(predicted), width=0.4, label="predicted (pd_12m)", color=CYCLE[0])
+            ax.bar(x - 0.2, np.nan_to_num(predicted), width=0.4, label="predicted (mean PD, fraud at 1)", color=CYCLE[0])
             ax.bar(x + 0.2, np.nan_to_num(observed), width=0.4, label="observed", color=CYCLE[1])
             ax.set_xticks(x, [f"{b}\n{a:,.0f} acc." for b, a in zip(bands, accounts)])
             ax.yaxis.set_major_formatter(PERCENT)

@@ -88,7 +88,7 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
         band = scoring.score_band(scores["score"], sc.scorecard.bands)
         dec = policy.decide(apps, scores, sc)
         np.add.at(applicants, (apps["month"] - 1, band), 1)
-        np.add.at(approved_applicants, (apps["month"] - 1, band), dec["borrower_outcome"] == policy.APPROVED)
+        np.add.at(approved_applicants, (apps["month"] - 1, band), dec["approved"].any(axis=1))
         for j, mask in zip((APPLICATIONS, APPROVALS, TAKEUPS), (apps["requests"], dec["approved"], dec["takeup"])):
             who, prod = np.nonzero(mask)
             np.add.at(funnel[..., j], (apps["month"][who] - 1, prod, band[who]), 1)

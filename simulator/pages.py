@@ -80,7 +80,7 @@ def _conventions_html(ds: xr.Dataset) -> str:
 
 BAND_COLUMNS = {  # variable: (heading, format)
     "applications": ("applications", "{:,.0f}"), "approval_rate": ("approval rate", "{:.1%}"),
-    "takeup_rate": ("take-up", "{:.1%}"), "mean_pd_12m": ("mean pd_12m", "{:.2%}"),
+    "takeup_rate": ("take-up", "{:.1%}"), "mean_pd_12m": ("predicted 12-month bad rate", "{:.2%}"),
     "bad_rate_12m": ("realised 12-month bad rate", "{:.2%}"), "fraud_share": ("of which fraud", "{:.2%}"),
     "mean_apr": ("mean APR", "{:.1%}"),
     "loss": ("loss (yuan)", "{:,.0f}"), "profit": ("profit (yuan)", "{:,.0f}"),

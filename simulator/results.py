@@ -44,7 +44,7 @@ DESCRIPTIONS = {
     "applicants": "applicants (people)",
     "applications": "applications for the product (an applicant may ask for several products)",
     "approvals": "applications approved (an applicant approved for several products counts once for each)",
-    "approved_applicants": "applicants approved (people)",
+    "approved_applicants": "applicants approved for at least one product (people)",
     "takeups": "approved applicants who took the offer (accounts originated)",
     "opening_accounts": "accounts of the existing book at the start of month 1",
     "opening_balance": "principal of the existing book at the start of month 1",
