@@ -203,6 +203,8 @@ class Huabei(Section):
     days_per_year: Positive
     min_payment_share: Annotated[float, Field(gt=0.0, le=1.0)]
     min_payment_floor: NonNegative
+    spend_probability: Fraction
+    attrition: Fraction
     penalty_daily_rate: NonNegative
     instalment_tenors: Annotated[list[Annotated[int, Field(ge=2, le=60)]], Field(min_length=1)]
     instalment_fees: list[NonNegative]
@@ -212,8 +214,6 @@ class Huabei(Section):
     limit_cut_on_miss: Fraction
     limit_raise: NonNegative
     raise_after_months: Annotated[int, Field(ge=1)]
-    spend_probability: Fraction
-    attrition: Fraction
     risk_multiplier: Positive
 
     @model_validator(mode="after")
