@@ -53,7 +53,8 @@ def run(scenario: LoadedScenario | str | Path, *, out: str | Path | None = None,
     them. `threads` (0: all cores), `block_size`, `workers` (a local Dask cluster) and
     `scheduler` (a Dask address) change how the work is split, never the results.
     """
-    from . import engine, results
+    from . import engine, lock, results
+    from .checkpoints import Checkpoints
 
     loaded = scenario if isinstance(scenario, LoadedScenario) else load(scenario)
     file = str(loaded.path)
@@ -62,15 +63,19 @@ def run(scenario: LoadedScenario | str | Path, *, out: str | Path | None = None,
     _count(workers, "--workers", 1, file)
     if workers is not None and scheduler is not None:
         raise ScenarioError(file, "--scheduler", "expected either --workers or --scheduler, found both")
-    checkpoint = Path(out) / ".checkpoint" if out is not None else None
-    if resume and (checkpoint is None or not checkpoint.is_dir()):
-        raise ScenarioError(str(checkpoint or "--out"), "--resume",
-                            "expected the checkpoints of an interrupted run, found none")
-    ds = engine.simulate(loaded, threads=threads, block_size=block_size, progress=progress, workers=workers,
-                         scheduler=scheduler, checkpoint=checkpoint, resume=resume)
-    if out is not None:
+    if out is None:
+        if resume:
+            raise ScenarioError(file, "--resume", "expected --out, the folder of the interrupted run, found none")
+        return engine.simulate(loaded, threads=threads, block_size=block_size, progress=progress, workers=workers,
+                               scheduler=scheduler)
+    checkpoint = Path(out) / ".checkpoint"
+    if resume and not checkpoint.is_dir():
+        raise ScenarioError(str(checkpoint), "--resume", "expected the checkpoints of an interrupted run, found none")
+    with lock.hold(Path(out)):
+        ds = engine.simulate(loaded, threads=threads, block_size=block_size, progress=progress, workers=workers,
+                             scheduler=scheduler, checkpoint=checkpoint, resume=resume)
         results.write(ds, Path(out) / "results.nc")
-        engine.Checkpoints.remove_folder(checkpoint)
+        Checkpoints.remove_folder(checkpoint)
     return ds
 
 

@@ -2,33 +2,21 @@
 workers, with checkpoints, and the Dataset at the end. Results do not depend on how the work is split."""
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
 import numba as nb
 import numpy as np
 import xarray as xr
 from tqdm import tqdm
 
-from . import __version__, faults, files, kernel, policy, risk, scoring, terms
-from .config import LoadedScenario, Scenario, ScenarioError
+from . import __version__, faults, kernel, policy, risk, scoring, terms
+from .checkpoints import Checkpoints, Task
+from .config import LoadedScenario, Scenario
 from .origination import prepare
 from .terms import Accounts
-
-
-class Task(NamedTuple):
-    """One unit of work: paths p0 .. p1 - 1 of borrowers b0 .. b1 - 1 (of one sweep cell)."""
-    cell: int
-    p0: int
-    p1: int
-    b0: int
-    b1: int
 
 
 def plan_tasks(sc: Scenario, n_borrowers: int, cell: int = 0) -> list[Task]:
@@ -69,52 +57,6 @@ def add_task(totals: dict[str, np.ndarray], task: Task, sums: dict[str, np.ndarr
 def empty_totals(sc: Scenario) -> dict[str, np.ndarray]:
     return {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64)
             for name, shape in terms.output_shapes(sc).items()}
-
-
-class Checkpoints:
-    """Finished tasks saved under a folder (one .npz each, written atomically), so that an
-    interrupted run resumes where it stopped. A fingerprint of the scenario and the task plan
-    guards against resuming another run's tasks."""
-
-    def __init__(self, folder: Path, loaded: LoadedScenario, resume: bool):
-        self.folder = folder
-        plan = [(c.engine.task_paths, c.engine.task_borrowers) for c in loaded.cells]
-        text = json.dumps({"cells": [c.model_dump(mode="json") for c in loaded.cells], "plan": plan,
-                           "version": __version__}, sort_keys=True)
-        self.digest = hashlib.sha256(text.encode()).hexdigest()
-        stamp = folder / "fingerprint"
-        if resume and stamp.exists() and stamp.read_text() != self.digest:
-            raise ScenarioError(str(folder), "--resume", "expected checkpoints of the same scenario and task plan, "
-                                                         "found another run's")
-        if not resume:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    def _path(self, task: Task) -> Path:
-        return self.folder / f"cell{task.cell}-p{task.p0}-{task.p1}-b{task.b0}-{task.b1}.npz"
-
-    def load(self, task: Task) -> dict[str, np.ndarray] | None:
-        path = self._path(task)
-        if not path.exists():
-            return None
-        with np.load(path) as saved:
-            return {name: saved[name] for name in saved.files}
-
-    def save(self, task: Task, sums: dict[str, np.ndarray]) -> None:
-        if not self.folder.is_dir():  # made at the first finished task: bad input writes nothing
-            self.folder.mkdir(parents=True)
-            (self.folder / "fingerprint").write_text(self.digest)
-
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, **sums)
-
-        files.write_atomic(self._path(task), write)
-        faults.after_checkpoint()
-
-    @staticmethod
-    def remove_folder(folder: Path) -> None:
-        """Drop the checkpoints once the results are written."""
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _remote_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, threads: int,
@@ -244,7 +186,8 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
     from .results import build_dataset, combine_cells
 
     labels = scoring.band_labels(loaded.scenario.scorecard.bands)
-    store = Checkpoints(checkpoint, loaded, resume) if checkpoint is not None else None
+    shapes = [terms.output_shapes(sc) for sc in loaded.cells]
+    store = Checkpoints(checkpoint, loaded, resume, shapes) if checkpoint is not None else None
     executor = Executor(threads, block_size, workers, scheduler)
     try:
         cells = []

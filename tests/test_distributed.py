@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import xarray as xr
 
-from simulator import engine, results
+from simulator import checkpoints, engine, results, terms
 from simulator.config import load_scenario
 
 
@@ -95,7 +95,8 @@ def test_interrupted_run_leaves_no_results_and_resumes_identically(scenario, tmp
 def test_resume_refuses_another_runs_checkpoints(scenario, tmp_path):
     out = tmp_path / "out"
     loaded = load_scenario(scenario)
-    engine.Checkpoints(out / ".checkpoint", loaded, resume=False).save(engine.Task(0, 0, 1, 0, 1), {})
+    shapes = [terms.output_shapes(sc) for sc in loaded.cells]
+    checkpoints.Checkpoints(out / ".checkpoint", loaded, False, shapes).save(checkpoints.Task(0, 0, 1, 0, 1), {})
     proc = run_cli(str(scenario), "--out", str(out), "--set", "run.seed=12", "--resume")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and err.count("\n") == 1 and "--resume" in err
