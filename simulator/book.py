@@ -9,12 +9,15 @@ import pandas as pd
 
 from .codes import (EQUAL_PRINCIPAL, HUABEI, JIEBEI, METHOD_CODES, METHODS, PAYER_TYPES, PRODUCTS, STATES,
                     YUEFU)
-from .config import Scenario, ScenarioError
+from .config import MAX_AMOUNT, Scenario, ScenarioError
 from .scoring import pd_from_score
 
 # Columns every book has; the others are needed by some products or some rows (docs/model.md section 8).
 COLUMNS = ("product", "principal", "state", "pd_12m")
 NO_PAYER = -1    # a line's payer type not given: drawn by the payer-type model
+MAX_TERM = 360   # months
+MAX_APR = 5.0    # a year: above this an APR is only plausible as a percent
+MAX_FEE = 0.2    # a period, as a fraction of the price
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
@@ -61,6 +64,9 @@ class _Checker:
             if rows.any():
                 self.column(name)
             return np.full(len(self.frame), default)
+        if self.frame[name].dtype.kind in "mMb":      # Parquet dates, durations or booleans are no numbers
+            raise ScenarioError(self.file, f"column {name}", f"expected numbers, found a column of "
+                                                             f"{self.frame[name].dtype}")
         values = pd.to_numeric(self.frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         self.fail(name, rows & ~np.isfinite(values), expected)
         return np.where(rows, values, default)
@@ -102,31 +108,39 @@ def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
     principal = check.number("principal", "a number > 0 (>= 0 for a huabei line's drawn balance)")
     check.fail("principal", (principal < 0) | (instalments & (principal == 0)),
                "a number > 0 (>= 0 for a huabei line's drawn balance)")
+    check.fail("principal", principal > MAX_AMOUNT, f"at most {MAX_AMOUNT:.0e} yuan")
     state = check.choice("state", STATES, f"one of {', '.join(STATES)}")
 
     term_months = check.number("term_months", "an integer >= 1 (the original term)", instalments, 0.0)
-    check.fail("term_months", instalments & ((term_months != np.floor(term_months)) | (term_months < 1)),
-               "an integer >= 1 (the original term)")
+    check.fail("term_months", instalments & ((term_months != np.floor(term_months)) | (term_months < 1)
+                                             | (term_months > MAX_TERM)),
+               f"an integer >= 1 and at most {MAX_TERM} (the original term)")
     mob = check.number("months_on_book", "an integer >= 0", instalments, 0.0)
     check.fail("months_on_book", instalments & ((mob != np.floor(mob)) | (mob < 0)), "an integer >= 0")
     check.fail("months_on_book", instalments & (mob >= term_months), "months_on_book < term_months")
     apr = check.number("apr", "a number >= 0 (the contract APR of a jiebei loan)", loan, 0.0)
     check.fail("apr", loan & (apr < 0), "a number >= 0 (the contract APR of a jiebei loan)")
+    check.fail("apr", loan & (apr > MAX_APR), "a fraction such as 0.146 (rates are fractions, not percent)")
     method = check.choice("method", METHODS, f"one of {', '.join(METHODS)}", loan, METHODS.index("equal_principal"))
 
     fee = check.number("fee_per_period", "a number >= 0 (a fraction of the price)", purchase & ~check.blank("fee_per_period"),
                        0.0)
     check.fail("fee_per_period", purchase & (fee < 0), "a number >= 0 (a fraction of the price)")
+    check.fail("fee_per_period", purchase & (fee > MAX_FEE), "a fraction such as 0.0075 (fees are fractions, "
+                                                             "not percent)")
     price = check.number("price", "a number > 0 (the original price)", purchase & (fee > 0), 0.0)
-    check.fail("price", purchase & (fee > 0) & (price <= 0), "a number > 0 (the original price)")
+    check.fail("price", purchase & (fee > 0) & ((price <= 0) | (price > MAX_AMOUNT)),
+               f"a number > 0 and at most {MAX_AMOUNT:.0e} (the original price)")
 
     limit = check.number("limit", "a number > 0 (the line's limit)", line, 0.0)
-    check.fail("limit", line & ((limit <= 0) | (limit < principal)), "a number > 0 and >= principal (the line's limit)")
+    check.fail("limit", line & ((limit <= 0) | (limit < principal) | (limit > MAX_AMOUNT)),
+               f"a number > 0, >= principal and at most {MAX_AMOUNT:.0e} (the line's limit)")
     payer = check.choice("payer", PAYER_TYPES, f"one of {', '.join(PAYER_TYPES)} or empty",
                          line & ~check.blank("payer"), NO_PAYER)
     spend = check.number("spend", "a number >= 0 (mean monthly spend)", line & ~check.blank("spend"),
                          scenario.applicants.huabei.spend_median)
-    check.fail("spend", line & (spend < 0), "a number >= 0 (mean monthly spend)")
+    check.fail("spend", line & ((spend < 0) | (spend > MAX_AMOUNT)), f"a number >= 0 and at most {MAX_AMOUNT:.0e} "
+                                                                     f"(mean monthly spend)")
 
     delinquent = state > 0
     if delinquent.any() and "overdue" not in frame.columns:

@@ -11,7 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from .codes import METHODS, N_STATES, PAYER_TYPES, PRODUCTS
 from .units import annual_rate, monthly_rate
@@ -29,13 +30,35 @@ class ScenarioError(Exception):
         self.file, self.key, self.what = file, key, what
 
 
+# Bounds that keep every amount and every sum of the results inside int64 cents with room to
+# spare (docs/scenarios.md section 6): an amount of one account at most MAX_AMOUNT yuan.
+MAX_AMOUNT = 1e8
+MAX_SIGMA = 3.0        # lognormal sigma of a requested amount (exp(3 x 8.3) x median stays finite)
+
+
+def _not_percent(limit: float, example: str):
+    """A rate that is a fraction: a value above `limit` is only plausible as a percent."""
+    def check(value: float) -> float:
+        if value > limit:
+            raise PydanticCustomError("percent", f"expected a fraction such as {example} (rates and shares are "
+                                                 f"fractions, not percent), found {value!r}")
+        return value
+    return AfterValidator(check)
+
+
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 Positive = Annotated[float, Field(gt=0.0)]
+Amount = Annotated[float, Field(ge=0.0, le=MAX_AMOUNT)]            # yuan
+PositiveAmount = Annotated[float, Field(gt=0.0, le=MAX_AMOUNT)]    # yuan
+Sigma = Annotated[float, Field(ge=0.0, le=MAX_SIGMA)]
+AnnualRate = Annotated[float, Field(ge=0.0), _not_percent(5.0, "0.36")]           # a year, at most 500%
+DailyRate = Annotated[float, Field(ge=0.0), _not_percent(0.01, "0.0005")]         # a day, at most 1%
+PeriodFee = Annotated[float, Field(ge=0.0), _not_percent(0.2, "0.0075")]          # a share of the price, at most 20%
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class Run(Section):
@@ -53,8 +76,8 @@ class Engine(Section):
 
 
 class JiebeiRequests(Section):
-    amount_median: Positive
-    amount_sigma: NonNegative
+    amount_median: PositiveAmount
+    amount_sigma: Sigma
     terms: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)]
     term_shares: list[Fraction]
     methods: Annotated[list[Literal[METHODS]], Field(min_length=1)]
@@ -75,13 +98,13 @@ def _check_shares(name: str, values: list, share_name: str, shares: list[float])
 
 
 class HuabeiRequests(Section):
-    spend_median: Positive
-    spend_sigma: NonNegative
+    spend_median: PositiveAmount
+    spend_sigma: Sigma
 
 
 class YuefuRequests(Section):
-    price_median: Positive
-    price_sigma: NonNegative
+    price_median: PositiveAmount
+    price_sigma: Sigma
     tenors: Annotated[list[Annotated[int, Field(ge=1, le=360)]], Field(min_length=1)]
     tenor_shares: list[Fraction]
     promotion_share: Fraction
@@ -98,8 +121,8 @@ class Applicants(Section):
     verification_fail_rate: Fraction
     product_mix: dict[Literal[PRODUCTS], Fraction]
     also_requests: dict[Literal[PRODUCTS], Fraction]
-    income_median: Positive
-    income_sigma: NonNegative
+    income_median: PositiveAmount
+    income_sigma: Sigma
     dti_mean: Annotated[float, Field(gt=0.0, lt=1.0)]
     dti_sd: Positive
     age_mean: Positive
@@ -163,16 +186,16 @@ class Policy(Section):
     max_past_delinquencies: Annotated[int, Field(ge=0)]
     pricing: Literal["curve", "risk_based"]
     curve_scores: Annotated[list[float], Field(min_length=1)]
-    curve_aprs: Annotated[list[NonNegative], Field(min_length=1)]
-    risk_margin: float
-    apr_cap: NonNegative
+    curve_aprs: Annotated[list[AnnualRate], Field(min_length=1)]
+    risk_margin: Annotated[float, Field(ge=-5.0, le=5.0)]
+    apr_cap: AnnualRate
     on_cap: Literal["cap", "reject"]
     limit_income_multiple: Positive
     limit_score_slope: float
-    max_total_limit: Positive
+    max_total_limit: PositiveAmount
     limit_order: list[Literal[PRODUCTS]]
     takeup_base: Annotated[float, Field(gt=0.0, lt=1.0)]
-    takeup_reference_apr: NonNegative
+    takeup_reference_apr: AnnualRate
     price_sensitivity: NonNegative
     sensitivity_score_slope: float
     takeup_risk_tilt: float
@@ -196,23 +219,23 @@ def _check_order(model: BaseModel, low: str, high: str) -> None:
 
 
 class Huabei(Section):
-    min_limit: Positive
-    max_limit: Positive
+    min_limit: PositiveAmount
+    max_limit: PositiveAmount
     initial_limit_share: Annotated[float, Field(gt=0.0, le=1.0)]
-    daily_rate: NonNegative
+    daily_rate: DailyRate
     days_per_year: Positive
     min_payment_share: Annotated[float, Field(gt=0.0, le=1.0)]
-    min_payment_floor: NonNegative
+    min_payment_floor: Amount
     spend_probability: Fraction
     attrition: Fraction
-    penalty_daily_rate: NonNegative
+    penalty_daily_rate: DailyRate
     instalment_tenors: Annotated[list[Annotated[int, Field(ge=2, le=60)]], Field(min_length=1)]
-    instalment_fees: list[NonNegative]
+    instalment_fees: list[PeriodFee]
     instalment_tenor_shares: list[Fraction]
     conversion_rate: Fraction
-    min_conversion: NonNegative
+    min_conversion: Amount
     limit_cut_on_miss: Fraction
-    limit_raise: NonNegative
+    limit_raise: Annotated[float, Field(ge=0.0, le=10.0)]
     raise_after_months: Annotated[int, Field(ge=1)]
     risk_multiplier: Positive
 
@@ -240,12 +263,12 @@ class InstalmentTerms(Section):
 
 
 class Yuefu(InstalmentTerms):
-    min_price: Positive
-    max_price: Positive
+    min_price: PositiveAmount
+    max_price: PositiveAmount
     tenors: Annotated[list[Annotated[int, Field(ge=1, le=60)]], Field(min_length=1)]
-    fee_per_period: list[NonNegative]
+    fee_per_period: list[PeriodFee]
     merchant_discount: Fraction
-    late_fee_daily: NonNegative
+    late_fee_daily: DailyRate
 
     @model_validator(mode="after")
     def _check(self):
@@ -257,13 +280,13 @@ class Yuefu(InstalmentTerms):
 
 
 class Jiebei(InstalmentTerms):
-    min_amount: Positive
-    max_amount: Positive
+    min_amount: PositiveAmount
+    max_amount: PositiveAmount
     terms: Annotated[list[Annotated[int, Field(ge=1, le=360)]], Field(min_length=1)]
-    daily_rate_min: NonNegative
-    daily_rate_max: NonNegative
-    penalty_daily_rate: NonNegative
-    late_fee: NonNegative
+    daily_rate_min: DailyRate
+    daily_rate_max: DailyRate
+    penalty_daily_rate: DailyRate
+    late_fee: Amount
 
     @model_validator(mode="after")
     def _check(self):
@@ -310,7 +333,7 @@ class Factor(Section):
 
 
 class MacroPath(Section):
-    shift: list[float] = []
+    shift: list[Annotated[float, Field(ge=-10.0, le=10.0)]] = []
     unemployment: list[Annotated[float, Field(ge=0.0, le=100.0)]] = []
 
     @model_validator(mode="after")
@@ -322,7 +345,7 @@ class MacroPath(Section):
 
 class Macro(Section):
     path: str
-    shift: list[float]
+    shift: list[Annotated[float, Field(ge=-10.0, le=10.0)]]
     prepay_sensitivity: float
     unemployment_reference: Annotated[float, Field(ge=0.0, le=100.0)]
     unemployment_sensitivity: float
@@ -349,7 +372,7 @@ class Macro(Section):
 
 
 class Funding(Section):
-    cost_of_funds: NonNegative
+    cost_of_funds: AnnualRate
 
 
 class Capital(Section):
@@ -490,6 +513,8 @@ def _pydantic_message(err: dict) -> tuple[str, str]:
         key = f"{key}[{idx[0]}]"
     if err["type"] == "extra_forbidden":
         return key, "unknown key"
+    if err["type"] == "percent":
+        return key, msg
     if err["type"] == "missing":
         return key, "missing"
     if err["type"] in ("too_short", "too_long"):

@@ -42,7 +42,7 @@ def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np
         limit=np.where(is_line, amount, 0),
         line_cap=np.where(is_line, to_cents(dec["line_cap"][who]), 0),
         payer=np.where(is_line, policy.payer_type(pd_12m, rng.uniforms(sc.run.seed, 0, ids, 0, rng.PAYER_TYPE), sc), 0),
-        spend=np.where(is_line, to_cents(apps["spend"][who]), 0),
+        spend=np.where(is_line, to_cents(np.minimum(apps["spend"][who], hb.max_limit)), 0),   # no more than a line
         pd_12m=pd_12m, fraud=dec["fraud"][who])
 
 

@@ -143,6 +143,20 @@ BAD_SETS = {
     "limit order": (["policy.limit_order=[\"jiebei\"]"], "policy.limit_order: expected each of huabei, jiebei, yuefu once"),
     "tenor not offered": (["applicants.yuefu.tenors=[5,6,9,12]"], "applicants.yuefu.tenors: expected tenors offered in products.yuefu.tenors, found 5"),
     "payer shares": (["behaviour.payer_shares=[0.5,0.5,0.5]"], "behaviour.payer_shares: expected shares summing to 1"),
+    # Non-finite numbers, overflowing amounts, percent where a fraction belongs (issue 12).
+    "nan cutoff": (["policy.cutoff_score=nan"], "policy.cutoff_score: expected a finite number, found nan"),
+    "nan intercept": (["scorecard.intercept=nan"], "scorecard.intercept: expected a finite number"),
+    "nan in a list": (["macro.shift=[0.0, nan]"], "macro.shift[1]: expected a finite number"),
+    "infinite rate": (["funding.cost_of_funds=inf"], "funding.cost_of_funds: expected a finite number, found inf"),
+    "1e400 is infinite": (["policy.max_dti=1e400"], "policy.max_dti: expected a finite number"),
+    "amount too large": (["policy.max_total_limit=1e308"], "policy.max_total_limit: expected less than or equal to 100000000"),
+    "sigma too large": (["applicants.huabei.spend_sigma=50.0"], "applicants.huabei.spend_sigma: expected less than or equal to 3"),
+    "cap in percent": (["policy.apr_cap=36"], "policy.apr_cap: expected a fraction such as 0.36"),
+    "curve in percent": (["policy.curve_aprs=[21.9,18,14.6,11,7.3]"], "policy.curve_aprs[0]: expected a fraction such as 0.36"),
+    "daily rate in percent": (["products.huabei.daily_rate=0.05"], "products.huabei.daily_rate: expected a fraction such as 0.0005"),
+    "fee in percent": (["products.yuefu.fee_per_period=[0.75,0.75,0.75,0.75]"],
+                       "products.yuefu.fee_per_period[0]: expected a fraction such as 0.0075"),
+    "funding in percent": (["funding.cost_of_funds=6.5"], "funding.cost_of_funds: expected a fraction such as 0.36"),
 }
 
 
