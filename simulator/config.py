@@ -20,6 +20,15 @@ INLINE_TABLES = {"applicants.product_mix", "applicants.also_requests"}  # replac
 FREE_TABLES = {"macro.paths", "sweep"}  # tables whose keys the user names
 SWEEP_ALIASES = {"macro": "macro.path"}
 RESERVED_DIMS = ("path", "month", "product", "score_band", "state", "quantile", "pnl_line", "pnl_product")
+# Keys a sweep cannot vary: they change the shape of the results or the random numbers the cells share.
+UNSWEPT = {
+    "run.paths": "the number of paths sets the path dimension",
+    "run.horizon_months": "the horizon sets the month dimension",
+    "run.seed": "the cells of a sweep share their random numbers (common random numbers)",
+    "applicants.origination_months": "the origination window sets the vintage dimension",
+    "scorecard.bands": "the bands set the score_band dimension",
+    "capital.quantiles": "the quantiles set the quantile dimension",
+}
 
 
 class ScenarioError(Exception):
@@ -636,6 +645,17 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
             node = node[part]
         if isinstance(node, dict):
             raise ScenarioError(file, f"sweep.{key}", "expected a key holding a value, found a table")
+        if target in UNSWEPT:
+            raise ScenarioError(file, f"sweep.{key}", f"expected a key that keeps the results' shape and random "
+                                                      f"numbers; {UNSWEPT[target]}: run it as separate runs")
+        if any(isinstance(v, (list, dict)) for v in values):
+            raise ScenarioError(file, f"sweep.{key}", "expected single values (numbers, strings or booleans), "
+                                                      "found a list or table among them")
+        if len({json.dumps(v, sort_keys=True) for v in values}) < len(values):
+            raise ScenarioError(file, f"sweep.{key}", f"expected distinct values, found {_show(list(values))}")
+        if target == "applicants.monthly_volume" and 0 in values and any(v != 0 for v in values):
+            raise ScenarioError(file, f"sweep.{key}", "expected volumes all above 0 (a volume of 0 has no vintages, "
+                                                      "so the cells' shapes differ)")
         name = sweep_dimension(target) if key not in SWEEP_ALIASES else key
         if name in names or name in RESERVED_DIMS:
             raise ScenarioError(file, f"sweep.{key}", f"expected a dimension name not used already, found {name}")

@@ -168,6 +168,16 @@ def test_extends_and_bad_sweeps(tmp_path, capsys):
         ('[sweep]\n"policy.nope" = [1]\n', 'sweep.policy.nope: expected a scenario key'),
         ('[sweep]\n"policy.apr_cap" = []\n', "sweep.policy.apr_cap: expected at least 1 values"),
         ('[sweep]\n"policy.apr_cap" = [0.2, -1.0]\n', "policy.apr_cap: expected greater than or equal to 0, found -1.0 (sweep cell apr_cap=-1.0)"),
+        # Sweeps that would change the results' shape or their shared random numbers, or fail late.
+        ('[sweep]\n"run.paths" = [1, 2]\n', "sweep.run.paths: expected a key that keeps the results' shape"),
+        ('[sweep]\n"run.horizon_months" = [6, 12]\n', "sweep.run.horizon_months: expected a key that keeps"),
+        ('[sweep]\n"run.seed" = [1, 2]\n', "sweep.run.seed: expected a key that keeps"),
+        ('[sweep]\n"scorecard.bands" = [540.0, 600.0]\n', "sweep.scorecard.bands: expected a key that keeps"),
+        ('[sweep]\n"applicants.origination_months" = [6, 12]\n', "sweep.applicants.origination_months: expected"),
+        ('[sweep]\n"applicants.monthly_volume" = [0, 100]\n', "expected volumes all above 0"),
+        ('[sweep]\n"policy.apr_cap" = [0.2, 0.2]\n', "sweep.policy.apr_cap: expected distinct values"),
+        ('[sweep]\n"policy.apr_cap" = [0.2, nan]\n', "policy.apr_cap: expected a finite number, found nan"),
+        ('[sweep]\n"behaviour.roll_rates" = [[0.5, 0.5, 0.5, 0.5, 0.5, 0.5]]\n', "expected single values"),
         ('extends = "child.toml"\n', "expected no cycle"),
     ]:
         bad = tmp_path / "bad.toml"
