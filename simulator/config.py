@@ -535,13 +535,29 @@ def _pydantic_message(err: dict) -> tuple[str, str]:
     return key, f"expected {expected}, found {_show(err.get('input'))}"
 
 
+MAX_SCENARIO_BYTES = 1 << 20   # a scenario file larger than this is not a scenario
+MAX_EXTENDS = 16               # files in one chain of `extends`
+
+
 def _read_toml(path: Path, file: str) -> tuple[dict, str]:
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ScenarioError(file, "-", "file not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        if not path.exists():
+            raise ScenarioError(file, "-", "file not found")
+        if not path.is_file():
+            raise ScenarioError(file, "-", "expected a regular file (a scenario), found a directory or a device")
+        if path.stat().st_size > MAX_SCENARIO_BYTES:
+            raise ScenarioError(file, "-", f"expected a scenario file of at most {MAX_SCENARIO_BYTES:,} bytes, found "
+                                           f"{path.stat().st_size:,}")
+        raw = path.read_bytes()
+    except PermissionError as exc:
         raise ScenarioError(file, "-", f"cannot read the file ({exc.__class__.__name__})") from None
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise ScenarioError(file, "-", "expected UTF-8 TOML without a byte-order mark, found one (save the file "
+                                       "as UTF-8 without BOM)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError(file, "-", "expected UTF-8 text, found bytes that are not") from None
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
@@ -560,6 +576,11 @@ def _read_with_parents(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, s
     parent_path = (path.parent / parent).resolve()
     if parent_path in seen or parent_path == path.resolve():
         raise ScenarioError(file, "extends", f"expected no cycle of extends, found {parent} again")
+    if len(seen) + 1 >= MAX_EXTENDS:
+        raise ScenarioError(file, "extends", f"expected a chain of at most {MAX_EXTENDS} files, found a longer one")
+    if not parent_path.is_file():
+        raise ScenarioError(file, "extends", f"expected a scenario file, found no file {parent!r} relative to "
+                                             f"{path.parent.resolve()}")
     base, base_text = _read_with_parents(parent_path, seen + (path.resolve(),))
     merged = _merge_user(base, tree)
     return merged, f"{text}\n# ---- extends {parent} ----\n{base_text}"

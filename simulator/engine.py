@@ -3,8 +3,10 @@ workers, with checkpoints, and the Dataset at the end. Results do not depend on 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
+import time
 from pathlib import Path
 
 import numba as nb
@@ -14,9 +16,14 @@ from tqdm import tqdm
 
 from . import __version__, faults, kernel, policy, risk, scoring, terms
 from .checkpoints import Checkpoints, Task
-from .config import LoadedScenario, Scenario
+from .config import LoadedScenario, Scenario, ScenarioError
 from .origination import prepare
 from .terms import Accounts
+
+
+SCHEDULER_TIMEOUT = 10   # seconds to wait for a Dask scheduler at --scheduler
+WORKERS_LOST = ("expected workers that finish their tasks, found the workers lost again and again; finished tasks "
+                "are kept: run again with --resume to continue")
 
 
 def plan_tasks(sc: Scenario, n_borrowers: int, cell: int = 0) -> list[Task]:
@@ -78,13 +85,19 @@ class Executor:
             from dask.distributed import Client, LocalCluster
 
             if scheduler:
-                self.client = Client(scheduler)
+                started = time.monotonic()
+                try:
+                    self.client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+                except (OSError, TimeoutError, ValueError) as exc:
+                    raise ScenarioError(scheduler, "--scheduler", f"expected a Dask scheduler at this address, found "
+                                                                  f"none after {time.monotonic() - started:.0f} s "
+                                                                  f"({exc.__class__.__name__})") from None
                 self.worker_threads = threads or 1
             else:
                 cores = os.cpu_count() or 1
                 self.worker_threads = threads or max(1, cores // workers)
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, silence_logs=logging.ERROR)
+                                            dashboard_address=None, silence_logs=logging.CRITICAL)
                 self.client = Client(self.cluster)
                 self.client.wait_for_workers(workers)   # so that scattered inputs reach every worker
 
@@ -100,6 +113,7 @@ class Executor:
         from concurrent.futures import CancelledError
 
         from dask.distributed import as_completed
+        from distributed import KilledWorker
 
         shared = self.client.scatter([sc, accounts, starts], broadcast=True)
 
@@ -114,11 +128,13 @@ class Executor:
             task = futures.pop(future)
             try:
                 sums = future.result()
+            except KilledWorker:
+                raise ScenarioError("dask", "--workers", WORKERS_LOST) from None
             except CancelledError:
                 # A worker died holding the only copy of the scattered inputs: scatter them again.
                 lost += 1
                 if lost > 2 * len(tasks):
-                    raise
+                    raise ScenarioError("dask", "--workers", WORKERS_LOST) from None
                 shared = self.client.scatter([sc, accounts, starts], broadcast=True)
                 retry = submit(task)
                 futures[retry] = task
@@ -168,6 +184,31 @@ def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, b
     return totals
 
 
+RESULT_COPIES = 4   # the kernel's totals, the cell's Dataset, the combined Dataset and its derived figures
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux MemAvailable), or None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(loaded: LoadedScenario) -> None:
+    """Refuse, before any work, a run whose results alone would not fit in the memory available."""
+    need = RESULT_COPIES * sum(8 * sc.run.paths * sum(math.prod(shape) for shape in terms.output_shapes(sc).values())
+                               for sc in loaded.cells)
+    have = available_memory()
+    if have is not None and need > have:
+        raise ScenarioError(str(loaded.path), "run.paths", f"expected a run whose results fit in memory: they need "
+                                                           f"about {need / 2**30:,.1f} GiB, {have / 2**30:,.1f} GiB "
+                                                           f"is available (fewer paths, months or sweep cells)")
+
+
 def cell_sums(sc: Scenario, accounts: Accounts, counts: dict[str, np.ndarray],
               totals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Everything a cell's Dataset is built from: the kernel's totals, the host-side counts of
@@ -185,6 +226,7 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
     (common random numbers) and adds a dimension per key."""
     from .results import build_dataset, combine_cells
 
+    check_memory(loaded)
     labels = scoring.band_labels(loaded.scenario.scorecard.bands)
     shapes = [terms.output_shapes(sc) for sc in loaded.cells]
     store = Checkpoints(checkpoint, loaded, resume, shapes) if checkpoint is not None else None

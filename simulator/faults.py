@@ -3,6 +3,7 @@ tests can interrupt a run midway or kill a Dask worker. Read here only; unset in
 
 - SIMULATOR_TASK_DELAY=<seconds>: wait this long after each checkpoint is saved.
 - SIMULATOR_CRASH_ONCE=<file>: the first Dask task to find no such file creates it and kills its worker.
+- SIMULATOR_CRASH_ALWAYS=1: every Dask task kills its worker (all workers lost).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 TASK_DELAY = "SIMULATOR_TASK_DELAY"
 CRASH_ONCE = "SIMULATOR_CRASH_ONCE"
+CRASH_ALWAYS = "SIMULATOR_CRASH_ALWAYS"
 
 
 def after_checkpoint() -> None:
@@ -22,7 +24,10 @@ def after_checkpoint() -> None:
 
 
 def on_worker_task(task: object) -> None:
-    """Kill this worker process if SIMULATOR_CRASH_ONCE names a file that does not exist yet (creating it)."""
+    """Kill this worker process if SIMULATOR_CRASH_ALWAYS is set, or if SIMULATOR_CRASH_ONCE names a
+    file that does not exist yet (creating it)."""
+    if os.environ.get(CRASH_ALWAYS):
+        os._exit(1)
     marker = os.environ.get(CRASH_ONCE)
     if marker and not os.path.exists(marker):
         Path(marker).write_text(str(task))

@@ -219,9 +219,16 @@ def open_run(folder: Path) -> tuple[Path, xr.Dataset]:
     if not path.is_file():
         raise ScenarioError(str(path), "-", "expected the results.nc of a run, found no such file")
     try:
-        return path, read(path)
+        ds = read(path)
     except (OSError, ValueError) as exc:
         raise ScenarioError(str(path), "-", f"expected a results file, found one that cannot be read ({exc})") from None
+    missing = [name for name in DESCRIPTIONS if name not in ds.data_vars]
+    if "scenario_resolved" not in ds.attrs or missing:
+        what = f"without {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}" if missing else \
+            "without the scenario it was run from"
+        raise ScenarioError(str(path), "-", f"expected the results of a run of this simulator version, found a NetCDF "
+                                            f"file {what}")
+    return path, ds
 
 
 def swept(ds: xr.Dataset) -> list[str]:
