@@ -19,7 +19,8 @@ from .units import annual_rate, monthly_rate
 INLINE_TABLES = {"applicants.product_mix", "applicants.also_requests"}  # replaced whole, not merged
 FREE_TABLES = {"macro.paths", "sweep"}  # tables whose keys the user names
 SWEEP_ALIASES = {"macro": "macro.path"}
-RESERVED_DIMS = ("path", "month", "product", "score_band", "state", "quantile", "pnl_line", "pnl_product")
+RESERVED_DIMS = ("path", "month", "product", "score_band", "state", "quantile", "pnl_line", "pnl_yield_line",
+                 "pnl_product", "vintage", "months_on_book")
 # Keys a sweep cannot vary: they change the shape of the results or the random numbers the cells share.
 UNSWEPT = {
     "run.paths": "the number of paths sets the path dimension",

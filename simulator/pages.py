@@ -70,7 +70,7 @@ def _conventions_html(ds: xr.Dataset) -> str:
     conventions = "".join(f"<dt>{_e(k[len('convention_'):].replace('_', ' '))}</dt><dd>{_e(v)}</dd>"
                           for k, v in ds.attrs.items() if k.startswith("convention_"))
     rows = "".join(f'<tr><td>{_e(name)}</td><td>{_e(" x ".join(var.dims) or "-")}</td>'
-                   f'<td class="desc">{_e(var.attrs.get("units", ""))}</td>'
+                   f'<td class="desc">{_e(var.attrs.get("display_units", var.attrs.get("units", "")))}</td>'
                    f'<td class="desc">{_e(var.attrs.get("description", ""))}</td></tr>'
                    for name, var in ds.data_vars.items())
     return (f"<h2>Conventions</h2><dl>{conventions}</dl>"

@@ -18,7 +18,8 @@ def net_revenue(x):
 
 
 LINES = ("interest_income", "fee_income", "penalty_income", "merchant_discount", "funding_cost",
-         "net_charge_offs", "net_revenue", "average_balance", "risk_adjusted_yield", "return_on_assets")
+         "net_charge_offs", "net_revenue", "average_balance")           # yuan
+YIELD_LINES = ("risk_adjusted_yield", "return_on_assets")               # fractions a year
 
 
 def path_totals(ds: xr.Dataset) -> xr.Dataset:
@@ -28,8 +29,9 @@ def path_totals(ds: xr.Dataset) -> xr.Dataset:
                        "profit": flows["net_revenue"]})
 
 
-def profit_and_loss(ds: xr.Dataset) -> xr.DataArray:
-    """The P&L table: lines (LINES) by product and total, in yuan (yields annualised, as fractions)."""
+def profit_and_loss(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
+    """The P&L over the horizon by product and total, mean over paths: the lines in yuan (LINES), and
+    the yields as fractions a year of the average balance (YIELD_LINES)."""
     horizon = ds.sizes["month"]
     sums = ds[list(REVENUE) + ["funding_cost", "charged_off", "recovered", "net_revenue"]].sum(
         ("month", "score_band")).mean("path")
@@ -42,10 +44,15 @@ def profit_and_loss(ds: xr.Dataset) -> xr.DataArray:
     table = xr.concat([
         sums["interest_income"], sums["fee_income"], sums["penalty_income"], sums["merchant_discount"],
         sums["funding_cost"], net_charge_offs, sums["net_revenue"], balance,
-        (revenue(sums) - net_charge_offs) * annual, sums["net_revenue"] * annual,
     ], dim=xr.DataArray(list(LINES), dims="pnl_line"))
-    table = table.rename(product="pnl_product").assign_coords(pnl_product=list(PRODUCTS) + ["total"])
-    table.attrs.update(units="yuan; risk_adjusted_yield and return_on_assets as annual fractions of the average balance",
-                       description="P&L over the horizon, mean over paths; risk-adjusted yield = (revenue - net "
-                                   "charge-offs) / average balance; return on assets = net revenue / average balance")
-    return table
+    rates = xr.concat([(revenue(sums) - net_charge_offs) * annual, sums["net_revenue"] * annual],
+                      dim=xr.DataArray(list(YIELD_LINES), dims="pnl_yield_line"))
+    products = list(PRODUCTS) + ["total"]
+    table = table.rename(product="pnl_product").assign_coords(pnl_product=products)
+    rates = rates.rename(product="pnl_product").assign_coords(pnl_product=products)
+    table.attrs.update(description="P&L over the horizon, mean over paths, in yuan (average_balance: over months and "
+                                   "paths)")
+    rates.attrs.update(description="yields of the P&L over the horizon, a year, of the average balance: risk-adjusted "
+                                   "yield = (revenue - net charge-offs) / average balance; return on assets = net "
+                                   "revenue / average balance")
+    return table, rates

@@ -70,7 +70,8 @@ DESCRIPTIONS = {
     "economic_capital": "value at risk at capital.economic_capital_level - expected loss",
     "irb_capital_total": "Basel IRB capital of the whole book (sum of irb_capital)",
     "raroc": "risk-adjusted return on capital: mean net revenue a year / economic capital",
-    "pnl": "P&L over the horizon, mean over paths",
+    "pnl": "P&L over the horizon, mean over paths, in yuan",
+    "pnl_yield": "yields of the P&L over the horizon, a year, as fractions of the average balance",
     "vintage_balance": "outstanding principal of the vintage by state (M2 .. M6; current and M1 not kept: NaN), "
                        "at the end of each month on book",
     "vintage_original": "the vintage's original amount: principal of loans and purchases, opening limit of lines",
@@ -79,6 +80,37 @@ DESCRIPTIONS = {
 }
 COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "approved_applicants": "applicants",
                "applications": "applications"}
+FRACTIONS = {"pd_12m", "pd_12m_seasoned", "fraud_seasoned"}
+ANNUAL_FRACTIONS = {"raroc", "mean_apr", "pnl_yield"}
+COORDINATES = {  # name: (long_name, UDUNITS units)
+    "path": ("Monte Carlo path", "1"),
+    "month": ("month of the run, 1 .. H", "1"),
+    "vintage": ("origination month of the vintage", "1"),
+    "months_on_book": ("months since origination", "1"),
+    "quantile": ("quantile level of the loss distribution", "1"),
+}
+
+
+def display_units(name: str, var: xr.DataArray) -> str:
+    """A variable's units as a reader says them: yuan, a count (accounts, borrowers, ...), a fraction."""
+    if name in FRACTIONS:
+        return "fraction"
+    if name in ANNUAL_FRACTIONS:
+        return "fraction a year"
+    return "yuan" if var.dtype.kind == "f" else COUNT_UNITS.get(name, "accounts")
+
+
+def cf_units(display: str) -> dict[str, str]:
+    """CF attributes for units said as `display`: UDUNITS `units` ("1" for counts and fractions,
+    "year-1" a year), the currency of money, what a count counts, and `display_units`."""
+    attrs = {"display_units": display}
+    if display == "yuan":
+        return attrs | {"units": "1", "currency": "CNY"}
+    if display == "fraction":
+        return attrs | {"units": "1"}
+    if display == "fraction a year":
+        return attrs | {"units": "year-1"}
+    return attrs | {"units": "1", "count_of": display}
 CONVENTIONS = {
     "money": "yuan (CNY); amounts are sums of integer cents; repaid and prepaid are principal only",
     "month": "month t = 1 .. H of the run; balances and accounts at the end of the month",
@@ -188,15 +220,15 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset]) -> xr.Dataset
                                 sc.run.horizon_months, ds["irb_capital"].sum(("product", "score_band")),
                                 sc.capital.quantiles, sc.capital.economic_capital_level)
     ds = ds.merge(metrics)
-    ds["pnl"] = pnl.profit_and_loss(ds)
+    ds["pnl"], ds["pnl_yield"] = pnl.profit_and_loss(ds)
     for name, var in ds.data_vars.items():
         var.attrs.setdefault("description", DESCRIPTIONS[name])
-        if "units" not in var.attrs:
-            var.attrs["units"] = "yuan" if var.dtype.kind == "f" else COUNT_UNITS.get(name, "accounts")
-    for name in ("pd_12m", "pd_12m_seasoned", "fraud_seasoned"):
-        ds[name].attrs["units"] = "fraction"
-    for name in ("raroc", "mean_apr"):
-        ds[name].attrs["units"] = "fraction a year"
+        var.attrs["long_name"] = name.replace("_", " ")
+        var.attrs.update(cf_units(display_units(name, var)))
+    for name, (long_name, units) in COORDINATES.items():
+        if name in ds.coords:
+            ds[name].attrs.update(long_name=long_name, units=units)
+    ds.attrs["Conventions"] = "CF-1.10"
     ds.attrs["sweep"] = json.dumps([[name, key, values] for name, key, values in loaded.dims])
     return ds
 

@@ -53,6 +53,7 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
     dpd30 = delinquency_ratio(ds, "M2")
     top = ds["quantile"].values[-1]
     pnl = ds["pnl"].sel(pnl_product="total")
+    yields = ds["pnl_yield"].sel(pnl_product="total")
     return {
         "applicants": float(ds["applicants"].sum()),
         "approved_applicants": float(ds["approved_applicants"].sum()),
@@ -68,8 +69,8 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
         "charged_off": float(ds["charged_off"].sum(("month", "product", "score_band")).mean("path")),
         "revenue": float(ds["path_revenue"].sum("product").mean("path")),
         "net_revenue": float(pnl.sel(pnl_line="net_revenue")),
-        "risk_adjusted_yield": float(pnl.sel(pnl_line="risk_adjusted_yield")),
-        "return_on_assets": float(pnl.sel(pnl_line="return_on_assets")),
+        "risk_adjusted_yield": float(yields.sel(pnl_yield_line="risk_adjusted_yield")),
+        "return_on_assets": float(yields.sel(pnl_yield_line="return_on_assets")),
         "expected_loss": float(ds["expected_loss"]),
         "var_top": float(ds["value_at_risk"].sel(quantile=top)),
         "es_top": float(ds["expected_shortfall"].sel(quantile=top)),

@@ -234,7 +234,7 @@ def test_yields_by_product_and_total():
     assert out["risk_adjusted_yield"].sel(product="total") == pytest.approx((revenue - net_co) * 0.5 / 20000)
     assert out["risk_adjusted_yield"].sel(product="huabei") == 0.0
     assert np.isnan(out["risk_adjusted_yield"].sel(product="yuefu"))      # no balance
-    table = pnl.profit_and_loss(ds).sel(pnl_line="risk_adjusted_yield")
+    table = pnl.profit_and_loss(ds)[1].sel(pnl_yield_line="risk_adjusted_yield")
     np.testing.assert_allclose(out["risk_adjusted_yield"].values, table.values)
 
 
@@ -419,7 +419,7 @@ def test_metrics_of_a_real_run(run):
 
     ylds = metrics.yields(ds)
     np.testing.assert_allclose(ylds["risk_adjusted_yield"].values,
-                               ds["pnl"].sel(pnl_line="risk_adjusted_yield").values)
+                               ds["pnl_yield"].sel(pnl_yield_line="risk_adjusted_yield").values)
     assert np.isfinite(ylds["net_interest_margin"]).all()
 
     waterfall = metrics.pnl_waterfall(ds)

@@ -105,7 +105,13 @@ def test_run_writes_results_with_scenario_and_seed(small, tmp_path, capsys):
     assert ds.attrs["scenario_text"] == small.read_text()
     assert json.loads(ds.attrs["scenario_overrides"]) == ["run.paths=2"]
     assert json.loads(ds.attrs["scenario_resolved"])["run"]["paths"] == 2
-    assert ds["balance"].attrs["units"] == "yuan"
+    assert ds["balance"].attrs["display_units"] == "yuan" and ds["balance"].attrs["currency"] == "CNY"
+    assert ds.attrs["Conventions"] == "CF-1.10"
+    for name, var in ds.data_vars.items():                     # CF: a long name and UDUNITS units on every variable
+        assert var.attrs["long_name"] and var.attrs["units"] in ("1", "year-1"), name
+    for name in ("path", "month", "vintage", "months_on_book", "quantile"):
+        assert ds[name].attrs["units"] == "1" and ds[name].attrs["long_name"], name
+    assert "pnl_line" in ds["pnl"].dims and "risk_adjusted_yield" not in ds["pnl"]["pnl_line"].values
     assert "pdo" in ds.attrs["convention_score_scaling"]
     names = sorted(p.name for p in out.iterdir())
     assert "results.nc" in names and not [n for n in names if n.startswith(".")]  # no temporary files left
