@@ -126,7 +126,7 @@ class YuefuRequests(Section):
 
 
 class Applicants(Section):
-    monthly_volume: Annotated[int, Field(ge=0)]
+    monthly_volume: Annotated[int, Field(ge=0, le=100_000_000)]
     origination_months: Annotated[int, Field(ge=1)]
     verification_fail_rate: Fraction
     product_mix: dict[Literal[PRODUCTS], Fraction]
