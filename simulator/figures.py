@@ -3,6 +3,7 @@ results, and of several runs side by side (`compare_figures`)."""
 from __future__ import annotations
 
 import io
+import json
 import textwrap
 import tomllib
 from contextlib import contextmanager
@@ -373,6 +374,46 @@ def calibration_figure(ds: xr.Dataset) -> Drawing:
     return _drawing("calibration", png, ds)
 
 
+def cap_figure(ds: xr.Dataset) -> Drawing:
+    """What the APR cap did by score band: approvals with the cap and without it (the rejected for it
+    added back), and the mean price before and after it, all products together."""
+    cell = ds.isel(results.cells(ds)[0][1])
+    bands = [str(b) for b in cell["score_band"].values]
+    approvals = _array(cell["approvals"].sum(("month", "product")))
+    rejected = _array(cell["rejected_at_cap"].sum("product"))
+    priced, approved = cell["cap_applications"], cell["approvals"].sum("month")
+    before = _array((cell["apr_before_cap"].fillna(0) * priced).sum("product") / priced.sum("product"))
+    after = _array((cell["apr_after_cap"].fillna(0) * approved).sum("product") / approved.sum("product"))
+    cap = float(json.loads(ds.attrs["scenario_resolved"])["policy"]["apr_cap"])
+    with style():
+        fig = _figure(11.0, 4.2)
+        left, right = fig.subplots(1, 2)
+        x = np.arange(len(bands))
+        if not _has_data(approvals + rejected):
+            _no_data(left)
+        else:
+            left.bar(x - 0.2, approvals + rejected, width=0.4, label="without the cap", color=CYCLE[5])
+            left.bar(x + 0.2, approvals, width=0.4, label="with the cap", color=CYCLE[0])
+            left.set_xticks(x, bands)
+            left.set_xlabel("score band")
+            left.set_ylabel("applications approved")
+            left.legend(loc="upper left")
+        if not (_has_data(before) or _has_data(after)):
+            _no_data(right)
+        else:
+            right.plot(x, before, marker="o", label="risk price (before the cap)", color=CYCLE[4])
+            right.plot(x, after, marker="o", label="price offered (after the cap)", color=CYCLE[0])
+            right.axhline(cap, color="#444444", linestyle="--", linewidth=1.0, label=f"cap {cap:.1%}")
+            right.set_xticks(x, bands)
+            right.yaxis.set_major_formatter(PERCENT)
+            right.set_xlabel("score band")
+            right.set_ylabel("mean all-in APR")
+            right.legend(loc="upper right")
+        png = _png(fig)
+    share = float(cell["cap_bound"].sum() / max(1, int(cell["cap_applications"].sum())))
+    return _drawing("apr_cap", png, ds, share=share, cap=cap)
+
+
 def waterfall_figure(ds: xr.Dataset) -> Drawing:
     """P&L waterfall over the horizon: income lines up, costs down, net revenue."""
     sel = results.cells(ds)[0][1]
@@ -463,7 +504,8 @@ def small_multiples_figure(ds: xr.Dataset) -> Drawing:
     return _drawing("small_multiples", png, None)
 
 
-FIGURES = [vintage_figure, delinquency_figure, roll_rate_figure, loss_figure, calibration_figure, waterfall_figure]
+FIGURES = [vintage_figure, delinquency_figure, roll_rate_figure, loss_figure, calibration_figure, cap_figure,
+           waterfall_figure]
 SWEEP_FIGURES = [frontier_figure, small_multiples_figure]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import book, policy, population, rng, scoring, terms
+from . import book, policy, population, products, rng, scoring, terms
 from .codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, EQUAL_PRINCIPAL, FUNNEL, HUABEI, JIEBEI, N_STATES,
                     PRODUCTS, TAKEUPS, YUEFU)
 from .config import Scenario
@@ -46,6 +46,39 @@ def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np
         pd_12m=pd_12m, fraud=dec["fraud"][who])
 
 
+CAP_COUNTS = ("priced", "bound", "at_cap", "rejected")   # applications priced, above the cap, priced at it, rejected
+
+
+def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], band: np.ndarray, dec: dict[str, np.ndarray],
+               counts: np.ndarray, aprs: np.ndarray, given_up: np.ndarray) -> None:
+    """Add what the APR cap did, by product and band: into `counts` [product, band, CAP_COUNTS], the
+    applications priced (the borrower passed the rules), those whose risk price was above the cap,
+    those priced at the cap and those rejected for it; into `aprs` [product, band, 2] the sums of
+    the risk price of the applications priced and of the price of those approved; into `given_up`
+    [product, band] the contract interest or fees (yuan) that the accounts taken at the cap would
+    have paid on schedule at their risk price and do not (not estimated for lines: NaN)."""
+    priced = apps["requests"] & (dec["borrower_outcome"] == policy.APPROVED)[:, None]
+    bound = priced & dec["over_cap"]
+    for k, mask in enumerate((priced, bound, bound & dec["approved"], dec["outcome"] == policy.ABOVE_CAP)):
+        who, prod = np.nonzero(mask)
+        np.add.at(counts[..., k], (prod, band[who]), 1)
+    who, prod = np.nonzero(priced)
+    np.add.at(aprs[..., 0], (prod, band[who]), dec["risk_apr"][who, prod])
+    who, prod = np.nonzero(dec["approved"])
+    np.add.at(aprs[..., 1], (prod, band[who]), dec["apr"][who, prod])
+    capped = bound & dec["takeup"]
+    loan = np.flatnonzero(capped[:, JIEBEI])
+    amount, term, method = dec["amount"][loan, JIEBEI], apps["term"][loan], apps["method"][loan]
+    lost = (products.scheduled_interest(method, amount, monthly_rate(dec["risk_apr"][loan, JIEBEI]), term)
+            - products.scheduled_interest(method, amount, dec["rate"][loan, JIEBEI], term))
+    np.add.at(given_up[JIEBEI], band[loan], lost)
+    buy = np.flatnonzero(capped[:, YUEFU])
+    tenor = apps["tenor"][buy]
+    fee_before = np.asarray(sc.products.yuefu.fee_per_period)[np.searchsorted(sc.products.yuefu.tenors, tenor)]
+    np.add.at(given_up[YUEFU], band[buy], (fee_before - dec["rate"][buy, YUEFU]) * dec["amount"][buy, YUEFU] * tenor)
+    given_up[HUABEI] = np.nan
+
+
 def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
     """The existing book's accounts, and its opening counts [product, band, state, (accounts, balance cents)]."""
     opening = np.zeros((len(PRODUCTS), terms.n_bands(sc), N_STATES, 2), dtype=np.int64)
@@ -78,6 +111,9 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
     approved_applicants = np.zeros((sc.run.horizon_months, bands), dtype=np.int64)
     funnel = np.zeros((sc.run.horizon_months, len(PRODUCTS), bands, len(FUNNEL)), dtype=np.int64)
     apr_sum = np.zeros((len(PRODUCTS), bands))
+    cap_counts = np.zeros((len(PRODUCTS), bands, len(CAP_COUNTS)), dtype=np.int64)
+    cap_aprs = np.zeros((len(PRODUCTS), bands, 2))
+    given_up = np.zeros((len(PRODUCTS), bands))
     parts = []
     window = population.origination_window(sc) if sc.applicants.monthly_volume > 0 else 0
     # A few months of applicants at a time: memory follows accounts, not applicants.
@@ -94,6 +130,7 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
             np.add.at(funnel[..., j], (apps["month"][who] - 1, prod, band[who]), 1)
         who, prod = np.nonzero(dec["takeup"])
         np.add.at(apr_sum, (prod, band[who]), dec["apr"][who, prod])
+        cap_effect(sc, apps, band, dec, cap_counts, cap_aprs, given_up)
         parts.append(new_accounts(sc, apps, scores, band, dec))
         del apps, scores, band, dec
     opening = np.zeros((len(PRODUCTS), bands, N_STATES, 2), dtype=np.int64)
@@ -104,5 +141,8 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
         parts.append(account_arrays(0, sc.behaviour.roll_rates))
     taken = funnel[..., TAKEUPS].sum(axis=0)
     mean_apr = np.where(taken > 0, apr_sum / np.maximum(taken, 1), np.nan)
-    return terms.concat(parts), {"applicants": applicants, "approved_applicants": approved_applicants,
+    if window == 0:
+        given_up[HUABEI] = np.nan
+    return terms.concat(parts), {"cap_counts": cap_counts, "cap_aprs": cap_aprs, "revenue_given_up": given_up,
+                                 "applicants": applicants, "approved_applicants": approved_applicants,
                                  "funnel": funnel, "opening": opening, "mean_apr": mean_apr}

@@ -124,10 +124,12 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
 
     outcome = np.where(apps["requests"], borrower[:, None], NOT_REQUESTED).astype(np.int8)
     apr = np.zeros((n, len(PRODUCTS)))
+    risk_apr = np.zeros((n, len(PRODUCTS)))   # the price before the APR cap
     rate = np.zeros((n, len(PRODUCTS)))   # monthly rate of the loan and of the line; purchase fee a period
 
     # Cash loan: risk price, capped or rejected above the cap.
     loan_apr = risk_price(score, scores["pd_12m"], scenario)
+    risk_apr[:, JIEBEI] = loan_apr
     over = loan_apr > pol.apr_cap   # the fee-free cash loan's all-in APR is its APR
     if pol.on_cap == "reject":
         outcome[over & (outcome[:, JIEBEI] == APPROVED), JIEBEI] = ABOVE_CAP
@@ -137,6 +139,7 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
 
     # Revolving line: the product's rate, capped or not offered.
     monthly, line_ok = revolving_rate(scenario)
+    risk_apr[:, HUABEI] = 12 * monthly_rate(annual_rate(hb.daily_rate, hb.days_per_year))
     if not line_ok:
         outcome[outcome[:, HUABEI] == APPROVED, HUABEI] = ABOVE_CAP
     rate[:, HUABEI], apr[:, HUABEI] = monthly, 12 * monthly
@@ -149,6 +152,8 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
     rejected = ~apps["promotion"] & ~offered[j]
     outcome[rejected & (outcome[:, YUEFU] == APPROVED), YUEFU] = ABOVE_CAP
     tenor_apr = np.array([plan_apr(f, t) if f > 0 else 0.0 for f, t in zip(fee_rates, tenors)])
+    tenor_risk_apr = np.array([plan_apr(f, t) if f > 0 else 0.0 for f, t in zip(yf.fee_per_period, tenors)])
+    risk_apr[:, YUEFU] = np.where(apps["promotion"], 0.0, tenor_risk_apr[j])
     rate[:, YUEFU] = fee
     apr[:, YUEFU] = np.where(apps["promotion"], 0.0, tenor_apr[j])
 
@@ -187,4 +192,5 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
     # First-party fraudsters take every offer.
     takeup = approved & (takes | fraud[:, None])
     return {"borrower_outcome": borrower, "outcome": outcome, "approved": approved, "apr": apr, "rate": rate,
+            "risk_apr": risk_apr, "over_cap": (risk_apr > pol.apr_cap) & apps["requests"],
             "amount": amount, "line_cap": line_cap, "total_limit": total, "takeup": takeup, "fraud": fraud}

@@ -147,3 +147,15 @@ def plan_apr(fee_rate: float, periods: int) -> float:
     principal = 1_000_000  # cents; large enough that rounding does not show
     rows = instalment_plan_cents(principal, periods, int(round(principal * fee_rate)))
     return irr_apr(principal / 100, rows[:, 0] / 100)
+
+
+def scheduled_interest(method: np.ndarray, principal: np.ndarray, monthly_rate: np.ndarray,
+                       term: np.ndarray) -> np.ndarray:
+    """Contract interest over a loan's life if it is paid on schedule (closed forms, unrounded):
+    equal instalment n P r / (1 - (1 + r)^-n) - P, equal principal P r (n + 1) / 2, interest
+    first P r n."""
+    p, r, n = (np.asarray(x, dtype=np.float64) for x in (principal, monthly_rate, term))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        annuity = np.where(r > 0, n * p * r / (1.0 - (1.0 + r) ** (-n)) - p, 0.0)
+    return np.select([method == EQUAL_INSTALLMENT, method == EQUAL_PRINCIPAL], [annuity, p * r * (n + 1) / 2],
+                     p * r * n)

@@ -49,6 +49,15 @@ DESCRIPTIONS = {
     "opening_accounts": "accounts of the existing book at the start of month 1",
     "opening_balance": "principal of the existing book at the start of month 1",
     "mean_apr": "mean all-in APR (IRR method, fees included) of the accounts taken",
+    "cap_applications": "applications priced: the product was asked for and the applicant passed the rules",
+    "cap_bound": "applications priced whose risk price (all-in APR before the cap) was above policy.apr_cap",
+    "priced_at_cap": "applications above the cap that were approved at the cap (on_cap = cap)",
+    "rejected_at_cap": "applications above the cap that were rejected for it (on_cap = reject)",
+    "apr_before_cap": "mean risk price (all-in APR before the cap) of the applications priced",
+    "apr_after_cap": "mean all-in APR offered to the applications approved, after the cap",
+    "revenue_given_up": "contract interest (cash loans) and fees (purchases) that the accounts taken at the cap "
+                        "would have paid on schedule at their risk price, and do not: a first-order figure, before "
+                        "default and prepayment; not estimated for lines (NaN)",
     "accounts_seasoned_12m": "accounts originated with 12 months on book inside the horizon",
     "bads_12m": "of accounts_seasoned_12m, those that reached 90+ within 12 months on book",
     "pd_12m": "exposure-weighted PD of the pool's accounts at origination, first-party fraud at PD 1 (the IRB pool PD)",
@@ -79,9 +88,10 @@ DESCRIPTIONS = {
     "vintage_recovered": "recoveries on the vintage's charge-offs in the month on book",
 }
 COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "approved_applicants": "applicants",
-               "applications": "applications"}
+               "applications": "applications", "cap_applications": "applications", "cap_bound": "applications",
+               "priced_at_cap": "applications", "rejected_at_cap": "applications"}
 FRACTIONS = {"pd_12m", "pd_12m_seasoned", "fraud_seasoned"}
-ANNUAL_FRACTIONS = {"raroc", "mean_apr", "pnl_yield"}
+ANNUAL_FRACTIONS = {"raroc", "mean_apr", "pnl_yield", "apr_before_cap", "apr_after_cap"}
 COORDINATES = {  # name: (long_name, UDUNITS units)
     "path": ("Monte Carlo path", "1"),
     "month": ("month of the run, 1 .. H", "1"),
@@ -158,6 +168,18 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     for name, values in by_name.items():
         data[name] = (cube, values / CENTS if name in MONEY_FLOWS else values)
     data["net_revenue"] = (cube, pnl.net_revenue(by_name) / CENTS)   # summed in integer cents
+    cap, cap_aprs = sums["cap_counts"], sums["cap_aprs"]
+    approved = funnel[..., FUNNEL.index("approvals")].sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        data |= {
+            "cap_applications": (("product", "score_band"), cap[..., 0]),
+            "cap_bound": (("product", "score_band"), cap[..., 1]),
+            "priced_at_cap": (("product", "score_band"), cap[..., 2]),
+            "rejected_at_cap": (("product", "score_band"), cap[..., 3]),
+            "apr_before_cap": (("product", "score_band"), np.where(cap[..., 0] > 0, cap_aprs[..., 0] / cap[..., 0], np.nan)),
+            "apr_after_cap": (("product", "score_band"), np.where(approved > 0, cap_aprs[..., 1] / approved, np.nan)),
+            "revenue_given_up": (("product", "score_band"), sums["revenue_given_up"]),
+        }
     data["pd_12m"] = (("product", "score_band"), sums["pool_pd"])
     data["pd_12m_seasoned"] = (("product", "score_band"), sums["seasoned_pd"])
     data["fraud_seasoned"] = (("product", "score_band"), sums["seasoned_fraud"])

@@ -18,6 +18,7 @@ from simulator.cli import main
 SCENARIO = '[run]\nname = "t"\n'
 SMALL = ["run.paths=3", "applicants.monthly_volume=300", "run.horizon_months=18", "applicants.origination_months=12"]
 FIGURES = ["vintage_curves.png", "delinquency.png", "roll_rates.png", "loss_distribution.png", "calibration.png",
+           "apr_cap.png",
            "pnl_waterfall.png"]
 SWEEP_FIGURES = ["policy_frontier.png", "small_multiples.png"]
 
