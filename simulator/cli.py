@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("runs", nargs="+", type=Path, metavar="DIR", help="output folders of runs (with results.nc)")
     compare.add_argument("--out", type=Path, metavar="DIR",
                          help="also draw the runs side by side into DIR/compare.html (default: print only)")
+    compare.add_argument("--reference", metavar="LABEL",
+                         help="the run or sweep cell the changes are against (its label, or a part of it that "
+                              "names one; default: the first)")
     compare.set_defaults(func=cmd_compare)
 
     report = sub.add_parser("report", help="draw the figures and write DIR/report.html from DIR/results.nc")
@@ -107,7 +110,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from . import pages, summary
 
-    print(summary.table(summary.runs(args.runs)))
+    columns = summary.runs(args.runs)
+    reference = summary.reference_index(columns, args.reference)
+    print(summary.table(columns))
+    if len(columns) > 1:
+        print()
+        print(summary.changes_table(columns, reference))
     if args.out is not None:
         print(f"drawing: {pages.compare(args.runs, args.out)}")
     return 0

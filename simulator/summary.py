@@ -5,6 +5,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from .config import ScenarioError
 from .results import cells, delinquency_ratio, open_run, run_name, steady_months, sweep_names
 
 # name: (label, short label, format)
@@ -124,6 +125,60 @@ def table(columns: list[tuple[str, dict[str, float]]]) -> str:
     lines = [" " * first + "  " + "  ".join(ROWS[k][1].rjust(w) for k, w in zip(keys, widths))]
     for (label, _), row in zip(columns, cells_):
         lines.append(label.ljust(first) + "  " + "  ".join(c.rjust(w) for c, w in zip(row, widths)))
+    return "\n".join(lines)
+
+
+def reference_index(columns: list[tuple[str, dict[str, float]]], reference: str | None, file: str = "compare") -> int:
+    """The position of the reference column: the one whose label is or contains `reference` (exactly
+    one), or the first."""
+    if reference is None:
+        return 0
+    exact = [i for i, (label, _) in enumerate(columns) if label == reference]
+    found = exact or [i for i, (label, _) in enumerate(columns) if reference in label]
+    if len(found) != 1:
+        labels = "; ".join(label for label, _ in columns)
+        raise ScenarioError(file, "--reference", f"expected the label of one run or cell ({labels}), found "
+                                                 f"{len(found)} matching {reference!r}")
+    return found[0]
+
+
+def changes(columns: list[tuple[str, dict[str, float]]], reference: int = 0) -> list[tuple[str, dict[str, tuple]]]:
+    """(label, {figure: (change, relative change)}) of every column but the reference: the change in
+    the figure's units and as a fraction of the reference (NaN where the reference is 0)."""
+    base = columns[reference][1]
+    out = []
+    for i, (label, head) in enumerate(columns):
+        if i == reference:
+            continue
+        out.append((label, {key: (head[key] - base[key],
+                                  (head[key] - base[key]) / abs(base[key]) if base[key] else float("nan"))
+                            for key in ROWS}))
+    return out
+
+
+def format_change(key: str, change: float, relative: float) -> str:
+    """A change as the tables show it: in the figure's units (points for ratios) and in percent."""
+    if change != change:
+        return "n/a"
+    fmt = ROWS[key][2]
+    if "%" in fmt:
+        text = f"{100 * change:+.2f} pts"
+    else:
+        text = "+" + fmt.format(change) if change >= 0 else fmt.format(change)
+    return text + (f" ({relative:+.1%})" if relative == relative else "")
+
+
+def changes_table(columns: list[tuple[str, dict[str, float]]], reference: int = 0) -> str:
+    """Each figure's change against the reference column, one column per other run or cell."""
+    rows = changes(columns, reference)
+    if not rows:
+        return ""
+    width = max(len(label) for label, _, _ in ROWS.values())
+    col = max(22, *(len(label) for label, _ in rows))
+    lines = [f"changes against {columns[reference][0]}:",
+             " " * width + "  " + "  ".join(label.rjust(col) for label, _ in rows)]
+    for key, (label, _, _) in ROWS.items():
+        lines.append(label.ljust(width) + "  " + "  ".join(format_change(key, *c[key]).rjust(col) for _, c in rows))
     return "\n".join(lines)
 
 

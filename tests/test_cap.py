@@ -57,3 +57,30 @@ def test_scheduled_interest_against_numpy_financial(method, npf_interest):
     for p, r, n in [(10_000.0, 0.012, 12), (6_000.0, 0.01, 12), (500.0, 0.02, 3)]:
         got = products.scheduled_interest(np.array([method]), np.array([p]), np.array([r]), np.array([n]))[0]
         assert got == pytest.approx(npf_interest(p, r, n), rel=1e-12)
+
+
+def test_compare_changes_are_the_differences(scenario_file, tmp_path, capsys):
+    from simulator.cli import main
+
+    paths = []
+    for cap in ("0.50", "0.15"):
+        out = tmp_path / f"cap{cap}"
+        args = ["run", str(scenario_file()), "--out", str(out), "--quiet", "--no-report", "--set", f"policy.apr_cap={cap}"]
+        for item in [*SMALL, *LOANS_ONLY]:
+            args += ["--set", item]
+        assert main(args) == 0
+        paths.append(out)
+    columns = summary.runs(paths)
+    (label, change), = summary.changes(columns)
+    assert label == "cap0.15"
+    for key, (delta, relative) in change.items():
+        a, b = columns[0][1][key], columns[1][1][key]
+        assert delta == pytest.approx(b - a, nan_ok=True), key
+        if a:
+            assert relative == pytest.approx((b - a) / abs(a), nan_ok=True), key
+    capsys.readouterr()
+    assert main(["compare", str(paths[0]), str(paths[1]), "--reference", "cap0.15"]) == 0
+    printed = capsys.readouterr().out
+    assert "changes against cap0.15:" in printed and "cap0.5" in printed.split("changes against")[1]
+    assert main(["compare", str(paths[0]), str(paths[1]), "--reference", "cap"]) == 2     # names both
+    assert "--reference" in capsys.readouterr().err
