@@ -345,6 +345,7 @@ class Factor(Section):
 class MacroPath(Section):
     shift: list[Annotated[float, Field(ge=-10.0, le=10.0)]] = []
     unemployment: list[Annotated[float, Field(ge=0.0, le=100.0)]] = []
+    prepay_sensitivity: Annotated[float, Field(ge=-5.0, le=5.0)] | None = None   # None: macro.prepay_sensitivity
 
     @model_validator(mode="after")
     def _check(self):
@@ -356,7 +357,7 @@ class MacroPath(Section):
 class Macro(Section):
     path: str
     shift: list[Annotated[float, Field(ge=-10.0, le=10.0)]]
-    prepay_sensitivity: float
+    prepay_sensitivity: Annotated[float, Field(ge=-5.0, le=5.0)]
     unemployment_reference: Annotated[float, Field(ge=0.0, le=100.0)]
     unemployment_sensitivity: float
     paths: dict[str, MacroPath]
@@ -379,6 +380,13 @@ class Macro(Section):
         if named.unemployment:
             return [-self.unemployment_sensitivity * (u - self.unemployment_reference) for u in named.unemployment]
         return list(named.shift)
+
+    def prepay_in_force(self) -> float:
+        """The prepayment sensitivity of the path in force: the named path's own, else prepay_sensitivity."""
+        named = self.paths.get(self.path) if self.path else None
+        if named is not None and named.prepay_sensitivity is not None:
+            return named.prepay_sensitivity
+        return self.prepay_sensitivity
 
 
 class Funding(Section):

@@ -98,7 +98,7 @@ def factor_inputs(sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     z = hazard.factor_paths(sc.run.seed, sc.run.paths, horizon, sc.factor.autocorrelation,
                             sc.macro.monthly_shift()[:horizon])
     roll = hazard.roll_paths(sc.behaviour.roll_rates, sc.factor.roll_correlation, z)
-    prepay = np.minimum(1.0, sc.behaviour.prepay_monthly * np.exp(sc.macro.prepay_sensitivity * z))
+    prepay = np.minimum(1.0, sc.behaviour.prepay_monthly * np.exp(sc.macro.prepay_in_force() * z))
     return z, roll, prepay
 
 

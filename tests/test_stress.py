@@ -223,3 +223,17 @@ def test_fraud_raises_irb_capital_and_shows_in_the_calibration(tmp_path):
     overall = float((share * accounts).sum() / accounts.sum())
     assert 0.01 < overall < 0.04                                  # about the 2% of approved borrowers
     assert float(metrics.score_band_calibration(clean)["fraud_share"].fillna(0).max()) == 0.0
+
+
+def test_a_macro_sweep_cell_is_the_named_scenario():
+    """A sweep over `macro` gives, in its severe cell, exactly the shipped severe scenario: what belongs
+    to a macro path (its shift and its prepayment sensitivity) is inside the named path."""
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[1] / "scenarios"
+    small = ["run.paths=2", "applicants.monthly_volume=400", "run.horizon_months=24"]
+    sweep = engine.simulate(load_scenario(shipped / "baseline.toml", small + ['sweep.macro=["baseline", "severe"]']))
+    severe = engine.simulate(load_scenario(shipped / "severe.toml", small))
+    cell = sweep.sel(macro="severe", drop=True)
+    for name in ("balance", "accounts", "prepaid", "charged_off", "net_revenue", "expected_loss"):
+        xr.testing.assert_identical(cell[name].drop_attrs(), severe[name].drop_attrs())
