@@ -441,7 +441,7 @@ class LoadedScenario:
         self.cells = cells or [scenario]
 
     def resolved(self) -> dict:
-        return self.scenario.model_dump(mode="json")
+        return self.scenario.model_dump(mode="json", exclude_none=True)
 
     def book_path(self, scenario: Scenario | None = None) -> Path | None:
         """The existing book's file of the scenario (or of one sweep cell), relative to the scenario file."""
