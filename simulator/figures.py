@@ -450,6 +450,17 @@ def waterfall_figure(ds: xr.Dataset) -> Drawing:
     return _drawing("pnl_waterfall", png, ds)
 
 
+def _coinciding(x: np.ndarray, y: np.ndarray, labels: list[str]) -> dict[tuple[float, float], list[str]]:
+    """The labels of points that coincide (to 4 significant digits), gathered under one point, so
+    that one annotation names them all instead of several printed over each other."""
+    groups: dict[tuple[float, float], list[str]] = {}
+    keys: dict[tuple[str, str], tuple[float, float]] = {}
+    for xi, yi, label in zip(x, y, labels):
+        key = (f"{xi:.4g}", f"{yi:.4g}")
+        groups.setdefault(keys.setdefault(key, (xi, yi)), []).append(label)
+    return groups
+
+
 def frontier_figure(ds: xr.Dataset) -> Drawing:
     """Sweep: loss rate against net revenue, one labelled point per cell."""
     frontier = metrics.policy_frontier(ds)
@@ -463,9 +474,9 @@ def frontier_figure(ds: xr.Dataset) -> Drawing:
         else:
             ys, yu = _money_scale(revenue)
             ax.scatter(el, revenue, s=45, color=CYCLE[0], zorder=3)
-            for x, y, label in zip(el, revenue, labels):
-                ax.annotate(textwrap.fill(label, 28), (x, y), xytext=(5, 4), textcoords="offset points",
-                            fontsize=8, color="#333333")
+            for (x, y), names in _coinciding(el, revenue, labels).items():
+                ax.annotate("\n".join(textwrap.fill(n, 28) for n in names), (x, y), xytext=(5, 4),
+                            textcoords="offset points", fontsize=8, color="#333333", va="bottom")
             ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=2))
             ax.yaxis.set_major_formatter(_money_formatter(ys))
             ax.set_xlabel("loss rate: expected loss / originated amount")
