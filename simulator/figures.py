@@ -521,9 +521,13 @@ SWEEP_FIGURES = [frontier_figure, small_multiples_figure]
 
 
 def figures(ds: xr.Dataset) -> list[Drawing]:
-    """Every figure of the report of `ds` (the sweep figures too when it is a sweep)."""
-    drawers = FIGURES + (SWEEP_FIGURES if results.sweep_names(ds) else [])
-    return [draw(ds) for draw in drawers]
+    """Every figure of the report of `ds`; for a sweep also the frontier, the small multiples, and
+    every cell's 30+ ratio and loss distribution overlaid (as `compare` draws runs)."""
+    drawn = [draw(ds) for draw in FIGURES]
+    if results.sweep_names(ds):
+        drawn += [draw(ds) for draw in SWEEP_FIGURES]
+        drawn += compare_figures([(label, ds, selection) for label, selection in results.cells(ds)])
+    return drawn
 
 
 def compare_figures(runs: list[tuple[str, xr.Dataset, dict[str, int]]]) -> list[Drawing]:

@@ -20,7 +20,7 @@ SMALL = ["run.paths=3", "applicants.monthly_volume=300", "run.horizon_months=18"
 FIGURES = ["vintage_curves.png", "delinquency.png", "roll_rates.png", "loss_distribution.png", "calibration.png",
            "apr_cap.png",
            "pnl_waterfall.png"]
-SWEEP_FIGURES = ["policy_frontier.png", "small_multiples.png"]
+SWEEP_FIGURES = ["policy_frontier.png", "small_multiples.png", "compare_dpd30.png", "compare_loss_distribution.png"]
 
 
 def _run(folder: Path, extra: list[str] = (), scenario: str = SCENARIO) -> Path:
