@@ -68,12 +68,12 @@ def stationary_factor(phi: float, paths: int = CALIBRATION_PATHS) -> np.ndarray:
     return z
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, parallel=True)
 def _pd12_over_paths(q, sqrt_rho, inv_sqrt_idio, z, roll, out):
     """out[j]: mean over paths of P(M4 within the months of z) for the hazard quantile q[j], the
     hazard given z_t Phi((q - sqrt(R) z_t) / sqrt(1 - R)) and the roll rates M1->M2 .. M3->M4 given z_t."""
     n_paths, months = z.shape
-    for j in range(q.shape[0]):
+    for j in nb.prange(q.shape[0]):       # each grid point on its own: the same sums whatever the threads
         total = 0.0
         for p in range(n_paths):
             s0, s1, s2, s3, s4 = 1.0, 0.0, 0.0, 0.0, 0.0
