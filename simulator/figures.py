@@ -265,7 +265,10 @@ def roll_rate_figure(ds: xr.Dataset) -> Drawing:
             bar.minorticks_off()
             bar.set_label("roll rate (logit scale)")
             # Each transition's mean over the months, written at the right.
-            means = np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=1) if np.isfinite(values).any() else None
+            finite = np.isfinite(values)
+            counts = finite.sum(axis=1)
+            means = np.where(counts > 0, np.where(finite, values, 0.0).sum(axis=1) / np.maximum(counts, 1), np.nan) \
+                if finite.any() else None   # a transition never seen has no mean (NaN), without a warning
             if means is not None:
                 secondary = ax.secondary_yaxis("right")
                 secondary.set_yticks(range(len(transitions)),
