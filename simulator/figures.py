@@ -387,7 +387,9 @@ def cap_figure(ds: xr.Dataset) -> Drawing:
     priced, approved = cell["cap_applications"], cell["approvals"].sum("month")
     before = _array((cell["apr_before_cap"].fillna(0) * priced).sum("product") / priced.sum("product"))
     after = _array((cell["apr_after_cap"].fillna(0) * approved).sum("product") / approved.sum("product"))
-    cap = float(json.loads(ds.attrs["scenario_resolved"])["policy"]["apr_cap"])
+    # The cap of the cell drawn: a swept cap is a coordinate of the cell, else the scenario's.
+    cap = float(cell["apr_cap"]) if "apr_cap" in cell.coords else \
+        float(json.loads(ds.attrs["scenario_resolved"])["policy"]["apr_cap"])
     with style():
         fig = _figure(11.0, 4.2)
         left, right = fig.subplots(1, 2)

@@ -56,7 +56,7 @@ def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], band: np.ndarray, dec:
     those priced at the cap and those rejected for it; into `aprs` [product, band, 2] the sums of
     the risk price of the applications priced and of the price of those approved; into `given_up`
     [product, band] the contract interest or fees (yuan) that the accounts taken at the cap would
-    have paid on schedule at their risk price and do not (not estimated for lines: NaN)."""
+    have paid on schedule at their risk price and do not (lines are left out: `prepare` makes them NaN)."""
     priced = apps["requests"] & (dec["borrower_outcome"] == policy.APPROVED)[:, None]
     bound = priced & dec["over_cap"]
     for k, mask in enumerate((priced, bound, bound & dec["approved"], dec["outcome"] == policy.ABOVE_CAP)):
@@ -76,7 +76,6 @@ def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], band: np.ndarray, dec:
     tenor = apps["tenor"][buy]
     fee_before = np.asarray(sc.products.yuefu.fee_per_period)[np.searchsorted(sc.products.yuefu.tenors, tenor)]
     np.add.at(given_up[YUEFU], band[buy], (fee_before - dec["rate"][buy, YUEFU]) * dec["amount"][buy, YUEFU] * tenor)
-    given_up[HUABEI] = np.nan
 
 
 def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
@@ -141,8 +140,7 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
         parts.append(account_arrays(0, sc.behaviour.roll_rates))
     taken = funnel[..., TAKEUPS].sum(axis=0)
     mean_apr = np.where(taken > 0, apr_sum / np.maximum(taken, 1), np.nan)
-    if window == 0:
-        given_up[HUABEI] = np.nan
+    given_up[HUABEI] = np.nan       # a line's rate is the product's: not estimated
     return terms.concat(parts), {"cap_counts": cap_counts, "cap_aprs": cap_aprs, "revenue_given_up": given_up,
                                  "applicants": applicants, "approved_applicants": approved_applicants,
                                  "funnel": funnel, "opening": opening, "mean_apr": mean_apr}
