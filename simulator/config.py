@@ -15,12 +15,23 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from .codes import METHODS, N_STATES, PAYER_TYPES, PRODUCTS
-from .units import annual_rate, monthly_rate
+from .units import monthly_rate
 INLINE_TABLES = {"applicants.product_mix", "applicants.also_requests"}  # replaced whole, not merged
 FREE_TABLES = {"macro.paths", "sweep"}  # tables whose keys the user names
+NAMED_TABLES = {"applicants.segments"}  # tables whose entries merge by name; the user may add new names
 SWEEP_ALIASES = {"macro": "macro.path"}
 RESERVED_DIMS = ("path", "month", "product", "score_band", "state", "quantile", "pnl_line", "pnl_yield_line",
                  "pnl_product", "vintage", "months_on_book")
+# Keys of earlier versions and where their figures live now.
+MOVED = {
+    "products.huabei.daily_rate": "policy.curve_aprs.huabei (the line's APR by score)",
+    "products.yuefu.fee_per_period": "policy.curve_aprs.yuefu (the purchase's all-in APR by score)",
+    "applicants.income_median": "applicants.segments.<name>.income_median (scorecard.income_reference for the scorecard)",
+    "applicants.dti_mean": "applicants.segments.<name>.dti_mean",
+    "applicants.tenure_mean_years": "applicants.segments.<name>.tenure_mean_years",
+    "applicants.past_delinquency_mean": "applicants.segments.<name>.past_delinquency_mean",
+    "applicants.jiebei.amount_median": "applicants.segments.<name>.loan_amount_median",
+}
 # Keys a sweep cannot vary: they change the shape of the results or the random numbers the cells share.
 UNSWEPT = {
     "run.paths": "the number of paths sets the path dimension",
@@ -86,7 +97,6 @@ class Engine(Section):
 
 
 class JiebeiRequests(Section):
-    amount_median: PositiveAmount
     amount_sigma: Sigma
     terms: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)]
     term_shares: list[Fraction]
@@ -125,22 +135,30 @@ class YuefuRequests(Section):
         return self
 
 
+class Segment(Section):
+    """Applicants of one acquisition channel: their share and the marginals that differ by channel."""
+    share: Fraction
+    income_median: PositiveAmount
+    dti_mean: Annotated[float, Field(gt=0.0, lt=1.0)]
+    tenure_mean_years: Positive
+    past_delinquency_mean: NonNegative
+    loan_amount_median: PositiveAmount
+    price_sensitivity: NonNegative
+
+
 class Applicants(Section):
     monthly_volume: Annotated[int, Field(ge=0, le=100_000_000)]
     origination_months: Annotated[int, Field(ge=1)]
     verification_fail_rate: Fraction
     product_mix: dict[Literal[PRODUCTS], Fraction]
     also_requests: dict[Literal[PRODUCTS], Fraction]
-    income_median: PositiveAmount
+    segments: Annotated[dict[str, Segment], Field(min_length=1)]
     income_sigma: Sigma
-    dti_mean: Annotated[float, Field(gt=0.0, lt=1.0)]
     dti_sd: Positive
     age_mean: Positive
     age_sd: NonNegative
     age_min: NonNegative
     age_max: Positive
-    tenure_mean_years: Positive
-    past_delinquency_mean: NonNegative
     correlation: list[list[Annotated[float, Field(ge=-1.0, le=1.0)]]]
     huabei: HuabeiRequests
     jiebei: JiebeiRequests
@@ -159,8 +177,13 @@ class Applicants(Section):
             raise ValueError("correlation: expected a symmetric matrix with ones on the diagonal")
         if np.linalg.eigvalsh(c).min() <= 0:
             raise ValueError("correlation: expected a positive definite matrix")
-        if self.dti_sd**2 >= self.dti_mean * (1 - self.dti_mean):
-            raise ValueError("dti_sd: expected dti_sd^2 < dti_mean * (1 - dti_mean) (a beta distribution)")
+        shares = sum(s.share for s in self.segments.values())
+        if not math.isclose(shares, 1.0, abs_tol=1e-9):
+            raise ValueError(f"segments: expected shares summing to 1, found {shares:g}")
+        for name, seg in self.segments.items():
+            if self.dti_sd**2 >= seg.dti_mean * (1 - seg.dti_mean):
+                raise ValueError(f"dti_sd: expected dti_sd^2 < dti_mean * (1 - dti_mean) of every segment "
+                                 f"(a beta distribution), found {self.dti_sd:g} against segments.{name}.dti_mean")
         if self.age_min >= self.age_max:
             raise ValueError("age_min: expected age_min < age_max")
         return self
@@ -174,6 +197,7 @@ class Scorecard(Section):
     base_score: float
     base_odds: Positive
     pdo: Positive
+    income_reference: PositiveAmount
     intercept: float
     coef_income: float
     coef_dti: float
@@ -190,13 +214,20 @@ class Scorecard(Section):
         return self
 
 
+class CurveAprs(Section):
+    """Each product's price (all-in APR) at the curve scores."""
+    huabei: Annotated[list[AnnualRate], Field(min_length=1)]
+    jiebei: Annotated[list[AnnualRate], Field(min_length=1)]
+    yuefu: Annotated[list[AnnualRate], Field(min_length=1)]
+
+
 class Policy(Section):
     cutoff_score: float
     max_dti: NonNegative
     max_past_delinquencies: Annotated[int, Field(ge=0)]
     pricing: Literal["curve", "risk_based"]
     curve_scores: Annotated[list[float], Field(min_length=1)]
-    curve_aprs: Annotated[list[AnnualRate], Field(min_length=1)]
+    curve_aprs: CurveAprs
     risk_margin: Annotated[float, Field(ge=-5.0, le=5.0)]
     apr_cap: AnnualRate
     on_cap: Literal["cap", "reject"]
@@ -212,10 +243,11 @@ class Policy(Section):
 
     @model_validator(mode="after")
     def _check(self):
-        if len(self.curve_scores) != len(self.curve_aprs):
-            raise ValueError(
-                f"curve_aprs: expected {len(self.curve_scores)} values (one per curve score), found {len(self.curve_aprs)}"
-            )
+        for product in PRODUCTS:
+            n = len(getattr(self.curve_aprs, product))
+            if n not in (1, len(self.curve_scores)):
+                raise ValueError(f"curve_aprs.{product}: expected {len(self.curve_scores)} values (one per curve "
+                                 f"score) or one (a flat price), found {n}")
         if any(b <= a for a, b in zip(self.curve_scores, self.curve_scores[1:])):
             raise ValueError("curve_scores: expected strictly increasing scores")
         if sorted(self.limit_order) != sorted(PRODUCTS):
@@ -232,7 +264,6 @@ class Huabei(Section):
     min_limit: PositiveAmount
     max_limit: PositiveAmount
     initial_limit_share: Annotated[float, Field(gt=0.0, le=1.0)]
-    daily_rate: DailyRate
     days_per_year: Positive
     min_payment_share: Annotated[float, Field(gt=0.0, le=1.0)]
     min_payment_floor: Amount
@@ -252,11 +283,6 @@ class Huabei(Section):
     @model_validator(mode="after")
     def _check(self):
         _check_order(self, "min_limit", "max_limit")
-        monthly = monthly_rate(annual_rate(self.daily_rate, self.days_per_year))
-        if self.min_payment_share < monthly / (1 + monthly):
-            # A smaller minimum would repay a minimum payer's principal more slowly than interest accrues on it.
-            raise ValueError(f"min_payment_share: expected at least the monthly revolving rate r / (1 + r) = "
-                             f"{monthly / (1 + monthly):.4f}, found {self.min_payment_share:g}")
         if len(self.instalment_fees) != len(self.instalment_tenors):
             raise ValueError(f"instalment_fees: expected {len(self.instalment_tenors)} values (one per tenor), "
                              f"found {len(self.instalment_fees)}")
@@ -276,16 +302,12 @@ class Yuefu(InstalmentTerms):
     min_price: PositiveAmount
     max_price: PositiveAmount
     tenors: Annotated[list[Annotated[int, Field(ge=1, le=60)]], Field(min_length=1)]
-    fee_per_period: list[PeriodFee]
     merchant_discount: Fraction
     late_fee_daily: DailyRate
 
     @model_validator(mode="after")
     def _check(self):
         _check_order(self, "min_price", "max_price")
-        if len(self.fee_per_period) != len(self.tenors):
-            raise ValueError(f"fee_per_period: expected {len(self.tenors)} values (one per tenor), "
-                             f"found {len(self.fee_per_period)}")
         return self
 
 
@@ -421,6 +443,14 @@ class Scenario(Section):
         if len(self.macro.shift) > self.run.horizon_months:
             raise ValueError(f"macro.shift: expected at most horizon_months = {self.run.horizon_months} values, "
                              f"found {len(self.macro.shift)}")
+        hb, pol = self.products.huabei, self.policy
+        top = max(pol.curve_aprs.huabei)
+        monthly = monthly_rate(min(top, pol.apr_cap) if pol.on_cap == "cap" else top)
+        if hb.min_payment_share < monthly / (1 + monthly):
+            # A smaller minimum would repay a minimum payer's principal more slowly than interest accrues on it.
+            raise ValueError(f"products.huabei.min_payment_share: expected at least the highest monthly revolving "
+                             f"rate r / (1 + r) = {monthly / (1 + monthly):.4f} (policy.curve_aprs.huabei), "
+                             f"found {hb.min_payment_share:g}")
         bad = [t for t in self.applicants.jiebei.terms if t not in self.products.jiebei.terms]
         if bad:
             raise ValueError(f"applicants.jiebei.terms: expected terms offered in products.jiebei.terms, found {bad[0]}")
@@ -465,8 +495,11 @@ def _merge(base: dict, update: dict, prefix: str, file: str) -> dict:
         if prefix.rstrip(".") in FREE_TABLES:  # user-named entries replace a default of that name
             out[key] = copy.deepcopy(value)
             continue
+        if prefix.rstrip(".") in NAMED_TABLES and key not in out:  # a new entry, checked by the schema
+            out[key] = copy.deepcopy(value)
+            continue
         if key not in out:
-            raise ScenarioError(file, dotted, "unknown key")
+            raise ScenarioError(file, dotted, f"unknown key; now {MOVED[dotted]}" if dotted in MOVED else "unknown key")
         if isinstance(out[key], dict) and f"{prefix}{key}" not in INLINE_TABLES:
             if not isinstance(value, dict):
                 raise ScenarioError(file, dotted, f"expected a table, found {_show(value)}")

@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
-from . import metrics, results
+from . import metrics, results, summary
 
 DPI = 100
 STYLE = {
@@ -153,7 +153,8 @@ def _first_note(ds: xr.Dataset) -> str:
     cells = results.cells(ds)
     if len(cells) == 1:
         return ""
-    return f" The sweep's first cell is shown ({cells[0][0]})."
+    return (f" The sweep's first cell is shown ({cells[0][0]}); 'Cells of the sweep', the small multiples and "
+            "the overlays show every cell.")
 
 
 # --- figures ----------------------------------------------------------------------------------------------
@@ -377,27 +378,40 @@ def calibration_figure(ds: xr.Dataset) -> Drawing:
     return _drawing("calibration", png, ds)
 
 
+def _cap_of(cell: xr.Dataset, ds: xr.Dataset) -> float:
+    """The cap of a cell: a swept cap is a coordinate of the cell, else the scenario's."""
+    return float(cell["apr_cap"]) if "apr_cap" in cell.coords else \
+        float(json.loads(ds.attrs["scenario_resolved"])["policy"]["apr_cap"])
+
+
+def _with_and_without_cap(cell: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Applications approved by score band with the cap, and without it (those rejected for it added back)."""
+    approvals = _array(cell["approvals"].sum(("month", "product")))
+    return approvals, approvals + _array(cell["rejected_at_cap"].sum("product"))
+
+
 def cap_figure(ds: xr.Dataset) -> Drawing:
     """What the APR cap did by score band: approvals with the cap and without it (the rejected for it
-    added back), and the mean price before and after it, all products together."""
+    added back), and the mean price before and after it, all products together; for a sweep, the
+    approvals of every cell in small multiples."""
+    if len(results.cells(ds)) > 1:
+        return _cap_cells_figure(ds)
     cell = ds.isel(results.cells(ds)[0][1])
     bands = [str(b) for b in cell["score_band"].values]
-    approvals = _array(cell["approvals"].sum(("month", "product")))
-    rejected = _array(cell["rejected_at_cap"].sum("product"))
+    approvals, without = _with_and_without_cap(cell)
     priced, approved = cell["cap_applications"], cell["approvals"].sum("month")
-    before = _array((cell["apr_before_cap"].fillna(0) * priced).sum("product") / priced.sum("product"))
-    after = _array((cell["apr_after_cap"].fillna(0) * approved).sum("product") / approved.sum("product"))
-    # The cap of the cell drawn: a swept cap is a coordinate of the cell, else the scenario's.
-    cap = float(cell["apr_cap"]) if "apr_cap" in cell.coords else \
-        float(json.loads(ds.attrs["scenario_resolved"])["policy"]["apr_cap"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        before = _array((cell["apr_before_cap"].fillna(0) * priced).sum("product") / priced.sum("product"))
+        after = _array((cell["apr_after_cap"].fillna(0) * approved).sum("product") / approved.sum("product"))
+    cap = _cap_of(cell, ds)
     with style():
         fig = _figure(11.0, 4.2)
         left, right = fig.subplots(1, 2)
         x = np.arange(len(bands))
-        if not _has_data(approvals + rejected):
+        if not _has_data(without):
             _no_data(left)
         else:
-            left.bar(x - 0.2, approvals + rejected, width=0.4, label="without the cap", color=CYCLE[5])
+            left.bar(x - 0.2, without, width=0.4, label="without the cap", color=CYCLE[5])
             left.bar(x + 0.2, approvals, width=0.4, label="with the cap", color=CYCLE[0])
             left.set_xticks(x, bands)
             left.set_xlabel("score band")
@@ -417,6 +431,72 @@ def cap_figure(ds: xr.Dataset) -> Drawing:
         png = _png(fig)
     share = float(cell["cap_bound"].sum() / max(1, int(cell["cap_applications"].sum())))
     return _drawing("apr_cap", png, ds, share=share, cap=cap)
+
+
+def _cap_cells_figure(ds: xr.Dataset) -> Drawing:
+    """Sweep: approvals by score band with and without the cap, one small panel per cell, same axes."""
+    cells = results.cells(ds)
+    ncols = min(4, len(cells))
+    nrows = -(-len(cells) // ncols)
+    drawn = [(label, ds.isel(sel)) for label, sel in cells]
+    bands = [str(b) for b in ds["score_band"].values]
+    x = np.arange(len(bands))
+    with style():
+        fig = _figure(3.2 * ncols + 0.6, 2.4 * nrows + 0.8)
+        axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+        for ax, (label, cell) in zip(axes, drawn):
+            approvals, without = _with_and_without_cap(cell)
+            share = float(cell["cap_bound"].sum()) / max(1, int(cell["cap_applications"].sum()))
+            ax.set_title(textwrap.fill(f"{label}: bound {share:.0%}", 40), fontsize=8)
+            if not _has_data(without):
+                _no_data(ax)
+                continue
+            ax.bar(x - 0.2, without, width=0.4, color=CYCLE[5], label="without the cap")
+            ax.bar(x + 0.2, approvals, width=0.4, color=CYCLE[0], label="with the cap")
+            ax.set_xticks(x, bands, fontsize=7, rotation=45)
+        for ax in axes[len(drawn):]:
+            ax.set_visible(False)
+        handles, labels = axes[0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="upper right", fontsize=8)
+        fig.supxlabel("score band")
+        fig.supylabel("applications approved")
+        png = _png(fig)
+    return _drawing("apr_cap_cells", png, None)
+
+
+CELL_FIGURES = ("approvals", "apr_after_cap", "net_revenue", "charged_off", "dpd30_ratio", "dpd90_ratio")
+
+
+def cells_figure(ds: xr.Dataset) -> Drawing:
+    """Sweep: headline figures of every cell side by side, one bar a cell, one panel a figure."""
+    columns = summary.columns(ds)
+    labels = [textwrap.shorten(label, 60) for label, _ in columns]
+    y = np.arange(len(columns))
+    with style():
+        fig = _figure(15.0, 1.4 + 0.22 * len(columns))
+        axes = fig.subplots(1, len(CELL_FIGURES), sharey=True)
+        for ax, key in zip(axes, CELL_FIGURES):
+            values = np.array([head[key] for _, head in columns], dtype=float)
+            ax.set_title(textwrap.fill(summary.ROWS[key][0], 26), fontsize=8.5)
+            if not _has_data(values):
+                _no_data(ax)
+                continue
+            ax.barh(y, np.nan_to_num(values), color=CYCLE[0], height=0.7)
+            if "%" in summary.ROWS[key][2]:
+                ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+            elif "yuan" in summary.ROWS[key][0]:
+                scale, unit = _money_scale(values)
+                ax.xaxis.set_major_formatter(_money_formatter(scale))
+                ax.set_xlabel(unit)
+            else:
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e3:,.0f}k" if abs(v) >= 1e4 else f"{v:,.0f}"))
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
+            ax.tick_params(axis="x", labelsize=7)
+        axes[0].set_yticks(y, labels, fontsize=7)
+        axes[0].invert_yaxis()
+        png = _png(fig)
+    return _drawing("sweep_cells", png, None)
 
 
 def waterfall_figure(ds: xr.Dataset) -> Drawing:
@@ -522,7 +602,7 @@ def small_multiples_figure(ds: xr.Dataset) -> Drawing:
 
 FIGURES = [vintage_figure, delinquency_figure, roll_rate_figure, loss_figure, calibration_figure, cap_figure,
            waterfall_figure]
-SWEEP_FIGURES = [frontier_figure, small_multiples_figure]
+SWEEP_FIGURES = [cells_figure, frontier_figure, small_multiples_figure]
 
 
 def figures(ds: xr.Dataset) -> list[Drawing]:

@@ -74,7 +74,7 @@ def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], band: np.ndarray, dec:
     np.add.at(given_up[JIEBEI], band[loan], lost)
     buy = np.flatnonzero(capped[:, YUEFU])
     tenor = apps["tenor"][buy]
-    fee_before = np.asarray(sc.products.yuefu.fee_per_period)[np.searchsorted(sc.products.yuefu.tenors, tenor)]
+    fee_before = products.fee_rate_for_apr(dec["risk_apr"][buy, YUEFU], tenor)
     np.add.at(given_up[YUEFU], band[buy], (fee_before - dec["rate"][buy, YUEFU]) * dec["amount"][buy, YUEFU] * tenor)
 
 
@@ -83,7 +83,8 @@ def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
     opening = np.zeros((len(PRODUCTS), terms.n_bands(sc), N_STATES, 2), dtype=np.int64)
     loans = book.read_book(path, sc)
     n = len(loans["product"])
-    band = scoring.score_band(scoring.score_from_pd(loans["pd_12m"], sc.scorecard), sc.scorecard.bands)
+    score = scoring.score_from_pd(loans["pd_12m"], sc.scorecard)
+    band = scoring.score_band(score, sc.scorecard.bands)
     cents = to_cents(loans["principal"])
     np.add.at(opening[..., ACCOUNTS], (loans["product"], band, loans["state"]), 1)
     np.add.at(opening[..., BALANCE], (loans["product"], band, loans["state"]), cents)
@@ -95,7 +96,7 @@ def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
     accounts = account_arrays(
         n, sc.behaviour.roll_rates, sc.factor, account_id=ids, borrower=ids, product=loans["product"], band=band,
         principal=cents, overdue0=to_cents(loans["overdue"]),
-        rate=np.where(line, policy.revolving_rate(sc)[0], monthly_rate(loans["apr"])), term=loans["term"],
+        rate=np.where(line, policy.book_line_rate(score, sc), monthly_rate(loans["apr"])), term=loans["term"],
         method=loans["method"], fee=to_cents(loans["fee"]), limit=limit, line_cap=limit,
         payer=np.where(line, payer, 0), spend=to_cents(loans["spend"]), state0=loans["state"], pd_12m=loans["pd_12m"])
     return accounts, opening
@@ -140,7 +141,7 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
         parts.append(account_arrays(0, sc.behaviour.roll_rates))
     taken = funnel[..., TAKEUPS].sum(axis=0)
     mean_apr = np.where(taken > 0, apr_sum / np.maximum(taken, 1), np.nan)
-    given_up[HUABEI] = np.nan       # a line's rate is the product's: not estimated
+    given_up[HUABEI] = np.nan       # a line has no schedule: what it would have paid is not estimated
     return terms.concat(parts), {"cap_counts": cap_counts, "cap_aprs": cap_aprs, "revenue_given_up": given_up,
                                  "applicants": applicants, "approved_applicants": approved_applicants,
                                  "funnel": funnel, "opening": opening, "mean_apr": mean_apr}

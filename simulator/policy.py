@@ -1,8 +1,8 @@
 """Risk control and rate policy: decision rules, pricing, the APR cap, shared limits and take-up.
 
 A borrower passes or fails the borrower-level rules (identity screen, cutoff, policy
-rules). Then each product it asks for is priced; the APR cap applies to each product's
-all-in APR (IRR method, fees included); the borrower's total limit is shared out
+rules). Then each product it asks for is priced by score (each product's price curve); the
+APR cap applies to each product's all-in APR (IRR method, fees included); the borrower's total limit is shared out
 between its products in `policy.limit_order`; and it takes each offer with a
 probability that falls with the offer's APR.
 """
@@ -23,16 +23,27 @@ APPROVED, FAILED_VERIFICATION, BELOW_CUTOFF, POLICY_RULE, ABOVE_CAP, LIMIT_TOO_L
 
 
 def risk_price(score: np.ndarray, pd_12m: np.ndarray, scenario: Scenario) -> np.ndarray:
-    """The cash loan's APR before the cap: the price curve over score, or
-    funding + expected loss (pd_12m x LGD) + margin; within the product's daily-rate range."""
+    """Each product's all-in APR before the cap [applicant, product]: the product's price curve
+    over score (policy.curve_aprs); the cash loan instead funding + expected loss (pd_12m x LGD) +
+    margin when pricing = "risk_based", and within its daily-rate range."""
     pol, terms = scenario.policy, scenario.products.jiebei
-    if pol.pricing == "curve":
+    apr = np.empty((len(score), len(PRODUCTS)))
+    for p, name in enumerate(PRODUCTS):
+        points = getattr(pol.curve_aprs, name)
         # np.interp divides by the span of each segment (max - min), flat beyond the ends.
-        apr = np.interp(score, pol.curve_scores, pol.curve_aprs)
-    else:
-        apr = scenario.funding.cost_of_funds + pd_12m * loss_given_default(scenario) + pol.risk_margin
-    return np.clip(apr, annual_rate(terms.daily_rate_min, terms.days_per_year),
-                   annual_rate(terms.daily_rate_max, terms.days_per_year))
+        apr[:, p] = points[0] if len(points) == 1 else np.interp(score, pol.curve_scores, points)
+    if pol.pricing == "risk_based":
+        apr[:, JIEBEI] = scenario.funding.cost_of_funds + pd_12m * loss_given_default(scenario) + pol.risk_margin
+    apr[:, JIEBEI] = np.clip(apr[:, JIEBEI], annual_rate(terms.daily_rate_min, terms.days_per_year),
+                             annual_rate(terms.daily_rate_max, terms.days_per_year))
+    return apr
+
+
+def book_line_rate(score: np.ndarray, scenario: Scenario) -> np.ndarray:
+    """Monthly revolving rate of an existing book's line: the line's price at its score, at most the
+    cap (a line already open is repriced, not closed, whatever on_cap says)."""
+    apr = risk_price(score, np.zeros_like(score), scenario)[:, HUABEI]
+    return monthly_rate(np.minimum(apr, scenario.policy.apr_cap))
 
 
 def capped_fee_rates(fee_rates: list[float], periods: list[int], scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
@@ -61,18 +72,6 @@ def bill_instalment_terms(scenario: Scenario) -> dict[str, np.ndarray]:
             "cum_shares": cum}
 
 
-def revolving_rate(scenario: Scenario) -> tuple[float, bool]:
-    """(monthly revolving rate after the cap, whether the line may be offered). Its all-in APR is
-    the monthly rate x 12 = daily rate x days_per_year."""
-    hb, pol = scenario.products.huabei, scenario.policy
-    monthly = monthly_rate(annual_rate(hb.daily_rate, hb.days_per_year))
-    if 12 * monthly > pol.apr_cap:
-        if pol.on_cap == "reject":
-            return monthly, False
-        return monthly_rate(pol.apr_cap), True
-    return monthly, True
-
-
 def credit_limit(income: np.ndarray, score: np.ndarray, scenario: Scenario) -> np.ndarray:
     """A borrower's total limit from income and score (yuan), shared by all its products."""
     pol, card = scenario.policy, scenario.scorecard
@@ -81,15 +80,15 @@ def credit_limit(income: np.ndarray, score: np.ndarray, scenario: Scenario) -> n
 
 
 def takeup_probability(apr: np.ndarray, score: np.ndarray, scenario: Scenario,
-                       hidden: np.ndarray | float = 0.0) -> np.ndarray:
+                       hidden: np.ndarray | float = 0.0, channel: np.ndarray | float = 1.0) -> np.ndarray:
     """Price-elastic take-up: logit p = logit(base) - sensitivity x (APR - reference), with
-    sensitivity = price_sensitivity x max(0, 1 + slope x (score - base_score) / pdo) x
-    exp(-takeup_risk_tilt x hidden). Sensitivity rises with score (better applicants have other
+    sensitivity = price_sensitivity x channel x max(0, 1 + slope x (score - base_score) / pdo) x
+    exp(-takeup_risk_tilt x hidden), `channel` the segment's price_sensitivity. Sensitivity rises with score (better applicants have other
     options) and falls with the risk the score does not see (`hidden`, in standard deviations:
     riskier people accept dearer credit more readily): adverse selection."""
     pol, card = scenario.policy, scenario.scorecard
     sensitivity = pol.price_sensitivity * np.maximum(0.0, 1.0 + pol.sensitivity_score_slope * (score - card.base_score) / card.pdo)
-    sensitivity = sensitivity * np.exp(-pol.takeup_risk_tilt * np.asarray(hidden))
+    sensitivity = sensitivity * np.asarray(channel) * np.exp(-pol.takeup_risk_tilt * np.asarray(hidden))
     return expit(logit(pol.takeup_base) - sensitivity * (apr - pol.takeup_reference_apr))
 
 
@@ -123,39 +122,19 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
     rule((apps["dti"] > pol.max_dti) | (apps["past_delinquencies"] > pol.max_past_delinquencies), POLICY_RULE)
 
     outcome = np.where(apps["requests"], borrower[:, None], NOT_REQUESTED).astype(np.int8)
-    apr = np.zeros((n, len(PRODUCTS)))
-    risk_apr = np.zeros((n, len(PRODUCTS)))   # the price before the APR cap
-    rate = np.zeros((n, len(PRODUCTS)))   # monthly rate of the loan and of the line; purchase fee a period
 
-    # Cash loan: risk price, capped or rejected above the cap.
-    loan_apr = risk_price(score, scores["pd_12m"], scenario)
-    risk_apr[:, JIEBEI] = loan_apr
-    over = loan_apr > pol.apr_cap   # the fee-free cash loan's all-in APR is its APR
+    # Risk prices, then the cap: an application priced above it is priced at the cap or rejected.
+    risk_apr = risk_price(score, scores["pd_12m"], scenario)
+    risk_apr[:, YUEFU] = np.where(apps["promotion"], 0.0, risk_apr[:, YUEFU])   # merchant-funded: no fee
+    over = risk_apr > pol.apr_cap
     if pol.on_cap == "reject":
-        outcome[over & (outcome[:, JIEBEI] == APPROVED), JIEBEI] = ABOVE_CAP
+        outcome[over & (outcome == APPROVED)] = ABOVE_CAP
+        apr = risk_apr.copy()
     else:
-        loan_apr = np.where(over, pol.apr_cap, loan_apr)
-    apr[:, JIEBEI], rate[:, JIEBEI] = loan_apr, monthly_rate(loan_apr)
-
-    # Revolving line: the product's rate, capped or not offered.
-    monthly, line_ok = revolving_rate(scenario)
-    risk_apr[:, HUABEI] = 12 * monthly_rate(annual_rate(hb.daily_rate, hb.days_per_year))
-    if not line_ok:
-        outcome[outcome[:, HUABEI] == APPROVED, HUABEI] = ABOVE_CAP
-    rate[:, HUABEI], apr[:, HUABEI] = monthly, 12 * monthly
-
-    # Instalment purchase: the tenor's fee (none in promotions), capped or rejected.
-    tenors = list(yf.tenors)
-    fee_rates, offered = capped_fee_rates(yf.fee_per_period, tenors, scenario)
-    j = np.searchsorted(np.asarray(tenors), apps["tenor"])
-    fee = np.where(apps["promotion"], 0.0, fee_rates[j])
-    rejected = ~apps["promotion"] & ~offered[j]
-    outcome[rejected & (outcome[:, YUEFU] == APPROVED), YUEFU] = ABOVE_CAP
-    tenor_apr = np.array([plan_apr(f, t) if f > 0 else 0.0 for f, t in zip(fee_rates, tenors)])
-    tenor_risk_apr = np.array([plan_apr(f, t) if f > 0 else 0.0 for f, t in zip(yf.fee_per_period, tenors)])
-    risk_apr[:, YUEFU] = np.where(apps["promotion"], 0.0, tenor_risk_apr[j])
-    rate[:, YUEFU] = fee
-    apr[:, YUEFU] = np.where(apps["promotion"], 0.0, tenor_apr[j])
+        apr = np.minimum(risk_apr, pol.apr_cap)
+    # Monthly rate of the loan and of the line; the purchase's flat fee a period with that all-in APR.
+    rate = monthly_rate(apr)
+    rate[:, YUEFU] = fee_rate_for_apr(apr[:, YUEFU], apps["tenor"])
 
     # The total limit, taken by each offered product in turn.
     total = np.where(borrower == APPROVED, credit_limit(apps["income"], score, scenario), 0.0)
@@ -186,11 +165,12 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
     approved = outcome == APPROVED
     fraud = (borrower == APPROVED) & (rng.uniforms(seed, 0, ids, 0, rng.FRAUD) < scenario.behaviour.fraud_rate)
     takes = np.empty((n, len(PRODUCTS)), dtype=np.bool_)
+    channel = np.array([s.price_sensitivity for s in scenario.applicants.segments.values()])[apps["segment"]]
     for p in range(len(PRODUCTS)):
         u = rng.uniforms(seed, 0, ids, p, rng.TAKEUP)
-        takes[:, p] = u < takeup_probability(apr[:, p], score, scenario, scores.get("hidden", 0.0))
+        takes[:, p] = u < takeup_probability(apr[:, p], score, scenario, scores.get("hidden", 0.0), channel)
     # First-party fraudsters take every offer.
     takeup = approved & (takes | fraud[:, None])
     return {"borrower_outcome": borrower, "outcome": outcome, "approved": approved, "apr": apr, "rate": rate,
-            "risk_apr": risk_apr, "over_cap": (risk_apr > pol.apr_cap) & apps["requests"],
+            "risk_apr": risk_apr, "over_cap": over & apps["requests"],
             "amount": amount, "line_cap": line_cap, "total_limit": total, "takeup": takeup, "fraud": fraud}

@@ -1,7 +1,9 @@
 """Synthetic applicants (docs/model.md section 2).
 
-Applicant features come from a Gaussian copula over income, debt-to-income,
-age, platform tenure and past delinquencies. Every draw is keyed by
+Each applicant comes through an acquisition channel (a segment of
+`applicants.segments`, drawn by share); its features come from a Gaussian copula over
+income, debt-to-income, age, platform tenure and past delinquencies, with the
+segment's marginals. Every draw is keyed by
 (run.seed, path 0, applicant id, month 0, purpose), so an applicant's
 features depend only on its id, never on block sizes or other months' volume.
 """
@@ -82,11 +84,21 @@ def applicants(scenario: Scenario, first_month: int = 1, last_month: int | None 
     z = e @ chol.T
     z_income, z_dti, z_age, z_tenure, z_past = (z[:, j] for j in range(len(FEATURE_NAMES)))
 
-    income = a.income_median * np.exp(a.income_sigma * z_income)
-    dti = _beta_from_normal(z_dti, *beta_parameters(a.dti_mean, a.dti_sd))
+    segments = list(a.segments.values())
+    segment = _categorical(uniform(rng.SEGMENT), [s.share for s in segments]).astype(np.int8)
+
+    def by_segment(name: str) -> np.ndarray:
+        return np.array([getattr(s, name) for s in segments], dtype=np.float64)[segment]
+
+    income = by_segment("income_median") * np.exp(a.income_sigma * z_income)
+    dti = np.empty(n)
+    past = np.empty(n, dtype=np.int32)
+    for k, s in enumerate(segments):
+        mine = segment == k
+        dti[mine] = _beta_from_normal(z_dti[mine], *beta_parameters(s.dti_mean, a.dti_sd))
+        past[mine] = _poisson_from_uniform(ndtr(z_past[mine]), s.past_delinquency_mean)
     age = np.clip(a.age_mean + a.age_sd * z_age, a.age_min, a.age_max)
-    tenure = -a.tenure_mean_years * np.log(ndtr(-z_tenure))  # exponential quantile of Phi(z)
-    past = _poisson_from_uniform(ndtr(z_past), a.past_delinquency_mean).astype(np.int32)
+    tenure = -by_segment("tenure_mean_years") * np.log(ndtr(-z_tenure))  # exponential quantile of Phi(z)
 
     mix = [a.product_mix.get(p, 0.0) for p in PRODUCTS]
     product = _categorical(uniform(rng.PRODUCT), mix).astype(np.int8)
@@ -99,7 +111,7 @@ def applicants(scenario: Scenario, first_month: int = 1, last_month: int | None 
     price = np.round(yf.price_median * np.exp(yf.price_sigma * normal(rng.PRICE)))
     tenor = np.asarray(yf.tenors, dtype=np.int32)[_categorical(uniform(rng.TENOR), yf.tenor_shares)]
     promotion = uniform(rng.PROMOTION) < yf.promotion_share
-    amount = np.round(req.amount_median * np.exp(req.amount_sigma * normal(rng.AMOUNT)))
+    amount = np.round(by_segment("loan_amount_median") * np.exp(req.amount_sigma * normal(rng.AMOUNT)))
     terms = np.asarray(req.terms, dtype=np.int32)
     term = terms[_categorical(uniform(rng.TERM), req.term_shares)]
     codes = np.asarray([METHOD_CODES[m] for m in req.methods], dtype=np.int8)
@@ -109,6 +121,7 @@ def applicants(scenario: Scenario, first_month: int = 1, last_month: int | None 
     return {
         "id": ids,
         "month": month,
+        "segment": segment,
         "product": product,
         "income": income,
         "dti": dti,

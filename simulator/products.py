@@ -108,12 +108,16 @@ def instalment_plan_cents(principal_cents: int, periods: int, fee_per_period_cen
     return out
 
 
-def fee_rate_for_apr(apr: float, periods: int) -> float:
+def fee_rate_for_apr(apr, periods):
     """Flat fee per period (fraction of the principal) at which an equal-principal plan's
-    all-in APR (monthly IRR x 12) equals `apr`: 1 = (1/n + f) a(r, n), a the annuity factor."""
-    r = apr / 12.0
-    annuity = periods if r == 0 else (1.0 - (1.0 + r) ** (-periods)) / r
-    return max(0.0, 1.0 / annuity - 1.0 / periods)
+    all-in APR (monthly IRR x 12) equals `apr`: 1 = (1/n + f) a(r, n), a the annuity factor.
+    Scalars or arrays."""
+    r = np.asarray(apr, dtype=np.float64) / 12.0
+    n = np.asarray(periods, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        annuity = np.where(r == 0, n, -np.expm1(-n * np.log1p(r)) / np.where(r == 0, 1.0, r))
+    fee = np.maximum(0.0, 1.0 / annuity - 1.0 / n)
+    return float(fee) if fee.ndim == 0 else fee
 
 
 def irr_apr(amount: float, payments: np.ndarray) -> float:

@@ -308,7 +308,7 @@ def cells(ds: xr.Dataset) -> list[tuple[str, dict[str, int]]]:
     names = sweep_names(ds)
     out = []
     for index in itertools.product(*(range(ds.sizes[n]) for n in names)):
-        label = ", ".join(f"{n}={ds[n].values[i].item()}" for n, i in zip(names, index))
+        label = ", ".join(f"{n}={np.asarray(ds[n].values[i]).item()}" for n, i in zip(names, index))
         out.append((label, dict(zip(names, index))))
     return out
 

@@ -37,7 +37,7 @@ def log_odds(features: dict[str, np.ndarray], card: Scorecard, population: Appli
     """The scorecard's log-odds of going bad (90+ within 12 months)."""
     return (
         card.intercept
-        + card.coef_income * np.log(features["income"] / population.income_median)
+        + card.coef_income * np.log(features["income"] / card.income_reference)
         + card.coef_dti * features["dti"]
         + card.coef_age * (features["age"] - 30.0) / 10.0
         + card.coef_tenure * np.log1p(features["tenure"])

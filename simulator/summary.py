@@ -17,6 +17,9 @@ ROWS = {
     "approvals": ("applications approved", "approved", "{:,.0f}"),
     "application_approval_rate": ("approval rate of applications", "approval rate", "{:.1%}"),
     "cap_bound_share": ("APR cap bound for (share of applications priced)", "cap bound", "{:.1%}"),
+    "rejected_at_cap": ("applications rejected for the cap", "rej. at cap", "{:,.0f}"),
+    "apr_before_cap": ("mean risk price (all-in APR, applications priced)", "risk price", "{:.2%}"),
+    "apr_after_cap": ("mean price offered (all-in APR, applications approved)", "price", "{:.2%}"),
     "revenue_given_up": ("revenue given up to the cap (yuan; loans, purchases)", "given up", "{:,.0f}"),
     "accounts_originated": ("accounts originated", "accounts", "{:,.0f}"),
     "originated": ("originated amount (yuan)", "originated", "{:,.0f}"),
@@ -42,6 +45,11 @@ def _ratio(part, whole) -> float:
     return float(part) / float(whole) if float(whole) > 0 else float("nan")
 
 
+def _weighted(mean: xr.DataArray, weight: xr.DataArray) -> float:
+    """The mean over products and bands of a per-(product, band) mean, weighted by its count."""
+    return _ratio((mean.fillna(0) * weight).sum(), weight.sum())
+
+
 def _mean_ratio(ds: xr.Dataset, worst_from: str, months: slice) -> float:
     """A delinquency ratio's mean over the paths and steady months in which the book has a balance
     (a book that runs off has none at the end: those months do not count as 0%)."""
@@ -65,6 +73,9 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
         "approvals": float(ds["approvals"].sum()),
         "application_approval_rate": _ratio(ds["approvals"].sum(), ds["applications"].sum()),
         "cap_bound_share": _ratio(ds["cap_bound"].sum(), ds["cap_applications"].sum()),
+        "rejected_at_cap": float(ds["rejected_at_cap"].sum()),
+        "apr_before_cap": _weighted(ds["apr_before_cap"], ds["cap_applications"]),
+        "apr_after_cap": _weighted(ds["apr_after_cap"], ds["approvals"].sum("month")),
         "revenue_given_up": float(ds["revenue_given_up"].sum(skipna=True)),
         "accounts_originated": float(ds["takeups"].sum()),
         "originated": float(ds["originated"].sum(("month", "product", "score_band")).mean("path")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy_financial as npf
 import pytest
 from scipy.special import expit
 
@@ -77,17 +78,20 @@ def test_score_bands():
 
 
 def test_price_curve_divides_by_the_score_span(scenario_file):
-    sc = scenario(scenario_file, "policy.curve_scores=[600.0, 700.0]", "policy.curve_aprs=[0.20, 0.10]")
+    sc = scenario(scenario_file, "policy.curve_scores=[600.0, 700.0]", "policy.curve_aprs.jiebei=[0.20, 0.10]",
+                  "policy.curve_aprs.huabei=[0.1825]", "policy.curve_aprs.yuefu=[0.30, 0.12]")
     apr = policy.risk_price(np.array([550.0, 600.0, 625.0, 650.0, 700.0, 800.0]), np.zeros(6), sc)
     # (score - min) / (max - min) of the way from 20% to 10%; flat beyond the ends.
-    assert np.allclose(apr, [0.20, 0.20, 0.175, 0.15, 0.10, 0.10])
+    assert np.allclose(apr[:, JIEBEI], [0.20, 0.20, 0.175, 0.15, 0.10, 0.10])
+    assert np.allclose(apr[:, PRODUCTS.index("yuefu")], [0.30, 0.30, 0.255, 0.21, 0.12, 0.12])
+    assert np.all(apr[:, PRODUCTS.index("huabei")] == 0.1825)      # one value: a flat price
 
 
 def test_risk_based_price_and_daily_rate_bounds(scenario_file):
     sc = scenario(scenario_file, "policy.pricing=\"risk_based\"", "policy.risk_margin=0.03",
                   "funding.cost_of_funds=0.06")
     lgd = risk.loss_given_default(sc)
-    apr = policy.risk_price(np.zeros(3), np.array([0.01, 0.05, 0.5]), sc)
+    apr = policy.risk_price(np.zeros(3), np.array([0.01, 0.05, 0.5]), sc)[:, JIEBEI]
     terms = sc.products.jiebei
     expected = np.clip(0.06 + np.array([0.01, 0.05, 0.5]) * lgd + 0.03,
                        terms.daily_rate_min * 365, terms.daily_rate_max * 365)
@@ -101,7 +105,7 @@ def applicants_for_policy(n: int, score: np.ndarray, products=("jiebei",)):
         requests[:, PRODUCTS.index(name)] = True
     return {
         "id": np.arange(n), "verification_failed": np.zeros(n, dtype=bool), "dti": np.full(n, 0.2),
-        "past_delinquencies": np.zeros(n, dtype=np.int32), "income": np.full(n, 8000.0),
+        "past_delinquencies": np.zeros(n, dtype=np.int32), "income": np.full(n, 8000.0), "segment": np.zeros(n, np.int8),
         "amount": np.full(n, 5000.0), "score": score, "requests": requests, "price": np.full(n, 1000.0),
         "tenor": np.full(n, 6, dtype=np.int32), "promotion": np.zeros(n, dtype=bool),
     }
@@ -113,7 +117,7 @@ def test_apr_cap(scenario_file, on_cap):
     score = np.linspace(560, 760, 201)
     apps = applicants_for_policy(len(score), score)
     dec = policy.decide(apps, {"score": score, "pd_12m": scoring.pd_from_score(score, sc.scorecard)}, sc)
-    uncapped = policy.risk_price(score, np.zeros_like(score), sc)
+    uncapped = policy.risk_price(score, np.zeros_like(score), sc)[:, JIEBEI]
     above = uncapped > 0.15
     assert above.any() and (~above).any()
     approved, apr, outcome = dec["approved"][:, JIEBEI], dec["apr"][:, JIEBEI], dec["outcome"][:, JIEBEI]
@@ -163,7 +167,7 @@ def test_limits_grow_with_income_and_score(scenario_file):
 def test_scorecard_log_odds(scenario_file):
     sc = scenario(scenario_file)
     card, pop = sc.scorecard, sc.applicants
-    feats = {"id": np.arange(1), "income": np.array([pop.income_median]), "dti": np.array([0.0]),
+    feats = {"id": np.arange(1), "income": np.array([card.income_reference]), "dti": np.array([0.0]),
              "age": np.array([30.0]), "tenure": np.array([0.0]), "past_delinquencies": np.array([0])}
     out = scoring.score_applicants(feats, card, pop, seed=1)
     assert out["pd_12m"][0] == pytest.approx(expit(card.intercept))
@@ -175,12 +179,12 @@ def _takers_hidden_risk(scenario_file, tilt, shift, sd=0.6):
     raised by `shift`; every applicant asks for a cash loan, none is capped or cut off."""
     from simulator import population
 
-    aprs = [round(a + shift, 4) for a in (0.219, 0.18, 0.146, 0.11, 0.073)]
+    aprs = [round(a + shift, 4) for a in (0.36, 0.30, 0.22, 0.15, 0.105, 0.09, 0.073)]
     sc = scenario(scenario_file, "applicants.monthly_volume=100000", "applicants.origination_months=1",
                   "applicants.product_mix={jiebei=1.0}", "applicants.also_requests={}",
                   "applicants.verification_fail_rate=0.0", "policy.cutoff_score=0.0", "policy.max_dti=10.0",
                   "policy.max_past_delinquencies=100", "policy.apr_cap=1.0", "products.jiebei.daily_rate_max=0.002",
-                  f"policy.curve_aprs={aprs}", f"scorecard.model_error_sd={sd}", f"policy.takeup_risk_tilt={tilt}",
+                  f"policy.curve_aprs.jiebei={aprs}", f"scorecard.model_error_sd={sd}", f"policy.takeup_risk_tilt={tilt}",
                   "behaviour.fraud_rate=0.0")
     apps = population.applicants(sc)
     scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)
@@ -218,13 +222,20 @@ def test_takers_of_dearer_credit_are_riskier_than_their_score(scenario_file):
         assert abs(neutral) <= 5 * se
 
 
-def test_revolving_apr_is_the_daily_rate_times_365(scenario_file):
-    """0.05% a day is 18.25% a year (docs/products.md): the line's monthly rate is daily x 365 / 12."""
-    sc = scenario(scenario_file, "policy.apr_cap=0.36")
-    monthly, offered = policy.revolving_rate(sc)
-    assert offered and 12 * monthly == pytest.approx(0.0005 * 365) == pytest.approx(0.1825)
+def test_line_and_purchase_prices(scenario_file):
+    """0.05% a day is 18.25% a year (docs/products.md): a line priced at that flat APR has the monthly
+    rate 0.0005 x 365 / 12; a purchase's fee a period is the flat fee whose all-in APR is its price."""
+    sc = scenario(scenario_file, "policy.apr_cap=0.36", "policy.curve_aprs.huabei=[0.1825]")
     apps = applicants_for_policy(3, np.full(3, 700.0))
     apps["requests"][:] = True
+    apps["tenor"][:] = [3, 6, 12]
     dec = policy.decide(apps, {"score": np.full(3, 700.0), "pd_12m": np.full(3, 0.01)}, sc)
-    line = dec["approved"][:, PRODUCTS.index("huabei")]
-    assert line.any() and np.allclose(dec["apr"][line, PRODUCTS.index("huabei")], 0.1825)
+    line, buy = PRODUCTS.index("huabei"), PRODUCTS.index("yuefu")
+    assert dec["approved"][:, line].all() and np.allclose(dec["apr"][:, line], 0.1825)
+    assert np.allclose(12 * dec["rate"][:, line], 0.0005 * 365)
+    price = np.interp(700.0, sc.policy.curve_scores, sc.policy.curve_aprs.yuefu)
+    assert np.allclose(dec["apr"][:, buy], price)
+    for k, n in enumerate((3, 6, 12)):
+        # The plan's payments (1/n + fee) of the price each month, discounted at the APR / 12, repay it.
+        payment = 1 / n + dec["rate"][k, buy]
+        assert npf.pv(price / 12, n, -payment) == pytest.approx(1.0, rel=1e-12)

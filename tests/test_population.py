@@ -62,7 +62,7 @@ def test_keys_dtypes_and_layout(tmp_path):
     sc = scenario(tmp_path, "applicants.monthly_volume=7", "applicants.origination_months=3")
     a = population.applicants(sc)
     dtypes = {
-        "id": np.int64, "month": np.int32, "product": np.int8, "income": np.float64, "dti": np.float64,
+        "id": np.int64, "month": np.int32, "segment": np.int8, "product": np.int8, "income": np.float64, "dti": np.float64,
         "age": np.float64, "tenure": np.float64, "past_delinquencies": np.int32, "amount": np.float64,
         "term": np.int32, "method": np.int8, "verification_failed": np.bool_,
         "requests": np.bool_, "spend": np.float64, "price": np.float64, "tenor": np.int32, "promotion": np.bool_,
@@ -77,7 +77,7 @@ def test_keys_dtypes_and_layout(tmp_path):
 
 def test_empty_volume(tmp_path):
     a = population.applicants(scenario(tmp_path, "applicants.monthly_volume=0"))
-    assert len(a) == 17
+    assert len(a) == 18
     assert all(v.shape == (0,) for k, v in a.items() if k != "requests")
     assert a["requests"].shape == (0, len(PRODUCTS)) and a["requests"].dtype == np.bool_
     assert a["id"].dtype == np.int64 and a["term"].dtype == np.int32 and a["tenor"].dtype == np.int32
@@ -97,38 +97,69 @@ def test_origination_window_clipped_at_horizon(tmp_path, horizon, window, months
     assert a["requests"].shape == (6 * months, len(PRODUCTS))
 
 
+def by_segment(sc, a):
+    """(segment, that segment's applicants) for each segment."""
+    for k, seg in enumerate(sc.applicants.segments.values()):
+        mine = a["segment"] == k
+        yield seg, {key: value[mine] for key, value in a.items()}
+
+
 def test_rank_correlation_matches_copula(big):
+    """Within a segment the features follow the Gaussian copula: Spearman's rho = 6/pi asin(r/2)."""
     sc, a = big
     corr = np.asarray(sc.applicants.correlation)
     continuous = [0, 1, 2, 3]  # income, dti, age, tenure (past delinquencies is a count)
-    for i in continuous:
-        for j in continuous:
-            if i < j:
-                rho_s = stats.spearmanr(a[FEATURES[i]], a[FEATURES[j]]).statistic
-                expected = 6.0 / math.pi * math.asin(corr[i, j] / 2.0)
-                assert abs(rho_s - expected) < 0.02, (FEATURES[i], FEATURES[j], rho_s, expected)
+    for _, s in by_segment(sc, a):
+        for i in continuous:
+            for j in continuous:
+                if i < j:
+                    rho_s = stats.spearmanr(s[FEATURES[i]], s[FEATURES[j]]).statistic
+                    expected = 6.0 / math.pi * math.asin(corr[i, j] / 2.0)
+                    assert abs(rho_s - expected) < 0.02, (FEATURES[i], FEATURES[j], rho_s, expected)
+
+
+def test_segment_shares(big):
+    sc, a = big
+    segments = list(sc.applicants.segments.values())
+    assert len(segments) >= 2
+    for k, seg in enumerate(segments):
+        assert share_within_se(a["segment"] == k, seg.share)
 
 
 def test_marginals(big):
     sc, a = big
     p = sc.applicants
+    for seg, s in by_segment(sc, a):
+        n = s["id"].size
+        assert log_median_within_se(s["income"], seg.income_median, p.income_sigma)
+        assert abs(np.std(np.log(s["income"])) - p.income_sigma) < 0.01
+        assert within_se(s["dti"].mean(), seg.dti_mean, p.dti_sd / math.sqrt(n))
+        assert abs(s["dti"].std() - p.dti_sd) < 0.003
+        assert s["dti"].min() > 0 and s["dti"].max() < 1
+        assert within_se(s["tenure"].mean(), seg.tenure_mean_years, seg.tenure_mean_years / math.sqrt(n))
+        assert s["tenure"].min() >= 0
+        mu = seg.past_delinquency_mean
+        assert within_se(s["past_delinquencies"].mean(), mu, math.sqrt(mu / n))
+        p0 = math.exp(-mu)
+        assert within_se(np.mean(s["past_delinquencies"] == 0), p0, math.sqrt(p0 * (1 - p0) / n))
+        assert log_median_within_se(s["amount"], seg.loan_amount_median, p.jiebei.amount_sigma)
     n = a["id"].size
-    assert abs(np.median(a["income"]) / p.income_median - 1) < 0.01
-    assert abs(np.std(np.log(a["income"])) - p.income_sigma) < 0.01
-    assert within_se(a["dti"].mean(), p.dti_mean, p.dti_sd / math.sqrt(n))
-    assert abs(a["dti"].std() - p.dti_sd) < 0.002
-    assert a["dti"].min() > 0 and a["dti"].max() < 1
     assert within_se(a["age"].mean(), p.age_mean, p.age_sd / math.sqrt(n))
     assert abs(a["age"].std() - p.age_sd) < 0.05
-    assert within_se(a["tenure"].mean(), p.tenure_mean_years, p.tenure_mean_years / math.sqrt(n))
-    assert a["tenure"].min() >= 0
-    mu = p.past_delinquency_mean
-    assert within_se(a["past_delinquencies"].mean(), mu, math.sqrt(mu / n))
-    p0 = math.exp(-mu)
-    assert within_se(np.mean(a["past_delinquencies"] == 0), p0, math.sqrt(p0 * (1 - p0) / n))
-    r = p.jiebei
-    assert abs(np.median(a["amount"]) / r.amount_median - 1) < 0.01
     np.testing.assert_array_equal(a["amount"], np.round(a["amount"]))
+
+
+def test_a_new_segment_and_a_segment_with_no_share(tmp_path):
+    """A scenario may add a segment of its own (all keys) and switch one off with share 0."""
+    new = ("{share = 0.3, income_median = 9000.0, dti_mean = 0.2, tenure_mean_years = 8.0, "
+           "past_delinquency_mean = 0.1, loan_amount_median = 9000.0, price_sensitivity = 1.5}")
+    sc = scenario(tmp_path, "applicants.monthly_volume=20000", "applicants.origination_months=1",
+                  f"applicants.segments.salaried={new}", "applicants.segments.near_prime.share=0.0",
+                  "applicants.segments.prime.share=0.7")
+    assert list(sc.applicants.segments) == ["prime", "near_prime", "salaried"]
+    a = population.applicants(sc)
+    assert not np.any(a["segment"] == 1)
+    assert share_within_se(a["segment"] == 2, 0.3)
 
 
 def test_age_clipped(tmp_path):

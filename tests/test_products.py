@@ -18,7 +18,7 @@ ROLLS = [0.45, 0.70, 0.85, 0.90, 0.92, 0.95]
 CALM = ["behaviour.prepay_monthly=0.0", "factor.asset_correlation=0.0", "factor.roll_correlation=0.0",
         "factor.borrower_correlation=0.0"]
 LINES = CALM + ["products.huabei.attrition=0.0", "products.huabei.spend_probability=1.0"]
-LINE_RATE = 0.0005 * 365.0 / 12.0     # the default daily rate x days_per_year / 12
+LINE_RATE = 0.0005 * 365.0 / 12.0     # Huabei's 0.05% a day x 365 / 12: the accounts' monthly rate
 
 
 def half_up(x: float) -> int:
@@ -43,8 +43,7 @@ def reference_line(drawn, sc, payer, limit, cap, conversion=False):
     the statement billed at the end of the previous month is paid by type, with the interest billed
     on it; interest on what is left unpaid is billed on the next statement; then the month's spend."""
     hb = sc.products.huabei
-    r = hb.daily_rate * hb.days_per_year / 12.0
-    assert r == LINE_RATE
+    r = LINE_RATE
     tenor = hb.instalment_tenors[int(np.argmax(hb.instalment_tenor_shares))]
     fee_rate = hb.instalment_fees[hb.instalment_tenors.index(tenor)] / tenor
     balance = plan_left = plan_original = plan_fee = plan_k = months_current = interest_billed = 0

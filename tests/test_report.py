@@ -133,10 +133,12 @@ def test_the_embedded_images_are_the_figure_files(single):
 
 
 def test_sweep_report_has_frontier_and_small_multiples(sweep):
-    for name in FIGURES + SWEEP_FIGURES:
+    """A sweep's report shows every cell: the cap figure in small multiples, the cells side by side."""
+    names = [n.replace("apr_cap.png", "apr_cap_cells.png") for n in FIGURES] + ["sweep_cells.png", *SWEEP_FIGURES]
+    for name in names:
         assert_not_blank(sweep / "figures" / name)
     page = parse(sweep / "report.html")
-    assert len(page.images) == len(FIGURES) + len(SWEEP_FIGURES)
+    assert len(page.images) == len(names)
     text = " ".join(page.text)
     assert "cutoff_score=560" in text and "cutoff_score=600" in text  # one headline row per cell
     assert "first cell" in text
