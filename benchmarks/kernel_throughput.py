@@ -208,7 +208,7 @@ def numpy_reference(sc, acc: terms.Accounts):
     n_bands = len(sc.scorecard.bands) + 1
     n_cells = len(PRODUCTS) * n_bands
     fac, beh = sc.factor, sc.behaviour
-    z = hazard.factor_paths(seed, paths, horizon, fac.autocorrelation, sc.macro.shift)
+    z = hazard.factor_paths(hazard.factor_innovations(seed, paths, horizon), fac.autocorrelation, sc.macro.shift)
     roll = hazard.roll_paths(beh.roll_rates, fac.roll_correlation, z)
     params = terms.kernel_terms(sc, policy.bill_instalment_terms(sc))
     sqrt_rho, inv_sqrt_idio = params.sqrt_rho, params.inv_sqrt_idio

@@ -113,6 +113,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     columns = summary.runs(args.runs)
     reference = summary.reference_index(columns, args.reference)
     print(summary.table(columns))
+    if summary.tail_note(columns):
+        print(summary.tail_note(columns))
     if len(columns) > 1:
         print()
         print(summary.changes_table(columns, reference))

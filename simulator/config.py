@@ -40,6 +40,7 @@ UNSWEPT = {
     "applicants.origination_months": "the origination window sets the vintage dimension",
     "scorecard.bands": "the bands set the score_band dimension",
     "capital.quantiles": "the quantiles set the quantile dimension",
+    "capital.importance_quantile": "the cells of a sweep share their factor paths (common random numbers)",
 }
 
 
@@ -418,9 +419,17 @@ class Funding(Section):
 class Capital(Section):
     quantiles: Annotated[list[Annotated[float, Field(gt=0.0, lt=1.0)]], Field(min_length=1)]
     economic_capital_level: Annotated[float, Field(gt=0.0, lt=1.0)]
+    importance_quantile: float
     irb_confidence: Annotated[float, Field(gt=0.0, lt=1.0)]
     irb_revolving_correlation: Annotated[float, Field(gt=0.0, lt=1.0)]
     pd_floor: Fraction
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.importance_quantile != 0.0 and not 0.5 <= self.importance_quantile < 1.0:
+            raise ValueError(f"importance_quantile: expected 0 (plain Monte Carlo) or a quantile from 0.5 to below 1, "
+                             f"found {self.importance_quantile:g}")
+        return self
 
 
 class Scenario(Section):

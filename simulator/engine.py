@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 from tqdm import tqdm
 
-from . import __version__, faults, kernel, policy, risk, scoring, terms
+from . import __version__, faults, kernel, policy, risk, scoring, tail, terms
 from .checkpoints import Checkpoints, Task
 from .config import LoadedScenario, Scenario, ScenarioError
 from .origination import prepare
@@ -215,7 +215,7 @@ def cell_sums(sc: Scenario, accounts: Accounts, counts: dict[str, np.ndarray],
     origination, and the pools' PDs."""
     seasoned_pd, seasoned_fraud = risk.seasoned_pools(accounts, terms.n_bands(sc), sc.run.horizon_months)
     return totals | counts | {"pool_pd": risk.pool_pd(accounts, terms.n_bands(sc)), "seasoned_pd": seasoned_pd,
-                              "seasoned_fraud": seasoned_fraud}
+                              "seasoned_fraud": seasoned_fraud, "path_weight": tail.factor_innovations(sc)[1]}
 
 
 def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int | None = None,

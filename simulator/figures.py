@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from . import metrics, results, summary
+from .tail import path_mean
 
 DPI = 100
 STYLE = {
@@ -134,8 +135,8 @@ def _array(x) -> np.ndarray:
     return np.asarray(x.values, dtype=float)
 
 
-def _mean_paths(x):
-    return x.mean("path") if "path" in x.dims else x
+def _mean_paths(x, weights=None):
+    return path_mean(x, weights) if "path" in x.dims else x
 
 
 CAPTIONS = tomllib.loads(resources.files("simulator").joinpath("captions.toml").read_text())

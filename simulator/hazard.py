@@ -118,11 +118,17 @@ def _factor_uniforms(seed, paths, horizon, out):
             out[p, t - 1] = rng.uniform(seed, p, -1, t, rng.FACTOR)
 
 
-def factor_paths(seed: int, paths: int, horizon: int, phi: float, shift: list[float]) -> np.ndarray:
-    """z[path, month] = Z_t + s_t: AR(1) factor, stationary N(0, 1), plus the macro shift."""
+def factor_innovations(seed: int, paths: int, horizon: int) -> np.ndarray:
+    """e[path, month]: the factor's standard normal innovations, keyed by (seed, path, month)."""
     u = np.empty((paths, horizon))
     _factor_uniforms(np.int64(seed), paths, horizon, u)
-    e = ndtri(np.maximum(u, 2.0**-53))
+    return ndtri(np.maximum(u, 2.0**-53))
+
+
+def factor_paths(e: np.ndarray, phi: float, shift: list[float]) -> np.ndarray:
+    """z[path, month] = Z_t + s_t: the AR(1) factor of innovations `e` (stationary N(0, 1) for standard
+    normal e: Z_1 = e_1, Z_t = phi Z_(t-1) + sqrt(1 - phi^2) e_t), plus the macro shift s_t."""
+    horizon = e.shape[1]
     z = np.empty_like(e)
     z[:, 0] = e[:, 0]
     scale = math.sqrt(max(0.0, 1.0 - phi * phi))

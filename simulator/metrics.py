@@ -27,6 +27,7 @@ import xarray as xr
 from .codes import DPD30, DPD90, REVENUE, STATES
 from .pnl import revenue
 from .results import delinquency_ratio, run_name, steady_months, swept, sweep_names
+from .tail import path_mean, path_sum
 
 TRANSITIONS = tuple(f"{a}->{b}" for a, b in zip(STATES, STATES[1:] + ("charged_off",)))
 CURE_STATES = STATES[1:]
@@ -65,8 +66,8 @@ def vintage_curves(ds: xr.Dataset) -> xr.Dataset:
     original = ds["vintage_original"]
     denominator = original.where(original > 0)
     observed = ds["months_on_book"] <= horizon - ds["vintage"]
-    balance = ds["vintage_balance"].mean("path")
-    charged = ds["vintage_charged_off"].cumsum("months_on_book").mean("path")
+    balance = path_mean(ds["vintage_balance"], ds.get("path_weight"))
+    charged = path_mean(ds["vintage_charged_off"].cumsum("months_on_book"), ds.get("path_weight"))
     dims = ("vintage", "months_on_book", "product")
 
     def curve(x: xr.DataArray) -> xr.DataArray:
@@ -95,14 +96,15 @@ def roll_rates(ds: xr.Dataset) -> xr.Dataset:
     `cure_rate` (month, from_state, ...): accounts that cured from state k in month t / accounts in
     state k at the end of month t - 1 (from_state M1 .. M6). Month 1 uses the existing book at the
     start as denominator (NaN without one); NaN wherever the denominator is 0."""
-    pooled = ("path", "product", "score_band")
-    n_paths = ds.sizes["path"]
-    accounts = ds["accounts"].sum(pooled)
+    pooled = ("product", "score_band")
+    weights = ds.get("path_weight")
+    n_paths = ds.sizes["path"] if weights is None else weights.sum("path")
+    accounts = path_sum(ds["accounts"].sum(pooled), weights)
     opening = ds["opening_accounts"].sum(("product", "score_band")) * n_paths
     previous = _previous_month(accounts, opening)
     denominator = previous.where(previous > 0)
-    rolls = ds["rolls"].sum(pooled)
-    cures = ds["cures"].sum(pooled)
+    rolls = path_sum(ds["rolls"].sum(pooled), weights)
+    cures = path_sum(ds["cures"].sum(pooled), weights)
 
     roll = (rolls / denominator).rename(state="transition").assign_coords(transition=list(TRANSITIONS))
     cure = (cures / denominator).sel(state=list(CURE_STATES)).rename(state="from_state")
@@ -131,7 +133,7 @@ def delinquency(ds: xr.Dataset) -> xr.Dataset:
 
     def ratio(states: list[str]) -> xr.DataArray:
         r = (balance.sel(state=states).sum("state") / total.where(total > 0)).fillna(0.0)
-        return r.mean("path").transpose("month", "product", ...)
+        return path_mean(r, ds.get("path_weight")).transpose("month", "product", ...)
 
     pooled = ("product", "score_band")
     portfolio = ds["balance"].sum(pooled + ("state",))
@@ -145,9 +147,9 @@ def delinquency(ds: xr.Dataset) -> xr.Dataset:
     return xr.Dataset({
         "dpd30_ratio": _attrs(ratio(DPD30_STATES), "fraction", "balance 30+ days past due (M2 and worse), " + balances),
         "dpd90_ratio": _attrs(ratio(DPD90_STATES), "fraction", "balance 90+ days past due (M4 and worse), " + balances),
-        "charge_off_rate": _attrs((charged * annual).mean("path").transpose("month", ...), "fraction a year",
+        "charge_off_rate": _attrs(path_mean(charged * annual, ds.get("path_weight")).transpose("month", ...), "fraction a year",
                                   "annualised gross charge-off rate: principal charged off in the month " + rate),
-        "net_loss_rate": _attrs((net * annual).mean("path").transpose("month", ...), "fraction a year",
+        "net_loss_rate": _attrs(path_mean(net * annual, ds.get("path_weight")).transpose("month", ...), "fraction a year",
                                 "annualised net loss rate: principal charged off less recoveries in the month "
                                 + rate),
     })
@@ -159,12 +161,11 @@ def yields(ds: xr.Dataset) -> xr.Dataset:
     balance (over months and paths); revenue = interest + fees + penalty + merchant discount; flows
     are means over paths."""
     horizon = ds.sizes["month"]
-    sums = ds[list(REVENUE) + ["funding_cost", "charged_off", "recovered"]].sum(("month", "score_band"))
-    sums = sums.mean("path")
+    sums = path_mean(ds[list(REVENUE) + ["funding_cost", "charged_off", "recovered"]].sum(("month", "score_band")), ds.get("path_weight"))
     revenue_ = _with_total(revenue(sums))
     net_charge_offs = _with_total(sums["charged_off"] - sums["recovered"])
     funding = _with_total(sums["funding_cost"])
-    balance = _with_total(ds["balance"].sum(("score_band", "state")).mean(("month", "path")))
+    balance = _with_total(path_mean(ds["balance"].sum(("score_band", "state")).mean("month"), ds.get("path_weight")))
     annual = 12.0 / horizon / balance.where(balance > 0)
     average = "over the horizon, mean over paths, x 12 / H / average balance (over months and paths; NaN if 0)"
     return xr.Dataset({
@@ -179,8 +180,7 @@ def yields(ds: xr.Dataset) -> xr.Dataset:
 def pnl_waterfall(ds: xr.Dataset) -> xr.DataArray:
     """The portfolio P&L over the horizon, mean over paths, as steps (dimension `step`): income lines
     positive, funding cost and net charge-offs negative, and net_revenue, the sum of the others."""
-    sums = ds[list(REVENUE) + ["funding_cost", "charged_off", "recovered"]].sum(("month", "product", "score_band"))
-    sums = sums.mean("path")
+    sums = path_mean(ds[list(REVENUE) + ["funding_cost", "charged_off", "recovered"]].sum(("month", "product", "score_band")), ds.get("path_weight"))
     steps = [sums[name] for name in REVENUE] + [-sums["funding_cost"], -(sums["charged_off"] - sums["recovered"])]
     steps.append(sum(steps))
     out = xr.concat(steps, dim="step", coords="minimal", compat="override")
@@ -214,7 +214,7 @@ def score_band_calibration(ds: xr.Dataset) -> xr.Dataset:
     denominator = accounts.where(accounts > 0)
     predicted = (ds["pd_12m_seasoned"].fillna(0.0) * seasoned).sum("product") / denominator
     fraud = (ds["fraud_seasoned"].fillna(0.0) * seasoned).sum("product") / denominator
-    observed = (ds["bads_12m"].sum("product") / denominator).mean("path")
+    observed = path_mean(ds["bads_12m"].sum("product") / denominator, ds.get("path_weight"))
     return xr.Dataset({
         "predicted_pd": _attrs(predicted.transpose("score_band", ...), "fraction",
                                "mean PD by account (pd_12m, first-party fraud at 1) of the accounts observed for "
@@ -239,7 +239,7 @@ def score_band_table(ds: xr.Dataset) -> xr.Dataset:
     takeups = ds["takeups"].sum("month")
     taken = takeups.sum("product")
     per_taken = taken.where(taken > 0)
-    flows = ds[["charged_off", "recovered", "net_revenue"]].sum(("month", "product")).mean("path")
+    flows = path_mean(ds[["charged_off", "recovered", "net_revenue"]].sum(("month", "product")), ds.get("path_weight"))
     calibration = score_band_calibration(ds)
     return xr.Dataset({
         "applications": _attrs(apps, "applications", "applications for any product"),
@@ -267,16 +267,16 @@ def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
     sweep gives a single cell labelled with the run's name."""
     pooled = ("month", "product", "score_band")
     months = steady_months(ds)
-    expected = ds["expected_loss"] if "expected_loss" in ds else loss_distribution(ds).mean("path")
+    expected = ds["expected_loss"] if "expected_loss" in ds else path_mean(loss_distribution(ds), ds.get("path_weight"))
     raroc = ds["raroc"] if "raroc" in ds else xr.full_like(expected, np.nan, dtype=float)
-    originated = ds["originated"].sum(pooled).mean("path")
+    originated = path_mean(ds["originated"].sum(pooled), ds.get("path_weight"))
     values = {
         "expected_loss": expected,
         "loss_rate": expected / originated.where(originated > 0),
-        "net_revenue": ds["net_revenue"].sum(pooled).mean("path"),
+        "net_revenue": path_mean(ds["net_revenue"].sum(pooled), ds.get("path_weight")),
         "raroc": raroc,
         "approvals": ds["approvals"].sum(pooled),
-        "dpd30_ratio": delinquency_ratio(ds, "M2").sel(month=months).mean(("path", "month")),
+        "dpd30_ratio": path_mean(delinquency_ratio(ds, "M2").sel(month=months).mean("month"), ds.get("path_weight")),
     }
     values = dict(zip(values, xr.broadcast(*values.values())))
     out = xr.Dataset({name: da.copy() for name, da in values.items()})

@@ -45,13 +45,20 @@ def headline_table(columns: list[tuple[str, dict[str, float]]]) -> str:
     """HTML table of headline figures: one value column for one run, else one row per run or cell."""
     if len(columns) == 1:
         (_, head), = columns
-        rows = "".join(f"<tr><td>{_e(label)}</td><td>{_e(summary.format_value(key, head[key]))}</td></tr>"
+        rows = "".join(f"<tr><td>{_e(label)}</td><td>{_e(summary.shown(key, head))}</td></tr>"
                        for key, (label, _, _) in summary.ROWS.items())
-        return f'<table><thead><tr><th>figure</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>'
+        return (f'<table><thead><tr><th>figure</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>'
+                + _note_html(columns))
     header = "".join(f'<th title="{_e(label)}">{_e(short)}</th>' for label, short, _ in summary.ROWS.values())
-    body = "".join("<tr><td>" + _e(name) + "</td>" + "".join(f"<td>{_e(summary.format_value(k, h[k]))}</td>" for k in summary.ROWS)
+    body = "".join("<tr><td>" + _e(name) + "</td>" + "".join(f"<td>{_e(summary.shown(k, h))}</td>" for k in summary.ROWS)
                    + "</tr>" for name, h in columns)
-    return f'<div class="wide"><table><thead><tr><th>cell</th>{header}</tr></thead><tbody>{body}</tbody></table></div>'
+    return (f'<div class="wide"><table><thead><tr><th>cell</th>{header}</tr></thead><tbody>{body}</tbody></table></div>'
+            + _note_html(columns))
+
+
+def _note_html(columns: list[tuple[str, dict[str, float]]]) -> str:
+    note = summary.tail_note(columns)
+    return f"<p class=\"note\">{_e(note)}</p>" if note else ""
 
 
 def _figure_html(drawing: Drawing) -> str:

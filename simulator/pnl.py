@@ -5,6 +5,7 @@ from __future__ import annotations
 import xarray as xr
 
 from .codes import PRODUCTS, REVENUE
+from .tail import path_mean
 
 
 def revenue(x):
@@ -33,9 +34,10 @@ def profit_and_loss(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
     """The P&L over the horizon by product and total, mean over paths: the lines in yuan (LINES), and
     the yields as fractions a year of the average balance (YIELD_LINES)."""
     horizon = ds.sizes["month"]
-    sums = ds[list(REVENUE) + ["funding_cost", "charged_off", "recovered", "net_revenue"]].sum(
-        ("month", "score_band")).mean("path")
-    balance = ds["balance"].sum(("score_band", "state")).mean(("month", "path"))
+    weights = ds.get("path_weight")
+    sums = path_mean(ds[list(REVENUE) + ["funding_cost", "charged_off", "recovered", "net_revenue"]].sum(
+        ("month", "score_band")), weights)
+    balance = path_mean(ds["balance"].sum(("score_band", "state")).mean("month"), weights)
     total = sums.sum("product").expand_dims(product=["total"])
     sums = xr.concat([sums, total], dim="product")
     balance = xr.concat([balance, balance.sum("product").expand_dims(product=["total"])], dim="product")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import files, pnl, risk
+from . import files, pnl, risk, tail
 from .codes import (ACCOUNTS, BADS, BALANCE, DPD90, FLOWS, FUNNEL, HUABEI, MONEY_FLOWS, PRODUCTS, STATES,
                     V_CHARGED_OFF, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES)
 from .config import LoadedScenario, Scenario, ScenarioError
@@ -69,16 +69,23 @@ DESCRIPTIONS = {
     "path_revenue": "interest, fees, penalty and merchant discount over the horizon, per path",
     "path_loss": "net charge-offs (charged off - recovered) over the horizon, per path",
     "path_profit": "net revenue over the horizon, per path",
-    "expected_loss": "mean over paths of the portfolio's net charge-offs over the horizon",
+    "path_weight": "likelihood ratio of the path's factor draws under importance sampling (capital.importance_quantile;"
+                   " 1 without): every statistic across paths weights the paths by it",
+    "expected_loss": "mean over paths (weighted) of the portfolio's net charge-offs over the horizon",
     "expected_loss_se": "Monte Carlo standard error of expected_loss",
-    "value_at_risk": "loss quantile across paths (order statistic)",
-    "value_at_risk_se": "Monte Carlo standard error of value_at_risk (order-statistic interval)",
-    "expected_shortfall": "mean loss at or beyond value_at_risk",
-    "expected_shortfall_se": "Monte Carlo standard error of expected_shortfall",
+    "value_at_risk": "loss quantile across paths: the smallest path loss at which the cumulative path weight "
+                     "reaches the quantile (with equal weights the ceil(n q)-th smallest)",
+    "value_at_risk_se": "Monte Carlo standard error of value_at_risk (bootstrap over paths, with their weights)",
+    "expected_shortfall": "mean loss (weighted) of the paths at or beyond value_at_risk",
+    "expected_shortfall_se": "Monte Carlo standard error of expected_shortfall (bootstrap over paths)",
+    "tail_paths": "paths at or beyond value_at_risk: with fewer than 10 the figures are a lower bound (VaR) or "
+                  "no estimate (ES), and the headline says so",
+    "economic_capital_tail_paths": "paths at or beyond the VaR of economic capital (RAROC is NaN below 10)",
     "unexpected_loss": "value_at_risk - expected_loss",
     "economic_capital": "value at risk at capital.economic_capital_level - expected loss",
     "irb_capital_total": "Basel IRB capital of the whole book (sum of irb_capital)",
-    "raroc": "risk-adjusted return on capital: mean net revenue a year / economic capital",
+    "raroc": "risk-adjusted return on capital: mean net revenue a year / economic capital (NaN when fewer than 10 "
+             "paths lie at or beyond the economic-capital VaR)",
     "pnl": "P&L over the horizon, mean over paths, in yuan",
     "pnl_yield": "yields of the P&L over the horizon, a year, as fractions of the average balance",
     "vintage_balance": "outstanding principal of the vintage by state (M2 .. M6; current and M1 not kept: NaN), "
@@ -89,8 +96,9 @@ DESCRIPTIONS = {
 }
 COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "approved_applicants": "applicants",
                "applications": "applications", "cap_applications": "applications", "cap_bound": "applications",
-               "priced_at_cap": "applications", "rejected_at_cap": "applications"}
-FRACTIONS = {"pd_12m", "pd_12m_seasoned", "fraud_seasoned"}
+               "priced_at_cap": "applications", "rejected_at_cap": "applications", "tail_paths": "paths",
+               "economic_capital_tail_paths": "paths"}
+FRACTIONS = {"pd_12m", "pd_12m_seasoned", "fraud_seasoned", "path_weight"}
 ANNUAL_FRACTIONS = {"raroc", "mean_apr", "pnl_yield", "apr_before_cap", "apr_after_cap"}
 COORDINATES = {  # name: (long_name, UDUNITS units)
     "path": ("Monte Carlo path", "1"),
@@ -187,7 +195,10 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["accounts_seasoned_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., ACCOUNTS])
     data["bads_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., BADS])
     # IRB capital of the performing book at the last month (90+ is in default).
-    exposure = stocks[:, -1, :, :, :DPD90, BALANCE].sum(axis=-1).mean(axis=0) / CENTS
+    weights = sums["path_weight"]
+    exposure = (weights[:, None, None] * stocks[:, -1, :, :, :DPD90, BALANCE].sum(axis=-1)).sum(axis=0) \
+        / weights.sum() / CENTS if not np.all(weights == 1.0) else \
+        stocks[:, -1, :, :, :DPD90, BALANCE].sum(axis=-1).mean(axis=0) / CENTS
     revolving = (np.arange(len(PRODUCTS)) == HUABEI)[:, None]
     data["irb_capital"] = (("product", "score_band"),
                            risk.irb_capital(sums["pool_pd"], exposure, risk.loss_given_default(sc), revolving,
@@ -235,12 +246,13 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset]) -> xr.Dataset
     else:
         ds = cells[0]
     sc = loaded.scenario
+    ds["path_weight"] = ("path", tail.factor_innovations(sc)[1])
     totals = pnl.path_totals(ds)
     for name in ("revenue", "loss", "profit"):
         ds[f"path_{name}"] = totals[name]
     metrics = risk.loss_metrics(totals["loss"].sum("product"), totals["profit"].sum("product"),
                                 sc.run.horizon_months, ds["irb_capital"].sum(("product", "score_band")),
-                                sc.capital.quantiles, sc.capital.economic_capital_level)
+                                sc.capital.quantiles, sc.capital.economic_capital_level, ds["path_weight"])
     ds = ds.merge(metrics)
     ds["pnl"], ds["pnl_yield"] = pnl.profit_and_loss(ds)
     for name, var in ds.data_vars.items():

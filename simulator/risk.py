@@ -1,6 +1,6 @@
-"""Credit risk figures: loss given default, pool PDs, the loss distribution across Monte Carlo paths
-and capital (VaR, expected shortfall with their Monte Carlo standard errors, economic capital,
-Basel IRB capital, RAROC)."""
+"""Credit risk figures: loss given default, pool PDs, Basel IRB capital, and the risk figures of the
+loss distribution across Monte Carlo paths (their estimators are in `tail`): expected loss, VaR,
+expected shortfall, economic capital, RAROC."""
 from __future__ import annotations
 
 import math
@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 from scipy.stats import norm
 
+from . import tail
 from .codes import HUABEI, PD_MONTHS, PRODUCTS
 
 
@@ -55,45 +56,6 @@ def seasoned_pools(accounts, n_bands: int, horizon: int) -> tuple[np.ndarray, np
             _by_pool(accounts, n_bands, accounts.fraud.astype(np.float64), seasoned))
 
 
-def value_at_risk(losses: np.ndarray, level: float) -> np.ndarray:
-    """The `level` quantile of losses along the last axis (the order statistic ceil(n q), no interpolation)."""
-    x = np.sort(np.asarray(losses, dtype=np.float64), axis=-1)
-    n = x.shape[-1]
-    k = min(n, max(1, math.ceil(n * level)))
-    return x[..., k - 1]
-
-
-def value_at_risk_se(losses: np.ndarray, level: float) -> np.ndarray:
-    """Standard error of `value_at_risk`, distribution free: half the width of the order-statistic
-    interval k = n q +/- sqrt(n q (1 - q)) (the binomial count below the quantile, +/- one sd)."""
-    x = np.sort(np.asarray(losses, dtype=np.float64), axis=-1)
-    n = x.shape[-1]
-    sd = math.sqrt(n * level * (1 - level))
-    lo = min(n, max(1, math.floor(n * level - sd)))
-    hi = min(n, max(1, math.ceil(n * level + sd)))
-    return (x[..., hi - 1] - x[..., lo - 1]) / 2.0
-
-
-def expected_shortfall(losses: np.ndarray, level: float) -> np.ndarray:
-    """Mean of the losses at or beyond the `level` VaR, along the last axis."""
-    x = np.sort(np.asarray(losses, dtype=np.float64), axis=-1)
-    n = x.shape[-1]
-    k = min(n, max(1, math.ceil(n * level)))
-    return x[..., k - 1:].mean(axis=-1)
-
-
-def expected_shortfall_se(losses: np.ndarray, level: float) -> np.ndarray:
-    """Standard error of `expected_shortfall`: sqrt((Var(L | L >= VaR) + q (ES - VaR)^2) / (n (1 - q)))."""
-    x = np.sort(np.asarray(losses, dtype=np.float64), axis=-1)
-    n = x.shape[-1]
-    k = min(n, max(1, math.ceil(n * level)))
-    tail = x[..., k - 1:]
-    var_q = x[..., k - 1]
-    es = tail.mean(axis=-1)
-    spread = tail.var(axis=-1) + level * (es - var_q) ** 2
-    return np.sqrt(spread / max(1.0, n * (1.0 - level)))
-
-
 def other_retail_correlation(pd: np.ndarray) -> np.ndarray:
     """Basel other retail: R = 0.03 w + 0.16 (1 - w), w = (1 - e^(-35 PD)) / (1 - e^(-35))."""
     w = (1.0 - np.exp(-35.0 * pd)) / (1.0 - math.exp(-35.0))
@@ -118,31 +80,37 @@ def irb_capital(pool_pd: np.ndarray, exposure: np.ndarray, lgd: float, revolving
 
 
 def loss_metrics(loss: xr.DataArray, profit: xr.DataArray, horizon_months: int, irb: xr.DataArray,
-                 levels: list[float], economic_level: float) -> xr.Dataset:
-    """Risk figures over the `path` dimension: expected and unexpected loss, VaR and ES at `levels`
-    with their standard errors, economic capital (VaR at `economic_level` - EL), IRB capital,
-    annualised RAROC (mean profit a year / economic capital)."""
-    def over_paths(fn, level):
-        return xr.apply_ufunc(lambda a: fn(a, level), loss, input_core_dims=[["path"]])
+                 levels: list[float], economic_level: float, weights: xr.DataArray) -> xr.Dataset:
+    """Risk figures over the `path` dimension, with the paths' weights (tail.tail_statistics): expected
+    loss, VaR and expected shortfall at `levels` with their standard errors and the paths at or beyond
+    each VaR, economic capital (VaR at `economic_level` - EL), IRB capital, and the annualised RAROC
+    (mean profit a year / economic capital), NaN when fewer than tail.MIN_TAIL_PATHS paths lie at or
+    beyond the economic-capital VaR."""
+    all_levels = list(levels) + [economic_level]
 
-    def by_level(fn):
-        return xr.concat([over_paths(fn, q) for q in levels], dim="quantile")
+    def stats(x: np.ndarray) -> tuple[np.ndarray, ...]:
+        out = tail.tail_statistics(x, weights.values, all_levels)
+        return tuple(out[k] for k in ("mean", "mean_se", "var", "var_se", "es", "es_se", "tail_paths"))
 
-    n = loss.sizes["path"]
-    expected = loss.mean("path")
-    var = by_level(value_at_risk)
-    economic = over_paths(value_at_risk, economic_level) - expected
-    annual_profit = profit.mean("path") * 12.0 / horizon_months
+    core = [["path"]]
+    mean, mean_se, var, var_se, es, es_se, count = xr.apply_ufunc(
+        stats, loss, input_core_dims=core, output_core_dims=[[], [], ["level"], ["level"], ["level"], ["level"], ["level"]])
+    at = {"level": slice(0, len(levels))}
+    economic = var.isel(level=-1) - mean
+    enough = count.isel(level=-1) >= tail.MIN_TAIL_PATHS
+    annual_profit = tail.path_mean(profit, weights) * 12.0 / horizon_months
     out = xr.Dataset({
-        "expected_loss": expected,
-        "expected_loss_se": loss.std("path", ddof=1) / math.sqrt(n) if n > 1 else expected * 0.0,
-        "value_at_risk": var,
-        "value_at_risk_se": by_level(value_at_risk_se),
-        "expected_shortfall": by_level(expected_shortfall),
-        "expected_shortfall_se": by_level(expected_shortfall_se),
-        "unexpected_loss": var - expected,
+        "expected_loss": mean,
+        "expected_loss_se": mean_se,
+        "value_at_risk": var.isel(at),
+        "value_at_risk_se": var_se.isel(at),
+        "expected_shortfall": es.isel(at),
+        "expected_shortfall_se": es_se.isel(at),
+        "tail_paths": count.isel(at).astype(np.int64),
+        "unexpected_loss": var.isel(at) - mean,
         "economic_capital": economic,
+        "economic_capital_tail_paths": count.isel(level=-1).astype(np.int64),
         "irb_capital_total": irb,
-        "raroc": annual_profit / economic.where(economic > 0),
+        "raroc": (annual_profit / economic.where(economic > 0)).where(enough),
     })
-    return out.assign_coords(quantile=list(levels))
+    return out.rename(level="quantile").assign_coords(quantile=list(levels))

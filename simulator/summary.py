@@ -1,11 +1,13 @@
 """Headline figures of a run (means over paths) and the tables `run` and `compare` print."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import xarray as xr
 
 from .config import ScenarioError
+from .tail import MIN_TAIL_PATHS, path_mean, paths_needed
 from .results import cells, delinquency_ratio, open_run, run_name, steady_months, sweep_names
 
 # name: (label, short label, format)
@@ -78,12 +80,12 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
         "apr_after_cap": _weighted(ds["apr_after_cap"], ds["approvals"].sum("month")),
         "revenue_given_up": float(ds["revenue_given_up"].sum(skipna=True)),
         "accounts_originated": float(ds["takeups"].sum()),
-        "originated": float(ds["originated"].sum(("month", "product", "score_band")).mean("path")),
+        "originated": float(path_mean(ds["originated"].sum(("month", "product", "score_band")), ds.get("path_weight"))),
         "dpd30_ratio": _mean_ratio(ds, "M2", months),
-        "dpd30_peak": float(dpd30.mean("path").max()),
+        "dpd30_peak": float(path_mean(dpd30, ds.get("path_weight")).max()),
         "dpd90_ratio": _mean_ratio(ds, "M4", months),
-        "charged_off": float(ds["charged_off"].sum(("month", "product", "score_band")).mean("path")),
-        "revenue": float(ds["path_revenue"].sum("product").mean("path")),
+        "charged_off": float(path_mean(ds["charged_off"].sum(("month", "product", "score_band")), ds.get("path_weight"))),
+        "revenue": float(path_mean(ds["path_revenue"].sum("product"), ds.get("path_weight"))),
         "net_revenue": float(pnl.sel(pnl_line="net_revenue")),
         "risk_adjusted_yield": float(yields.sel(pnl_yield_line="risk_adjusted_yield")),
         "return_on_assets": float(yields.sel(pnl_yield_line="return_on_assets")),
@@ -93,6 +95,11 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
         "economic_capital": float(ds["economic_capital"]),
         "irb_capital": float(ds["irb_capital_total"]),
         "raroc": float(ds["raroc"]),
+        # Not rows: how many paths the tail figures rest on (see `shown`).
+        "tail_paths": float(ds["tail_paths"].sel(quantile=top)),
+        "capital_tail_paths": float(ds["economic_capital_tail_paths"]),
+        "paths": float(ds.sizes["path"]),
+        "tail_level": float(top),
     }
 
 
@@ -120,6 +127,37 @@ def format_value(key: str, value: float) -> str:
     return ROWS[key][2].format(value) if value == value else "n/a"
 
 
+# Tail figures and the count of paths at or beyond the VaR they rest on.
+TAIL_FIGURES = {"var_top": "tail_paths", "es_top": "tail_paths", "economic_capital": "capital_tail_paths",
+                "raroc": "capital_tail_paths"}
+
+
+def too_few(head: dict[str, float], key: str) -> bool:
+    """Whether a tail figure rests on fewer than tail.MIN_TAIL_PATHS paths at or beyond its VaR."""
+    return key in TAIL_FIGURES and head.get(TAIL_FIGURES[key], MIN_TAIL_PATHS) < MIN_TAIL_PATHS
+
+
+def shown(key: str, head: dict[str, float]) -> str:
+    """A headline figure as printed: a tail figure resting on too few paths is a lower bound (">=")
+    marked "*", RAROC then "n/a*" (see `tail_note`)."""
+    if too_few(head, key):
+        return "n/a*" if key == "raroc" else ">=" + format_value(key, head[key]) + "*"
+    return format_value(key, head[key])
+
+
+def tail_note(columns: list[tuple[str, dict[str, float]]]) -> str:
+    """The footnote for figures marked "*", or "" when none is."""
+    flagged = [(label, head) for label, head in columns if any(too_few(head, k) for k in TAIL_FIGURES)]
+    if not flagged:
+        return ""
+    counts = sorted({int(head["tail_paths"]) for _, head in flagged})
+    level = flagged[0][1]["tail_level"]
+    return (f"* too few paths beyond the {level:.1%} quantile ({', '.join(map(str, counts))} of "
+            f"{int(flagged[0][1]['paths']):,}; at least {MIN_TAIL_PATHS} needed): the VaR, expected shortfall and "
+            f"economic capital are lower bounds and RAROC is not estimated; use {paths_needed(level):,} paths or "
+            f"importance sampling (capital.importance_quantile = {level:g})")
+
+
 def table(columns: list[tuple[str, dict[str, float]]]) -> str:
     """One column per (label, headline) for up to three runs; one row per run beyond that."""
     if len(columns) <= 3:
@@ -127,10 +165,10 @@ def table(columns: list[tuple[str, dict[str, float]]]) -> str:
         col = max(14, *(len(label) for label, _ in columns))
         lines = [" " * width + "  " + "  ".join(label.rjust(col) for label, _ in columns)]
         for key, (label, _, _) in ROWS.items():
-            lines.append(label.ljust(width) + "  " + "  ".join(format_value(key, h[key]).rjust(col) for _, h in columns))
+            lines.append(label.ljust(width) + "  " + "  ".join(shown(key, h).rjust(col) for _, h in columns))
         return "\n".join(lines)
     keys = [k for k in ROWS if k != "applicants"]
-    cells_ = [[format_value(k, h[k]) for k in keys] for _, h in columns]
+    cells_ = [[shown(k, h) for k in keys] for _, h in columns]
     widths = [max(len(ROWS[k][1]), *(len(row[j]) for row in cells_)) for j, k in enumerate(keys)]
     first = max(len(label) for label, _ in columns)
     lines = [" " * first + "  " + "  ".join(ROWS[k][1].rjust(w) for k, w in zip(keys, widths))]
@@ -201,8 +239,19 @@ def render(ds: xr.Dataset, path: Path, seconds: float) -> str:
     head = (f"{ds.attrs['title']}: {n_paths} path(s) x {horizon} months, seed {ds.attrs['seed']}, {seconds:.1f} s\n"
             f"means over paths; ratios over months {months.start}-{months.stop}; VaR and expected shortfall "
             f"at {top:.1%}; economic capital at the scenario's level")
-    body = table(columns(ds))
-    if not sweep_names(ds):
+    weights = ds["path_weight"]
+    if not bool((weights == 1.0).all()):
+        target = json.loads(ds.attrs["scenario_resolved"])["capital"]["importance_quantile"]
+        head += (f"\nimportance sampling of the factor toward the {target:.1%} "
+                 f"loss quantile: paths weighted by their likelihood ratios (mean weight {float(weights.mean()):.3f})")
+    cols = columns(ds)
+    body = table(cols)
+    note = tail_note(cols)
+    if note:
+        body += "\n" + note
+    elif not sweep_names(ds):
         se = float(ds["value_at_risk_se"].sel(quantile=top))
-        body += f"\n(VaR Monte Carlo standard error {se:,.0f} yuan with {n_paths} paths)"
+        count = int(ds["tail_paths"].sel(quantile=top))
+        body += (f"\n(VaR standard error {se:,.0f} yuan: bootstrap over the {n_paths} paths, {count} of them at or "
+                 f"beyond the VaR)")
     return f"{head}\n{body}\nresults: {path}"

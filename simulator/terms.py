@@ -15,7 +15,7 @@ import numba as nb
 import numpy as np
 from scipy.special import ndtri
 
-from . import hazard, risk
+from . import hazard, risk, tail
 from .codes import (EQUAL_INSTALLMENT, FLOWS, HUABEI, JIEBEI, N_STATES, PRODUCTS, VINTAGE_FLOWS, YUEFU)
 from .products import level_payment
 from .units import annual_rate, monthly_rate, to_cents
@@ -93,9 +93,10 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray]) -> Terms:
 
 
 def factor_inputs(sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per path and month: the factor plus the macro shift, the six roll rates, the prepayment rate."""
+    """Per path and month: the factor plus the macro shift (its innovations shifted under importance
+    sampling, tail.factor_innovations), the six roll rates, the prepayment rate."""
     horizon = sc.run.horizon_months
-    z = hazard.factor_paths(sc.run.seed, sc.run.paths, horizon, sc.factor.autocorrelation,
+    z = hazard.factor_paths(tail.factor_innovations(sc)[0], sc.factor.autocorrelation,
                             sc.macro.monthly_shift()[:horizon])
     roll = hazard.roll_paths(sc.behaviour.roll_rates, sc.factor.roll_correlation, z)
     prepay = np.minimum(1.0, sc.behaviour.prepay_monthly * np.exp(sc.macro.prepay_in_force() * z))

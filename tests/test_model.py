@@ -39,7 +39,7 @@ def test_pd_12m_by_hand_for_one_month_of_cures():
 
 def test_factor_is_stationary_ar1():
     phi = 0.6
-    z = hazard.factor_paths(seed=3, paths=20_000, horizon=6, phi=phi, shift=[])
+    z = hazard.factor_paths(hazard.factor_innovations(3, 20_000, 6), phi, [])
     se = 1 / math.sqrt(20_000)
     assert np.all(np.abs(z.mean(axis=0)) < 5 * se)
     assert np.all(np.abs(z.std(axis=0) - 1) < 5 * se)
@@ -48,8 +48,8 @@ def test_factor_is_stationary_ar1():
 
 
 def test_macro_shift_moves_the_factor():
-    base = hazard.factor_paths(1, 10, 4, 0.5, [])
-    shifted = hazard.factor_paths(1, 10, 4, 0.5, [-1.0, -2.0])
+    base = hazard.factor_paths(hazard.factor_innovations(1, 10, 4), 0.5, [])
+    shifted = hazard.factor_paths(hazard.factor_innovations(1, 10, 4), 0.5, [-1.0, -2.0])
     assert np.allclose(shifted - base, np.array([-1.0, -2.0, 0.0, 0.0]))
 
 

@@ -117,7 +117,7 @@ def test_html_is_self_contained_and_holds_scenario_headline_and_conventions(sing
     assert ds.attrs["title"] in text
     head = summary.headline(ds)
     for key in ["dpd30_ratio", "dpd90_ratio", "expected_loss", "net_revenue", "raroc"]:
-        assert summary.ROWS[key][2].format(head[key]) in text, key
+        assert summary.shown(key, head) in text, key
     for name, value in ds.attrs.items():
         if name.startswith("convention_"):
             assert value in text, name

@@ -11,7 +11,7 @@ import xarray as xr
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from simulator import codes, engine, hazard, results, risk
+from simulator import codes, engine, hazard, results, risk, tail
 from simulator.cli import main
 from simulator.codes import PRODUCTS
 from simulator.config import load_scenario
@@ -23,7 +23,8 @@ JIEBEI = PRODUCTS.index("jiebei")
 
 def test_loss_quantiles_follow_the_vasicek_closed_form(tmp_path):
     """Roll rates 1, no recovery, one factor draw per path: a first miss in month t is charged off in
-    month t + 6, so by month H the loss share given z is 1 - (1 - p(z))^(H - 6)."""
+    month t + 6, so by month H the loss share given z is 1 - (1 - p(z))^(H - 6) (plain Monte Carlo;
+    tests/test_tail.py does the same with importance sampling)."""
     n, paths, horizon, h, rho = 2000, 2000, 12, 0.01, 0.1
     pd_12m = float(hazard.pd12_from_hazard(np.array([h]), [1.0] * 6)[0])
     accounts = identical_book(n, 1000.0, 0.15, 36, "interest_first", pd_12m, [1.0] * 6)
@@ -32,12 +33,14 @@ def test_loss_quantiles_follow_the_vasicek_closed_form(tmp_path):
         "factor.autocorrelation=1.0", f"factor.asset_correlation={rho}", "factor.borrower_correlation=0.0",
         f"run.horizon_months={horizon}", f"run.paths={paths}"])
     share = flows[:, :, JIEBEI, codes.CHARGED_OFF_AMT].sum(axis=1) / (n * 100_000)
-    for q in (0.95, 0.99, 0.999):
+    levels = [0.95, 0.99, 0.999]
+    out = tail.tail_statistics(share, np.ones(paths), levels)
+    for j, q in enumerate(levels):
         z = ndtri(1 - q)                                   # bad factor draws make the large losses
         p = ndtr((ndtri(h) - math.sqrt(rho) * z) / math.sqrt(1 - rho))
         want = 1 - (1 - p) ** (horizon - 6)
         binomial = math.sqrt(want * (1 - want) / n)
-        got, se = risk.value_at_risk(share, q), risk.value_at_risk_se(share, q)
+        got, se = out["var"][j], out["var_se"][j]
         assert abs(got - want) <= 3 * math.hypot(se, binomial), (q, got, want, se)
 
 
@@ -56,18 +59,18 @@ def test_irb_capital_against_the_published_formula(pd):
 
 
 def test_var_and_expected_shortfall_estimators():
+    levels = [0.95, 0.99, 0.999]
     x = stats.norm.rvs(size=400_000, random_state=np.random.default_rng(5))
-    for q in (0.95, 0.99, 0.999):
+    out = tail.tail_statistics(x, np.ones_like(x), levels)
+    for j, q in enumerate(levels):
         z = stats.norm.ppf(q)
-        assert abs(risk.value_at_risk(x, q) - z) <= 4 * risk.value_at_risk_se(x, q)
+        assert abs(out["var"][j] - z) <= 4 * out["var_se"][j]
         es = stats.norm.pdf(z) / (1 - q)
-        assert abs(risk.expected_shortfall(x, q) - es) <= 4 * risk.expected_shortfall_se(x, q)
+        assert abs(out["es"][j] - es) <= 4 * out["es_se"][j]
     e = stats.expon.rvs(size=400_000, random_state=np.random.default_rng(6))
-    var = risk.value_at_risk(e, 0.99)
-    assert var == pytest.approx(-math.log(0.01), abs=4 * risk.value_at_risk_se(e, 0.99))
-    assert risk.expected_shortfall(e, 0.99) == pytest.approx(var + 1, abs=4 * risk.expected_shortfall_se(e, 0.99))
-    # Order statistic convention: the ceil(n q)-th smallest.
-    assert risk.value_at_risk(np.arange(1, 101.0), 0.95) == 95.0
+    out = tail.tail_statistics(e, np.ones_like(e), [0.99])
+    assert out["var"][0] == pytest.approx(-math.log(0.01), abs=4 * out["var_se"][0])
+    assert out["es"][0] == pytest.approx(out["var"][0] + 1, abs=4 * out["es_se"][0])
 
 
 def test_named_macro_paths_and_unemployment(scenario_file):
