@@ -36,9 +36,10 @@ FLOWS = (
  N_ORIGINATED, N_PREPAID, N_MATURED, N_CLOSED, N_CHARGED_OFF) = range(len(FLOWS))
 MONEY_FLOWS = FLOWS[:N_ORIGINATED]
 
-# Flows kept by vintage and months on book (original: principal of loans, opening limit of lines).
-VINTAGE_FLOWS = ("original", "charged_off", "recovered")
-V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED = range(len(VINTAGE_FLOWS))
+# Flows kept by vintage and months on book (original: principal of loans, opening limit of lines;
+# earnings: interest + fees + penalty + merchant discount - funding cost).
+VINTAGE_FLOWS = ("original", "charged_off", "recovered", "earnings")
+V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED, V_EARNINGS = range(len(VINTAGE_FLOWS))
 
 # The last axis of the stock outputs (stocks, vintage_stocks, the opening book): accounts and
 # balance in cents; of the 12-month counts (seasoned): accounts and those that reached 90+ (bads).

@@ -41,6 +41,7 @@ UNSWEPT = {
     "scorecard.bands": "the bands set the score_band dimension",
     "capital.quantiles": "the quantiles set the quantile dimension",
     "capital.importance_quantile": "the cells of a sweep share their factor paths (common random numbers)",
+    "capital.month": "the capital month sets the importance-sampling shift the cells share",
 }
 
 
@@ -420,6 +421,8 @@ class Capital(Section):
     quantiles: Annotated[list[Annotated[float, Field(gt=0.0, lt=1.0)]], Field(min_length=1)]
     economic_capital_level: Annotated[float, Field(gt=0.0, lt=1.0)]
     importance_quantile: float
+    month: Annotated[int, Field(ge=0)]
+    line_ccf: Fraction
     irb_confidence: Annotated[float, Field(gt=0.0, lt=1.0)]
     irb_revolving_correlation: Annotated[float, Field(gt=0.0, lt=1.0)]
     pd_floor: Fraction
@@ -460,6 +463,9 @@ class Scenario(Section):
             raise ValueError(f"products.huabei.min_payment_share: expected at least the highest monthly revolving "
                              f"rate r / (1 + r) = {monthly / (1 + monthly):.4f} (policy.curve_aprs.huabei), "
                              f"found {hb.min_payment_share:g}")
+        if self.capital.month >= max(1, self.run.horizon_months):
+            raise ValueError(f"capital.month: expected 0 (the default month) or a month before the horizon's last, "
+                             f"1 .. {self.run.horizon_months - 1}, found {self.capital.month}")
         bad = [t for t in self.applicants.jiebei.terms if t not in self.products.jiebei.terms]
         if bad:
             raise ValueError(f"applicants.jiebei.terms: expected terms offered in products.jiebei.terms, found {bad[0]}")

@@ -308,9 +308,10 @@ def loss_figure(ds: xr.Dataset) -> Drawing:
     """Histogram of path losses with EL, VaR and ES at the top quantile."""
     sel = results.cells(ds)[0][1]
     losses = _array(_pick(metrics.loss_distribution(ds), sel)).ravel()
-    losses = losses[np.isfinite(losses)]
+    weights = _array(ds["path_weight"])
+    weights, losses = weights[np.isfinite(losses)], losses[np.isfinite(losses)]
     top = float(ds["quantile"].values[-1])
-    el = float(_pick(ds["expected_loss"], sel))
+    el = float(_pick(ds["capital_expected_loss"], sel))
     var = float(_pick(ds["value_at_risk"].sel(quantile=top), sel))
     es = float(_pick(ds["expected_shortfall"].sel(quantile=top), sel))
     with style():
@@ -319,7 +320,9 @@ def loss_figure(ds: xr.Dataset) -> Drawing:
             _no_data(ax, "no losses on any path")
         else:
             scale, unit = _money_scale(np.r_[losses, var, es])
-            _histogram(ax, losses, color=CYCLE[0], alpha=0.75, label=f"paths ({losses.size})")
+            weighted = not np.all(weights == 1.0)
+            _histogram(ax, losses, color=CYCLE[0], alpha=0.75, weights=weights,
+                       label=f"paths ({losses.size}{', weighted' if weighted else ''})")
             same = np.isclose(es, var, rtol=1e-9, atol=0.005)
             for value, name, colour, dash in [(el, "EL", "#000000", "-"), (var, f"VaR {top:.1%}", LOSS, "--"),
                                               (es, f"ES {top:.1%}", "#CC79A7", ":")]:
@@ -331,11 +334,11 @@ def loss_figure(ds: xr.Dataset) -> Drawing:
                 ax.plot([], [], " ", label=f"with {losses.size} paths, VaR {top:.1%}\nis the largest path loss")
             ax.xaxis.set_major_formatter(_money_formatter(scale))
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_xlabel(f"loss over the horizon: net charge-offs ({unit})")
-            ax.set_ylabel("paths")
+            ax.set_xlabel(f"loss in the capital year, {ds.attrs['capital_window']}: net charge-offs ({unit})")
+            ax.set_ylabel("paths (weighted: importance sampling)" if weighted else "paths")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
         png = _png(fig)
-    return _drawing("loss_distribution", png, ds, top=top, tail=1 - top)
+    return _drawing("loss_distribution", png, ds, top=top, tail=1 - top, month=ds.attrs["capital_month"])
 
 
 def _histogram(ax, losses: np.ndarray, bins=None, **kwargs) -> None:
@@ -625,15 +628,16 @@ def compare_figures(runs: list[tuple[str, xr.Dataset, dict[str, int]]]) -> list[
             cache[id(ds)] = (metrics.delinquency(ds)["dpd30_ratio"].sel(product="total"), metrics.loss_distribution(ds))
         dq, losses = cache[id(ds)]
         loss = _array(_pick(losses, sel)).ravel()
-        series.append((label, _mean_paths(_pick(dq, sel)), loss[np.isfinite(loss)]))
-    colour = {label: CYCLE[i % len(CYCLE)] for i, (label, _, _) in enumerate(series)}
-    dashes = {label: ["-", "--", ":", "-."][(i // len(CYCLE)) % 4] for i, (label, _, _) in enumerate(series)}
+        weights = _array(ds["path_weight"])
+        series.append((label, _mean_paths(_pick(dq, sel)), loss[np.isfinite(loss)], weights[np.isfinite(loss)]))
+    colour = {label: CYCLE[i % len(CYCLE)] for i, (label, *_) in enumerate(series)}
+    dashes = {label: ["-", "--", ":", "-."][(i // len(CYCLE)) % 4] for i, (label, *_) in enumerate(series)}
     with style():
         fig, ax = _axes(11.0, 4.6)
-        if not any(_has_data(line.values) for _, line, _ in series):
+        if not any(_has_data(line.values) for _, line, _, _ in series):
             _no_data(ax)
         else:
-            for label, line, _ in series:
+            for label, line, _, _ in series:
                 ax.plot(line["month"].values, line.values, label=label, color=colour[label], linestyle=dashes[label])
             ax.yaxis.set_major_formatter(PERCENT)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -644,22 +648,22 @@ def compare_figures(runs: list[tuple[str, xr.Dataset, dict[str, int]]]) -> list[
         dpd = _png(fig)
     with style():
         fig, ax = _axes(11.0, 4.6)
-        samples = [loss for _, _, loss in series if loss.size]
+        samples = [loss for _, _, loss, _ in series if loss.size]
         if not any(_has_data(s) for s in samples):
             _no_data(ax, "no losses on any path")
         else:
             scale, unit = _money_scale(np.concatenate(samples))
             bins = _bins(samples)
-            for label, _, loss in series:
+            for label, _, loss, weights in series:
                 if loss.size == 0:
                     continue
-                ax.hist(loss, bins=bins, histtype="stepfilled", color=colour[label], alpha=0.18)
-                ax.hist(loss, bins=bins, histtype="step", linewidth=1.8, color=colour[label],
+                ax.hist(loss, bins=bins, weights=weights, histtype="stepfilled", color=colour[label], alpha=0.18)
+                ax.hist(loss, bins=bins, weights=weights, histtype="step", linewidth=1.8, color=colour[label],
                         linestyle=dashes[label], label=label)
-                ax.axvline(loss.mean(), color=colour[label], linestyle=dashes[label], linewidth=1.0, alpha=0.8)
+                ax.axvline(np.sum(weights * loss) / np.sum(weights), color=colour[label], linestyle=dashes[label], linewidth=1.0, alpha=0.8)
             ax.xaxis.set_major_formatter(_money_formatter(scale))
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_xlabel(f"loss over the horizon: net charge-offs ({unit})")
+            ax.set_xlabel(f"loss in the capital year: net charge-offs ({unit})")
             ax.set_ylabel("paths")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         loss_png = _png(fig)

@@ -28,7 +28,8 @@ import numpy as np
 
 from .codes import (ACCOUNTS, BADS, BALANCE, CHARGED_OFF_AMT, DISCOUNT, DPD90, DRAWN, FEES, FUNDING, HUABEI, INTEREST,
                     N_CHARGED_OFF, N_CLOSED, N_MATURED, N_ORIGINATED, N_PREPAID, N_STATES, ORIGINATED, PD_MONTHS,
-                    PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, TRANSACTOR, V_CHARGED_OFF, V_ORIGINAL, V_RECOVERED,
+                    PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, TRANSACTOR, V_CHARGED_OFF, V_EARNINGS, V_ORIGINAL,
+                    V_RECOVERED,
                     VINTAGE_STATES, WRITTEN_OFF)
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
 from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, SPEND, draw, draw_at,
@@ -113,6 +114,15 @@ def _originate(out, fl, c, p, prod, vintage, original):
     fl[N_ORIGINATED] += 1
     if vintage >= 0:
         out.vintage_flows[c, p, vintage, 0, prod, V_ORIGINAL] += original
+
+
+@nb.njit(inline="always", cache=True)
+def _earn(out, fl, line, c, p, prod, vintage, mob, amount):
+    """Income or (negative amount) funding cost of an account in a month: into its flow `line` and
+    into its vintage's earnings."""
+    fl[line] += amount
+    if vintage >= 0:
+        out.vintage_flows[c, p, vintage, mob, prod, V_EARNINGS] += -amount if line == FUNDING else amount
 
 
 @nb.njit(inline="always", cache=True)
@@ -209,9 +219,9 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         if t == start:
             _originate(out, fl, c, p, prod, vintage, balance)
             fl[ORIGINATED] += balance
-            fl[DISCOUNT] += acc.discount[i]
+            _earn(out, fl, DISCOUNT, c, p, prod, vintage, 0, acc.discount[i])
         else:
-            fl[FUNDING] += round_cents(balance * terms.funding_rate)
+            _earn(out, fl, FUNDING, c, p, prod, vintage, t - start, round_cents(balance * terms.funding_rate))
             k += 1
             if k <= n:            # contract interest on the principal not yet due; overdue principal bears penalty
                 interest, new_carry = accrue_interest(scheduled, r, carry)
@@ -221,8 +231,8 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 interest, new_carry, due, fee_due = np.int64(0), carry, np.int64(0), np.int64(0)
             month_state = month_key(key, t)
             if state == 0 and can_prepay and draw_at(month_state, PREPAY) < prepay_p[ti]:
-                fl[INTEREST] += interest
-                fl[FEES] += fee_due
+                _earn(out, fl, INTEREST, c, p, prod, vintage, t - start, interest)
+                _earn(out, fl, FEES, c, p, prod, vintage, t - start, fee_due)
                 fl[PREPAID] += balance
                 fl[N_PREPAID] += 1
                 break              # closed
@@ -243,9 +253,9 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                     cures[ti, state] += 1
                 paid = balance - scheduled + due  # arrears principal plus this month's principal
                 fl[REPAID] += paid
-                fl[INTEREST] += overdue_interest + interest
-                fl[PENALTY] += penalty_due
-                fl[FEES] += fees_due + fee_due
+                _earn(out, fl, INTEREST, c, p, prod, vintage, t - start, overdue_interest + interest)
+                _earn(out, fl, PENALTY, c, p, prod, vintage, t - start, penalty_due)
+                _earn(out, fl, FEES, c, p, prod, vintage, t - start, fees_due + fee_due)
                 balance -= paid
                 scheduled = balance
                 overdue_interest = np.int64(0)
@@ -293,7 +303,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         if t == start:
             _originate(out, fl, c, p, prod, vintage, limit)
         else:
-            fl[FUNDING] += round_cents(balance * terms.funding_rate)
+            _earn(out, fl, FUNDING, c, p, prod, vintage, t - start, round_cents(balance * terms.funding_rate))
             # The statement billed at the end of last month: a revolver's or minimum payer's may become a plan.
             statement = balance - plan_left - overdue
             if state == 0 and plan_left == 0 and payer != TRANSACTOR and statement >= terms.min_conversion \
@@ -336,8 +346,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 if state > 0:
                     cures[ti, state] += 1
                     fl[REPAID] += overdue
-                    fl[FEES] += fees_due
-                    fl[PENALTY] += penalty_due
+                    _earn(out, fl, FEES, c, p, prod, vintage, t - start, fees_due)
+                    _earn(out, fl, PENALTY, c, p, prod, vintage, t - start, penalty_due)
                     balance -= overdue
                     overdue = np.int64(0)
                     fees_due = np.int64(0)
@@ -349,9 +359,9 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                     paid = min(max(minimum, round_cents(statement * terms.revolver_pay_share)), statement)
                 else:
                     paid = minimum
-                fl[INTEREST] += interest_due
+                _earn(out, fl, INTEREST, c, p, prod, vintage, t - start, interest_due)
                 fl[REPAID] += paid + plan_due
-                fl[FEES] += fee_due
+                _earn(out, fl, FEES, c, p, prod, vintage, t - start, fee_due)
                 balance -= paid + plan_due
                 plan_left -= plan_due
                 # Revolving interest on what was not paid by the due date, billed on the next statement.
@@ -377,6 +387,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 spend = room if fraud else min(round_cents(-math.log(1.0 - u) * spend_mean), room)
                 fl[DRAWN] += spend
                 balance += spend
+        if state < DPD90:          # performing: its undrawn limit counts toward the IRB exposure
+            out.line_limits[c, p, ti, bnd] += limit
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
@@ -437,6 +449,7 @@ def simulate(terms, acc, borrower_start: np.ndarray, z: np.ndarray, roll: np.nda
     flows[thread, path, month, product, band, flow], rolls/cures[thread, path, month, product, band, from_state],
     borrowers[thread, path, month, band, worst state of the borrower's open accounts],
     vintage_stocks[thread, path, vintage, months on book, product, state, (unused, balance)] for M2 .. M6,
+    line_limits[thread, path, month, band] the limits of open lines current .. M3 at the month end,
     vintage_flows[thread, path, vintage, months on book, product, VINTAGE_FLOWS] for accounts
     originated in month vintage + 1; seasoned[thread, path, product, band, (accounts, bad)] for the
     realised 12-month bad rate; `trace[account, month]` (path 0 balances) when it has rows (tests).

@@ -192,16 +192,12 @@ def pnl_waterfall(ds: xr.Dataset) -> xr.DataArray:
 
 
 def loss_distribution(ds: xr.Dataset) -> xr.DataArray:
-    """Each path's portfolio loss over the horizon (net charge-offs: `path_loss` summed over products),
-    dims (path, ...)."""
-    if "path_loss" in ds:
-        loss = ds["path_loss"].sum("product")
-    else:
-        pooled = ("month", "product", "score_band")
-        loss = ds["charged_off"].sum(pooled) - ds["recovered"].sum(pooled)
-    loss = loss.transpose("path", ...)
+    """Each path's loss in the capital year (`capital_loss` summed over products: what VaR, expected
+    shortfall and economic capital measure), dims (path, ...)."""
+    loss = ds["capital_loss"].sum("product").transpose("path", ...)
     loss.name = "loss"
-    return _attrs(loss, "yuan", "portfolio net charge-offs (charged off - recovered) over the horizon, per path")
+    return _attrs(loss, "yuan", f"net charge-offs in the capital year ({ds.attrs.get('capital_window', '')}) of the "
+                                f"book as it stands at the end of month {ds.attrs.get('capital_month', '')}, per path")
 
 
 def score_band_calibration(ds: xr.Dataset) -> xr.Dataset:
@@ -267,7 +263,8 @@ def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
     sweep gives a single cell labelled with the run's name."""
     pooled = ("month", "product", "score_band")
     months = steady_months(ds)
-    expected = ds["expected_loss"] if "expected_loss" in ds else path_mean(loss_distribution(ds), ds.get("path_weight"))
+    expected = ds["expected_loss"] if "expected_loss" in ds else \
+        path_mean(ds["charged_off"].sum(pooled) - ds["recovered"].sum(pooled), ds.get("path_weight"))
     raroc = ds["raroc"] if "raroc" in ds else xr.full_like(expected, np.nan, dtype=float)
     originated = path_mean(ds["originated"].sum(pooled), ds.get("path_weight"))
     values = {

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import xarray as xr
 
-from .codes import PRODUCTS, REVENUE
+import numpy as np
+
+from .codes import FLOWS, PRODUCTS, REVENUE, V_CHARGED_OFF, V_EARNINGS, V_RECOVERED
 from .tail import path_mean
 
 
@@ -16,6 +18,27 @@ def revenue(x):
 def net_revenue(x):
     """Revenue - funding cost - charged off + recovered of `x` (a Dataset or a mapping of flows)."""
     return revenue(x) - x["funding_cost"] - x["charged_off"] + x["recovered"]
+
+
+def book_year(flows: np.ndarray, vintage_flows: np.ndarray, month: int, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, profit) in cents, (path, product): the net charge-offs and the net revenue in months
+    first .. last of the book as it stands at the end of `month` (the accounts open then: the whole
+    book's flows less those of the vintages originated after `month`), from the kernel's integer
+    sums flows (path, month, product, band, FLOWS) and vintage_flows (path, vintage, months on book,
+    product, VINTAGE_FLOWS)."""
+    months = slice(first - 1, last)
+    window = flows[:, months].sum(axis=(1, 3))
+    by_name = {name: window[..., j] for j, name in enumerate(FLOWS)}
+    loss = by_name["charged_off"] - by_name["recovered"]
+    profit = net_revenue(by_name)
+    for v in range(month, vintage_flows.shape[1]):       # vintage v + 1 > month: new business
+        start = v + 1
+        mob = slice(max(0, first - start), max(0, last - start + 1))
+        new = vintage_flows[:, v, mob].sum(axis=1)
+        new_loss = new[..., V_CHARGED_OFF] - new[..., V_RECOVERED]
+        loss = loss - new_loss
+        profit = profit - (new[..., V_EARNINGS] - new_loss)
+    return loss, profit
 
 
 LINES = ("interest_income", "fee_income", "penalty_income", "merchant_discount", "funding_cost",

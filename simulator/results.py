@@ -12,7 +12,7 @@ import xarray as xr
 
 from . import files, pnl, risk, tail
 from .codes import (ACCOUNTS, BADS, BALANCE, DPD90, FLOWS, FUNNEL, HUABEI, MONEY_FLOWS, PRODUCTS, STATES,
-                    V_CHARGED_OFF, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES)
+                    V_CHARGED_OFF, V_EARNINGS, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES)
 from .config import LoadedScenario, Scenario, ScenarioError
 
 CENTS = 100
@@ -65,7 +65,13 @@ DESCRIPTIONS = {
                        "book inside the horizon: what bads_12m / accounts_seasoned_12m estimates",
     "fraud_seasoned": "share of the accounts originated with 12 months on book inside the horizon that are "
                       "first-party fraud",
-    "irb_capital": "Basel IRB capital of the pool: K(PD, LGD, R) x the performing balance (current .. M3) at the last month, mean over paths",
+    "irb_capital": "Basel IRB capital of the pool: K(PD, LGD, R) x irb_exposure, on the capital month",
+    "irb_exposure": "the pool's exposure at the end of the capital month, mean over paths: its performing balance "
+                    "(current .. M3; 90+ is in default) and, for lines, capital.line_ccf x their undrawn limit",
+    "line_limit": "limits of open lines current .. M3 at the end of the month",
+    "capital_loss": "net charge-offs (charged off - recovered) in the capital year of the book as it stands at the "
+                    "end of the capital month (accounts originated later left out), per path",
+    "capital_profit": "net revenue in the capital year of the same book, per path",
     "path_revenue": "interest, fees, penalty and merchant discount over the horizon, per path",
     "path_loss": "net charge-offs (charged off - recovered) over the horizon, per path",
     "path_profit": "net revenue over the horizon, per path",
@@ -73,19 +79,23 @@ DESCRIPTIONS = {
                    " 1 without): every statistic across paths weights the paths by it",
     "expected_loss": "mean over paths (weighted) of the portfolio's net charge-offs over the horizon",
     "expected_loss_se": "Monte Carlo standard error of expected_loss",
-    "value_at_risk": "loss quantile across paths: the smallest path loss at which the cumulative path weight "
-                     "reaches the quantile (with equal weights the ceil(n q)-th smallest)",
+    "capital_expected_loss": "mean over paths (weighted) of capital_loss, the capital year's loss",
+    "capital_expected_loss_se": "Monte Carlo standard error of capital_expected_loss",
+    "value_at_risk": "quantile across paths of capital_loss, the capital year's loss: the first sorted path loss "
+                     "whose losses above carry an estimated probability of at most 1 - q (with equal weights the "
+                     "ceil(n q)-th smallest)",
     "value_at_risk_se": "Monte Carlo standard error of value_at_risk (bootstrap over paths, with their weights)",
     "expected_shortfall": "mean loss (weighted) of the paths at or beyond value_at_risk",
     "expected_shortfall_se": "Monte Carlo standard error of expected_shortfall (bootstrap over paths)",
     "tail_paths": "paths at or beyond value_at_risk: with fewer than 10 the figures are a lower bound (VaR) or "
                   "no estimate (ES), and the headline says so",
     "economic_capital_tail_paths": "paths at or beyond the VaR of economic capital (RAROC is NaN below 10)",
-    "unexpected_loss": "value_at_risk - expected_loss",
-    "economic_capital": "value at risk at capital.economic_capital_level - expected loss",
+    "unexpected_loss": "value_at_risk - capital_expected_loss",
+    "economic_capital": "value at risk of the capital year's loss at capital.economic_capital_level - "
+                        "capital_expected_loss",
     "irb_capital_total": "Basel IRB capital of the whole book (sum of irb_capital)",
-    "raroc": "risk-adjusted return on capital: mean net revenue a year / economic capital (NaN when fewer than 10 "
-             "paths lie at or beyond the economic-capital VaR)",
+    "raroc": "risk-adjusted return on capital: the capital year's mean net revenue (capital_profit, a year) / "
+             "economic capital (NaN when fewer than 10 paths lie at or beyond the economic-capital VaR)",
     "pnl": "P&L over the horizon, mean over paths, in yuan",
     "pnl_yield": "yields of the P&L over the horizon, a year, as fractions of the average balance",
     "vintage_balance": "outstanding principal of the vintage by state (M2 .. M6; current and M1 not kept: NaN), "
@@ -93,6 +103,8 @@ DESCRIPTIONS = {
     "vintage_original": "the vintage's original amount: principal of loans and purchases, opening limit of lines",
     "vintage_charged_off": "principal of the vintage charged off in the month on book",
     "vintage_recovered": "recoveries on the vintage's charge-offs in the month on book",
+    "vintage_earnings": "interest, fees, penalty and merchant discount less funding cost of the vintage in the month "
+                        "on book",
 }
 COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "approved_applicants": "applicants",
                "applications": "applications", "cap_applications": "applications", "cap_bound": "applications",
@@ -194,12 +206,27 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["mean_apr"] = (("product", "score_band"), sums["mean_apr"])
     data["accounts_seasoned_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., ACCOUNTS])
     data["bads_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., BADS])
-    # IRB capital of the performing book at the last month (90+ is in default).
+    # The capital year: the book as it stands at the end of month m, its loss and profit in the year after.
+    month, first, last = tail.capital_window(sc)
+    loss, profit = pnl.book_year(flows, sums["vintage_flows"], month, first, last)
+    data["capital_loss"] = (("path", "product"), loss / CENTS)
+    data["capital_profit"] = (("path", "product"), profit / CENTS)
+    data["line_limit"] = (("path", "month", "score_band"), sums["line_limits"] / CENTS)
+    # IRB capital of the same book on the same date: the performing balance (90+ is in default) at
+    # month m, and for lines line_ccf of their undrawn limit; mean over paths.
+    if month == 0:
+        performing = np.broadcast_to(opening[None, :, :, :DPD90, BALANCE].sum(axis=-1), (n_paths,) + opening.shape[:2])
+        undrawn = np.zeros((n_paths,) + opening.shape[1:2])
+    else:
+        performing = stocks[:, month - 1, :, :, :DPD90, BALANCE].sum(axis=-1)
+        undrawn = np.maximum(0, sums["line_limits"][:, month - 1] - performing[:, HUABEI])
+    ead = performing.astype(np.float64)
+    ead[:, HUABEI] += sc.capital.line_ccf * undrawn
     weights = sums["path_weight"]
-    exposure = (weights[:, None, None] * stocks[:, -1, :, :, :DPD90, BALANCE].sum(axis=-1)).sum(axis=0) \
-        / weights.sum() / CENTS if not np.all(weights == 1.0) else \
-        stocks[:, -1, :, :, :DPD90, BALANCE].sum(axis=-1).mean(axis=0) / CENTS
+    exposure = (ead.mean(axis=0) if np.all(weights == 1.0) else
+                (weights[:, None, None] * ead).sum(axis=0) / weights.sum()) / CENTS
     revolving = (np.arange(len(PRODUCTS)) == HUABEI)[:, None]
+    data["irb_exposure"] = (("product", "score_band"), exposure)
     data["irb_capital"] = (("product", "score_band"),
                            risk.irb_capital(sums["pool_pd"], exposure, risk.loss_given_default(sc), revolving,
                                             sc.capital))
@@ -212,6 +239,7 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["vintage_original"] = (("vintage", "product"), vflows[0, :, 0, :, V_ORIGINAL] / CENTS)
     data["vintage_charged_off"] = (vcube, vflows[..., V_CHARGED_OFF] / CENTS)
     data["vintage_recovered"] = (vcube, vflows[..., V_RECOVERED] / CENTS)
+    data["vintage_earnings"] = (vcube, vflows[..., V_EARNINGS] / CENTS)
     coords["vintage"] = np.arange(1, vintages.shape[1] + 1)
     coords["months_on_book"] = np.arange(vintages.shape[2])
     ds = xr.Dataset(data, coords=coords)
@@ -227,6 +255,8 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
         "scenario_overrides": json.dumps(loaded.overrides),
         "scenario_resolved": json.dumps(loaded.resolved(), sort_keys=True),
         "currency": "CNY",
+        "capital_month": month,
+        "capital_window": f"months {first} .. {last}",
         **{f"convention_{k}": v for k, v in CONVENTIONS.items()},
     })
     return ds
@@ -250,8 +280,10 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset]) -> xr.Dataset
     totals = pnl.path_totals(ds)
     for name in ("revenue", "loss", "profit"):
         ds[f"path_{name}"] = totals[name]
-    metrics = risk.loss_metrics(totals["loss"].sum("product"), totals["profit"].sum("product"),
-                                sc.run.horizon_months, ds["irb_capital"].sum(("product", "score_band")),
+    _, first, last = tail.capital_window(sc)
+    metrics = risk.loss_metrics(totals["loss"].sum("product"), ds["capital_loss"].sum("product"),
+                                ds["capital_profit"].sum("product"), last - first + 1,
+                                ds["irb_capital"].sum(("product", "score_band")),
                                 sc.capital.quantiles, sc.capital.economic_capital_level, ds["path_weight"])
     ds = ds.merge(metrics)
     ds["pnl"], ds["pnl_yield"] = pnl.profit_and_loss(ds)

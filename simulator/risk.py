@@ -79,13 +79,14 @@ def irb_capital(pool_pd: np.ndarray, exposure: np.ndarray, lgd: float, revolving
     return irb_capital_requirement(pd, lgd, r, capital.irb_confidence) * exposure
 
 
-def loss_metrics(loss: xr.DataArray, profit: xr.DataArray, horizon_months: int, irb: xr.DataArray,
-                 levels: list[float], economic_level: float, weights: xr.DataArray) -> xr.Dataset:
-    """Risk figures over the `path` dimension, with the paths' weights (tail.tail_statistics): expected
-    loss, VaR and expected shortfall at `levels` with their standard errors and the paths at or beyond
-    each VaR, economic capital (VaR at `economic_level` - EL), IRB capital, and the annualised RAROC
-    (mean profit a year / economic capital), NaN when fewer than tail.MIN_TAIL_PATHS paths lie at or
-    beyond the economic-capital VaR."""
+def loss_metrics(horizon_loss: xr.DataArray, loss: xr.DataArray, profit: xr.DataArray, months: int,
+                 irb: xr.DataArray, levels: list[float], economic_level: float, weights: xr.DataArray) -> xr.Dataset:
+    """Risk figures over the `path` dimension, with the paths' weights (tail.tail_statistics): the
+    expected loss over the horizon (`horizon_loss`); of the capital year's loss (`loss`, over
+    `months` months) its expectation, VaR and expected shortfall at `levels` with their standard
+    errors and the paths at or beyond each VaR, and economic capital (VaR at `economic_level` - its
+    expectation); IRB capital; and RAROC (the year's mean profit, annualised, / economic capital),
+    NaN when fewer than tail.MIN_TAIL_PATHS paths lie at or beyond the economic-capital VaR."""
     all_levels = list(levels) + [economic_level]
 
     def stats(x: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -98,10 +99,15 @@ def loss_metrics(loss: xr.DataArray, profit: xr.DataArray, horizon_months: int, 
     at = {"level": slice(0, len(levels))}
     economic = var.isel(level=-1) - mean
     enough = count.isel(level=-1) >= tail.MIN_TAIL_PATHS
-    annual_profit = tail.path_mean(profit, weights) * 12.0 / horizon_months
+    annual_profit = tail.path_mean(profit, weights) * 12.0 / months
+    horizon_mean, horizon_se = xr.apply_ufunc(
+        lambda x: tail.mean_and_error(x, weights.values), horizon_loss, input_core_dims=core,
+        output_core_dims=[[], []], vectorize=True)
     out = xr.Dataset({
-        "expected_loss": mean,
-        "expected_loss_se": mean_se,
+        "expected_loss": horizon_mean,
+        "expected_loss_se": horizon_se,
+        "capital_expected_loss": mean,
+        "capital_expected_loss_se": mean_se,
         "value_at_risk": var.isel(at),
         "value_at_risk_se": var_se.isel(at),
         "expected_shortfall": es.isel(at),

@@ -33,12 +33,13 @@ ROWS = {
     "net_revenue": ("net revenue (yuan)", "net revenue", "{:,.0f}"),
     "risk_adjusted_yield": ("risk-adjusted yield, a year", "RA yield", "{:.2%}"),
     "return_on_assets": ("return on assets, a year", "ROA", "{:.2%}"),
-    "expected_loss": ("expected loss (yuan)", "EL", "{:,.0f}"),
-    "var_top": ("VaR (yuan)", "VaR", "{:,.0f}"),
-    "es_top": ("expected shortfall (yuan)", "ES", "{:,.0f}"),
-    "economic_capital": ("economic capital (yuan)", "econ. capital", "{:,.0f}"),
-    "irb_capital": ("IRB capital (yuan)", "IRB capital", "{:,.0f}"),
-    "raroc": ("RAROC, a year", "RAROC", "{:.1%}"),
+    "expected_loss": ("expected loss over the horizon (yuan)", "EL", "{:,.0f}"),
+    "capital_expected_loss": ("capital year: expected loss (yuan)", "year EL", "{:,.0f}"),
+    "var_top": ("capital year: VaR (yuan)", "VaR", "{:,.0f}"),
+    "es_top": ("capital year: expected shortfall (yuan)", "ES", "{:,.0f}"),
+    "economic_capital": ("economic capital: VaR - expected loss (yuan)", "econ. capital", "{:,.0f}"),
+    "irb_capital": ("IRB capital, same book and month (yuan)", "IRB capital", "{:,.0f}"),
+    "raroc": ("RAROC: the year's net revenue / economic capital", "RAROC", "{:.1%}"),
 }
 
 
@@ -56,7 +57,12 @@ def _mean_ratio(ds: xr.Dataset, worst_from: str, months: slice) -> float:
     """A delinquency ratio's mean over the paths and steady months in which the book has a balance
     (a book that runs off has none at the end: those months do not count as 0%)."""
     has_balance = ds["balance"].sum(("product", "score_band", "state")).sel(month=months) > 0
-    return float(delinquency_ratio(ds, worst_from).sel(month=months).where(has_balance).mean())
+    ratio = delinquency_ratio(ds, worst_from).sel(month=months).where(has_balance)
+    weights = ds["path_weight"]
+    if bool((weights == 1.0).all()):
+        return float(ratio.mean())
+    weights = weights * has_balance       # each path-month with a balance, weighted by its path
+    return float((ratio.fillna(0.0) * weights).sum() / weights.sum())
 
 
 def headline(ds: xr.Dataset) -> dict[str, float]:
@@ -90,6 +96,7 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
         "risk_adjusted_yield": float(yields.sel(pnl_yield_line="risk_adjusted_yield")),
         "return_on_assets": float(yields.sel(pnl_yield_line="return_on_assets")),
         "expected_loss": float(ds["expected_loss"]),
+        "capital_expected_loss": float(ds["capital_expected_loss"]),
         "var_top": float(ds["value_at_risk"].sel(quantile=top)),
         "es_top": float(ds["expected_shortfall"].sel(quantile=top)),
         "economic_capital": float(ds["economic_capital"]),
@@ -237,8 +244,9 @@ def render(ds: xr.Dataset, path: Path, seconds: float) -> str:
     months = steady_months(ds)
     top = ds["quantile"].values[-1]
     head = (f"{ds.attrs['title']}: {n_paths} path(s) x {horizon} months, seed {ds.attrs['seed']}, {seconds:.1f} s\n"
-            f"means over paths; ratios over months {months.start}-{months.stop}; VaR and expected shortfall "
-            f"at {top:.1%}; economic capital at the scenario's level")
+            f"means over paths; ratios over months {months.start}-{months.stop}; capital year: the book as it stands at "
+            f"the end of month {ds.attrs['capital_month']} and its loss in {ds.attrs['capital_window']}; VaR and "
+            f"expected shortfall at {top:.1%}; economic capital at the scenario's level")
     weights = ds["path_weight"]
     if not bool((weights == 1.0).all()):
         target = json.loads(ds.attrs["scenario_resolved"])["capital"]["importance_quantile"]

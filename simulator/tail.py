@@ -20,16 +20,35 @@ BOOTSTRAP_SEED = 20_261_127  # the bootstrap's own stream: standard errors are r
 CHARGE_OFF_LAG = 6           # months from a first miss to charge-off (M1 .. M6, then charged off)
 
 
-def innovation_shift(sc: Scenario, months: tuple[int, int] | None = None) -> np.ndarray:
+def capital_window(sc: Scenario) -> tuple[int, int, int]:
+    """(m, first, last): the capital month m and the months first .. last of the year after it, whose
+    loss of the book as it stands at the end of month m the tail figures measure. m is
+    capital.month, or by default the end of the origination window W when a year follows it (no
+    new business in the year), else H - 12, else (H <= 12) W or the month before the last, the
+    window then being the months left (shorter than a year)."""
+    horizon = sc.run.horizon_months
+    window = min(sc.applicants.origination_months, horizon) if sc.applicants.monthly_volume > 0 else 0
+    m = sc.capital.month
+    if m == 0:
+        if window + 12 <= horizon:
+            m = window
+        elif horizon > 12:
+            m = horizon - 12
+        else:
+            m = min(max(1, min(window, horizon - 1)), horizon - 1)
+    return m, m + 1, min(m + 12, horizon)
+
+
+def innovation_shift(sc: Scenario) -> np.ndarray:
     """The mean mu[t] added to the factor's innovations (zero without importance sampling): of
     length Phi^-1(q) for q = capital.importance_quantile, pointing where the factor of the months
-    that drive the loss falls fastest. Those months are `months` (first, last; default the whole
-    horizon) and the CHARGE_OFF_LAG months before: a first miss charges off six months later."""
+    that drive the capital year's loss falls fastest: the year's months and the CHARGE_OFF_LAG
+    months before (a first miss charges off six months later)."""
     horizon = sc.run.horizon_months
     q = sc.capital.importance_quantile
     if q == 0.0:
         return np.zeros(horizon)
-    first, last = months or (1, horizon)
+    _, first, last = capital_window(sc)
     drives = np.zeros(horizon)
     drives[max(0, first - 1 - CHARGE_OFF_LAG):last] = 1.0
     phi = sc.factor.autocorrelation
@@ -44,7 +63,7 @@ def innovation_shift(sc: Scenario, months: tuple[int, int] | None = None) -> np.
     return -ndtri(q) * direction / norm if norm > 0 else np.zeros(horizon)
 
 
-def factor_innovations(sc: Scenario, months: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def factor_innovations(sc: Scenario) -> tuple[np.ndarray, np.ndarray]:
     """(innovations as drawn, path weights). Without importance sampling: the keyed standard normals,
     weights 1. With it, a defensive mixture: odd paths add the shift mu to their keyed normals, even
     paths do not, and every path's weight is its likelihood ratio against the mixture,
@@ -52,7 +71,7 @@ def factor_innovations(sc: Scenario, months: tuple[int, int] | None = None) -> t
     drawn. The weights average 1 and are at most 1 / a, so means stay as precise as plain Monte
     Carlo's within a factor 1 / a while half the paths sample the tail."""
     e = hazard.factor_innovations(sc.run.seed, sc.run.paths, sc.run.horizon_months)
-    mu = innovation_shift(sc, months)
+    mu = innovation_shift(sc)
     if not mu.any():
         return e, np.ones(sc.run.paths)
     shifted = (np.arange(sc.run.paths) % 2 == 1)[:, None]
@@ -118,6 +137,15 @@ def _bootstrap(xs: np.ndarray, ws: np.ndarray, levels: list[float]) -> tuple[np.
     return np.nanstd(var, axis=0, ddof=1), np.nanstd(es, axis=0, ddof=1)
 
 
+def mean_and_error(x: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """The weighted (self-normalised) mean of x over paths and its delta-method standard error, which
+    with equal weights is the plain sd / sqrt(n) (0 with one path)."""
+    n = len(x)
+    mean = np.sum(weights * x) / np.sum(weights)
+    spread = np.sum(weights**2 * (x - mean) ** 2) / np.sum(weights) ** 2
+    return mean, (math.sqrt(spread * n / (n - 1)) if n > 1 else 0.0)
+
+
 def tail_statistics(losses: np.ndarray, weights: np.ndarray, levels: list[float]) -> dict[str, np.ndarray]:
     """Over the last axis (paths) of `losses`: mean, VaR and expected shortfall at `levels`, each with
     its bootstrap standard error (`_bootstrap`), and the number of paths at or beyond each VaR.
@@ -129,11 +157,7 @@ def tail_statistics(losses: np.ndarray, weights: np.ndarray, levels: list[float]
     out |= {name: np.empty(lead) for name in ("mean", "mean_se")}
     for index in np.ndindex(*lead):
         x = losses[index]
-        mean = np.sum(weights * x) / np.sum(weights)
-        out["mean"][index] = mean
-        # Self-normalised estimator's delta-method error (the plain standard error with equal weights).
-        spread = np.sum(weights**2 * (x - mean) ** 2) / np.sum(weights) ** 2
-        out["mean_se"][index] = math.sqrt(spread * n / (n - 1)) if n > 1 else 0.0
+        out["mean"][index], out["mean_se"][index] = mean_and_error(x, weights)
         order = np.argsort(x, kind="stable")
         xs, ws = x[order], weights[order]
         for j, level in enumerate(levels):

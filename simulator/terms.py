@@ -54,7 +54,7 @@ Terms = namedtuple("Terms", [
 ])
 
 # Integer sums the kernel adds into (each with a leading thread axis; see `kernel.simulate`).
-Outputs = namedtuple("Outputs", ["stocks", "flows", "rolls", "cures", "borrowers", "vintage_stocks",
+Outputs = namedtuple("Outputs", ["stocks", "flows", "rolls", "cures", "borrowers", "line_limits", "vintage_stocks",
                                  "vintage_flows", "seasoned", "trace"])
 
 
@@ -118,6 +118,7 @@ def output_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
         "rolls": (horizon, products, bands, N_STATES),
         "cures": (horizon, products, bands, N_STATES),
         "borrowers": (horizon, bands, N_STATES),
+        "line_limits": (horizon, bands),
         "vintage_stocks": (vintages, horizon, products, N_STATES, 2),
         "vintage_flows": (vintages, horizon, products, len(VINTAGE_FLOWS)),
         "seasoned": (products, bands, 2),

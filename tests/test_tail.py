@@ -136,3 +136,37 @@ def test_too_few_tail_paths_print_as_lower_bounds():
     assert "too few paths" in note and "10,000 paths" in note and "importance" in note
     enough = head | {"tail_paths": 12.0, "capital_tail_paths": 12.0}
     assert summary.shown("var_top", enough) == "20,000,000" and summary.tail_note([("run", enough)]) == ""
+
+
+def test_capital_year_and_irb_exposure_of_the_same_book(scenario_file):
+    """The capital year is the book at month m and its loss and profit in months m+1 .. m+12: with
+    no new business after m it is the whole book's; otherwise the whole book's less the later
+    vintages'. IRB capital is on the same book at month m: its performing balance plus line_ccf of
+    the lines' undrawn limit."""
+    from simulator import engine, pnl
+    from simulator.codes import FLOWS
+
+    base = ["run.paths=3", "applicants.monthly_volume=400", "run.horizon_months=20"]
+    ds = engine.simulate(load_scenario(scenario_file(), [*base, "applicants.origination_months=6"]))
+    assert ds.attrs["capital_month"] == 6 and ds.attrs["capital_window"] == "months 7 .. 18"
+    window = ds.sel(month=slice(7, 18)).sum(("month", "score_band"))
+    np.testing.assert_allclose(ds["capital_loss"], window["charged_off"] - window["recovered"])
+    np.testing.assert_allclose(ds["capital_profit"], window["net_revenue"])
+
+    ds = engine.simulate(load_scenario(scenario_file(), [*base, "applicants.origination_months=20",
+                                                           "capital.month=5", "capital.line_ccf=0.25"]))
+    assert ds.attrs["capital_window"] == "months 6 .. 17"
+    window = ds.sel(month=slice(6, 17)).sum(("month", "score_band"))
+    later = ds.sel(vintage=slice(6, None))
+    month_of = later["vintage"] + later["months_on_book"]
+    in_window = (month_of >= 6) & (month_of <= 17)
+    new_loss = ((later["vintage_charged_off"] - later["vintage_recovered"]).where(in_window, 0.0)
+                .sum(("vintage", "months_on_book")))
+    assert float(new_loss.sum()) > 0
+    np.testing.assert_allclose(ds["capital_loss"], window["charged_off"] - window["recovered"] - new_loss)
+    performing = ds["balance"].sel(month=5, state=["current", "M1", "M2", "M3"]).sum("state")
+    undrawn = ds["line_limit"].sel(month=5) - performing.sel(product="huabei")
+    assert float(undrawn.min()) >= 0
+    ead = performing.mean("path")
+    ead.loc[dict(product="huabei")] = ead.sel(product="huabei") + 0.25 * undrawn.mean("path")
+    np.testing.assert_allclose(ds["irb_exposure"].transpose(*ead.dims), ead, rtol=1e-12)
