@@ -37,6 +37,7 @@ UNSWEPT = {
     "run.paths": "the number of paths sets the path dimension",
     "run.horizon_months": "the horizon sets the month dimension",
     "run.seed": "the cells of a sweep share their random numbers (common random numbers)",
+    "run.results": "the results mode sets which variables keep the path dimension",
     "applicants.origination_months": "the origination window sets the vintage dimension",
     "scorecard.bands": "the bands set the score_band dimension",
     "capital.quantiles": "the quantiles set the quantile dimension",
@@ -56,6 +57,7 @@ class ScenarioError(Exception):
 # Bounds that keep every amount and every sum of the results inside int64 cents with room to
 # spare (docs/scenarios.md section 6): an amount of one account at most MAX_AMOUNT yuan.
 MAX_AMOUNT = 1e8
+SUMMARY_ABOVE_PATHS = 200   # run.results = "auto": full per-path results up to this many paths, a summary above
 MAX_SIGMA = 3.0        # lognormal sigma of a requested amount (exp(3 x 8.3) x median stays finite)
 
 
@@ -89,6 +91,12 @@ class Run(Section):
     seed: Annotated[int, Field(ge=0, lt=2**63)]
     paths: Annotated[int, Field(ge=1)]
     horizon_months: Annotated[int, Field(ge=1, le=600)]
+    results: Literal["auto", "full", "summary"]
+
+    def summary(self) -> bool:
+        """Whether the results keep per path only what the tail needs (`results`; auto: above
+        SUMMARY_ABOVE_PATHS paths)."""
+        return self.results == "summary" or (self.results == "auto" and self.paths > SUMMARY_ABOVE_PATHS)
 
 
 class Engine(Section):

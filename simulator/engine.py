@@ -16,8 +16,10 @@ from tqdm import tqdm
 
 from . import __version__, faults, kernel, policy, risk, scoring, tail, terms
 from .checkpoints import Checkpoints, Task
+from .codes import PRODUCTS
 from .config import LoadedScenario, Scenario, ScenarioError
 from .origination import prepare
+from .results import path_series
 from .terms import Accounts
 
 
@@ -56,14 +58,53 @@ def run_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, t
     return {name: part.sum(axis=0) for name, part in out.items()}
 
 
-def add_task(totals: dict[str, np.ndarray], task: Task, sums: dict[str, np.ndarray]) -> None:
-    for name, part in sums.items():
-        totals[name][task.p0:task.p1] += part
+class Totals:
+    """The tasks' integer sums added up. Full mode: per path. Summary mode (run.results): per path
+    only `results.path_series`; every output as its weighted mean over paths, folded path by path in
+    path order (so the floating sums depend neither on the order tasks finish nor on how they are
+    split) once a block of paths has all its borrower tasks: memory follows the blocks in flight,
+    not the paths."""
 
+    def __init__(self, sc: Scenario, tasks: list[Task], summary: bool):
+        self.sc, self.summary, self.series_of = sc, summary, path_series
+        shapes = terms.output_shapes(sc)
+        if not self.summary:
+            self.totals = {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64) for name, shape in shapes.items()}
+            return
+        self.weights = tail.factor_innovations(sc)[1]
+        self.means = {name: np.zeros((1,) + shape) for name, shape in shapes.items()}
+        probe = path_series({name: np.zeros((1,) + shape, dtype=np.int64) for name, shape in shapes.items()}, sc)
+        self.series = {name: np.zeros((sc.run.paths,) + part.shape[1:], dtype=np.int64) for name, part in probe.items()}
+        self.blocks = sorted({(t.p0, t.p1) for t in tasks})
+        self.waiting = {block: sum(1 for t in tasks if (t.p0, t.p1) == block) for block in self.blocks}
+        self.partial: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        self.folded = 0                                   # blocks folded into the means, in order
 
-def empty_totals(sc: Scenario) -> dict[str, np.ndarray]:
-    return {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64)
-            for name, shape in terms.output_shapes(sc).items()}
+    def add(self, task: Task, sums: dict[str, np.ndarray]) -> None:
+        if not self.summary:
+            for name, part in sums.items():
+                self.totals[name][task.p0:task.p1] += part
+            return
+        for name, part in self.series_of(sums, self.sc).items():
+            self.series[name][task.p0:task.p1] += part
+        block = (task.p0, task.p1)
+        held = self.partial.setdefault(block, {name: np.zeros_like(part) for name, part in sums.items()})
+        for name, part in sums.items():
+            held[name] += part
+        self.waiting[block] -= 1
+        while self.folded < len(self.blocks) and self.waiting[self.blocks[self.folded]] == 0:
+            p0, p1 = self.blocks[self.folded]
+            for name, part in self.partial.pop((p0, p1)).items():
+                for p in range(p0, p1):   # path by path, in order: the same bits whatever the task split
+                    self.means[name][0] += self.weights[p] * part[p - p0]
+            self.folded += 1
+
+    def result(self) -> dict[str, np.ndarray]:
+        """Full mode: the per-path sums. Summary mode: the weighted means (a path axis of 1) and "series"."""
+        if not self.summary:
+            return self.totals
+        total = self.weights.sum()
+        return {name: part / total for name, part in self.means.items()} | {"series": self.series}
 
 
 def _remote_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, threads: int,
@@ -151,21 +192,24 @@ class Executor:
 
 def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, block_size: int | None = None,
                  executor: Executor | None = None, store: Checkpoints | None = None, cell: int = 0,
-                 progress: bool = False, label: str = "", trace: bool = False) -> dict[str, np.ndarray]:
+                 progress: bool = False, label: str = "", trace: bool = False,
+                 summary: bool = False) -> dict[str, np.ndarray]:
     """Every task of one scenario (or sweep cell) over `accounts`: integer sums by name (shapes of
     `terms.output_shapes` after a path axis). Tasks run on `executor` (default: here, with `threads`
     and `block_size`); finished ones are taken from and saved to `store`. With `trace`, also
-    "trace": the month-end balance of each account on path 0 (for tests)."""
+    "trace": the month-end balance of each account on path 0 (for tests). With `summary`, the
+    weighted means and per-path series of `Totals` instead of per-path sums."""
     local = executor is None
     executor = executor or Executor(threads, block_size)
     starts = terms.borrower_starts(accounts.borrower)
-    totals, todo = empty_totals(sc), []
-    for task in plan_tasks(sc, len(starts) - 1, cell):
+    tasks = plan_tasks(sc, len(starts) - 1, cell)
+    totals, todo = Totals(sc, tasks, summary), []
+    for task in tasks:
         saved = store.load(task) if store else None
         if saved is None:
             todo.append(task)
         else:
-            add_task(totals, task, saved)
+            totals.add(task, saved)
     trace_out = np.zeros((len(accounts.account_id), sc.run.horizon_months), dtype=np.int64) if trace else None
     bar = tqdm(total=len(todo), unit="task", disable=not progress, file=sys.stderr, leave=False, dynamic_ncols=True,
                desc=label or None)
@@ -173,15 +217,16 @@ def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, b
         for task, sums in executor.run(sc, accounts, starts, todo, trace_out):
             if store:
                 store.save(task, sums)
-            add_task(totals, task, sums)
+            totals.add(task, sums)
             bar.update()
     finally:
         bar.close()
         if local:
             executor.close()
+    out = totals.result()
     if trace:
-        totals["trace"] = trace_out
-    return totals
+        out["trace"] = trace_out
+    return out
 
 
 RESULT_COPIES = 4   # the kernel's totals, the cell's Dataset, the combined Dataset and its derived figures
@@ -198,15 +243,25 @@ def available_memory() -> int | None:
     return None
 
 
+def per_path_values(sc: Scenario) -> int:
+    """Values a path keeps in memory: its factor inputs (factor, six roll rates, prepayment, draws and
+    weight by month), and its results: every output in full mode, the tail's series in summary mode."""
+    horizon, products = sc.run.horizon_months, len(PRODUCTS)
+    factor = 10 * horizon
+    if sc.run.summary():
+        return factor + 6 * horizon * products + 2 * products
+    return factor + sum(math.prod(shape) for shape in terms.output_shapes(sc).values())
+
+
 def check_memory(loaded: LoadedScenario) -> None:
     """Refuse, before any work, a run whose results alone would not fit in the memory available."""
-    need = RESULT_COPIES * sum(8 * sc.run.paths * sum(math.prod(shape) for shape in terms.output_shapes(sc).values())
-                               for sc in loaded.cells)
+    need = sum(RESULT_COPIES * 8 * per_path_values(sc) * sc.run.paths for sc in loaded.cells)
     have = available_memory()
+    hint = "" if loaded.scenario.run.summary() else ', or run.results = "summary"'
     if have is not None and need > have:
         raise ScenarioError(str(loaded.path), "run.paths", f"expected a run whose results fit in memory: they need "
                                                            f"about {need / 2**30:,.1f} GiB, {have / 2**30:,.1f} GiB "
-                                                           f"is available (fewer paths, months or sweep cells)")
+                                                           f"is available (fewer paths, months or sweep cells{hint})")
 
 
 def cell_sums(sc: Scenario, accounts: Accounts, counts: dict[str, np.ndarray],
@@ -214,8 +269,10 @@ def cell_sums(sc: Scenario, accounts: Accounts, counts: dict[str, np.ndarray],
     """Everything a cell's Dataset is built from: the kernel's totals, the host-side counts of
     origination, and the pools' PDs."""
     seasoned_pd, seasoned_fraud = risk.seasoned_pools(accounts, terms.n_bands(sc), sc.run.horizon_months)
+    # Summary mode: the kernel's sums are already weighted means (one "path" of weight 1).
+    weights = np.ones(1) if "series" in totals else tail.factor_innovations(sc)[1]
     return totals | counts | {"pool_pd": risk.pool_pd(accounts, terms.n_bands(sc)), "seasoned_pd": seasoned_pd,
-                              "seasoned_fraud": seasoned_fraud, "path_weight": tail.factor_innovations(sc)[1]}
+                              "seasoned_fraud": seasoned_fraud, "path_weight": weights}
 
 
 def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int | None = None,
@@ -236,8 +293,9 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
         for index, sc in enumerate(loaded.cells):
             accounts, counts = prepare(sc, loaded.book_path(sc))
             totals = run_accounts(sc, accounts, executor=executor, store=store, cell=index, progress=progress,
-                                  label=f"cell {index + 1}/{len(loaded.cells)}")
-            cells.append(build_dataset(loaded, sc, labels, cell_sums(sc, accounts, counts, totals), __version__))
+                                  label=f"cell {index + 1}/{len(loaded.cells)}", summary=sc.run.summary())
+            sums = cell_sums(sc, accounts, counts, totals)
+            cells.append(build_dataset(loaded, sc, labels, sums, __version__, sums.pop("series", None)))
     finally:
         executor.close()
     return combine_cells(loaded, cells)

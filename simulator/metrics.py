@@ -98,7 +98,10 @@ def roll_rates(ds: xr.Dataset) -> xr.Dataset:
     start as denominator (NaN without one); NaN wherever the denominator is 0."""
     pooled = ("product", "score_band")
     weights = ds.get("path_weight")
-    n_paths = ds.sizes["path"] if weights is None else weights.sum("path")
+    if "path" not in ds["accounts"].dims:      # a summary: the counts are means over paths
+        n_paths = 1.0
+    else:
+        n_paths = ds.sizes["path"] if weights is None else weights.sum("path")
     accounts = path_sum(ds["accounts"].sum(pooled), weights)
     opening = ds["opening_accounts"].sum(("product", "score_band")) * n_paths
     previous = _previous_month(accounts, opening)
@@ -205,7 +208,9 @@ def score_band_calibration(ds: xr.Dataset) -> xr.Dataset:
     enough to be observed for 12 months on book (`accounts`), `predicted_pd`, their mean PD by
     account (first-party fraud at 1); `observed_rate`, the share that reached 90+ within 12 months
     on book, mean over paths; `fraud_share`, the share that are first-party fraud."""
-    seasoned = ds["accounts_seasoned_12m"].isel(path=0, drop=True)
+    seasoned = ds["accounts_seasoned_12m"]
+    if "path" in seasoned.dims:
+        seasoned = seasoned.isel(path=0, drop=True)
     accounts = seasoned.sum("product")
     denominator = accounts.where(accounts > 0)
     predicted = (ds["pd_12m_seasoned"].fillna(0.0) * seasoned).sum("product") / denominator

@@ -1,5 +1,5 @@
-"""Profit and loss: revenue and net revenue (defined here once), per-path totals, and the P&L over
-the horizon per product and in total (means over paths)."""
+"""Profit and loss: revenue and net revenue (defined here once), the capital year's loss and profit of
+a book, and the P&L over the horizon per product and in total (means over paths)."""
 from __future__ import annotations
 
 import xarray as xr
@@ -44,13 +44,6 @@ def book_year(flows: np.ndarray, vintage_flows: np.ndarray, month: int, first: i
 LINES = ("interest_income", "fee_income", "penalty_income", "merchant_discount", "funding_cost",
          "net_charge_offs", "net_revenue", "average_balance")           # yuan
 YIELD_LINES = ("risk_adjusted_yield", "return_on_assets")               # fractions a year
-
-
-def path_totals(ds: xr.Dataset) -> xr.Dataset:
-    """Per path (and product) over the horizon: revenue, loss (net charge-offs), profit (net revenue)."""
-    flows = ds[list(REVENUE) + ["charged_off", "recovered", "net_revenue"]].sum(("month", "score_band"))
-    return xr.Dataset({"revenue": revenue(flows), "loss": flows["charged_off"] - flows["recovered"],
-                       "profit": flows["net_revenue"]})
 
 
 def profit_and_loss(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:

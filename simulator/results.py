@@ -11,7 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from . import files, pnl, risk, tail
-from .codes import (ACCOUNTS, BADS, BALANCE, DPD90, FLOWS, FUNNEL, HUABEI, MONEY_FLOWS, PRODUCTS, STATES,
+from .codes import (ACCOUNTS, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, HUABEI, MONEY_FLOWS, PRODUCTS, STATES,
                     V_CHARGED_OFF, V_EARNINGS, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES)
 from .config import LoadedScenario, Scenario, ScenarioError
 
@@ -72,6 +72,12 @@ DESCRIPTIONS = {
     "capital_loss": "net charge-offs (charged off - recovered) in the capital year of the book as it stands at the "
                     "end of the capital month (accounts originated later left out), per path",
     "capital_profit": "net revenue in the capital year of the same book, per path",
+    "path_month_loss": "net charge-offs (charged off - recovered) in the month, per path",
+    "path_month_revenue": "interest, fees, penalty and merchant discount in the month, per path",
+    "path_month_profit": "net revenue in the month, per path",
+    "path_month_balance": "principal receivable at the end of the month, per path",
+    "path_month_dpd30_balance": "principal 30+ days past due (M2 and worse) at the end of the month, per path",
+    "path_month_dpd90_balance": "principal 90+ days past due (M4 and worse) at the end of the month, per path",
     "path_revenue": "interest, fees, penalty and merchant discount over the horizon, per path",
     "path_loss": "net charge-offs (charged off - recovered) over the horizon, per path",
     "path_profit": "net revenue over the horizon, per path",
@@ -159,9 +165,34 @@ CONVENTIONS = {
 }
 
 
+def path_series(sums: dict[str, np.ndarray], sc: Scenario) -> dict[str, np.ndarray]:
+    """What the tail needs of each path, from the kernel's integer sums with a leading path axis (a
+    task's, or a run's): monthly totals by product in cents (loss, revenue, profit, balance, 30+ and
+    90+ balance) and the capital year's loss and profit by product. Linear in the sums, so tasks add."""
+    flows = sums["flows"].sum(axis=3)                       # (path, month, product, FLOWS)
+    by_name = {name: flows[..., j] for j, name in enumerate(FLOWS)}
+    balance = sums["stocks"][..., BALANCE].sum(axis=3)      # (path, month, product, state)
+    month, first, last = tail.capital_window(sc)
+    loss, profit = pnl.book_year(sums["flows"], sums["vintage_flows"], month, first, last)
+    return {
+        "path_month_loss": by_name["charged_off"] - by_name["recovered"],
+        "path_month_revenue": pnl.revenue(by_name),
+        "path_month_profit": pnl.net_revenue(by_name),
+        "path_month_balance": balance.sum(axis=-1),
+        "path_month_dpd30_balance": balance[..., DPD30:].sum(axis=-1),
+        "path_month_dpd90_balance": balance[..., DPD90:].sum(axis=-1),
+        "capital_loss": loss,
+        "capital_profit": profit,
+    }
+
+
 def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], sums: dict[str, np.ndarray],
-                  version: str) -> xr.Dataset:
-    """Assemble one cell's Dataset from integer sums (cents and counts) of the kernel and the host."""
+                  version: str, series: dict[str, np.ndarray] | None = None) -> xr.Dataset:
+    """Assemble one cell's Dataset from integer sums (cents and counts) of the kernel and the host,
+    per path; or, in the summary mode, from the kernel's weighted means over paths (a path axis of
+    length 1, dropped) and the per-path `series` (`path_series`)."""
+    summary = series is not None
+    series = path_series(sums, sc) if series is None else series
     stocks, flows, funnel, opening = sums["stocks"], sums["flows"], sums["funnel"], sums["opening"]
     n_paths, horizon = stocks.shape[:2]
     coords = {
@@ -208,9 +239,6 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["bads_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., BADS])
     # The capital year: the book as it stands at the end of month m, its loss and profit in the year after.
     month, first, last = tail.capital_window(sc)
-    loss, profit = pnl.book_year(flows, sums["vintage_flows"], month, first, last)
-    data["capital_loss"] = (("path", "product"), loss / CENTS)
-    data["capital_profit"] = (("path", "product"), profit / CENTS)
     data["line_limit"] = (("path", "month", "score_band"), sums["line_limits"] / CENTS)
     # IRB capital of the same book on the same date: the performing balance (90+ is in default) at
     # month m, and for lines line_ccf of their undrawn limit; mean over paths.
@@ -243,6 +271,12 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     coords["vintage"] = np.arange(1, vintages.shape[1] + 1)
     coords["months_on_book"] = np.arange(vintages.shape[2])
     ds = xr.Dataset(data, coords=coords)
+    if summary:         # the means over paths: no path dimension
+        ds = ds.isel(path=0, drop=True)
+    n_series = next(iter(series.values())).shape[0]
+    for name, values in series.items():
+        dims = ("path", "month", "product") if name.startswith("path_month") else ("path", "product")
+        ds[name] = xr.DataArray(values / CENTS, dims=dims, coords={"path": np.arange(n_series)})
     ds["vintage"].attrs["description"] = "origination month of the accounts"
     ds["months_on_book"].attrs["description"] = "months since origination (0: the origination month)"
     ds["score_band"].attrs["cut_points"] = np.asarray(sc.scorecard.bands)
@@ -255,6 +289,7 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
         "scenario_overrides": json.dumps(loaded.overrides),
         "scenario_resolved": json.dumps(loaded.resolved(), sort_keys=True),
         "currency": "CNY",
+        "results_mode": "summary" if summary else "full",
         "capital_month": month,
         "capital_window": f"months {first} .. {last}",
         **{f"convention_{k}": v for k, v in CONVENTIONS.items()},
@@ -277,11 +312,10 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset]) -> xr.Dataset
         ds = cells[0]
     sc = loaded.scenario
     ds["path_weight"] = ("path", tail.factor_innovations(sc)[1])
-    totals = pnl.path_totals(ds)
     for name in ("revenue", "loss", "profit"):
-        ds[f"path_{name}"] = totals[name]
+        ds[f"path_{name}"] = ds[f"path_month_{name}"].sum("month")
     _, first, last = tail.capital_window(sc)
-    metrics = risk.loss_metrics(totals["loss"].sum("product"), ds["capital_loss"].sum("product"),
+    metrics = risk.loss_metrics(ds["path_loss"].sum("product"), ds["capital_loss"].sum("product"),
                                 ds["capital_profit"].sum("product"), last - first + 1,
                                 ds["irb_capital"].sum(("product", "score_band")),
                                 sc.capital.quantiles, sc.capital.economic_capital_level, ds["path_weight"])
@@ -300,8 +334,10 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset]) -> xr.Dataset
 
 
 def write(ds: xr.Dataset, path: Path) -> None:
-    """Write a results file atomically (never a half-written result)."""
-    files.write_atomic(Path(path), lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+    """Write a results file atomically (never a half-written result), its arrays compressed (lossless
+    zlib: about half the size, read back identical)."""
+    encoding = {name: {"zlib": True, "complevel": 4} for name, var in ds.data_vars.items() if var.ndim > 0}
+    files.write_atomic(Path(path), lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
 
 
 def read(path: Path) -> xr.Dataset:

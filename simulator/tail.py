@@ -84,7 +84,9 @@ def factor_innovations(sc: Scenario) -> tuple[np.ndarray, np.ndarray]:
 
 def path_mean(x: xr.DataArray, weights: xr.DataArray | None) -> xr.DataArray:
     """The mean over `path`, weighted by the paths' likelihood ratios (self-normalised); the plain mean
-    when every weight is 1, bit for bit."""
+    when every weight is 1, bit for bit; `x` itself when it has no path dimension (a summary's mean)."""
+    if "path" not in x.dims:
+        return x
     if weights is None or bool((weights == 1.0).all()):
         return x.mean("path")
     w = weights.sel(path=x["path"]) if "path" in x.coords else weights
@@ -93,7 +95,10 @@ def path_mean(x: xr.DataArray, weights: xr.DataArray | None) -> xr.DataArray:
 
 def path_sum(x: xr.DataArray, weights: xr.DataArray | None) -> xr.DataArray:
     """The sum over `path` of the paths weighted by their likelihood ratios (what pooling the paths
-    means under importance sampling); the plain sum when every weight is 1."""
+    means under importance sampling); the plain sum when every weight is 1; `x` itself when it has no
+    path dimension (a summary's mean: pooled ratios of means are those of sums)."""
+    if "path" not in x.dims:
+        return x
     if weights is None or bool((weights == 1.0).all()):
         return x.sum("path")
     return (x * weights).sum("path")
