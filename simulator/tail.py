@@ -116,6 +116,15 @@ def _tail_start(w: np.ndarray, level: float) -> int:
     return int(min(n - 1, np.argmax(above <= (1.0 - level) * n)))
 
 
+def path_quantile(x: xr.DataArray, weights: xr.DataArray, level: float) -> xr.DataArray:
+    """The `level` quantile over `path` of any per-path variable, with the paths' weights (the estimator
+    of VaR: with weights 1 the ceil(n q)-th smallest), e.g. of `path_month_dpd90_balance`."""
+    def one(values: np.ndarray) -> float:
+        order = np.argsort(values, kind="stable")
+        return values[order][_tail_start(weights.values[order], level)]
+    return xr.apply_ufunc(one, x, input_core_dims=[["path"]], vectorize=True)
+
+
 def _bootstrap(xs: np.ndarray, ws: np.ndarray, levels: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """Standard errors of VaR and ES at `levels` for losses xs sorted ascending with weights ws: the
     standard deviation over BOOTSTRAP_REPLICATES Poisson bootstrap resamples (each path counted a

@@ -210,3 +210,13 @@ def test_summary_mode_is_the_same_whatever_the_task_split(scenario_file):
     a = engine.simulate(load_scenario(scenario_file(), [*base, "engine.task_paths=5", "engine.task_borrowers=100"]))
     b = engine.simulate(load_scenario(scenario_file(), [*base, "engine.task_paths=12", "engine.task_borrowers=100000"]))
     xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
+
+
+def test_path_quantile_of_any_variable():
+    x = xr.DataArray(np.arange(1.0, 101.0).reshape(1, 100), dims=("month", "path"))
+    ones = xr.DataArray(np.ones(100), dims="path")
+    assert float(tail.path_quantile(x, ones, 0.95)[0]) == 95.0
+    # Weight 3 on the largest value and 1 elsewhere: an estimated probability of 3 / 100 above 97.
+    heavy = xr.DataArray(np.r_[np.ones(99), 3.0], dims="path")
+    assert float(tail.path_quantile(x, heavy, 0.97)[0]) == 99.0
+    assert float(tail.path_quantile(x, heavy, 0.96)[0]) == 98.0
