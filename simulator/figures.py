@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from . import metrics, results, summary
-from .tail import path_mean
+from .tail import MIN_TAIL_PATHS, path_mean
 
 DPI = 100
 STYLE = {
@@ -330,8 +330,10 @@ def loss_figure(ds: xr.Dataset) -> Drawing:
                     ax.axvline(value, color=colour, linestyle=dash, linewidth=2,
                                label=f"{name}: {value / scale:,.{0 if scale == 1 else 1}f} {unit}"
                                      + (" (= VaR)" if name.startswith("ES") and same else ""))
-            if losses.size * (1 - top) < 1:  # the top quantile is beyond the paths: VaR is the largest loss
-                ax.plot([], [], " ", label=f"with {losses.size} paths, VaR {top:.1%}\nis the largest path loss")
+            beyond = int(_pick(ds["tail_paths"].sel(quantile=top), sel))
+            if beyond < MIN_TAIL_PATHS:     # too few paths in the tail to estimate it (tail.py)
+                ax.plot([], [], " ", label=f"only {beyond} of {losses.size} paths at or beyond\nVaR {top:.1%}: "
+                                          f"VaR and ES are\nlower bounds (see the headline)")
             ax.xaxis.set_major_formatter(_money_formatter(scale))
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel(f"loss in the capital year, {ds.attrs['capital_window']}: net charge-offs ({unit})")
