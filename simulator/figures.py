@@ -142,20 +142,10 @@ def _mean_paths(x, weights=None):
 CAPTIONS = tomllib.loads(resources.files("simulator").joinpath("captions.toml").read_text())
 
 
-def _drawing(name: str, png: bytes, ds: xr.Dataset | None = None, **fields) -> Drawing:
-    """The figure `name` with its title and caption (captions.toml, `fields` filled in); with `ds`, the
-    caption says which cell of a sweep it shows."""
+def _drawing(name: str, png: bytes, **fields) -> Drawing:
+    """The figure `name` with its title and caption (captions.toml, `fields` filled in)."""
     text = CAPTIONS[name]
-    return Drawing(f"{name}.png", png, text["title"],
-                   text["caption"].format(**fields) + (_first_note(ds) if ds is not None else ""))
-
-
-def _first_note(ds: xr.Dataset) -> str:
-    cells = results.cells(ds)
-    if len(cells) == 1:
-        return ""
-    return (f" The sweep's first cell is shown ({cells[0][0]}); 'Cells of the sweep', the small multiples and "
-            "the overlays show every cell.")
+    return Drawing(f"{name}.png", png, text["title"], text["caption"].format(**fields))
 
 
 # --- figures ----------------------------------------------------------------------------------------------
@@ -172,7 +162,7 @@ def vintage_figure(ds: xr.Dataset) -> Drawing:
             fig, ax = _axes(9.0, 4.2)
             _no_data(ax, "no new business: the run has no vintages")
             png = _png(fig)
-        drawing = _drawing("vintage_curves", png, ds)
+        drawing = _drawing("vintage_curves", png)
         return Drawing(drawing.name, png, drawing.title, "This run has no new business, so no vintages to draw. "
                        + drawing.caption)
     norm = colors.Normalize(vmin=vintages.min(), vmax=max(vintages.max(), vintages.min() + 1))
@@ -205,7 +195,7 @@ def vintage_figure(ds: xr.Dataset) -> Drawing:
             bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), shrink=0.9)
             bar.set_label("vintage (origination month)")
         png = _png(fig)
-    return _drawing("vintage_curves", png, ds)
+    return _drawing("vintage_curves", png)
 
 
 def delinquency_figure(ds: xr.Dataset) -> Drawing:
@@ -236,7 +226,7 @@ def delinquency_figure(ds: xr.Dataset) -> Drawing:
         if handles:
             axes[1].legend(handles, labels, loc="upper left")
         png = _png(fig)
-    return _drawing("delinquency", png, ds)
+    return _drawing("delinquency", png)
 
 
 def roll_rate_figure(ds: xr.Dataset) -> Drawing:
@@ -278,7 +268,7 @@ def roll_rate_figure(ds: xr.Dataset) -> Drawing:
                 secondary.tick_params(length=0, labelsize=8)
                 secondary.set_ylabel("mean", fontsize=8)
         png = _png(fig)
-    return _drawing("roll_rates", png, ds)
+    return _drawing("roll_rates", png)
 
 
 def _logit(p):
@@ -340,7 +330,7 @@ def loss_figure(ds: xr.Dataset) -> Drawing:
             ax.set_ylabel("paths (weighted: importance sampling)" if weighted else "paths")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
         png = _png(fig)
-    return _drawing("loss_distribution", png, ds, top=top, tail=1 - top, month=ds.attrs["capital_month"])
+    return _drawing("loss_distribution", png, top=top, tail=1 - top, month=ds.attrs["capital_month"])
 
 
 def _histogram(ax, losses: np.ndarray, bins=None, **kwargs) -> None:
@@ -381,7 +371,7 @@ def calibration_figure(ds: xr.Dataset) -> Drawing:
             ax.set_ylabel("rate of reaching 90+ within 12 months")
             ax.legend(loc="upper right")
         png = _png(fig)
-    return _drawing("calibration", png, ds)
+    return _drawing("calibration", png)
 
 
 def _cap_of(cell: xr.Dataset, ds: xr.Dataset) -> float:
@@ -398,10 +388,7 @@ def _with_and_without_cap(cell: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 def cap_figure(ds: xr.Dataset) -> Drawing:
     """What the APR cap did by score band: approvals with the cap and without it (the rejected for it
-    added back), and the mean price before and after it, all products together; for a sweep, the
-    approvals of every cell in small multiples."""
-    if len(results.cells(ds)) > 1:
-        return _cap_cells_figure(ds)
+    added back), and the mean price before and after it, all products together."""
     cell = ds.isel(results.cells(ds)[0][1])
     bands = [str(b) for b in cell["score_band"].values]
     approvals, without = _with_and_without_cap(cell)
@@ -436,39 +423,131 @@ def cap_figure(ds: xr.Dataset) -> Drawing:
             right.legend(loc="upper right")
         png = _png(fig)
     share = float(cell["cap_bound"].sum() / max(1, int(cell["cap_applications"].sum())))
-    return _drawing("apr_cap", png, ds, share=share, cap=cap)
+    return _drawing("apr_cap", png, share=share, cap=cap)
 
 
-def _cap_cells_figure(ds: xr.Dataset) -> Drawing:
-    """Sweep: approvals by score band with and without the cap, one small panel per cell, same axes."""
+def _cells_grid(ds: xr.Dataset, name: str, panel, xlabel: str, ylabel: str, sharey: bool = True) -> Drawing:
+    """Sweep: one small panel per cell, same axes; `panel(ax, cell)` draws a cell (a Dataset)."""
     cells = results.cells(ds)
     ncols = min(4, len(cells))
     nrows = -(-len(cells) // ncols)
-    drawn = [(label, ds.isel(sel)) for label, sel in cells]
-    bands = [str(b) for b in ds["score_band"].values]
-    x = np.arange(len(bands))
     with style():
         fig = _figure(3.2 * ncols + 0.6, 2.4 * nrows + 0.8)
-        axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
-        for ax, (label, cell) in zip(axes, drawn):
-            approvals, without = _with_and_without_cap(cell)
-            share = float(cell["cap_bound"].sum()) / max(1, int(cell["cap_applications"].sum()))
-            ax.set_title(textwrap.fill(f"{label}: bound {share:.0%}", 40), fontsize=8)
-            if not _has_data(without):
-                _no_data(ax)
-                continue
-            ax.bar(x - 0.2, without, width=0.4, color=CYCLE[5], label="without the cap")
-            ax.bar(x + 0.2, approvals, width=0.4, color=CYCLE[0], label="with the cap")
-            ax.set_xticks(x, bands, fontsize=7, rotation=45)
-        for ax in axes[len(drawn):]:
+        axes = fig.subplots(nrows, ncols, sharex=True, sharey=sharey, squeeze=False).ravel()
+        for ax, (label, sel) in zip(axes, cells):
+            ax.set_title(textwrap.fill(label, 40), fontsize=8)
+            panel(ax, ds.isel(sel))
+        for ax in axes[len(cells):]:
             ax.set_visible(False)
         handles, labels = axes[0].get_legend_handles_labels()
         if handles:
             fig.legend(handles, labels, loc="upper right", fontsize=8)
-        fig.supxlabel("score band")
-        fig.supylabel("applications approved")
+        fig.supxlabel(xlabel)
+        fig.supylabel(ylabel)
         png = _png(fig)
-    return _drawing("apr_cap_cells", png, None)
+    return _drawing(name, png)
+
+
+def _cap_cells_figure(ds: xr.Dataset) -> Drawing:
+    """Sweep: approvals by score band with and without the cap, one small panel per cell."""
+    bands = [str(b) for b in ds["score_band"].values]
+    x = np.arange(len(bands))
+
+    def panel(ax, cell: xr.Dataset) -> None:
+        approvals, without = _with_and_without_cap(cell)
+        share = float(cell["cap_bound"].sum()) / max(1, int(cell["cap_applications"].sum()))
+        ax.set_title(ax.get_title() + f": bound {share:.0%}", fontsize=8)
+        if not _has_data(without):
+            _no_data(ax)
+            return
+        ax.bar(x - 0.2, without, width=0.4, color=CYCLE[5], label="without the cap")
+        ax.bar(x + 0.2, approvals, width=0.4, color=CYCLE[0], label="with the cap")
+        ax.set_xticks(x, bands, fontsize=7, rotation=45)
+
+    return _cells_grid(ds, "apr_cap_cells", panel, "score band", "applications approved")
+
+
+def _vintage_cells_figure(ds: xr.Dataset) -> Drawing:
+    """Sweep: cumulative charge-off rate of each vintage, all products, one small panel per cell."""
+    horizon = ds.sizes["month"]
+    norm = colors.Normalize(vmin=1, vmax=max(2, ds.sizes["vintage"]))
+
+    def panel(ax, cell: xr.Dataset) -> None:
+        original = cell["vintage_original"].sum("product")
+        charged = _mean_paths(cell["vintage_charged_off"].sum("product").cumsum("months_on_book"),
+                              cell.get("path_weight"))
+        rate = (charged / original.where(original > 0)).where(cell["months_on_book"] <= horizon - cell["vintage"])
+        if not _has_data(_array(rate)):
+            _no_data(ax, "no charge-offs")
+            return
+        for v in rate["vintage"].values:
+            ax.plot(rate["months_on_book"].values, _array(rate.sel(vintage=v)), color=colormaps["viridis"](norm(v)),
+                    linewidth=0.9)
+        ax.yaxis.set_major_formatter(PERCENT)
+
+    return _cells_grid(ds, "vintage_curves_cells", panel, "months on book",
+                       "cumulative charge-off rate (all products)")
+
+
+def _roll_rate_cells_figure(ds: xr.Dataset) -> Drawing:
+    """Sweep: the roll-rate heat map of each cell, one small panel per cell, one colour scale."""
+    rates = metrics.roll_rates(ds)["roll_rate"]
+    values = _array(rates)
+    norm, _ = _rate_norm(values) if _has_data(values) else (None, None)
+    transitions = [str(t) for t in rates["transition"].values]
+    months = rates["month"].values
+
+    def panel(ax, cell: xr.Dataset) -> None:
+        sel = {k: cell[k].item() for k in results.sweep_names(ds)}
+        shown = _array(rates.sel(sel).transpose("transition", "month"))
+        if not _has_data(shown):
+            _no_data(ax)
+            return
+        ax.imshow(np.ma.masked_invalid(shown), aspect="auto", cmap=colormaps["magma_r"].with_extremes(bad="#eeeeee"),
+                  norm=norm, interpolation="nearest",
+                  extent=(months[0] - 0.5, months[-1] + 0.5, len(transitions) - 0.5, -0.5))
+        ax.set_yticks(range(len(transitions)), transitions, fontsize=6)
+        ax.grid(False)
+
+    return _cells_grid(ds, "roll_rates_cells", panel, "month of the run", "transition")
+
+
+def _calibration_cells_figure(ds: xr.Dataset) -> Drawing:
+    """Sweep: predicted PD against the realised 12-month bad rate by score band, one panel per cell."""
+    bands = [str(b) for b in ds["score_band"].values]
+    x = np.arange(len(bands))
+
+    def panel(ax, cell: xr.Dataset) -> None:
+        cal = metrics.score_band_calibration(cell)
+        predicted, observed = _array(cal["predicted_pd"]), _array(cal["observed_rate"])
+        if not (_has_data(predicted) or _has_data(observed)):
+            _no_data(ax)
+            return
+        ax.bar(x - 0.2, np.nan_to_num(predicted), width=0.4, color=CYCLE[0], label="predicted (mean PD, fraud at 1)")
+        ax.bar(x + 0.2, np.nan_to_num(observed), width=0.4, color=CYCLE[1], label="observed")
+        ax.set_xticks(x, bands, fontsize=7, rotation=45)
+        ax.yaxis.set_major_formatter(PERCENT)
+
+    return _cells_grid(ds, "calibration_cells", panel, "score band", "rate of reaching 90+ within 12 months")
+
+
+def _waterfall_cells_figure(ds: xr.Dataset) -> Drawing:
+    """Sweep: the P&L over the horizon of each cell (income up, costs down, net revenue), one panel per cell."""
+    steps = metrics.pnl_waterfall(ds)
+    names = [str(s) for s in steps["step"].values]
+    scale, unit = _money_scale(_array(steps))
+
+    def panel(ax, cell: xr.Dataset) -> None:
+        values = _array(steps.sel({k: cell[k].item() for k in results.sweep_names(ds)}))
+        if not _has_data(values):
+            _no_data(ax)
+            return
+        colour = [NET if i == len(values) - 1 else (GAIN if v >= 0 else LOSS) for i, v in enumerate(values)]
+        ax.bar(range(len(values)), values / scale, color=colour, width=0.65)
+        ax.axhline(0, color="#444444", linewidth=0.8)
+        ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names], fontsize=6, rotation=60)
+
+    return _cells_grid(ds, "pnl_waterfall_cells", panel, "", f"over the horizon ({unit})")
 
 
 CELL_FIGURES = ("approvals", "apr_after_cap", "net_revenue", "charged_off", "dpd30_ratio", "dpd90_ratio")
@@ -502,7 +581,7 @@ def cells_figure(ds: xr.Dataset) -> Drawing:
         axes[0].set_yticks(y, labels, fontsize=7)
         axes[0].invert_yaxis()
         png = _png(fig)
-    return _drawing("sweep_cells", png, None)
+    return _drawing("sweep_cells", png)
 
 
 def waterfall_figure(ds: xr.Dataset) -> Drawing:
@@ -538,7 +617,7 @@ def waterfall_figure(ds: xr.Dataset) -> Drawing:
             ax.set_ylabel(f"over the horizon ({unit})")
             ax.margins(y=0.12)
         png = _png(fig)
-    return _drawing("pnl_waterfall", png, ds)
+    return _drawing("pnl_waterfall", png)
 
 
 def _coinciding(x: np.ndarray, y: np.ndarray, labels: list[str]) -> dict[tuple[float, float], list[str]]:
@@ -574,7 +653,7 @@ def frontier_figure(ds: xr.Dataset) -> Drawing:
             ax.set_ylabel(f"net revenue over the horizon ({yu})")
             ax.margins(x=0.15, y=0.12)
         png = _png(fig)
-    return _drawing("policy_frontier", png, None)
+    return _drawing("policy_frontier", png)
 
 
 def small_multiples_figure(ds: xr.Dataset) -> Drawing:
@@ -603,22 +682,23 @@ def small_multiples_figure(ds: xr.Dataset) -> Drawing:
             fig.supxlabel("month of the run")
             fig.supylabel("30+ ratio of balances")
         png = _png(fig)
-    return _drawing("small_multiples", png, None)
+    return _drawing("small_multiples", png)
 
 
 FIGURES = [vintage_figure, delinquency_figure, roll_rate_figure, loss_figure, calibration_figure, cap_figure,
            waterfall_figure]
-SWEEP_FIGURES = [cells_figure, frontier_figure, small_multiples_figure]
+SWEEP_FIGURES = [_vintage_cells_figure, small_multiples_figure, _roll_rate_cells_figure, _calibration_cells_figure,
+                 _cap_cells_figure, _waterfall_cells_figure, cells_figure, frontier_figure]
 
 
 def figures(ds: xr.Dataset) -> list[Drawing]:
-    """Every figure of the report of `ds`; for a sweep also the frontier, the small multiples, and
-    every cell's 30+ ratio and loss distribution overlaid (as `compare` draws runs)."""
-    drawn = [draw(ds) for draw in FIGURES]
-    if results.sweep_names(ds):
-        drawn += [draw(ds) for draw in SWEEP_FIGURES]
-        drawn += compare_figures([(label, ds, selection) for label, selection in results.cells(ds)])
-    return drawn
+    """Every figure of the report of `ds`. For a sweep every figure shows every cell: small multiples
+    (one panel per cell), the cells side by side, the frontier, and every cell's 30+ ratio and
+    loss distribution overlaid (as `compare` draws runs)."""
+    if not results.sweep_names(ds):
+        return [draw(ds) for draw in FIGURES]
+    return [draw(ds) for draw in SWEEP_FIGURES] + \
+        compare_figures([(label, ds, selection) for label, selection in results.cells(ds)])
 
 
 def compare_figures(runs: list[tuple[str, xr.Dataset, dict[str, int]]]) -> list[Drawing]:

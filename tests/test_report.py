@@ -134,14 +134,15 @@ def test_the_embedded_images_are_the_figure_files(single):
 
 def test_sweep_report_has_frontier_and_small_multiples(sweep):
     """A sweep's report shows every cell: the cap figure in small multiples, the cells side by side."""
-    names = [n.replace("apr_cap.png", "apr_cap_cells.png") for n in FIGURES] + ["sweep_cells.png", *SWEEP_FIGURES]
+    names = ["vintage_curves_cells.png", "roll_rates_cells.png", "calibration_cells.png", "apr_cap_cells.png",
+             "pnl_waterfall_cells.png", "sweep_cells.png", *SWEEP_FIGURES]
     for name in names:
         assert_not_blank(sweep / "figures" / name)
     page = parse(sweep / "report.html")
     assert len(page.images) == len(names)
     text = " ".join(page.text)
     assert "cutoff_score=560" in text and "cutoff_score=600" in text  # one headline row per cell
-    assert "first cell" in text
+    assert "One panel per cell" in text
 
 
 def test_report_command(single, capsys):
