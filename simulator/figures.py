@@ -426,17 +426,17 @@ def cap_figure(ds: xr.Dataset) -> Drawing:
     return _drawing("apr_cap", png, share=share, cap=cap)
 
 
-def _cells_grid(ds: xr.Dataset, name: str, panel, xlabel: str, ylabel: str, sharey: bool = True) -> Drawing:
-    """Sweep: one small panel per cell, same axes; `panel(ax, cell)` draws a cell (a Dataset)."""
+def _cells_grid(ds: xr.Dataset, name: str, panel, xlabel: str, ylabel: str) -> Drawing:
+    """Sweep: one small panel per cell, same axes; `panel(ax, sel)` draws the cell at positions `sel`."""
     cells = results.cells(ds)
     ncols = min(4, len(cells))
     nrows = -(-len(cells) // ncols)
     with style():
         fig = _figure(3.2 * ncols + 0.6, 2.4 * nrows + 0.8)
-        axes = fig.subplots(nrows, ncols, sharex=True, sharey=sharey, squeeze=False).ravel()
+        axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
         for ax, (label, sel) in zip(axes, cells):
             ax.set_title(textwrap.fill(label, 40), fontsize=8)
-            panel(ax, ds.isel(sel))
+            panel(ax, sel)
         for ax in axes[len(cells):]:
             ax.set_visible(False)
         handles, labels = axes[0].get_legend_handles_labels()
@@ -453,7 +453,8 @@ def _cap_cells_figure(ds: xr.Dataset) -> Drawing:
     bands = [str(b) for b in ds["score_band"].values]
     x = np.arange(len(bands))
 
-    def panel(ax, cell: xr.Dataset) -> None:
+    def panel(ax, sel: dict[str, int]) -> None:
+        cell = ds.isel(sel)
         approvals, without = _with_and_without_cap(cell)
         share = float(cell["cap_bound"].sum()) / max(1, int(cell["cap_applications"].sum()))
         ax.set_title(ax.get_title() + f": bound {share:.0%}", fontsize=8)
@@ -472,7 +473,8 @@ def _vintage_cells_figure(ds: xr.Dataset) -> Drawing:
     horizon = ds.sizes["month"]
     norm = colors.Normalize(vmin=1, vmax=max(2, ds.sizes["vintage"]))
 
-    def panel(ax, cell: xr.Dataset) -> None:
+    def panel(ax, sel: dict[str, int]) -> None:
+        cell = ds.isel(sel)
         original = cell["vintage_original"].sum("product")
         charged = _mean_paths(cell["vintage_charged_off"].sum("product").cumsum("months_on_book"),
                               cell.get("path_weight"))
@@ -497,9 +499,8 @@ def _roll_rate_cells_figure(ds: xr.Dataset) -> Drawing:
     transitions = [str(t) for t in rates["transition"].values]
     months = rates["month"].values
 
-    def panel(ax, cell: xr.Dataset) -> None:
-        sel = {k: cell[k].item() for k in results.sweep_names(ds)}
-        shown = _array(rates.sel(sel).transpose("transition", "month"))
+    def panel(ax, sel: dict[str, int]) -> None:
+        shown = _array(_pick(rates, sel).transpose("transition", "month"))
         if not _has_data(shown):
             _no_data(ax)
             return
@@ -516,9 +517,10 @@ def _calibration_cells_figure(ds: xr.Dataset) -> Drawing:
     """Sweep: predicted PD against the realised 12-month bad rate by score band, one panel per cell."""
     bands = [str(b) for b in ds["score_band"].values]
     x = np.arange(len(bands))
+    calibration = metrics.score_band_calibration(ds)
 
-    def panel(ax, cell: xr.Dataset) -> None:
-        cal = metrics.score_band_calibration(cell)
+    def panel(ax, sel: dict[str, int]) -> None:
+        cal = _pick(calibration, sel)
         predicted, observed = _array(cal["predicted_pd"]), _array(cal["observed_rate"])
         if not (_has_data(predicted) or _has_data(observed)):
             _no_data(ax)
@@ -537,8 +539,8 @@ def _waterfall_cells_figure(ds: xr.Dataset) -> Drawing:
     names = [str(s) for s in steps["step"].values]
     scale, unit = _money_scale(_array(steps))
 
-    def panel(ax, cell: xr.Dataset) -> None:
-        values = _array(steps.sel({k: cell[k].item() for k in results.sweep_names(ds)}))
+    def panel(ax, sel: dict[str, int]) -> None:
+        values = _array(_pick(steps, sel))
         if not _has_data(values):
             _no_data(ax)
             return
@@ -659,30 +661,19 @@ def frontier_figure(ds: xr.Dataset) -> Drawing:
 def small_multiples_figure(ds: xr.Dataset) -> Drawing:
     """Sweep: 30+ ratio over time, one small panel per cell, same axes."""
     dq = _mean_paths(metrics.delinquency(ds)["dpd30_ratio"].sel(product="total"))
-    cells = results.cells(ds)
-    ncols = min(4, len(cells))
-    nrows = -(-len(cells) // ncols)
-    with style():
-        fig = _figure(2.9 * ncols + 0.6, 2.3 * nrows + 0.6)
-        axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
-        any_data = _has_data(dq.values)
-        for ax, (label, sel) in zip(axes, cells):
-            line = _pick(dq, sel)
-            ax.set_title(textwrap.fill(label, 34), fontsize=8.5)
-            if not _has_data(line.values):
-                _no_data(ax)
-                continue
-            ax.plot(line["month"].values, line.values, color="#000000", linewidth=1.5)
-            ax.yaxis.set_major_formatter(PERCENT)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
-        for ax in axes[len(cells):]:
-            ax.set_visible(False)
-        if any_data:
-            axes[0].set_ylim(0, float(np.nanmax(dq.values)) * 1.08)
-            fig.supxlabel("month of the run")
-            fig.supylabel("30+ ratio of balances")
-        png = _png(fig)
-    return _drawing("small_multiples", png)
+    top = float(np.nanmax(dq.values)) * 1.08 if _has_data(dq.values) else 1.0
+
+    def panel(ax, sel: dict[str, int]) -> None:
+        line = _pick(dq, sel)
+        if not _has_data(line.values):
+            _no_data(ax)
+            return
+        ax.plot(line["month"].values, line.values, color="#000000", linewidth=1.5)
+        ax.yaxis.set_major_formatter(PERCENT)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+        ax.set_ylim(0, top)
+
+    return _cells_grid(ds, "small_multiples", panel, "month of the run", "30+ ratio of balances")
 
 
 FIGURES = [vintage_figure, delinquency_figure, roll_rate_figure, loss_figure, calibration_figure, cap_figure,

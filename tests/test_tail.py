@@ -143,8 +143,7 @@ def test_capital_year_and_irb_exposure_of_the_same_book(scenario_file):
     no new business after m it is the whole book's; otherwise the whole book's less the later
     vintages'. IRB capital is on the same book at month m: its performing balance plus line_ccf of
     the lines' undrawn limit."""
-    from simulator import engine, pnl
-    from simulator.codes import FLOWS
+    from simulator import engine
 
     base = ["run.paths=3", "applicants.monthly_volume=400", "run.horizon_months=20"]
     ds = engine.simulate(load_scenario(scenario_file(), [*base, "applicants.origination_months=6"]))
