@@ -16,10 +16,9 @@ from tqdm import tqdm
 
 from . import __version__, faults, kernel, policy, risk, scoring, tail, terms
 from .checkpoints import Checkpoints, Task
-from .codes import PRODUCTS
 from .config import LoadedScenario, Scenario, ScenarioError
 from .origination import prepare
-from .results import path_series
+from .results import path_series, series_shapes
 from .terms import Accounts
 
 
@@ -66,15 +65,15 @@ class Totals:
     not the paths."""
 
     def __init__(self, sc: Scenario, tasks: list[Task], summary: bool):
-        self.sc, self.summary, self.series_of = sc, summary, path_series
+        self.sc, self.summary = sc, summary
         shapes = terms.output_shapes(sc)
         if not self.summary:
             self.totals = {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64) for name, shape in shapes.items()}
             return
         self.weights = tail.factor_innovations(sc)[1]
         self.means = {name: np.zeros((1,) + shape) for name, shape in shapes.items()}
-        probe = path_series({name: np.zeros((1,) + shape, dtype=np.int64) for name, shape in shapes.items()}, sc)
-        self.series = {name: np.zeros((sc.run.paths,) + part.shape[1:], dtype=np.int64) for name, part in probe.items()}
+        self.series = {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64)
+                       for name, shape in series_shapes(sc).items()}
         self.blocks = sorted({(t.p0, t.p1) for t in tasks})
         self.waiting = {block: sum(1 for t in tasks if (t.p0, t.p1) == block) for block in self.blocks}
         self.partial: dict[tuple[int, int], dict[str, np.ndarray]] = {}
@@ -85,7 +84,7 @@ class Totals:
             for name, part in sums.items():
                 self.totals[name][task.p0:task.p1] += part
             return
-        for name, part in self.series_of(sums, self.sc).items():
+        for name, part in path_series(sums, self.sc).items():
             self.series[name][task.p0:task.p1] += part
         block = (task.p0, task.p1)
         held = self.partial.setdefault(block, {name: np.zeros_like(part) for name, part in sums.items()})
@@ -246,11 +245,9 @@ def available_memory() -> int | None:
 def per_path_values(sc: Scenario) -> int:
     """Values a path keeps in memory: its factor inputs (factor, six roll rates, prepayment, draws and
     weight by month), and its results: every output in full mode, the tail's series in summary mode."""
-    horizon, products = sc.run.horizon_months, len(PRODUCTS)
-    factor = 10 * horizon
-    if sc.run.summary():
-        return factor + 6 * horizon * products + 2 * products
-    return factor + sum(math.prod(shape) for shape in terms.output_shapes(sc).values())
+    factor = 10 * sc.run.horizon_months
+    shapes = series_shapes(sc) if sc.run.summary() else terms.output_shapes(sc)
+    return factor + sum(math.prod(shape) for shape in shapes.values())
 
 
 def check_memory(loaded: LoadedScenario) -> None:

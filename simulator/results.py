@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import files, pnl, risk, tail
+from . import files, pnl, risk, tail, terms
 from .codes import (ACCOUNTS, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, HUABEI, MONEY_FLOWS, PRODUCTS, STATES,
                     V_CHARGED_OFF, V_EARNINGS, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES)
 from .config import LoadedScenario, Scenario, ScenarioError
@@ -184,6 +184,12 @@ def path_series(sums: dict[str, np.ndarray], sc: Scenario) -> dict[str, np.ndarr
         "capital_loss": loss,
         "capital_profit": profit,
     }
+
+
+def series_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
+    """The shape after the path axis of each of `path_series`'s arrays."""
+    zeros = {name: np.zeros((1,) + shape, dtype=np.int64) for name, shape in terms.output_shapes(sc).items()}
+    return {name: part.shape[1:] for name, part in path_series(zeros, sc).items()}
 
 
 def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], sums: dict[str, np.ndarray],
