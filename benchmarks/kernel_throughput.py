@@ -84,7 +84,7 @@ from scipy.special import erfc
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout as well
 
 import simulator  # noqa: E402
-from simulator import codes, engine, hazard, origination, policy, rng, scoring, terms  # noqa: E402
+from simulator import codes, engine, hazard, origination, policy, provisions, rng, scoring, terms  # noqa: E402
 from simulator.codes import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, PRODUCTS, STATES  # noqa: E402
 from simulator.config import load_scenario  # noqa: E402
 from simulator.results import build_dataset, combine_cells  # noqa: E402
@@ -210,7 +210,7 @@ def numpy_reference(sc, acc: terms.Accounts):
     fac, beh = sc.factor, sc.behaviour
     z = hazard.factor_paths(hazard.factor_innovations(seed, paths, horizon), fac.autocorrelation, sc.macro.shift)
     roll = hazard.roll_paths(beh.roll_rates, fac.roll_correlation, z)
-    params = terms.kernel_terms(sc, policy.bill_instalment_terms(sc))
+    params = terms.kernel_terms(sc, policy.bill_instalment_terms(sc), provisions.ecl_table(sc, acc, n_bands, z))
     sqrt_rho, inv_sqrt_idio = params.sqrt_rho, params.inv_sqrt_idio
     funding_rate, recovery_share, lag = params.funding_rate, params.recovery_share, int(params.recovery_lag)
     prepay_ok, late_fee, penalty_rate = params.prepayment, params.late_fee, params.penalty_rate

@@ -37,14 +37,32 @@ FLOWS = (
 MONEY_FLOWS = FLOWS[:N_ORIGINATED]
 
 # Flows kept by vintage and months on book (original: principal of loans, opening limit of lines;
-# earnings: interest + fees + penalty + merchant discount - funding cost).
-VINTAGE_FLOWS = ("original", "charged_off", "recovered", "earnings")
-V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED, V_EARNINGS = range(len(VINTAGE_FLOWS))
+# earnings: interest + fees + penalty + merchant discount - funding cost; costs: operating costs;
+# allowance: the ECL allowance of the vintage's open accounts at the end of the month on book, a stock).
+VINTAGE_FLOWS = ("original", "charged_off", "recovered", "earnings", "costs", "allowance")
+V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED, V_EARNINGS, V_COSTS, V_ALLOWANCE = range(len(VINTAGE_FLOWS))
+
+# Impairment stages (IFRS 9) of an open account, from its state: stage 1 current and M1 (12-month
+# expected credit loss), stage 2 M2 and M3 (30+ days past due: a significant increase in credit risk;
+# lifetime ECL), stage 3 M4 .. M6 (90+, credit-impaired; lifetime ECL).
+STAGES = ("stage_1", "stage_2", "stage_3")
+STAGE_OF_STATE = (0, 0, 1, 1, 2, 2, 2)
+STAGE_FROM = (0, DPD30, DPD90)    # the first state of each stage
+
+# Money flows of the accounting P&L the kernel adds up per (path, month, product, band), in cents:
+# operating costs, and the movements of the ECL allowance (closing = opening + originated + remeasured
+# - released - used; released: allowance of accounts closed by repayment, used: of accounts charged off).
+ACCOUNTING = ("acquisition_cost", "servicing_cost", "collection_cost",
+              "allowance_originated", "allowance_remeasured", "allowance_released", "allowance_used")
+(ACQUISITION, SERVICING, COLLECTION,
+ A_ORIGINATED, A_REMEASURED, A_RELEASED, A_USED) = range(len(ACCOUNTING))
+COSTS = ACCOUNTING[:A_ORIGINATED]
 
 # The last axis of the stock outputs (stocks, vintage_stocks, the opening book): accounts and
 # balance in cents; of the 12-month counts (seasoned): accounts and those that reached 90+ (bads).
 ACCOUNTS, BALANCE = 0, 1
 BADS = 1
+ALLOWANCE = 2                     # the stage output's third entry: the ECL allowance in cents
 
 # The applicant funnel, by month, product and band.
 FUNNEL = ("applications", "approvals", "takeups")

@@ -21,7 +21,7 @@ FREE_TABLES = {"macro.paths", "sweep"}  # tables whose keys the user names
 NAMED_TABLES = {"applicants.segments"}  # tables whose entries merge by name; the user may add new names
 SWEEP_ALIASES = {"macro": "macro.path"}
 RESERVED_DIMS = ("path", "month", "product", "score_band", "state", "quantile", "pnl_line", "pnl_yield_line",
-                 "pnl_product", "vintage", "months_on_book")
+                 "pnl_product", "vintage", "months_on_book", "stage", "transfer")
 # Keys of earlier versions and where their figures live now.
 MOVED = {
     "products.huabei.daily_rate": "policy.curve_aprs.huabei (the line's APR by score)",
@@ -443,6 +443,24 @@ class Capital(Section):
         return self
 
 
+class ByProduct(Section):
+    """An amount in yuan for each product."""
+    huabei: Amount
+    jiebei: Amount
+    yuefu: Amount
+
+
+class Costs(Section):
+    acquisition: ByProduct       # yuan per account booked
+    servicing: ByProduct         # yuan per open account a month
+    collection: ByProduct        # yuan per delinquent (M1 .. M6) account a month
+
+
+class Provisions(Section):
+    basis: Literal["through_the_cycle", "point_in_time"]
+    line_life_months: Annotated[int, Field(ge=12, le=120)]
+
+
 class Scenario(Section):
     run: Run
     engine: Engine
@@ -456,6 +474,8 @@ class Scenario(Section):
     macro: Macro
     funding: Funding
     capital: Capital
+    provisions: Provisions
+    costs: Costs
     sweep: dict[str, Annotated[list[Any], Field(min_length=1)]]
 
     @model_validator(mode="after")

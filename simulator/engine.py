@@ -14,10 +14,11 @@ import numpy as np
 import xarray as xr
 from tqdm import tqdm
 
-from . import __version__, faults, kernel, policy, risk, scoring, tail, terms
+from . import __version__, faults, kernel, policy, provisions, risk, scoring, tail, terms
 from .checkpoints import Checkpoints, Task
 from .config import LoadedScenario, Scenario, ScenarioError
 from .origination import prepare
+from .provisions import EclTable
 from .results import path_series, series_shapes
 from .terms import Accounts
 
@@ -39,10 +40,12 @@ def use_threads(threads: int | None, sc: Scenario) -> int:
     return max(1, threads or sc.engine.threads or nb.config.NUMBA_NUM_THREADS)
 
 
-def run_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, threads: int | None = None,
-             block_size: int | None = None, trace: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Integer sums of one task, shaped (task paths, ...) as in `terms.output_shapes`; with `trace`
-    (accounts x months), the month-end balance of each of the task's accounts on path 0 (tests)."""
+def run_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, ecl: EclTable,
+             threads: int | None = None, block_size: int | None = None,
+             trace: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Integer sums of one task, shaped (task paths, ...) as in `terms.output_shapes`, with the ECL
+    table `ecl` of the run's accounts; with `trace` (accounts x months), the month-end balance of
+    each of the task's accounts on path 0 (tests)."""
     threads = use_threads(threads, sc)
     z, roll, prepay = (np.ascontiguousarray(x[task.p0:task.p1]) for x in terms.factor_inputs(sc))
     a0, a1 = starts[task.b0], starts[task.b1]
@@ -50,7 +53,7 @@ def run_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, t
            for name, shape in terms.output_shapes(sc).items()}
     no_trace = np.zeros((0, sc.run.horizon_months), dtype=np.int64)
     kernel.simulate(
-        terms.kernel_terms(sc, policy.bill_instalment_terms(sc)), Accounts(*(column[a0:a1] for column in accounts)),
+        terms.kernel_terms(sc, policy.bill_instalment_terms(sc), ecl), Accounts(*(column[a0:a1] for column in accounts)),
         starts[task.b0:task.b1 + 1] - a0, z, roll, prepay, np.int64(task.p0),
         np.int64(block_size or sc.engine.block_size),
         terms.Outputs(**out, trace=trace[a0:a1] if trace is not None else no_trace))
@@ -106,11 +109,11 @@ class Totals:
         return {name: part / total for name, part in self.means.items()} | {"series": self.series}
 
 
-def _remote_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, threads: int,
+def _remote_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, ecl: EclTable, task: Task, threads: int,
                  block_size: int | None) -> dict[str, np.ndarray]:
     """A task on a Dask worker (see `faults` for the crash that tests inject)."""
     faults.on_worker_task(task)
-    return run_task(sc, accounts, starts, task, threads, block_size)
+    return run_task(sc, accounts, starts, task, ecl, threads, block_size)
 
 
 class Executor:
@@ -141,12 +144,12 @@ class Executor:
                 self.client = Client(self.cluster)
                 self.client.wait_for_workers(workers)   # so that scattered inputs reach every worker
 
-    def run(self, sc: Scenario, accounts: Accounts, starts: np.ndarray, tasks: list[Task],
+    def run(self, sc: Scenario, accounts: Accounts, starts: np.ndarray, ecl: EclTable, tasks: list[Task],
             trace: np.ndarray | None = None):
         """Yield (task, sums) as tasks finish (any order; sums are integers, so order does not matter)."""
         if self.client is None:
             for task in tasks:
-                yield task, run_task(sc, accounts, starts, task, self.threads, self.block_size, trace)
+                yield task, run_task(sc, accounts, starts, task, ecl, self.threads, self.block_size, trace)
             return
         if trace is not None:
             raise ValueError("a trace of account balances is only kept for runs here, not on Dask workers")
@@ -155,7 +158,7 @@ class Executor:
         from dask.distributed import as_completed
         from distributed import KilledWorker
 
-        shared = self.client.scatter([sc, accounts, starts], broadcast=True)
+        shared = self.client.scatter([sc, accounts, starts, ecl], broadcast=True)
 
         def submit(task: Task):
             return self.client.submit(_remote_task, *shared, task, self.worker_threads, self.block_size,
@@ -175,7 +178,7 @@ class Executor:
                 lost += 1
                 if lost > 2 * len(tasks):
                     raise ScenarioError("dask", "--workers", WORKERS_LOST) from None
-                shared = self.client.scatter([sc, accounts, starts], broadcast=True)
+                shared = self.client.scatter([sc, accounts, starts, ecl], broadcast=True)
                 retry = submit(task)
                 futures[retry] = task
                 running.add(retry)
@@ -203,6 +206,7 @@ def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, b
     starts = terms.borrower_starts(accounts.borrower)
     tasks = plan_tasks(sc, len(starts) - 1, cell)
     totals, todo = Totals(sc, tasks, summary), []
+    ecl = provisions.ecl_table(sc, accounts, terms.n_bands(sc), terms.factor_inputs(sc)[0])
     for task in tasks:
         saved = store.load(task) if store else None
         if saved is None:
@@ -213,7 +217,7 @@ def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, b
     bar = tqdm(total=len(todo), unit="task", disable=not progress, file=sys.stderr, leave=False, dynamic_ncols=True,
                desc=label or None)
     try:
-        for task, sums in executor.run(sc, accounts, starts, todo, trace_out):
+        for task, sums in executor.run(sc, accounts, starts, ecl, todo, trace_out):
             if store:
                 store.save(task, sums)
             totals.add(task, sums)

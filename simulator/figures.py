@@ -534,7 +534,7 @@ def _calibration_cells_figure(ds: xr.Dataset) -> Drawing:
 
 
 def _waterfall_cells_figure(ds: xr.Dataset) -> Drawing:
-    """Sweep: the P&L over the horizon of each cell (income up, costs down, net revenue), one panel per cell."""
+    """Sweep: the P&L over the horizon of each cell (income up, costs down, pre-tax income), one panel per cell."""
     steps = metrics.pnl_waterfall(ds)
     names = [str(s) for s in steps["step"].values]
     scale, unit = _money_scale(_array(steps))
@@ -552,7 +552,7 @@ def _waterfall_cells_figure(ds: xr.Dataset) -> Drawing:
     return _cells_grid(ds, "pnl_waterfall_cells", panel, "", f"over the horizon ({unit})")
 
 
-CELL_FIGURES = ("approvals", "apr_after_cap", "net_revenue", "charged_off", "dpd30_ratio", "dpd90_ratio")
+CELL_FIGURES = ("approvals", "apr_after_cap", "pretax_income", "charged_off", "dpd30_ratio", "dpd90_ratio")
 
 
 def cells_figure(ds: xr.Dataset) -> Drawing:
@@ -587,7 +587,8 @@ def cells_figure(ds: xr.Dataset) -> Drawing:
 
 
 def waterfall_figure(ds: xr.Dataset) -> Drawing:
-    """P&L waterfall over the horizon: income lines up, costs down, net revenue."""
+    """P&L waterfall over the horizon: income lines up; funding, net charge-offs, the allowance's build and
+    operating costs down; pre-tax income."""
     sel = results.cells(ds)[0][1]
     steps = _pick(metrics.pnl_waterfall(ds), sel)
     steps = _mean_paths(steps)
@@ -601,7 +602,7 @@ def waterfall_figure(ds: xr.Dataset) -> Drawing:
             scale, unit = _money_scale(np.cumsum(np.nan_to_num(values[:-1])).tolist() + values.tolist())
             running = 0.0
             for i, (name, value) in enumerate(zip(names, np.nan_to_num(values))):
-                if i == len(names) - 1:  # the net revenue bar starts from zero
+                if i == len(names) - 1:  # the pre-tax income bar starts from zero
                     bottom, height, colour = 0.0, value, NET
                 else:
                     bottom, height = running, value
@@ -634,10 +635,10 @@ def _coinciding(x: np.ndarray, y: np.ndarray, labels: list[str]) -> dict[tuple[f
 
 
 def frontier_figure(ds: xr.Dataset) -> Drawing:
-    """Sweep: loss rate against net revenue, one labelled point per cell."""
+    """Sweep: loss rate against pre-tax income, one labelled point per cell."""
     frontier = metrics.policy_frontier(ds)
     el = _array(frontier["loss_rate"])
-    revenue = _array(frontier["net_revenue"])
+    revenue = _array(frontier["pretax_income"])
     labels = [str(lab) for lab in frontier["label"].values]
     with style():
         fig, ax = _axes(9.0, 5.5)
@@ -652,10 +653,66 @@ def frontier_figure(ds: xr.Dataset) -> Drawing:
             ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=2))
             ax.yaxis.set_major_formatter(_money_formatter(ys))
             ax.set_xlabel("loss rate: expected loss / originated amount")
-            ax.set_ylabel(f"net revenue over the horizon ({yu})")
+            ax.set_ylabel(f"pre-tax income over the horizon ({yu})")
             ax.margins(x=0.15, y=0.12)
         png = _png(fig)
     return _drawing("policy_frontier", png)
+
+
+STAGE_COLOURS = {"stage_1": "#4C9F70", "stage_2": "#E3A33B", "stage_3": "#C8553D", "total": "#000000"}
+
+
+def allowance_figure(ds: xr.Dataset) -> Drawing:
+    """The ECL allowance by impairment stage over time (stacked), and the coverage ratio by stage."""
+    sel = results.cells(ds)[0][1]
+    held = _mean_paths(_pick(metrics.allowance(ds), sel))
+    with style():
+        fig = _figure(10.0, 4.2)
+        left, right = fig.subplots(1, 2)
+        values = _array(held["allowance"])
+        if not _has_data(values) or not np.nansum(np.abs(values)):
+            _no_data(left, "no allowance")
+            _no_data(right, "no allowance")
+        else:
+            months = held["month"].values
+            stages = [s for s in held["stage"].values if s != "total"]
+            scale, unit = _money_scale(_array(held["allowance"].sel(stage="total")))
+            left.stackplot(months, *[held["allowance"].sel(stage=s).values / scale for s in stages],
+                           labels=[s.replace("_", " ") for s in stages], colors=[STAGE_COLOURS[s] for s in stages])
+            left.yaxis.set_major_formatter(_money_formatter(1.0))
+            left.set_ylabel(f"allowance ({unit})")
+            left.legend(loc="upper left", fontsize=8)
+            for s in list(stages) + ["total"]:
+                right.plot(months, held["coverage"].sel(stage=s).values, label=s.replace("_", " "),
+                           color=STAGE_COLOURS[s], linewidth=2.2 if s == "total" else 1.4)
+            right.set_yscale("log")
+            right.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+            right.set_ylabel("coverage: allowance / receivables")
+            right.legend(loc="lower right", fontsize=8)
+            for ax in (left, right):
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.set_xlabel("month of the run")
+        png = _png(fig)
+    return _drawing("allowance", png)
+
+
+def _allowance_cells_figure(ds: xr.Dataset) -> Drawing:
+    """Sweep: the coverage ratio by impairment stage over time, one small panel per cell."""
+    coverage = _mean_paths(metrics.allowance(ds)["coverage"])
+
+    def panel(ax, sel: dict[str, int]) -> None:
+        cell = _pick(coverage, sel)
+        if not _has_data(cell.values):
+            _no_data(ax)
+            return
+        for s in cell["stage"].values:
+            ax.plot(cell["month"].values, cell.sel(stage=s).values, color=STAGE_COLOURS[str(s)],
+                    label=str(s).replace("_", " "), linewidth=1.8 if s == "total" else 1.1)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+
+    return _cells_grid(ds, "allowance_cells", panel, "month of the run", "coverage: allowance / receivables")
 
 
 def small_multiples_figure(ds: xr.Dataset) -> Drawing:
@@ -677,9 +734,9 @@ def small_multiples_figure(ds: xr.Dataset) -> Drawing:
 
 
 FIGURES = [vintage_figure, delinquency_figure, roll_rate_figure, loss_figure, calibration_figure, cap_figure,
-           waterfall_figure]
+           waterfall_figure, allowance_figure]
 SWEEP_FIGURES = [_vintage_cells_figure, small_multiples_figure, _roll_rate_cells_figure, _calibration_cells_figure,
-                 _cap_cells_figure, _waterfall_cells_figure, cells_figure, frontier_figure]
+                 _cap_cells_figure, _waterfall_cells_figure, _allowance_cells_figure, cells_figure, frontier_figure]
 
 
 def figures(ds: xr.Dataset) -> list[Drawing]:

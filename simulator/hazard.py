@@ -55,15 +55,17 @@ def _correlated(factor) -> bool:
     return factor is not None and (factor.asset_correlation > 0.0 or factor.roll_correlation > 0.0)
 
 
-def stationary_factor(phi: float, paths: int = CALIBRATION_PATHS) -> np.ndarray:
-    """z[path, month]: PD_MONTHS months of the stationary AR(1) factor (section 5) on a fixed
-    scrambled Sobol set of paths (the same numbers in every run)."""
-    u = qmc.Sobol(d=PD_MONTHS, scramble=True, seed=CALIBRATION_SEED).random(paths)
+def stationary_factor(phi: float, paths: int = CALIBRATION_PATHS, months: int = PD_MONTHS,
+                      start: float | None = None) -> np.ndarray:
+    """z[path, month]: `months` months of the AR(1) factor (section 5) on a fixed scrambled Sobol set
+    of paths (the same numbers in every run): stationary, or from z_0 = `start` (z_1 = phi z_0 +
+    sqrt(1 - phi^2) e_1, ...)."""
+    u = qmc.Sobol(d=months, scramble=True, seed=CALIBRATION_SEED).random(paths)
     e = ndtri(np.clip(u, 2.0**-53, 1.0 - 2.0**-53))
     z = np.empty_like(e)
-    z[:, 0] = e[:, 0]
     scale = math.sqrt(max(0.0, 1.0 - phi * phi))
-    for t in range(1, PD_MONTHS):
+    z[:, 0] = e[:, 0] if start is None else phi * start + scale * e[:, 0]
+    for t in range(1, months):
         z[:, t] = phi * z[:, t - 1] + scale * e[:, t]
     return z
 

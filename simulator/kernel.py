@@ -26,11 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numba as nb
 import numpy as np
 
-from .codes import (ACCOUNTS, BADS, BALANCE, CHARGED_OFF_AMT, DISCOUNT, DPD90, DRAWN, FEES, FUNDING, HUABEI, INTEREST,
+from .codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, ACQUISITION, ALLOWANCE, BADS, BALANCE,
+                    CHARGED_OFF_AMT, COLLECTION, DISCOUNT, DPD30, DPD90, DRAWN, FEES, FUNDING, HUABEI, INTEREST,
                     N_CHARGED_OFF, N_CLOSED, N_MATURED, N_ORIGINATED, N_PREPAID, N_STATES, ORIGINATED, PD_MONTHS,
-                    PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, TRANSACTOR, V_CHARGED_OFF, V_EARNINGS, V_ORIGINAL,
-                    V_RECOVERED,
-                    VINTAGE_STATES, WRITTEN_OFF)
+                    PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, SERVICING, TRANSACTOR, V_ALLOWANCE, V_CHARGED_OFF,
+                    V_COSTS, V_EARNINGS, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES, WRITTEN_OFF)
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
 from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, SPEND, draw, draw_at,
                   inverse_normal, month_key, stream)
@@ -109,11 +109,61 @@ def _missed(terms, fraud, hazard_q, month_state, borrower_key, t, z, state, roll
 
 
 @nb.njit(inline="always", cache=True)
-def _originate(out, fl, c, p, prod, vintage, original):
-    """Count a new account, and its original amount (principal, or a line's opening limit) by vintage."""
+def _originate(out, fl, af, terms, c, p, prod, vintage, original):
+    """Count a new account, its acquisition cost, and its original amount (principal, or a line's
+    opening limit) by vintage."""
     fl[N_ORIGINATED] += 1
+    af[ACQUISITION] += terms.acquisition_cost[prod]
     if vintage >= 0:
         out.vintage_flows[c, p, vintage, 0, prod, V_ORIGINAL] += original
+        out.vintage_flows[c, p, vintage, 0, prod, V_COSTS] += terms.acquisition_cost[prod]
+
+
+@nb.njit(inline="always", cache=True)
+def _stage(state):
+    """The impairment stage (codes.STAGES) of a state: 0 current and M1, 1 M2 and M3, 2 M4 .. M6."""
+    return 0 if state < DPD30 else (1 if state < DPD90 else 2)
+
+
+@nb.njit(inline="always", cache=True)
+def _ecl_rate(terms, prod, meth, bnd, eir, z, state, left):
+    """The entry of provisions.EclTable for an account, linear between the nodes of effective rate and
+    factor around (eir, z)."""
+    tab = terms.ecl
+    x = eir * terms.ecl_inv_eir_step
+    k = min(np.int64(x), tab.shape[3] - 2)
+    w = x - k
+    n_z = tab.shape[4]
+    y = min(max((z - terms.ecl_z0) * terms.ecl_inv_z_step, 0.0), n_z - 1.0)
+    m = np.int64(y)
+    m1 = min(m + 1, n_z - 1)
+    v = y - m
+    lo = (1.0 - w) * tab[prod, meth, bnd, k, m, state, left] + w * tab[prod, meth, bnd, k + 1, m, state, left]
+    hi = (1.0 - w) * tab[prod, meth, bnd, k, m1, state, left] + w * tab[prod, meth, bnd, k + 1, m1, state, left]
+    return (1.0 - v) * lo + v * hi
+
+
+@nb.njit(inline="always", cache=True)
+def _provide(out, af, sg, terms, c, p, prod, vintage, mob, state, balance, ecl, ecl_before, new):
+    """Month end of an open account: its stage's accounts, balance and ECL allowance; the allowance's
+    movement (originated for a new account, else remeasured from `ecl_before`); its servicing cost and,
+    when delinquent, collection cost."""
+    stage = _stage(state)
+    sg[stage, ACCOUNTS] += 1
+    sg[stage, BALANCE] += balance
+    sg[stage, ALLOWANCE] += ecl
+    if new:
+        af[A_ORIGINATED] += ecl
+    else:
+        af[A_REMEASURED] += ecl - ecl_before
+    cost = terms.servicing_cost[prod]
+    af[SERVICING] += cost
+    if state > 0:
+        af[COLLECTION] += terms.collection_cost[prod]
+        cost += terms.collection_cost[prod]
+    if vintage >= 0:
+        out.vintage_flows[c, p, vintage, mob, prod, V_COSTS] += cost
+        out.vintage_flows[c, p, vintage, mob, prod, V_ALLOWANCE] += ecl
 
 
 @nb.njit(inline="always", cache=True)
@@ -183,7 +233,7 @@ def _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted):
 def _account(i, c, p, path_id, z, roll, terms, acc, out):
     """What an account's months share: product, band, start month, vintage (-1: not kept), its
     random streams (own and borrower's), its rows of the outputs by month (flows, stocks, rolls,
-    cures, borrowers), the path's factor and roll rates by month, and its risk inputs."""
+    cures, borrowers, accounting, stages), the path's factor and roll rates by month, and its risk inputs."""
     prod, bnd, start = acc.product[i], acc.band[i], acc.start_month[i]
     vintage = start - 1 if 1 <= start <= out.vintage_stocks.shape[2] else -1
     has_b = terms.sqrt_rho_b > 0.0
@@ -191,16 +241,16 @@ def _account(i, c, p, path_id, z, roll, terms, acc, out):
     borrower_key = stream(terms.seed, path_id, acc.borrower[i]) if has_b else key
     return (prod, bnd, start, vintage, has_b, key, borrower_key,
             out.flows[c, p, :, prod, bnd], out.stocks[c, p, :, prod, bnd], out.rolls[c, p, :, prod, bnd],
-            out.cures[c, p, :, prod, bnd], out.borrowers[c, p, :, bnd],
-            z[p], roll[p], acc.fraud[i], acc.hazard_q[i], terms.penalty_rate[prod])
+            out.cures[c, p, :, prod, bnd], out.borrowers[c, p, :, bnd], out.accounting[c, p, :, prod, bnd],
+            out.stages[c, p, :, prod, bnd], z[p], roll[p], acc.fraud[i], acc.hazard_q[i], terms.penalty_rate[prod])
 
 
 @nb.njit(inline="always", cache=True)
 def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv):
     """A cash loan or instalment purchase: scheduled instalments, prepayment, arrears, charge-off."""
-    (prod, bnd, start, vintage, has_b, key, borrower_key, flows, stocks, rolls, cures, borrowers, z_p, roll_p, fraud,
-     hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
-    n, meth, pay, r, fee = acc.term[i], acc.method[i], acc.payment[i], acc.rate[i], acc.fee[i]
+    (prod, bnd, start, vintage, has_b, key, borrower_key, flows, stocks, rolls, cures, borrowers, accounting, stages,
+     z_p, roll_p, fraud, hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
+    n, meth, pay, r, fee, eir = acc.term[i], acc.method[i], acc.payment[i], acc.rate[i], acc.fee[i], acc.eir[i]
     balance = acc.principal[i]
     original = balance - acc.overdue0[i]   # the schedule's principal (an existing book's arrears are apart)
     late_fee, prepay_p = terms.late_fee[prod], prepay[p]
@@ -213,11 +263,16 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     state = acc.state0[i]
     k = 0                          # instalments fallen due
     counted = False
+    ecl = np.int64(0)              # the allowance at the last month end
+    if start <= 0:                 # an existing book's account: its allowance at the start (month 1's factor)
+        ecl = round_cents(balance * _ecl_rate(terms, prod, meth, bnd, eir, z_p[0], state, n))
+        out.opening_allowance[c, p, prod, bnd, _stage(state)] += ecl
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = flows[ti]
+        af = accounting[ti]
         if t == start:
-            _originate(out, fl, c, p, prod, vintage, balance)
+            _originate(out, fl, af, terms, c, p, prod, vintage, balance)
             fl[ORIGINATED] += balance
             _earn(out, fl, DISCOUNT, c, p, prod, vintage, 0, acc.discount[i])
         else:
@@ -235,6 +290,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 _earn(out, fl, FEES, c, p, prod, vintage, t - start, fee_due)
                 fl[PREPAID] += balance
                 fl[N_PREPAID] += 1
+                af[A_RELEASED] += ecl
                 break              # closed
             roll_rate = roll_p[ti, state - 1] if state > 0 else 0.0
             carry = new_carry
@@ -243,6 +299,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 if state == N_STATES - 1:
                     fl[WRITTEN_OFF] += overdue_interest + fees_due + penalty_due
                     _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms)
+                    af[A_USED] += ecl
                     break
                 state += 1
                 overdue_interest += interest
@@ -264,11 +321,25 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 state = 0
                 if balance == 0:
                     fl[N_MATURED] += 1
+                    af[A_RELEASED] += ecl
                     break          # closed
             if state > 0:          # on overdue principal only: no penalty on interest (no compounding)
                 penalty_due += round_cents((balance - scheduled) * penalty_rate)
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
+        before, ecl = ecl, round_cents(balance * _ecl_rate(terms, prod, meth, bnd, eir, z_p[ti], state, max(n - k, 0)))
+        _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
+
+
+@nb.njit(inline="always", cache=True)
+def _line_ecl(terms, bnd, payer, eir, z, state, balance, limit, r, spend_mean, leaving):
+    """A line's expected credit loss in cents (provisions.line_ecl): per unit of its balance, and per
+    unit of its mean spend (none once leaving; at most provisions.spend_cap of the room under its limit)."""
+    spend = 0.0
+    if not leaving:
+        spend = min(float(spend_mean), terms.spend_cap[payer] * math.floor(limit / (1.0 + r)))
+    return round_cents(balance * _ecl_rate(terms, HUABEI, payer, bnd, eir, z, state, 0)
+                       + spend * _ecl_rate(terms, HUABEI, payer, bnd, eir, z, state, 1))
 
 
 @nb.njit(inline="always", cache=True)
@@ -277,9 +348,9 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     end of the previous month falls due, is paid by behaviour type or missed; then the month's spend
     (billed at its end). Revolving interest on the unpaid statement is billed on the next statement
     and income when paid; bill instalments; limit rules; activity and attrition; arrears; charge-off."""
-    (prod, bnd, start, vintage, has_b, key, borrower_key, flows, stocks, rolls, cures, borrowers, z_p, roll_p, fraud,
-     hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
-    r, payer, limit = acc.rate[i], acc.payer[i], acc.limit[i]
+    (prod, bnd, start, vintage, has_b, key, borrower_key, flows, stocks, rolls, cures, borrowers, accounting, stages,
+     z_p, roll_p, fraud, hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
+    r, payer, limit, eir = acc.rate[i], acc.payer[i], acc.limit[i], acc.eir[i]
     spend_mean, line_cap = acc.spend[i], acc.line_cap[i]
     balance = acc.principal[i]     # principal receivable: unbilled and billed spend, overdue, bill-instalment plan
     overdue = acc.overdue0[i]      # overdue principal (missed minimums and plan instalments)
@@ -296,12 +367,17 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     state = acc.state0[i]
     counted = False
     n_tenors = terms.conversion_tenors.shape[0]
+    ecl = np.int64(0)              # the allowance at the last month end
+    if start <= 0:                 # an existing book's line: its allowance at the start (month 1's factor)
+        ecl = _line_ecl(terms, bnd, payer, eir, z_p[0], state, balance, limit, r, spend_mean, False)
+        out.opening_allowance[c, p, prod, bnd, _stage(state)] += ecl
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = flows[ti]
+        af = accounting[ti]
         month_state = month_key(key, t)
         if t == start:
-            _originate(out, fl, c, p, prod, vintage, limit)
+            _originate(out, fl, af, terms, c, p, prod, vintage, limit)
         else:
             _earn(out, fl, FUNDING, c, p, prod, vintage, t - start, round_cents(balance * terms.funding_rate))
             # The statement billed at the end of last month: a revolver's or minimum payer's may become a plan.
@@ -332,6 +408,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 if state == N_STATES - 1:
                     fl[WRITTEN_OFF] += interest_due + fees_due + penalty_due
                     _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms)
+                    af[A_USED] += ecl
                     break
                 if state == 0:
                     limit = max(balance, np.int64(math.floor(limit * (1.0 - terms.limit_cut))))
@@ -376,6 +453,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 leaving = True
             if leaving and balance == 0 and interest_due == 0:
                 fl[N_CLOSED] += 1
+                af[A_RELEASED] += ecl
                 break
         # The month's spend, billed at its end: none while delinquent (the line is frozen) or leaving;
         # a first-party fraudster spends all it can before its first due date (bust-out).
@@ -390,6 +468,9 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         if state < DPD90:          # performing: its undrawn limit counts toward the IRB exposure
             out.line_limits[c, p, ti, bnd] += limit
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
+        before = ecl
+        ecl = _line_ecl(terms, bnd, payer, eir, z_p[ti], state, balance, limit, r, spend_mean, leaving)
+        _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
 
@@ -452,7 +533,10 @@ def simulate(terms, acc, borrower_start: np.ndarray, z: np.ndarray, roll: np.nda
     line_limits[thread, path, month, band] the limits of open lines current .. M3 at the month end,
     vintage_flows[thread, path, vintage, months on book, product, VINTAGE_FLOWS] for accounts
     originated in month vintage + 1; seasoned[thread, path, product, band, (accounts, bad)] for the
-    realised 12-month bad rate; `trace[account, month]` (path 0 balances) when it has rows (tests).
+    realised 12-month bad rate; stages[thread, path, month, product, band, stage, (accounts, balance,
+    allowance)], accounting[thread, path, month, product, band, ACCOUNTING] (operating costs and the
+    allowance's movements), opening_allowance[thread, path, product, band, stage] (the existing book's
+    allowance at the start); `trace[account, month]` (path 0 balances) when it has rows (tests).
     """
     n_threads = out.stocks.shape[0]
     worst = np.empty((n_threads, z.shape[1] + 16), dtype=np.int64)   # padded: rows on separate cache lines

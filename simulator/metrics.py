@@ -11,12 +11,13 @@ variables carry `units` and `description` attributes. Any dimension the function
 - `delinquency(ds)`: 30+ and 90+ ratios of balances by month and product (plus "total"), and
   the annualised gross charge-off and net loss rates by month (means over paths).
 - `yields(ds)`: risk-adjusted yield and net interest margin a year by product (plus "total").
-- `pnl_waterfall(ds)`: the portfolio P&L over the horizon as signed steps to net revenue.
+- `pnl_waterfall(ds)`: the portfolio P&L over the horizon as signed steps to pre-tax income.
+- `allowance(ds)`: the ECL allowance, receivables and coverage by impairment stage and month.
 - `loss_distribution(ds)`: each path's portfolio net charge-offs over the horizon.
 - `score_band_calibration(ds)`: predicted pd_12m against the observed rate of reaching 90+, by
   score band.
-- `policy_frontier(ds)`: one row per sweep cell: expected loss, net revenue, RAROC, approvals and
-  the 30+ ratio, for plotting a risk / return frontier.
+- `policy_frontier(ds)`: one row per sweep cell: expected loss, net revenue, pre-tax income, RAROC,
+  approvals and the 30+ ratio, for plotting a risk / return frontier.
 """
 from __future__ import annotations
 
@@ -24,14 +25,14 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .codes import DPD30, DPD90, REVENUE, STATES
-from .pnl import revenue
+from .codes import COSTS, DPD30, DPD90, REVENUE, STATES
+from .pnl import allowance_change, credit_loss_expense, pretax_income, revenue
 from .results import delinquency_ratio, run_name, steady_months, swept, sweep_names
 from .tail import path_mean, path_sum
 
 TRANSITIONS = tuple(f"{a}->{b}" for a, b in zip(STATES, STATES[1:] + ("charged_off",)))
 CURE_STATES = STATES[1:]
-WATERFALL_STEPS = REVENUE + ("funding_cost", "net_charge_offs", "net_revenue")
+WATERFALL_STEPS = REVENUE + ("funding_cost", "net_charge_offs", "allowance_change") + COSTS + ("pretax_income",)
 DPD30_STATES = list(STATES[DPD30:])
 DPD90_STATES = list(STATES[DPD90:])
 
@@ -159,22 +160,24 @@ def delinquency(ds: xr.Dataset) -> xr.Dataset:
 
 
 def yields(ds: xr.Dataset) -> xr.Dataset:
-    """Yields a year over product + "total": `risk_adjusted_yield` = (revenue - net charge-offs) and
-    `net_interest_margin` = (revenue - funding cost), each over the horizon x 12 / H / the average
+    """Yields a year over product + "total": `risk_adjusted_yield` = (revenue - credit-loss expense)
+    and `net_interest_margin` = (revenue - funding cost), each over the horizon x 12 / H / the average
     balance (over months and paths); revenue = interest + fees + penalty + merchant discount; flows
     are means over paths."""
     horizon = ds.sizes["month"]
-    sums = path_mean(ds[list(REVENUE) + ["funding_cost", "charged_off", "recovered"]].sum(("month", "score_band")), ds.get("path_weight"))
+    names = list(REVENUE) + ["funding_cost", "charged_off", "recovered", "allowance_originated",
+                             "allowance_remeasured", "allowance_released", "allowance_used"]
+    sums = path_mean(ds[names].sum(("month", "score_band")), ds.get("path_weight"))
     revenue_ = _with_total(revenue(sums))
-    net_charge_offs = _with_total(sums["charged_off"] - sums["recovered"])
+    expense = _with_total(credit_loss_expense(sums))
     funding = _with_total(sums["funding_cost"])
     balance = _with_total(path_mean(ds["balance"].sum(("score_band", "state")).mean("month"), ds.get("path_weight")))
     annual = 12.0 / horizon / balance.where(balance > 0)
     average = "over the horizon, mean over paths, x 12 / H / average balance (over months and paths; NaN if 0)"
     return xr.Dataset({
-        "risk_adjusted_yield": _attrs(((revenue_ - net_charge_offs) * annual).transpose("product", ...),
-                                      "fraction a year",
-                                      "(interest + fees + penalty + merchant discount - net charge-offs) " + average),
+        "risk_adjusted_yield": _attrs(((revenue_ - expense) * annual).transpose("product", ...), "fraction a year",
+                                      "(interest + fees + penalty + merchant discount - credit-loss expense) "
+                                      + average),
         "net_interest_margin": _attrs(((revenue_ - funding) * annual).transpose("product", ...), "fraction a year",
                                       "(interest + fees + penalty + merchant discount - funding cost) " + average),
     })
@@ -182,16 +185,42 @@ def yields(ds: xr.Dataset) -> xr.Dataset:
 
 def pnl_waterfall(ds: xr.Dataset) -> xr.DataArray:
     """The portfolio P&L over the horizon, mean over paths, as steps (dimension `step`): income lines
-    positive, funding cost and net charge-offs negative, and net_revenue, the sum of the others."""
-    sums = path_mean(ds[list(REVENUE) + ["funding_cost", "charged_off", "recovered"]].sum(("month", "product", "score_band")), ds.get("path_weight"))
-    steps = [sums[name] for name in REVENUE] + [-sums["funding_cost"], -(sums["charged_off"] - sums["recovered"])]
-    steps.append(sum(steps))
+    positive; funding cost, net charge-offs, the allowance's change (its build) and operating costs
+    negative; and pre-tax income, the sum of the others."""
+    names = list(REVENUE) + ["funding_cost", "charged_off", "recovered", "allowance_originated",
+                             "allowance_remeasured", "allowance_released", "allowance_used"] + list(COSTS)
+    sums = path_mean(ds[names].sum(("month", "product", "score_band")), ds.get("path_weight"))
+    steps = [sums[name] for name in REVENUE] + [-sums["funding_cost"], -(sums["charged_off"] - sums["recovered"]),
+                                                -allowance_change(sums)] + [-sums[name] for name in COSTS]
+    steps.append(pretax_income(sums))
     out = xr.concat(steps, dim="step", coords="minimal", compat="override")
     out = out.assign_coords(step=list(WATERFALL_STEPS)).transpose("step", ...)
     out.name = "pnl_waterfall"
     return _attrs(out, "yuan", "portfolio P&L over the horizon, mean over paths: interest, fees, penalty and "
-                               "merchant discount (positive), funding cost and net charge-offs (charged off - "
-                               "recovered; negative), net_revenue = the sum of the other steps")
+                               "merchant discount (positive); funding cost, net charge-offs (charged off - "
+                               "recovered), the allowance's change and operating costs (negative); pretax_income = "
+                               "the sum of the other steps")
+
+
+def allowance(ds: xr.Dataset) -> xr.Dataset:
+    """The ECL allowance by impairment stage and month (plus "total"), means over paths: `allowance`,
+    `receivables` (principal receivable) and `coverage` = allowance / receivables (NaN when none)."""
+    weights = ds.get("path_weight")
+    held = path_mean(ds["allowance"].sum(("product", "score_band")), weights)
+    balance = path_mean(ds["stage_balance"].sum(("product", "score_band")), weights)
+    stages = [str(s) for s in held["stage"].values] + ["total"]
+    held = xr.concat([held, held.sum("stage").expand_dims(stage=["total"])], dim="stage").assign_coords(stage=stages)
+    balance = xr.concat([balance, balance.sum("stage").expand_dims(stage=["total"])],
+                        dim="stage").assign_coords(stage=stages)
+    return xr.Dataset({
+        "allowance": _attrs(held.transpose("month", "stage", ...), "yuan",
+                            "expected-credit-loss allowance at the end of the month, mean over paths"),
+        "receivables": _attrs(balance.transpose("month", "stage", ...), "yuan",
+                              "principal receivable at the end of the month, mean over paths"),
+        "coverage": _attrs((held / balance.where(balance > 0)).transpose("month", "stage", ...), "fraction",
+                           "coverage ratio: allowance / receivables (lines' allowance includes their expected "
+                           "drawdown of undrawn limit)"),
+    })
 
 
 def loss_distribution(ds: xr.Dataset) -> xr.DataArray:
@@ -234,13 +263,13 @@ def score_band_table(ds: xr.Dataset) -> xr.Dataset:
     """By score band (score_band, ...): applications, approval rate, take-up, the predicted and the
     realised 12-month bad rate of the same accounts (those observed for 12 months on book) and their
     share of first-party fraud, mean all-in APR of the accounts taken, and loss and profit over the
-    horizon (means over paths), all products together."""
+    horizon (means over paths; profit is pre-tax income), all products together."""
     apps = ds["applications"].sum(("month", "product"))
     approvals = ds["approvals"].sum(("month", "product"))
     takeups = ds["takeups"].sum("month")
     taken = takeups.sum("product")
     per_taken = taken.where(taken > 0)
-    flows = path_mean(ds[["charged_off", "recovered", "net_revenue"]].sum(("month", "product")), ds.get("path_weight"))
+    flows = path_mean(ds[["charged_off", "recovered", "pretax_income"]].sum(("month", "product")), ds.get("path_weight"))
     calibration = score_band_calibration(ds)
     return xr.Dataset({
         "applications": _attrs(apps, "applications", "applications for any product"),
@@ -256,14 +285,14 @@ def score_band_table(ds: xr.Dataset) -> xr.Dataset:
         "mean_apr": _attrs((ds["mean_apr"].fillna(0.0) * takeups).sum("product") / per_taken, "fraction a year",
                            "all-in APR (IRR method) of the accounts taken, mean"),
         "loss": _attrs(flows["charged_off"] - flows["recovered"], "yuan", "net charge-offs over the horizon"),
-        "profit": _attrs(flows["net_revenue"], "yuan", "net revenue over the horizon"),
+        "profit": _attrs(flows["pretax_income"], "yuan", "pre-tax income over the horizon"),
     }).transpose("score_band", ...)
 
 
 def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
     """One entry per sweep cell along a stacked `cell` dimension (the swept keys kept as its
     coordinates, plus a `label` like "cutoff_score=560.0, macro=severe"): `expected_loss`,
-    `net_revenue` (portfolio total over the horizon, mean over paths), `raroc`, `approvals` (sum) and
+    `net_revenue` and `pretax_income` (portfolio totals over the horizon, mean over paths), `raroc`, `approvals` (sum) and
     `dpd30_ratio` (mean over paths and months 13 .. H, or all months when H <= 12). A run without a
     sweep gives a single cell labelled with the run's name."""
     pooled = ("month", "product", "score_band")
@@ -276,6 +305,7 @@ def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
         "expected_loss": expected,
         "loss_rate": expected / originated.where(originated > 0),
         "net_revenue": path_mean(ds["net_revenue"].sum(pooled), ds.get("path_weight")),
+        "pretax_income": path_mean(ds["pretax_income"].sum(pooled), ds.get("path_weight")),
         "raroc": raroc,
         "approvals": ds["approvals"].sum(pooled),
         "dpd30_ratio": path_mean(delinquency_ratio(ds, "M2").sel(month=months).mean("month"), ds.get("path_weight")),
@@ -298,10 +328,12 @@ def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
     out["label"].attrs["description"] = "the cell's swept keys and values (or the run's name)"
     horizon = ds.sizes["month"]
     _attrs(out["expected_loss"], "yuan", "mean over paths of the portfolio's net charge-offs over the horizon")
-    _attrs(out["net_revenue"], "yuan", "portfolio net revenue over the horizon, mean over paths")
+    _attrs(out["net_revenue"], "yuan", "portfolio net revenue (before provisions and operating costs) over the "
+                                       "horizon, mean over paths")
+    _attrs(out["pretax_income"], "yuan", "portfolio pre-tax income over the horizon, mean over paths")
     _attrs(out["loss_rate"], "fraction", "expected loss / originated amount over the horizon")
-    _attrs(out["raroc"], "fraction a year", "risk-adjusted return on capital: mean net revenue a year / "
-                                            "economic capital (NaN if not in the results)")
+    _attrs(out["raroc"], "fraction a year", "risk-adjusted return on capital: the capital year's mean pre-tax "
+                                            "income / economic capital (NaN if not in the results)")
     _attrs(out["approvals"], "accounts", "applications approved over the run")
     _attrs(out["dpd30_ratio"], "fraction",
            f"30+ ratio of balances (M2 and worse), mean over paths and months {months.start}-{horizon}")

@@ -120,6 +120,29 @@ def fee_rate_for_apr(apr, periods):
     return float(fee) if fee.ndim == 0 else fee
 
 
+@nb.njit(cache=True)
+def plan_rates(fee_rate, periods, out):
+    """out[i]: the monthly IRR r of an equal-principal plan with a flat fee a period (fee_rate[i], a
+    fraction of the principal) over periods[i] periods: the root of (1/n + f) a(r, n) = 1, a the
+    annuity factor (the inverse of `fee_rate_for_apr`), by Newton's method from the flat-rate guess."""
+    for i in range(fee_rate.shape[0]):
+        f, n = fee_rate[i], periods[i]
+        if f <= 0.0 or n <= 1:
+            out[i] = f if n == 1 else 0.0   # one period: r = f exactly
+            continue
+        pay = 1.0 / n + f
+        r = 2.0 * f * n / (n + 1.0)
+        for _ in range(100):
+            v = (1.0 + r) ** (-n)
+            g = pay * (1.0 - v) / r - 1.0
+            dg = pay * (n * v / (1.0 + r) * r - (1.0 - v)) / (r * r)
+            step = g / dg
+            r = max(r - step, 0.5 * r)
+            if abs(step) <= 1e-15 * r:
+                break
+        out[i] = r
+
+
 def irr_apr(amount: float, payments: np.ndarray) -> float:
     """Monthly IRR x 12 of receiving `amount` at t=0 and paying `payments[k]` at the end of month k+1."""
     flows = np.asarray(payments, dtype=float)

@@ -11,11 +11,15 @@ import pandas as pd
 import xarray as xr
 
 from . import files, pnl, risk, tail, terms
-from .codes import (ACCOUNTS, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, HUABEI, MONEY_FLOWS, PRODUCTS, STATES,
-                    V_CHARGED_OFF, V_EARNINGS, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES)
+from .codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, HUABEI, MONEY_FLOWS,
+                    PRODUCTS, STAGE_FROM, STAGES, STATES, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_EARNINGS, V_ORIGINAL,
+                    V_RECOVERED, VINTAGE_STATES)
 from .config import LoadedScenario, Scenario, ScenarioError
 
 CENTS = 100
+# Moves between impairment stages in a month (from the rolls and cures they are made of): a roll from M1
+# (stage 1 -> 2), from M3 (2 -> 3); a cure from M2 or M3 (2 -> 1), from M4 .. M6 (3 -> 1).
+TRANSFERS = ("stage_1_to_2", "stage_2_to_3", "stage_2_to_1", "stage_3_to_1")
 DESCRIPTIONS = {
     "accounts": "open accounts by state at the end of the month",
     "balance": "principal receivable by state at the end of the month (lines: spend not yet billed, billed "
@@ -33,7 +37,35 @@ DESCRIPTIONS = {
     "fee_income": "fees received (instalment fees, bill-instalment fees, fixed late fees)",
     "penalty_income": "penalty interest and per-day late fees received on overdue amounts",
     "funding_cost": "cost of funds on the principal outstanding at the start of the month",
-    "net_revenue": "interest + fees + penalty + merchant discount - funding cost - charged off + recovered",
+    "net_revenue": "interest + fees + penalty + merchant discount - funding cost - charged off + recovered (before "
+                   "provisions and operating costs)",
+    "acquisition_cost": "operating cost: costs.acquisition per account booked",
+    "servicing_cost": "operating cost: costs.servicing per account open at the end of the month",
+    "collection_cost": "operating cost: costs.collection per account delinquent (M1 .. M6) at the end of the month",
+    "allowance_originated": "ECL allowance of the accounts originated in the month, at its end",
+    "allowance_remeasured": "change in the ECL allowance of accounts open at both month ends (stage transfers, "
+                            "amortisation, factor)",
+    "allowance_released": "ECL allowance at the previous month end of accounts closed in the month (repaid, matured, "
+                          "line closed): released",
+    "allowance_used": "ECL allowance at the previous month end of accounts charged off in the month: used against the "
+                      "write-off",
+    "credit_loss_expense": "allowance at the month end - at the previous one + charged off - recovered (= originated + "
+                           "remeasured - released - used + charged off - recovered)",
+    "operating_costs": "acquisition + servicing + collection costs",
+    "pretax_income": "interest + fees + penalty + merchant discount - funding cost - credit-loss expense - operating "
+                     "costs",
+    "stage_accounts": "open accounts by impairment stage at the end of the month (stage 1: current and M1; stage 2: "
+                      "M2, M3; stage 3: M4 .. M6)",
+    "stage_balance": "principal receivable by impairment stage at the end of the month",
+    "allowance": "expected-credit-loss allowance by impairment stage at the end of the month: 12-month ECL in stage "
+                 "1, lifetime ECL in stages 2 and 3 (provisions.basis; a line's exposure is its balance as its "
+                 "payer type pays it down and draws on its limit)",
+    "opening_allowance": "ECL allowance of the existing book at the start of month 1, per path (with month 1's factor)",
+    "stage_transfers": "accounts moving between impairment stages in the month: rolls from M1 (1 to 2) and M3 (2 to 3), "
+                       "cures from M2, M3 (2 to 1) and from M4 .. M6 (3 to 1)",
+    "vintage_costs": "operating costs of the vintage in the month on book",
+    "vintage_allowance": "ECL allowance of the vintage's open accounts at the end of the month on book",
+    "path_month_allowance": "ECL allowance at the end of the month, per path",
     "originated_accounts": "accounts originated",
     "prepaid_accounts": "accounts repaid early in full",
     "matured_accounts": "accounts closed by their last scheduled payment",
@@ -71,16 +103,17 @@ DESCRIPTIONS = {
     "line_limit": "limits of open lines current .. M3 at the end of the month",
     "capital_loss": "net charge-offs (charged off - recovered) in the capital year of the book as it stands at the "
                     "end of the capital month (accounts originated later left out), per path",
-    "capital_profit": "net revenue in the capital year of the same book, per path",
+    "capital_profit": "pre-tax income in the capital year of the same book, per path (its credit-loss expense: its "
+                      "allowance at the window's end - at the capital month + its net charge-offs)",
     "path_month_loss": "net charge-offs (charged off - recovered) in the month, per path",
     "path_month_revenue": "interest, fees, penalty and merchant discount in the month, per path",
-    "path_month_profit": "net revenue in the month, per path",
+    "path_month_profit": "pre-tax income in the month, per path",
     "path_month_balance": "principal receivable at the end of the month, per path",
     "path_month_dpd30_balance": "principal 30+ days past due (M2 and worse) at the end of the month, per path",
     "path_month_dpd90_balance": "principal 90+ days past due (M4 and worse) at the end of the month, per path",
     "path_revenue": "interest, fees, penalty and merchant discount over the horizon, per path",
     "path_loss": "net charge-offs (charged off - recovered) over the horizon, per path",
-    "path_profit": "net revenue over the horizon, per path",
+    "path_profit": "pre-tax income over the horizon, per path",
     "path_weight": "likelihood ratio of the path's factor draws under importance sampling (capital.importance_quantile;"
                    " 1 without): every statistic across paths weights the paths by it",
     "expected_loss": "mean over paths (weighted) of the portfolio's net charge-offs over the horizon",
@@ -100,10 +133,10 @@ DESCRIPTIONS = {
     "economic_capital": "value at risk of the capital year's loss at capital.economic_capital_level - "
                         "capital_expected_loss",
     "irb_capital_total": "Basel IRB capital of the whole book (sum of irb_capital)",
-    "raroc": "risk-adjusted return on capital: the capital year's mean net revenue (capital_profit, a year) / "
+    "raroc": "risk-adjusted return on capital: the capital year's mean pre-tax income (capital_profit, a year) / "
              "economic capital (NaN when fewer than 10 paths lie at or beyond the economic-capital VaR)",
     "pnl": "P&L over the horizon, mean over paths, in yuan",
-    "pnl_yield": "yields of the P&L over the horizon, a year, as fractions of the average balance",
+    "pnl_yield": "the P&L over the horizon, a year, as fractions of the average receivables",
     "vintage_balance": "outstanding principal of the vintage by state (M2 .. M6; current and M1 not kept: NaN), "
                        "at the end of each month on book",
     "vintage_original": "the vintage's original amount: principal of loans and purchases, opening limit of lines",
@@ -167,17 +200,17 @@ CONVENTIONS = {
 
 def path_series(sums: dict[str, np.ndarray], sc: Scenario) -> dict[str, np.ndarray]:
     """What the tail needs of each path, from the kernel's integer sums with a leading path axis (a
-    task's, or a run's): monthly totals by product in cents (loss, revenue, profit, balance, 30+ and
-    90+ balance) and the capital year's loss and profit by product. Linear in the sums, so tasks add."""
-    flows = sums["flows"].sum(axis=3)                       # (path, month, product, FLOWS)
-    by_name = {name: flows[..., j] for j, name in enumerate(FLOWS)}
+    task's, or a run's): monthly totals by product in cents (loss, revenue, pre-tax income, allowance,
+    balance, 30+ and 90+ balance) and the capital year's loss and pre-tax income by product. Linear in the sums, so tasks add."""
+    by_name = pnl.by_name(sums["flows"].sum(axis=3), sums["accounting"].sum(axis=3))   # (path, month, product)
     balance = sums["stocks"][..., BALANCE].sum(axis=3)      # (path, month, product, state)
     month, first, last = tail.capital_window(sc)
-    loss, profit = pnl.book_year(sums["flows"], sums["vintage_flows"], month, first, last)
+    loss, profit = pnl.book_year(sums["flows"], sums["accounting"], sums["vintage_flows"], month, first, last)
     return {
         "path_month_loss": by_name["charged_off"] - by_name["recovered"],
         "path_month_revenue": pnl.revenue(by_name),
-        "path_month_profit": pnl.net_revenue(by_name),
+        "path_month_profit": pnl.pretax_income(by_name),
+        "path_month_allowance": sums["stages"][..., ALLOWANCE].sum(axis=(3, 4)),
         "path_month_balance": balance.sum(axis=-1),
         "path_month_dpd30_balance": balance[..., DPD30:].sum(axis=-1),
         "path_month_dpd90_balance": balance[..., DPD90:].sum(axis=-1),
@@ -207,6 +240,8 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
         "product": list(PRODUCTS),
         "score_band": band_labels,
         "state": list(STATES),
+        "stage": list(STAGES),
+        "transfer": list(TRANSFERS),
     }
     cube = ("path", "month", "product", "score_band")
     data = {
@@ -225,6 +260,20 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     for name, values in by_name.items():
         data[name] = (cube, values / CENTS if name in MONEY_FLOWS else values)
     data["net_revenue"] = (cube, pnl.net_revenue(by_name) / CENTS)   # summed in integer cents
+    accounting = pnl.by_name(flows, sums["accounting"])
+    for name in ACCOUNTING:
+        data[name] = (cube, accounting[name] / CENTS)
+    for name in ("credit_loss_expense", "operating_costs", "pretax_income"):
+        data[name] = (cube, getattr(pnl, name)(accounting) / CENTS)
+    stages = sums["stages"]
+    data["stage_accounts"] = (cube + ("stage",), stages[..., ACCOUNTS])
+    data["stage_balance"] = (cube + ("stage",), stages[..., BALANCE] / CENTS)
+    data["allowance"] = (cube + ("stage",), stages[..., ALLOWANCE] / CENTS)
+    data["opening_allowance"] = (("path", "product", "score_band", "stage"), sums["opening_allowance"] / CENTS)
+    rolls, cures = sums["rolls"], sums["cures"]
+    data["stage_transfers"] = (cube + ("transfer",), np.stack(
+        [rolls[..., STAGE_FROM[1] - 1], rolls[..., STAGE_FROM[2] - 1],
+         cures[..., STAGE_FROM[1]:STAGE_FROM[2]].sum(axis=-1), cures[..., STAGE_FROM[2]:].sum(axis=-1)], axis=-1))
     cap, cap_aprs = sums["cap_counts"], sums["cap_aprs"]
     approved = funnel[..., FUNNEL.index("approvals")].sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -274,6 +323,8 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["vintage_charged_off"] = (vcube, vflows[..., V_CHARGED_OFF] / CENTS)
     data["vintage_recovered"] = (vcube, vflows[..., V_RECOVERED] / CENTS)
     data["vintage_earnings"] = (vcube, vflows[..., V_EARNINGS] / CENTS)
+    data["vintage_costs"] = (vcube, vflows[..., V_COSTS] / CENTS)
+    data["vintage_allowance"] = (vcube, vflows[..., V_ALLOWANCE] / CENTS)
     coords["vintage"] = np.arange(1, vintages.shape[1] + 1)
     coords["months_on_book"] = np.arange(vintages.shape[2])
     ds = xr.Dataset(data, coords=coords)

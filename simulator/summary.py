@@ -7,6 +7,7 @@ from pathlib import Path
 import xarray as xr
 
 from .config import ScenarioError
+from .metrics import allowance
 from .tail import MIN_TAIL_PATHS, path_mean, paths_needed
 from .results import cells, delinquency_ratio, open_run, run_name, steady_months, sweep_names
 
@@ -30,16 +31,22 @@ ROWS = {
     "dpd90_ratio": ("90+ ratio of balances, mean", "90+", "{:.2%}"),
     "charged_off": ("charged off (yuan)", "charged off", "{:,.0f}"),
     "revenue": ("revenue (yuan)", "revenue", "{:,.0f}"),
-    "net_revenue": ("net revenue (yuan)", "net revenue", "{:,.0f}"),
-    "risk_adjusted_yield": ("risk-adjusted yield, a year", "RA yield", "{:.2%}"),
-    "return_on_assets": ("return on assets, a year", "ROA", "{:.2%}"),
+    "net_revenue": ("net revenue, before provisions and costs (yuan)", "net revenue", "{:,.0f}"),
+    "credit_loss_expense": ("credit-loss expense (yuan)", "credit loss", "{:,.0f}"),
+    "operating_costs": ("operating costs (yuan)", "op. costs", "{:,.0f}"),
+    "pretax_income": ("pre-tax income (yuan)", "pre-tax", "{:,.0f}"),
+    "allowance": ("ECL allowance at the end (yuan)", "allowance", "{:,.0f}"),
+    "coverage": ("coverage: allowance / receivables at the end", "coverage", "{:.2%}"),
+    "stage_3_coverage": ("stage 3 coverage at the end", "stage 3 cov.", "{:.1%}"),
+    "risk_adjusted_yield": ("risk-adjusted yield (after credit-loss expense), a year", "RA yield", "{:.2%}"),
+    "return_on_assets": ("return on assets (pre-tax income), a year", "ROA", "{:.2%}"),
     "expected_loss": ("expected loss over the horizon (yuan)", "EL", "{:,.0f}"),
     "capital_expected_loss": ("capital year: expected loss (yuan)", "year EL", "{:,.0f}"),
     "var_top": ("capital year: VaR (yuan)", "VaR", "{:,.0f}"),
     "es_top": ("capital year: expected shortfall (yuan)", "ES", "{:,.0f}"),
     "economic_capital": ("economic capital: VaR - expected loss (yuan)", "econ. capital", "{:,.0f}"),
     "irb_capital": ("IRB capital, same book and month (yuan)", "IRB capital", "{:,.0f}"),
-    "raroc": ("RAROC: the year's net revenue / economic capital", "RAROC", "{:.1%}"),
+    "raroc": ("RAROC: the year's pre-tax income / economic capital", "RAROC", "{:.1%}"),
 }
 
 
@@ -73,6 +80,7 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
     top = ds["quantile"].values[-1]
     pnl = ds["pnl"].sel(pnl_product="total")
     yields = ds["pnl_yield"].sel(pnl_product="total")
+    end = allowance(ds).isel(month=-1)
     return {
         "applicants": float(ds["applicants"].sum()),
         "approved_applicants": float(ds["approved_applicants"].sum()),
@@ -93,6 +101,12 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
         "charged_off": float(path_mean(ds["charged_off"].sum(("month", "product", "score_band")), ds.get("path_weight"))),
         "revenue": float(path_mean(ds["path_revenue"].sum("product"), ds.get("path_weight"))),
         "net_revenue": float(pnl.sel(pnl_line="net_revenue")),
+        "credit_loss_expense": float(pnl.sel(pnl_line="credit_loss_expense")),
+        "operating_costs": float(pnl.sel(pnl_line="operating_costs")),
+        "pretax_income": float(pnl.sel(pnl_line="pretax_income")),
+        "allowance": float(end["allowance"].sel(stage="total")),
+        "coverage": float(end["coverage"].sel(stage="total")),
+        "stage_3_coverage": float(end["coverage"].sel(stage="stage_3")),
         "risk_adjusted_yield": float(yields.sel(pnl_yield_line="risk_adjusted_yield")),
         "return_on_assets": float(yields.sel(pnl_yield_line="return_on_assets")),
         "expected_loss": float(ds["expected_loss"]),

@@ -16,8 +16,10 @@ import numpy as np
 from scipy.special import ndtri
 
 from . import hazard, risk, tail
-from .codes import (EQUAL_INSTALLMENT, FLOWS, HUABEI, JIEBEI, N_STATES, PRODUCTS, VINTAGE_FLOWS, YUEFU)
-from .products import level_payment
+from .codes import (ACCOUNTING, EQUAL_INSTALLMENT, FLOWS, HUABEI, JIEBEI, N_STATES, PRODUCTS, STAGES, VINTAGE_FLOWS,
+                    YUEFU)
+from .products import level_payment, plan_rates
+from .provisions import EclTable, spend_cap
 from .units import annual_rate, monthly_rate, to_cents
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ Accounts = namedtuple("Accounts", [
     "principal",     # cents at entry (loans), drawn balance (lines; 0 for a new line)
     "overdue0",      # overdue principal at entry (cents; delinquent accounts of an existing book)
     "rate",          # monthly contract rate (loans) or revolving rate (lines)
+    "eir",           # monthly effective interest rate (the rate of instalment purchases' fees; else `rate`)
     "term", "method", "payment",   # loans: instalments from entry, method code, level payment (cents)
     "fee",           # flat fee a period (cents; instalment purchases)
     "discount",      # merchant discount at origination (cents)
@@ -39,7 +42,7 @@ Accounts = namedtuple("Accounts", [
 ])
 ACCOUNT_DTYPES = {
     "account_id": np.int64, "borrower": np.int64, "product": np.int8, "band": np.int8, "start_month": np.int32,
-    "principal": np.int64, "overdue0": np.int64, "rate": np.float64, "term": np.int32, "method": np.int8, "payment": np.int64,
+    "principal": np.int64, "overdue0": np.int64, "rate": np.float64, "eir": np.float64, "term": np.int32, "method": np.int8, "payment": np.int64,
     "fee": np.int64, "discount": np.int64, "limit": np.int64, "line_cap": np.int64, "payer": np.int8,
     "spend": np.int64, "state0": np.int8, "hazard_q": np.float64, "fraud": np.bool_, "pd_12m": np.float64,
 }
@@ -51,18 +54,27 @@ Terms = namedtuple("Terms", [
     "min_payment_share", "min_payment_floor", "revolver_pay_share", "conversion_rate", "min_conversion",
     "conversion_tenors", "conversion_fee_rate", "conversion_cum_shares",
     "limit_cut", "limit_raise", "raise_after", "spend_probability", "attrition",
+    "acquisition_cost", "servicing_cost", "collection_cost",   # cents by product
+    "ecl", "ecl_inv_eir_step", "ecl_z0", "ecl_inv_z_step",    # provisions.EclTable
+    "spend_cap",     # by payer type: the most a line's mean spend counts for in its ECL (provisions.spend_cap)
 ])
 
 # Integer sums the kernel adds into (each with a leading thread axis; see `kernel.simulate`).
 Outputs = namedtuple("Outputs", ["stocks", "flows", "rolls", "cures", "borrowers", "line_limits", "vintage_stocks",
-                                 "vintage_flows", "seasoned", "trace"])
+                                 "vintage_flows", "seasoned", "stages", "accounting", "opening_allowance", "trace"])
 
 
 # --- the scenario in kernel units ----------------------------------------------------------------
 
-def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray]) -> Terms:
+def by_product_cents(table) -> np.ndarray:
+    """An amount in yuan for each product (a scenario's ByProduct table) as cents by product code."""
+    return np.array([to_cents(getattr(table, name)) for name in PRODUCTS], dtype=np.int64)
+
+
+def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Terms:
     """The scenario's parameters as the kernel reads them (per-product arrays by product code);
-    `bill` holds the bill instalments on offer after the APR cap (`policy.bill_instalment_terms`)."""
+    `bill` holds the bill instalments on offer after the APR cap (`policy.bill_instalment_terms`),
+    `ecl` the ECL table of the run's accounts (`provisions.ecl_table`)."""
     jb, hb, yf, beh, fac = sc.products.jiebei, sc.products.huabei, sc.products.yuefu, sc.behaviour, sc.factor
     penalty = np.zeros(len(PRODUCTS))
     penalty[JIEBEI] = monthly_rate(annual_rate(jb.penalty_daily_rate, jb.days_per_year))
@@ -89,7 +101,11 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray]) -> Terms:
         conversion_rate=conversion_rate, min_conversion=np.int64(to_cents(hb.min_conversion)),
         conversion_tenors=tenors, conversion_fee_rate=fee_rate, conversion_cum_shares=cum_shares,
         limit_cut=hb.limit_cut_on_miss, limit_raise=hb.limit_raise, raise_after=np.int64(hb.raise_after_months),
-        spend_probability=hb.spend_probability, attrition=hb.attrition)
+        spend_probability=hb.spend_probability, attrition=hb.attrition,
+        acquisition_cost=by_product_cents(sc.costs.acquisition), servicing_cost=by_product_cents(sc.costs.servicing),
+        collection_cost=by_product_cents(sc.costs.collection),
+        ecl=ecl.table, ecl_inv_eir_step=ecl.inv_eir_step, ecl_z0=ecl.z0, ecl_inv_z_step=ecl.inv_z_step,
+        spend_cap=spend_cap(sc))
 
 
 def factor_inputs(sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,6 +138,9 @@ def output_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
         "vintage_stocks": (vintages, horizon, products, N_STATES, 2),
         "vintage_flows": (vintages, horizon, products, len(VINTAGE_FLOWS)),
         "seasoned": (products, bands, 2),
+        "stages": (horizon, products, bands, len(STAGES), 3),
+        "accounting": (horizon, products, bands, len(ACCOUNTING)),
+        "opening_allowance": (products, bands, len(STAGES)),
     }
 
 
@@ -145,8 +164,11 @@ def account_arrays(n: int, roll_rates: list[float], factor=None, **fields) -> Ac
     """The kernel's struct of arrays; fields not given are zero. `pd_12m` becomes the hazard
     quantile (solved on the host for the roll rates and `factor`, a scenario's factor section;
     None: uncorrelated) beside it; a missing `borrower` makes each account its own borrower;
-    equal-instalment loans get their level payment."""
+    equal-instalment loans get their level payment; `eir` is derived (the rate of a plan's fee, else
+    `rate`)."""
     own_borrower = "borrower" not in fields
+    if "eir" in fields:
+        raise TypeError("eir is derived from rate and fee, not given")
     out = {k: np.array(np.broadcast_to(fields.pop(k, 0), n), dtype=dt) for k, dt in ACCOUNT_DTYPES.items()}
     if fields:
         raise TypeError(f"unknown account fields {sorted(fields)}")
@@ -154,8 +176,14 @@ def account_arrays(n: int, roll_rates: list[float], factor=None, **fields) -> Ac
         out["borrower"] = out["account_id"].copy()
     out["hazard_q"] = hazard_quantile(out["pd_12m"], roll_rates, factor)
     loans = out["method"] == EQUAL_INSTALLMENT
-    level_payments(out["principal"] - out["overdue0"], out["rate"], np.maximum(out["term"], 1), out["payment"])
+    scheduled = out["principal"] - out["overdue0"]
+    level_payments(scheduled, out["rate"], np.maximum(out["term"], 1), out["payment"])
     out["payment"][~loans] = 0
+    plans = (out["fee"] > 0) & (scheduled > 0)
+    fee_rate = np.zeros(n)
+    fee_rate[plans] = out["fee"][plans] / scheduled[plans]
+    plan_rates(fee_rate, out["term"].astype(np.int64), out["eir"])
+    out["eir"] = np.where(plans, out["eir"], out["rate"])
     return Accounts(**out)
 
 

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from simulator import codes, engine, hazard, kernel, policy, rng, terms
+from simulator import codes, engine, hazard, kernel, policy, provisions, rng, terms
 from simulator.codes import METHODS, PRODUCTS
 from simulator.products import schedule_cents
 
@@ -241,7 +241,9 @@ def test_bracketed_miss_with_borrower_draw_is_the_formula(tmp_path):
     """The miss decision with the borrower-level draw, bounded by the grids, equals the plain
     formula Phi((q - sqrt(R) z - sqrt(R_b) b) / sqrt(1 - R - R_b)) draw for draw."""
     sc = loaded_scenario(tmp_path, ["factor.borrower_correlation=0.3"]).scenario
-    params = terms.kernel_terms(sc, policy.bill_instalment_terms(sc))
+    no_accounts = terms.account_arrays(0, sc.behaviour.roll_rates)
+    params = terms.kernel_terms(sc, policy.bill_instalment_terms(sc),
+                                provisions.ecl_table(sc, no_accounts, terms.n_bands(sc), np.zeros((1, 1))))
     cdf, inv = kernel.cdf_tables()
     gen = np.random.default_rng(11)
     n = 400_000

@@ -11,7 +11,7 @@ PACKAGE = ROOT / "simulator"
 
 # The stages of the pipe, in order; a module may import from its own row's predecessors only.
 STAGES = [
-    "codes", "units", "config", "files", "lock", "rng", "products", "hazard", "tail", "risk", "terms",
+    "codes", "units", "config", "files", "lock", "rng", "products", "hazard", "tail", "risk", "provisions", "terms",
     "population", "scoring", "book", "policy", "origination", "kernel", "faults", "checkpoints", "pnl", "results", "engine",
     "metrics", "summary", "figures", "pages", "quotes", "__init__", "cli", "__main__",
 ]

@@ -10,14 +10,15 @@ import pytest
 import xarray as xr
 
 from simulator import engine, metrics, pnl, results
-from simulator.codes import PRODUCTS, STATES
+from simulator.codes import ACCOUNTING, PRODUCTS, STAGES, STATES
 from simulator.config import load_scenario
 
 BANDS = ("low", "high")
 CUBE = ("path", "month", "product", "score_band")
 VCUBE = ("path", "vintage", "months_on_book", "product")
 MONEY = ("originated", "drawn", "repaid", "prepaid", "charged_off", "recovered", "interest_income",
-         "fee_income", "penalty_income", "funding_cost", "merchant_discount", "net_revenue")
+         "fee_income", "penalty_income", "funding_cost", "merchant_discount", "net_revenue", "pretax_income",
+         "credit_loss_expense", "operating_costs") + ACCOUNTING
 COUNTS = ("originated_accounts", "prepaid_accounts", "matured_accounts", "charged_off_accounts")
 
 
@@ -26,7 +27,7 @@ def make_ds(paths: int = 2, months: int = 12, vintages: int = 3, sweep: dict | N
     """A minimal valid results Dataset of zeros (the names and dims of results.build_dataset); a test
     sets a few values with `ds[var].loc[...] = value`. `sweep` {name: values} adds swept dimensions."""
     sizes = {"path": paths, "month": months, "product": len(PRODUCTS), "score_band": len(BANDS),
-             "state": len(STATES), "vintage": vintages, "months_on_book": months}
+             "state": len(STATES), "vintage": vintages, "months_on_book": months, "stage": len(STAGES)}
 
     def zeros(dims, dtype=float):
         return dims, np.zeros([sizes[d] for d in dims], dtype=dtype)
@@ -54,11 +55,13 @@ def make_ds(paths: int = 2, months: int = 12, vintages: int = 3, sweep: dict | N
         "vintage_charged_off": zeros(VCUBE),
         "vintage_recovered": zeros(VCUBE),
         "capital_loss": zeros(("path", "product")),
+        "allowance": zeros(CUBE + ("stage",)),
+        "stage_balance": zeros(CUBE + ("stage",)),
     }
     data |= {v: zeros(CUBE) for v in MONEY} | {v: zeros(CUBE, np.int64) for v in COUNTS}
     coords = {"path": np.arange(paths), "month": np.arange(1, months + 1), "product": list(PRODUCTS),
               "score_band": list(BANDS), "state": list(STATES), "vintage": np.arange(1, vintages + 1),
-              "months_on_book": np.arange(months)}
+              "months_on_book": np.arange(months), "stage": list(STAGES)}
     ds = xr.Dataset(data, coords=coords)
     dims = []
     for key, values in (sweep or {}).items():
@@ -239,19 +242,24 @@ def test_yields_by_product_and_total():
     np.testing.assert_allclose(out["risk_adjusted_yield"].values, table.values)
 
 
-def test_waterfall_sums_to_net_revenue():
+def test_waterfall_sums_to_pretax_income():
     ds = pnl_ds()
+    cell = dict(product="jiebei", score_band="low")
+    # The allowance: 80 on origination, remeasured by -10, 5 released on repayment, 5 used at the charge-off (+60).
+    for name, month, value in (("allowance_originated", 2, 80.0), ("allowance_remeasured", 5, -10.0),
+                               ("allowance_released", 6, 5.0), ("allowance_used", 7, 5.0),
+                               ("acquisition_cost", 2, 25.0), ("servicing_cost", 3, 10.0), ("collection_cost", 4, 5.0)):
+        ds[name].loc[dict(month=month, **cell)] = value
     out = metrics.pnl_waterfall(ds)
     check_attrs(out)
     assert out.dims == ("step",)
     assert list(out["step"].values) == list(metrics.WATERFALL_STEPS)
     expected = {"interest_income": 1200, "fee_income": 120, "penalty_income": 30, "merchant_discount": 50,
-                "funding_cost": -100, "net_charge_offs": -200, "net_revenue": 1100}
+                "funding_cost": -100, "net_charge_offs": -200, "allowance_change": -60, "acquisition_cost": -25,
+                "servicing_cost": -10, "collection_cost": -5, "pretax_income": 1000}
     for step, value in expected.items():
         assert out.sel(step=step) == pytest.approx(value), step
-    assert out.sel(step="net_revenue") == pytest.approx(float(out.drop_sel(step="net_revenue").sum()))
-    assert out.sel(step="net_revenue") == pytest.approx(
-        float(ds["net_revenue"].sum(("month", "product", "score_band")).mean("path")))
+    assert out.sel(step="pretax_income") == pytest.approx(float(out.drop_sel(step="pretax_income").sum()))
 
 
 def test_loss_distribution_per_path():
@@ -264,12 +272,14 @@ def test_loss_distribution_per_path():
 
 
 def test_book_year_leaves_out_later_vintages():
-    """The capital year's loss and profit of the book at month m: the whole book's flows in months
-    m+1 .. m+12 less those of the vintages originated after m (an accounting identity, by hand)."""
-    from simulator.codes import FLOWS, VINTAGE_FLOWS
+    """The capital year's loss and pre-tax income of the book at month m: the whole book's flows in
+    months m+1 .. m+12 less those of the vintages originated after m, whose credit-loss expense is
+    their allowance at the window's end plus their net charge-offs (an accounting identity, by hand)."""
+    from simulator.codes import ACCOUNTING, FLOWS, VINTAGE_FLOWS
 
     paths, horizon, products, bands = 1, 6, 3, 1
     flows = np.zeros((paths, horizon, products, bands, len(FLOWS)), dtype=np.int64)
+    accounting = np.zeros((paths, horizon, products, bands, len(ACCOUNTING)), dtype=np.int64)
     vintage = np.zeros((paths, horizon, horizon, products, len(VINTAGE_FLOWS)), dtype=np.int64)
     jb = PRODUCTS.index("jiebei")
     # An account of vintage 1 (open at month 2) charges off 500 in month 4 and earns 40 interest in month 3;
@@ -280,12 +290,22 @@ def test_book_year_leaves_out_later_vintages():
     for month, amount, v in ((3, 40, 1), (4, 30, 3)):
         flows[0, month - 1, jb, 0, FLOWS.index("interest_income")] += amount
         vintage[0, v - 1, month - v, jb, VINTAGE_FLOWS.index("earnings")] += amount
-    loss, profit = pnl.book_year(flows, vintage, 2, 3, 6)
+    # Vintage 3 costs 7 to acquire in month 3, and holds an allowance of 60 at the end of month 3 and 0 after its
+    # charge-off in month 5 (remeasured +0 in month 4, used 60 in month 5).
+    accounting[0, 2, jb, 0, ACCOUNTING.index("acquisition_cost")] = 7
+    vintage[0, 2, 0, jb, VINTAGE_FLOWS.index("costs")] = 7
+    accounting[0, 2, jb, 0, ACCOUNTING.index("allowance_originated")] = 60
+    accounting[0, 4, jb, 0, ACCOUNTING.index("allowance_used")] = 60
+    vintage[0, 2, 0:2, jb, VINTAGE_FLOWS.index("allowance")] = 60
+    loss, profit = pnl.book_year(flows, accounting, vintage, 2, 3, 6)
     assert loss[0, jb] == 500 and profit[0, jb] == 40 - 500
-    loss, profit = pnl.book_year(flows, vintage, 0, 1, 6)         # the book at the start: none of these
+    loss, profit = pnl.book_year(flows, accounting, vintage, 0, 1, 6)         # the book at the start: none of these
     assert loss[0, jb] == 0 and profit[0, jb] == 0
-    loss, profit = pnl.book_year(flows, vintage, 3, 4, 6)         # both open at month 3; interest of month 3 is before
-    assert loss[0, jb] == 700 and profit[0, jb] == 30 - 700
+    loss, profit = pnl.book_year(flows, accounting, vintage, 3, 4, 6)         # both open at month 3
+    # Vintage 3 is the book now: its allowance of 60 at month 3 is used in month 5 (expense: -60 + 200).
+    assert loss[0, jb] == 700 and profit[0, jb] == 30 - 500 - (200 - 60)
+    loss, profit = pnl.book_year(flows, accounting, vintage, 2, 3, 4)         # vintage 3 new, its allowance open
+    assert loss[0, jb] == 500 and profit[0, jb] == 40 - 500
 
 
 # --- calibration ------------------------------------------------------------------------------
@@ -326,7 +346,7 @@ def test_score_band_table():
     ds["accounts_seasoned_12m"].loc[dict(path=1, **sel)] = 40
     ds["charged_off"].loc[dict(path=0, month=3, **sel)] = 300.0
     ds["recovered"].loc[dict(path=1, month=4, **sel)] = 100.0
-    ds["net_revenue"].loc[dict(path=0, month=3, **sel)] = 50.0
+    ds["pretax_income"].loc[dict(path=0, month=3, **sel)] = 50.0
     row = metrics.score_band_table(ds).sel(score_band="low")
     assert row["applications"] == 200 and row["approval_rate"] == pytest.approx(0.5)
     assert row["takeup_rate"] == pytest.approx(0.4) and row["mean_apr"] == pytest.approx(0.18)
@@ -445,8 +465,8 @@ def test_metrics_of_a_real_run(run):
     assert np.isfinite(ylds["net_interest_margin"]).all()
 
     waterfall = metrics.pnl_waterfall(ds)
-    assert waterfall.sel(step="net_revenue") == pytest.approx(float(ds["pnl"].sel(pnl_line="net_revenue",
-                                                                                    pnl_product="total")))
+    assert waterfall.sel(step="pretax_income") == pytest.approx(float(ds["pnl"].sel(pnl_line="pretax_income",
+                                                                                      pnl_product="total")))
     losses = metrics.loss_distribution(ds)
     assert losses.dims == ("path",)
     assert float(losses.mean()) == pytest.approx(float(ds["capital_expected_loss"]))

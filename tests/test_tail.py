@@ -139,8 +139,8 @@ def test_too_few_tail_paths_print_as_lower_bounds():
 
 
 def test_capital_year_and_irb_exposure_of_the_same_book(scenario_file):
-    """The capital year is the book at month m and its loss and profit in months m+1 .. m+12: with
-    no new business after m it is the whole book's; otherwise the whole book's less the later
+    """The capital year is the book at month m and its loss and pre-tax income in months m+1 .. m+12:
+    with no new business after m it is the whole book's; otherwise the whole book's less the later
     vintages'. IRB capital is on the same book at month m: its performing balance plus line_ccf of
     the lines' undrawn limit."""
     from simulator import engine
@@ -150,7 +150,7 @@ def test_capital_year_and_irb_exposure_of_the_same_book(scenario_file):
     assert ds.attrs["capital_month"] == 6 and ds.attrs["capital_window"] == "months 7 .. 18"
     window = ds.sel(month=slice(7, 18)).sum(("month", "score_band"))
     np.testing.assert_allclose(ds["capital_loss"], window["charged_off"] - window["recovered"])
-    np.testing.assert_allclose(ds["capital_profit"], window["net_revenue"])
+    np.testing.assert_allclose(ds["capital_profit"], window["pretax_income"], atol=1e-6)
 
     ds = engine.simulate(load_scenario(scenario_file(), [*base, "applicants.origination_months=20",
                                                            "capital.month=5", "capital.line_ccf=0.25"]))
@@ -163,6 +163,12 @@ def test_capital_year_and_irb_exposure_of_the_same_book(scenario_file):
                 .sum(("vintage", "months_on_book")))
     assert float(new_loss.sum()) > 0
     np.testing.assert_allclose(ds["capital_loss"], window["charged_off"] - window["recovered"] - new_loss)
+    # The later vintages' pre-tax income in the window: earnings - costs - net charge-offs - their allowance at
+    # its end (they held none before they were originated).
+    new_income = ((later["vintage_earnings"] - later["vintage_costs"]).where(in_window, 0.0)
+                  .sum(("vintage", "months_on_book")) - new_loss
+                  - later["vintage_allowance"].where(month_of == 17, 0.0).sum(("vintage", "months_on_book")))
+    np.testing.assert_allclose(ds["capital_profit"], window["pretax_income"] - new_income, atol=1e-6)
     performing = ds["balance"].sel(month=5, state=["current", "M1", "M2", "M3"]).sum("state")
     undrawn = ds["line_limit"].sel(month=5) - performing.sel(product="huabei")
     assert float(undrawn.min()) >= 0

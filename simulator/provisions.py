@@ -1,0 +1,271 @@
+"""Expected credit loss (IFRS 9) from the model itself (docs/model.md section 10): tables of ECL per
+unit of exposure by (product, method, band, effective-rate node, factor node, state, months left),
+which the kernel reads at every month end for every open account.
+
+The ECL of an account is sum_j P(charged off in month j from now) x EAD_j x DF(j) x (1 - r rho):
+- P from the Markov chain of the model's monthly transitions (current -> M1 at the band's hazard,
+  prepayment from current, Mk -> Mk+1 at the roll rate else cure to current, M6 -> charge-off), with
+  the hazard, roll and prepayment rates given the factor, averaged over factor paths: stationary ones
+  (through the cycle) or ones that start from the path's factor at the month end (point in time);
+- EAD_j: the balance when the account was last current: a charge-off in month j ends 7 misses in a
+  row, so that was month j - 7 (a delinquent line is frozen). A loan's schedule fixes it (months left
+  L - j + 7); a line's expected balance follows its payer type's payments and its spend, drawing on
+  the undrawn limit (`line_ecl`);
+- DF(j) = (1 + i)^-j at the account's monthly effective rate i; r the recovery share (net of
+  collection cost), rho the value at the charge-off of its recoveries spread over the lag;
+- over 12 months for stage 1 (a default, 90+, within 12 months: a charge-off within 15) and over
+  the life for stages 2 and 3 (a loan's schedule; a line's provisions.line_life_months + 3).
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from typing import TYPE_CHECKING
+
+import numba as nb
+import numpy as np
+from scipy.special import ndtri
+
+from . import hazard, risk
+from .codes import (DPD30, DPD90, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, HUABEI, INTEREST_FIRST, JIEBEI, METHODS, N_STATES,
+                    PAYER_TYPES, PD_MONTHS, PRODUCTS, TRANSACTOR, YUEFU)
+
+if TYPE_CHECKING:
+    from .config import Scenario
+
+EIR_STEP = 0.0025              # monthly effective rate between table nodes (linear interpolation)
+Z_STEP = 0.5                   # factor between nodes of a point-in-time table
+TABLE_PATHS = 1 << 11          # factor paths each through-the-cycle chain averages over
+PIT_PATHS = 1 << 8             # ... each point-in-time node
+CHARGE_OFF_MISSES = N_STATES   # misses in a row from current to charge-off (M1 .. M6, then the 7th)
+TO_CHARGE_OFF = N_STATES - DPD90   # months from default (M4) to the charge-off: M5, M6, charged off
+TWELVE_MONTHS = PD_MONTHS + TO_CHARGE_OFF   # a default within 12 months: a charge-off within 15
+
+# The kernel's ECL input: table[product, method, band, eir node, z node, state, months left], eir node k
+# at k x EIR_STEP, z node k at z0 + k x z_step (one node through the cycle). Loans: per unit of balance.
+# Lines: the method axis is the payer type and "months left" 0 is per unit of balance, 1 per unit of
+# spend a month (`line_ecl`).
+EclTable = namedtuple("EclTable", ["table", "inv_eir_step", "z0", "inv_z_step"])
+
+_SQRT2 = math.sqrt(2.0)
+
+
+@nb.njit(inline="always", cache=True)
+def _phi(x):
+    return 0.5 * math.erfc(-x / _SQRT2)
+
+
+@nb.njit(cache=True, parallel=True)
+def _charge_offs(hazard_q, owes, prepay, beta, sqrt_r, inv_idio, roll_q, sqrt_rr, inv_roll, z, out):
+    """out[pool, node, s, j - 1]: mean over the paths z[node, path, month] of the probability that an
+    account in state s now is charged off in month j, for the pool's hazard quantile hazard_q[pool]
+    (the hazard applies to a current account with probability owes[pool, month] that it owes a
+    payment) and prepayment rate prepay[pool] (times exp(beta z)). Each (pool, node) on its own: the
+    same sums whatever the threads."""
+    n_pools, n_nodes = hazard_q.shape[0], z.shape[0]
+    n_paths, months = z.shape[1], z.shape[2]
+    for job in nb.prange(n_pools * n_nodes):
+        pool, node = job // n_nodes, job % n_nodes
+        d = np.zeros((N_STATES, N_STATES))
+        new = np.zeros(N_STATES)
+        roll = np.zeros(N_STATES - 1)
+        for p in range(n_paths):
+            d[:] = 0.0
+            for s in range(N_STATES):
+                d[s, s] = 1.0
+            for t in range(months):
+                zt = z[node, p, t]
+                h = owes[pool, t] * _phi((hazard_q[pool] - sqrt_r * zt) * inv_idio)
+                pi = min(1.0, prepay[pool] * math.exp(beta * zt))
+                for k in range(N_STATES - 1):
+                    roll[k] = _phi((roll_q[k] - sqrt_rr * zt) * inv_roll)
+                for s in range(N_STATES):
+                    out[pool, node, s, t] += d[s, N_STATES - 1] * roll[N_STATES - 2] / n_paths
+                    new[0] = d[s, 0] * (1.0 - pi) * (1.0 - h)
+                    new[1] = d[s, 0] * (1.0 - pi) * h
+                    for k in range(1, N_STATES):
+                        new[0] += d[s, k] * (1.0 - roll[k - 1])
+                        if k < N_STATES - 1:
+                            new[k + 1] = d[s, k] * roll[k - 1]
+                    for k in range(N_STATES):
+                        d[s, k] = new[k]
+
+
+def charge_off_probabilities(hazard_q: np.ndarray, prepay: np.ndarray, sc: Scenario, months: int,
+                             z_now: np.ndarray | None = None, owes: np.ndarray | None = None) -> np.ndarray:
+    """P[pool, node, s, j - 1]: the probability that an account in state s is charged off in month j
+    (1 .. months), given the pool's baseline hazard quantile Phi^-1(h), monthly prepayment rate and
+    the probability owes[pool, j - 1] that a current account owes a payment in month j (default 1):
+    averaged over stationary factor paths (through the cycle: one node) or over paths from each
+    factor value z_now[node] (point in time)."""
+    fac, beh = sc.factor, sc.behaviour
+    beta = sc.macro.prepay_in_force()
+    moves = fac.asset_correlation > 0 or fac.roll_correlation > 0 or (beta != 0 and np.any(prepay > 0))
+    if z_now is None:
+        z = hazard.stationary_factor(fac.autocorrelation, TABLE_PATHS, months)[None] if moves else \
+            np.zeros((1, 1, months))
+    elif moves:
+        z = np.stack([hazard.stationary_factor(fac.autocorrelation, PIT_PATHS, months, start=x) for x in z_now])
+    else:
+        z = np.zeros((len(z_now), 1, months))
+    rho, rho_r = fac.asset_correlation, fac.roll_correlation
+    with np.errstate(divide="ignore"):
+        roll_q = ndtri(np.asarray(beh.roll_rates, dtype=np.float64))
+    out = np.zeros((len(hazard_q), z.shape[0], N_STATES, months))
+    owes = np.ones((len(hazard_q), months)) if owes is None else np.ascontiguousarray(owes, dtype=np.float64)
+    _charge_offs(np.asarray(hazard_q, dtype=np.float64), owes, np.asarray(prepay, dtype=np.float64), beta,
+                 math.sqrt(rho),
+                 1.0 / math.sqrt(1.0 - rho), roll_q, math.sqrt(rho_r), 1.0 / math.sqrt(1.0 - rho_r),
+                 np.ascontiguousarray(z), out)
+    return out
+
+
+def schedule_shape(method: int, rate: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """A loan's scheduled balance with `left` instalments to go, in proportion (not normalised): equal
+    instalment the annuity factor (1 - (1 + i)^-L) / i, equal principal L, interest first 1 (L >= 1)."""
+    left = np.maximum(left, 0).astype(np.float64)
+    if method == EQUAL_INSTALLMENT:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(rate > 0, -np.expm1(-left * np.log1p(rate)) / np.where(rate > 0, rate, 1.0), left)
+    if method == EQUAL_PRINCIPAL:
+        return left + 0.0 * rate
+    if method == INTEREST_FIRST:
+        return (left >= 1).astype(np.float64) + 0.0 * rate
+    raise ValueError(f"unknown method code {method}")
+
+
+def loss_given_charge_off(sc: Scenario, rate: np.ndarray) -> np.ndarray:
+    """1 - r rho: the share of a charged-off balance lost, valued at the charge-off at monthly rate
+    `rate` (recoveries r in equal parts over the lag's months after it)."""
+    lag = sc.behaviour.recovery_lag_months
+    rho = np.mean([(1.0 + rate) ** -m for m in range(1, lag + 1)], axis=0)
+    return 1.0 - risk.recovery_share(sc.behaviour) * rho
+
+
+def loan_ecl(p_co: np.ndarray, method: int, rate: np.ndarray, sc: Scenario, max_left: int,
+             lifetime: bool = False) -> np.ndarray:
+    """ECL per unit of balance of loans, [..., rate, state, months left 0 .. max_left], from
+    P[..., state, month] (`charge_off_probabilities`) at monthly effective rates `rate`: 12-month
+    ECL in stage 1 (lifetime ECL in every state with `lifetime`)."""
+    months = p_co.shape[-1]
+    j = np.arange(1, months + 1)
+    s = np.arange(N_STATES)[:, None, None]
+    left = np.arange(max_left + 1)[None, :, None]
+    i = rate[:, None, None, None]
+    # EAD_j / balance now: 1 for the charge-off that ends the present run of misses (j = 7 - s); after
+    # a cure (j >= 8) the schedule's balance with L - j + 7 months to go, over the present one's L + s.
+    now = schedule_shape(method, i, left + s)
+    later = schedule_shape(method, i, left - j + CHARGE_OFF_MISSES)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(j == CHARGE_OFF_MISSES - s, 1.0,
+                         np.where(j > CHARGE_OFF_MISSES, np.nan_to_num(later / np.where(now > 0, now, 1.0)), 0.0))
+    weight = ratio * (1.0 + i) ** -j.astype(np.float64) * (1.0 if lifetime else _within(s, j))
+    lgd = loss_given_charge_off(sc, rate)[:, None, None]
+    return lgd * np.einsum("...sj,rslj->...rsl", p_co, weight)
+
+
+def statement_paid(sc: Scenario) -> np.ndarray:
+    """The share of a statement each payer type (codes.PAYER_TYPES) pays: all, the revolver's share,
+    the minimum."""
+    return np.array([1.0, sc.behaviour.revolver_pay_share, sc.products.huabei.min_payment_share])
+
+
+def line_owes(sc: Scenario, months: int) -> np.ndarray:
+    """owes[payer type, j - 1]: the probability that a current line owes a payment in month j: a
+    transactor owes only the last month's spend (it spent with spend_probability and has not left);
+    revolvers and minimum payers carry a balance. Month 1: the balance now falls due."""
+    hb = sc.products.huabei
+    owes = np.ones((3, months))
+    owes[TRANSACTOR, 1:] = hb.spend_probability * (1.0 - hb.attrition) ** np.arange(1, months)
+    return owes
+
+
+def line_ecl(p_co: np.ndarray, payer: int, rate: np.ndarray, sc: Scenario) -> np.ndarray:
+    """ECL of lines of one payer type, [..., rate, state, (per unit of balance, per unit of spend)],
+    from P[..., state, month]. The charge-off in month j ends 7 misses from month k = max(0, j - 7)
+    (a delinquent line is frozen), with the balance E[B_k] = a^k B + S c_k then: a = 1 - the share of a
+    statement paid, c_k = sum_(m = 1 .. k) a^(k - m) p (1 - attrition)^m for a revolver or minimum
+    payer (the balance paid down as it pays, plus the month's spend with probability p while the
+    customer stays), and c_k = 1 for a transactor, who owes only when it spent (in `line_owes`) and then
+    owes that month's spend. S is the mean spend of a month that has spend, at most what keeps the payer
+    type's level balance within the limit (the kernel's `_line_ecl`). Lifetime is
+    provisions.line_life_months (+ 3 to the charge-off)."""
+    months = p_co.shape[-1]
+    j = np.arange(1, months + 1)
+    s = np.arange(N_STATES)[:, None]
+    i = rate[:, None, None]
+    hb = sc.products.huabei
+    a = 1.0 - statement_paid(sc)[payer]
+    k = np.maximum(j - CHARGE_OFF_MISSES, 0)
+    carried = a ** k
+    if payer == TRANSACTOR:
+        spent = (k >= 1).astype(np.float64)
+    else:
+        stay = hb.spend_probability * (1.0 - hb.attrition) ** np.arange(1, months + 1)
+        spent = np.array([sum(a ** (n - m) * stay[m - 1] for m in range(1, n + 1)) for n in k])
+    life = np.where(j <= sc.provisions.line_life_months + TO_CHARGE_OFF, 1.0, 0.0)
+    weight = (1.0 + i) ** -j.astype(np.float64) * _within(s, j) * life
+    lgd = loss_given_charge_off(sc, rate)[:, None]
+    return lgd[..., None] * np.stack([np.einsum("...sj,rsj->...rs", p_co, weight * carried),
+                                      np.einsum("...sj,rsj->...rs", p_co, weight * spent)], axis=-1)
+
+
+def spend_cap(sc: Scenario) -> np.ndarray:
+    """By payer type: the most a line's spend a month S may count for, as a share of the room under its
+    limit: all of it for a transactor; for the others what keeps the level balance p S / (share paid)
+    within the limit."""
+    paid = statement_paid(sc)
+    return np.where(np.arange(len(paid)) == TRANSACTOR, 1.0, paid / max(sc.products.huabei.spend_probability, 1e-12))
+
+
+def _within(s: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """1 where a charge-off in month j counts toward the ECL of state s: within TWELVE_MONTHS for
+    stage 1 (12-month ECL), always for stages 2 and 3 (lifetime)."""
+    return np.where((s >= DPD30) | (j <= TWELVE_MONTHS), 1.0, 0.0)
+
+
+def pool_hazards(sc: Scenario, accounts, n_bands: int) -> np.ndarray:
+    """Phi^-1 of the baseline monthly hazard of each (product, band) pool, from its exposure-weighted
+    PD at origination (risk.pool_pd: first-party fraud at PD 1), as the kernel's hazards are solved."""
+    pd = risk.pool_pd(accounts, n_bands)
+    with np.errstate(divide="ignore"):
+        return ndtri(hazard.hazard_from_pd12(pd, sc.behaviour.roll_rates, sc.factor))
+
+
+def factor_nodes(z: np.ndarray) -> np.ndarray:
+    """Point-in-time nodes: every Z_STEP from below the least to above the greatest factor value."""
+    lo = math.floor(float(z.min()) / Z_STEP) * Z_STEP if z.size else 0.0
+    hi = math.ceil(float(z.max()) / Z_STEP) * Z_STEP if z.size else 0.0
+    return np.arange(lo, hi + Z_STEP / 2, Z_STEP)
+
+
+def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
+    """The kernel's ECL table for a run's accounts (a terms.Accounts) in `bands` score bands and its factor paths
+    z[path, month] (the nodes of a point-in-time table cover them)."""
+    loans = accounts.product != HUABEI
+    max_left = int(accounts.term[loans].max()) if loans.any() else 0
+    top = float(accounts.eir.max()) if len(accounts.eir) else 0.0
+    rates = EIR_STEP * np.arange(max(2, math.ceil(top / EIR_STEP) + 2))
+    months = max(max_left + CHARGE_OFF_MISSES, sc.provisions.line_life_months + TO_CHARGE_OFF, TWELVE_MONTHS)
+    pit = sc.provisions.basis == "point_in_time"
+    nodes = factor_nodes(z) if pit else np.zeros(1)
+    prepay = np.zeros((len(PRODUCTS), bands))
+    prepay[JIEBEI] = sc.behaviour.prepay_monthly if sc.products.jiebei.prepayment else 0.0
+    prepay[YUEFU] = sc.behaviour.prepay_monthly if sc.products.yuefu.prepayment else 0.0
+    q = pool_hazards(sc, accounts, bands)
+    kw = {"z_now": nodes} if pit else {}
+    p_co = charge_off_probabilities(q.ravel(), prepay.ravel(), sc, months, **kw)
+    p_co = p_co.reshape(len(PRODUCTS), bands, len(nodes), N_STATES, months)
+    owes = line_owes(sc, months)
+    lines = charge_off_probabilities(np.repeat(q[HUABEI], len(PAYER_TYPES)), np.zeros(bands * len(PAYER_TYPES)), sc,
+                                     months, owes=np.tile(owes, (bands, 1)), **kw)
+    lines = lines.reshape(bands, len(PAYER_TYPES), len(nodes), N_STATES, months)
+    table = np.zeros((len(PRODUCTS), max(len(METHODS), len(PAYER_TYPES)), bands, len(rates), len(nodes), N_STATES, max(2, max_left + 1)))
+    for method in range(len(METHODS)):
+        for product in (JIEBEI, YUEFU):
+            table[product, method, ..., :max_left + 1] = np.moveaxis(
+                loan_ecl(p_co[product], method, rates, sc, max_left), 1, 2)
+    for payer in range(len(PAYER_TYPES)):       # a line's method axis holds its payer type
+        table[HUABEI, payer, ..., :2] = np.moveaxis(line_ecl(lines[:, payer], payer, rates, sc), 1, 2)
+    return EclTable(table=table, inv_eir_step=1.0 / EIR_STEP, z0=float(nodes[0]),
+                    inv_z_step=1.0 / Z_STEP)
