@@ -10,7 +10,8 @@ What it measures, in one run on this machine:
       loan per borrower, no borrower-level draw);
    b. the default three-product book (revolving lines, cash loans, instalment
       purchases; borrowers may hold several; borrower-level draw on).
-   `engine.run_accounts` runs once to load or compile, then is timed (best of 3),
+   `engine.run_accounts` runs once to load or compile, then is timed (best of 3; it builds the
+   ECL table of the accounts, `provisions.ecl_table`, timed apart too),
    with all threads and with one thread. A borrower-month is one month that
    one account is open in (its origination month, each month it ends open, and the
    month it closes or is charged off), counted exactly from the kernel's output:
@@ -589,6 +590,8 @@ def kernel_throughput(book: str, volume: int, months: int, horizon: int, repeat:
     upper = int(np.clip(horizon - start + 1, 0, None).sum())
     t_kernel_1, _ = best_of(lambda: engine.run_accounts(sc, accounts, threads=1), repeat)
     nb.set_num_threads(nb.config.NUMBA_NUM_THREADS)
+    z = terms.factor_inputs(sc)[0]
+    t_table, _ = best_of(lambda: provisions.ecl_table(sc, accounts, terms.n_bands(sc), z), repeat)
     mix = ", ".join(f"{name} {count:,}" for name, count in zip(PRODUCTS, by_product))
     print(f"\n== 1{'a' if book == 'loan-only' else 'b'}. kernel, {book} book: {volume:,} applicants/month x "
           f"{months} months, horizon {horizon}, 1 path"
@@ -603,6 +606,8 @@ def kernel_throughput(book: str, volume: int, months: int, horizon: int, repeat:
           f"{bm / t_kernel / 1e6:.1f} M borrower-months/s")
     print(f"run_accounts best of {repeat}: {t_kernel_1:.3f}s with 1 thread  -> "
           f"{bm / t_kernel_1 / 1e6:.1f} M borrower-months/s")
+    print(f"of which the ECL table (provisions.ecl_table, once a cell, {threads} threads): {t_table:.3f}s; without it "
+          f"{bm / (t_kernel - t_table) / 1e6:.1f} M borrower-months/s ({threads} threads)")
     return sc, accounts, out, t_kernel, t_kernel_1
 
 

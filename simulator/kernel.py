@@ -9,7 +9,9 @@ so results do not depend on threads or block sizes.
 Order of events within a month (docs/model.md section 3) for an open account:
 revolving spend (current lines), prepayment (current loans), then a miss with the
 conditional hazard (current) or a roll with the conditional roll rate (Mk), else
-payment or cure. Charge-off from M6; recoveries follow over `recovery_lag` months.
+payment or cure. Charge-off from M6; recoveries follow over `recovery_lag` months. At each month
+end an open account books its expected-credit-loss allowance (read from provisions.EclTable), its
+stage and its operating costs.
 
 A current account's miss probability, given the path's factor z and the
 borrower's draw b for the month (shared by all the borrower's accounts):
@@ -32,6 +34,7 @@ from .codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, AC
                     PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, SERVICING, TRANSACTOR, V_ALLOWANCE, V_CHARGED_OFF,
                     V_COSTS, V_EARNINGS, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES, WRITTEN_OFF)
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
+from .provisions import NEVER_PAID
 from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, SPEND, draw, draw_at,
                   inverse_normal, month_key, stream)
 
@@ -326,20 +329,22 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             if state > 0:          # on overdue principal only: no penalty on interest (no compounding)
                 penalty_due += round_cents((balance - scheduled) * penalty_rate)
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
-        before, ecl = ecl, round_cents(balance * _ecl_rate(terms, prod, meth, bnd, eir, z_p[ti], state, max(n - k, 0)))
+        row = state + NEVER_PAID if start >= 1 and state == t - start else state   # missed every payment so far
+        before, ecl = ecl, round_cents(balance * _ecl_rate(terms, prod, meth, bnd, eir, z_p[ti], row, max(n - k, 0)))
         _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
 
 @nb.njit(inline="always", cache=True)
-def _line_ecl(terms, bnd, payer, eir, z, state, balance, limit, r, spend_mean, leaving):
+def _line_ecl(terms, bnd, payer, eir, z, row, balance, limit, r, spend_mean, leaving):
     """A line's expected credit loss in cents (provisions.line_ecl): per unit of its balance, and per
-    unit of its mean spend (none once leaving; at most provisions.spend_cap of the room under its limit)."""
+    unit of its mean spend (none once leaving; at most provisions.spend_cap of the room under its limit);
+    `row` is the table's state (provisions.NEVER_PAID + state for an account that never paid)."""
     spend = 0.0
     if not leaving:
         spend = min(float(spend_mean), terms.spend_cap[payer] * math.floor(limit / (1.0 + r)))
-    return round_cents(balance * _ecl_rate(terms, HUABEI, payer, bnd, eir, z, state, 0)
-                       + spend * _ecl_rate(terms, HUABEI, payer, bnd, eir, z, state, 1))
+    return round_cents(balance * _ecl_rate(terms, HUABEI, payer, bnd, eir, z, row, 0)
+                       + spend * _ecl_rate(terms, HUABEI, payer, bnd, eir, z, row, 1))
 
 
 @nb.njit(inline="always", cache=True)
@@ -469,7 +474,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             out.line_limits[c, p, ti, bnd] += limit
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
         before = ecl
-        ecl = _line_ecl(terms, bnd, payer, eir, z_p[ti], state, balance, limit, r, spend_mean, leaving)
+        row = state + NEVER_PAID if start >= 1 and state == t - start else state   # missed every payment so far
+        ecl = _line_ecl(terms, bnd, payer, eir, z_p[ti], row, balance, limit, r, spend_mean, leaving)
         _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 

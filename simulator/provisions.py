@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numba as nb
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 
 from . import hazard, risk
 from .codes import (DPD30, DPD90, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, HUABEI, INTEREST_FIRST, JIEBEI, METHODS, N_STATES,
@@ -38,6 +38,7 @@ Z_STEP = 0.5                   # factor between nodes of a point-in-time table
 TABLE_PATHS = 1 << 11          # factor paths each through-the-cycle chain averages over
 PIT_PATHS = 1 << 8             # ... each point-in-time node
 CHARGE_OFF_MISSES = N_STATES   # misses in a row from current to charge-off (M1 .. M6, then the 7th)
+NEVER_PAID = N_STATES        # the table's states NEVER_PAID + s: Ms with every payment since origination missed
 TO_CHARGE_OFF = N_STATES - DPD90   # months from default (M4) to the charge-off: M5, M6, charged off
 TWELVE_MONTHS = PD_MONTHS + TO_CHARGE_OFF   # a default within 12 months: a charge-off within 15
 
@@ -56,39 +57,37 @@ def _phi(x):
 
 
 @nb.njit(cache=True, parallel=True)
-def _charge_offs(hazard_q, owes, prepay, beta, sqrt_r, inv_idio, roll_q, sqrt_rr, inv_roll, z, out):
+def _charge_offs(hazard_q, owes, prepay, sqrt_r, inv_idio, z, roll, growth, out):
     """out[pool, node, s, j - 1]: mean over the paths z[node, path, month] of the probability that an
     account in state s now is charged off in month j, for the pool's hazard quantile hazard_q[pool]
     (the hazard applies to a current account with probability owes[pool, month] that it owes a
-    payment) and prepayment rate prepay[pool] (times exp(beta z)). Each (pool, node) on its own: the
-    same sums whatever the threads."""
+    payment), the roll rates roll[node, path, month, k] and the prepayment rate prepay[pool] x
+    growth[node, path, month]. Each (pool, node) on its own: the same sums whatever the threads."""
     n_pools, n_nodes = hazard_q.shape[0], z.shape[0]
     n_paths, months = z.shape[1], z.shape[2]
     for job in nb.prange(n_pools * n_nodes):
         pool, node = job // n_nodes, job % n_nodes
         d = np.zeros((N_STATES, N_STATES))
-        new = np.zeros(N_STATES)
-        roll = np.zeros(N_STATES - 1)
         for p in range(n_paths):
             d[:] = 0.0
             for s in range(N_STATES):
                 d[s, s] = 1.0
             for t in range(months):
-                zt = z[node, p, t]
-                h = owes[pool, t] * _phi((hazard_q[pool] - sqrt_r * zt) * inv_idio)
-                pi = min(1.0, prepay[pool] * math.exp(beta * zt))
-                for k in range(N_STATES - 1):
-                    roll[k] = _phi((roll_q[k] - sqrt_rr * zt) * inv_roll)
+                h = owes[pool, t] * _phi((hazard_q[pool] - sqrt_r * z[node, p, t]) * inv_idio)
+                pi = min(1.0, prepay[pool] * growth[node, p, t])
+                r = roll[node, p, t]
+                stay = (1.0 - pi) * (1.0 - h)
+                miss = (1.0 - pi) * h
                 for s in range(N_STATES):
-                    out[pool, node, s, t] += d[s, N_STATES - 1] * roll[N_STATES - 2] / n_paths
-                    new[0] = d[s, 0] * (1.0 - pi) * (1.0 - h)
-                    new[1] = d[s, 0] * (1.0 - pi) * h
-                    for k in range(1, N_STATES):
-                        new[0] += d[s, k] * (1.0 - roll[k - 1])
-                        if k < N_STATES - 1:
-                            new[k + 1] = d[s, k] * roll[k - 1]
-                    for k in range(N_STATES):
-                        d[s, k] = new[k]
+                    row = d[s]
+                    out[pool, node, s, t] += row[N_STATES - 1] * r[N_STATES - 2] / n_paths
+                    current = row[0] * stay
+                    for k in range(1, N_STATES):       # Mk: cured, else rolled (from M6: charged off)
+                        current += row[k] * (1.0 - r[k - 1])
+                    for k in range(N_STATES - 1, 1, -1):
+                        row[k] = row[k - 1] * r[k - 2]
+                    row[1] = row[0] * miss
+                    row[0] = current
 
 
 def charge_off_probabilities(hazard_q: np.ndarray, prepay: np.ndarray, sc: Scenario, months: int,
@@ -108,15 +107,12 @@ def charge_off_probabilities(hazard_q: np.ndarray, prepay: np.ndarray, sc: Scena
         z = np.stack([hazard.stationary_factor(fac.autocorrelation, PIT_PATHS, months, start=x) for x in z_now])
     else:
         z = np.zeros((len(z_now), 1, months))
-    rho, rho_r = fac.asset_correlation, fac.roll_correlation
-    with np.errstate(divide="ignore"):
-        roll_q = ndtri(np.asarray(beh.roll_rates, dtype=np.float64))
+    rho = fac.asset_correlation
+    roll = np.ascontiguousarray(hazard.conditional(np.asarray(beh.roll_rates), fac.roll_correlation, z[..., None]))
     out = np.zeros((len(hazard_q), z.shape[0], N_STATES, months))
     owes = np.ones((len(hazard_q), months)) if owes is None else np.ascontiguousarray(owes, dtype=np.float64)
-    _charge_offs(np.asarray(hazard_q, dtype=np.float64), owes, np.asarray(prepay, dtype=np.float64), beta,
-                 math.sqrt(rho),
-                 1.0 / math.sqrt(1.0 - rho), roll_q, math.sqrt(rho_r), 1.0 / math.sqrt(1.0 - rho_r),
-                 np.ascontiguousarray(z), out)
+    _charge_offs(np.asarray(hazard_q, dtype=np.float64), owes, np.asarray(prepay, dtype=np.float64), math.sqrt(rho),
+                 1.0 / math.sqrt(1.0 - rho), np.ascontiguousarray(z), roll, np.exp(beta * z), out)
     return out
 
 
@@ -224,12 +220,37 @@ def _within(s: np.ndarray, j: np.ndarray) -> np.ndarray:
     return np.where((s >= DPD30) | (j <= TWELVE_MONTHS), 1.0, 0.0)
 
 
-def pool_hazards(sc: Scenario, accounts, n_bands: int) -> np.ndarray:
-    """Phi^-1 of the baseline monthly hazard of each (product, band) pool, from its exposure-weighted
-    PD at origination (risk.pool_pd: first-party fraud at PD 1), as the kernel's hazards are solved."""
-    pd = risk.pool_pd(accounts, n_bands)
+def first_due(accounts) -> np.ndarray:
+    """What each account owes when its first payment falls due, in cents, as far as its terms say: a
+    loan's principal; a line's first month's mean spend, or for a first-party fraudster (who spends
+    all it can before its first due date) the room under its limit."""
+    room = np.floor(accounts.limit / (1.0 + accounts.rate))
+    line = np.where(accounts.fraud, room, np.minimum(accounts.spend, room))
+    return np.where(accounts.product == HUABEI, line, accounts.principal).astype(np.float64)
+
+
+def pool_hazards(sc: Scenario, accounts, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """By (product, band) pool: Phi^-1 of the baseline monthly hazard of its accounts that are not
+    first-party fraud, from their exposure-weighted PD at origination, as the kernel's hazards are
+    solved; and the share of what its new accounts owe at their first due date (`first_due`) that
+    first-party fraudsters owe (risk.pool_pd_and_fraud)."""
+    pd, fraud = risk.pool_pd_and_fraud(accounts, n_bands, first_due(accounts))
     with np.errstate(divide="ignore"):
-        return ndtri(hazard.hazard_from_pd12(pd, sc.behaviour.roll_rates, sc.factor))
+        return ndtri(hazard.hazard_from_pd12(pd, sc.behaviour.roll_rates, sc.factor)), fraud
+
+
+def fraud_posterior(hazard_q: np.ndarray, fraud: np.ndarray, roll_rates) -> np.ndarray:
+    """w[..., s]: of the balance of new accounts in state s that have missed every payment since their
+    origination (Ms at s months on book; current in their origination month), the share that
+    first-party fraudsters owe, who never pay: fraud / (fraud + (1 - fraud) P), with `fraud` the
+    fraudsters' share at the first due date (`pool_hazards`) and P = h r_1 .. r_(s-1) the chance that
+    another account missed its first s payments (baseline hazard h and roll rates)."""
+    honest = np.ones(np.shape(fraud) + (N_STATES,))
+    rolls = np.concatenate([[1.0], np.cumprod(roll_rates[:N_STATES - 2])])
+    honest[..., 1:] = (ndtr(hazard_q)[..., None] * rolls)
+    fraud = np.asarray(fraud)[..., None]
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(fraud / (fraud + (1.0 - fraud) * honest))
 
 
 def factor_nodes(z: np.ndarray) -> np.ndarray:
@@ -240,32 +261,41 @@ def factor_nodes(z: np.ndarray) -> np.ndarray:
 
 
 def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
-    """The kernel's ECL table for a run's accounts (a terms.Accounts) in `bands` score bands and its factor paths
-    z[path, month] (the nodes of a point-in-time table cover them)."""
+    """The kernel's ECL table for a run's accounts (a terms.Accounts) in `bands` score bands and its
+    factor paths z[path, month] (the nodes of a point-in-time table cover them)."""
     loans = accounts.product != HUABEI
     max_left = int(accounts.term[loans].max()) if loans.any() else 0
     top = float(accounts.eir.max()) if len(accounts.eir) else 0.0
     rates = EIR_STEP * np.arange(max(2, math.ceil(top / EIR_STEP) + 2))
-    months = max(max_left + CHARGE_OFF_MISSES, sc.provisions.line_life_months + TO_CHARGE_OFF, TWELVE_MONTHS)
     pit = sc.provisions.basis == "point_in_time"
     nodes = factor_nodes(z) if pit else np.zeros(1)
-    prepay = np.zeros((len(PRODUCTS), bands))
-    prepay[JIEBEI] = sc.behaviour.prepay_monthly if sc.products.jiebei.prepayment else 0.0
-    prepay[YUEFU] = sc.behaviour.prepay_monthly if sc.products.yuefu.prepayment else 0.0
-    q = pool_hazards(sc, accounts, bands)
     kw = {"z_now": nodes} if pit else {}
-    p_co = charge_off_probabilities(q.ravel(), prepay.ravel(), sc, months, **kw)
-    p_co = p_co.reshape(len(PRODUCTS), bands, len(nodes), N_STATES, months)
-    owes = line_owes(sc, months)
-    lines = charge_off_probabilities(np.repeat(q[HUABEI], len(PAYER_TYPES)), np.zeros(bands * len(PAYER_TYPES)), sc,
-                                     months, owes=np.tile(owes, (bands, 1)), **kw)
-    lines = lines.reshape(bands, len(PAYER_TYPES), len(nodes), N_STATES, months)
-    table = np.zeros((len(PRODUCTS), max(len(METHODS), len(PAYER_TYPES)), bands, len(rates), len(nodes), N_STATES, max(2, max_left + 1)))
-    for method in range(len(METHODS)):
-        for product in (JIEBEI, YUEFU):
-            table[product, method, ..., :max_left + 1] = np.moveaxis(
-                loan_ecl(p_co[product], method, rates, sc, max_left), 1, 2)
+    q, fraud = pool_hazards(sc, accounts, bands)
+    table = np.zeros((len(PRODUCTS), max(len(METHODS), len(PAYER_TYPES)), bands, len(rates), len(nodes),
+                      NEVER_PAID + N_STATES, max(2, max_left + 1)))
+    # Loans and purchases: a chain as long as the longest schedule's last charge-off.
+    months = max(max_left + CHARGE_OFF_MISSES, TWELVE_MONTHS)
+    for product, terms_of in ((JIEBEI, sc.products.jiebei), (YUEFU, sc.products.yuefu)):
+        prepay = np.full(bands, sc.behaviour.prepay_monthly if terms_of.prepayment else 0.0)
+        p_co = charge_off_probabilities(q[product], prepay, sc, months, **kw)
+        for method in range(len(METHODS)):
+            table[product, method, ..., :N_STATES, :max_left + 1] = np.moveaxis(
+                loan_ecl(p_co, method, rates, sc, max_left), 1, 2)
+    # Lines: one chain per band and payer type, over the behavioural life.
+    months = max(sc.provisions.line_life_months + TO_CHARGE_OFF, TWELVE_MONTHS)
+    owes = np.tile(line_owes(sc, months), (bands, 1))
+    p_co = charge_off_probabilities(np.repeat(q[HUABEI], len(PAYER_TYPES)), np.zeros(bands * len(PAYER_TYPES)), sc,
+                                    months, owes=owes, **kw)
+    p_co = p_co.reshape(bands, len(PAYER_TYPES), len(nodes), N_STATES, months)
     for payer in range(len(PAYER_TYPES)):       # a line's method axis holds its payer type
-        table[HUABEI, payer, ..., :2] = np.moveaxis(line_ecl(lines[:, payer], payer, rates, sc), 1, 2)
-    return EclTable(table=table, inv_eir_step=1.0 / EIR_STEP, z0=float(nodes[0]),
-                    inv_z_step=1.0 / Z_STEP)
+        table[HUABEI, payer, ..., :N_STATES, :2] = np.moveaxis(line_ecl(p_co[:, payer], payer, rates, sc), 1, 2)
+    # A new account that has missed every payment since origination may be a first-party fraudster, who
+    # is charged off 7 - s months on with its balance as it stands (it never pays): a mixture.
+    s = np.arange(N_STATES)
+    lost = loss_given_charge_off(sc, rates)[:, None] * (1.0 + rates[:, None]) ** -(CHARGE_OFF_MISSES - s)
+    w = fraud_posterior(q, fraud, np.asarray(sc.behaviour.roll_rates))[:, None, :, None, None, :]
+    table[..., NEVER_PAID:, :] = (1.0 - w[..., None]) * table[..., :N_STATES, :]
+    table[..., NEVER_PAID:, 0] += w * lost[:, None, :]     # per unit of balance (a line's spend adds none)
+    for product in (JIEBEI, YUEFU):
+        table[product, ..., NEVER_PAID:, 1:] += (w[product] * lost[:, None, :])[..., None]
+    return EclTable(table=table, inv_eir_step=1.0 / EIR_STEP, z0=float(nodes[0]), inv_z_step=1.0 / Z_STEP)

@@ -47,6 +47,16 @@ def pool_pd(accounts, n_bands: int) -> np.ndarray:
     return np.nan_to_num(_by_pool(accounts, n_bands, risk_pd(accounts), weight))
 
 
+def pool_pd_and_fraud(accounts, n_bands: int, owed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """By (product, band) pool: the exposure-weighted PD of the accounts that are not first-party fraud
+    (weights as `pool_pd`), and the share of what the pool's new accounts (originated in the run) owe
+    at their first due date, `owed` by account, that first-party fraudsters owe. 0 for an empty pool."""
+    weight = np.where(accounts.product == HUABEI, accounts.line_cap, accounts.principal).astype(np.float64)
+    honest = np.nan_to_num(_by_pool(accounts, n_bands, accounts.pd_12m, np.where(accounts.fraud, 0.0, weight)))
+    new = np.where(accounts.start_month >= 1, owed, 0.0)
+    return honest, np.nan_to_num(_by_pool(accounts, n_bands, accounts.fraud.astype(np.float64), new))
+
+
 def seasoned_pools(accounts, n_bands: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """Of the accounts originated early enough to be observed for 12 months on book (as the kernel's
     realised 12-month bad rate counts them), by (product, band): the mean PD by account (fraud at 1),

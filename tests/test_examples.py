@@ -25,3 +25,18 @@ def test_apr_caps_example(tmp_path):
             assert value <= approvals[("on_cap=cap", key[1])]
     picture = image.imread(out / "apr_caps.png")
     assert picture.shape[0] > 100 and picture[..., :3].std() > 0.01   # drawn, not blank
+
+
+def test_allowance_runoff_example(tmp_path):
+    """The allowance at the end of the origination window, against the losses of the 15 months after."""
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "allowance_runoff.py"), "--paths", "4",
+                           "--set", "applicants.monthly_volume=3000", "--set", "applicants.origination_months=12",
+                           "--set", "factor.asset_correlation=0", "--set", "factor.roll_correlation=0"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines()[2:]}
+    assert set(rows) == {"huabei", "jiebei", "yuefu"}
+    for product, row in rows.items():
+        held, losses, ratio = float(row[1].replace(",", "")), float(row[2].replace(",", "")), float(row[4])
+        assert held > 0 and losses > 0 and abs(ratio - held / losses) < 1e-3
+        assert 0.75 < ratio < 1.25, (product, ratio)     # the same book's losses, provided for within a quarter

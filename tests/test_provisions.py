@@ -95,7 +95,7 @@ def test_ecl_at_origination_is_the_models_own_discounted_loss(tmp_path, kind):
         rate, method = 0.02, METHODS.index(kind)
     out = engine.run_accounts(sc, accounts)
     product = int(accounts.product[0])
-    q = provisions.pool_hazards(sc, accounts, terms.n_bands(sc))[product, accounts.band[0]]
+    q = provisions.pool_hazards(sc, accounts, terms.n_bands(sc))[0][product, accounts.band[0]]
     prepay = sc.behaviour.prepay_monthly
     p_co = provisions.charge_off_probabilities(np.array([q]), np.array([prepay]), sc, term + 7)
     lifetime = provisions.loan_ecl(p_co[0], method, np.array([rate]), sc, term, lifetime=True)[0, 0, 0, term]
