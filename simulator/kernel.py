@@ -129,21 +129,27 @@ def _stage(state):
 
 
 @nb.njit(inline="always", cache=True)
-def _ecl_rate(terms, prod, meth, bnd, eir, z, state, left):
-    """The entry of provisions.EclTable for an account, linear between the nodes of effective rate and
-    factor around (eir, z)."""
-    tab = terms.ecl
+def _ecl_rows(terms, prod, meth, bnd, eir):
+    """The account's two slices of provisions.EclTable around its effective rate (factor node, state,
+    months left), and the weight of the upper one: linear between the rate nodes."""
     x = eir * terms.ecl_inv_eir_step
-    k = min(np.int64(x), tab.shape[3] - 2)
-    w = x - k
-    n_z = tab.shape[4]
+    k = min(np.int64(x), terms.ecl.shape[3] - 2)
+    return terms.ecl[prod, meth, bnd, k], terms.ecl[prod, meth, bnd, k + 1], x - k
+
+
+@nb.njit(inline="always", cache=True)
+def _ecl_rate(terms, lo, hi, w, z, state, left):
+    """The table's entry for an account (slices `lo`, `hi` and weight `w` of `_ecl_rows`), linear
+    between the factor nodes around z (through the cycle the table has one)."""
+    n_z = lo.shape[0]
+    if n_z == 1:
+        return (1.0 - w) * lo[0, state, left] + w * hi[0, state, left]
     y = min(max((z - terms.ecl_z0) * terms.ecl_inv_z_step, 0.0), n_z - 1.0)
     m = np.int64(y)
     m1 = min(m + 1, n_z - 1)
     v = y - m
-    lo = (1.0 - w) * tab[prod, meth, bnd, k, m, state, left] + w * tab[prod, meth, bnd, k + 1, m, state, left]
-    hi = (1.0 - w) * tab[prod, meth, bnd, k, m1, state, left] + w * tab[prod, meth, bnd, k + 1, m1, state, left]
-    return (1.0 - v) * lo + v * hi
+    return ((1.0 - v) * ((1.0 - w) * lo[m, state, left] + w * hi[m, state, left])
+            + v * ((1.0 - w) * lo[m1, state, left] + w * hi[m1, state, left]))
 
 
 @nb.njit(inline="always", cache=True)
@@ -267,8 +273,9 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     k = 0                          # instalments fallen due
     counted = False
     ecl = np.int64(0)              # the allowance at the last month end
+    ecl_lo, ecl_hi, ecl_w = _ecl_rows(terms, prod, meth, bnd, eir)
     if start <= 0:                 # an existing book's account: its allowance at the start (month 1's factor)
-        ecl = round_cents(balance * _ecl_rate(terms, prod, meth, bnd, eir, z_p[0], state, n))
+        ecl = round_cents(balance * _ecl_rate(terms, ecl_lo, ecl_hi, ecl_w, z_p[0], state, n))
         out.opening_allowance[c, p, prod, bnd, _stage(state)] += ecl
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
@@ -330,21 +337,22 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 penalty_due += round_cents((balance - scheduled) * penalty_rate)
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
         row = state + NEVER_PAID if start >= 1 and state == t - start else state   # missed every payment so far
-        before, ecl = ecl, round_cents(balance * _ecl_rate(terms, prod, meth, bnd, eir, z_p[ti], row, max(n - k, 0)))
+        before, ecl = ecl, round_cents(balance * _ecl_rate(terms, ecl_lo, ecl_hi, ecl_w, z_p[ti], row, max(n - k, 0)))
         _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
 
 @nb.njit(inline="always", cache=True)
-def _line_ecl(terms, bnd, payer, eir, z, row, balance, limit, r, spend_mean, leaving):
+def _line_ecl(terms, lo, hi, w, payer, z, row, balance, limit, r, spend_mean, leaving):
     """A line's expected credit loss in cents (provisions.line_ecl): per unit of its balance, and per
     unit of its mean spend (none once leaving; at most provisions.spend_cap of the room under its limit);
-    `row` is the table's state (provisions.NEVER_PAID + state for an account that never paid)."""
+    `row` is the table's state (provisions.NEVER_PAID + state for an account that never paid); `lo`, `hi`,
+    `w` its slices of the table (`_ecl_rows`)."""
     spend = 0.0
     if not leaving:
         spend = min(float(spend_mean), terms.spend_cap[payer] * math.floor(limit / (1.0 + r)))
-    return round_cents(balance * _ecl_rate(terms, HUABEI, payer, bnd, eir, z, row, 0)
-                       + spend * _ecl_rate(terms, HUABEI, payer, bnd, eir, z, row, 1))
+    return round_cents(balance * _ecl_rate(terms, lo, hi, w, z, row, 0)
+                       + spend * _ecl_rate(terms, lo, hi, w, z, row, 1))
 
 
 @nb.njit(inline="always", cache=True)
@@ -373,8 +381,9 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     counted = False
     n_tenors = terms.conversion_tenors.shape[0]
     ecl = np.int64(0)              # the allowance at the last month end
+    ecl_lo, ecl_hi, ecl_w = _ecl_rows(terms, HUABEI, payer, bnd, eir)
     if start <= 0:                 # an existing book's line: its allowance at the start (month 1's factor)
-        ecl = _line_ecl(terms, bnd, payer, eir, z_p[0], state, balance, limit, r, spend_mean, False)
+        ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, payer, z_p[0], state, balance, limit, r, spend_mean, False)
         out.opening_allowance[c, p, prod, bnd, _stage(state)] += ecl
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
@@ -475,7 +484,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
         before = ecl
         row = state + NEVER_PAID if start >= 1 and state == t - start else state   # missed every payment so far
-        ecl = _line_ecl(terms, bnd, payer, eir, z_p[ti], row, balance, limit, r, spend_mean, leaving)
+        ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, payer, z_p[ti], row, balance, limit, r, spend_mean, leaving)
         _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
