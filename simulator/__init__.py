@@ -45,13 +45,15 @@ def _count(value: int | None, name: str, least: int, file: str) -> None:
 
 def run(scenario: LoadedScenario | str | Path, *, out: str | Path | None = None, threads: int | None = None,
         block_size: int | None = None, workers: int | None = None, scheduler: str | None = None,
-        resume: bool = False, progress: bool = False) -> xr.Dataset:
+        resume: bool = False, progress: bool = False, tape: str | Path | None = None) -> xr.Dataset:
     """Run a scenario (loaded, or a file's path) and return its results Dataset.
 
     With `out`, results.nc is written there atomically, finished tasks are checkpointed in
     out/.checkpoint while the run goes on, and `resume=True` continues an interrupted run from
     them. `threads` (0: all cores), `block_size`, `workers` (a local Dask cluster) and
-    `scheduler` (a Dask address) change how the work is split, never the results.
+    `scheduler` (a Dask address) change how the work is split, never the results. With `tape`, the
+    loan tape of path 0 is also written there (Parquet or CSV by its suffix; a single scenario run
+    here, not a sweep, not on Dask, not resumed).
     """
     from . import engine, lock, results
     from .checkpoints import Checkpoints
@@ -63,17 +65,28 @@ def run(scenario: LoadedScenario | str | Path, *, out: str | Path | None = None,
     _count(workers, "--workers", 1, file)
     if workers is not None and scheduler is not None:
         raise ScenarioError(file, "--scheduler", "expected either --workers or --scheduler, found both")
+    if tape is not None:
+        from . import tape as tapes
+
+        tape = Path(tape)
+        tapes.check_path(tape)
+        if loaded.dims:
+            raise ScenarioError(str(tape), "--tape", "expected a scenario without a sweep (a tape is one scenario's "
+                                                     "path 0), found a sweep")
+        if workers is not None or scheduler is not None or resume:
+            raise ScenarioError(str(tape), "--tape", "expected a run here from the start, found --workers, "
+                                                     "--scheduler or --resume")
     if out is None:
         if resume:
             raise ScenarioError(file, "--resume", "expected --out, the folder of the interrupted run, found none")
         return engine.simulate(loaded, threads=threads, block_size=block_size, progress=progress, workers=workers,
-                               scheduler=scheduler)
+                               scheduler=scheduler, tape=tape)
     checkpoint = Path(out) / ".checkpoint"
     if resume and not checkpoint.is_dir():
         raise ScenarioError(str(checkpoint), "--resume", "expected the checkpoints of an interrupted run, found none")
     with lock.hold(Path(out)):
         ds = engine.simulate(loaded, threads=threads, block_size=block_size, progress=progress, workers=workers,
-                             scheduler=scheduler, checkpoint=checkpoint, resume=resume)
+                             scheduler=scheduler, checkpoint=checkpoint, resume=resume, tape=tape)
         results.write(ds, Path(out) / "results.nc")
         Checkpoints.remove_folder(checkpoint)
     return ds

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run from DIR/.checkpoint (same scenario); identical result")
     run.add_argument("--no-report", action="store_true", help="write results.nc only, without DIR/report.html")
+    run.add_argument("--tape", type=Path, metavar="FILE",
+                     help="also write the loan tape of path 0: one row per account and month (.parquet or .csv)")
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help="check a scenario; --print shows it resolved")
@@ -92,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         ds = simulator.run(loaded, out=out, threads=args.threads, block_size=args.block_size, workers=args.workers,
-                           scheduler=args.scheduler, resume=args.resume,
+                           scheduler=args.scheduler, resume=args.resume, tape=args.tape,
                            progress=not args.quiet and sys.stderr.isatty())
     except KeyboardInterrupt:
         print(f"error: interrupted; no results written; finished tasks are kept in {out / '.checkpoint'} "

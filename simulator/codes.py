@@ -64,6 +64,16 @@ ACCOUNTS, BALANCE = 0, 1
 BADS = 1
 ALLOWANCE = 2                     # the stage output's third entry: the ECL allowance in cents
 
+# The loan tape (`simulator.tape`): per account and month of path 0, the status (a state, or the month
+# the account is charged off, closed or prepaid in full: recoveries follow as charged_off rows; -1: no
+# row) and amounts
+# in cents: the balance at the month end, what fell due and what was paid in the month, the principal
+# charged off and the recoveries.
+TAPE_STATUS = STATES + ("charged_off", "closed", "prepaid")
+CHARGED_OFF_STATUS, CLOSED_STATUS, PREPAID_STATUS = N_STATES, N_STATES + 1, N_STATES + 2
+TAPE = ("status", "balance", "amount_due", "amount_paid", "charged_off", "recovered")
+T_STATUS, T_BALANCE, T_DUE, T_PAID, T_CHARGED_OFF, T_RECOVERED = range(len(TAPE))
+
 # The applicant funnel, by month, product and band.
 FUNNEL = ("applications", "approvals", "takeups")
 APPLICATIONS, APPROVALS, TAKEUPS = range(len(FUNNEL))

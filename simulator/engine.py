@@ -15,7 +15,9 @@ import xarray as xr
 from tqdm import tqdm
 
 from . import __version__, faults, kernel, policy, provisions, risk, scoring, tail, terms
+from . import tape as tapes
 from .checkpoints import Checkpoints, Task
+from .codes import T_STATUS, TAPE
 from .config import LoadedScenario, Scenario, ScenarioError
 from .origination import prepare
 from .provisions import EclTable
@@ -40,23 +42,30 @@ def use_threads(threads: int | None, sc: Scenario) -> int:
     return max(1, threads or sc.engine.threads or nb.config.NUMBA_NUM_THREADS)
 
 
+def new_tape(accounts: int, horizon: int) -> np.ndarray:
+    """An empty loan tape: accounts x months x codes.TAPE, no rows (status -1)."""
+    out = np.zeros((accounts, horizon, len(TAPE)), dtype=np.int64)
+    out[..., T_STATUS] = -1
+    return out
+
+
 def run_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, ecl: EclTable,
              threads: int | None = None, block_size: int | None = None,
-             trace: np.ndarray | None = None) -> dict[str, np.ndarray]:
+             tape: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Integer sums of one task, shaped (task paths, ...) as in `terms.output_shapes`, with the ECL
-    table `ecl` of the run's accounts; with `trace` (accounts x months), the month-end balance of
-    each of the task's accounts on path 0 (tests)."""
+    table `ecl` of the run's accounts; with `tape` (accounts x months x codes.TAPE), the loan tape of
+    the task's accounts on path 0."""
     threads = use_threads(threads, sc)
     z, roll, prepay = (np.ascontiguousarray(x[task.p0:task.p1]) for x in terms.factor_inputs(sc))
     a0, a1 = starts[task.b0], starts[task.b1]
     out = {name: np.zeros((threads, task.p1 - task.p0) + shape, dtype=np.int64)
            for name, shape in terms.output_shapes(sc).items()}
-    no_trace = np.zeros((0, sc.run.horizon_months), dtype=np.int64)
+    no_tape = np.zeros((0, sc.run.horizon_months, len(TAPE)), dtype=np.int64)
     kernel.simulate(
         terms.kernel_terms(sc, policy.bill_instalment_terms(sc), ecl), Accounts(*(column[a0:a1] for column in accounts)),
         starts[task.b0:task.b1 + 1] - a0, z, roll, prepay, np.int64(task.p0),
         np.int64(block_size or sc.engine.block_size),
-        terms.Outputs(**out, trace=trace[a0:a1] if trace is not None else no_trace))
+        terms.Outputs(**out, tape=tape[a0:a1] if tape is not None else no_tape))
     return {name: part.sum(axis=0) for name, part in out.items()}
 
 
@@ -145,14 +154,14 @@ class Executor:
                 self.client.wait_for_workers(workers)   # so that scattered inputs reach every worker
 
     def run(self, sc: Scenario, accounts: Accounts, starts: np.ndarray, ecl: EclTable, tasks: list[Task],
-            trace: np.ndarray | None = None):
+            tape: np.ndarray | None = None):
         """Yield (task, sums) as tasks finish (any order; sums are integers, so order does not matter)."""
         if self.client is None:
             for task in tasks:
-                yield task, run_task(sc, accounts, starts, task, ecl, self.threads, self.block_size, trace)
+                yield task, run_task(sc, accounts, starts, task, ecl, self.threads, self.block_size, tape)
             return
-        if trace is not None:
-            raise ValueError("a trace of account balances is only kept for runs here, not on Dask workers")
+        if tape is not None:
+            raise ValueError("a loan tape is only kept for runs here, not on Dask workers")
         from concurrent.futures import CancelledError
 
         from dask.distributed import as_completed
@@ -194,12 +203,12 @@ class Executor:
 
 def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, block_size: int | None = None,
                  executor: Executor | None = None, store: Checkpoints | None = None, cell: int = 0,
-                 progress: bool = False, label: str = "", trace: bool = False,
+                 progress: bool = False, label: str = "", tape: bool = False,
                  summary: bool = False) -> dict[str, np.ndarray]:
     """Every task of one scenario (or sweep cell) over `accounts`: integer sums by name (shapes of
     `terms.output_shapes` after a path axis). Tasks run on `executor` (default: here, with `threads`
-    and `block_size`); finished ones are taken from and saved to `store`. With `trace`, also
-    "trace": the month-end balance of each account on path 0 (for tests). With `summary`, the
+    and `block_size`); finished ones are taken from and saved to `store`. With `tape`, also
+    "tape": the loan tape of path 0 (accounts x months x codes.TAPE; status -1: no row). With `summary`, the
     weighted means and per-path series of `Totals` instead of per-path sums."""
     local = executor is None
     executor = executor or Executor(threads, block_size)
@@ -213,11 +222,11 @@ def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, b
             todo.append(task)
         else:
             totals.add(task, saved)
-    trace_out = np.zeros((len(accounts.account_id), sc.run.horizon_months), dtype=np.int64) if trace else None
+    tape_out = new_tape(len(accounts.account_id), sc.run.horizon_months) if tape else None
     bar = tqdm(total=len(todo), unit="task", disable=not progress, file=sys.stderr, leave=False, dynamic_ncols=True,
                desc=label or None)
     try:
-        for task, sums in executor.run(sc, accounts, starts, ecl, todo, trace_out):
+        for task, sums in executor.run(sc, accounts, starts, ecl, todo, tape_out):
             if store:
                 store.save(task, sums)
             totals.add(task, sums)
@@ -227,8 +236,8 @@ def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, b
         if local:
             executor.close()
     out = totals.result()
-    if trace:
-        out["trace"] = trace_out
+    if tape:
+        out["tape"] = tape_out
     return out
 
 
@@ -278,10 +287,11 @@ def cell_sums(sc: Scenario, accounts: Accounts, counts: dict[str, np.ndarray],
 
 def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int | None = None,
              progress: bool = False, workers: int | None = None, scheduler: str | None = None,
-             checkpoint: Path | None = None, resume: bool = False) -> xr.Dataset:
+             checkpoint: Path | None = None, resume: bool = False, tape: Path | None = None) -> xr.Dataset:
     """A whole run: a pure function of the scenario (and its seed), whatever the threads, block
     size, tasks or workers. A sweep runs every cell on the same applicants and factor paths
-    (common random numbers) and adds a dimension per key."""
+    (common random numbers) and adds a dimension per key. With `tape` (a single scenario), its loan
+    tape of path 0 is written there once the run is done."""
     from .results import build_dataset, combine_cells
 
     check_memory(loaded)
@@ -293,10 +303,32 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
         cells = []
         for index, sc in enumerate(loaded.cells):
             accounts, counts = prepare(sc, loaded.book_path(sc))
+            if tape is not None:
+                check_tape_memory(tape, len(accounts.account_id), sc.run.horizon_months)
             totals = run_accounts(sc, accounts, executor=executor, store=store, cell=index, progress=progress,
-                                  label=f"cell {index + 1}/{len(loaded.cells)}", summary=sc.run.summary())
+                                  label=f"cell {index + 1}/{len(loaded.cells)}", summary=sc.run.summary(),
+                                  tape=tape is not None)
+            if tape is not None:
+                table = tapes.frame(accounts, totals.pop("tape"), labels)
             sums = cell_sums(sc, accounts, counts, totals)
             cells.append(build_dataset(loaded, sc, labels, sums, __version__, sums.pop("series", None)))
     finally:
         executor.close()
-    return combine_cells(loaded, cells)
+    ds = combine_cells(loaded, cells)
+    if tape is not None:
+        tapes.write(tape, table)
+    return ds
+
+
+TAPE_COPIES = 3   # the kernel's tape, and the rows taken from it with the accounts' terms
+
+
+def check_tape_memory(path: Path, accounts: int, horizon: int) -> None:
+    """Refuse, before the kernel runs, a tape that would not fit in the memory available."""
+    need = TAPE_COPIES * tapes.bytes_needed(accounts, horizon)
+    have = available_memory()
+    if have is not None and need > have:
+        raise ScenarioError(str(path), "--tape", f"expected a tape that fits in memory: {accounts:,} accounts x "
+                                                 f"{horizon} months need about {need / 2**30:,.1f} GiB, "
+                                                 f"{have / 2**30:,.1f} GiB is available (fewer applicants a month, "
+                                                 f"origination months or months)")

@@ -29,10 +29,11 @@ import numba as nb
 import numpy as np
 
 from .codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, ACQUISITION, ALLOWANCE, BADS, BALANCE,
-                    CHARGED_OFF_AMT, COLLECTION, DISCOUNT, DPD30, DPD90, DRAWN, FEES, FUNDING, HUABEI, INTEREST,
+                    CHARGED_OFF_AMT, CHARGED_OFF_STATUS, CLOSED_STATUS, PREPAID_STATUS, COLLECTION, DISCOUNT, DPD30, DPD90, DRAWN, FEES, FUNDING, HUABEI, INTEREST,
                     N_CHARGED_OFF, N_CLOSED, N_MATURED, N_ORIGINATED, N_PREPAID, N_STATES, ORIGINATED, PD_MONTHS,
                     PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, SERVICING, TRANSACTOR, V_ALLOWANCE, V_CHARGED_OFF,
-                    V_COSTS, V_EARNINGS, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES, WRITTEN_OFF)
+                    V_COSTS, V_EARNINGS, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES, WRITTEN_OFF, T_BALANCE, T_CHARGED_OFF,
+                    T_DUE, T_PAID, T_RECOVERED, T_STATUS)
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
 from .provisions import NEVER_PAID
 from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, SPEND, draw, draw_at,
@@ -185,7 +186,7 @@ def _earn(out, fl, line, c, p, prod, vintage, mob, amount):
 
 
 @nb.njit(inline="always", cache=True)
-def _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms):
+def _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms, taping, i):
     """Write the balance off in month t and book its recoveries in months t + 1 .. t + recovery_lag
     (equal parts, the last takes the rest; none past the horizon). The account's months end here."""
     fl = flows[t - 1]
@@ -203,14 +204,28 @@ def _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, ter
         flows[t + m - 1, RECOVERED] += recovered
         if vintage >= 0:
             out.vintage_flows[c, p, vintage, t + m - start, prod, V_RECOVERED] += recovered
+        if taping:
+            out.tape[i, t + m - 1, T_STATUS] = CHARGED_OFF_STATUS
+            out.tape[i, t + m - 1, T_RECOVERED] = recovered
 
 
 @nb.njit(inline="always", cache=True)
-def _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, mob, i):
+def _tape(out, i, ti, status, balance, due, paid, charged_off):
+    """The account's row of the loan tape in month ti + 1 (codes.TAPE)."""
+    row = out.tape[i, ti]
+    row[T_STATUS] = status
+    row[T_BALANCE] = balance
+    row[T_DUE] = due
+    row[T_PAID] = paid
+    row[T_CHARGED_OFF] = charged_off
+
+
+@nb.njit(inline="always", cache=True)
+def _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, mob):
     """Month-end stock of an open account: by cell; its delinquent (30+) balance by vintage and
     months on book (current and M1 are not kept by vintage: they cost a quarter of the kernel's
     time and no vintage measure needs them); the borrower's worst state (directly when the
-    borrower has this account only); its trace."""
+    borrower has this account only)."""
     stocks[ti, state, ACCOUNTS] += 1
     stocks[ti, state, BALANCE] += balance
     if vintage >= 0 and state >= VINTAGE_STATES:
@@ -219,8 +234,6 @@ def _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balanc
         borrowers[ti, state] += 1
     else:
         worst[ti] = max(worst[ti], state)
-    if out.trace.shape[0] > 0 and p == 0:
-        out.trace[i, ti] = balance
 
 
 @nb.njit(inline="always", cache=True)
@@ -242,13 +255,15 @@ def _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted):
 def _account(i, c, p, path_id, z, roll, terms, acc, out):
     """What an account's months share: product, band, start month, vintage (-1: not kept), its
     random streams (own and borrower's), its rows of the outputs by month (flows, stocks, rolls,
-    cures, borrowers, accounting, stages), the path's factor and roll rates by month, and its risk inputs."""
+    cures, borrowers, accounting, stages), the path's factor and roll rates by month, its risk inputs,
+    and whether it writes the loan tape (path 0, when the tape has rows)."""
     prod, bnd, start = acc.product[i], acc.band[i], acc.start_month[i]
     vintage = start - 1 if 1 <= start <= out.vintage_stocks.shape[2] else -1
     has_b = terms.sqrt_rho_b > 0.0
     key = stream(terms.seed, path_id, acc.account_id[i])
     borrower_key = stream(terms.seed, path_id, acc.borrower[i]) if has_b else key
-    return (prod, bnd, start, vintage, has_b, key, borrower_key,
+    taping = out.tape.shape[0] > 0 and path_id == 0
+    return (prod, bnd, start, vintage, has_b, key, borrower_key, taping,
             out.flows[c, p, :, prod, bnd], out.stocks[c, p, :, prod, bnd], out.rolls[c, p, :, prod, bnd],
             out.cures[c, p, :, prod, bnd], out.borrowers[c, p, :, bnd], out.accounting[c, p, :, prod, bnd],
             out.stages[c, p, :, prod, bnd], z[p], roll[p], acc.fraud[i], acc.hazard_q[i], terms.penalty_rate[prod])
@@ -257,8 +272,8 @@ def _account(i, c, p, path_id, z, roll, terms, acc, out):
 @nb.njit(inline="always", cache=True)
 def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv):
     """A cash loan or instalment purchase: scheduled instalments, prepayment, arrears, charge-off."""
-    (prod, bnd, start, vintage, has_b, key, borrower_key, flows, stocks, rolls, cures, borrowers, accounting, stages,
-     z_p, roll_p, fraud, hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
+    (prod, bnd, start, vintage, has_b, key, borrower_key, taping, flows, stocks, rolls, cures, borrowers, accounting,
+     stages, z_p, roll_p, fraud, hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
     n, meth, pay, r, fee, eir = acc.term[i], acc.method[i], acc.payment[i], acc.rate[i], acc.fee[i], acc.eir[i]
     balance = acc.principal[i]
     original = balance - acc.overdue0[i]   # the schedule's principal (an existing book's arrears are apart)
@@ -281,6 +296,8 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         ti = t - 1
         fl = flows[ti]
         af = accounting[ti]
+        owed = np.int64(0)         # what falls due this month, and what is paid (the tape's)
+        paid_in = np.int64(0)
         if t == start:
             _originate(out, fl, af, terms, c, p, prod, vintage, balance)
             fl[ORIGINATED] += balance
@@ -295,12 +312,15 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             else:                  # past maturity: no contract interest or fee, only penalty
                 interest, new_carry, due, fee_due = np.int64(0), carry, np.int64(0), np.int64(0)
             month_state = month_key(key, t)
+            owed = balance - scheduled + due + overdue_interest + interest + penalty_due + fees_due + fee_due
             if state == 0 and can_prepay and draw_at(month_state, PREPAY) < prepay_p[ti]:
                 _earn(out, fl, INTEREST, c, p, prod, vintage, t - start, interest)
                 _earn(out, fl, FEES, c, p, prod, vintage, t - start, fee_due)
                 fl[PREPAID] += balance
                 fl[N_PREPAID] += 1
                 af[A_RELEASED] += ecl
+                if taping:
+                    _tape(out, i, ti, PREPAID_STATUS, 0, owed, balance + interest + fee_due, 0)
                 break              # closed
             roll_rate = roll_p[ti, state - 1] if state > 0 else 0.0
             carry = new_carry
@@ -308,8 +328,10 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
                     fl[WRITTEN_OFF] += overdue_interest + fees_due + penalty_due
-                    _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms)
+                    _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms, taping, i)
                     af[A_USED] += ecl
+                    if taping:
+                        _tape(out, i, ti, CHARGED_OFF_STATUS, 0, owed, 0, balance)
                     break
                 state += 1
                 overdue_interest += interest
@@ -319,6 +341,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 if state > 0:
                     cures[ti, state] += 1
                 paid = balance - scheduled + due  # arrears principal plus this month's principal
+                paid_in = owed
                 fl[REPAID] += paid
                 _earn(out, fl, INTEREST, c, p, prod, vintage, t - start, overdue_interest + interest)
                 _earn(out, fl, PENALTY, c, p, prod, vintage, t - start, penalty_due)
@@ -332,10 +355,14 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 if balance == 0:
                     fl[N_MATURED] += 1
                     af[A_RELEASED] += ecl
+                    if taping:
+                        _tape(out, i, ti, CLOSED_STATUS, 0, owed, paid_in, 0)
                     break          # closed
             if state > 0:          # on overdue principal only: no penalty on interest (no compounding)
                 penalty_due += round_cents((balance - scheduled) * penalty_rate)
-        _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
+        _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start)
+        if taping:
+            _tape(out, i, ti, state, balance, owed, paid_in, 0)
         row = state + NEVER_PAID if start >= 1 and state == t - start else state   # missed every payment so far
         before, ecl = ecl, round_cents(balance * _ecl_rate(terms, ecl_lo, ecl_hi, ecl_w, z_p[ti], row, max(n - k, 0)))
         _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start)
@@ -361,8 +388,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     end of the previous month falls due, is paid by behaviour type or missed; then the month's spend
     (billed at its end). Revolving interest on the unpaid statement is billed on the next statement
     and income when paid; bill instalments; limit rules; activity and attrition; arrears; charge-off."""
-    (prod, bnd, start, vintage, has_b, key, borrower_key, flows, stocks, rolls, cures, borrowers, accounting, stages,
-     z_p, roll_p, fraud, hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
+    (prod, bnd, start, vintage, has_b, key, borrower_key, taping, flows, stocks, rolls, cures, borrowers, accounting,
+     stages, z_p, roll_p, fraud, hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
     r, payer, limit, eir = acc.rate[i], acc.payer[i], acc.limit[i], acc.eir[i]
     spend_mean, line_cap = acc.spend[i], acc.line_cap[i]
     balance = acc.principal[i]     # principal receivable: unbilled and billed spend, overdue, bill-instalment plan
@@ -390,6 +417,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         fl = flows[ti]
         af = accounting[ti]
         month_state = month_key(key, t)
+        owed = np.int64(0)         # what falls due this month, and what is paid (the tape's)
+        paid_in = np.int64(0)
         if t == start:
             _originate(out, fl, af, terms, c, p, prod, vintage, limit)
         else:
@@ -415,14 +444,17 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 fee_due = plan_fee
             minimum = min(max(round_cents(statement * terms.min_payment_share), terms.min_payment_floor), statement)
             owes = statement > 0 or plan_due > 0 or overdue > 0 or interest_due > 0
+            owed = minimum + plan_due + overdue + interest_due + fees_due + fee_due + penalty_due
             roll_rate = roll_p[ti, state - 1] if state > 0 else 0.0
             if owes and _missed(terms, fraud, hazard_q, month_state, borrower_key, t, z_p[ti], state, roll_rate, has_b,
                                 cdf, inv):
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
                     fl[WRITTEN_OFF] += interest_due + fees_due + penalty_due
-                    _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms)
+                    _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms, taping, i)
                     af[A_USED] += ecl
+                    if taping:
+                        _tape(out, i, ti, CHARGED_OFF_STATUS, 0, owed, 0, balance)
                     break
                 if state == 0:
                     limit = max(balance, np.int64(math.floor(limit * (1.0 - terms.limit_cut))))
@@ -436,6 +468,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             else:
                 if state > 0:
                     cures[ti, state] += 1
+                    paid_in += overdue + fees_due + penalty_due
                     fl[REPAID] += overdue
                     _earn(out, fl, FEES, c, p, prod, vintage, t - start, fees_due)
                     _earn(out, fl, PENALTY, c, p, prod, vintage, t - start, penalty_due)
@@ -450,6 +483,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                     paid = min(max(minimum, round_cents(statement * terms.revolver_pay_share)), statement)
                 else:
                     paid = minimum
+                paid_in += paid + plan_due + interest_due + fee_due
                 _earn(out, fl, INTEREST, c, p, prod, vintage, t - start, interest_due)
                 fl[REPAID] += paid + plan_due
                 _earn(out, fl, FEES, c, p, prod, vintage, t - start, fee_due)
@@ -468,6 +502,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             if leaving and balance == 0 and interest_due == 0:
                 fl[N_CLOSED] += 1
                 af[A_RELEASED] += ecl
+                if taping:
+                    _tape(out, i, ti, CLOSED_STATUS, 0, owed, paid_in, 0)
                 break
         # The month's spend, billed at its end: none while delinquent (the line is frozen) or leaving;
         # a first-party fraudster spends all it can before its first due date (bust-out).
@@ -481,7 +517,9 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 balance += spend
         if state < DPD90:          # performing: its undrawn limit counts toward the IRB exposure
             out.line_limits[c, p, ti, bnd] += limit
-        _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start, i)
+        _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start)
+        if taping:
+            _tape(out, i, ti, state, balance, owed, paid_in, 0)
         before = ecl
         row = state + NEVER_PAID if start >= 1 and state == t - start else state   # missed every payment so far
         ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, payer, z_p[ti], row, balance, limit, r, spend_mean, leaving)
@@ -551,7 +589,7 @@ def simulate(terms, acc, borrower_start: np.ndarray, z: np.ndarray, roll: np.nda
     realised 12-month bad rate; stages[thread, path, month, product, band, stage, (accounts, balance,
     allowance)], accounting[thread, path, month, product, band, ACCOUNTING] (operating costs and the
     allowance's movements), opening_allowance[thread, path, product, band, stage] (the existing book's
-    allowance at the start); `trace[account, month]` (path 0 balances) when it has rows (tests).
+    allowance at the start); `tape[account, month, codes.TAPE]` (the loan tape of path 0) when it has rows.
     """
     n_threads = out.stocks.shape[0]
     worst = np.empty((n_threads, z.shape[1] + 16), dtype=np.int64)   # padded: rows on separate cache lines

@@ -12,7 +12,8 @@ PACKAGE = ROOT / "simulator"
 # The stages of the pipe, in order; a module may import from its own row's predecessors only.
 STAGES = [
     "codes", "units", "config", "files", "lock", "rng", "products", "hazard", "tail", "risk", "provisions", "terms",
-    "population", "scoring", "book", "policy", "origination", "kernel", "faults", "checkpoints", "pnl", "results", "engine",
+    "population", "scoring", "book", "policy", "origination", "kernel", "faults", "checkpoints", "pnl", "results", "tape",
+    "engine",
     "metrics", "summary", "figures", "pages", "quotes", "__init__", "cli", "__main__",
 ]
 OUTPUT_SIDE = ["pnl", "results", "metrics", "summary", "figures", "pages"]

@@ -77,9 +77,9 @@ def reference_line(drawn, sc, payer, limit, cap, conversion=False):
 def test_transactors_carry_their_float_and_pay_no_interest(tmp_path):
     """A transactor's month-end balance is the month's spend (billed at its end, due next month); it
     is repaid in full the month after, pays no interest, and the float is funded."""
-    sc, out = run(tmp_path, lines(1, codes.TRANSACTOR), LINES + ["run.horizon_months=12"], trace=True)
+    sc, out = run(tmp_path, lines(1, codes.TRANSACTOR), LINES + ["run.horizon_months=12"], tape=True)
     flows = out["flows"][0].sum(axis=2)[:, HUABEI]
-    drawn, balance = flows[:, codes.DRAWN], out["trace"][0]
+    drawn, balance = flows[:, codes.DRAWN], out["tape"][..., codes.T_BALANCE][0]
     assert np.all(drawn > 0) and np.array_equal(balance, drawn)
     assert flows[0, codes.REPAID] == 0 and np.array_equal(flows[1:, codes.REPAID], drawn[:-1])
     assert flows[:, codes.INTEREST].sum() == 0
@@ -93,27 +93,27 @@ def test_transactors_carry_their_float_and_pay_no_interest(tmp_path):
 def test_revolving_interest_on_the_unpaid_statement_paid_the_month_after(tmp_path, payer):
     limit, cap = 3000.0, 4000.0
     sc, out = run(tmp_path, lines(1, payer, limit=limit, cap=cap, spend=900.0),
-                  LINES + ["run.horizon_months=24", "products.huabei.conversion_rate=0.0"], trace=True)
+                  LINES + ["run.horizon_months=24", "products.huabei.conversion_rate=0.0"], tape=True)
     flows = out["flows"][0].sum(axis=2)[:, HUABEI]
     want = reference_line(flows[:, codes.DRAWN], sc, payer, limit * 100, cap * 100)
     assert [w["interest"] for w in want] == list(flows[:, codes.INTEREST])
     assert [w["repaid"] for w in want] == list(flows[:, codes.REPAID])
-    assert [w["balance"] for w in want] == list(out["trace"][0])
+    assert [w["balance"] for w in want] == list(out["tape"][..., codes.T_BALANCE][0])
     assert flows[:, codes.INTEREST].sum() > 0
     # The line never goes over its limit.
-    assert out["trace"][0].max() <= cap * 100
+    assert out["tape"][..., codes.T_BALANCE][0].max() <= cap * 100
 
 
 def test_bill_instalments_fee_and_principal_per_period(tmp_path):
     limit = 6000.0
     overrides = LINES + ["run.horizon_months=30", "products.huabei.conversion_rate=1.0",
                          "products.huabei.min_conversion=0.0", "products.huabei.instalment_tenor_shares=[0,0,0,1.0]"]
-    sc, out = run(tmp_path, lines(1, codes.REVOLVER, limit=limit, spend=2000.0), overrides, trace=True)
+    sc, out = run(tmp_path, lines(1, codes.REVOLVER, limit=limit, spend=2000.0), overrides, tape=True)
     flows = out["flows"][0].sum(axis=2)[:, HUABEI]
     want = reference_line(flows[:, codes.DRAWN], sc, codes.REVOLVER, limit * 100, limit * 100, conversion=True)
     assert [w["fee"] for w in want] == list(flows[:, codes.FEES])
     assert [w["repaid"] for w in want] == list(flows[:, codes.REPAID])
-    assert [w["balance"] for w in want] == list(out["trace"][0])
+    assert [w["balance"] for w in want] == list(out["tape"][..., codes.T_BALANCE][0])
     # Closed form: the first statement S (month 1's spend) becomes 12 parts of S // 12 and a fee of
     # 8.8% / 12 of S a period, from month 2.
     statement = flows[0, codes.DRAWN]
@@ -145,14 +145,14 @@ def test_attrition_closes_lines_and_activity_thins_spend(tmp_path):
     n, a, s = 20_000, 0.1, 0.6
     sc, out = run(tmp_path, lines(n, codes.TRANSACTOR),
                   CALM + ["run.horizon_months=12", f"products.huabei.attrition={a}",
-                          f"products.huabei.spend_probability={s}"], trace=True)
+                          f"products.huabei.spend_probability={s}"], tape=True)
     open_lines = out["stocks"][0, :, HUABEI, :, :, 0].sum(axis=(1, 2))
     for t in range(1, 13):
         p = (1 - a) ** t
         assert abs(open_lines[t - 1] - n * p) <= 5 * math.sqrt(n * p * (1 - p)), (t, open_lines[t - 1], n * p)
     closed = out["flows"][0].sum(axis=2)[:, HUABEI, codes.N_CLOSED]
     assert closed.sum() == n - open_lines[-1]
-    spent = (out["trace"] > 0).sum(axis=0)                 # closed lines have a zero balance
+    spent = (out["tape"][..., codes.T_BALANCE] > 0).sum(axis=0)    # closed lines have a zero balance
     for t in range(12):
         assert abs(spent[t] - s * open_lines[t]) <= 5 * math.sqrt(open_lines[t] * s * (1 - s)), t
 
@@ -232,15 +232,15 @@ def test_shared_limit_is_never_exceeded(tmp_path):
     scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)
     dec = policy.decide(apps, scores, sc)
     accounts = origination.new_accounts(sc, apps, scores, scoring.score_band(scores["score"], sc.scorecard.bands), dec)
-    out = engine.run_accounts(sc, accounts, trace=True)
-    trace = out["trace"]
+    out = engine.run_accounts(sc, accounts, tape=True)
+    balance = out["tape"][..., codes.T_BALANCE]
     total = np.zeros((len(apps["id"]), sc.run.horizon_months), dtype=np.int64)
-    np.add.at(total, accounts.borrower, trace)
+    np.add.at(total, accounts.borrower, balance)
     several = np.bincount(accounts.borrower, minlength=len(apps["id"])) >= 2
     assert several.sum() > 1000
     assert np.all(total <= np.round(dec["total_limit"] * 100).astype(np.int64)[:, None])
     line = accounts.product == HUABEI
-    assert np.all(trace[line] <= accounts.line_cap[line][:, None])
+    assert np.all(balance[line] <= accounts.line_cap[line][:, None])
     # Allocations at origination add up to at most the total limit.
     alloc = dec["amount"][:, JIEBEI] + dec["amount"][:, YUEFU] + dec["line_cap"]
     assert np.all(alloc <= dec["total_limit"] + 1e-9)
