@@ -1,4 +1,4 @@
-"""`simulator run | validate | compare | report | quote`: the command line."""
+"""`simulator run | validate | compare | report | calibrate | quote`: the command line."""
 from __future__ import annotations
 
 import argparse
@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("folder", type=Path, metavar="DIR", help="output folder of a run (with results.nc)")
     report.set_defaults(func=cmd_report)
 
+    calibrate = sub.add_parser("calibrate", help="estimate behavioural parameters from a loan tape; write a scenario")
+    calibrate.add_argument("tape", type=Path, metavar="TAPE", help="a loan tape (.parquet or .csv)")
+    calibrate.add_argument("--out", type=Path, required=True, metavar="FILE", help="the scenario to write (TOML)")
+    calibrate.add_argument("--extends", type=Path, required=True, metavar="BASE",
+                           help="the scenario the written one extends (its other keys)")
+    calibrate.set_defaults(func=cmd_calibrate)
+
     quotes.add_parser(sub)
     return parser
 
@@ -129,6 +136,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     import simulator
 
     print(simulator.report(args.folder))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from . import calibration
+
+    load_scenario(args.extends)                                   # the base must be a valid scenario
+    if args.out.suffix.lower() != ".toml":
+        raise ScenarioError(str(args.out), "--out", f"expected a scenario file name ending in .toml, found "
+                                                    f"{args.out.suffix or 'no suffix'}")
+    found = calibration.calibrate(calibration.read_tape(args.tape))
+    text = calibration.scenario_text(found, args.extends, args.out, args.tape)
+    print(calibration.report(found))
+    calibration.write_scenario(args.out, text)
+    load_scenario(args.out)                                       # what was written is a valid scenario
+    print(f"scenario: {args.out}")
     return 0
 
 

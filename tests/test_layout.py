@@ -13,6 +13,7 @@ PACKAGE = ROOT / "simulator"
 STAGES = [
     "codes", "units", "config", "files", "lock", "rng", "products", "hazard", "tail", "risk", "provisions", "terms",
     "population", "scoring", "book", "policy", "origination", "kernel", "faults", "checkpoints", "pnl", "results", "tape",
+    "calibration",
     "engine",
     "metrics", "summary", "figures", "pages", "quotes", "__init__", "cli", "__main__",
 ]

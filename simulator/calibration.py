@@ -1,0 +1,200 @@
+"""Calibration from a loan tape (`simulator calibrate`): the behavioural parameters a scenario types in
+by hand, estimated from the account-months of a tape (docs/calibration.md), each with its standard
+error and the number of observations, written as a scenario that extends a base.
+
+Estimators (cohort, over consecutive account-months of the same account):
+- roll rate Mk -> Mk+1 (M6 -> charged off) and cure rate Mk -> current: the share of the accounts in
+  Mk at a month end that are in the next state (current, or closed by the payment) at the next month
+  end;
+- prepayment: the share of current loans (cash loans and purchases) prepaid in full the next month;
+- pd_12m by score band: of the accounts originated early enough to be seen 12 months on book, the
+  share that reached 90+ (M4) within 12 months on book;
+- recovery: recoveries over principal charged off, of charge-offs whose recovery months the tape
+  covers; the lag: the months after a charge-off that bring recoveries.
+Standard errors are binomial, sqrt(p (1 - p) / n), but the recovery share's (a ratio of sums: the
+standard error of the mean share across charge-offs, weighted by amount).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import files
+from .codes import DPD90, N_STATES, PD_MONTHS, STATES
+from .config import ScenarioError
+
+REQUIRED = ("account_id", "product", "month", "months_on_book", "status", "balance", "charged_off", "recovered",
+            "prepaid", "score_band")
+CHARGED_OFF, CLOSED = "charged_off", "closed"
+
+
+@dataclass
+class Estimate:
+    """An estimated figure: value, standard error, observations (accounts, account-months or amounts)."""
+    value: float
+    se: float
+    n: int
+
+    def interval(self) -> tuple[float, float]:
+        """The 95% confidence interval, value +- 1.96 standard errors."""
+        return self.value - 1.96 * self.se, self.value + 1.96 * self.se
+
+
+def binomial(events: int, trials: int) -> Estimate:
+    """The share events / trials and its binomial standard error (NaN without trials)."""
+    if trials <= 0:
+        return Estimate(float("nan"), float("nan"), 0)
+    p = events / trials
+    return Estimate(p, math.sqrt(p * (1.0 - p) / trials), trials)
+
+
+def read_tape(path: Path) -> pd.DataFrame:
+    """A tape in the simulator's layout (docs/results.md section 15), Parquet or CSV; a ScenarioError
+    naming the file and the column when it is unreadable or a column is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(str(path), "-", "expected a loan tape (.parquet or .csv), found no such file")
+    try:
+        tape = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(str(path), "-", f"expected a loan tape (.parquet or .csv), found a file that cannot be "
+                                            f"read ({exc.__class__.__name__})") from None
+    missing = [c for c in REQUIRED if c not in tape.columns]
+    if missing:
+        raise ScenarioError(str(path), f"column {missing[0]}", f"expected the tape's columns {', '.join(REQUIRED)}, "
+                                                               f"found no {missing[0]}")
+    tape = tape.sort_values(["account_id", "month"], kind="stable").reset_index(drop=True)
+    tape["status"] = tape["status"].astype(str)
+    return tape
+
+
+def transitions(tape: pd.DataFrame) -> pd.DataFrame:
+    """Each account-month with the account's next month's status (`next`), where the tape has it."""
+    same = tape["account_id"].shift(-1) == tape["account_id"]
+    following = tape["month"].shift(-1) == tape["month"] + 1
+    out = tape.assign(next=tape["status"].shift(-1), next_prepaid=tape["prepaid"].shift(-1))
+    return out[same & following]
+
+
+def roll_and_cure(moves: pd.DataFrame) -> tuple[list[Estimate], list[Estimate]]:
+    """The roll rates M1 -> M2 .. M6 -> charged off and the cure rates from M1 .. M6 (to current)."""
+    rolls, cures = [], []
+    for k in range(1, N_STATES):
+        at = moves[moves["status"] == STATES[k]]
+        worse = CHARGED_OFF if k == N_STATES - 1 else STATES[k + 1]
+        rolls.append(binomial(int((at["next"] == worse).sum()), len(at)))
+        cures.append(binomial(int(at["next"].isin([STATES[0], CLOSED]).sum()), len(at)))   # a cure may close it
+    return rolls, cures
+
+
+def prepayment(moves: pd.DataFrame) -> Estimate:
+    """The monthly prepayment rate of current loans, of the products whose loans prepay in the tape."""
+    prepaying = moves.loc[moves["next_prepaid"].astype(bool), "product"].unique()
+    current = moves[(moves["status"] == STATES[0]) & moves["product"].isin(prepaying)]
+    return binomial(int(current["next_prepaid"].astype(bool).sum()), len(current))
+
+
+def pd_by_band(tape: pd.DataFrame) -> dict[str, Estimate]:
+    """The realised 12-month bad rate (90+ within 12 months on book) by score band, of the accounts
+    originated at least 12 months before the tape's last month."""
+    last = int(tape["month"].max())
+    born = tape[(tape["months_on_book"] == 0) & (tape["month"] + PD_MONTHS <= last)]["account_id"]
+    seen = tape[tape["account_id"].isin(born) & (tape["months_on_book"] <= PD_MONTHS)]
+    bad_states = set(STATES[DPD90:]) | {CHARGED_OFF}
+    bad = seen.groupby("account_id")["status"].agg(lambda s: bool(set(s) & bad_states))
+    band = seen.groupby("account_id")["score_band"].first()
+    names = list(band.cat.categories) if isinstance(band.dtype, pd.CategoricalDtype) else sorted(band.unique())
+    band = band.astype(str)
+    out = {}
+    for name in map(str, names):
+        members = bad[band == name]
+        if len(members):
+            out[name] = binomial(int(members.sum()), len(members))
+    return out
+
+
+def recovery(tape: pd.DataFrame) -> tuple[Estimate, int]:
+    """The recovery share of charged-off principal and the lag (months after a charge-off that bring
+    recoveries, the longest seen), from the charge-offs at least that lag before the tape's end."""
+    off = tape[tape["charged_off"] > 0][["account_id", "month", "charged_off"]]
+    if off.empty:
+        return Estimate(float("nan"), float("nan"), 0), 0
+    later = tape[(tape["status"] == CHARGED_OFF) & (tape["recovered"] > 0)].merge(
+        off, on="account_id", suffixes=("", "_off"))
+    lag = int((later["month"] - later["month_off"]).max()) if len(later) else 0
+    done = off[off["month"] + lag <= int(tape["month"].max())]
+    got = later[later["account_id"].isin(done["account_id"])].groupby("account_id")["recovered"].sum()
+    share = (got.reindex(done["account_id"]).fillna(0.0).values / done["charged_off"].values)
+    weights = done["charged_off"].values
+    mean = float(np.sum(share * weights) / np.sum(weights))
+    n = len(done)
+    se = float(math.sqrt(np.sum(weights**2 * (share - mean) ** 2)) / np.sum(weights)) if n > 1 else float("nan")
+    return Estimate(mean, se, n), lag
+
+
+def _row(name: str, estimate: Estimate, unit: str = "") -> str:
+    lo, hi = estimate.interval()
+    return f"{name:<28} {estimate.value:>10.5f} {estimate.se:>10.5f}  [{lo:.5f}, {hi:.5f}]  n={estimate.n:,}{unit}"
+
+
+def calibrate(tape: pd.DataFrame) -> dict:
+    """Every estimate of the tape: roll and cure rates (pooled, and by product), prepayment, pd_12m by
+    band, recovery share and lag."""
+    moves = transitions(tape)
+    rolls, cures = roll_and_cure(moves)
+    by_product = {str(p): roll_and_cure(m) for p, m in moves.groupby("product", observed=True)}
+    share, lag = recovery(tape)
+    return {"rolls": rolls, "cures": cures, "by_product": by_product, "prepay": prepayment(moves),
+            "pd_by_band": pd_by_band(tape), "recovery": share, "lag": lag, "account_months": len(tape),
+            "accounts": int(tape["account_id"].nunique())}
+
+
+def report(found: dict) -> str:
+    """The estimates as a table: value, standard error, 95% interval, observations."""
+    lines = [f"{'estimate':<28} {'value':>10} {'std err':>10}  95% interval  observations",
+             *(_row(f"roll {STATES[k + 1]}->{STATES[k + 2] if k < N_STATES - 2 else CHARGED_OFF}", e)
+               for k, e in enumerate(found["rolls"])),
+             *(_row(f"cure {STATES[k + 1]}->current", e) for k, e in enumerate(found["cures"])),
+             _row("prepayment a month", found["prepay"]),
+             *(_row(f"pd_12m band {band}", e) for band, e in found["pd_by_band"].items()),
+             _row("recovery share (net)", found["recovery"]) + f"  lag {found['lag']} months"]
+    return "\n".join(lines)
+
+
+def scenario_text(found: dict, base: Path, out: Path, tape_path: Path) -> str:
+    """A scenario that extends `base` with the tape's behavioural estimates, each commented with its
+    standard error, 95% interval and observations. The recovery share is net of collection cost, so
+    collection_cost is set to 0 and recovery_rate to the share."""
+    def note(e: Estimate) -> str:
+        lo, hi = e.interval()
+        return f"se {e.se:.5f}, 95% [{lo:.5f}, {hi:.5f}], n {e.n:,}"
+
+    extends = os.path.relpath(Path(base).resolve(), Path(out).resolve().parent)
+    rolls = found["rolls"]
+    fallback = [e for e in rolls if not math.isfinite(e.value)]
+    if fallback:
+        raise ScenarioError(str(tape_path), "status", "expected accounts in every state M1 .. M6 to estimate the roll "
+                                                      "rates, found a state with none")
+    lines = [f"# Calibrated from {tape_path} ({found['accounts']:,} accounts, {found['account_months']:,} account-months)",
+             "# by `simulator calibrate`: each estimate with its standard error, 95% interval and observations.",
+             f'extends = "{extends}"', "", "[behaviour]", "roll_rates = ["]
+    lines += [f"    {e.value:.6f},   # {note(e)}" for e in rolls]
+    lines += ["]"]
+    if math.isfinite(found["prepay"].value):
+        lines.append(f"prepay_monthly = {found['prepay'].value:.6f}   # {note(found['prepay'])}")
+    if math.isfinite(found["recovery"].value):
+        lines.append(f"recovery_rate = {found['recovery'].value:.6f}   # net share; {note(found['recovery'])}")
+        lines.append("collection_cost = 0.0   # the tape's recoveries are net of collection cost")
+        lines.append(f"recovery_lag_months = {max(1, found['lag'])}   # the longest run of recoveries seen")
+    lines += ["", "# Realised 12-month bad rate (90+ within 12 months on book) by score band, for the scorecard:"]
+    lines += [f"#   {band}: {e.value:.5f} ({note(e)})" for band, e in found["pd_by_band"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_scenario(path: Path, text: str) -> None:
+    files.write_atomic(Path(path), lambda tmp: tmp.write_text(text))

@@ -1,0 +1,107 @@
+"""Calibration from a loan tape (simulator.calibration, `simulator calibrate`): a hand count, and the
+round trip of a tape the simulator wrote with known parameters."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import simulator
+from simulator import calibration
+from simulator.config import ScenarioError, load_scenario
+
+TRUTH = {"roll_rates": [0.45, 0.70, 0.85, 0.90, 0.92, 0.95], "prepay_monthly": 0.02, "recovery_rate": 0.15,
+         "collection_cost": 0.25, "recovery_lag_months": 6}
+
+
+def hand_tape() -> pd.DataFrame:
+    """Three accounts: A current, M1, M2, current, prepaid; B current, M1, current, closed; C M4 .. M6,
+    charged off, then two recovery months."""
+    rows = []
+    for account, statuses in (("A", ["current", "M1", "M2", "current", "closed"]),
+                              ("B", ["current", "M1", "current", "closed"]),
+                              ("C", ["M4", "M5", "M6", "charged_off", "charged_off", "charged_off"])):
+        for month, status in enumerate(statuses, start=1):
+            rows.append({"account_id": account, "product": "jiebei", "month": month, "months_on_book": month,
+                         "status": status, "balance": 100.0, "score_band": "x",
+                         "charged_off": 200.0 if (account == "C" and month == 4) else 0.0,
+                         "recovered": 30.0 if (account == "C" and month > 4) else 0.0,
+                         "prepaid": account == "A" and month == 5})
+    return pd.DataFrame(rows)
+
+
+def test_cohort_estimator_is_a_hand_count():
+    found = calibration.calibrate(hand_tape())
+    rolls, cures = found["rolls"], found["cures"]
+    # M1: A rolls to M2, B cures: 1 of 2 each. M2: A cures. M4, M5: C rolls; M6: C is charged off.
+    assert (rolls[0].value, rolls[0].n, cures[0].value) == (0.5, 2, 0.5)
+    assert (rolls[1].value, cures[1].value, rolls[1].n) == (0.0, 1.0, 1)
+    assert rolls[3].value == rolls[4].value == rolls[5].value == 1.0 and rolls[2].n == 0
+    assert rolls[0].se == pytest.approx(math.sqrt(0.25 / 2))
+    # Current account-months followed by a month: A months 1 and 4, B months 1 and 3; A prepays after month 4.
+    assert (found["prepay"].value, found["prepay"].n) == (0.25, 4)
+    assert found["recovery"].value == pytest.approx(60 / 200) and found["lag"] == 2
+
+
+@pytest.fixture(scope="module")
+def round_trip(tmp_path_factory):
+    """A tape written by the simulator with known parameters (no factor or borrower correlation, no
+    fraud, no prepayment sensitivity), and its calibration."""
+    folder = tmp_path_factory.mktemp("calibrate")
+    scenario = folder / "s.toml"
+    scenario.write_text('[run]\nname = "truth"\n')
+    loaded = load_scenario(scenario, ["run.paths=1", "applicants.monthly_volume=6000", "run.horizon_months=30",
+                                      "applicants.origination_months=18", "factor.asset_correlation=0",
+                                      "factor.roll_correlation=0", "factor.borrower_correlation=0",
+                                      "behaviour.fraud_rate=0", "macro.prepay_sensitivity=0"])
+    simulator.run(loaded, tape=folder / "tape.parquet")
+    return folder, calibration.calibrate(calibration.read_tape(folder / "tape.parquet"))
+
+
+def test_round_trip_recovers_the_parameters(round_trip):
+    """Every roll, cure, prepayment and recovery estimate is within 3 standard errors of the truth, and
+    the standard errors are the binomial formula's."""
+    _, found = round_trip
+    for k, (roll, cure) in enumerate(zip(found["rolls"], found["cures"])):
+        truth = TRUTH["roll_rates"][k]
+        assert roll.n > 300 and abs(roll.value - truth) < 3 * roll.se, (k, roll, truth)
+        assert abs(cure.value - (1 - truth)) < 3 * cure.se, (k, cure, truth)
+        assert roll.se == pytest.approx(math.sqrt(roll.value * (1 - roll.value) / roll.n))
+    prepay = found["prepay"]
+    assert abs(prepay.value - TRUTH["prepay_monthly"]) < 3 * prepay.se and prepay.n > 50_000
+    share = TRUTH["recovery_rate"] * (1 - TRUTH["collection_cost"])
+    assert found["recovery"].value == pytest.approx(share, abs=1e-4)         # recoveries are exact cents of it
+    assert found["lag"] == TRUTH["recovery_lag_months"]
+
+
+def test_calibrate_writes_a_scenario_that_runs(round_trip, tmp_path):
+    """`simulator calibrate TAPE --out FILE --extends BASE` prints the estimates and writes a scenario that
+    loads, carries the estimates, and names their intervals and observations in comments."""
+    folder, found = round_trip
+    out = tmp_path / "calibrated.toml"
+    done = subprocess.run([sys.executable, "-m", "simulator", "calibrate", str(folder / "tape.parquet"), "--out",
+                           str(out), "--extends", str(folder / "s.toml")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "roll M1->M2" in done.stdout and "95%" in out.read_text() and "n " in out.read_text()
+    sc = load_scenario(out).scenario
+    np.testing.assert_allclose(sc.behaviour.roll_rates, [e.value for e in found["rolls"]], atol=1e-6)
+    assert sc.behaviour.prepay_monthly == pytest.approx(found["prepay"].value, abs=1e-6)
+    assert sc.run.name == "truth"                                               # the rest from the base
+
+
+def test_bad_tapes_and_arguments(tmp_path):
+    with pytest.raises(ScenarioError) as info:
+        calibration.read_tape(tmp_path / "none.parquet")
+    assert "no such file" in info.value.what
+    path = tmp_path / "t.csv"
+    hand_tape().drop(columns=["status"]).to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as info:
+        calibration.read_tape(path)
+    assert info.value.key == "column status"
+    done = subprocess.run([sys.executable, "-m", "simulator", "calibrate", str(path), "--out", str(tmp_path / "o.txt"),
+                           "--extends", str(path)], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
