@@ -28,8 +28,6 @@ from . import files
 from .codes import DPD90, N_STATES, PD_MONTHS, STATES
 from .config import ScenarioError
 
-REQUIRED = ("account_id", "product", "month", "months_on_book", "status", "balance", "charged_off", "recovered",
-            "prepaid", "score_band")
 CHARGED_OFF, CLOSED = "charged_off", "closed"
 
 
@@ -51,26 +49,6 @@ def binomial(events: int, trials: int) -> Estimate:
         return Estimate(float("nan"), float("nan"), 0)
     p = events / trials
     return Estimate(p, math.sqrt(p * (1.0 - p) / trials), trials)
-
-
-def read_tape(path: Path) -> pd.DataFrame:
-    """A tape in the simulator's layout (docs/results.md section 15), Parquet or CSV; a ScenarioError
-    naming the file and the column when it is unreadable or a column is missing."""
-    path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(str(path), "-", "expected a loan tape (.parquet or .csv), found no such file")
-    try:
-        tape = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    except (OSError, ValueError) as exc:
-        raise ScenarioError(str(path), "-", f"expected a loan tape (.parquet or .csv), found a file that cannot be "
-                                            f"read ({exc.__class__.__name__})") from None
-    missing = [c for c in REQUIRED if c not in tape.columns]
-    if missing:
-        raise ScenarioError(str(path), f"column {missing[0]}", f"expected the tape's columns {', '.join(REQUIRED)}, "
-                                                               f"found no {missing[0]}")
-    tape = tape.sort_values(["account_id", "month"], kind="stable").reset_index(drop=True)
-    tape["status"] = tape["status"].astype(str)
-    return tape
 
 
 def transitions(tape: pd.DataFrame) -> pd.DataFrame:

@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--out", type=Path, required=True, metavar="FILE", help="the scenario to write (TOML)")
     calibrate.add_argument("--extends", type=Path, required=True, metavar="BASE",
                            help="the scenario the written one extends (its other keys)")
+    calibrate.add_argument("--mapping", type=Path, metavar="FILE",
+                           help="a mapping file (TOML) naming the tape's columns and status codes")
+    calibrate.add_argument("--on-bad-rows", choices=("stop", "drop"), default="stop",
+                           help="bad rows (duplicates, status jumps, growing loan balances) stop the reading "
+                                "(default) or are dropped and reported")
     calibrate.set_defaults(func=cmd_calibrate)
 
     quotes.add_parser(sub)
@@ -140,13 +145,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from . import calibration
+    from . import calibration, tape
 
     load_scenario(args.extends)                                   # the base must be a valid scenario
     if args.out.suffix.lower() != ".toml":
         raise ScenarioError(str(args.out), "--out", f"expected a scenario file name ending in .toml, found "
                                                     f"{args.out.suffix or 'no suffix'}")
-    found = calibration.calibrate(calibration.read_tape(args.tape))
+    rows, dropped = tape.read(args.tape, args.mapping, args.on_bad_rows)
+    if dropped:
+        print(dropped)
+    found = calibration.calibrate(rows)
     text = calibration.scenario_text(found, args.extends, args.out, args.tape)
     print(calibration.report(found))
     calibration.write_scenario(args.out, text)

@@ -1,5 +1,7 @@
-"""The loan tape: one row per account and month of path 0, in the layout of a lender's monthly tape
-(docs/results.md section 15), from the kernel's tape (codes.TAPE) and the accounts' terms."""
+"""The loan tape: ours written from a run (one row per account and month of path 0, in the layout of a
+lender's monthly tape: docs/results.md section 15, from the kernel's codes.TAPE and the accounts'
+terms), and a tape read back, ours or a lender's through a mapping file, with its bad rows found
+(docs/calibration.md)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from . import files
-from .codes import (CLOSED_STATUS, HUABEI, METHODS, PAYER_TYPES, PREPAID_STATUS, PRODUCTS, T_BALANCE, T_CHARGED_OFF,
-                    T_DUE, T_PAID, T_RECOVERED, T_STATUS, TAPE, TAPE_STATUS)
+from .codes import (CHARGED_OFF_STATUS, CLOSED_STATUS, HUABEI, METHODS, N_STATES, PAYER_TYPES, PREPAID_STATUS, PRODUCTS,
+                    T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID, T_RECOVERED, T_STATUS, TAPE, TAPE_STATUS)
 from .config import ScenarioError
 
 CENTS = 100
@@ -77,3 +79,125 @@ def write(path: Path, table: pd.DataFrame) -> None:
         files.write_atomic(path, lambda tmp: table.to_csv(tmp, index=False))
     else:
         files.write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
+
+
+# --- reading a tape: ours, or a lender's through a mapping file ---------------------------------------
+
+REQUIRED = ("account_id", "product", "month", "months_on_book", "status", "balance", "charged_off", "recovered",
+            "prepaid", "score_band")
+DAYS_A_BUCKET = 30
+BAD_KINDS = ("duplicate account-month", "status jumps more than one bucket", "balance grows on a loan")
+SHOWN = 20          # bad rows listed one by one; the rest are counted
+
+
+def read_mapping(path: Path) -> dict:
+    """A mapping file (TOML): [columns] our name = the tape's column; [status] either
+    days_past_due = true (the status column holds days past due: 0 current, 1-30 M1 .. 151-180 M6,
+    beyond charged_off) or codes = { the tape's code = our status }."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        mapping = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ScenarioError(str(path), "-", f"expected a mapping file (TOML), found one that cannot be read "
+                                            f"({exc.__class__.__name__})") from None
+    unknown = [k for k in mapping if k not in ("columns", "status")]
+    if unknown:
+        raise ScenarioError(str(path), unknown[0], "unknown key; expected [columns] and [status]")
+    columns, status = mapping.get("columns", {}), mapping.get("status", {})
+    bad = [k for k in columns if k not in REQUIRED and k not in ("borrower_id",)]
+    if bad:
+        raise ScenarioError(str(path), f"columns.{bad[0]}", f"unknown column; expected one of {', '.join(REQUIRED)}")
+    codes = status.get("codes", {})
+    wrong = [v for v in codes.values() if v not in TAPE_STATUS[:PREPAID_STATUS]]
+    if wrong:
+        raise ScenarioError(str(path), "status.codes", f"expected statuses among {', '.join(TAPE_STATUS[:PREPAID_STATUS])}, "
+                                                       f"found {wrong[0]!r}")
+    return {"columns": columns, "days_past_due": bool(status.get("days_past_due", False)), "codes": codes}
+
+
+def bucket(days: pd.Series) -> pd.Series:
+    """Days past due as a status: 0 current, 1-30 M1, ..., 151-180 M6, beyond charged_off."""
+    k = np.ceil(days.astype(float).fillna(0.0) / DAYS_A_BUCKET).astype(int)
+    names = np.asarray(TAPE_STATUS)
+    return pd.Series(np.where(k > N_STATES - 1, "charged_off", names[np.clip(k, 0, N_STATES - 1)]), index=days.index)
+
+
+def read(path: Path, mapping: Path | None = None, on_bad_rows: str = "stop") -> tuple[pd.DataFrame, str]:
+    """A tape (Parquet or CSV) in our layout, renamed and recoded by `mapping` if given; its bad rows
+    (`BAD_KINDS`) stop the reading with a ScenarioError naming the first's row and column, or with
+    on_bad_rows = "drop" are dropped. Returns the tape sorted by account and month, and a report of
+    the bad rows ("" when none)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(str(path), "-", "expected a loan tape (.parquet or .csv), found no such file")
+    try:
+        tape = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(str(path), "-", f"expected a loan tape (.parquet or .csv), found a file that cannot be "
+                                            f"read ({exc.__class__.__name__})") from None
+    rules = read_mapping(mapping) if mapping is not None else {"columns": {}, "days_past_due": False, "codes": {}}
+    tape = tape.rename(columns={theirs: ours for ours, theirs in rules["columns"].items()})
+    missing = [c for c in REQUIRED if c not in tape.columns]
+    if missing:
+        theirs = rules["columns"].get(missing[0], missing[0])
+        raise ScenarioError(str(path), f"column {theirs}", f"expected the tape's columns {', '.join(REQUIRED)} (or a "
+                                                           f"mapping naming them), found no {theirs}")
+    tape["row"] = np.arange(1, len(tape) + 1)                      # the file's data row, for reports
+    if rules["days_past_due"]:           # numbers are days past due; words (closed, charged_off) stay
+        days = pd.to_numeric(tape["status"], errors="coerce")
+        tape["status"] = bucket(days).where(days.notna(), tape["status"].astype(str))
+    elif rules["codes"]:
+        tape["status"] = tape["status"].astype(str).map(rules["codes"]).fillna(tape["status"].astype(str))
+    tape["status"] = tape["status"].astype(str)
+    unknown = ~tape["status"].isin(TAPE_STATUS[:PREPAID_STATUS])
+    if unknown.any():
+        first = tape[unknown].iloc[0]
+        raise ScenarioError(str(path), f"row {first['row']}: column {rules['columns'].get('status', 'status')}",
+                            f"expected a status among {', '.join(TAPE_STATUS[:PREPAID_STATUS])} (or a mapping of the "
+                            f"tape's codes), found {first['status']!r}")
+    tape = tape.sort_values(["account_id", "month", "row"], kind="stable").reset_index(drop=True)
+    bad = bad_rows(tape)
+    if bad.empty:
+        return tape.drop(columns="row"), ""
+    counts = bad["kind"].value_counts()
+    summary = "; ".join(f"{counts.get(kind, 0)} {kind}" for kind in BAD_KINDS if counts.get(kind, 0))
+    if on_bad_rows == "stop":
+        first = bad.iloc[0]
+        raise ScenarioError(str(path), f"row {first['row']}: column {first['column']}",
+                            f"{first['what']} ({len(bad)} bad rows: {summary}; --on-bad-rows drop drops them)")
+    lines = [f"{path}: {len(bad)} bad rows dropped: {summary}"]
+    lines += [f"  row {r.row}: column {r.column}: {r.what}" for r in bad.head(SHOWN).itertuples()]
+    if len(bad) > SHOWN:
+        lines.append(f"  ... and {len(bad) - SHOWN} more")
+    return tape[~tape["row"].isin(bad["row"])].drop(columns="row").reset_index(drop=True), "\n".join(lines)
+
+
+def bad_rows(tape: pd.DataFrame) -> pd.DataFrame:
+    """The tape's bad rows (sorted by account and month), by file row: a second row for an account and
+    month; a status more than one bucket worse than the month before; a loan's balance above the
+    month before's. Columns row, kind, column, what."""
+    same = (tape["account_id"].shift(1) == tape["account_id"]).to_numpy()
+    gap = (tape["month"] - tape["month"].shift(1)).to_numpy()
+    status, balance = tape["status"].to_numpy(), tape["balance"].to_numpy(dtype=float)
+    rank = {name: k for k, name in enumerate(TAPE_STATUS[:CHARGED_OFF_STATUS])}
+    now = tape["status"].map(rank).to_numpy(dtype=float)
+    before = np.concatenate([[np.nan], now[:-1]])
+    loan = (tape["product"].astype(str) != "huabei").to_numpy()
+    found = []
+    for j in np.flatnonzero(same & (gap == 0)):
+        found.append((BAD_KINDS[0], "month", f"expected one row an account and month, found another for month "
+                                             f"{tape['month'].iat[j]}", j))
+    for j in np.flatnonzero(same & (gap == 1) & (now - before > 1)):
+        found.append((BAD_KINDS[1], "status", f"expected at most one bucket worse a month, found {status[j - 1]} then "
+                                              f"{status[j]}", j))
+    grows = same & (gap == 1) & loan & ~np.isnan(now) & ~np.isnan(before)
+    grows[1:] &= balance[1:] > balance[:-1] + 0.005
+    grows[0] = False
+    for j in np.flatnonzero(grows):
+        found.append((BAD_KINDS[2], "balance", f"expected a loan's balance not to grow, found {balance[j - 1]:,.2f} "
+                                               f"then {balance[j]:,.2f}", j))
+    out = pd.DataFrame([(int(tape["row"].iat[j]), kind, column, what) for kind, column, what, j in found],
+                       columns=["row", "kind", "column", "what"])
+    return out.sort_values("row", kind="stable").drop_duplicates("row").reset_index(drop=True)

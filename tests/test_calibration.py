@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import simulator
-from simulator import calibration
+from simulator import calibration, tape
 from simulator.config import ScenarioError, load_scenario
 
 TRUTH = {"roll_rates": [0.45, 0.70, 0.85, 0.90, 0.92, 0.95], "prepay_monthly": 0.02, "recovery_rate": 0.15,
@@ -59,7 +59,7 @@ def round_trip(tmp_path_factory):
                                       "factor.roll_correlation=0", "factor.borrower_correlation=0",
                                       "behaviour.fraud_rate=0", "macro.prepay_sensitivity=0"])
     simulator.run(loaded, tape=folder / "tape.parquet")
-    return folder, calibration.calibrate(calibration.read_tape(folder / "tape.parquet"))
+    return folder, calibration.calibrate(tape.read(folder / "tape.parquet")[0])
 
 
 def test_round_trip_recovers_the_parameters(round_trip):
@@ -95,13 +95,54 @@ def test_calibrate_writes_a_scenario_that_runs(round_trip, tmp_path):
 
 def test_bad_tapes_and_arguments(tmp_path):
     with pytest.raises(ScenarioError) as info:
-        calibration.read_tape(tmp_path / "none.parquet")
+        tape.read(tmp_path / "none.parquet")
     assert "no such file" in info.value.what
     path = tmp_path / "t.csv"
     hand_tape().drop(columns=["status"]).to_csv(path, index=False)
     with pytest.raises(ScenarioError) as info:
-        calibration.read_tape(path)
+        tape.read(path)
     assert info.value.key == "column status"
     done = subprocess.run([sys.executable, "-m", "simulator", "calibrate", str(path), "--out", str(tmp_path / "o.txt"),
+                           "--extends", str(path)], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+
+
+DPD = {"current": 0, "M1": 12, "M2": 45, "M3": 61, "M4": 100, "M5": 130, "M6": 175}
+
+
+def test_a_lenders_tape_through_a_mapping_calibrates_the_same(round_trip, tmp_path):
+    """Renamed columns, statuses as days past due in a CSV: the same estimates as the canonical tape."""
+    folder, found = round_trip
+    ours = pd.read_parquet(folder / "tape.parquet")
+    theirs = ours.rename(columns={"account_id": "loan_no", "month": "snapshot", "status": "dpd", "balance": "upb"})
+    theirs["dpd"] = theirs["dpd"].astype(str).map(lambda s: DPD.get(s, s))
+    theirs.to_csv(tmp_path / "lender.csv", index=False)
+    (tmp_path / "map.toml").write_text('[columns]\naccount_id = "loan_no"\nmonth = "snapshot"\nstatus = "dpd"\n'
+                                       'balance = "upb"\n[status]\ndays_past_due = true\n')
+    rows, dropped = tape.read(tmp_path / "lender.csv", tmp_path / "map.toml")
+    again = calibration.calibrate(rows)
+    assert dropped == ""
+    assert [e.value for e in again["rolls"]] == [e.value for e in found["rolls"]]
+    assert again["prepay"].value == found["prepay"].value and again["recovery"].value == found["recovery"].value
+
+
+def test_bad_rows_are_reported_and_stopped_or_dropped(tmp_path):
+    """Each kind of bad row is found by row and column; stop (default) names the first, drop drops them
+    all and reports each."""
+    rows = hand_tape()
+    rows = pd.concat([rows, rows.iloc[[1]]])                                  # a duplicate account-month (A, 2)
+    rows.loc[rows.index == 6, "status"] = "M3"                                # B: current, then M3 in month 2
+    rows.loc[rows.index == 10, "balance"] = 150.0                            # C: a loan's balance grows
+    path = tmp_path / "bad.csv"
+    rows.to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as info:
+        tape.read(path)
+    assert info.value.key.startswith("row ") and "3 bad rows" in info.value.what and "--on-bad-rows" in info.value.what
+    kept, report = tape.read(path, on_bad_rows="drop")
+    assert len(kept) == len(rows) - 3
+    for kind in tape.BAD_KINDS:
+        assert f"1 {kind}" in report
+    assert "column status: expected at most one bucket worse a month, found current then M3" in report
+    done = subprocess.run([sys.executable, "-m", "simulator", "calibrate", str(path), "--out", str(tmp_path / "o.toml"),
                            "--extends", str(path)], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
