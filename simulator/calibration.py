@@ -146,7 +146,7 @@ def report(found: dict) -> str:
 
 def scenario_text(found: dict, base: Path, out: Path, tape_path: Path) -> str:
     """A scenario that extends `base` with the tape's behavioural estimates, each commented with its
-    standard error, 95% interval and observations. The recovery share is net of collection cost, so
+    standard error, 95% interval and observations, and named after its file (run.name). The recovery share is net of collection cost, so
     collection_cost is set to 0 and recovery_rate to the share."""
     def note(e: Estimate) -> str:
         lo, hi = e.interval()
@@ -160,7 +160,7 @@ def scenario_text(found: dict, base: Path, out: Path, tape_path: Path) -> str:
                                                       "rates, found a state with none")
     lines = [f"# Calibrated from {tape_path} ({found['accounts']:,} accounts, {found['account_months']:,} account-months)",
              "# by `simulator calibrate`: each estimate with its standard error, 95% interval and observations.",
-             f'extends = "{extends}"', "", "[behaviour]", "roll_rates = ["]
+             f'extends = "{extends}"', "", "[run]", f'name = "{Path(out).stem}"', "", "[behaviour]", "roll_rates = ["]
     lines += [f"    {e.value:.6f},   # {note(e)}" for e in rolls]
     lines += ["]"]
     if math.isfinite(found["prepay"].value):

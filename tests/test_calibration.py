@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,7 +51,7 @@ def test_cohort_estimator_is_a_hand_count():
 @pytest.fixture(scope="module")
 def round_trip(tmp_path_factory):
     """A tape written by the simulator with known parameters (no factor or borrower correlation, no
-    fraud, no prepayment sensitivity), and its calibration."""
+    fraud, no prepayment sensitivity), its calibration, and the run's path 0."""
     folder = tmp_path_factory.mktemp("calibrate")
     scenario = folder / "s.toml"
     scenario.write_text('[run]\nname = "truth"\n')
@@ -58,14 +59,14 @@ def round_trip(tmp_path_factory):
                                       "applicants.origination_months=18", "factor.asset_correlation=0",
                                       "factor.roll_correlation=0", "factor.borrower_correlation=0",
                                       "behaviour.fraud_rate=0", "macro.prepay_sensitivity=0"])
-    simulator.run(loaded, tape=folder / "tape.parquet")
-    return folder, calibration.calibrate(tape.read(folder / "tape.parquet")[0])
+    ds = simulator.run(loaded, tape=folder / "tape.parquet")
+    return folder, calibration.calibrate(tape.read(folder / "tape.parquet")[0]), ds.isel(path=0)
 
 
 def test_round_trip_recovers_the_parameters(round_trip):
     """Every roll, cure, prepayment and recovery estimate is within 3 standard errors of the truth, and
     the standard errors are the binomial formula's."""
-    _, found = round_trip
+    _, found, _ = round_trip
     for k, (roll, cure) in enumerate(zip(found["rolls"], found["cures"])):
         truth = TRUTH["roll_rates"][k]
         assert roll.n > 300 and abs(roll.value - truth) < 3 * roll.se, (k, roll, truth)
@@ -78,10 +79,22 @@ def test_round_trip_recovers_the_parameters(round_trip):
     assert found["lag"] == TRUTH["recovery_lag_months"]
 
 
+def test_realised_bad_rate_by_band_is_the_runs_own(round_trip):
+    """The tape's 12-month bad rate by score band counts what the kernel counts on path 0 (accounts
+    originated with 12 months on book inside the horizon, and those that reached 90+ within them)."""
+    _, found, path0 = round_trip
+    accounts = path0["accounts_seasoned_12m"].sum("product")
+    bads = path0["bads_12m"].sum("product")
+    for band, estimate in found["pd_by_band"].items():
+        assert estimate.n == int(accounts.sel(score_band=band))
+        assert estimate.value == pytest.approx(int(bads.sel(score_band=band)) / estimate.n, abs=1e-12)
+    assert sum(e.n for e in found["pd_by_band"].values()) == int(accounts.sum()) > 10_000
+
+
 def test_calibrate_writes_a_scenario_that_runs(round_trip, tmp_path):
     """`simulator calibrate TAPE --out FILE --extends BASE` prints the estimates and writes a scenario that
     loads, carries the estimates, and names their intervals and observations in comments."""
-    folder, found = round_trip
+    folder, found, _ = round_trip
     out = tmp_path / "calibrated.toml"
     done = subprocess.run([sys.executable, "-m", "simulator", "calibrate", str(folder / "tape.parquet"), "--out",
                            str(out), "--extends", str(folder / "s.toml")], capture_output=True, text=True)
@@ -90,7 +103,9 @@ def test_calibrate_writes_a_scenario_that_runs(round_trip, tmp_path):
     sc = load_scenario(out).scenario
     np.testing.assert_allclose(sc.behaviour.roll_rates, [e.value for e in found["rolls"]], atol=1e-6)
     assert sc.behaviour.prepay_monthly == pytest.approx(found["prepay"].value, abs=1e-6)
-    assert sc.run.name == "truth"                                               # the rest from the base
+    assert sc.run.name == "calibrated"                                          # results go to reports/calibrated
+    base = load_scenario(folder / "s.toml").scenario                           # the rest from the base
+    assert sc.applicants == base.applicants and sc.factor == base.factor
 
 
 def test_bad_tapes_and_arguments(tmp_path):
@@ -112,7 +127,7 @@ DPD = {"current": 0, "M1": 12, "M2": 45, "M3": 61, "M4": 100, "M5": 130, "M6": 1
 
 def test_a_lenders_tape_through_a_mapping_calibrates_the_same(round_trip, tmp_path):
     """Renamed columns, statuses as days past due in a CSV: the same estimates as the canonical tape."""
-    folder, found = round_trip
+    folder, found, _ = round_trip
     ours = pd.read_parquet(folder / "tape.parquet")
     theirs = ours.rename(columns={"account_id": "loan_no", "month": "snapshot", "status": "dpd", "balance": "upb"})
     theirs["dpd"] = theirs["dpd"].astype(str).map(lambda s: DPD.get(s, s))
@@ -146,3 +161,13 @@ def test_bad_rows_are_reported_and_stopped_or_dropped(tmp_path):
     done = subprocess.run([sys.executable, "-m", "simulator", "calibrate", str(path), "--out", str(tmp_path / "o.toml"),
                            "--extends", str(path)], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
+
+
+def test_the_shipped_tape_is_what_its_scenario_makes(tmp_path):
+    """examples/tape.parquet is path 0 of examples/tape.toml (regenerate it when the model changes:
+    the command is in the scenario's header)."""
+    root = Path(__file__).resolve().parent.parent
+    loaded = load_scenario(root / "examples" / "tape.toml")
+    simulator.run(loaded, tape=tmp_path / "tape.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "tape.parquet"),
+                                  pd.read_parquet(root / "examples" / "tape.parquet"))
