@@ -144,7 +144,28 @@ def read(path: Path, mapping: Path | None = None, on_bad_rows: str = "stop") -> 
         theirs = rules["columns"].get(missing[0], missing[0])
         raise ScenarioError(str(path), f"column {theirs}", f"expected the tape's columns {', '.join(REQUIRED)} (or a "
                                                            f"mapping naming them), found no {theirs}")
+    if tape.empty:
+        raise ScenarioError(str(path), "-", "expected a loan tape with rows, found none")
     tape["row"] = np.arange(1, len(tape) + 1)                      # the file's data row, for reports
+    for column, whole in (("month", True), ("months_on_book", True), ("balance", False), ("charged_off", False),
+                          ("recovered", False)):
+        values = pd.to_numeric(tape[column], errors="coerce")
+        wrong = values.isna() | ~np.isfinite(values.fillna(0.0)) | (values < 0) if column != "months_on_book" else \
+            values.isna()
+        if whole:
+            wrong |= values.fillna(0.0) % 1 != 0
+        if wrong.any():
+            first = tape[wrong].iloc[0]
+            theirs = rules["columns"].get(column, column)
+            raise ScenarioError(str(path), f"row {first['row']}: column {theirs}",
+                                f"expected {'a whole number' if whole else 'an amount >= 0'}, found {first[column]!r}")
+        tape[column] = values.astype(np.int64) if whole else values.astype(float)
+    flags = tape["prepaid"].astype(str).str.lower().map({"true": True, "false": False, "1": True, "0": False})
+    if flags.isna().any():
+        first = tape[flags.isna()].iloc[0]
+        raise ScenarioError(str(path), f"row {first['row']}: column {rules['columns'].get('prepaid', 'prepaid')}",
+                            f"expected true or false, found {first['prepaid']!r}")
+    tape["prepaid"] = flags.astype(bool)
     if rules["days_past_due"]:           # numbers are days past due; words (closed, charged_off) stay
         days = pd.to_numeric(tape["status"], errors="coerce")
         tape["status"] = bucket(days).where(days.notna(), tape["status"].astype(str))

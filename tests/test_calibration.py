@@ -15,6 +15,7 @@ import simulator
 from simulator import calibration, tape
 from simulator.config import ScenarioError, load_scenario
 
+ROOT = Path(__file__).resolve().parent.parent
 TRUTH = {"roll_rates": [0.45, 0.70, 0.85, 0.90, 0.92, 0.95], "prepay_monthly": 0.02, "recovery_rate": 0.15,
          "collection_cost": 0.25, "recovery_lag_months": 6}
 
@@ -117,6 +118,16 @@ def test_bad_tapes_and_arguments(tmp_path):
     with pytest.raises(ScenarioError) as info:
         tape.read(path)
     assert info.value.key == "column status"
+    hand_tape().head(0).to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as info:
+        tape.read(path)
+    assert "with rows" in info.value.what
+    quiet = hand_tape()
+    quiet["status"] = "current"                                                # no delinquency: no roll rates
+    quiet.to_csv(path, index=False)
+    done = subprocess.run([sys.executable, "-m", "simulator", "calibrate", str(path), "--out", str(tmp_path / "o.toml"),
+                           "--extends", str(ROOT / "scenarios" / "baseline.toml")], capture_output=True, text=True)
+    assert done.returncode == 2 and "every state M1 .. M6" in done.stderr and not (tmp_path / "o.toml").exists()
     done = subprocess.run([sys.executable, "-m", "simulator", "calibrate", str(path), "--out", str(tmp_path / "o.txt"),
                            "--extends", str(path)], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
@@ -166,8 +177,24 @@ def test_bad_rows_are_reported_and_stopped_or_dropped(tmp_path):
 def test_the_shipped_tape_is_what_its_scenario_makes(tmp_path):
     """examples/tape.parquet is path 0 of examples/tape.toml (regenerate it when the model changes:
     the command is in the scenario's header)."""
-    root = Path(__file__).resolve().parent.parent
-    loaded = load_scenario(root / "examples" / "tape.toml")
+    loaded = load_scenario(ROOT / "examples" / "tape.toml")
     simulator.run(loaded, tape=tmp_path / "tape.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "tape.parquet"),
-                                  pd.read_parquet(root / "examples" / "tape.parquet"))
+                                  pd.read_parquet(ROOT / "examples" / "tape.parquet"))
+
+
+@pytest.mark.parametrize("column, value, expected", [
+    ("month", "2026-01", "a whole number"),
+    ("balance", "-5", "an amount >= 0"),
+    ("recovered", "n/a", "an amount >= 0"),
+    ("prepaid", "maybe", "true or false"),
+    ("status", "M9", "a status among"),
+])
+def test_bad_values_name_the_row_and_column(tmp_path, column, value, expected):
+    rows = hand_tape().astype({column: object})
+    rows.loc[3, column] = value
+    path = tmp_path / "t.csv"
+    rows.to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as info:
+        tape.read(path)
+    assert info.value.key == f"row 4: column {column}" and expected in info.value.what
