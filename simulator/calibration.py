@@ -77,9 +77,10 @@ def prepayment(moves: pd.DataFrame) -> Estimate:
     return binomial(int(current["next_prepaid"].astype(bool).sum()), len(current))
 
 
-def pd_by_band(tape: pd.DataFrame) -> dict[str, Estimate]:
+def pd_by_band(tape: pd.DataFrame) -> tuple[dict[str, Estimate], dict[str, float]]:
     """The realised 12-month bad rate (90+ within 12 months on book) by score band, of the accounts
-    originated at least 12 months before the tape's last month."""
+    originated at least 12 months before the tape's last month; and the mean pd_12m the tape gives
+    the same accounts (when it has the column), by band."""
     last = int(tape["month"].max())
     born = tape[(tape["months_on_book"] == 0) & (tape["month"] + PD_MONTHS <= last)]["account_id"]
     seen = tape[tape["account_id"].isin(born) & (tape["months_on_book"] <= PD_MONTHS)]
@@ -88,12 +89,15 @@ def pd_by_band(tape: pd.DataFrame) -> dict[str, Estimate]:
     band = seen.groupby("account_id")["score_band"].first()
     names = list(band.cat.categories) if isinstance(band.dtype, pd.CategoricalDtype) else sorted(band.unique())
     band = band.astype(str)
-    out = {}
+    given = seen.groupby("account_id")["pd_12m"].first() if "pd_12m" in seen else None
+    out, means = {}, {}
     for name in map(str, names):
         members = bad[band == name]
         if len(members):
             out[name] = binomial(int(members.sum()), len(members))
-    return out
+            if given is not None:
+                means[name] = float(given[band == name].mean())
+    return out, means
 
 
 def recovery(tape: pd.DataFrame) -> tuple[Estimate, int]:
@@ -121,14 +125,17 @@ def _row(name: str, estimate: Estimate, unit: str = "") -> str:
 
 
 def calibrate(tape: pd.DataFrame) -> dict:
-    """Every estimate of the tape: roll and cure rates (pooled, and by product), prepayment, pd_12m by
-    band, recovery share and lag."""
+    """Every estimate of the tape: roll and cure rates (pooled, and by product), prepayment, the realised
+    12-month bad rate by band (and the mean pd_12m the tape gives those accounts), recovery share and
+    lag."""
     moves = transitions(tape)
     rolls, cures = roll_and_cure(moves)
     by_product = {str(p): roll_and_cure(m) for p, m in moves.groupby("product", observed=True)}
     share, lag = recovery(tape)
+    bad_rates, given = pd_by_band(tape)
     return {"rolls": rolls, "cures": cures, "by_product": by_product, "prepay": prepayment(moves),
-            "pd_by_band": pd_by_band(tape), "recovery": share, "lag": lag, "account_months": len(tape),
+            "pd_by_band": bad_rates, "given_pd_by_band": given, "recovery": share, "lag": lag,
+            "account_months": len(tape),
             "accounts": int(tape["account_id"].nunique())}
 
 

@@ -156,10 +156,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(dropped)
     found = calibration.calibrate(rows)
     text = calibration.scenario_text(found, args.extends, args.out, args.tape)
-    print(calibration.report(found))
+    table = calibration.report(found)
+    print(table)
     calibration.write_scenario(args.out, text)
     load_scenario(args.out)                                       # what was written is a valid scenario
     print(f"scenario: {args.out}")
+    from . import pages
+
+    page = pages.fit_report(args.out.with_name(args.out.stem + "_fit.html"), found,
+                            load_scenario(args.extends).scenario, args.tape, found["given_pd_by_band"], table)
+    print(f"fit report: {page}")
     return 0
 
 

@@ -733,6 +733,53 @@ def small_multiples_figure(ds: xr.Dataset) -> Drawing:
     return _cells_grid(ds, "small_multiples", panel, "month of the run", "30+ ratio of balances")
 
 
+def fit_figures(found: dict, base, predicted: dict[str, float]) -> list[Drawing]:
+    """A calibration's figures: the roll and cure rates estimated from a tape (95% intervals) against the
+    base scenario's; the realised 12-month bad rate by score band (95% intervals) against the mean
+    pd_12m the tape's accounts were given (`predicted`, by band)."""
+    rolls, cures = found["rolls"], found["cures"]
+    names = [f"M{k + 1}" for k in range(len(rolls))]
+    x = np.arange(len(names))
+    with style():
+        fig, ax = _axes(10.0, 4.2)
+        for offset, estimates, label, colour in ((-0.12, rolls, "roll rate (tape)", CYCLE[0]),
+                                                 (0.12, cures, "cure rate (tape)", CYCLE[1])):
+            values = np.array([e.value for e in estimates])
+            errors = np.array([1.96 * e.se for e in estimates])
+            ax.errorbar(x + offset, values, yerr=errors, fmt="o", color=colour, capsize=3, label=label)
+        ax.plot(x, base.behaviour.roll_rates, "_", markersize=22, color="#000000", label="roll rate (base scenario)")
+        ax.plot(x, 1.0 - np.asarray(base.behaviour.roll_rates), "_", markersize=22, color="#888888",
+                label="cure rate = 1 - roll (base scenario)")
+        ax.set_xticks(x, names)
+        ax.set_xlabel("state at the month end")
+        ax.set_ylabel("share moving by the next month end")
+        ax.yaxis.set_major_formatter(PERCENT)
+        ax.set_ylim(0, 1.02)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+        rolls_png = _png(fig)
+    bands = list(found["pd_by_band"])
+    with style():
+        fig, ax = _axes(10.0, 4.2)
+        if not bands:
+            _no_data(ax, "no account seen 12 months on book")
+        else:
+            xb = np.arange(len(bands))
+            observed = np.array([found["pd_by_band"][b].value for b in bands])
+            errors = np.array([1.96 * found["pd_by_band"][b].se for b in bands])
+            ax.errorbar(xb, observed, yerr=errors, fmt="o", color=CYCLE[1], capsize=3,
+                        label="realised 12-month bad rate (tape)")
+            ax.plot(xb, [predicted.get(b, np.nan) for b in bands], "_", markersize=22, color="#000000",
+                    label="mean pd_12m given (tape)")
+            ax.set_xticks(xb, bands)
+            ax.set_xlabel("score band")
+            ax.set_ylabel("reached 90+ within 12 months")
+            ax.yaxis.set_major_formatter(PERCENT)
+            ax.set_ylim(bottom=0)
+            ax.legend(loc="upper right", fontsize=8)
+        bands_png = _png(fig)
+    return [_drawing("fit_rolls", rolls_png), _drawing("fit_bands", bands_png)]
+
+
 FIGURES = [vintage_figure, delinquency_figure, roll_rate_figure, loss_figure, calibration_figure, cap_figure,
            waterfall_figure, allowance_figure]
 SWEEP_FIGURES = [_vintage_cells_figure, small_multiples_figure, _roll_rate_cells_figure, _calibration_cells_figure,

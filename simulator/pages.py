@@ -152,6 +152,21 @@ def build(folder: Path) -> Path:
     return path
 
 
+def fit_report(path: Path, found: dict, base, tape: Path, predicted: dict[str, float], report_text: str) -> Path:
+    """The calibration's fit report: the estimates (with their intervals and observations) as printed,
+    and the figures of the tape against the base scenario; written atomically to `path`."""
+    from .figures import fit_figures
+
+    drawings = fit_figures(found, base, predicted)
+    body = [f"<h1>Calibration of {_e(tape)}</h1>",
+            f'<p class="meta">{found["accounts"]:,} accounts, {found["account_months"]:,} account-months; base '
+            f"scenario <code>{_e(base.run.name)}</code>.</p>",
+            "<h2>Estimates</h2>", f"<pre>{_e(report_text)}</pre>",
+            "<h2>Figures</h2>", *(_figure_html(d) for d in drawings)]
+    files.write_bytes(Path(path), _page(f"Calibration of {tape}", "\n".join(body)).encode("utf-8"))
+    return Path(path)
+
+
 def _runs(folders: list[Path]) -> list[tuple[str, xr.Dataset, dict[str, int]]]:
     """(label, Dataset, cell selection) of every run and every cell of a sweep, labelled as `compare` prints."""
     out = []

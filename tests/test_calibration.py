@@ -101,6 +101,8 @@ def test_calibrate_writes_a_scenario_that_runs(round_trip, tmp_path):
                            str(out), "--extends", str(folder / "s.toml")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "roll M1->M2" in done.stdout and "95%" in out.read_text() and "n " in out.read_text()
+    page = (tmp_path / "calibrated_fit.html").read_text()                      # the fit report beside it
+    assert page.count("data:image/png;base64,") == 2 and "roll M1-&gt;M2" in page
     sc = load_scenario(out).scenario
     np.testing.assert_allclose(sc.behaviour.roll_rates, [e.value for e in found["rolls"]], atol=1e-6)
     assert sc.behaviour.prepay_monthly == pytest.approx(found["prepay"].value, abs=1e-6)
