@@ -140,11 +140,14 @@ def calibrate(tape: pd.DataFrame) -> dict:
 
 
 def report(found: dict) -> str:
-    """The estimates as a table: value, standard error, 95% interval, observations."""
+    """The estimates as a table: value, standard error, 95% interval, observations (the roll rates
+    pooled, then by product)."""
     lines = [f"{'estimate':<28} {'value':>10} {'std err':>10}  95% interval  observations",
              *(_row(f"roll {STATES[k + 1]}->{STATES[k + 2] if k < N_STATES - 2 else CHARGED_OFF}", e)
                for k, e in enumerate(found["rolls"])),
              *(_row(f"cure {STATES[k + 1]}->current", e) for k, e in enumerate(found["cures"])),
+             *(_row(f"  {product}: roll {STATES[k + 1]}", e) for product, (rolls, _) in found["by_product"].items()
+               for k, e in enumerate(rolls) if e.n),
              _row("prepayment a month", found["prepay"]),
              *(_row(f"pd_12m band {band}", e) for band, e in found["pd_by_band"].items()),
              _row("recovery share (net)", found["recovery"]) + f"  lag {found['lag']} months"]
@@ -153,8 +156,8 @@ def report(found: dict) -> str:
 
 def scenario_text(found: dict, base: Path, out: Path, tape_path: Path) -> str:
     """A scenario that extends `base` with the tape's behavioural estimates, each commented with its
-    standard error, 95% interval and observations, and named after its file (run.name). The recovery share is net of collection cost, so
-    collection_cost is set to 0 and recovery_rate to the share."""
+    standard error, 95% interval and observations, and named after its file (run.name). The recovery
+    share is net of collection cost, so collection_cost is set to 0 and recovery_rate to the share."""
     def note(e: Estimate) -> str:
         lo, hi = e.interval()
         return f"se {e.se:.5f}, 95% [{lo:.5f}, {hi:.5f}], n {e.n:,}"
@@ -165,7 +168,8 @@ def scenario_text(found: dict, base: Path, out: Path, tape_path: Path) -> str:
     if fallback:
         raise ScenarioError(str(tape_path), "status", "expected accounts in every state M1 .. M6 to estimate the roll "
                                                       "rates, found a state with none")
-    lines = [f"# Calibrated from {tape_path} ({found['accounts']:,} accounts, {found['account_months']:,} account-months)",
+    lines = [f"# Calibrated from {tape_path} ({found['accounts']:,} accounts, "
+             f"{found['account_months']:,} account-months)",
              "# by `simulator calibrate`: each estimate with its standard error, 95% interval and observations.",
              f'extends = "{extends}"', "", "[run]", f'name = "{Path(out).stem}"', "", "[behaviour]", "roll_rates = ["]
     lines += [f"    {e.value:.6f},   # {note(e)}" for e in rolls]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .codes import COSTS, DPD30, DPD90, REVENUE, STATES
+from .codes import ACCOUNTING, COSTS, DPD30, DPD90, REVENUE, STATES
 from .pnl import allowance_change, credit_loss_expense, pretax_income, revenue
 from .results import delinquency_ratio, run_name, steady_months, swept, sweep_names
 from .tail import path_mean, path_sum
@@ -165,8 +165,7 @@ def yields(ds: xr.Dataset) -> xr.Dataset:
     balance (over months and paths); revenue = interest + fees + penalty + merchant discount; flows
     are means over paths."""
     horizon = ds.sizes["month"]
-    names = list(REVENUE) + ["funding_cost", "charged_off", "recovered", "allowance_originated",
-                             "allowance_remeasured", "allowance_released", "allowance_used"]
+    names = list(REVENUE) + ["funding_cost", "charged_off", "recovered"] + list(ACCOUNTING)
     sums = path_mean(ds[names].sum(("month", "score_band")), ds.get("path_weight"))
     revenue_ = _with_total(revenue(sums))
     expense = _with_total(credit_loss_expense(sums))
@@ -187,8 +186,7 @@ def pnl_waterfall(ds: xr.Dataset) -> xr.DataArray:
     """The portfolio P&L over the horizon, mean over paths, as steps (dimension `step`): income lines
     positive; funding cost, net charge-offs, the allowance's change (its build) and operating costs
     negative; and pre-tax income, the sum of the others."""
-    names = list(REVENUE) + ["funding_cost", "charged_off", "recovered", "allowance_originated",
-                             "allowance_remeasured", "allowance_released", "allowance_used"] + list(COSTS)
+    names = list(REVENUE) + ["funding_cost", "charged_off", "recovered"] + list(ACCOUNTING)
     sums = path_mean(ds[names].sum(("month", "product", "score_band")), ds.get("path_weight"))
     steps = [sums[name] for name in REVENUE] + [-sums["funding_cost"], -(sums["charged_off"] - sums["recovered"]),
                                                 -allowance_change(sums)] + [-sums[name] for name in COSTS]
@@ -269,7 +267,8 @@ def score_band_table(ds: xr.Dataset) -> xr.Dataset:
     takeups = ds["takeups"].sum("month")
     taken = takeups.sum("product")
     per_taken = taken.where(taken > 0)
-    flows = path_mean(ds[["charged_off", "recovered", "pretax_income"]].sum(("month", "product")), ds.get("path_weight"))
+    flows = path_mean(ds[["charged_off", "recovered", "pretax_income"]].sum(("month", "product")),
+                      ds.get("path_weight"))
     calibration = score_band_calibration(ds)
     return xr.Dataset({
         "applications": _attrs(apps, "applications", "applications for any product"),
@@ -292,9 +291,9 @@ def score_band_table(ds: xr.Dataset) -> xr.Dataset:
 def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
     """One entry per sweep cell along a stacked `cell` dimension (the swept keys kept as its
     coordinates, plus a `label` like "cutoff_score=560.0, macro=severe"): `expected_loss`,
-    `net_revenue` and `pretax_income` (portfolio totals over the horizon, mean over paths), `raroc`, `approvals` (sum) and
-    `dpd30_ratio` (mean over paths and months 13 .. H, or all months when H <= 12). A run without a
-    sweep gives a single cell labelled with the run's name."""
+    `net_revenue` and `pretax_income` (portfolio totals over the horizon, mean over paths), `raroc`,
+    `approvals` (sum) and `dpd30_ratio` (mean over paths and months 13 .. H, or all months when
+    H <= 12). A run without a sweep gives a single cell labelled with the run's name."""
     pooled = ("month", "product", "score_band")
     months = steady_months(ds)
     expected = ds["expected_loss"] if "expected_loss" in ds else \

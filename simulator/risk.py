@@ -39,20 +39,24 @@ def _by_pool(accounts, n_bands: int, values: np.ndarray, weights: np.ndarray) ->
         return (weighted / total).reshape(len(PRODUCTS), n_bands)
 
 
+def _exposure(accounts) -> np.ndarray:
+    """The weight of an account in its pool: principal of a loan, the cap of a line."""
+    return np.where(accounts.product == HUABEI, accounts.line_cap, accounts.principal).astype(np.float64)
+
+
 def pool_pd(accounts, n_bands: int) -> np.ndarray:
     """Exposure-weighted PD of each (product, band) pool of `accounts` (a terms.Accounts) at
     origination (weights: principal of loans, the cap of lines; first-party fraud at PD 1); the
     retail IRB approach assigns exposures to such pools. 0 for an empty pool."""
-    weight = np.where(accounts.product == HUABEI, accounts.line_cap, accounts.principal).astype(np.float64)
-    return np.nan_to_num(_by_pool(accounts, n_bands, risk_pd(accounts), weight))
+    return np.nan_to_num(_by_pool(accounts, n_bands, risk_pd(accounts), _exposure(accounts)))
 
 
 def pool_pd_and_fraud(accounts, n_bands: int, owed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """By (product, band) pool: the exposure-weighted PD of the accounts that are not first-party fraud
     (weights as `pool_pd`), and the share of what the pool's new accounts (originated in the run) owe
     at their first due date, `owed` by account, that first-party fraudsters owe. 0 for an empty pool."""
-    weight = np.where(accounts.product == HUABEI, accounts.line_cap, accounts.principal).astype(np.float64)
-    honest = np.nan_to_num(_by_pool(accounts, n_bands, accounts.pd_12m, np.where(accounts.fraud, 0.0, weight)))
+    weight = np.where(accounts.fraud, 0.0, _exposure(accounts))
+    honest = np.nan_to_num(_by_pool(accounts, n_bands, accounts.pd_12m, weight))
     new = np.where(accounts.start_month >= 1, owed, 0.0)
     return honest, np.nan_to_num(_by_pool(accounts, n_bands, accounts.fraud.astype(np.float64), new))
 
