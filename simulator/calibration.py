@@ -119,9 +119,9 @@ def recovery(tape: pd.DataFrame) -> tuple[Estimate, int]:
     return Estimate(mean, se, n), lag
 
 
-def _row(name: str, estimate: Estimate, unit: str = "") -> str:
+def _row(name: str, estimate: Estimate) -> str:
     lo, hi = estimate.interval()
-    return f"{name:<28} {estimate.value:>10.5f} {estimate.se:>10.5f}  [{lo:.5f}, {hi:.5f}]  n={estimate.n:,}{unit}"
+    return f"{name:<28} {estimate.value:>10.5f} {estimate.se:>10.5f}  [{lo:.5f}, {hi:.5f}]  n={estimate.n:,}"
 
 
 def calibrate(tape: pd.DataFrame) -> dict:
@@ -164,8 +164,7 @@ def scenario_text(found: dict, base: Path, out: Path, tape_path: Path) -> str:
 
     extends = os.path.relpath(Path(base).resolve(), Path(out).resolve().parent)
     rolls = found["rolls"]
-    fallback = [e for e in rolls if not math.isfinite(e.value)]
-    if fallback:
+    if any(not math.isfinite(e.value) for e in rolls):
         raise ScenarioError(str(tape_path), "status", "expected accounts in every state M1 .. M6 to estimate the roll "
                                                       "rates, found a state with none")
     lines = [f"# Calibrated from {tape_path} ({found['accounts']:,} accounts, "

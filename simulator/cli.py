@@ -145,9 +145,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from . import calibration, tape
+    from . import calibration, pages, tape
 
-    load_scenario(args.extends)                                   # the base must be a valid scenario
+    base = load_scenario(args.extends).scenario                   # the base must be a valid scenario
     if args.out.suffix.lower() != ".toml":
         raise ScenarioError(str(args.out), "--out", f"expected a scenario file name ending in .toml, found "
                                                     f"{args.out.suffix or 'no suffix'}")
@@ -161,10 +161,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     calibration.write_scenario(args.out, text)
     load_scenario(args.out)                                       # what was written is a valid scenario
     print(f"scenario: {args.out}")
-    from . import pages
-
-    page = pages.fit_report(args.out.with_name(args.out.stem + "_fit.html"), found,
-                            load_scenario(args.extends).scenario, args.tape, found["given_pd_by_band"], table)
+    page = pages.fit_report(args.out.with_name(args.out.stem + "_fit.html"), found, base, args.tape,
+                            found["given_pd_by_band"], table)
     print(f"fit report: {page}")
     return 0
 

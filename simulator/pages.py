@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from . import files, metrics, results, summary
-from .figures import Drawing, compare_figures, figures
+from .figures import Drawing, compare_figures, figures, fit_figures
 
 
 CSS = """
@@ -155,8 +155,6 @@ def build(folder: Path) -> Path:
 def fit_report(path: Path, found: dict, base, tape: Path, predicted: dict[str, float], report_text: str) -> Path:
     """The calibration's fit report: the estimates (with their intervals and observations) as printed,
     and the figures of the tape against the base scenario; written atomically to `path`."""
-    from .figures import fit_figures
-
     drawings = fit_figures(found, base, predicted)
     body = [f"<h1>Calibration of {_e(tape)}</h1>",
             f'<p class="meta">{found["accounts"]:,} accounts, {found["account_months"]:,} account-months; base '
