@@ -36,11 +36,13 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise ScenarioError(file, "-", f"cannot read the file ({exc.__class__.__name__}: {exc})") from None
 
 
-class _Checker:
-    """Column validation that raises a ScenarioError naming the file, the 1-based data row and the column."""
+class Checker:
+    """Column validation that raises a ScenarioError naming the file, the 1-based data row (or the file's
+    row of each frame row, `rows`) and the column."""
 
-    def __init__(self, path: Path, frame: pd.DataFrame):
+    def __init__(self, path: Path, frame: pd.DataFrame, rows: np.ndarray | None = None):
         self.file, self.frame = str(path), frame
+        self.rows = np.arange(1, len(frame) + 1) if rows is None else np.asarray(rows)
 
     def column(self, name: str) -> pd.Series:
         if name not in self.frame.columns:
@@ -54,7 +56,7 @@ class _Checker:
             r = int(rows[0])
             value = self.frame[name].iloc[r]
             value = value.item() if isinstance(value, np.generic) else value
-            raise ScenarioError(self.file, f"row {r + 1}: column {name}", f"expected {expected}, found {value!r}")
+            raise ScenarioError(self.file, f"row {self.rows[r]}: column {name}", f"expected {expected}, found {value!r}")
 
     def number(self, name: str, expected: str, rows: np.ndarray | None = None, default: float = np.nan) -> np.ndarray:
         """The column as float64: finite where `rows` (default: every row); elsewhere, or when the
@@ -96,7 +98,7 @@ def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
     validated row by row: every value a row needs must be there and in range."""
     path = Path(path)
     frame = _read_frame(path)
-    check = _Checker(path, frame)
+    check = Checker(path, frame)
     for name in COLUMNS:
         if name == "pd_12m" and name not in frame.columns and "score" in frame.columns:
             continue

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -79,6 +80,29 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(default) or are dropped and reported")
     calibrate.set_defaults(func=cmd_calibrate)
 
+    calibrate.add_argument("--until-month", type=int, metavar="M",
+                           help="use only the tape's months up to M (out of time: backtest the rest with "
+                                "backtest --from-month M)")
+
+    backtest = sub.add_parser("backtest", help="run a scenario on a loan tape's own accounts; draw the tape against "
+                                               "the simulated band")
+    backtest.add_argument("tape", type=Path, metavar="TAPE", help="a loan tape (.parquet or .csv)")
+    _scenario_args(backtest)
+    backtest.add_argument("--out", type=Path, metavar="DIR",
+                          help="output folder (default: reports/<run.name>_backtest/)")
+    backtest.add_argument("--paths", type=int, default=100, help="paths of the simulated band (default 100)")
+    backtest.add_argument("--level", type=float, default=0.95,
+                          help="the band's level: the middle share of the paths it holds (default 0.95)")
+    backtest.add_argument("--from-month", type=int, metavar="M",
+                          help="compare only months after M and vintages originated after it (out of time)")
+    backtest.add_argument("--mapping", type=Path, metavar="FILE",
+                          help="a mapping file (TOML) naming the tape's columns and status codes")
+    backtest.add_argument("--on-bad-rows", choices=("stop", "drop"), default="stop",
+                          help="bad rows stop the reading (default) or are dropped and reported")
+    backtest.add_argument("--threads", type=int, help="kernel threads (default: engine.threads, 0 = all cores)")
+    backtest.add_argument("--quiet", action="store_true", help="no progress bar")
+    backtest.set_defaults(func=cmd_backtest)
+
     quotes.add_parser(sub)
     return parser
 
@@ -154,6 +178,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     rows, dropped = tape.read(args.tape, args.mapping, args.on_bad_rows)
     if dropped:
         print(dropped)
+    if args.until_month is not None:
+        rows = tape.until(rows, args.tape, args.until_month)
     found = calibration.calibrate(rows)
     text = calibration.scenario_text(found, args.extends, args.out, args.tape)
     table = calibration.report(found)
@@ -164,6 +190,27 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     page = pages.fit_report(args.out.with_name(args.out.stem + "_fit.html"), found, base, args.tape,
                             found["given_pd_by_band"], table)
     print(f"fit report: {page}")
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from . import backtest, pages, results, tape
+
+    load_scenario(args.scenario, args.overrides)                  # the scenario's errors first
+    rows, dropped = tape.read(args.tape, args.mapping, args.on_bad_rows)
+    if dropped:
+        print(dropped)
+    ds = backtest.run(rows, args.tape, args.scenario, args.overrides, paths=args.paths, level=args.level,
+                      from_month=args.from_month, threads=args.threads,
+                      progress=not args.quiet and sys.stderr.isatty())
+    name = json.loads(ds.attrs["scenario_resolved"])["run"]["name"]
+    out = args.out or Path("reports") / f"{name}_backtest"
+    text = backtest.table(ds)
+    results.write(ds, out / "backtest.nc")
+    page = pages.backtest_report(out, ds, text)
+    print(text)
+    print(f"results: {out / 'backtest.nc'}")
+    print(f"report: {page}")
     return 0
 
 

@@ -780,6 +780,38 @@ def fit_figures(found: dict, base, predicted: dict[str, float]) -> list[Drawing]
     return [_drawing("fit_rolls", rolls_png), _drawing("fit_bands", bands_png)]
 
 
+def backtest_figure(ds: xr.Dataset) -> Drawing:
+    """A backtest's figures (`simulator.backtest`), one panel each: the tape's figure against the band
+    of the paths and their median, with the points inside the band in the title."""
+    from .backtest import FIGURES as BACKTEST
+
+    level = float(ds.attrs["band_level"])
+    with style():
+        fig = _figure(13.5, 7.0)
+        axes = fig.subplots(2, 3).ravel()
+        for ax, (name, (label, dim, units, _)) in zip(axes, BACKTEST.items()):
+            x = ds[dim].values
+            observed = ds[f"{name}_observed"]
+            if not _has_data(observed.values):
+                _no_data(ax, "nothing to compare")
+            else:
+                ax.fill_between(x, ds[f"{name}_low"].values, ds[f"{name}_high"].values, color=CYCLE[0], alpha=0.25,
+                                linewidth=0, label=f"simulated {level:.0%} band")
+                ax.plot(x, ds[f"{name}_median"].values, color=CYCLE[0], linestyle="--", label="simulated median")
+                ax.plot(x, observed.values, color="#000000", marker="o", markersize=2.5, label="tape")
+            n, k = observed.attrs["points_compared"], observed.attrs["points_in_band"]
+            ax.set_title(f"{label}: {k} of {n} in band" if n else label)
+            ax.set_xlabel(dim.replace("_", " "))
+            ax.yaxis.set_major_formatter(PERCENT)
+            ax.set_ylim(bottom=0)
+        axes[0].legend(loc="upper left", fontsize=8)
+        if ds.attrs["from_month"] >= 0:
+            for ax in axes[:-1]:
+                ax.axvline(ds.attrs["from_month"] + 0.5, color="#888888", linewidth=0.8)
+        png = _png(fig)
+    return _drawing("backtest", png, paths=int(ds.attrs["paths"]), level=f"{level:.0%}")
+
+
 FIGURES = [vintage_figure, delinquency_figure, roll_rate_figure, loss_figure, calibration_figure, cap_figure,
            waterfall_figure, allowance_figure]
 SWEEP_FIGURES = [_vintage_cells_figure, small_multiples_figure, _roll_rate_cells_figure, _calibration_cells_figure,

@@ -36,8 +36,8 @@ from .codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, AC
                     T_DUE, T_PAID, T_RECOVERED, T_STATUS)
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
 from .provisions import NEVER_PAID
-from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, SPEND, draw, draw_at,
-                  inverse_normal, month_key, stream)
+from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, REPLAY_FRAUD, SPEND, draw,
+                  draw_at, inverse_normal, month_key, stream, uniform)
 
 _SQRT2 = math.sqrt(2.0)
 # Phi at k / GRID_SCALE for |k| <= CDF_HALF (x from -10 to 10) and Phi^-1 at k / GRID_SCALE
@@ -252,6 +252,14 @@ def _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted):
 
 
 @nb.njit(inline="always", cache=True)
+def _fraudster(terms, path_id, acc, i):
+    """A first-party fraudster: flagged at origination, or a replayed borrower drawn as one on this path
+    with its `fraud_share` (a backtest: which of a tape's borrowers were fraudsters is not known)."""
+    share = acc.fraud_share[i]
+    return acc.fraud[i] or (share > 0.0 and uniform(terms.seed, path_id, acc.borrower[i], 0, REPLAY_FRAUD) < share)
+
+
+@nb.njit(inline="always", cache=True)
 def _account(i, c, p, path_id, z, roll, terms, acc, out):
     """What an account's months share: product, band, start month, vintage (-1: not kept), its
     random streams (own and borrower's), its rows of the outputs by month (flows, stocks, rolls,
@@ -266,7 +274,8 @@ def _account(i, c, p, path_id, z, roll, terms, acc, out):
     return (prod, bnd, start, vintage, has_b, key, borrower_key, taping,
             out.flows[c, p, :, prod, bnd], out.stocks[c, p, :, prod, bnd], out.rolls[c, p, :, prod, bnd],
             out.cures[c, p, :, prod, bnd], out.borrowers[c, p, :, bnd], out.accounting[c, p, :, prod, bnd],
-            out.stages[c, p, :, prod, bnd], z[p], roll[p], acc.fraud[i], acc.hazard_q[i], terms.penalty_rate[prod])
+            out.stages[c, p, :, prod, bnd], z[p], roll[p], _fraudster(terms, path_id, acc, i), acc.hazard_q[i],
+            terms.penalty_rate[prod])
 
 
 @nb.njit(inline="always", cache=True)

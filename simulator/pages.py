@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from . import files, metrics, results, summary
-from .figures import Drawing, compare_figures, figures, fit_figures
+from .figures import Drawing, backtest_figure, compare_figures, figures, fit_figures
 
 
 CSS = """
@@ -163,6 +163,22 @@ def fit_report(path: Path, found: dict, base, tape: Path, predicted: dict[str, f
             "<h2>Figures</h2>", *(_figure_html(d) for d in drawings)]
     files.write_bytes(Path(path), _page(f"Calibration of {tape}", "\n".join(body)).encode("utf-8"))
     return Path(path)
+
+
+def backtest_report(folder: Path, ds: xr.Dataset, table_text: str) -> Path:
+    """A backtest's page, folder/backtest.html: the points inside the band by figure, and the figure."""
+    drawing = backtest_figure(ds)
+    files.write_bytes(Path(folder) / "figures" / drawing.name, drawing.png)
+    body = [f"<h1>Backtest of {_e(ds.attrs['scenario_file'])}</h1>",
+            f'<p class="meta">Tape <code>{_e(ds.attrs["tape"])}</code>, months {ds.attrs["first_month"]} to '
+            f'{ds.attrs["last_month"]}: {ds.attrs["accounts_replayed"]:,} accounts replayed '
+            f'({ds.attrs["accounts_left_out"]:,} from before the tape left out), {ds.attrs["paths"]} paths, '
+            f'seed {ds.attrs["seed"]}.</p>',
+            "<h2>Points inside the band</h2>", f"<pre>{_e(table_text)}</pre>",
+            "<h2>Figure</h2>", _figure_html(drawing)]
+    path = Path(folder) / "backtest.html"
+    files.write_bytes(path, _page(f"Backtest of {ds.attrs['scenario_file']}", "\n".join(body)).encode("utf-8"))
+    return path
 
 
 def _runs(folders: list[Path]) -> list[tuple[str, xr.Dataset, dict[str, int]]]:

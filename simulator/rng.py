@@ -38,6 +38,7 @@ BORROWER = 34
 ACTIVE = 35
 ATTRITION = 36
 SEGMENT = 37
+REPLAY_FRAUD = 38  # a backtest's replayed borrower is a fraudster: apart from FRAUD, which made the tape
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -36,7 +36,8 @@ def check_path(path: Path) -> None:
 def frame(accounts, tape: np.ndarray, band_labels: list[str]) -> pd.DataFrame:
     """The tape's rows (accounts x months where the kernel wrote one), with each account's terms: ids,
     product, origination month (0 or less: an existing book's), score band and pd_12m, all-in APR,
-    limit (lines) or principal (loans), term and method (loans) or payer type (lines); month, months on
+    limit (lines) or principal (loans), term and method (loans) or payer type (lines), fee a period
+    (purchases), mean monthly spend and the most the limit may be raised to (lines); month, months on
     book, status (current, M1 .. M6, charged_off, closed), amounts in yuan; prepaid (repaid early in
     full) and closed flags."""
     account, month = np.nonzero(tape[..., T_STATUS] >= 0)
@@ -60,6 +61,9 @@ def frame(accounts, tape: np.ndarray, band_labels: list[str]) -> pd.DataFrame:
         "term": np.where(line, 0, accounts.term[account]),
         "method": np.where(line, "", np.asarray(METHODS)[accounts.method[account]]),
         "payer": np.where(line, np.asarray(PAYER_TYPES)[accounts.payer[account]], ""),
+        "fee": np.where(line, np.nan, accounts.fee[account] / CENTS),
+        "spend": np.where(line, accounts.spend[account] / CENTS, np.nan),
+        "line_cap": np.where(line, accounts.line_cap[account] / CENTS, np.nan),
         "month": month + 1,
         "months_on_book": mob,
         "status": pd.Categorical.from_codes(status, TAPE_STATUS[:PREPAID_STATUS]),
@@ -85,6 +89,8 @@ def write(path: Path, table: pd.DataFrame) -> None:
 
 REQUIRED = ("account_id", "product", "month", "months_on_book", "status", "balance", "charged_off", "recovered",
             "prepaid", "score_band")
+# An account's terms, read from its first row (months_on_book 0) by `simulator backtest` to replay it.
+TERMS = ("borrower_id", "pd_12m", "apr", "principal", "limit", "term", "method", "payer", "fee", "spend", "line_cap")
 DAYS_A_BUCKET = 30
 BAD_KINDS = ("duplicate account-month", "status jumps more than one bucket", "balance grows on a loan")
 SHOWN = 20          # bad rows listed one by one; the rest are counted
@@ -106,9 +112,10 @@ def read_mapping(path: Path) -> dict:
     if unknown:
         raise ScenarioError(str(path), unknown[0], "unknown key; expected [columns] and [status]")
     columns, status = mapping.get("columns", {}), mapping.get("status", {})
-    bad = [k for k in columns if k not in REQUIRED and k not in ("borrower_id",)]
+    bad = [k for k in columns if k not in REQUIRED + TERMS]
     if bad:
-        raise ScenarioError(str(path), f"columns.{bad[0]}", f"unknown column; expected one of {', '.join(REQUIRED)}")
+        raise ScenarioError(str(path), f"columns.{bad[0]}", f"unknown column; expected one of "
+                                                            f"{', '.join(REQUIRED + TERMS)}")
     codes = status.get("codes", {})
     wrong = [v for v in codes.values() if v not in TAPE_STATUS[:PREPAID_STATUS]]
     if wrong:
@@ -128,7 +135,7 @@ def read(path: Path, mapping: Path | None = None, on_bad_rows: str = "stop") -> 
     """A tape (Parquet or CSV) in our layout, renamed and recoded by `mapping` if given; its bad rows
     (`BAD_KINDS`) stop the reading with a ScenarioError naming the first's row and column, or with
     on_bad_rows = "drop" are dropped. Returns the tape sorted by account and month, and a report of
-    the bad rows ("" when none)."""
+    the bad rows ("" when none). Column `row` is each row's data row in the file (from 1)."""
     path = Path(path)
     if not path.is_file():
         raise ScenarioError(str(path), "-", "expected a loan tape (.parquet or .csv), found no such file")
@@ -181,7 +188,7 @@ def read(path: Path, mapping: Path | None = None, on_bad_rows: str = "stop") -> 
     tape = tape.sort_values(["account_id", "month", "row"], kind="stable").reset_index(drop=True)
     bad = bad_rows(tape)
     if bad.empty:
-        return tape.drop(columns="row"), ""
+        return tape, ""
     counts = bad["kind"].value_counts()
     summary = "; ".join(f"{counts.get(kind, 0)} {kind}" for kind in BAD_KINDS if counts.get(kind, 0))
     if on_bad_rows == "stop":
@@ -192,7 +199,16 @@ def read(path: Path, mapping: Path | None = None, on_bad_rows: str = "stop") -> 
     lines += [f"  row {r.row}: column {r.column}: {r.what}" for r in bad.head(SHOWN).itertuples()]
     if len(bad) > SHOWN:
         lines.append(f"  ... and {len(bad) - SHOWN} more")
-    return tape[~tape["row"].isin(bad["row"])].drop(columns="row").reset_index(drop=True), "\n".join(lines)
+    return tape[~tape["row"].isin(bad["row"])].reset_index(drop=True), "\n".join(lines)
+
+
+def until(tape: pd.DataFrame, path: Path, month: int) -> pd.DataFrame:
+    """The tape's rows up to `month` (out of time: calibrate on them, backtest on the rest)."""
+    first, last = int(tape["month"].min()), int(tape["month"].max())
+    if not first <= month < last:
+        raise ScenarioError(str(path), "--until-month", f"expected a month from {first} to {last - 1} (the tape's "
+                                                        f"months but its last), found {month}")
+    return tape[tape["month"] <= month].reset_index(drop=True)
 
 
 def bad_rows(tape: pd.DataFrame) -> pd.DataFrame:

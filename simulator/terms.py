@@ -38,13 +38,15 @@ Accounts = namedtuple("Accounts", [
     "limit", "line_cap",           # lines: opening limit and the most it may be raised to (cents)
     "payer", "spend",              # lines: payment behaviour (codes.PAYER_TYPES), mean monthly spend (cents)
     "state0", "hazard_q", "fraud",
+    "fraud_share",   # a backtest's replayed borrower: the chance it is a first-party fraudster, drawn on each path
     "pd_12m",        # the account's pd_12m (for pools and reports; the kernel reads hazard_q)
 ])
 ACCOUNT_DTYPES = {
     "account_id": np.int64, "borrower": np.int64, "product": np.int8, "band": np.int8, "start_month": np.int32,
     "principal": np.int64, "overdue0": np.int64, "rate": np.float64, "eir": np.float64, "term": np.int32, "method": np.int8, "payment": np.int64,
     "fee": np.int64, "discount": np.int64, "limit": np.int64, "line_cap": np.int64, "payer": np.int8,
-    "spend": np.int64, "state0": np.int8, "hazard_q": np.float64, "fraud": np.bool_, "pd_12m": np.float64,
+    "spend": np.int64, "state0": np.int8, "hazard_q": np.float64, "fraud": np.bool_,
+    "fraud_share": np.float32, "pd_12m": np.float64,
 }
 
 # Scenario parameters the kernel reads (scalars and small per-product arrays).

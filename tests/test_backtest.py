@@ -1,0 +1,164 @@
+"""The backtest (simulator.backtest, `simulator backtest`): the tape's sums are the kernel's, its accounts
+replay with their terms, a scenario stays in the band of the tape it made and a wrong one does not."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator import backtest, engine, scoring, tape
+from simulator.config import ScenarioError, load_scenario
+from simulator.origination import prepare
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "examples" / "tape.parquet"
+SCENARIO = ROOT / "examples" / "tape.toml"
+OTHER_SEED = ["run.seed=7"]        # the band's draws apart from the shipped tape's
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A small book run with its tape: accounts, the kernel's totals, the tape as read back."""
+    folder = tmp_path_factory.mktemp("backtest")
+    sc = load_scenario(SCENARIO, ["run.paths=2", "applicants.monthly_volume=400", "run.horizon_months=20",
+                                  "applicants.origination_months=20"]).scenario
+    accounts, _ = prepare(sc)
+    totals = engine.run_accounts(sc, accounts, tape=True)
+    table = tape.frame(accounts, totals.pop("tape"), scoring.band_labels(sc.scorecard.bands))
+    table.to_parquet(folder / "t.parquet", index=False)
+    return sc, accounts, totals, tape.read(folder / "t.parquet")[0], folder
+
+
+def test_the_tapes_sums_are_the_kernels_path_0(made):
+    """Balances and accounts by month and state, rolls and the accounts at risk of them, charge-offs by
+    vintage and months on book, original amounts: the tape's equal path 0's (to the cent)."""
+    sc, accounts, totals, rows, _ = made
+    horizon = sc.run.horizon_months
+    seen = backtest.observed_sums(rows, accounts, 1, horizon)
+    kernel = backtest.simulated_sums(totals, horizon)
+    for name in ("accounts", "at_risk", "rolls"):
+        np.testing.assert_array_equal(seen[name][0], kernel[name][0], err_msg=name)
+    for name in ("balance", "charged"):
+        np.testing.assert_allclose(seen[name][0], kernel[name][0], atol=1e-6, rtol=0, err_msg=name)
+    np.testing.assert_allclose(seen["original"], kernel["original"], atol=1e-6, rtol=0)
+    assert kernel["rolls"][0].sum() > 0 and kernel["charged"][0].sum() > 0
+
+
+def test_replayed_accounts_have_their_terms(made):
+    """Every account the tape originates comes back with its terms (rate to rounding, the rest exactly)."""
+    sc, accounts, _, rows, _ = made
+    replayed = backtest.replay_accounts(rows, Path("t.parquet"), sc, 0.0)
+    order = np.argsort(accounts.account_id)
+    back = np.argsort(replayed.account_id)
+    assert len(replayed.account_id) == len(accounts.account_id)
+    for field in ("account_id", "borrower", "product", "band", "start_month", "principal", "term", "method", "fee",
+                  "discount", "limit", "line_cap", "payer", "spend", "payment"):
+        np.testing.assert_array_equal(getattr(replayed, field)[back], getattr(accounts, field)[order], err_msg=field)
+    for field in ("rate", "eir", "pd_12m", "hazard_q"):
+        np.testing.assert_allclose(getattr(replayed, field)[back], getattr(accounts, field)[order], rtol=1e-12,
+                                   err_msg=field)
+    assert np.all(np.diff(replayed.borrower) >= 0)
+    assert (backtest.replay_accounts(rows, Path("t.parquet"), sc, 0.25).fraud_share == 0.25).all()
+
+
+def test_a_purchase_without_its_fee_takes_the_fee_of_its_apr(made):
+    sc, _, _, rows, _ = made
+    with_fee = backtest.replay_accounts(rows, Path("t.parquet"), sc, 0.0)
+    without = backtest.replay_accounts(rows.drop(columns="fee"), Path("t.parquet"), sc, 0.0)
+    buy = with_fee.fee > 0
+    assert buy.any()
+    np.testing.assert_allclose(without.fee[buy], with_fee.fee[buy], atol=1.0)     # a cent of rounding
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return tape.read(SHIPPED)[0]
+
+
+def test_a_scenario_stays_in_the_band_of_its_own_tape(shipped):
+    """The shipped tape against the scenario that made it (other draws): every figure inside the 95% band
+    in at least 90% of its points. Under the severe macro path every figure falls below 90%; with roll
+    rates from M1 and M2 much higher, the roll figures do (the ratios hold: the hazard is solved for
+    each account's pd_12m under the scenario's roll rates)."""
+    ds = backtest.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=100)
+    for name in backtest.FIGURES:
+        attrs = ds[f"{name}_observed"].attrs
+        assert attrs["points_compared"] >= 30, name
+        assert attrs["points_in_band"] >= 0.9 * attrs["points_compared"], (name, attrs)
+    for change, caught in ((['macro.path="severe"'], list(backtest.FIGURES)),
+                           (["behaviour.roll_rates=[0.7,0.97,0.97,0.98,0.98,0.99]"], ["roll_current", "roll_M1", "roll_M2"])):
+        wrong = backtest.run(shipped, SHIPPED, SCENARIO, OTHER_SEED + change, paths=100)
+        for name in caught:
+            attrs = wrong[f"{name}_observed"].attrs
+            assert attrs["points_in_band"] < 0.9 * attrs["points_compared"], (change, name, attrs)
+
+
+def test_out_of_time_compares_only_later_months_and_vintages(shipped):
+    ds = backtest.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=20, from_month=12)
+    assert np.isnan(ds["dpd30_ratio_observed"].sel(month=slice(None, 12))).all()
+    assert ds["dpd30_ratio_observed"].attrs["points_compared"] == 36 - 12
+    curve = ds["charge_off_curve_observed"].attrs["points_compared"]
+    assert 0 < curve < ds.sizes["months_on_book"]          # vintages 13 .. 24 only: seen at most 23 months
+
+
+def test_the_band_is_the_same_whatever_the_threads(shipped):
+    one = backtest.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=4, threads=1)
+    two = backtest.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=4, threads=2)
+    assert one.identical(two)
+
+
+def test_missing_terms_and_bad_requests_say_so(made, shipped):
+    sc, _, _, rows, _ = made
+    with pytest.raises(ScenarioError) as info:
+        backtest.replay_accounts(rows.drop(columns="pd_12m"), Path("t.parquet"), sc, 0.0)
+    assert info.value.key == "column pd_12m"
+    broken = rows.copy()
+    first = broken.index[(broken["months_on_book"] == 0) & (broken["product"] == "jiebei")][0]
+    broken.loc[first, "term"] = 0
+    with pytest.raises(ScenarioError) as info:
+        backtest.replay_accounts(broken, Path("t.parquet"), sc, 0.0)
+    assert info.value.key == f"row {broken.loc[first, 'row']}: column term"
+    with pytest.raises(ScenarioError, match="--from-month"):
+        backtest.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=4, from_month=36)
+    with pytest.raises(ScenarioError, match="months_on_book 0"):
+        backtest.replay_accounts(rows[rows["months_on_book"] > 0], Path("t.parquet"), sc, 0.0)
+
+
+def test_backtest_from_the_command_line(tmp_path):
+    """calibrate on months 1 .. 18, backtest the written scenario on the rest: both exit 0, write the
+    scenario, the results and the report; a sweep is refused with one line and exit 2."""
+    cli = [sys.executable, "-m", "simulator"]
+    done = subprocess.run(cli + ["calibrate", str(SHIPPED), "--out", str(tmp_path / "early.toml"), "--extends",
+                                 str(ROOT / "scenarios" / "baseline.toml"), "--until-month", "18"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run(cli + ["backtest", str(SHIPPED), str(tmp_path / "early.toml"), "--set",
+                                 "applicants.monthly_volume=1000", "--paths", "10", "--from-month", "18",
+                                 "--out", str(tmp_path / "bt"), "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "30+ ratio" in done.stdout
+    assert (tmp_path / "bt" / "backtest.nc").is_file() and (tmp_path / "bt" / "backtest.html").is_file()
+    done = subprocess.run(cli + ["backtest", str(SHIPPED), str(ROOT / "scenarios" / "rate_cap_sweep.toml"),
+                                 "--paths", "4", "--out", str(tmp_path / "sweep")], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "sweep" in done.stderr
+    assert not (tmp_path / "sweep").exists()
+    done = subprocess.run(cli + ["calibrate", str(SHIPPED), "--out", str(tmp_path / "x.toml"), "--extends",
+                                 str(ROOT / "scenarios" / "baseline.toml"), "--until-month", "99"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "--until-month" in done.stderr
+
+
+def test_replayed_accounts_with_their_fraud_flags_give_the_runs_sums(made):
+    """The tape's accounts replayed (with the run's fraud flags, known here) give every path's sums of the
+    run that wrote the tape, to the cent: the replay loses nothing the kernel reads."""
+    sc, accounts, totals, rows, _ = made
+    replayed = backtest.replay_accounts(rows, Path("t.parquet"), sc, 0.0)
+    fraud = np.zeros(len(replayed.account_id), dtype=bool)
+    fraud[np.argsort(replayed.account_id)] = accounts.fraud[np.argsort(accounts.account_id)]
+    assert fraud.any()
+    again = engine.run_accounts(sc, replayed._replace(fraud=fraud))
+    for name in ("stocks", "flows", "rolls", "cures", "vintage_flows", "vintage_stocks"):
+        np.testing.assert_array_equal(again[name], totals[name], err_msg=name)
