@@ -54,9 +54,37 @@ def tape_months(tape: pd.DataFrame) -> tuple[int, int]:
     return int(tape["month"].min()), int(tape["month"].max())
 
 
+def has_features(rows: pd.DataFrame) -> bool:
+    """Whether every row has the application's features."""
+    return all(name in rows and np.isfinite(pd.to_numeric(rows[name], errors="coerce")).all()
+               for name in scoring.SCORECARD_TERMS)
+
+
+def has_score(rows: pd.DataFrame) -> bool:
+    """Whether every row has the application's score."""
+    return "score" in rows and bool(np.isfinite(pd.to_numeric(rows["score"], errors="coerce")).all())
+
+
+def scenario_pd(rows: pd.DataFrame, sc: Scenario) -> np.ndarray:
+    """The pd_12m the scenario gives each row's account: its scorecard on the application's features
+    (with its model error, drawn by borrower, as origination draws it), else the pd of the score;
+    the product's pd from it by the product's risk multiplier."""
+    if has_features(rows):
+        features = {name: rows[name].to_numpy(dtype=np.float64) for name in scoring.SCORECARD_TERMS}
+        ids = rows["borrower_id"] if "borrower_id" in rows else rows["account_id"]
+        borrower = scoring.score_applicants(features | {"id": ids.to_numpy(dtype=np.int64)}, sc.scorecard,
+                                            sc.applicants, sc.run.seed)["true_pd_12m"]
+    else:
+        borrower = scoring.pd_from_score(rows["score"].to_numpy(dtype=np.float64), sc.scorecard)
+    multiplier = rows["product"].astype(str).map(
+        {name: getattr(sc.products, name).risk_multiplier for name in PRODUCTS}).to_numpy(dtype=np.float64)
+    return scoring.product_pd(borrower, multiplier)
+
+
 def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: float) -> Accounts:
     """The accounts the tape originates (their months_on_book 0 rows), with their terms, entering in
-    their origination month (month 1: the tape's first), sorted by borrower; each borrower a
+    their origination month (month 1: the tape's first), sorted by borrower; their pd_12m the
+    scenario's (`scenario_pd`) where the tape has the features or the score, else the tape's; each borrower a
     first-party fraudster with probability `fraud_share`, drawn on each path by the kernel. Missing or out-of-range terms are errors
     naming the file's row and the column."""
     first, _ = tape_months(tape)
@@ -68,8 +96,11 @@ def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: f
     product = check.choice("product", PRODUCTS, f"one of {', '.join(PRODUCTS)}")
     line, loan, buy = product == HUABEI, product == JIEBEI, product == YUEFU
     instalments = loan | buy
-    pd_12m = check.number("pd_12m", "a number in [0, 1] (the account's 12-month PD)")
-    check.fail("pd_12m", (pd_12m < 0) | (pd_12m > 1), "a number in [0, 1] (the account's 12-month PD)")
+    if has_features(rows) or has_score(rows):
+        pd_12m = scenario_pd(rows, sc)
+    else:
+        pd_12m = check.number("pd_12m", "a number in [0, 1] (the account's 12-month PD)")
+        check.fail("pd_12m", (pd_12m < 0) | (pd_12m > 1), "a number in [0, 1] (the account's 12-month PD)")
     apr = check.number("apr", "an APR >= 0 (a fraction a year)", line | loan | (buy & ~check.blank("apr")), 0.0)
     check.fail("apr", (apr < 0) | (apr > MAX_APR), "an APR >= 0 as a fraction a year, such as 0.146")
     principal = check.number("principal", "an amount > 0 (the amount lent)", instalments, 0.0)

@@ -77,26 +77,32 @@ def prepayment(moves: pd.DataFrame) -> Estimate:
     return binomial(int(current["next_prepaid"].astype(bool).sum()), len(current))
 
 
-def pd_by_band(tape: pd.DataFrame) -> tuple[dict[str, Estimate], dict[str, float]]:
-    """The realised 12-month bad rate (90+ within 12 months on book) by score band, of the accounts
-    originated at least 12 months before the tape's last month; and the mean pd_12m the tape gives
-    the same accounts (when it has the column), by band."""
+def seasoned(tape: pd.DataFrame) -> pd.DataFrame:
+    """One row per account originated at least 12 months before the tape's last month (its
+    origination row's columns), with `bad`: it reached 90+ (M4) or was charged off within 12 months
+    on book."""
     last = int(tape["month"].max())
-    born = tape[(tape["months_on_book"] == 0) & (tape["month"] + PD_MONTHS <= last)]["account_id"]
-    seen = tape[tape["account_id"].isin(born) & (tape["months_on_book"] <= PD_MONTHS)]
-    bad_states = set(STATES[DPD90:]) | {CHARGED_OFF}
-    bad = seen.groupby("account_id")["status"].agg(lambda s: bool(set(s) & bad_states))
-    band = seen.groupby("account_id")["score_band"].first()
+    born = tape[(tape["months_on_book"] == 0) & (tape["month"] + PD_MONTHS <= last)].drop_duplicates("account_id")
+    seen = tape[tape["account_id"].isin(born["account_id"]) & (tape["months_on_book"] <= PD_MONTHS)]
+    bad_states = list(STATES[DPD90:]) + [CHARGED_OFF]
+    bad = seen["status"].astype(str).isin(bad_states).groupby(seen["account_id"]).any()
+    return born.assign(bad=born["account_id"].map(bad).fillna(False).astype(bool).to_numpy()).reset_index(drop=True)
+
+
+def pd_by_band(tape: pd.DataFrame) -> tuple[dict[str, Estimate], dict[str, float]]:
+    """The realised 12-month bad rate by score band (`seasoned` accounts), and the mean pd_12m the
+    tape gives the same accounts (when it has the column), by band."""
+    accounts = seasoned(tape)
+    band = tape["score_band"]
     names = list(band.cat.categories) if isinstance(band.dtype, pd.CategoricalDtype) else sorted(band.unique())
-    band = band.astype(str)
-    given = seen.groupby("account_id")["pd_12m"].first() if "pd_12m" in seen else None
+    band = accounts["score_band"].astype(str)
     out, means = {}, {}
     for name in map(str, names):
-        members = bad[band == name]
+        members = accounts[band == name]
         if len(members):
-            out[name] = binomial(int(members.sum()), len(members))
-            if given is not None:
-                means[name] = float(given[band == name].mean())
+            out[name] = binomial(int(members["bad"].sum()), len(members))
+            if "pd_12m" in members:
+                means[name] = float(members["pd_12m"].mean())
     return out, means
 
 
@@ -121,7 +127,7 @@ def recovery(tape: pd.DataFrame) -> tuple[Estimate, int]:
 
 def _row(name: str, estimate: Estimate) -> str:
     lo, hi = estimate.interval()
-    return f"{name:<28} {estimate.value:>10.5f} {estimate.se:>10.5f}  [{lo:.5f}, {hi:.5f}]  n={estimate.n:,}"
+    return f"{name:<34} {estimate.value:>10.5f} {estimate.se:>10.5f}  [{lo:.5f}, {hi:.5f}]  n={estimate.n:,}"
 
 
 def calibrate(tape: pd.DataFrame) -> dict:
@@ -142,7 +148,7 @@ def calibrate(tape: pd.DataFrame) -> dict:
 def report(found: dict) -> str:
     """The estimates as a table: value, standard error, 95% interval, observations (the roll rates
     pooled, then by product)."""
-    lines = [f"{'estimate':<28} {'value':>10} {'std err':>10}  95% interval  observations",
+    lines = [f"{'estimate':<34} {'value':>10} {'std err':>10}  95% interval  observations",
              *(_row(f"roll {STATES[k + 1]}->{STATES[k + 2] if k < N_STATES - 2 else CHARGED_OFF}", e)
                for k, e in enumerate(found["rolls"])),
              *(_row(f"cure {STATES[k + 1]}->current", e) for k, e in enumerate(found["cures"])),
@@ -151,6 +157,16 @@ def report(found: dict) -> str:
              _row("prepayment a month", found["prepay"]),
              *(_row(f"pd_12m band {band}", e) for band, e in found["pd_by_band"].items()),
              _row("recovery share (net)", found["recovery"]) + f"  lag {found['lag']} months"]
+    card = found.get("scorecard")
+    if card:
+        if card["recalibrated"] is not None:
+            lines += [_row(f"scorecard recalibration {'a' if k == 'intercept' else 'b'}", e)
+                      for k, e in card["recalibrated"].items()]
+        lines += [_row(f"scorecard.{k}", e) for k, e in card["keys"].items() if math.isfinite(e.se)]
+        lines += [f"{'discrimination ' + model:<34} AUC {d['auc']:.4f}  Gini {d['gini']:.4f}  KS {d['ks']:.4f}"
+                  for model, d in card["discrimination"].items()]
+    if found.get("scorecard_note"):
+        lines.append(found["scorecard_note"])
     return "\n".join(lines)
 
 
@@ -179,7 +195,19 @@ def scenario_text(found: dict, base: Path, out: Path, tape_path: Path) -> str:
         lines.append(f"recovery_rate = {found['recovery'].value:.6f}   # net share; {note(found['recovery'])}")
         lines.append("collection_cost = 0.0   # the tape's recoveries are net of collection cost")
         lines.append(f"recovery_lag_months = {max(1, found['lag'])}   # the longest run of recoveries seen")
-    lines += ["", "# Realised 12-month bad rate (90+ within 12 months on book) by score band, for the scorecard:"]
+    card = found.get("scorecard")
+    if card and card["keys"]:
+        lines += ["", "[scorecard]"]
+        how = ("refitted on the application features" if card["tape"]["features"] is not None
+               else "the base's, recalibrated on the score: log-odds = a + b x the base's")
+        lines.append(f"# {how}; each is the base's moved by the tape's fit minus the same fit on the tape's accounts "
+                     f"simulated under the base")
+        if card["recalibrated"] is not None:
+            a, b = card["recalibrated"]["intercept"], card["recalibrated"]["slope"]
+            lines.append(f"# recalibration: a = {a.value:.4f} ({note(a)}), b = {b.value:.4f} ({note(b)})")
+        for key, e in card["keys"].items():
+            lines.append(f"{key} = {e.value:.6f}" + (f"   # {note(e)}" if math.isfinite(e.se) else ""))
+    lines += ["", "# Realised 12-month bad rate (90+ within 12 months on book) by score band:"]
     lines += [f"#   {band}: {e.value:.5f} ({note(e)})" for band, e in found["pd_by_band"].items()]
     return "\n".join(lines) + "\n"
 

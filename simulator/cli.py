@@ -169,7 +169,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from . import calibration, pages, tape
+    from . import calibration, pages, scorecard_fit, tape
 
     base = load_scenario(args.extends).scenario                   # the base must be a valid scenario
     if args.out.suffix.lower() != ".toml":
@@ -181,6 +181,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.until_month is not None:
         rows = tape.until(rows, args.tape, args.until_month)
     found = calibration.calibrate(rows)
+    found["scorecard"], found["scorecard_note"] = scorecard_fit.from_tape(rows, args.tape, args.extends, base)
     text = calibration.scenario_text(found, args.extends, args.out, args.tape)
     table = calibration.report(found)
     print(table)

@@ -309,7 +309,7 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
                                   label=f"cell {index + 1}/{len(loaded.cells)}", summary=sc.run.summary(),
                                   tape=tape is not None)
             if tape is not None:
-                table = tapes.frame(accounts, totals.pop("tape"), labels)
+                table = tapes.frame(sc, accounts, totals.pop("tape"))
             sums = cell_sums(sc, accounts, counts, totals)
             cells.append(build_dataset(loaded, sc, labels, sums, __version__, sums.pop("series", None)))
     finally:

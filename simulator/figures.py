@@ -758,6 +758,8 @@ def fit_figures(found: dict, base, predicted: dict[str, float]) -> list[Drawing]
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
         rolls_png = _png(fig)
     bands = list(found["pd_by_band"])
+    card = found.get("scorecard")
+    fitted = card["by_band"] if card else None
     with style():
         fig, ax = _axes(10.0, 4.2)
         if not bands:
@@ -768,8 +770,12 @@ def fit_figures(found: dict, base, predicted: dict[str, float]) -> list[Drawing]
             errors = np.array([1.96 * found["pd_by_band"][b].se for b in bands])
             ax.errorbar(xb, observed, yerr=errors, fmt="o", color=CYCLE[1], capsize=3,
                         label="realised 12-month bad rate (tape)")
-            ax.plot(xb, [predicted.get(b, np.nan) for b in bands], "_", markersize=22, color="#000000",
-                    label="mean pd_12m given (tape)")
+            ax.plot(xb, [predicted.get(b, np.nan) for b in bands], "_", markersize=22, color="#888888",
+                    label="mean pd_12m given (tape; before prepayment and maturity)")
+            if fitted is not None:
+                for k, column in enumerate(c for c in fitted.columns if c not in ("accounts", "tape")):
+                    ax.plot(xb + 0.12 * (k + 1), fitted[column].reindex(bands).to_numpy(), "s", markersize=5,
+                            color=CYCLE[[0, 2, 3][k % 3]], label=column)
             ax.set_xticks(xb, bands)
             ax.set_xlabel("score band")
             ax.set_ylabel("reached 90+ within 12 months")
@@ -777,7 +783,26 @@ def fit_figures(found: dict, base, predicted: dict[str, float]) -> list[Drawing]
             ax.set_ylim(bottom=0)
             ax.legend(loc="upper right", fontsize=8)
         bands_png = _png(fig)
-    return [_drawing("fit_rolls", rolls_png), _drawing("fit_bands", bands_png)]
+    drawings = [_drawing("fit_rolls", rolls_png), _drawing("fit_bands", bands_png)]
+    if card is not None and card["bins"] is not None:
+        bins = card["bins"]
+        with style():
+            fig, ax = _axes(10.0, 4.2)
+            rate, n = bins["tape"].to_numpy(), bins["accounts"].to_numpy()
+            half = 1.96 * np.sqrt(np.maximum(rate * (1 - rate), 1e-12) / n)
+            ax.errorbar(bins["score"], rate, yerr=[np.minimum(half, rate * 0.999), half], fmt="o", color=CYCLE[1],
+                        capsize=3, label="realised (tape), 95% interval")
+            for k, column in enumerate(c for c in bins.columns if c not in ("accounts", "tape", "score")):
+                ax.plot(bins["score"], bins[column], color=CYCLE[[0, 2, 3][k % 3]], label=column)
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v * 100:g}%"))
+            ax.set_xlabel("score (mean of the bin; equal-count bins)")
+            ax.set_ylabel("reached 90+ within 12 months")
+            ax.legend(loc="upper right", fontsize=8)
+            disc = card["discrimination"]
+            ax.set_title("; ".join(f"{m}: AUC {d['auc']:.3f}, KS {d['ks']:.3f}" for m, d in disc.items()), fontsize=9)
+            drawings.append(_drawing("fit_score", _png(fig)))
+    return drawings
 
 
 def backtest_figure(ds: xr.Dataset) -> Drawing:

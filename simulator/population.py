@@ -63,10 +63,18 @@ def applicants(scenario: Scenario, first_month: int = 1, last_month: int | None 
     """The applicants of months first_month .. last_month (default: the whole origination window),
     ids ordered by month: applicant j of month m has id (m - 1) x monthly_volume + j."""
     a = scenario.applicants
+    last_month = origination_window(scenario) if last_month is None else last_month
+    return applicants_by_id(scenario, np.arange((first_month - 1) * a.monthly_volume,
+                                                max(0, last_month) * a.monthly_volume, dtype=np.int64))
+
+
+def applicants_by_id(scenario: Scenario, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The applicants with ids `ids` (each a pure function of the seed and its id: a loan tape's
+    borrowers get their application features back)."""
+    a = scenario.applicants
     req = a.jiebei
     seed = scenario.run.seed
-    last_month = origination_window(scenario) if last_month is None else last_month
-    ids = np.arange((first_month - 1) * a.monthly_volume, max(0, last_month) * a.monthly_volume, dtype=np.int64)
+    ids = np.asarray(ids, dtype=np.int64)
     n = len(ids)
     month = (ids // max(a.monthly_volume, 1) + 1).astype(np.int32)
 

@@ -33,16 +33,23 @@ def pd_from_score(score: np.ndarray, card: Scorecard) -> np.ndarray:
     return expit(-(np.asarray(score, dtype=np.float64) - offset) / factor)
 
 
-def log_odds(features: dict[str, np.ndarray], card: Scorecard, population: Applicants) -> np.ndarray:
+SCORECARD_TERMS = ("income", "dti", "age", "tenure", "past_delinquencies")   # coefficient coef_<term> each
+
+
+def scorecard_terms(features, card: Scorecard) -> dict[str, np.ndarray]:
+    """The features as the scorecard weighs them: log income over its reference, debt-to-income,
+    decades of age from 30, log(1 + tenure in years), past delinquencies."""
+    return {"income": np.log(np.asarray(features["income"], dtype=np.float64) / card.income_reference),
+            "dti": np.asarray(features["dti"], dtype=np.float64),
+            "age": (np.asarray(features["age"], dtype=np.float64) - 30.0) / 10.0,
+            "tenure": np.log1p(np.asarray(features["tenure"], dtype=np.float64)),
+            "past_delinquencies": np.asarray(features["past_delinquencies"], dtype=np.float64)}
+
+
+def log_odds(features, card: Scorecard, population: Applicants | None = None) -> np.ndarray:
     """The scorecard's log-odds of going bad (90+ within 12 months)."""
-    return (
-        card.intercept
-        + card.coef_income * np.log(features["income"] / card.income_reference)
-        + card.coef_dti * features["dti"]
-        + card.coef_age * (features["age"] - 30.0) / 10.0
-        + card.coef_tenure * np.log1p(features["tenure"])
-        + card.coef_past_delinquencies * features["past_delinquencies"]
-    )
+    terms = scorecard_terms(features, card)
+    return card.intercept + sum(getattr(card, f"coef_{name}") * terms[name] for name in SCORECARD_TERMS)
 
 
 def centring_shift(log_odds: np.ndarray, sd: float) -> np.ndarray:

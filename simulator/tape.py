@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import files
+from . import files, population, scoring
 from .codes import (CHARGED_OFF_STATUS, CLOSED_STATUS, HUABEI, METHODS, N_STATES, PAYER_TYPES, PREPAID_STATUS, PRODUCTS,
                     T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID, T_RECOVERED, T_STATUS, TAPE, TAPE_STATUS)
 from .config import ScenarioError
+from .origination import BOOK_ID_OFFSET
 
 CENTS = 100
+FEATURES = population.FEATURE_NAMES   # the application's features, as the scorecard reads them
 SUFFIXES = (".parquet", ".csv")
 BYTES_A_CELL = 8 * len(TAPE)        # the kernel's tape: int64 fields for every account and month
 
@@ -33,9 +35,24 @@ def check_path(path: Path) -> None:
         raise ScenarioError(str(path), "--tape", "expected a file in an existing folder, found no such folder")
 
 
-def frame(accounts, tape: np.ndarray, band_labels: list[str]) -> pd.DataFrame:
+def applications(sc, borrower: np.ndarray) -> dict[str, np.ndarray]:
+    """The application features and score of each borrower (NaN for an existing book's, whose
+    applications are not in the run): drawn again from the seed and the borrower's applicant id."""
+    ids, index = np.unique(borrower, return_inverse=True)
+    out = {name: np.full(len(ids), np.nan) for name in FEATURES + ("score",)}
+    new = ids < BOOK_ID_OFFSET
+    if new.any():
+        apps = population.applicants_by_id(sc, ids[new])
+        for name in FEATURES:
+            out[name][new] = apps[name]
+        out["score"][new] = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)["score"]
+    return {name: values[index] for name, values in out.items()}
+
+
+def frame(sc, accounts, tape: np.ndarray) -> pd.DataFrame:
     """The tape's rows (accounts x months where the kernel wrote one), with each account's terms: ids,
-    product, origination month (0 or less: an existing book's), score band and pd_12m, all-in APR,
+    product, origination month (0 or less: an existing book's), score band and pd_12m, the
+    application's score and features (NaN for an existing book's accounts), all-in APR,
     limit (lines) or principal (loans), term and method (loans) or payer type (lines), fee a period
     (purchases), mean monthly spend and the most the limit may be raised to (lines); month, months on
     book, status (current, M1 .. M6, charged_off, closed), amounts in yuan; prepaid (repaid early in
@@ -48,6 +65,8 @@ def frame(accounts, tape: np.ndarray, band_labels: list[str]) -> pd.DataFrame:
     status = np.where(prepaid, CLOSED_STATUS, cells[:, T_STATUS])        # a prepaid account is closed too
     closed = status == CLOSED_STATUS
     mob = month + 1 - start
+    band_labels = scoring.band_labels(sc.scorecard.bands)
+    applied = applications(sc, accounts.borrower[account])
     return pd.DataFrame({
         "account_id": accounts.account_id[account],
         "borrower_id": accounts.borrower[account],
@@ -55,6 +74,8 @@ def frame(accounts, tape: np.ndarray, band_labels: list[str]) -> pd.DataFrame:
         "origination_month": start,
         "score_band": pd.Categorical.from_codes(accounts.band[account], band_labels),
         "pd_12m": accounts.pd_12m[account],
+        "score": applied["score"],
+        **{name: applied[name] for name in FEATURES},
         "apr": accounts.eir[account] * 12.0,
         "limit": np.where(line, accounts.limit[account] / CENTS, np.nan),
         "principal": np.where(line, np.nan, (accounts.principal[account] - accounts.overdue0[account]) / CENTS),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator import backtest, engine, scoring, tape
+from simulator import backtest, engine, tape
 from simulator.config import ScenarioError, load_scenario
 from simulator.origination import prepare
 
@@ -27,7 +27,7 @@ def made(tmp_path_factory):
                                   "applicants.origination_months=20"]).scenario
     accounts, _ = prepare(sc)
     totals = engine.run_accounts(sc, accounts, tape=True)
-    table = tape.frame(accounts, totals.pop("tape"), scoring.band_labels(sc.scorecard.bands))
+    table = tape.frame(sc, accounts, totals.pop("tape"))
     table.to_parquet(folder / "t.parquet", index=False)
     return sc, accounts, totals, tape.read(folder / "t.parquet")[0], folder
 
@@ -62,6 +62,19 @@ def test_replayed_accounts_have_their_terms(made):
                                    err_msg=field)
     assert np.all(np.diff(replayed.borrower) >= 0)
     assert (backtest.replay_accounts(rows, Path("t.parquet"), sc, 0.25).fraud_share == 0.25).all()
+
+
+def test_the_scenarios_scorecard_gives_the_replayed_pd(made):
+    """With the features the replay's pd_12m is the scenario's scorecard's (that made the tape: the
+    run's own); with the score only, the pd of the score; without either, the tape's pd_12m. A
+    scenario with another intercept gives other PDs."""
+    sc, accounts, _, rows, _ = made
+    order = np.argsort(accounts.account_id)
+    for dropped in ([], list(tape.FEATURES), ["score", *tape.FEATURES]):
+        replayed = backtest.replay_accounts(rows.drop(columns=dropped), Path("t.parquet"), sc, 0.0)
+        np.testing.assert_allclose(np.sort(replayed.pd_12m), np.sort(accounts.pd_12m[order]), rtol=1e-9)
+    other = sc.model_copy(update={"scorecard": sc.scorecard.model_copy(update={"intercept": -4.0})})
+    assert backtest.replay_accounts(rows, Path("t.parquet"), other, 0.0).pd_12m.mean() > 1.5 * accounts.pd_12m.mean()
 
 
 def test_a_purchase_without_its_fee_takes_the_fee_of_its_apr(made):
@@ -112,8 +125,9 @@ def test_the_band_is_the_same_whatever_the_threads(shipped):
 
 def test_missing_terms_and_bad_requests_say_so(made, shipped):
     sc, _, _, rows, _ = made
+    bare = rows.drop(columns=["score", *tape.FEATURES])          # a tape without the application
     with pytest.raises(ScenarioError) as info:
-        backtest.replay_accounts(rows.drop(columns="pd_12m"), Path("t.parquet"), sc, 0.0)
+        backtest.replay_accounts(bare.drop(columns="pd_12m"), Path("t.parquet"), sc, 0.0)
     assert info.value.key == "column pd_12m"
     broken = rows.copy()
     first = broken.index[(broken["months_on_book"] == 0) & (broken["product"] == "jiebei")][0]

@@ -107,3 +107,23 @@ def test_tape_from_the_command_line(taped, tmp_path):
     assert len(pd.read_csv(tmp_path / "tape.csv")) == len(tape)
     done = subprocess.run(base + ["--tape", str(tmp_path / "tape.json")], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--tape" in done.stderr
+
+
+def test_tape_carries_each_applications_features_and_score(taped):
+    """A borrower's features and score on the tape are its application's (the applicants drawn by the run),
+    and the score falls in the tape's score band."""
+    from simulator import population, scoring
+
+    loaded, _, tape, _ = taped
+    sc = loaded.scenario
+    apps = population.applicants(sc)
+    scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)["score"]
+    first = tape.drop_duplicates("account_id")
+    where = np.searchsorted(apps["id"], first["borrower_id"].to_numpy())
+    assert np.array_equal(apps["id"][where], first["borrower_id"].to_numpy())
+    for name in population.FEATURE_NAMES:
+        np.testing.assert_array_equal(first[name].to_numpy(), apps[name][where], err_msg=name)
+    np.testing.assert_array_equal(first["score"].to_numpy(), scores[where])
+    labels = np.asarray(scoring.band_labels(sc.scorecard.bands))
+    assert (labels[scoring.score_band(first["score"].to_numpy(), sc.scorecard.bands)]
+            == first["score_band"].astype(str).to_numpy()).all()
