@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import files
-from .codes import DPD90, N_STATES, PD_MONTHS, STATES
-from .config import ScenarioError
+from . import files, policy
+from .codes import DPD90, N_STATES, PAYER_TYPES, PD_MONTHS, STATES
+from .config import Scenario, ScenarioError
 
 CHARGED_OFF, CLOSED = "charged_off", "closed"
+IPF_ROUNDS = 200     # rounds of iterative proportional fitting of the payer shares
 
 
 @dataclass
@@ -125,38 +126,83 @@ def recovery(tape: pd.DataFrame) -> tuple[Estimate, int]:
     return Estimate(mean, se, n), lag
 
 
+def line_terms(tape: pd.DataFrame, base: Scenario) -> dict:
+    """Of the lines the tape originates: the share of each payer type (binomial), and the base's
+    `payer_shares` that give those shares at the lines' pd_12m under the base's tilt (by iterative
+    proportional fitting; standard error: the tape's share's, relative); the lognormal median and sigma of their mean monthly spend (standard
+    errors median x sigma / sqrt(n) and sigma / sqrt(2 (n - 1))). Empty where the tape lacks the
+    columns or the lines."""
+    lines = tape[(tape["months_on_book"] == 0) & (tape["product"].astype(str) == "huabei")]
+    lines = lines.drop_duplicates("account_id")
+    out = {}
+    if len(lines) and "payer" in lines and lines["payer"].astype(str).isin(PAYER_TYPES).all():
+        code = lines["payer"].astype(str).map({name: k for k, name in enumerate(PAYER_TYPES)}).to_numpy()
+        out["payer"] = [binomial(int((code == k).sum()), len(code)) for k in range(len(PAYER_TYPES))]
+        if "pd_12m" in lines and np.isfinite(lines["pd_12m"]).all() and min(e.value for e in out["payer"]) > 0:
+            pd_12m, shares = lines["pd_12m"].to_numpy(dtype=np.float64), np.asarray(base.behaviour.payer_shares, float)
+            target = np.array([e.value for e in out["payer"]])
+            for _ in range(IPF_ROUNDS):
+                weights = policy.payer_weights(pd_12m, base, shares)
+                shares = shares * target / (weights / weights.sum(axis=1, keepdims=True)).mean(axis=0)
+                shares = shares / shares.sum()
+            # A share moves in proportion to the tape's share of its type: the same relative error.
+            out["payer_shares"] = [Estimate(float(v), float(v * e.se / e.value), e.n) for v, e in zip(shares, out["payer"])]
+    if len(lines) > 2 and "spend" in lines:
+        spend = pd.to_numeric(lines["spend"], errors="coerce").to_numpy(dtype=np.float64)
+        spend = spend[np.isfinite(spend) & (spend > 0)]
+        if len(spend) > 2:
+            logs = np.log(spend)
+            sigma = float(logs.std(ddof=1))
+            median = float(np.exp(logs.mean()))
+            out["spend_median"] = Estimate(median, median * sigma / math.sqrt(len(spend)), len(spend))
+            out["spend_sigma"] = Estimate(sigma, sigma / math.sqrt(2 * (len(spend) - 1)), len(spend))
+    return out
+
+
 def _row(name: str, estimate: Estimate) -> str:
     lo, hi = estimate.interval()
     return f"{name:<34} {estimate.value:>10.5f} {estimate.se:>10.5f}  [{lo:.5f}, {hi:.5f}]  n={estimate.n:,}"
 
 
-def calibrate(tape: pd.DataFrame) -> dict:
-    """Every estimate of the tape: roll and cure rates (pooled, and by product), prepayment, the realised
-    12-month bad rate by band (and the mean pd_12m the tape gives those accounts), recovery share and
-    lag."""
+def calibrate(tape: pd.DataFrame, base: Scenario | None = None) -> dict:
+    """Every estimate of the tape: roll and cure rates (pooled, by product and by score band),
+    prepayment, the realised 12-month bad rate by band (and the mean pd_12m the tape gives those
+    accounts), recovery share and lag; with a `base`, the lines' payer shares and spend."""
     moves = transitions(tape)
     rolls, cures = roll_and_cure(moves)
     by_product = {str(p): roll_and_cure(m) for p, m in moves.groupby("product", observed=True)}
+    by_band = {str(b): roll_and_cure(m) for b, m in moves.groupby("score_band", observed=True)}
     share, lag = recovery(tape)
     bad_rates, given = pd_by_band(tape)
-    return {"rolls": rolls, "cures": cures, "by_product": by_product, "prepay": prepayment(moves),
+    return {"rolls": rolls, "cures": cures, "by_product": by_product, "by_band": by_band,
+            "lines": line_terms(tape, base) if base is not None else {}, "prepay": prepayment(moves),
             "pd_by_band": bad_rates, "given_pd_by_band": given, "recovery": share, "lag": lag,
             "account_months": len(tape),
             "accounts": int(tape["account_id"].nunique())}
 
 
-def report(found: dict) -> str:
+def report(found: dict, by_band: bool = False) -> str:
     """The estimates as a table: value, standard error, 95% interval, observations (the roll rates
-    pooled, then by product)."""
+    pooled, then by product, and with `by_band` by score band)."""
     lines = [f"{'estimate':<34} {'value':>10} {'std err':>10}  95% interval  observations",
              *(_row(f"roll {STATES[k + 1]}->{STATES[k + 2] if k < N_STATES - 2 else CHARGED_OFF}", e)
                for k, e in enumerate(found["rolls"])),
              *(_row(f"cure {STATES[k + 1]}->current", e) for k, e in enumerate(found["cures"])),
              *(_row(f"  {product}: roll {STATES[k + 1]}", e) for product, (rolls, _) in found["by_product"].items()
                for k, e in enumerate(rolls) if e.n),
+             *(_row(f"  band {band}: roll {STATES[k + 1]}", e) for band, (rolls, _) in found["by_band"].items()
+               for k, e in enumerate(rolls) if e.n and by_band),
              _row("prepayment a month", found["prepay"]),
              *(_row(f"pd_12m band {band}", e) for band, e in found["pd_by_band"].items()),
              _row("recovery share (net)", found["recovery"]) + f"  lag {found['lag']} months"]
+    lines_found = found["lines"]
+    lines += [_row(f"line payer share {name}", e) for name, e in zip(PAYER_TYPES, lines_found.get("payer", []))]
+    lines += [_row(f"line spend {name.split('_')[1]}", lines_found[name]) for name in ("spend_median", "spend_sigma")
+              if name in lines_found]
+    takeup = found.get("takeup")
+    if takeup:
+        lines += [_row(f"take-up {name}", e) for name, e in takeup["by_product"].items()]
+        lines += [_row(f"policy.{key}", e) for key, e in takeup["keys"].items()]
     card = found.get("scorecard")
     if card:
         if card["recalibrated"] is not None:
@@ -170,7 +216,7 @@ def report(found: dict) -> str:
     return "\n".join(lines)
 
 
-def scenario_text(found: dict, base: Path, out: Path, tape_path: Path) -> str:
+def scenario_text(found: dict, base: Path, out: Path, tape_path: Path, by_band: bool = False) -> str:
     """A scenario that extends `base` with the tape's behavioural estimates, each commented with its
     standard error, 95% interval and observations, and named after its file (run.name). The recovery
     share is net of collection cost, so collection_cost is set to 0 and recovery_rate to the share."""
@@ -191,10 +237,29 @@ def scenario_text(found: dict, base: Path, out: Path, tape_path: Path) -> str:
     lines += ["]"]
     if math.isfinite(found["prepay"].value):
         lines.append(f"prepay_monthly = {found['prepay'].value:.6f}   # {note(found['prepay'])}")
+    line = found["lines"]
+    if "payer_shares" in line:
+        rounded = [round(e.value, 6) for e in line["payer_shares"][:-1]]
+        shares = ", ".join(f"{v:.6f}" for v in rounded + [1.0 - sum(rounded)])     # the written shares sum to 1
+        seen = "; ".join(f"{name} {e.value:.4f} ({note(e)})" for name, e in zip(PAYER_TYPES, line["payer"]))
+        lines.append(f"payer_shares = [{shares}]   # at payer_reference_pd; the tape's lines: {seen}")
     if math.isfinite(found["recovery"].value):
         lines.append(f"recovery_rate = {found['recovery'].value:.6f}   # net share; {note(found['recovery'])}")
         lines.append("collection_cost = 0.0   # the tape's recoveries are net of collection cost")
         lines.append(f"recovery_lag_months = {max(1, found['lag'])}   # the longest run of recoveries seen")
+    if "spend_median" in line:
+        lines += ["", "[applicants.huabei]",
+                  f"spend_median = {line['spend_median'].value:.2f}   # {note(line['spend_median'])}",
+                  f"spend_sigma = {line['spend_sigma'].value:.6f}   # {note(line['spend_sigma'])}"]
+    if by_band:
+        lines += ["", "# Roll rates by score band (the scenario has one set; for reading):"]
+        lines += [f"#   {band}: " + ", ".join(f"{e.value:.4f}" if e.n else "-" for e in rolls) + "  (n "
+                  + ", ".join(f"{e.n:,}" for e in rolls) + ")" for band, (rolls, _) in found["by_band"].items()]
+    takeup = found.get("takeup")
+    if takeup and takeup["keys"]:
+        rates = "; ".join(f"{name} {e.value:.4f} ({note(e)})" for name, e in takeup["by_product"].items())
+        lines += ["", "[policy]", f"# take-up of the offers, by product: {rates}"]
+        lines += [f"{key} = {e.value:.6f}   # {note(e)}" for key, e in takeup["keys"].items()]
     card = found.get("scorecard")
     if card and card["keys"]:
         lines += ["", "[scorecard]"]

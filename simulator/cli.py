@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(default) or are dropped and reported")
     calibrate.set_defaults(func=cmd_calibrate)
 
+    calibrate.add_argument("--offers", type=Path, metavar="FILE",
+                           help="the approved offers, to refit take-up (default: TAPE's <stem>_offers beside it, "
+                                "when there)")
+    calibrate.add_argument("--by-band", action="store_true",
+                           help="also print the roll rates by score band (and note them in the scenario)")
     calibrate.add_argument("--until-month", type=int, metavar="M",
                            help="use only the tape's months up to M (out of time: backtest the rest with "
                                 "backtest --from-month M)")
@@ -169,7 +174,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from . import calibration, pages, scorecard_fit, tape
+    from . import calibration, pages, scorecard_fit, takeup_fit, tape
 
     base = load_scenario(args.extends).scenario                   # the base must be a valid scenario
     if args.out.suffix.lower() != ".toml":
@@ -180,10 +185,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(dropped)
     if args.until_month is not None:
         rows = tape.until(rows, args.tape, args.until_month)
-    found = calibration.calibrate(rows)
+    found = calibration.calibrate(rows, base)
     found["scorecard"], found["scorecard_note"] = scorecard_fit.from_tape(rows, args.tape, args.extends, base)
-    text = calibration.scenario_text(found, args.extends, args.out, args.tape)
-    table = calibration.report(found)
+    offers = args.offers or tape.offers_path(args.tape)
+    if args.offers is not None or offers.is_file():
+        found["takeup"] = takeup_fit.refit(takeup_fit.read(offers), base)
+    text = calibration.scenario_text(found, args.extends, args.out, args.tape, args.by_band)
+    table = calibration.report(found, args.by_band)
     print(table)
     calibration.write_scenario(args.out, text)
     load_scenario(args.out)                                       # what was written is a valid scenario

@@ -291,7 +291,8 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
     """A whole run: a pure function of the scenario (and its seed), whatever the threads, block
     size, tasks or workers. A sweep runs every cell on the same applicants and factor paths
     (common random numbers) and adds a dimension per key. With `tape` (a single scenario), its loan
-    tape of path 0 is written there once the run is done."""
+    tape of path 0 is written there once the run is done, and its approved offers beside it
+    (`tape.offers_path`)."""
     from .results import build_dataset, combine_cells
 
     check_memory(loaded)
@@ -302,7 +303,8 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
     try:
         cells = []
         for index, sc in enumerate(loaded.cells):
-            accounts, counts = prepare(sc, loaded.book_path(sc))
+            accounts, counts = prepare(sc, loaded.book_path(sc), offers=tape is not None)
+            offers = counts.pop("offers", None)
             if tape is not None:
                 check_tape_memory(tape, len(accounts.account_id), sc.run.horizon_months)
             totals = run_accounts(sc, accounts, executor=executor, store=store, cell=index, progress=progress,
@@ -317,6 +319,7 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
     ds = combine_cells(loaded, cells)
     if tape is not None:
         tapes.write(tape, table)
+        tapes.write(tapes.offers_path(tape), tapes.offers_frame(loaded.scenario, offers))
     return ds
 
 

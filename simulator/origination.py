@@ -102,10 +102,25 @@ def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
     return accounts, opening
 
 
-def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict[str, np.ndarray]]:
+OFFER_FIELDS = ("applicant_id", "product", "month", "score", "segment", "apr", "taken")
+
+
+def approved_offers(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray],
+                    dec: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every application approved (an offer), with what take-up sees: applicant, product code, month,
+    score, acquisition channel (segment code), all-in APR, and whether it was taken."""
+    who, prod = np.nonzero(dec["approved"])
+    return {"applicant_id": apps["id"][who], "product": prod.astype(np.int8), "month": apps["month"][who],
+            "score": scores["score"][who], "segment": apps["segment"][who], "apr": dec["apr"][who, prod],
+            "taken": dec["takeup"][who, prod]}
+
+
+def prepare(sc: Scenario, book_path: Path | None = None,
+            offers: bool = False) -> tuple[Accounts, dict[str, np.ndarray]]:
     """Accounts for the kernel (sorted by borrower), and host-side counts: `applicants` and
     `approved_applicants` [month, band], the application `funnel` [month, product, band, (applications, approvals,
-    takeups)] and the `opening` book [product, band, state, (accounts, balance cents)]."""
+    takeups)] and the `opening` book [product, band, state, (accounts, balance cents)]; with `offers`,
+    also `offers`: every approved application (`approved_offers`)."""
     bands = terms.n_bands(sc)
     applicants = np.zeros((sc.run.horizon_months, bands), dtype=np.int64)
     approved_applicants = np.zeros((sc.run.horizon_months, bands), dtype=np.int64)
@@ -114,7 +129,7 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
     cap_counts = np.zeros((len(PRODUCTS), bands, len(CAP_COUNTS)), dtype=np.int64)
     cap_aprs = np.zeros((len(PRODUCTS), bands, 2))
     given_up = np.zeros((len(PRODUCTS), bands))
-    parts = []
+    parts, offer_parts = [], []
     window = population.origination_window(sc) if sc.applicants.monthly_volume > 0 else 0
     # A few months of applicants at a time: memory follows accounts, not applicants.
     step = max(1, APPLICANTS_AT_ONCE // max(1, sc.applicants.monthly_volume))
@@ -132,6 +147,8 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
         np.add.at(apr_sum, (prod, band[who]), dec["apr"][who, prod])
         cap_effect(sc, apps, band, dec, cap_counts, cap_aprs, given_up)
         parts.append(new_accounts(sc, apps, scores, band, dec))
+        if offers:
+            offer_parts.append(approved_offers(apps, scores, dec))
         del apps, scores, band, dec
     opening = np.zeros((len(PRODUCTS), bands, N_STATES, 2), dtype=np.int64)
     if book_path is not None:
@@ -142,6 +159,8 @@ def prepare(sc: Scenario, book_path: Path | None = None) -> tuple[Accounts, dict
     taken = funnel[..., TAKEUPS].sum(axis=0)
     mean_apr = np.where(taken > 0, apr_sum / np.maximum(taken, 1), np.nan)
     given_up[HUABEI] = np.nan       # a line has no schedule: what it would have paid is not estimated
-    return terms.concat(parts), {"cap_counts": cap_counts, "cap_aprs": cap_aprs, "revenue_given_up": given_up,
+    found = {"offers": {k: np.concatenate([part[k] for part in offer_parts]) if offer_parts else np.zeros(0)
+                        for k in OFFER_FIELDS}} if offers else {}
+    return terms.concat(parts), found | {"cap_counts": cap_counts, "cap_aprs": cap_aprs, "revenue_given_up": given_up,
                                  "applicants": applicants, "approved_applicants": approved_applicants,
                                  "funnel": funnel, "opening": opening, "mean_apr": mean_apr}

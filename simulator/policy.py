@@ -92,14 +92,21 @@ def takeup_probability(apr: np.ndarray, score: np.ndarray, scenario: Scenario,
     return expit(logit(pol.takeup_base) - sensitivity * (apr - pol.takeup_reference_apr))
 
 
+def payer_weights(pd_12m: np.ndarray, scenario: Scenario, shares=None) -> np.ndarray:
+    """Unnormalised weights [account, payer type] of the payer-type multinomial logit: `shares`
+    (default behaviour.payer_shares) times exp(payer_risk_slope x the code x (logit pd_12m - logit
+    payer_reference_pd))."""
+    b = scenario.behaviour
+    shares = b.payer_shares if shares is None else shares
+    tilt = b.payer_risk_slope * (logit(np.clip(pd_12m, 1e-12, 1.0 - 1e-12)) - logit(b.payer_reference_pd))
+    with np.errstate(divide="ignore"):
+        return np.exp(np.log(np.asarray(shares))[None, :] + np.outer(tilt, np.arange(len(PAYER_TYPES), dtype=np.float64)))
+
+
 def payer_type(pd_12m: np.ndarray, u: np.ndarray, scenario: Scenario) -> np.ndarray:
     """Payer type code (codes.PAYER_TYPES: transactor, revolver, minimum payer): a multinomial logit
     whose log-odds against transactor rise by payer_risk_slope x the code per unit of logit pd_12m."""
-    b = scenario.behaviour
-    tilt = b.payer_risk_slope * (logit(np.clip(pd_12m, 1e-12, 1.0 - 1e-12)) - logit(b.payer_reference_pd))
-    with np.errstate(divide="ignore"):
-        weights = np.exp(np.log(np.asarray(b.payer_shares))[None, :] + np.outer(tilt, np.arange(len(PAYER_TYPES), dtype=np.float64)))
-    cum = np.cumsum(weights, axis=1)
+    cum = np.cumsum(payer_weights(pd_12m, scenario), axis=1)
     return (u[:, None] * cum[:, -1:] >= cum[:, :-1]).sum(axis=1).astype(np.int8)
 
 

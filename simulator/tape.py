@@ -4,6 +4,7 @@ terms), and a tape read back, ours or a lender's through a mapping file, with it
 (docs/calibration.md)."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,27 @@ def frame(sc, accounts, tape: np.ndarray) -> pd.DataFrame:
     })
 
 
+def offers_path(tape: Path) -> Path:
+    """Where a tape's offers are written: beside it, <stem>_offers with the tape's suffix."""
+    return tape.with_name(f"{tape.stem}_offers{tape.suffix}")
+
+
+def offers_frame(sc, offers: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The approved applications of a run (origination.approved_offers) as a table: applicant id,
+    product, application month, score, acquisition channel, all-in APR offered, taken (an account
+    the tape holds: account_id = applicant_id x 3 + product code)."""
+    segments = list(sc.applicants.segments)
+    return pd.DataFrame({
+        "applicant_id": offers["applicant_id"].astype(np.int64),
+        "product": pd.Categorical.from_codes(offers["product"].astype(np.int8), PRODUCTS),
+        "month": offers["month"].astype(np.int64),
+        "score": offers["score"].astype(np.float64),
+        "segment": pd.Categorical.from_codes(offers["segment"].astype(np.int8), segments),
+        "apr": offers["apr"].astype(np.float64),
+        "taken": offers["taken"].astype(bool),
+    })
+
+
 def write(path: Path, table: pd.DataFrame) -> None:
     """Write the tape atomically, as Parquet or CSV by the file's suffix."""
     if path.suffix.lower() == ".csv":
@@ -152,6 +174,23 @@ def bucket(days: pd.Series) -> pd.Series:
     return pd.Series(np.where(k > N_STATES - 1, "charged_off", names[np.clip(k, 0, N_STATES - 1)]), index=days.index)
 
 
+def as_month_numbers(column: pd.Series) -> pd.Series | None:
+    """A column of dates (Parquet dates, or text such as 2024-01 or 2024-01-31) as months counted
+    from year 0 (year x 12 + month; NaN where a value is not a date); None when it holds any number
+    or no date at all (the whole-number check then names the row)."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return None
+    if not pd.api.types.is_datetime64_any_dtype(column):
+        if pd.to_numeric(column, errors="coerce").notna().any():     # numbers: a stray text is a bad row
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)           # pandas guessing the format
+            column = pd.to_datetime(column.astype(str), errors="coerce", format="mixed")
+        if column.isna().all():
+            return None
+    return column.dt.year * 12 + column.dt.month - 1
+
+
 def read(path: Path, mapping: Path | None = None, on_bad_rows: str = "stop") -> tuple[pd.DataFrame, str]:
     """A tape (Parquet or CSV) in our layout, renamed and recoded by `mapping` if given; its bad rows
     (`BAD_KINDS`) stop the reading with a ScenarioError naming the first's row and column, or with
@@ -175,6 +214,17 @@ def read(path: Path, mapping: Path | None = None, on_bad_rows: str = "stop") -> 
     if tape.empty:
         raise ScenarioError(str(path), "-", "expected a loan tape with rows, found none")
     tape["row"] = np.arange(1, len(tape) + 1)                      # the file's data row, for reports
+    months = as_month_numbers(tape["month"])
+    if months is not None:                                         # dates: month numbers from the first
+        if months.isna().any():
+            first = tape[months.isna()].iloc[0]
+            raise ScenarioError(str(path), f"row {first['row']}: column {rules['columns'].get('month', 'month')}",
+                                f"expected a month: a whole number or a date such as 2024-01, found {first['month']!r}")
+        start = int(months.min())
+        tape["month"] = (months - start + 1).astype(np.int64)
+        origin = as_month_numbers(tape["origination_month"]) if "origination_month" in tape else None
+        if origin is not None:
+            tape["origination_month"] = origin - start + 1
     for column, whole in (("month", True), ("months_on_book", True), ("balance", False), ("charged_off", False),
                           ("recovered", False)):
         values = pd.to_numeric(tape[column], errors="coerce")

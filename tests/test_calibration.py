@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import simulator
-from simulator import calibration, scorecard_fit, tape
+from simulator import calibration, scorecard_fit, takeup_fit, tape
 from simulator.config import ScenarioError, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +109,10 @@ def test_calibrate_writes_a_scenario_that_runs(round_trip, tmp_path):
     assert sc.behaviour.prepay_monthly == pytest.approx(found["prepay"].value, abs=1e-6)
     assert sc.run.name == "calibrated"                                          # results go to reports/calibrated
     base = load_scenario(folder / "s.toml").scenario                           # the rest from the base
-    assert sc.applicants == base.applicants and sc.factor == base.factor
+    assert sc.factor == base.factor and sc.scorecard.pdo == base.scorecard.pdo
+    spend = {"spend_median": sc.applicants.huabei.spend_median, "spend_sigma": sc.applicants.huabei.spend_sigma}
+    assert sc.applicants == base.applicants.model_copy(update={
+        "huabei": base.applicants.huabei.model_copy(update=spend)})       # only the lines' spend is estimated there
 
 
 def test_bad_tapes_and_arguments(tmp_path):
@@ -184,6 +187,8 @@ def test_the_shipped_tape_is_what_its_scenario_makes(tmp_path):
     simulator.run(loaded, tape=tmp_path / "tape.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "tape.parquet"),
                                   pd.read_parquet(ROOT / "examples" / "tape.parquet"))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "tape_offers.parquet"),
+                                  pd.read_parquet(ROOT / "examples" / "tape_offers.parquet"))
 
 
 @pytest.mark.parametrize("column, value, expected", [
@@ -267,3 +272,66 @@ def test_logistic_regression_of_a_binary_covariate_is_the_closed_form():
     se0, se1 = math.sqrt(1 / (400 * 0.1 * 0.9)), math.sqrt(1 / (600 * 0.25 * 0.75))
     assert fit["intercept"].se == pytest.approx(se0, rel=1e-6)
     assert fit["x"].se == pytest.approx(math.hypot(se0, se1), rel=1e-6)
+
+
+def test_line_payer_shares_and_spend_come_back(round_trip):
+    """The lines' payer-type shares (solved back to the base's payer_shares at the reference pd) and the
+    lognormal median and sigma of their spend are within 3 standard errors of the scenario's."""
+    folder, _, _ = round_trip
+    truth = load_scenario(folder / "s.toml").scenario
+    found = calibration.line_terms(tape.read(folder / "tape.parquet")[0], truth)
+    for k, share in enumerate(truth.behaviour.payer_shares):
+        assert abs(found["payer_shares"][k].value - share) < 3 * found["payer_shares"][k].se, (k, found, share)
+    hb = truth.applicants.huabei
+    assert abs(found["spend_median"].value - hb.spend_median) < 3 * found["spend_median"].se
+    assert abs(found["spend_sigma"].value - hb.spend_sigma) < 3 * found["spend_sigma"].se
+    assert found["spend_median"].n > 5_000
+
+
+def test_roll_rates_by_band_add_up_to_the_pooled(round_trip):
+    """By score band, the roll counts and observations add up to the pooled ones."""
+    folder, found, _ = round_trip
+    for k, pooled in enumerate(found["rolls"]):
+        parts = [rolls[k] for rolls, _ in found["by_band"].values() if rolls[k].n]
+        assert sum(p.n for p in parts) == pooled.n
+        assert sum(round(p.value * p.n) for p in parts) == round(pooled.value * pooled.n)
+
+
+def test_months_as_dates_calibrate_the_same(tmp_path):
+    """Months given as dates (2024-11, 2024-12, ...) become month numbers from the tape's first: the same
+    estimates; a value that is not a date is named by row and column."""
+    rows = hand_tape()
+    dated = rows.assign(month=[f"{2024 + (10 + m) // 12}-{(10 + m) % 12 + 1:02d}" for m in rows["month"]])
+    dated.to_csv(tmp_path / "dated.csv", index=False)
+    read, _ = tape.read(tmp_path / "dated.csv")
+    assert read["month"].tolist() == rows["month"].tolist()
+    again, found = calibration.calibrate(read), calibration.calibrate(rows)
+    np.testing.assert_array_equal([e.value for e in again["rolls"]], [e.value for e in found["rolls"]])
+    dated.loc[3, "month"] = "sometime"
+    dated.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ScenarioError) as info:
+        tape.read(tmp_path / "bad.csv")
+    assert info.value.key == "row 4: column month" and "a date such as" in info.value.what
+
+
+def test_takeup_comes_back_from_the_offers(round_trip, tmp_path):
+    """A run's tape comes with its offers (every approved application); refitted, the take-up curve's
+    base and price sensitivity are within 3 standard errors of the scenario's, and the take-up rate by
+    product is the share of offers taken that the tape holds as accounts."""
+    folder, _, _ = round_trip
+    truth = load_scenario(folder / "s.toml").scenario
+    offers = takeup_fit.read(tape.offers_path(folder / "tape.parquet"))
+    found = takeup_fit.refit(offers, truth)
+    for key in ("takeup_base", "price_sensitivity"):
+        e = found["keys"][key]
+        assert abs(e.value - getattr(truth.policy, key)) < 3 * e.se and e.n > 50_000, (key, e)
+    rows = pd.read_parquet(folder / "tape.parquet")
+    taken = offers[offers["taken"]]
+    accounts = taken["applicant_id"] * 3 + taken["product"].cat.codes.astype(np.int64)
+    assert set(accounts) == set(rows["account_id"])
+    broken = offers.astype({"apr": object})
+    broken.loc[5, "apr"] = "12%"
+    broken.to_csv(tmp_path / "offers.csv", index=False)
+    with pytest.raises(ScenarioError) as info:
+        takeup_fit.read(tmp_path / "offers.csv")
+    assert info.value.key == "row 6: column apr"

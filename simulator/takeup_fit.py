@@ -1,0 +1,89 @@
+"""Take-up refitted from the offers a lender made (`simulator calibrate --offers`; docs/calibration.md,
+"Take-up").
+
+An offers table has one row per approved application: product, score, all-in APR offered, whether
+it was taken, and optionally the acquisition channel (`segment`). The scenario's take-up is a
+logistic curve in price (policy.takeup_probability):
+
+    logit p = logit(takeup_base) - price_sensitivity x s x channel x (APR - takeup_reference_apr),
+    s = max(0, 1 + sensitivity_score_slope x (score - base_score) / pdo),
+
+so with the base's reference APR, score slope and channel factors held, a logistic regression of
+`taken` on x = -s x channel x (APR - reference) has intercept logit(takeup_base) and slope
+price_sensitivity.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from .calibration import Estimate, binomial
+from .codes import PRODUCTS
+from .config import Scenario, ScenarioError
+from .scorecard_fit import MIN_BADS, logistic
+
+COLUMNS = ("product", "score", "apr", "taken")
+
+
+def read(path: Path) -> pd.DataFrame:
+    """An offers table (Parquet or CSV) with COLUMNS (and optionally `segment`), checked by column and row."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(str(path), "--offers", "expected an offers table (.parquet or .csv), found no such file")
+    try:
+        offers = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(str(path), "-", f"expected an offers table (.parquet or .csv), found a file that cannot "
+                                            f"be read ({exc.__class__.__name__})") from None
+    missing = [c for c in COLUMNS if c not in offers.columns]
+    if missing:
+        raise ScenarioError(str(path), f"column {missing[0]}", f"expected the columns {', '.join(COLUMNS)}, found no "
+                                                               f"{missing[0]}")
+    checks = {"product": (offers["product"].astype(str).isin(PRODUCTS), f"one of {', '.join(PRODUCTS)}"),
+              "score": (np.isfinite(pd.to_numeric(offers["score"], errors="coerce")), "a number"),
+              "apr": (pd.to_numeric(offers["apr"], errors="coerce").between(0.0, 5.0), "an APR from 0 to 5 (a fraction)"),
+              "taken": (offers["taken"].astype(str).str.lower().isin(["true", "false", "1", "0"]), "true or false")}
+    for column, (good, expected) in checks.items():
+        if not good.all():
+            row = int(np.flatnonzero(~good.to_numpy())[0])
+            raise ScenarioError(str(path), f"row {row + 1}: column {column}",
+                                f"expected {expected}, found {offers[column].iloc[row]!r}")
+    return offers.assign(score=pd.to_numeric(offers["score"]), apr=pd.to_numeric(offers["apr"]),
+                         taken=offers["taken"].astype(str).str.lower().isin(["true", "1"]))
+
+
+def price_term(offers: pd.DataFrame, base: Scenario) -> np.ndarray:
+    """x = -s x channel x (APR - takeup_reference_apr), the regressor whose coefficient is price_sensitivity
+    (channel: the base's price_sensitivity of the offer's segment; 1 where the table has none or an
+    unknown one)."""
+    pol, card = base.policy, base.scorecard
+    s = np.maximum(0.0, 1.0 + pol.sensitivity_score_slope * (offers["score"].to_numpy() - card.base_score) / card.pdo)
+    channel = np.ones(len(offers))
+    if "segment" in offers:
+        factors = {name: seg.price_sensitivity for name, seg in base.applicants.segments.items()}
+        channel = offers["segment"].astype(str).map(factors).fillna(1.0).to_numpy(dtype=np.float64)
+    return -s * channel * (offers["apr"].to_numpy() - pol.takeup_reference_apr)
+
+
+def refit(offers: pd.DataFrame, base: Scenario) -> dict:
+    """The take-up rate by product (binomial), and `keys`: policy.takeup_base and policy.price_sensitivity
+    (each an Estimate; takeup_base's standard error by the delta method), or none with too few offers
+    taken or not taken."""
+    taken = offers["taken"].to_numpy(dtype=bool)
+    out = {"n": len(offers), "by_product": {}, "keys": {}}
+    for name in PRODUCTS:
+        mine = offers["product"].astype(str).to_numpy() == name
+        if mine.any():
+            out["by_product"][name] = binomial(int(taken[mine].sum()), int(mine.sum()))
+    if min(int(taken.sum()), int((~taken).sum())) < MIN_BADS:
+        return out
+    fit = logistic(taken, {"price_sensitivity": price_term(offers, base)}, np.zeros(len(offers)))
+    if fit is None:
+        return out
+    c0 = fit["intercept"]
+    p = float(expit(c0.value))
+    out["keys"] = {"takeup_base": Estimate(p, p * (1.0 - p) * c0.se, c0.n), "price_sensitivity": fit["price_sensitivity"]}
+    return out
