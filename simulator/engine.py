@@ -311,19 +311,19 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
                                   label=f"cell {index + 1}/{len(loaded.cells)}", summary=sc.run.summary(),
                                   tape=tape is not None)
             if tape is not None:
-                table = tapes.frame(sc, accounts, totals.pop("tape"))
+                taped = (sc, accounts, totals.pop("tape"))
             sums = cell_sums(sc, accounts, counts, totals)
             cells.append(build_dataset(loaded, sc, labels, sums, __version__, sums.pop("series", None)))
     finally:
         executor.close()
     ds = combine_cells(loaded, cells)
     if tape is not None:
-        tapes.write(tape, table)
+        tapes.write(tape, tapes.frames(*taped))
         tapes.write(tapes.offers_path(tape), tapes.offers_frame(loaded.scenario, offers))
     return ds
 
 
-TAPE_COPIES = 3   # the kernel's tape, and the rows taken from it with the accounts' terms
+TAPE_COPIES = 2   # the kernel's tape, and the rows of a part of it (tape.ACCOUNTS_AT_ONCE accounts) as written
 
 
 def check_tape_memory(path: Path, accounts: int, horizon: int) -> None:

@@ -802,6 +802,22 @@ def fit_figures(found: dict, base, predicted: dict[str, float]) -> list[Drawing]
             disc = card["discrimination"]
             ax.set_title("; ".join(f"{m}: AUC {d['auc']:.3f}, KS {d['ks']:.3f}" for m, d in disc.items()), fontsize=9)
             drawings.append(_drawing("fit_score", _png(fig)))
+    takeup = found.get("takeup")
+    if takeup and "bins" in takeup:
+        bins = takeup["bins"]
+        with style():
+            fig, ax = _axes(10.0, 4.2)
+            rate, n = bins["taken"].to_numpy(), bins["offers"].to_numpy()
+            half = 1.96 * np.sqrt(np.maximum(rate * (1 - rate), 1e-12) / n)
+            ax.errorbar(bins["apr"], rate, yerr=half, fmt="o", color=CYCLE[1], capsize=3,
+                        label="offers taken (tape's offers), 95% interval")
+            ax.plot(bins["apr"], bins["fitted"], color=CYCLE[0], label="fitted take-up curve (mean of the bin)")
+            ax.xaxis.set_major_formatter(PERCENT)
+            ax.yaxis.set_major_formatter(PERCENT)
+            ax.set_xlabel("all-in APR offered (mean of the bin; equal-count bins)")
+            ax.set_ylabel("share of offers taken")
+            ax.legend(loc="upper right", fontsize=8)
+            drawings.append(_drawing("fit_takeup", _png(fig)))
     return drawings
 
 

@@ -24,20 +24,16 @@ from .calibration import Estimate, binomial
 from .codes import PRODUCTS
 from .config import Scenario, ScenarioError
 from .scorecard_fit import MIN_BADS, logistic
+from .tape import read_table
 
 COLUMNS = ("product", "score", "apr", "taken")
+APR_BINS = 12    # equal-count APR bins of the fit report's take-up figure
 
 
 def read(path: Path) -> pd.DataFrame:
     """An offers table (Parquet or CSV) with COLUMNS (and optionally `segment`), checked by column and row."""
     path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(str(path), "--offers", "expected an offers table (.parquet or .csv), found no such file")
-    try:
-        offers = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    except (OSError, ValueError) as exc:
-        raise ScenarioError(str(path), "-", f"expected an offers table (.parquet or .csv), found a file that cannot "
-                                            f"be read ({exc.__class__.__name__})") from None
+    offers = read_table(path, "an offers table")
     missing = [c for c in COLUMNS if c not in offers.columns]
     if missing:
         raise ScenarioError(str(path), f"column {missing[0]}", f"expected the columns {', '.join(COLUMNS)}, found no "
@@ -71,7 +67,7 @@ def price_term(offers: pd.DataFrame, base: Scenario) -> np.ndarray:
 def refit(offers: pd.DataFrame, base: Scenario) -> dict:
     """The take-up rate by product (binomial), and `keys`: policy.takeup_base and policy.price_sensitivity
     (each an Estimate; takeup_base's standard error by the delta method), or none with too few offers
-    taken or not taken."""
+    taken or not taken; `bins`: by APR (equal-count bins), the share taken and the fit's mean."""
     taken = offers["taken"].to_numpy(dtype=bool)
     out = {"n": len(offers), "by_product": {}, "keys": {}}
     for name in PRODUCTS:
@@ -86,4 +82,10 @@ def refit(offers: pd.DataFrame, base: Scenario) -> dict:
     c0 = fit["intercept"]
     p = float(expit(c0.value))
     out["keys"] = {"takeup_base": Estimate(p, p * (1.0 - p) * c0.se, c0.n), "price_sensitivity": fit["price_sensitivity"]}
+    fitted = expit(c0.value + fit["price_sensitivity"].value * price_term(offers, base))
+    apr = offers["apr"].to_numpy(dtype=np.float64)
+    edges = np.unique(np.quantile(apr, np.linspace(0.0, 1.0, APR_BINS + 1)))
+    which = np.clip(np.searchsorted(edges, apr, side="right") - 1, 0, max(len(edges) - 2, 0))
+    out["bins"] = pd.DataFrame({"bin": which, "apr": apr, "taken": taken, "fitted": fitted}).groupby("bin").agg(
+        apr=("apr", "mean"), offers=("taken", "size"), taken=("taken", "mean"), fitted=("fitted", "mean"))
     return out

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from . import files, population, scoring
 from .codes import (CHARGED_OFF_STATUS, CLOSED_STATUS, HUABEI, METHODS, N_STATES, PAYER_TYPES, PREPAID_STATUS, PRODUCTS,
@@ -17,6 +19,7 @@ from .config import ScenarioError
 from .origination import BOOK_ID_OFFSET
 
 CENTS = 100
+ACCOUNTS_AT_ONCE = 100_000   # accounts whose rows are built and written together (memory, not results)
 FEATURES = population.FEATURE_NAMES   # the application's features, as the scorecard reads them
 SUFFIXES = (".parquet", ".csv")
 BYTES_A_CELL = 8 * len(TAPE)        # the kernel's tape: int64 fields for every account and month
@@ -120,12 +123,33 @@ def offers_frame(sc, offers: dict[str, np.ndarray]) -> pd.DataFrame:
     })
 
 
-def write(path: Path, table: pd.DataFrame) -> None:
-    """Write the tape atomically, as Parquet or CSV by the file's suffix."""
-    if path.suffix.lower() == ".csv":
-        files.write_atomic(path, lambda tmp: table.to_csv(tmp, index=False))
-    else:
-        files.write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
+def write(path: Path, parts) -> None:
+    """Write a table atomically, as Parquet or CSV by the file's suffix, from one DataFrame or an
+    iterable of parts (written one after the other: memory holds one part)."""
+    parts = [parts] if isinstance(parts, pd.DataFrame) else parts
+
+    def fill(tmp: Path) -> None:
+        csv, writer = path.suffix.lower() == ".csv", None
+        try:
+            for k, part in enumerate(parts):
+                if csv:
+                    part.to_csv(tmp, mode="w" if k == 0 else "a", header=k == 0, index=False)
+                    continue
+                table = pa.Table.from_pandas(part, preserve_index=False)
+                writer = writer or pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    files.write_atomic(path, fill)
+
+
+def frames(sc, accounts, tape: np.ndarray, at_once: int = ACCOUNTS_AT_ONCE):
+    """The tape's rows (`frame`) of `at_once` accounts at a time, in account order."""
+    for a0 in range(0, max(1, len(accounts.account_id)), at_once):
+        part = type(accounts)(*(column[a0:a0 + at_once] for column in accounts))
+        yield frame(sc, part, tape[a0:a0 + at_once])
 
 
 # --- reading a tape: ours, or a lender's through a mapping file ---------------------------------------
@@ -191,19 +215,25 @@ def as_month_numbers(column: pd.Series) -> pd.Series | None:
     return column.dt.year * 12 + column.dt.month - 1
 
 
+def read_table(path: Path, what: str) -> pd.DataFrame:
+    """A table from Parquet or CSV (by the suffix); a ScenarioError naming the file when it is missing or
+    cannot be read (`what`: what it should be, for the message)."""
+    if not Path(path).is_file():
+        raise ScenarioError(str(path), "-", f"expected {what} (.parquet or .csv), found no such file")
+    try:
+        return pd.read_csv(path) if Path(path).suffix.lower() == ".csv" else pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(str(path), "-", f"expected {what} (.parquet or .csv), found a file that cannot be "
+                                            f"read ({exc.__class__.__name__})") from None
+
+
 def read(path: Path, mapping: Path | None = None, on_bad_rows: str = "stop") -> tuple[pd.DataFrame, str]:
     """A tape (Parquet or CSV) in our layout, renamed and recoded by `mapping` if given; its bad rows
     (`BAD_KINDS`) stop the reading with a ScenarioError naming the first's row and column, or with
     on_bad_rows = "drop" are dropped. Returns the tape sorted by account and month, and a report of
     the bad rows ("" when none). Column `row` is each row's data row in the file (from 1)."""
     path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(str(path), "-", "expected a loan tape (.parquet or .csv), found no such file")
-    try:
-        tape = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    except (OSError, ValueError) as exc:
-        raise ScenarioError(str(path), "-", f"expected a loan tape (.parquet or .csv), found a file that cannot be "
-                                            f"read ({exc.__class__.__name__})") from None
+    tape = read_table(path, "a loan tape")
     rules = read_mapping(mapping) if mapping is not None else {"columns": {}, "days_past_due": False, "codes": {}}
     tape = tape.rename(columns={theirs: ours for ours, theirs in rules["columns"].items()})
     missing = [c for c in REQUIRED if c not in tape.columns]

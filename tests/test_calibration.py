@@ -102,7 +102,7 @@ def test_calibrate_writes_a_scenario_that_runs(round_trip, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "roll M1->M2" in done.stdout and "95%" in out.read_text() and "n " in out.read_text()
     page = (tmp_path / "calibrated_fit.html").read_text()                      # the fit report beside it
-    assert page.count("data:image/png;base64,") == 3 and "roll M1-&gt;M2" in page
+    assert page.count("data:image/png;base64,") == 4 and "roll M1-&gt;M2" in page     # rolls, bands, score, take-up
     assert "[scorecard]" in out.read_text() and "discrimination features" in done.stdout
     sc = load_scenario(out).scenario
     np.testing.assert_allclose(sc.behaviour.roll_rates, [e.value for e in found["rolls"]], atol=1e-6)

@@ -127,3 +127,21 @@ def test_tape_carries_each_applications_features_and_score(taped):
     labels = np.asarray(scoring.band_labels(sc.scorecard.bands))
     assert (labels[scoring.score_band(first["score"].to_numpy(), sc.scorecard.bands)]
             == first["score_band"].astype(str).to_numpy()).all()
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_tape_written_in_parts_is_the_whole(taped, tmp_path, suffix):
+    """The tape is built and written a few accounts at a time (memory holds one part): the file is the
+    same as the whole table written at once."""
+    from simulator import tape as tapes
+    from simulator.origination import prepare
+
+    loaded, _, _, _ = taped
+    sc = loaded.scenario
+    accounts, _ = prepare(sc)
+    kernel_tape = engine.run_accounts(sc, accounts, tape=True)["tape"]
+    tapes.write(tmp_path / f"parts{suffix}", tapes.frames(sc, accounts, kernel_tape, at_once=97))
+    tapes.write(tmp_path / f"whole{suffix}", tapes.frame(sc, accounts, kernel_tape))
+    read = pd.read_csv if suffix == ".csv" else pd.read_parquet
+    pd.testing.assert_frame_equal(read(tmp_path / f"parts{suffix}"), read(tmp_path / f"whole{suffix}"))
+    assert len(read(tmp_path / f"whole{suffix}")) > 1000
