@@ -159,6 +159,26 @@ def line_terms(tape: pd.DataFrame, base: Scenario) -> dict:
     return out
 
 
+def against_base(found: dict, base: Scenario) -> list[tuple[str, Estimate, float]]:
+    """Each scalar estimate written to the scenario, with the base scenario's value of the same key
+    (the fit report's table of the tape against the base)."""
+    beh = base.behaviour
+    rows = [("behaviour.roll_rates[%d]" % k, e, beh.roll_rates[k]) for k, e in enumerate(found["rolls"])]
+    rows += [("behaviour.prepay_monthly", found["prepay"], beh.prepay_monthly),
+             ("recovery share, net (recovery_rate x (1 - collection_cost))", found["recovery"],
+              beh.recovery_rate * (1.0 - beh.collection_cost))]
+    line = found.get("lines", {})
+    rows += [(f"behaviour.payer_shares[{k}] ({name})", e, beh.payer_shares[k])
+             for k, (name, e) in enumerate(zip(PAYER_TYPES, line.get("payer_shares", [])))]
+    rows += [(f"applicants.huabei.{key}", line[key], getattr(base.applicants.huabei, key))
+             for key in ("spend_median", "spend_sigma") if key in line]
+    takeup = found.get("takeup") or {"keys": {}}
+    rows += [(f"policy.{key}", e, getattr(base.policy, key)) for key, e in takeup["keys"].items()]
+    card = found.get("scorecard") or {"keys": {}}
+    rows += [(f"scorecard.{key}", e, getattr(base.scorecard, key)) for key, e in card["keys"].items()]
+    return [(name, e, value) for name, e, value in rows if math.isfinite(e.value)]
+
+
 def _row(name: str, estimate: Estimate) -> str:
     lo, hi = estimate.interval()
     return f"{name:<34} {estimate.value:>10.5f} {estimate.se:>10.5f}  [{lo:.5f}, {hi:.5f}]  n={estimate.n:,}"

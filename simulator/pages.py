@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import files, metrics, results, summary
+from . import calibration, files, metrics, results, summary
 from .figures import Drawing, backtest_figure, compare_figures, figures, fit_figures
 
 
@@ -152,6 +152,18 @@ def build(folder: Path) -> Path:
     return path
 
 
+def _against_base_html(rows) -> str:
+    """Each estimate written (with its 95% interval where it has one) beside the base scenario's value."""
+    def interval(e) -> str:
+        lo, hi = e.interval()
+        return f"[{lo:.4g}, {hi:.4g}]" if np.isfinite(e.se) else "(derived)"
+
+    body = "".join(f"<tr><td><code>{_e(name)}</code></td><td>{e.value:.4g}</td><td>{_e(interval(e))}</td>"
+                   f"<td>{value:.4g}</td></tr>" for name, e, value in rows)
+    return ("<table><thead><tr><th>key</th><th>tape</th><th>95% interval</th><th>base scenario</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
 def fit_report(path: Path, found: dict, base, tape: Path, predicted: dict[str, float], report_text: str) -> Path:
     """The calibration's fit report: the estimates (with their intervals and observations) as printed,
     and the figures of the tape against the base scenario; written atomically to `path`."""
@@ -159,6 +171,7 @@ def fit_report(path: Path, found: dict, base, tape: Path, predicted: dict[str, f
     body = [f"<h1>Calibration of {_e(tape)}</h1>",
             f'<p class="meta">{found["accounts"]:,} accounts, {found["account_months"]:,} account-months; base '
             f"scenario <code>{_e(base.run.name)}</code>.</p>",
+            "<h2>The tape against the base</h2>", _against_base_html(calibration.against_base(found, base)),
             "<h2>Estimates</h2>", f"<pre>{_e(report_text)}</pre>",
             "<h2>Figures</h2>", *(_figure_html(d) for d in drawings)]
     files.write_bytes(Path(path), _page(f"Calibration of {tape}", "\n".join(body)).encode("utf-8"))

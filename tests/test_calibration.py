@@ -104,6 +104,7 @@ def test_calibrate_writes_a_scenario_that_runs(round_trip, tmp_path):
     page = (tmp_path / "calibrated_fit.html").read_text()                      # the fit report beside it
     assert page.count("data:image/png;base64,") == 4 and "roll M1-&gt;M2" in page     # rolls, bands, score, take-up
     assert "[scorecard]" in out.read_text() and "discrimination features" in done.stdout
+    assert "The tape against the base" in page and "<code>policy.takeup_base</code>" in page
     sc = load_scenario(out).scenario
     np.testing.assert_allclose(sc.behaviour.roll_rates, [e.value for e in found["rolls"]], atol=1e-6)
     assert sc.behaviour.prepay_monthly == pytest.approx(found["prepay"].value, abs=1e-6)
