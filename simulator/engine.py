@@ -17,7 +17,7 @@ from tqdm import tqdm
 from . import __version__, faults, kernel, policy, provisions, risk, scoring, tail, terms
 from . import tape as tapes
 from .checkpoints import Checkpoints, Task
-from .codes import T_STATUS, TAPE
+from .codes import TAPE
 from .config import LoadedScenario, Scenario, ScenarioError
 from .origination import prepare
 from .provisions import EclTable
@@ -42,30 +42,24 @@ def use_threads(threads: int | None, sc: Scenario) -> int:
     return max(1, threads or sc.engine.threads or nb.config.NUMBA_NUM_THREADS)
 
 
-def new_tape(accounts: int, horizon: int) -> np.ndarray:
-    """An empty loan tape: accounts x months x codes.TAPE, no rows (status -1)."""
-    out = np.zeros((accounts, horizon, len(TAPE)), dtype=np.int64)
-    out[..., T_STATUS] = -1
-    return out
-
-
 def run_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, ecl: EclTable,
              threads: int | None = None, block_size: int | None = None,
-             tape: np.ndarray | None = None) -> dict[str, np.ndarray]:
+             tape: tapes.KernelTape | None = None) -> dict[str, np.ndarray]:
     """Integer sums of one task, shaped (task paths, ...) as in `terms.output_shapes`, with the ECL
-    table `ecl` of the run's accounts; with `tape` (accounts x months x codes.TAPE), the loan tape of
-    the task's accounts on path 0."""
+    table `ecl` of the run's accounts; with `tape` (the run's accounts), the loan tape of the task's
+    accounts on path 0."""
     threads = use_threads(threads, sc)
     z, roll, prepay = (np.ascontiguousarray(x[task.p0:task.p1]) for x in terms.factor_inputs(sc))
     a0, a1 = starts[task.b0], starts[task.b1]
     out = {name: np.zeros((threads, task.p1 - task.p0) + shape, dtype=np.int64)
            for name, shape in terms.output_shapes(sc).items()}
-    no_tape = np.zeros((0, sc.run.horizon_months, len(TAPE)), dtype=np.int64)
+    part = tape.part(a0, a1) if tape is not None else tapes.KernelTape(np.zeros((0, len(TAPE)), dtype=np.int64),
+                                                                        np.zeros(a1 - a0, dtype=np.int64), None)
     kernel.simulate(
         terms.kernel_terms(sc, policy.bill_instalment_terms(sc), ecl), Accounts(*(column[a0:a1] for column in accounts)),
         starts[task.b0:task.b1 + 1] - a0, z, roll, prepay, np.int64(task.p0),
         np.int64(block_size or sc.engine.block_size),
-        terms.Outputs(**out, tape=tape[a0:a1] if tape is not None else no_tape))
+        terms.Outputs(**out, tape=part.cells, tape_row0=part.row0))
     return {name: part.sum(axis=0) for name, part in out.items()}
 
 
@@ -208,7 +202,7 @@ def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, b
     """Every task of one scenario (or sweep cell) over `accounts`: integer sums by name (shapes of
     `terms.output_shapes` after a path axis). Tasks run on `executor` (default: here, with `threads`
     and `block_size`); finished ones are taken from and saved to `store`. With `tape`, also
-    "tape": the loan tape of path 0 (accounts x months x codes.TAPE; status -1: no row). With `summary`, the
+    "tape": the loan tape of path 0 (a tape.KernelTape; status -1: no row). With `summary`, the
     weighted means and per-path series of `Totals` instead of per-path sums."""
     local = executor is None
     executor = executor or Executor(threads, block_size)
@@ -222,7 +216,7 @@ def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, b
             todo.append(task)
         else:
             totals.add(task, saved)
-    tape_out = new_tape(len(accounts.account_id), sc.run.horizon_months) if tape else None
+    tape_out = tapes.new_kernel_tape(accounts.start_month, sc.run.horizon_months) if tape else None
     bar = tqdm(total=len(todo), unit="task", disable=not progress, file=sys.stderr, leave=False, dynamic_ncols=True,
                desc=label or None)
     try:
@@ -306,7 +300,7 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
             accounts, counts = prepare(sc, loaded.book_path(sc), offers=tape is not None)
             offers = counts.pop("offers", None)
             if tape is not None:
-                check_tape_memory(tape, len(accounts.account_id), sc.run.horizon_months)
+                check_tape_memory(tape, accounts.start_month, sc.run.horizon_months)
             totals = run_accounts(sc, accounts, executor=executor, store=store, cell=index, progress=progress,
                                   label=f"cell {index + 1}/{len(loaded.cells)}", summary=sc.run.summary(),
                                   tape=tape is not None)
@@ -326,9 +320,10 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
 TAPE_COPIES = 2   # the kernel's tape, and the rows of a part of it (tape.ACCOUNTS_AT_ONCE accounts) as written
 
 
-def check_tape_memory(path: Path, accounts: int, horizon: int) -> None:
+def check_tape_memory(path: Path, start_month: np.ndarray, horizon: int) -> None:
     """Refuse, before the kernel runs, a tape that would not fit in the memory available."""
-    need = TAPE_COPIES * tapes.bytes_needed(accounts, horizon)
+    accounts = len(start_month)
+    need = TAPE_COPIES * tapes.BYTES_A_CELL * tapes.cells_needed(start_month, horizon)
     have = available_memory()
     if have is not None and need > have:
         raise ScenarioError(str(path), "--tape", f"expected a tape that fits in memory: {accounts:,} accounts x "

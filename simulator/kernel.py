@@ -205,14 +205,15 @@ def _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, ter
         if vintage >= 0:
             out.vintage_flows[c, p, vintage, t + m - start, prod, V_RECOVERED] += recovered
         if taping:
-            out.tape[i, t + m - 1, T_STATUS] = CHARGED_OFF_STATUS
-            out.tape[i, t + m - 1, T_RECOVERED] = recovered
+            row = out.tape[out.tape_row0[i] + t + m - 1]
+            row[T_STATUS] = CHARGED_OFF_STATUS
+            row[T_RECOVERED] = recovered
 
 
 @nb.njit(inline="always", cache=True)
 def _tape(out, i, ti, status, balance, due, paid, charged_off):
     """The account's row of the loan tape in month ti + 1 (codes.TAPE)."""
-    row = out.tape[i, ti]
+    row = out.tape[out.tape_row0[i] + ti]
     row[T_STATUS] = status
     row[T_BALANCE] = balance
     row[T_DUE] = due
@@ -598,7 +599,8 @@ def simulate(terms, acc, borrower_start: np.ndarray, z: np.ndarray, roll: np.nda
     realised 12-month bad rate; stages[thread, path, month, product, band, stage, (accounts, balance,
     allowance)], accounting[thread, path, month, product, band, ACCOUNTING] (operating costs and the
     allowance's movements), opening_allowance[thread, path, product, band, stage] (the existing book's
-    allowance at the start); `tape[account, month, codes.TAPE]` (the loan tape of path 0) when it has rows.
+    allowance at the start); `tape[cell, codes.TAPE]` (the loan tape of path 0: account i's month t + 1
+    is cell tape_row0[i] + t) when it has rows.
     """
     n_threads = out.stocks.shape[0]
     worst = np.empty((n_threads, z.shape[1] + 16), dtype=np.int64)   # padded: rows on separate cache lines

@@ -30,7 +30,7 @@ from scipy.special import expit
 
 from . import backtest, calibration, engine, scoring
 from .calibration import Estimate
-from .codes import CHARGED_OFF_STATUS, DPD90, N_STATES, PD_MONTHS, PRODUCTS, T_STATUS
+from .codes import CHARGED_OFF_STATUS, DPD90, N_STATES, PD_MONTHS, PRODUCTS
 from .config import Scenario, ScenarioError
 
 FEATURE_COLUMNS = scoring.SCORECARD_TERMS
@@ -101,8 +101,7 @@ def simulated(rows: pd.DataFrame, tape_path: Path, base_path: Path, accounts: pd
     out = []
     for k in range(paths):
         run = sc.model_copy(update={"run": sc.run.model_copy(update={"seed": sc.run.seed + 1 + k})})
-        status = engine.run_accounts(run, replayed, tape=True)["tape"][..., T_STATUS]
-        bad = np.isin(np.take_along_axis(status, window, axis=1), bad_codes).any(axis=1)
+        bad = np.isin(engine.run_accounts(run, replayed, tape=True)["tape"].status(window), bad_codes).any(axis=1)
         out.append(accounts.assign(bad=bad[order.to_numpy()], path=k))
     return pd.concat(out, ignore_index=True)
 

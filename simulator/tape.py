@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -22,12 +23,54 @@ CENTS = 100
 ACCOUNTS_AT_ONCE = 100_000   # accounts whose rows are built and written together (memory, not results)
 FEATURES = population.FEATURE_NAMES   # the application's features, as the scorecard reads them
 SUFFIXES = (".parquet", ".csv")
-BYTES_A_CELL = 8 * len(TAPE)        # the kernel's tape: int64 fields for every account and month
+BYTES_A_CELL = 8 * len(TAPE)        # the kernel's tape: int64 fields for every account and month from its start
 
 
-def bytes_needed(accounts: int, horizon: int) -> int:
-    """Memory of the kernel's tape of `accounts` accounts over `horizon` months."""
-    return accounts * horizon * BYTES_A_CELL
+class KernelTape(NamedTuple):
+    """The kernel's loan tape: `cells` [cell, codes.TAPE], one per account and month from the account's
+    first month in the run (its start, or month 1 for an existing book's) to the horizon, account
+    after account; account i's month t (1-based) is cell `row0[i] + t - 1`; `offset[i]` is its first
+    cell (offset[n]: the number of cells)."""
+    cells: np.ndarray
+    row0: np.ndarray
+    offset: np.ndarray
+
+    def part(self, a0: int, a1: int) -> "KernelTape":
+        """Accounts a0 .. a1 - 1 of the tape (a view of their cells)."""
+        base = self.offset[a0]
+        return KernelTape(self.cells[base:self.offset[a1]], self.row0[a0:a1] - base, self.offset[a0:a1 + 1] - base)
+
+    def dense(self, field: int) -> np.ndarray:
+        """One field [account, month] over the whole horizon (0 before an account's first month)."""
+        n = len(self.row0)
+        horizon = int(np.max(self.offset[1:] - self.row0)) if n else 0
+        out = np.zeros((n, horizon), dtype=np.int64)
+        account = np.repeat(np.arange(n), np.diff(self.offset))
+        out[account, np.arange(len(account)) - self.row0[account]] = self.cells[:, field]
+        return out
+
+    def status(self, months: np.ndarray) -> np.ndarray:
+        """The status [account, k] of each account in months[account, k] (0-based month indices)."""
+        return self.cells[self.row0[:, None] + months, T_STATUS]
+
+
+def first_months(start_month: np.ndarray) -> np.ndarray:
+    """Each account's first month index (0-based) in the run: its start, month 1 for a book's."""
+    return np.maximum(np.asarray(start_month, dtype=np.int64), 1) - 1
+
+
+def cells_needed(start_month: np.ndarray, horizon: int) -> int:
+    """Cells of the kernel's tape of accounts starting in `start_month` over `horizon` months."""
+    return int(np.sum(horizon - first_months(start_month)))
+
+
+def new_kernel_tape(start_month: np.ndarray, horizon: int) -> KernelTape:
+    """An empty kernel tape (no rows: status -1) for accounts starting in `start_month`."""
+    first = first_months(start_month)
+    offset = np.concatenate([[0], np.cumsum(horizon - first)]).astype(np.int64)
+    cells = np.zeros((int(offset[-1]), len(TAPE)), dtype=np.int64)
+    cells[:, T_STATUS] = -1
+    return KernelTape(cells, offset[:-1] - first, offset)
 
 
 def check_path(path: Path) -> None:
@@ -53,7 +96,7 @@ def applications(sc, borrower: np.ndarray) -> dict[str, np.ndarray]:
     return {name: values[index] for name, values in out.items()}
 
 
-def frame(sc, accounts, tape: np.ndarray) -> pd.DataFrame:
+def frame(sc, accounts, tape: KernelTape) -> pd.DataFrame:
     """The tape's rows (accounts x months where the kernel wrote one), with each account's terms: ids,
     product, origination month (0 or less: an existing book's), score band and pd_12m, the
     application's score and features (NaN for an existing book's accounts), all-in APR,
@@ -61,8 +104,10 @@ def frame(sc, accounts, tape: np.ndarray) -> pd.DataFrame:
     (purchases), mean monthly spend and the most the limit may be raised to (lines); month, months on
     book, status (current, M1 .. M6, charged_off, closed), amounts in yuan; prepaid (repaid early in
     full) and closed flags."""
-    account, month = np.nonzero(tape[..., T_STATUS] >= 0)
-    cells = tape[account, month]
+    written = np.flatnonzero(tape.cells[:, T_STATUS] >= 0)
+    account = np.searchsorted(tape.offset, written, side="right") - 1
+    month = written - tape.row0[account]
+    cells = tape.cells[written]
     line = accounts.product[account] == HUABEI
     start = accounts.start_month[account].astype(np.int64)
     prepaid = cells[:, T_STATUS] == PREPAID_STATUS
@@ -145,11 +190,12 @@ def write(path: Path, parts) -> None:
     files.write_atomic(path, fill)
 
 
-def frames(sc, accounts, tape: np.ndarray, at_once: int = ACCOUNTS_AT_ONCE):
+def frames(sc, accounts, tape: KernelTape, at_once: int = ACCOUNTS_AT_ONCE):
     """The tape's rows (`frame`) of `at_once` accounts at a time, in account order."""
-    for a0 in range(0, max(1, len(accounts.account_id)), at_once):
-        part = type(accounts)(*(column[a0:a0 + at_once] for column in accounts))
-        yield frame(sc, part, tape[a0:a0 + at_once])
+    n = len(accounts.account_id)
+    for a0 in range(0, max(1, n), at_once):
+        a1 = min(n, a0 + at_once)
+        yield frame(sc, type(accounts)(*(column[a0:a1] for column in accounts)), tape.part(a0, a1))
 
 
 # --- reading a tape: ours, or a lender's through a mapping file ---------------------------------------

@@ -63,7 +63,8 @@ Terms = namedtuple("Terms", [
 
 # Integer sums the kernel adds into (each with a leading thread axis; see `kernel.simulate`).
 Outputs = namedtuple("Outputs", ["stocks", "flows", "rolls", "cures", "borrowers", "line_limits", "vintage_stocks",
-                                 "vintage_flows", "seasoned", "stages", "accounting", "opening_allowance", "tape"])
+                                 "vintage_flows", "seasoned", "stages", "accounting", "opening_allowance", "tape",
+                                 "tape_row0"])
 
 
 # --- the scenario in kernel units ----------------------------------------------------------------

@@ -79,7 +79,7 @@ def test_transactors_carry_their_float_and_pay_no_interest(tmp_path):
     is repaid in full the month after, pays no interest, and the float is funded."""
     sc, out = run(tmp_path, lines(1, codes.TRANSACTOR), LINES + ["run.horizon_months=12"], tape=True)
     flows = out["flows"][0].sum(axis=2)[:, HUABEI]
-    drawn, balance = flows[:, codes.DRAWN], out["tape"][..., codes.T_BALANCE][0]
+    drawn, balance = flows[:, codes.DRAWN], out["tape"].dense(codes.T_BALANCE)[0]
     assert np.all(drawn > 0) and np.array_equal(balance, drawn)
     assert flows[0, codes.REPAID] == 0 and np.array_equal(flows[1:, codes.REPAID], drawn[:-1])
     assert flows[:, codes.INTEREST].sum() == 0
@@ -98,10 +98,10 @@ def test_revolving_interest_on_the_unpaid_statement_paid_the_month_after(tmp_pat
     want = reference_line(flows[:, codes.DRAWN], sc, payer, limit * 100, cap * 100)
     assert [w["interest"] for w in want] == list(flows[:, codes.INTEREST])
     assert [w["repaid"] for w in want] == list(flows[:, codes.REPAID])
-    assert [w["balance"] for w in want] == list(out["tape"][..., codes.T_BALANCE][0])
+    assert [w["balance"] for w in want] == list(out["tape"].dense(codes.T_BALANCE)[0])
     assert flows[:, codes.INTEREST].sum() > 0
     # The line never goes over its limit.
-    assert out["tape"][..., codes.T_BALANCE][0].max() <= cap * 100
+    assert out["tape"].dense(codes.T_BALANCE)[0].max() <= cap * 100
 
 
 def test_bill_instalments_fee_and_principal_per_period(tmp_path):
@@ -113,7 +113,7 @@ def test_bill_instalments_fee_and_principal_per_period(tmp_path):
     want = reference_line(flows[:, codes.DRAWN], sc, codes.REVOLVER, limit * 100, limit * 100, conversion=True)
     assert [w["fee"] for w in want] == list(flows[:, codes.FEES])
     assert [w["repaid"] for w in want] == list(flows[:, codes.REPAID])
-    assert [w["balance"] for w in want] == list(out["tape"][..., codes.T_BALANCE][0])
+    assert [w["balance"] for w in want] == list(out["tape"].dense(codes.T_BALANCE)[0])
     # Closed form: the first statement S (month 1's spend) becomes 12 parts of S // 12 and a fee of
     # 8.8% / 12 of S a period, from month 2.
     statement = flows[0, codes.DRAWN]
@@ -152,7 +152,7 @@ def test_attrition_closes_lines_and_activity_thins_spend(tmp_path):
         assert abs(open_lines[t - 1] - n * p) <= 5 * math.sqrt(n * p * (1 - p)), (t, open_lines[t - 1], n * p)
     closed = out["flows"][0].sum(axis=2)[:, HUABEI, codes.N_CLOSED]
     assert closed.sum() == n - open_lines[-1]
-    spent = (out["tape"][..., codes.T_BALANCE] > 0).sum(axis=0)    # closed lines have a zero balance
+    spent = (out["tape"].dense(codes.T_BALANCE) > 0).sum(axis=0)    # closed lines have a zero balance
     for t in range(12):
         assert abs(spent[t] - s * open_lines[t]) <= 5 * math.sqrt(open_lines[t] * s * (1 - s)), t
 
@@ -233,7 +233,7 @@ def test_shared_limit_is_never_exceeded(tmp_path):
     dec = policy.decide(apps, scores, sc)
     accounts = origination.new_accounts(sc, apps, scores, scoring.score_band(scores["score"], sc.scorecard.bands), dec)
     out = engine.run_accounts(sc, accounts, tape=True)
-    balance = out["tape"][..., codes.T_BALANCE]
+    balance = out["tape"].dense(codes.T_BALANCE)
     total = np.zeros((len(apps["id"]), sc.run.horizon_months), dtype=np.int64)
     np.add.at(total, accounts.borrower, balance)
     several = np.bincount(accounts.borrower, minlength=len(apps["id"])) >= 2

@@ -93,7 +93,7 @@ def test_bad_tape_requests_say_so(taped, tmp_path):
         simulator.run(swept, tape=tmp_path / "t.parquet")
     assert "without a sweep" in info.value.what
     with pytest.raises(ScenarioError) as info:
-        engine.check_tape_memory(tmp_path / "t.parquet", 10**9, 360)
+        engine.check_tape_memory(tmp_path / "t.parquet", np.ones(10**6, dtype=np.int32), 360)   # 33 GiB
     assert "GiB" in info.value.what and not (tmp_path / "t.parquet").exists()
 
 
