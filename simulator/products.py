@@ -19,7 +19,6 @@ import math
 
 import numba as nb
 import numpy as np
-from scipy.optimize import brentq
 
 from .codes import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, METHOD_CODES, METHODS
 
@@ -165,8 +164,14 @@ def irr_apr(amount: float, payments: np.ndarray) -> float:
         if npv(lo) > 0:
             break
         lo = (lo - 1.0) / 2.0  # towards -1, where the NPV of positive payments grows without bound
-    monthly = brentq(npv, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
-    return 12.0 * monthly
+    # Bisection (the NPV falls as the rate rises) to brentq's tolerance, not scipy's brentq itself:
+    # importing scipy.optimize takes 0.3 s, most of what `simulator quote` would wait for.
+    for _ in range(500):
+        mid = 0.5 * (lo + hi)
+        if hi - lo <= 1e-15 + 4 * np.finfo(float).eps * abs(mid):
+            break
+        lo, hi = (mid, hi) if npv(mid) > 0 else (lo, mid)
+    return 12.0 * 0.5 * (lo + hi)
 
 
 def plan_apr(fee_rate: float, periods: int) -> float:

@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import re
 import sys
 from fractions import Fraction
@@ -29,7 +30,6 @@ import numpy as np
 
 from .codes import INSTALMENT_PRODUCTS, METHODS, PRODUCTS
 from .config import ScenarioError
-from .products import instalment_plan_cents, irr_apr, schedule_cents
 
 MAX_TERM = 360
 MAX_AMOUNT = 1e12  # yuan; keeps every cent figure well inside int64
@@ -119,6 +119,8 @@ def quote(
     of the principal, or by default total fee / term from `instalment_fees` ({periods: total fee};
     None: the shipped defaults). apr, daily_rate and method are errors for yuefu and huabei.
     """
+    from .products import instalment_plan_cents, irr_apr, schedule_cents   # numba: only to quote
+
     if product not in PRODUCTS:
         raise QuoteError("product", f"expected one of {', '.join(PRODUCTS)}, found {product!r}")
     instalment = product in INSTALMENT_PRODUCTS
@@ -270,6 +272,10 @@ def _table(result: dict, args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the quote in args.format; bad input gives one `error:` line on stderr and 2."""
+    if "numba" not in sys.modules:
+        # One schedule runs as plain Python, the same code: compiling or loading the cached machine
+        # code would take most of the command's time. Only this command's process is affected.
+        os.environ["NUMBA_DISABLE_JIT"] = "1"
     try:
         if args.product != "jiebei" and args.days_per_year is not None:
             raise QuoteError("days-per-year", f"expected --fee-per-period (or none) for {args.product}, "

@@ -440,3 +440,43 @@ def test_cli_subprocess():
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: quote: --term: expected")
+
+
+@pytest.mark.parametrize("args", [
+    ["--product", "jiebei", "--amount", "10000", "--term", "12", "--apr", "0.18"],
+    ["--product", "jiebei", "--amount", "7777.77", "--term", "9", "--daily-rate", "0.0005", "--method", "equal_principal"],
+    ["--product", "jiebei", "--amount", "5000", "--term", "6", "--apr", "0.24", "--method", "interest_first"],
+    ["--product", "yuefu", "--amount", "3999", "--term", "12", "--fee-per-period", "0.006"],
+    ["--product", "huabei", "--amount", "2500", "--term", "6"],
+])
+def test_the_quote_command_runs_the_same_code_uncompiled(args):
+    """`simulator quote` runs its one schedule as plain Python (numba's JIT off in its process, for start-up
+    time): the same figures, to the cent and the APR's last digit, as the compiled code of the API."""
+    import json
+
+    done = subprocess.run([sys.executable, "-m", "simulator", "quote", *args, "--format", "json"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    options = dict(zip(args[::2], args[1::2]))
+    keys = {"--apr": "apr", "--daily-rate": "daily_rate", "--method": "method", "--fee-per-period": "fee_per_period"}
+    kwargs = {keys[k]: (v if k == "--method" else float(v)) for k, v in options.items() if k in keys}
+    expected = quote(options["--product"], float(options["--amount"]), int(options["--term"]), **kwargs)
+    assert json.loads(done.stdout) == json.loads(json.dumps(expected))
+
+
+def test_light_commands_import_only_what_they_need():
+    """--help, validate and quote do not import the kernel's or the results' libraries (their start-up
+    time: benchmarks/startup.py); quote imports numba with its JIT off."""
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['simulator'] + sys.argv[1:]\n"
+             "try:\n    runpy.run_module('simulator', run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'numba', 'xarray', 'pandas', 'matplotlib', "
+             "'dask', 'statsmodels'} | ({'scipy.optimize', 'scipy.stats'} & set(sys.modules)))\n"
+             "print('HEAVY', ' '.join(heavy), file=sys.stderr)\n")
+    for args, allowed in ((["--help"], set()), (["validate", "scenarios/baseline.toml"], set()),
+                          (["quote", "--product", "jiebei", "--amount", "1000", "--term", "3", "--apr", "0.1"],
+                           {"numba"})):
+        done = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, capture_output=True, text=True)
+        heavy = set(done.stderr.split("HEAVY", 1)[1].split())
+        assert heavy <= allowed, (args, heavy)
