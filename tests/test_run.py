@@ -235,3 +235,18 @@ def test_preparing_applicants_in_pieces_changes_nothing(small, monkeypatch):
     whole = engine.simulate(load_scenario(small))
     monkeypatch.setattr(origination, "APPLICANTS_AT_ONCE", 1000)   # one or two months at a time
     xr.testing.assert_identical(whole, engine.simulate(load_scenario(small)))
+
+
+def test_preparing_applicants_on_threads_changes_nothing(small, monkeypatch):
+    """The applicants are prepared a chunk a thread, their counts and floating-point sums added in month
+    order: the same accounts and counts, to the bit, on 1 thread and on 3, in one chunk or many."""
+    monkeypatch.setattr(origination, "APPLICANTS_AT_ONCE", 10**9)
+    sc = load_scenario(small, ["engine.threads=1"]).scenario
+    accounts, counts = origination.prepare(sc)
+    monkeypatch.setattr(origination, "APPLICANTS_AT_ONCE", 700)
+    again, counted = origination.prepare(load_scenario(small, ["engine.threads=3"]).scenario)
+    for field, column in accounts._asdict().items():
+        np.testing.assert_array_equal(getattr(again, field), column, err_msg=field)
+    assert counts.keys() == counted.keys()
+    for name, value in counts.items():
+        np.testing.assert_array_equal(counted[name], value, err_msg=name)

@@ -1,0 +1,71 @@
+"""A whole run split into its stages (issue 17): preparing the applicants, the kernel, the Dataset, the
+summary and the report, for the baseline at a given number of applicants, in one process. Prints each
+stage's seconds, its share, the ratio of end-to-end time to kernel time, and the peak memory.
+
+    .venv/bin/python benchmarks/end_to_end.py [--applicants 10000008] [--paths 1] [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from simulator import __version__, engine, pages, results, scoring, summary
+from simulator.config import load_scenario
+from simulator.figures import figures
+from simulator.origination import prepare
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--applicants", type=int, default=10_000_008, help="applicants over the 36 months")
+    parser.add_argument("--paths", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    volume = -(-args.applicants // 36)
+    loaded = load_scenario(ROOT / "scenarios" / "baseline.toml",
+                           [f"applicants.monthly_volume={volume}", f"run.paths={args.paths}",
+                            f"engine.threads={args.threads}", 'run.results="full"'])
+    sc = loaded.scenario
+    small = load_scenario(ROOT / "scenarios" / "baseline.toml", ["applicants.monthly_volume=100", "run.paths=1"])
+    engine.simulate(small)                                                  # compile and warm the caches
+    seconds = {}
+    start = time.perf_counter()
+    accounts, counts = prepare(sc, loaded.book_path(sc))
+    seconds["prepare the applicants"] = time.perf_counter() - start
+    start = time.perf_counter()
+    totals = engine.run_accounts(sc, accounts, threads=args.threads)
+    seconds["kernel (run_accounts)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    sums = engine.cell_sums(sc, accounts, counts, totals)
+    ds = results.combine_cells(loaded, [results.build_dataset(loaded, sc, scoring.band_labels(sc.scorecard.bands),
+                                                              sums, __version__)])
+    seconds["Dataset"] = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        results.write(ds, Path(folder) / "results.nc")
+        seconds["results.nc"] = time.perf_counter() - start
+        start = time.perf_counter()
+        summary.render(ds, Path(folder) / "results.nc", 0.0)
+        seconds["summary"] = time.perf_counter() - start
+        start = time.perf_counter()
+        drawings = figures(ds)
+        Path(folder, "report.html").write_text(pages.render_html(ds, drawings))
+        seconds["report"] = time.perf_counter() - start
+    total = sum(seconds.values())
+    print(f"baseline, {volume * 36:,} applicants, {len(accounts.account_id):,} accounts, {args.paths} path(s), "
+          f"{args.threads} threads")
+    for name, s in seconds.items():
+        print(f"  {name:<24} {s:8.2f} s  {s / total:6.1%}")
+    print(f"  {'end to end':<24} {total:8.2f} s")
+    print(f"end to end / kernel: {total / seconds['kernel (run_accounts)']:.2f}; "
+          f"preparation / kernel: {seconds['prepare the applicants'] / seconds['kernel (run_accounts)']:.2f}")
+    print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
