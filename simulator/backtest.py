@@ -26,7 +26,7 @@ import xarray as xr
 from . import engine, origination, policy, products, rng, scoring
 from .book import MAX_APR, MAX_TERM, NO_PAYER, Checker
 from .codes import (ACCOUNTS, BALANCE, DPD30, DPD90, EQUAL_PRINCIPAL, HUABEI, JIEBEI, METHODS, N_STATES, PAYER_TYPES,
-                    PRODUCTS, STATES, V_CHARGED_OFF, V_ORIGINAL, YUEFU)
+                    PREPAID_STATUS, PRODUCTS, STATES, TAPE_STATUS, V_CHARGED_OFF, V_ORIGINAL, YUEFU)
 from .config import MAX_AMOUNT, LoadedScenario, Scenario, ScenarioError, load_scenario
 from .terms import Accounts, account_arrays
 from .units import to_cents
@@ -45,8 +45,7 @@ FIGURES = {   # name: (label, x dimension, units, description)
                          "principal charged off up to the month on book / original amount (principal of loans, "
                          "limit of lines), the vintages seen that many months pooled"),
 }
-STATUS_CODE = {name: k for k, name in enumerate(STATES + ("charged_off", "closed"))}
-CHARGED_OFF = N_STATES
+STATUS_CODE = {name: k for k, name in enumerate(TAPE_STATUS[:PREPAID_STATUS])}   # a tape's statuses as read
 
 
 def tape_months(tape: pd.DataFrame) -> tuple[int, int]:
@@ -180,8 +179,7 @@ def observed_sums(tape: pd.DataFrame, accounts: Accounts, first: int, horizon: i
     np.add.at(rolls[0], (month[rolled], before[rolled]), 1)
     start = accounts.start_month - 1
     charged = np.zeros((1, horizon, horizon))
-    vintage = rows["origination_month"].to_numpy() - first if "origination_month" in rows else \
-        month - rows["months_on_book"].to_numpy()
+    vintage = month - rows["months_on_book"].to_numpy()
     off = rows["charged_off"].to_numpy() > 0
     np.add.at(charged[0], (vintage[off], (month - vintage)[off]), rows["charged_off"].to_numpy()[off])
     original = np.zeros(horizon)
