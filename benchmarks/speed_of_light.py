@@ -14,7 +14,10 @@ nothing else:
   is balance x rate rounded to the cent, principal is payment - interest, and the
   last instalment repays the rest;
 - it writes only per-thread sums (Numba `prange` reductions of three scalars:
-  borrower-months, defaults, cents repaid). There are no per-cell outputs.
+  borrower-months, defaults, cents repaid). There are no per-cell outputs;
+- an account's paths are stepped 4 at a time, month by month (`_account`): each
+  balance is a dependent chain, and independent chains side by side overlap in the
+  CPU. The sums are the same as one path at a time.
 
 An account counts its origination month and then each month until it matures or
 defaults (the month it does so included), or until the horizon.
@@ -64,36 +67,61 @@ from simulator import engine, origination, terms  # noqa: E402
 from simulator.rng import MISS, draw, stream  # noqa: E402
 
 
+LANES = 4   # paths of an account stepped together: independent amortisation chains the CPU overlaps
+
+
+@nb.njit(inline="always", cache=True)
+def _step(alive, key, t, start, b, r, n, pay, pd):
+    """One path's month: (alive, balance, defaulted, paid this month)."""
+    if not alive:
+        return False, b, 0, np.int64(0)
+    if draw(key, t, MISS) < pd:                # default: the account leaves this path
+        return False, b, 1, np.int64(0)
+    interest = np.int64(np.floor(b * r + 0.5))
+    due = b if t - start >= n else min(max(pay - interest, np.int64(0)), b)
+    return b != due, b - due, 0, due + interest     # repaid in full: matured
+
+
+@nb.njit(cache=True)
+def _account(seed, first, lanes, account, start, principal, r, n, pay, pd, horizon):
+    """Up to LANES paths (first .. first + lanes - 1) of one account, month by month: (borrower-months,
+    defaults, cents repaid). Each path's balance is a chain of dependent steps (multiply, round,
+    subtract); four independent chains stepped together let the CPU overlap them."""
+    k0, k1 = stream(seed, first, account), stream(seed, first + 1, account)
+    k2, k3 = stream(seed, first + 2, account), stream(seed, first + 3, account)
+    a0, a1, a2, a3 = True, lanes > 1, lanes > 2, lanes > 3
+    b0 = b1 = b2 = b3 = principal
+    months, defaults, repaid = np.int64(lanes), np.int64(0), np.int64(0)   # the origination month
+    for t in range(start + 1, horizon + 1):
+        if not (a0 or a1 or a2 or a3):
+            break
+        months += np.int64(a0) + np.int64(a1) + np.int64(a2) + np.int64(a3)
+        a0, b0, d0, p0 = _step(a0, k0, t, start, b0, r, n, pay, pd)
+        a1, b1, d1, p1 = _step(a1, k1, t, start, b1, r, n, pay, pd)
+        a2, b2, d2, p2 = _step(a2, k2, t, start, b2, r, n, pay, pd)
+        a3, b3, d3, p3 = _step(a3, k3, t, start, b3, r, n, pay, pd)
+        defaults += d0 + d1 + d2 + d3
+        repaid += p0 + p1 + p2 + p3
+    return months, defaults, repaid
+
+
 @nb.njit(parallel=True, cache=True)
 def speed_of_light(seed, paths, account_id, start_month, principal, rate, term, payment, p_default, horizon):
     """(borrower-months, defaults, cents repaid) over all accounts and paths 0 .. paths - 1:
-    one draw and one step a month."""
+    one draw and one step a month, an account's paths LANES at a time (`_account`)."""
     months = 0
     defaults = 0
     repaid = 0
-    for j in nb.prange(account_id.shape[0] * paths):
-        i, path = j // paths, j % paths       # every path of an account, as the full kernel's loops
+    groups = (paths + LANES - 1) // LANES
+    for j in nb.prange(account_id.shape[0] * groups):
+        i, first = j // groups, (j % groups) * LANES
         start = np.int64(start_month[i])
-        if start < 1 or start > horizon:
-            continue
-        key = stream(seed, path, account_id[i])
-        balance = principal[i]
-        r, n, pay, pd = rate[i], np.int64(term[i]), payment[i], p_default[i]
-        m = 1                                  # the origination month
-        paid = np.int64(0)
-        for t in range(start + 1, horizon + 1):
-            m += 1
-            if draw(key, t, MISS) < pd:        # default: the account leaves
-                defaults += 1
-                break
-            interest = np.int64(np.floor(balance * r + 0.5))
-            due = balance if t - start >= n else min(max(pay - interest, np.int64(0)), balance)
-            balance -= due
-            paid += due + interest
-            if balance == 0:                   # matured
-                break
-        months += m
-        repaid += paid
+        if 1 <= start <= horizon:
+            m, d, p = _account(seed, first, min(LANES, paths - first), account_id[i], start, principal[i], rate[i],
+                               np.int64(term[i]), payment[i], p_default[i], horizon)
+            months += m
+            defaults += d
+            repaid += p
     return months, defaults, repaid
 
 
