@@ -75,9 +75,13 @@ def scenario_pd(rows: pd.DataFrame, sc: Scenario) -> np.ndarray:
                                             sc.applicants, sc.run.seed)["true_pd_12m"]
     else:
         borrower = scoring.pd_from_score(rows["score"].to_numpy(dtype=np.float64), sc.scorecard)
-    multiplier = rows["product"].astype(str).map(
+    return scoring.product_pd(borrower, risk_multipliers(rows, sc))
+
+
+def risk_multipliers(rows: pd.DataFrame, sc: Scenario) -> np.ndarray:
+    """Each row's product risk multiplier in the scenario (a product's odds are the borrower's times it)."""
+    return rows["product"].astype(str).map(
         {name: getattr(sc.products, name).risk_multiplier for name in PRODUCTS}).to_numpy(dtype=np.float64)
-    return scoring.product_pd(borrower, multiplier)
 
 
 def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: float) -> Accounts:

@@ -30,7 +30,7 @@ from scipy.special import expit
 
 from . import backtest, calibration, engine, scoring
 from .calibration import Estimate
-from .codes import CHARGED_OFF_STATUS, DPD90, N_STATES, PD_MONTHS, PRODUCTS
+from .codes import CHARGED_OFF_STATUS, DPD90, N_STATES, PD_MONTHS
 from .config import Scenario, ScenarioError
 
 FEATURE_COLUMNS = scoring.SCORECARD_TERMS
@@ -42,8 +42,7 @@ SIMULATED_PATHS = 10  # replays of the tape's accounts under the base, for the b
 def multiplier_offset(accounts: pd.DataFrame, base: Scenario) -> np.ndarray:
     """log of each account's product risk multiplier in the base scenario (a product's odds are the
     borrower's times it)."""
-    factor = {name: np.log(getattr(base.products, name).risk_multiplier) for name in PRODUCTS}
-    return accounts["product"].astype(str).map(factor).to_numpy(dtype=np.float64)
+    return np.log(backtest.risk_multipliers(accounts, base))
 
 
 def score_log_odds(score: np.ndarray, base: Scenario) -> np.ndarray:
@@ -70,6 +69,12 @@ def logistic(bad: np.ndarray, columns: dict[str, np.ndarray], offset: np.ndarray
         return None
     names = ["intercept"] + list(columns)
     return {name: Estimate(float(v), float(se), len(bad)) for name, v, se in zip(names, fit.params, fit.bse)}
+
+
+def equal_count_bins(values: np.ndarray, bins: int) -> np.ndarray:
+    """Each value's bin (0 ..) among `bins` bins with about equal counts (quantile edges, ties merged)."""
+    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)))
+    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, max(len(edges) - 2, 0))
 
 
 def discrimination(bad: np.ndarray, risk: np.ndarray) -> dict[str, float]:
@@ -116,12 +121,12 @@ def fits(accounts: pd.DataFrame, base: Scenario) -> dict:
     if min(int(bad.sum()), int((~bad).sum())) < MIN_BADS:
         return out
     offset = multiplier_offset(accounts, base)
-    if "score" in accounts and np.isfinite(accounts["score"]).all():
+    if backtest.has_score(accounts):
         lo = score_log_odds(accounts["score"].to_numpy(), base)
         out["recalibration"] = fit = logistic(bad, {"slope": lo}, offset)
         if fit is not None:
             out["predicted"]["recalibration"] = expit(fit["intercept"].value + fit["slope"].value * lo + offset)
-    if all(name in accounts and np.isfinite(accounts[name]).all() for name in FEATURE_COLUMNS):
+    if backtest.has_features(accounts):
         terms = scoring.scorecard_terms({name: accounts[name].to_numpy() for name in FEATURE_COLUMNS},
                                         base.scorecard)
         out["features"] = fit = logistic(bad, terms, offset)
@@ -163,7 +168,7 @@ def refit(observed: pd.DataFrame, simulated_accounts: pd.DataFrame, base: Scenar
                                                      sim["features"][name]) for name in FEATURE_COLUMNS}}
     bad = observed["bad"].to_numpy(dtype=bool)
     risk = dict(tape["predicted"])
-    if "score" in observed and np.isfinite(observed["score"]).all():
+    if backtest.has_score(observed):
         risk = {"base score": -observed["score"].to_numpy(dtype=np.float64)} | risk
     if min(int(bad.sum()), int((~bad).sum())) >= MIN_BADS:
         out["discrimination"] = {model: discrimination(bad, r) for model, r in risk.items()}
@@ -176,8 +181,7 @@ def refit(observed: pd.DataFrame, simulated_accounts: pd.DataFrame, base: Scenar
     out["by_band"] = rates.drop(columns="score", errors="ignore").groupby("band", sort=False).agg(
         accounts=("tape", "size"), **{c: (c, "mean") for c in rates.columns if c not in ("band", "score")})
     if "score" in rates and np.isfinite(rates["score"]).all() and len(rates):
-        edges = np.unique(np.quantile(rates["score"], np.linspace(0.0, 1.0, SCORE_BINS + 1)))
-        rates["bin"] = np.clip(np.searchsorted(edges, rates["score"], side="right") - 1, 0, max(len(edges) - 2, 0))
+        rates["bin"] = equal_count_bins(rates["score"].to_numpy(), SCORE_BINS)
         out["bins"] = rates.drop(columns="band").groupby("bin").agg(
             accounts=("tape", "size"), **{c: (c, "mean") for c in rates.columns if c not in ("band", "bin")})
     return out

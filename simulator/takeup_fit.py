@@ -23,7 +23,7 @@ from scipy.special import expit
 from .calibration import Estimate, binomial
 from .codes import PRODUCTS
 from .config import Scenario, ScenarioError
-from .scorecard_fit import MIN_BADS, logistic
+from .scorecard_fit import MIN_BADS, equal_count_bins, logistic
 from .tape import read_table
 
 COLUMNS = ("product", "score", "apr", "taken")
@@ -84,8 +84,6 @@ def refit(offers: pd.DataFrame, base: Scenario) -> dict:
     out["keys"] = {"takeup_base": Estimate(p, p * (1.0 - p) * c0.se, c0.n), "price_sensitivity": fit["price_sensitivity"]}
     fitted = expit(c0.value + fit["price_sensitivity"].value * price_term(offers, base))
     apr = offers["apr"].to_numpy(dtype=np.float64)
-    edges = np.unique(np.quantile(apr, np.linspace(0.0, 1.0, APR_BINS + 1)))
-    which = np.clip(np.searchsorted(edges, apr, side="right") - 1, 0, max(len(edges) - 2, 0))
-    out["bins"] = pd.DataFrame({"bin": which, "apr": apr, "taken": taken, "fitted": fitted}).groupby("bin").agg(
+    out["bins"] = pd.DataFrame({"bin": equal_count_bins(apr, APR_BINS), "apr": apr, "taken": taken, "fitted": fitted}).groupby("bin").agg(
         apr=("apr", "mean"), offers=("taken", "size"), taken=("taken", "mean"), fitted=("fitted", "mean"))
     return out
