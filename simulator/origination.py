@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import book, policy, population, products, rng, scoring, terms
 from .codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, EQUAL_PRINCIPAL, FUNNEL, HUABEI, JIEBEI, N_STATES,
@@ -23,10 +24,16 @@ APPLICANTS_AT_ONCE = 250_000  # applicants prepared together, a chunk a thread (
 BOOK_ID_OFFSET = 1 << 40          # borrower and account ids of an existing book, apart from applicants'
 
 
+def _cells(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(applicant, product) of each true cell of a [applicant, product] mask, in row order: np.nonzero's
+    answer, three times faster."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
 def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], band: np.ndarray,
                  dec: dict[str, np.ndarray]) -> Accounts:
     """One account for each product an applicant took, ordered by borrower."""
-    who, prod = np.nonzero(dec["takeup"])
+    who, prod = _cells(dec["takeup"])
     jb, hb, yf = sc.products.jiebei, sc.products.huabei, sc.products.yuefu
     is_loan, is_line, is_buy = prod == JIEBEI, prod == HUABEI, prod == YUEFU
     amount = to_cents(dec["amount"][who, prod])
@@ -74,11 +81,11 @@ def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], band: np.ndarray,
     bound = priced & dec["over_cap"]
     counts = np.zeros((len(PRODUCTS), bands, len(CAP_COUNTS)), dtype=np.int64)
     for k, mask in enumerate((priced, bound, bound & dec["approved"], dec["outcome"] == policy.ABOVE_CAP)):
-        who, prod = np.nonzero(mask)
+        who, prod = _cells(mask)
         counts[..., k] = _counted((len(PRODUCTS), bands), prod, band[who])
     adds = []
     for k, (mask, price) in enumerate(((priced, dec["risk_apr"]), (dec["approved"], dec["apr"]))):
-        who, prod = np.nonzero(mask)
+        who, prod = _cells(mask)
         adds.append(("cap_aprs", (prod * bands + band[who]) * 2 + k, price[who, prod]))
     capped = bound & dec["takeup"]
     loan = np.flatnonzero(capped[:, JIEBEI])
@@ -125,7 +132,7 @@ def approved_offers(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray],
                     dec: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Every application approved (an offer), with what take-up sees: applicant, product code, month,
     score, acquisition channel (segment code), all-in APR, and whether it was taken."""
-    who, prod = np.nonzero(dec["approved"])
+    who, prod = _cells(dec["approved"])
     return {"applicant_id": apps["id"][who], "product": prod.astype(np.int8), "month": apps["month"][who],
             "score": scores["score"][who], "segment": apps["segment"][who], "apr": dec["apr"][who, prod],
             "taken": dec["takeup"][who, prod]}
@@ -147,10 +154,10 @@ def _chunk(sc: Scenario, first: int, last: int, offers: bool) -> tuple:
               "approved_applicants": _counted((horizon, bands), month[approved], band[approved]),
               "funnel": np.zeros((horizon, len(PRODUCTS), bands, len(FUNNEL)), dtype=np.int64)}
     for j, mask in zip((APPLICATIONS, APPROVALS, TAKEUPS), (apps["requests"], dec["approved"], dec["takeup"])):
-        who, prod = np.nonzero(mask)
+        who, prod = _cells(mask)
         counts["funnel"][..., j] = _counted((horizon, len(PRODUCTS), bands), month[who], prod, band[who])
     counts["cap_counts"], adds = cap_effect(sc, apps, band, dec)
-    who, prod = np.nonzero(dec["takeup"])
+    who, prod = _cells(dec["takeup"])
     adds.insert(0, ("apr_sum", prod * bands + band[who], dec["apr"][who, prod]))
     offered = approved_offers(apps, scores, dec) if offers else None
     return new_accounts(sc, apps, scores, band, dec), counts, adds, offered
@@ -169,10 +176,20 @@ def _one_malloc_arena() -> None:
         pass
 
 
+def _threads(sc: Scenario) -> int:
+    return sc.engine.threads or os.cpu_count() or 1
+
+
 def _prepared(sc: Scenario, chunks: list[tuple[int, int]], offers: bool):
     """`_chunk` of each (first, last) month range, in order, computed on the scenario's threads (numpy
     and the draws release the GIL) with at most one chunk a thread ahead of the one taken."""
-    threads = sc.engine.threads or os.cpu_count() or 1
+    threads = _threads(sc)
+    # BLAS (the copula's small product) on one thread: its own threads spin against these.
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield from _on_threads(sc, chunks, offers, threads)
+
+
+def _on_threads(sc: Scenario, chunks: list[tuple[int, int]], offers: bool, threads: int):
     if threads == 1 or len(chunks) < 2:
         yield from (_chunk(sc, first, last, offers) for first, last in chunks)
         return
@@ -230,6 +247,6 @@ def prepare(sc: Scenario, book_path: Path | None = None,
     given_up[HUABEI] = np.nan       # a line has no schedule: what it would have paid is not estimated
     found = {"offers": {k: np.concatenate([part[k] for part in offer_parts]) if offer_parts else np.zeros(0)
                         for k in OFFER_FIELDS}} if offers else {}
-    return terms.concat(parts), found | {"cap_counts": cap_counts, "cap_aprs": cap_aprs, "revenue_given_up": given_up,
+    return terms.concat(parts, _threads(sc)), found | {"cap_counts": cap_counts, "cap_aprs": cap_aprs, "revenue_given_up": given_up,
                                  "applicants": applicants, "approved_applicants": approved_applicants,
                                  "funnel": funnel, "opening": opening, "mean_apr": mean_apr}

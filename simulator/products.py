@@ -119,7 +119,7 @@ def fee_rate_for_apr(apr, periods):
     return float(fee) if fee.ndim == 0 else fee
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def plan_rates(fee_rate, periods, out):
     """out[i]: the monthly IRR r of an equal-principal plan with a flat fee a period (fee_rate[i], a
     fraction of the principal) over periods[i] periods: the root of (1/n + f) a(r, n) = 1, a the

@@ -94,7 +94,7 @@ def uniform(seed, path, account, month, purpose) -> float:
     return draw(stream(seed, path, account), month, purpose)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _uniforms(seed, path, accounts, month, purpose, out):
     for i in range(accounts.shape[0]):
         out[i] = uniform(seed, path, accounts[i], month, purpose)

@@ -2,6 +2,7 @@
 and a product's pd_12m from the borrower's."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -56,6 +57,12 @@ def centring_shift(log_odds: np.ndarray, sd: float) -> np.ndarray:
     """The shift m of the log-odds with E[expit(lo + m + sd Z)] = expit(lo), Z ~ N(0, 1): a model
     error that leaves the scorecard calibrated on average at every score (Gauss-Hermite quadrature
     on a grid of log-odds, bisection, linear interpolation)."""
+    return np.interp(log_odds, *_centring_table(sd))
+
+
+@functools.lru_cache(maxsize=64)
+def _centring_table(sd: float) -> tuple[np.ndarray, np.ndarray]:
+    """(log-odds grid, centring shift at each): solved once per sd, not once per chunk of applicants."""
     grid = np.linspace(-25.0, 15.0, 801)
     nodes, weights = hermegauss(_HERMITE_NODES)
     weights = weights / weights.sum()
@@ -66,7 +73,7 @@ def centring_shift(log_odds: np.ndarray, sd: float) -> np.ndarray:
         mid = 0.5 * (low + high)
         mean = expit(grid[:, None] + mid[:, None] + sd * nodes[None, :]) @ weights
         low, high = np.where(mean < target, mid, low), np.where(mean < target, high, mid)
-    return np.interp(log_odds, grid, 0.5 * (low + high))
+    return grid, 0.5 * (low + high)
 
 
 def score_applicants(features: dict[str, np.ndarray], card: Scorecard, population: Applicants,

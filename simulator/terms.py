@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numba as nb
@@ -149,7 +150,7 @@ def output_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
 
 # --- account arrays --------------------------------------------------------------------------------
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def level_payments(principal, rate, term, out):
     """out[i] = the level payment in cents of loan i (see products.level_payment)."""
     for i in range(principal.shape[0]):
@@ -190,9 +191,12 @@ def account_arrays(n: int, roll_rates: list[float], factor=None, **fields) -> Ac
     return Accounts(**out)
 
 
-def concat(parts: list[Accounts]) -> Accounts:
-    """Accounts of several parts, one after the other."""
-    return Accounts(*(np.concatenate(column) for column in zip(*parts)))
+def concat(parts: list[Accounts], threads: int = 1) -> Accounts:
+    """Accounts of several parts, one after the other (the columns copied on `threads` threads)."""
+    if threads <= 1:
+        return Accounts(*(np.concatenate(column) for column in zip(*parts)))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return Accounts(*pool.map(np.concatenate, zip(*parts)))
 
 
 def borrower_starts(borrower: np.ndarray) -> np.ndarray:
