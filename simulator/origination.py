@@ -3,7 +3,6 @@ arrays (sorted by borrower), with the host-side counts (applications, approvals,
 opening book)."""
 from __future__ import annotations
 
-import ctypes
 import math
 import os
 from collections import deque
@@ -13,14 +12,14 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import book, policy, population, products, rng, scoring, terms
+from . import book, memory, policy, population, products, rng, scoring, terms
 from .codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, EQUAL_PRINCIPAL, FUNNEL, HUABEI, JIEBEI, N_STATES,
                     PRODUCTS, TAKEUPS, YUEFU)
 from .config import Scenario
 from .terms import Accounts, account_arrays
 from .units import monthly_rate, to_cents
 
-APPLICANTS_AT_ONCE = 250_000  # applicants prepared together, a chunk a thread (no effect on results)
+APPLICANTS_AT_ONCE = 100_000   # applicants prepared together, a chunk a thread (no effect on results)
 BOOK_ID_OFFSET = 1 << 40          # borrower and account ids of an existing book, apart from applicants'
 
 
@@ -138,12 +137,12 @@ def approved_offers(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray],
             "taken": dec["takeup"][who, prod]}
 
 
-def _chunk(sc: Scenario, first: int, last: int, offers: bool) -> tuple:
-    """The applicants of months first .. last: their accounts, integer counts (`applicants`,
+def _chunk(sc: Scenario, first: int, end: int, offers: bool) -> tuple:
+    """The applicants with ids first .. end - 1: their accounts, integer counts (`applicants`,
     `approved_applicants`, `funnel`, `cap_counts`), the floating-point additions to make in order
     (target, flat index, values: `apr_sum`, `cap_aprs`, `revenue_given_up`), and with `offers` the
     approved offers."""
-    apps = population.applicants(sc, first, last)
+    apps = population.applicants_by_id(sc, np.arange(first, end, dtype=np.int64))
     scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)
     band = scoring.score_band(scores["score"], sc.scorecard.bands)
     dec = policy.decide(apps, scores, sc)
@@ -163,25 +162,12 @@ def _chunk(sc: Scenario, first: int, last: int, offers: bool) -> tuple:
     return new_accounts(sc, apps, scores, band, dec), counts, adds, offered
 
 
-M_ARENA_MAX = -8   # glibc's mallopt parameter: the most malloc arenas
-
-
-def _one_malloc_arena() -> None:
-    """Let threads allocate from the main heap (glibc; elsewhere nothing): memory the preparing
-    threads free is then reused by the kernel and the Dataset, not kept in arenas of their own
-    (measured on 10 M applicants: the kernel right after 35% slower, the Dataset twice as slow)."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 1)
-    except (OSError, AttributeError):
-        pass
-
-
 def _threads(sc: Scenario) -> int:
     return sc.engine.threads or os.cpu_count() or 1
 
 
 def _prepared(sc: Scenario, chunks: list[tuple[int, int]], offers: bool):
-    """`_chunk` of each (first, last) month range, in order, computed on the scenario's threads (numpy
+    """`_chunk` of each (first, end) range of applicant ids, in order, computed on the scenario's threads (numpy
     and the draws release the GIL) with at most one chunk a thread ahead of the one taken."""
     threads = _threads(sc)
     # BLAS (the copula's small product) on one thread: its own threads spin against these.
@@ -191,13 +177,12 @@ def _prepared(sc: Scenario, chunks: list[tuple[int, int]], offers: bool):
 
 def _on_threads(sc: Scenario, chunks: list[tuple[int, int]], offers: bool, threads: int):
     if threads == 1 or len(chunks) < 2:
-        yield from (_chunk(sc, first, last, offers) for first, last in chunks)
+        yield from (_chunk(sc, first, end, offers) for first, end in chunks)
         return
-    _one_malloc_arena()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         pending = deque()
-        for first, last in chunks:
-            pending.append(pool.submit(_chunk, sc, first, last, offers))
+        for first, end in chunks:
+            pending.append(pool.submit(_chunk, sc, first, end, offers))
             if len(pending) > threads:
                 yield pending.popleft().result()
         while pending:
@@ -210,6 +195,7 @@ def prepare(sc: Scenario, book_path: Path | None = None,
     `approved_applicants` [month, band], the application `funnel` [month, product, band, (applications, approvals,
     takeups)] and the `opening` book [product, band, state, (accounts, balance cents)]; with `offers`,
     also `offers`: every approved application (`approved_offers`)."""
+    memory.settle()
     bands = terms.n_bands(sc)
     applicants = np.zeros((sc.run.horizon_months, bands), dtype=np.int64)
     approved_applicants = np.zeros((sc.run.horizon_months, bands), dtype=np.int64)
@@ -220,11 +206,12 @@ def prepare(sc: Scenario, book_path: Path | None = None,
     given_up = np.zeros((len(PRODUCTS), bands))
     parts, offer_parts = [], []
     window = population.origination_window(sc) if sc.applicants.monthly_volume > 0 else 0
-    # A few months of applicants at a time (memory follows accounts, not applicants), prepared on
-    # threads; their counts are added here in month order, so floating-point sums do not depend on
-    # the threads or the months at a time.
-    step = max(1, APPLICANTS_AT_ONCE // max(1, sc.applicants.monthly_volume))
-    chunks = [(first, min(window, first + step - 1)) for first in range(1, window + 1, step)]
+    # Applicants a chunk at a time (memory follows accounts, not applicants; a chunk's arrays stay in
+    # the cache), prepared on threads; their counts are added here in id order, so floating-point
+    # sums do not depend on the threads or the chunks.
+    applicants_in_window = window * sc.applicants.monthly_volume
+    chunks = [(first, min(applicants_in_window, first + APPLICANTS_AT_ONCE))
+              for first in range(0, applicants_in_window, APPLICANTS_AT_ONCE)]
     sums = {"apr_sum": apr_sum, "cap_aprs": cap_aprs, "revenue_given_up": given_up}
     for accounts, counts, adds, offered in _prepared(sc, chunks, offers):
         for target, total in (("applicants", applicants), ("approved_applicants", approved_applicants),

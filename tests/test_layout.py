@@ -11,7 +11,7 @@ PACKAGE = ROOT / "simulator"
 
 # The stages of the pipe, in order; a module may import from its own row's predecessors only.
 STAGES = [
-    "codes", "units", "config", "files", "lock", "rng", "products", "hazard", "tail", "risk", "provisions", "terms",
+    "codes", "units", "config", "files", "lock", "memory", "rng", "products", "hazard", "tail", "risk", "provisions", "terms",
     "population", "scoring", "book", "policy", "origination", "kernel", "faults", "checkpoints", "pnl", "results", "tape",
     "calibration",
     "engine", "backtest", "scorecard_fit", "takeup_fit",

@@ -28,6 +28,24 @@ def test_plan_rate_inverts_the_fee_and_is_the_irr():
     assert out[0] == pytest.approx(irr, rel=1e-12)
 
 
+def test_plan_rates_solved_side_by_side_are_each_solved_alone():
+    """plan_rates solves four plans at a time: each plan's rate is, to the bit, what it is alone, for any
+    number of plans (a last group of one to four) and with plans that need no solving between them."""
+    rng = np.random.default_rng(5)
+    fee = np.where(rng.random(23) < 0.2, 0.0, rng.uniform(0.001, 0.03, 23))
+    periods = rng.choice([1, 3, 6, 12, 24], 23).astype(np.int64)
+    together = np.empty(23)
+    products.plan_rates(fee, periods, together)
+    alone = np.empty(1)
+    for i in range(23):
+        products.plan_rates(fee[i:i + 1], periods[i:i + 1], alone)
+        assert alone[0] == together[i], i
+    for k in range(1, 6):
+        some = np.empty(k)
+        products.plan_rates(fee[-k:], periods[-k:], some)
+        np.testing.assert_array_equal(some, together[-k:])
+
+
 def test_no_credit_risk_no_allowance(tmp_path):
     """A book with pd_12m = 0 (and no fraud) carries no allowance at any month end."""
     sc = loaded_scenario(tmp_path, ["run.paths=2", "run.horizon_months=14", "behaviour.fraud_rate=0"]).scenario

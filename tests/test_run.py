@@ -233,7 +233,7 @@ def test_validate_prints_the_resolved_scenario(scenario_file, capsys):
 
 def test_preparing_applicants_in_pieces_changes_nothing(small, monkeypatch):
     whole = engine.simulate(load_scenario(small))
-    monkeypatch.setattr(origination, "APPLICANTS_AT_ONCE", 1000)   # one or two months at a time
+    monkeypatch.setattr(origination, "APPLICANTS_AT_ONCE", 1000)   # a chunk straddling months
     xr.testing.assert_identical(whole, engine.simulate(load_scenario(small)))
 
 
