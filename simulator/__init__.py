@@ -106,12 +106,13 @@ def read(path: str | Path) -> xr.Dataset:
     return results.open_run(Path(path))[1]
 
 
-def report(folder: str | Path) -> Path:
-    """Draw the figures of folder/results.nc and write folder/report.html; returns the page's path."""
+def report(folder: str | Path, ds: xr.Dataset | None = None) -> Path:
+    """Draw the figures of folder/results.nc and write folder/report.html; returns the page's path.
+    `ds`: the results just written there by `run` (drawn as they are, not read back)."""
     from . import pages
 
     try:
-        return pages.build(Path(folder))
+        return pages.build(Path(folder), ds)
     except KeyError as exc:  # a variable this version draws is missing
         raise ScenarioError(str(Path(folder) / "results.nc"), "-", f"expected a results file of this simulator "
                                                                    f"version, found one without {exc}") from None

@@ -144,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary.render(ds, out / "results.nc", time.perf_counter() - started))
     if not args.no_report:
-        page = simulator.report(out)
+        page = simulator.report(out, ds)
         if not args.quiet:
             print(f"report: {page}")
     return 0

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
+import os
+import sys
 import textwrap
 import tomllib
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -865,14 +869,41 @@ SWEEP_FIGURES = [_vintage_cells_figure, small_multiples_figure, _roll_rate_cells
                  _cap_cells_figure, _waterfall_cells_figure, _allowance_cells_figure, cells_figure, frontier_figure]
 
 
-def figures(ds: xr.Dataset) -> list[Drawing]:
+def _cells_compared(ds: xr.Dataset) -> list[Drawing]:
+    return compare_figures([(label, ds, selection) for label, selection in results.cells(ds)])
+
+
+def figures(ds: xr.Dataset, processes: int | None = None) -> list[Drawing]:
     """Every figure of the report of `ds`. For a sweep every figure shows every cell: small multiples
     (one panel per cell), the cells side by side, the frontier, and every cell's 30+ ratio and
-    loss distribution overlaid (as `compare` draws runs)."""
-    if not results.sweep_names(ds):
-        return [draw(ds) for draw in FIGURES]
-    return [draw(ds) for draw in SWEEP_FIGURES] + \
-        compare_figures([(label, ds, selection) for label, selection in results.cells(ds)])
+    loss distribution overlaid (as `compare` draws runs). Drawn on `processes` (default: the cores)."""
+    draws = SWEEP_FIGURES + [_cells_compared] if results.sweep_names(ds) else FIGURES
+    drawn = _drawn(ds, draws, processes or os.cpu_count() or 1)
+    return [d for each in drawn for d in (each if isinstance(each, list) else [each])]
+
+
+_TO_DRAW: tuple = ()     # (ds, draws) for the forked processes of `_drawn`, which inherit it
+
+
+def _draw_one(i: int):
+    ds, draws = _TO_DRAW
+    return draws[i](ds)
+
+
+def _drawn(ds: xr.Dataset, draws: list, processes: int) -> list:
+    """draws[i](ds) for each i, in order. matplotlib draws on one core and the figures are independent,
+    so on Linux they are drawn in forked processes, which share `ds` with this one without copying
+    it (elsewhere, or with one process, here)."""
+    processes = min(processes, len(draws))
+    if processes < 2 or not sys.platform.startswith("linux"):
+        return [draw(ds) for draw in draws]
+    global _TO_DRAW
+    _TO_DRAW = (ds, draws)
+    try:
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_draw_one, range(len(draws))))
+    finally:
+        _TO_DRAW = ()
 
 
 def compare_figures(runs: list[tuple[str, xr.Dataset, dict[str, int]]]) -> list[Drawing]:

@@ -140,10 +140,12 @@ def render_html(ds: xr.Dataset, drawings: list[Drawing]) -> str:
     return _page(ds.attrs.get("title", "Monte Carlo run"), "\n".join(part for part in body if part))
 
 
-def build(folder: Path) -> Path:
-    """Read folder/results.nc, draw the figures into folder/figures/, write folder/report.html; its path."""
+def build(folder: Path, ds: xr.Dataset | None = None) -> Path:
+    """Draw the figures of folder/results.nc (or of `ds`, the Dataset just written there, not read
+    back) into folder/figures/, write folder/report.html; its path."""
     folder = Path(folder)
-    _, ds = results.open_run(folder)
+    if ds is None:
+        _, ds = results.open_run(folder)
     drawings = figures(ds)
     for drawing in drawings:
         files.write_bytes(folder / "figures" / drawing.name, drawing.png)

@@ -151,6 +151,22 @@ def test_report_command(single, capsys):
     assert (single / "report.html").is_file()
 
 
+@pytest.mark.parametrize("sweep", ["", '\n[sweep]\n"policy.cutoff_score" = [560, 600]\n'])
+def test_the_run_draws_from_memory_the_report_the_file_gives(sweep, tmp_path):
+    """`run` draws its report from the Dataset it has just written, not from results.nc read back: the
+    same page and figures, byte for byte, as `simulator report` draws from the file."""
+    folder = _run(tmp_path / "run", scenario=SCENARIO + sweep)
+    again = tmp_path / "again"
+    again.mkdir()
+    shutil.copy(folder / "results.nc", again / "results.nc")
+    assert main(["report", str(again)]) == 0
+    assert (again / "report.html").read_bytes() == (folder / "report.html").read_bytes()
+    drawn = sorted(p.name for p in (folder / "figures").iterdir())
+    assert drawn == sorted(p.name for p in (again / "figures").iterdir()) and drawn
+    for name in drawn:
+        assert (again / "figures" / name).read_bytes() == (folder / "figures" / name).read_bytes(), name
+
+
 def test_report_command_without_results(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     captured = capsys.readouterr()
@@ -193,6 +209,7 @@ def test_figures_without_data_say_so(single, tmp_path, monkeypatch):
     notes = []
     draw_note = figures._no_data
     monkeypatch.setattr(figures, "_no_data", lambda ax, *args: (notes.append(ax), draw_note(ax, *args)))
+    monkeypatch.setattr(figures, "_drawn", lambda ds, draws, processes: [draw(ds) for draw in draws])  # seen here
     ds = results.read(single / "results.nc")
     empty = ds.copy(deep=True)
     for name, var in empty.data_vars.items():
@@ -204,6 +221,23 @@ def test_figures_without_data_say_so(single, tmp_path, monkeypatch):
     for name in FIGURES:
         assert_not_blank(folder / "figures" / name)
     assert len({id(ax.figure) for ax in notes}) == len(FIGURES)  # every figure wrote its note
+
+
+def test_figures_drawn_in_processes_are_those_drawn_here(single):
+    ds = results.read(single / "results.nc")
+    here, there = figures.figures(ds, processes=1), figures.figures(ds, processes=2)
+    assert [d.name for d in here] == [d.name for d in there] and len(here) == len(FIGURES)
+    for a, b in zip(here, there):
+        assert (a.png, a.title, a.caption) == (b.png, b.title, b.caption), a.name
+
+
+def test_an_error_drawing_in_a_process_reaches_the_caller(single, monkeypatch):
+    def broken(ds):
+        raise KeyError("dpd30_ratio")
+
+    monkeypatch.setattr(figures, "FIGURES", [figures.FIGURES[0], broken])
+    with pytest.raises(KeyError, match="dpd30_ratio"):
+        figures.figures(results.read(single / "results.nc"), processes=2)
 
 
 def _chromium() -> str | None:
