@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 
+import numba as nb
 import numpy as np
 from scipy import stats
 from scipy.special import ndtr
@@ -29,10 +30,64 @@ _POPULATION_MONTH = 0
 FEATURE_NAMES = ("income", "dti", "age", "tenure", "past_delinquencies")
 
 
+@nb.njit(cache=True, nogil=True)
+def _searched(table, x, right, out):
+    """out[i] = np.searchsorted(table, x[i], side="right" if right else "left") for a short sorted
+    table, by counting (numpy's binary search costs more per value than the table is long)."""
+    n = table.shape[0]
+    for i in range(x.shape[0]):
+        v = x[i]
+        k = 0
+        if v != v:
+            k = n          # numpy sorts NaN last
+        elif right:
+            while k < n and table[k] <= v:
+                k += 1
+        else:
+            while k < n and table[k] < v:
+                k += 1
+        out[i] = k
+
+
+def _searchsorted(table: np.ndarray, x: np.ndarray, side: str) -> np.ndarray:
+    out = np.empty(x.shape[0], dtype=np.int64)
+    _searched(np.ascontiguousarray(table, dtype=np.float64), np.ascontiguousarray(x, dtype=np.float64),
+              side == "right", out)
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _interp_even(z, nodes, values, out):
+    """out[i] = np.interp(z[i], nodes, values), to the bit, for evenly spaced nodes: the node below
+    found from the spacing (then checked against the nodes), not by binary search (20x faster)."""
+    n = nodes.shape[0]
+    first, last = nodes[0], nodes[n - 1]
+    per_unit = (n - 1) / (last - first)
+    for i in range(z.shape[0]):
+        x = z[i]
+        if x != x:
+            out[i] = x
+        elif x <= first:
+            out[i] = values[0]
+        elif x >= last:
+            out[i] = values[n - 1]
+        else:
+            j = min(max(int((x - first) * per_unit), 0), n - 2)
+            while nodes[j + 1] <= x:
+                j += 1
+            while nodes[j] > x:
+                j -= 1
+            if nodes[j] == x:
+                out[i] = values[j]
+            else:
+                slope = (values[j + 1] - values[j]) / (nodes[j + 1] - nodes[j])
+                out[i] = slope * (x - nodes[j]) + values[j]
+
+
 def _categorical(u: np.ndarray, shares: list[float]) -> np.ndarray:
     """Index of the category each uniform falls in; categories with share 0 are never drawn."""
     cum = np.cumsum(np.asarray(shares, dtype=np.float64))
-    idx = np.searchsorted(cum, u * cum[-1], side="right")
+    idx = _searchsorted(cum, u * cum[-1], side="right")
     return np.minimum(idx, len(shares) - 1)
 
 
@@ -57,7 +112,9 @@ def _beta_table(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _beta_from_normal(z: np.ndarray, a: float, b: float) -> np.ndarray:
     """scipy.stats.beta.ppf(Phi(z)), tabulated at fine nodes in z and interpolated (about 15x faster)."""
-    return np.interp(z, *_beta_table(a, b))
+    out = np.empty(len(z))
+    _interp_even(np.ascontiguousarray(z, dtype=np.float64), *_beta_table(a, b), out)
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -69,7 +126,7 @@ def _poisson_cdf(mean: float) -> np.ndarray:
 def _poisson_from_uniform(u: np.ndarray, mean: float) -> np.ndarray:
     """scipy.stats.poisson.ppf(u) by a cdf table: the smallest k with cdf(k) >= u."""
     cdf = _poisson_cdf(mean)
-    return np.minimum(np.searchsorted(cdf, u, side="left"), len(cdf) - 1)
+    return np.minimum(_searchsorted(cdf, u, side="left"), len(cdf) - 1)
 
 
 def origination_window(scenario: Scenario) -> int:

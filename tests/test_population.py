@@ -294,6 +294,22 @@ def test_quantile_helpers_match_scipy():
         assert np.mean(population._poisson_from_uniform(u, mu) == expected) == 1.0, mu
 
 
+def test_fast_table_look_ups_are_numpys_to_the_bit():
+    """The even-node interpolation and the short-table search give np.interp's and np.searchsorted's
+    answers exactly: inside, at and halfway between nodes, beyond both ends, NaN."""
+    nodes, values = population._beta_table(*population.beta_parameters(0.3, 0.15))
+    rng = np.random.default_rng(3)
+    z = np.concatenate([rng.normal(size=200_000), 4 * rng.normal(size=20_000), nodes, nodes[:-1] + np.diff(nodes) / 2,
+                        [-40.0, 40.0, nodes[0], nodes[-1], np.nan]])
+    out = np.empty_like(z)
+    population._interp_even(z, nodes, values, out)
+    np.testing.assert_array_equal(out, np.interp(z, nodes, values))
+    table = np.array([0.1, 0.25, 0.25, 0.7, 1.0])
+    x = np.concatenate([rng.random(10_000) * 1.2 - 0.1, table, [np.nan]])
+    for side in ("left", "right"):
+        np.testing.assert_array_equal(population._searchsorted(table, x, side), np.searchsorted(table, x, side=side))
+
+
 def test_reproducible(tmp_path):
     sc = scenario(tmp_path, "applicants.monthly_volume=50", "applicants.origination_months=2")
     a1, a2 = population.applicants(sc), population.applicants(sc)
