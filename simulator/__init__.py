@@ -106,13 +106,14 @@ def read(path: str | Path) -> xr.Dataset:
     return results.open_run(Path(path))[1]
 
 
-def report(folder: str | Path, ds: xr.Dataset | None = None) -> Path:
+def report(folder: str | Path, ds: xr.Dataset | None = None, processes: int | None = None) -> Path:
     """Draw the figures of folder/results.nc and write folder/report.html; returns the page's path.
-    `ds`: the results just written there by `run` (drawn as they are, not read back)."""
+    `ds`: the results just written there by `run` (drawn as they are, not read back); `processes`:
+    how many draw the figures (default: the cores)."""
     from . import pages
 
     try:
-        return pages.build(Path(folder), ds)
+        return pages.build(Path(folder), ds, processes)
     except KeyError as exc:  # a variable this version draws is missing
         raise ScenarioError(str(Path(folder) / "results.nc"), "-", f"expected a results file of this simulator "
                                                                    f"version, found one without {exc}") from None

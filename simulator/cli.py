@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario and write DIR/results.nc")
     _scenario_args(run)
     run.add_argument("--out", type=Path, help="output folder (default: reports/<run.name>/)")
-    run.add_argument("--threads", type=int, help="kernel threads (default: engine.threads, 0 = all cores)")
+    run.add_argument("--threads", type=int, help="kernel threads, and processes drawing the report (default: "
+                                                 "engine.threads, 0 = all cores)")
     run.add_argument("--block-size", type=int, help="borrowers per kernel block (default: engine.block_size)")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     where = run.add_mutually_exclusive_group()
@@ -144,7 +145,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary.render(ds, out / "results.nc", time.perf_counter() - started))
     if not args.no_report:
-        page = simulator.report(out, ds)
+        threads = loaded.scenario.engine.threads if args.threads is None else args.threads
+        page = simulator.report(out, ds, processes=threads or None)
         if not args.quiet:
             print(f"report: {page}")
     return 0

@@ -140,13 +140,13 @@ def render_html(ds: xr.Dataset, drawings: list[Drawing]) -> str:
     return _page(ds.attrs.get("title", "Monte Carlo run"), "\n".join(part for part in body if part))
 
 
-def build(folder: Path, ds: xr.Dataset | None = None) -> Path:
+def build(folder: Path, ds: xr.Dataset | None = None, processes: int | None = None) -> Path:
     """Draw the figures of folder/results.nc (or of `ds`, the Dataset just written there, not read
-    back) into folder/figures/, write folder/report.html; its path."""
+    back) into folder/figures/ on `processes` (default: the cores), write folder/report.html; its path."""
     folder = Path(folder)
     if ds is None:
         _, ds = results.open_run(folder)
-    drawings = figures(ds)
+    drawings = figures(ds, processes)
     for drawing in drawings:
         files.write_bytes(folder / "figures" / drawing.name, drawing.png)
     path = folder / "report.html"

@@ -231,6 +231,19 @@ def test_figures_drawn_in_processes_are_those_drawn_here(single):
         assert (a.png, a.title, a.caption) == (b.png, b.title, b.caption), a.name
 
 
+@pytest.mark.parametrize("options, processes", [([], os.cpu_count()), (["--threads", "1"], 1),
+                                                 (["--set", "engine.threads=3"], 3),
+                                                 (["--set", "engine.threads=3", "--threads", "2"], 2)])
+def test_the_report_is_drawn_on_the_runs_threads(options, processes, tmp_path, monkeypatch):
+    asked = []
+    drawn = figures._drawn
+    monkeypatch.setattr(figures, "_drawn", lambda ds, draws, n: (asked.append(n), drawn(ds, draws, 1))[1])
+    (tmp_path / "scenario.toml").write_text(SCENARIO)
+    args = ["run", str(tmp_path / "scenario.toml"), "--out", str(tmp_path / "out"), "--quiet", *options]
+    assert main(args + [arg for item in SMALL for arg in ("--set", item)]) == 0
+    assert asked == [processes]
+
+
 def test_an_error_drawing_in_a_process_reaches_the_caller(single, monkeypatch):
     def broken(ds):
         raise KeyError("dpd30_ratio")
