@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numba as nb
 import numpy as np
 import xarray as xr
 from scipy.stats import norm
@@ -29,12 +30,21 @@ def risk_pd(accounts) -> np.ndarray:
     return np.where(accounts.fraud, 1.0, accounts.pd_12m)
 
 
+@nb.njit(cache=True, nogil=True)
+def _pool_sums(product, band, n_bands, values, weights, total, weighted):
+    """total[pool] += weight, weighted[pool] += weight x value, account by account in order: the sums
+    np.bincount makes, to the bit, without its temporary arrays (a run has millions of accounts)."""
+    for i in range(product.shape[0]):
+        pool = np.int64(product[i]) * n_bands + band[i]
+        total[pool] += weights[i]
+        weighted[pool] += weights[i] * values[i]
+
+
 def _by_pool(accounts, n_bands: int, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted mean of `values` in each (product, band) pool; NaN for an empty pool."""
-    cell = accounts.product.astype(np.int64) * n_bands + accounts.band
-    size = len(PRODUCTS) * n_bands
-    total = np.bincount(cell, weights=weights, minlength=size)
-    weighted = np.bincount(cell, weights=weights * values, minlength=size)
+    total, weighted = np.zeros(len(PRODUCTS) * n_bands), np.zeros(len(PRODUCTS) * n_bands)
+    _pool_sums(accounts.product, accounts.band, n_bands, np.asarray(values, dtype=np.float64),
+               np.asarray(weights, dtype=np.float64), total, weighted)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (weighted / total).reshape(len(PRODUCTS), n_bands)
 

@@ -211,6 +211,21 @@ def test_pool_pds_count_fraud_at_pd_one():
     assert fraud[JIEBEI, 0] == pytest.approx(0.5) and np.isnan(mean_pd[JIEBEI, 1])
 
 
+def test_pool_sums_are_bincounts_to_the_bit():
+    """The compiled pool sums add account by account in order, as np.bincount does: the same bits."""
+    from collections import namedtuple
+
+    rng = np.random.default_rng(2)
+    pools = namedtuple("Pools", "product band")(rng.integers(0, 3, 100_000).astype(np.int8),
+                                                 rng.integers(0, 5, 100_000).astype(np.int8))
+    values, weights = rng.random(100_000), rng.random(100_000) * 1e5
+    weights[rng.random(100_000) < 0.2] = 0.0
+    cell = pools.product.astype(np.int64) * 5 + pools.band
+    with np.errstate(invalid="ignore"):
+        expected = (np.bincount(cell, weights * values, 15) / np.bincount(cell, weights, 15)).reshape(3, 5)
+    np.testing.assert_array_equal(risk._by_pool(pools, 5, values, weights), expected)
+
+
 def test_fraud_raises_irb_capital_and_shows_in_the_calibration(tmp_path):
     path = tmp_path / "f.toml"
     path.write_text('[run]\nname = "f"\n')

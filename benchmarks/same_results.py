@@ -1,0 +1,61 @@
+"""Whether a change of speed left the results as they were: write the results of three scenarios (the
+baseline, severe and the cutoff sweep, small) with the simulator importable here, or compare two such
+folders variable by variable, to the bit.
+
+    python benchmarks/same_results.py write DIR        # run from outside the repository with
+    python benchmarks/same_results.py compare DIR DIR  #   PYTHONPATH=<a worktree> for an older commit
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = {"baseline": ["applicants.monthly_volume=20000", "run.paths=4"],
+        "severe": ["applicants.monthly_volume=3000", "run.paths=3"],
+        "cutoff_sweep": ["applicants.monthly_volume=1000", "run.paths=2"]}
+
+
+def write(folder: Path) -> None:
+    import simulator
+    from simulator import engine, results
+    from simulator.config import load_scenario
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, overrides in RUNS.items():
+        ds = engine.simulate(load_scenario(ROOT / "scenarios" / f"{name}.toml", overrides + ["engine.threads=2"]))
+        results.write(ds, folder / f"{name}.nc")
+    print(f"wrote {len(RUNS)} results files with {simulator.__file__}")
+
+
+def compare(a: Path, b: Path) -> bool:
+    from simulator import results
+
+    same = True
+    for name in RUNS:
+        x, y = results.read(a / f"{name}.nc"), results.read(b / f"{name}.nc")
+        differ = [k for k in sorted(set(x.data_vars) | set(y.data_vars))
+                  if k not in x or k not in y or not np.array_equal(x[k].values, y[k].values,
+                                                                   equal_nan=x[k].dtype.kind == "f")]
+        attrs = [k for k in sorted(set(x.attrs) | set(y.attrs)) if str(x.attrs.get(k)) != str(y.attrs.get(k))]
+        print(f"{name}: {len(x.data_vars)} variables, differing: {differ or 'none'}; attributes differing: "
+              f"{attrs or 'none'}")
+        same = same and not differ and not attrs
+    return same
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["write", "compare"])
+    parser.add_argument("folders", type=Path, nargs="+")
+    args = parser.parse_args()
+    if args.action == "write":
+        write(args.folders[0])
+    else:
+        raise SystemExit(0 if compare(*args.folders[:2]) else 1)
+
+
+if __name__ == "__main__":
+    main()
