@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import __version__, faults, files
+from . import __version__, files
 from .config import LoadedScenario, ScenarioError
 
 FINGERPRINT = "fingerprint"
@@ -124,7 +124,6 @@ class Checkpoints:
                 np.savez(handle, **sums, **meta)
 
         files.write_atomic(self._path(task), write)
-        faults.after_checkpoint()
 
     @staticmethod
     def remove_folder(folder: Path) -> None:

@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numba as nb
@@ -219,13 +220,22 @@ def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, b
     tape_out = tapes.new_kernel_tape(accounts.start_month, sc.run.horizon_months) if tape else None
     bar = tqdm(total=len(todo), unit="task", disable=not progress, file=sys.stderr, leave=False, dynamic_ncols=True,
                desc=label or None)
+    # Finished tasks are saved on a thread of their own while the next ones run (a save waits on the
+    # disk); every save is atomic, and the run ends only when they are all on disk.
+    saver = ThreadPoolExecutor(max_workers=1) if store else None
+    saves = []
     try:
         for task, sums in executor.run(sc, accounts, starts, ecl, todo, tape_out):
             if store:
-                store.save(task, sums)
+                saves.append(saver.submit(store.save, task, sums))
             totals.add(task, sums)
             bar.update()
+            faults.after_task()
+        for save in saves:
+            save.result()           # a save that failed fails the run
     finally:
+        if saver:
+            saver.shutdown(wait=True, cancel_futures=True)
         bar.close()
         if local:
             executor.close()

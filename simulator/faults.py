@@ -1,7 +1,7 @@
 """Test seams: environment variables that slow a run down or crash a worker on purpose, so that
 tests can interrupt a run midway or kill a Dask worker. Read here only; unset in normal use.
 
-- SIMULATOR_TASK_DELAY=<seconds>: wait this long after each checkpoint is saved.
+- SIMULATOR_TASK_DELAY=<seconds>: wait this long after each task of a run here has finished.
 - SIMULATOR_CRASH_ONCE=<file>: the first Dask task to find no such file creates it and kills its worker.
 - SIMULATOR_CRASH_ALWAYS=1: every Dask task kills its worker (all workers lost).
 """
@@ -16,7 +16,7 @@ CRASH_ONCE = "SIMULATOR_CRASH_ONCE"
 CRASH_ALWAYS = "SIMULATOR_CRASH_ALWAYS"
 
 
-def after_checkpoint() -> None:
+def after_task() -> None:
     """Wait SIMULATOR_TASK_DELAY seconds, if set."""
     delay = os.environ.get(TASK_DELAY)
     if delay:

@@ -142,3 +142,18 @@ def test_a_linked_checkpoint_folder_is_refused(scenario, tmp_path):
     code, err = finish(start(scenario, out))
     assert code == 2 and ".checkpoint" in err and "link" in err
     assert (elsewhere / "keep.txt").read_text() == "mine" and len(list(elsewhere.iterdir())) == 1
+
+
+def test_a_checkpoint_that_cannot_be_saved_fails_the_run(scenario, tmp_path, monkeypatch):
+    """Checkpoints are saved on a thread of their own while the next tasks run: a save that fails still
+    fails the run, and no results are written."""
+    import simulator
+    from simulator.checkpoints import Checkpoints
+
+    def full(self, task, sums):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Checkpoints, "save", full)
+    with pytest.raises(OSError, match="No space left"):
+        simulator.run(simulator.load(scenario), out=tmp_path / "out", threads=1)
+    assert not (tmp_path / "out" / "results.nc").exists()
