@@ -130,6 +130,7 @@ def _plan_newton_step(r, pay, n):
 
 
 PLAN_NEWTON_STEPS = 100
+PLAN_LANES = 4   # plans solved side by side
 
 
 @nb.njit(cache=True, nogil=True)
@@ -137,8 +138,8 @@ def plan_rates(fee_rate, periods, out):
     """out[i]: the monthly IRR r of an equal-principal plan with a flat fee a period (fee_rate[i], a
     fraction of the principal) over periods[i] periods: the root of (1/n + f) a(r, n) = 1, a the
     annuity factor (the inverse of `fee_rate_for_apr`), by Newton's method from the flat-rate guess.
-    Four plans are solved side by side, each its own steps: the processor overlaps their chains of
-    divisions (each plan's r is what it would be alone)."""
+    Four plans are solved side by side, each with its own steps: the processor overlaps their
+    chains of divisions (each plan's r is what it would be alone)."""
     todo = np.empty(fee_rate.shape[0], dtype=np.int64)
     m = 0
     for i in range(fee_rate.shape[0]):
@@ -148,33 +149,26 @@ def plan_rates(fee_rate, periods, out):
         else:
             todo[m] = i
             m += 1
-    for b in range(0, m, 4):
-        i0, i1, i2, i3 = todo[b], todo[min(b + 1, m - 1)], todo[min(b + 2, m - 1)], todo[min(b + 3, m - 1)]
-        n0, n1, n2, n3 = periods[i0], periods[i1], periods[i2], periods[i3]
-        p0, p1, p2, p3 = (1.0 / n0 + fee_rate[i0], 1.0 / n1 + fee_rate[i1], 1.0 / n2 + fee_rate[i2],
-                          1.0 / n3 + fee_rate[i3])
-        r0, r1, r2, r3 = (2.0 * fee_rate[i0] * n0 / (n0 + 1.0), 2.0 * fee_rate[i1] * n1 / (n1 + 1.0),
-                          2.0 * fee_rate[i2] * n2 / (n2 + 1.0), 2.0 * fee_rate[i3] * n3 / (n3 + 1.0))
-        d0, d1, d2, d3 = False, b + 1 >= m, b + 2 >= m, b + 3 >= m   # lanes past the end: done
+    r, pay = np.empty(PLAN_LANES), np.empty(PLAN_LANES)
+    n, done = np.empty(PLAN_LANES, dtype=np.int64), np.empty(PLAN_LANES, dtype=np.bool_)
+    for b in range(0, m, PLAN_LANES):
+        for k in range(PLAN_LANES):
+            i = todo[min(b + k, m - 1)]
+            n[k] = periods[i]
+            pay[k] = 1.0 / n[k] + fee_rate[i]
+            r[k] = 2.0 * fee_rate[i] * n[k] / (n[k] + 1.0)
+            done[k] = b + k >= m            # a lane past the last plan has nothing to solve
         for _ in range(PLAN_NEWTON_STEPS):
-            if not d0:
-                r0, s0 = _plan_newton_step(r0, p0, n0)
-                d0 = abs(s0) <= 1e-15 * r0
-            if not d1:
-                r1, s1 = _plan_newton_step(r1, p1, n1)
-                d1 = abs(s1) <= 1e-15 * r1
-            if not d2:
-                r2, s2 = _plan_newton_step(r2, p2, n2)
-                d2 = abs(s2) <= 1e-15 * r2
-            if not d3:
-                r3, s3 = _plan_newton_step(r3, p3, n3)
-                d3 = abs(s3) <= 1e-15 * r3
-            if d0 and d1 and d2 and d3:
+            busy = False
+            for k in range(PLAN_LANES):
+                if not done[k]:
+                    r[k], step = _plan_newton_step(r[k], pay[k], n[k])
+                    done[k] = abs(step) <= 1e-15 * r[k]
+                    busy = busy or not done[k]
+            if not busy:
                 break
-        out[i3] = r3
-        out[i2] = r2
-        out[i1] = r1
-        out[i0] = r0
+        for k in range(min(PLAN_LANES, m - b)):
+            out[todo[b + k]] = r[k]
 
 
 def irr_apr(amount: float, payments: np.ndarray) -> float:
