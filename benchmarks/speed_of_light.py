@@ -5,8 +5,10 @@ takes one default draw and makes one amortisation step per borrower-month, and
 nothing else:
 
 - it is compiled with Numba, with `prange` over accounts;
-- each account gets the same counter-based SplitMix64 stream as the full kernel
-  (`rng.stream(seed, path, account)`), and each month one draw `rng.draw(key, t, MISS)`;
+- each path of an account gets the full kernel's counter-based SplitMix64 stream
+  (`rng.stream(seed, path, account)`) with the purpose MISS absorbed once, and each
+  month one draw, one hash of the month (`rng.draw_at(key, t)`; the full kernel
+  hashes the month, then each purpose: two hashes for its first draw);
 - the draw is compared with the account's monthly default probability,
   1 - (1 - pd_12m) ** (1/12), computed once on the host. There is no factor, no
   arrears, no roll rate, no prepayment;
@@ -64,7 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))       # the simulat
 
 import kernel_throughput as kt  # noqa: E402
 from simulator import engine, origination, terms  # noqa: E402
-from simulator.rng import MISS, draw, stream  # noqa: E402
+from simulator.rng import MISS, _absorb, draw_at, stream  # noqa: E402
 
 
 LANES = 4   # paths of an account stepped together: independent amortisation chains the CPU overlaps
@@ -75,7 +77,7 @@ def _step(alive, key, t, start, b, r, n, pay, pd):
     """One path's month: (alive, balance, defaulted, paid this month)."""
     if not alive:
         return False, b, 0, np.int64(0)
-    if draw(key, t, MISS) < pd:                # default: the account leaves this path
+    if draw_at(key, t) < pd:                   # default: the account leaves this path (one hash)
         return False, b, 1, np.int64(0)
     interest = np.int64(np.floor(b * r + 0.5))
     due = b if t - start >= n else min(max(pay - interest, np.int64(0)), b)
@@ -87,8 +89,9 @@ def _account(seed, first, lanes, account, start, principal, r, n, pay, pd, horiz
     """Up to LANES paths (first .. first + lanes - 1) of one account, month by month: (borrower-months,
     defaults, cents repaid). Each path's balance is a chain of dependent steps (multiply, round,
     subtract); four independent chains stepped together let the CPU overlap them."""
-    k0, k1 = stream(seed, first, account), stream(seed, first + 1, account)
-    k2, k3 = stream(seed, first + 2, account), stream(seed, first + 3, account)
+    # The purpose is absorbed once per path, the month last: one hash a borrower-month.
+    k0, k1 = _absorb(stream(seed, first, account), MISS), _absorb(stream(seed, first + 1, account), MISS)
+    k2, k3 = _absorb(stream(seed, first + 2, account), MISS), _absorb(stream(seed, first + 3, account), MISS)
     a0, a1, a2, a3 = True, lanes > 1, lanes > 2, lanes > 3
     b0 = b1 = b2 = b3 = principal
     months, defaults, repaid = np.int64(lanes), np.int64(0), np.int64(0)   # the origination month
