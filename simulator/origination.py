@@ -167,26 +167,23 @@ def _threads(sc: Scenario) -> int:
 
 
 def _prepared(sc: Scenario, chunks: list[tuple[int, int]], offers: bool):
-    """`_chunk` of each (first, end) range of applicant ids, in order, computed on the scenario's threads (numpy
-    and the draws release the GIL) with at most one chunk a thread ahead of the one taken."""
+    """`_chunk` of each (first, end) range of applicant ids, in order, computed on the scenario's
+    threads (numpy and the draws release the GIL) with at most one chunk a thread ahead of the one
+    taken; BLAS (the copula's small product) on one thread meanwhile, as its own threads would spin
+    on the cores these need."""
     threads = _threads(sc)
-    # BLAS (the copula's small product) on one thread: its own threads spin against these.
     with threadpool_limits(limits=1, user_api="blas"):
-        yield from _on_threads(sc, chunks, offers, threads)
-
-
-def _on_threads(sc: Scenario, chunks: list[tuple[int, int]], offers: bool, threads: int):
-    if threads == 1 or len(chunks) < 2:
-        yield from (_chunk(sc, first, end, offers) for first, end in chunks)
-        return
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        pending = deque()
-        for first, end in chunks:
-            pending.append(pool.submit(_chunk, sc, first, end, offers))
-            if len(pending) > threads:
+        if threads == 1 or len(chunks) < 2:
+            yield from (_chunk(sc, first, end, offers) for first, end in chunks)
+            return
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            pending = deque()
+            for first, end in chunks:
+                pending.append(pool.submit(_chunk, sc, first, end, offers))
+                if len(pending) > threads:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def prepare(sc: Scenario, book_path: Path | None = None,

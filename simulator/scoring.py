@@ -73,7 +73,9 @@ def _centring_table(sd: float) -> tuple[np.ndarray, np.ndarray]:
         mid = 0.5 * (low + high)
         mean = expit(grid[:, None] + mid[:, None] + sd * nodes[None, :]) @ weights
         low, high = np.where(mean < target, mid, low), np.where(mean < target, high, mid)
-    return grid, 0.5 * (low + high)
+    shift = 0.5 * (low + high)
+    grid.flags.writeable = shift.flags.writeable = False     # cached: read-only
+    return grid, shift
 
 
 def score_applicants(features: dict[str, np.ndarray], card: Scorecard, population: Applicants,
