@@ -210,8 +210,8 @@ def report(found: dict, by_band: bool = False) -> str:
              *(_row(f"cure {STATES[k + 1]}->current", e) for k, e in enumerate(found["cures"])),
              *(_row(f"  {product}: roll {STATES[k + 1]}", e) for product, (rolls, _) in found["by_product"].items()
                for k, e in enumerate(rolls) if e.n),
-             *(_row(f"  band {band}: roll {STATES[k + 1]}", e) for band, (rolls, _) in found["by_band"].items()
-               for k, e in enumerate(rolls) if e.n and by_band),
+             *(_row(f"  band {band}: roll {STATES[k + 1]}", e) for band, (rolls, _) in
+               (found["by_band"].items() if by_band else []) for k, e in enumerate(rolls) if e.n),
              _row("prepayment a month", found["prepay"]),
              *(_row(f"pd_12m band {band}", e) for band, e in found["pd_by_band"].items()),
              _row("recovery share (net)", found["recovery"]) + f"  lag {found['lag']} months"]

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import files, population, scoring
+from . import files, population, scoring, terms
 from .codes import (CHARGED_OFF_STATUS, CLOSED_STATUS, HUABEI, METHODS, N_STATES, PAYER_TYPES, PREPAID_STATUS, PRODUCTS,
                     T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID, T_RECOVERED, T_STATUS, TAPE, TAPE_STATUS)
 from .config import ScenarioError
@@ -195,7 +195,7 @@ def frames(sc, accounts, tape: KernelTape, at_once: int = ACCOUNTS_AT_ONCE):
     n = len(accounts.account_id)
     for a0 in range(0, max(1, n), at_once):
         a1 = min(n, a0 + at_once)
-        yield frame(sc, type(accounts)(*(column[a0:a1] for column in accounts)), tape.part(a0, a1))
+        yield frame(sc, terms.between(accounts, a0, a1), tape.part(a0, a1))
 
 
 # --- reading a tape: ours, or a lender's through a mapping file ---------------------------------------

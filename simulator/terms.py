@@ -191,6 +191,11 @@ def account_arrays(n: int, roll_rates: list[float], factor=None, **fields) -> Ac
     return Accounts(**out)
 
 
+def between(accounts: Accounts, a0: int, a1: int) -> Accounts:
+    """Accounts a0 .. a1 - 1 (views of the columns)."""
+    return Accounts(*(column[a0:a1] for column in accounts))
+
+
 def concat(parts: list[Accounts], threads: int = 1) -> Accounts:
     """Accounts of several parts, one after the other (the columns copied on `threads` threads)."""
     if threads <= 1:
