@@ -4,22 +4,26 @@ The speed-of-light kernel does the least a monthly loan simulation can do. It
 takes one default draw and makes one amortisation step per borrower-month, and
 nothing else:
 
-- it is compiled with Numba, with `prange` over accounts;
+- it is compiled with Numba, with `prange` over blocks of BLOCK accounts;
 - each path of an account gets the full kernel's counter-based SplitMix64 stream
   (`rng.stream(seed, path, account)`) with the purpose MISS absorbed once, and each
-  month one draw, one hash of the month (`rng.draw_at(key, t)`; the full kernel
-  hashes the month, then each purpose: two hashes for its first draw);
+  month one draw, one hash of the month (the full kernel hashes the month, then each
+  purpose: two hashes for its first draw);
 - the draw is compared with the account's monthly default probability,
-  1 - (1 - pd_12m) ** (1/12), computed once on the host. There is no factor, no
+  1 - (1 - pd_12m) ** (1/12), computed once on the host as a 53-bit integer threshold
+  (`sol_inputs`), the same comparison as the uniform's. There is no factor, no
   arrears, no roll rate, no prepayment;
 - otherwise it makes one level-payment step on an integer-cent balance: interest
   is balance x rate rounded to the cent, principal is payment - interest, and the
   last instalment repays the rest;
 - it writes only per-thread sums (Numba `prange` reductions of three scalars:
   borrower-months, defaults, cents repaid). There are no per-cell outputs;
-- an account's paths are stepped 4 at a time, month by month (`_account`): each
-  balance is a dependent chain, and independent chains side by side overlap in the
-  CPU. The sums are the same as one path at a time.
+- a task steps all paths of its block of accounts month by month, one path's
+  accounts at a time (`_month`), with masks instead of branches, so that LLVM runs
+  the month 4 accounts to an AVX vector instruction. Accounts are ordered by start
+  month and term (`sol_inputs`) so that a block's accounts open and close together;
+  the block stops when all have closed. `tests/test_benchmarks.py` checks its sums
+  against a plain loop over each path of each account.
 
 An account counts its origination month and then each month until it matures or
 defaults (the month it does so included), or until the horizon.
@@ -66,77 +70,97 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))       # the simulat
 
 import kernel_throughput as kt  # noqa: E402
 from simulator import engine, origination, terms  # noqa: E402
-from simulator.rng import MISS, _absorb, draw_at, stream  # noqa: E402
+from simulator.rng import _S11, MISS, _absorb, stream  # noqa: E402
 
 
-LANES = 4   # paths of an account stepped together: independent amortisation chains the CPU overlaps
-
-
-@nb.njit(inline="always", cache=True)
-def _step(alive, key, t, start, b, r, n, pay, pd):
-    """One path's month: (alive, balance, defaulted, paid this month)."""
-    if not alive:
-        return False, b, 0, np.int64(0)
-    if draw_at(key, t) < pd:                   # default: the account leaves this path (one hash)
-        return False, b, 1, np.int64(0)
-    interest = np.int64(np.floor(b * r + 0.5))
-    due = b if t - start >= n else min(max(pay - interest, np.int64(0)), b)
-    return b != due, b - due, 0, due + interest     # repaid in full: matured
+BLOCK = 512   # accounts a task steps together; their paths' state (3 arrays) stays in the L2 cache
 
 
 @nb.njit(cache=True)
-def _account(seed, first, lanes, account, start, principal, r, n, pay, pd, horizon):
-    """Up to LANES paths (first .. first + lanes - 1) of one account, month by month: (borrower-months,
-    defaults, cents repaid). Each path's balance is a chain of dependent steps (multiply, round,
-    subtract); four independent chains stepped together let the CPU overlap them."""
-    # The purpose is absorbed once per path, the month last: one hash a borrower-month.
-    k0, k1 = _absorb(stream(seed, first, account), MISS), _absorb(stream(seed, first + 1, account), MISS)
-    k2, k3 = _absorb(stream(seed, first + 2, account), MISS), _absorb(stream(seed, first + 3, account), MISS)
-    a0, a1, a2, a3 = True, lanes > 1, lanes > 2, lanes > 3
-    b0 = b1 = b2 = b3 = principal
-    months, defaults, repaid = np.int64(lanes), np.int64(0), np.int64(0)   # the origination month
-    for t in range(start + 1, horizon + 1):
-        if not (a0 or a1 or a2 or a3):
-            break
-        months += np.int64(a0) + np.int64(a1) + np.int64(a2) + np.int64(a3)
-        a0, b0, d0, p0 = _step(a0, k0, t, start, b0, r, n, pay, pd)
-        a1, b1, d1, p1 = _step(a1, k1, t, start, b1, r, n, pay, pd)
-        a2, b2, d2, p2 = _step(a2, k2, t, start, b2, r, n, pay, pd)
-        a3, b3, d3, p3 = _step(a3, k3, t, start, b3, r, n, pay, pd)
-        defaults += d0 + d1 + d2 + d3
-        repaid += p0 + p1 + p2 + p3
-    return months, defaults, repaid
+def _month(t, key, balance, alive, start, term, rate, payment, threshold):
+    """Month t for one path of a block of accounts: (accounts open at the month's start, defaults,
+    cents repaid, accounts still open or not yet opened). Branch-free, so that LLVM runs it several
+    accounts to a vector instruction; it updates `balance` and `alive` in place."""
+    opened = defaults = repaid = still = 0
+    month = np.uint64(t)
+    for a in range(key.shape[0]):
+        open_ = alive[a] & np.int64(start[a] < t)
+        default = open_ & np.int64((_absorb(key[a], month) >> _S11) < threshold[a])   # draw < p, one hash
+        b = balance[a]
+        interest = np.int64(np.floor(b * rate[a] + 0.5))
+        due = b if t - start[a] >= term[a] else min(max(payment[a] - interest, np.int64(0)), b)
+        paying = -(open_ & (1 - default))                  # all ones or zero: a mask, not a branch
+        repaid += (due + interest) & paying
+        balance[a] = b - (due & paying)
+        alive[a] &= (1 - default) & (1 - (-paying & np.int64(b == due)))      # repaid in full: matured
+        opened += open_
+        defaults += default
+        still += alive[a]
+    return opened, defaults, repaid, still
 
 
 @nb.njit(parallel=True, cache=True)
-def speed_of_light(seed, paths, account_id, start_month, principal, rate, term, payment, p_default, horizon):
+def speed_of_light(seed, paths, account_id, start_month, principal, rate, term, payment, threshold, horizon):
     """(borrower-months, defaults, cents repaid) over all accounts and paths 0 .. paths - 1:
-    one draw and one step a month, an account's paths LANES at a time (`_account`)."""
+    one hashed draw and one level-payment step a borrower-month. A task takes BLOCK accounts and
+    steps all their paths month by month (`_month`), until every one has closed."""
     months = 0
     defaults = 0
     repaid = 0
-    groups = (paths + LANES - 1) // LANES
-    for j in nb.prange(account_id.shape[0] * groups):
-        i, first = j // groups, (j % groups) * LANES
-        start = np.int64(start_month[i])
-        if 1 <= start <= horizon:
-            m, d, p = _account(seed, first, min(LANES, paths - first), account_id[i], start, principal[i], rate[i],
-                               np.int64(term[i]), payment[i], p_default[i], horizon)
-            months += m
-            defaults += d
-            repaid += p
+    for block in nb.prange((account_id.shape[0] + BLOCK - 1) // BLOCK):
+        lo = block * BLOCK
+        hi = min(lo + BLOCK, account_id.shape[0])
+        start = start_month[lo:hi].astype(np.int64)
+        term_ = term[lo:hi].astype(np.int64)
+        valid = (start >= 1) & (start <= horizon)
+        key = np.empty((paths, hi - lo), np.uint64)
+        balance = np.empty((paths, hi - lo), np.int64)
+        alive = np.empty((paths, hi - lo), np.int64)
+        for p in range(paths):
+            for a in range(hi - lo):
+                key[p, a] = _absorb(stream(seed, p, account_id[lo + a]), MISS)   # MISS absorbed once
+                balance[p, a] = principal[lo + a]
+                alive[p, a] = valid[a]
+        m = paths * np.int64(valid.sum())                  # the origination month
+        d = r = np.int64(0)
+        first = horizon + 1
+        for a in range(hi - lo):
+            if valid[a]:
+                first = min(first, start[a] + 1)
+        for t in range(first, horizon + 1):
+            still = 0
+            for p in range(paths):
+                m_, d_, r_, s_ = _month(t, key[p], balance[p], alive[p], start, term_, rate[lo:hi],
+                                        payment[lo:hi], threshold[lo:hi])
+                m += m_
+                d += d_
+                r += r_
+                still += s_
+            if still == 0:
+                break
+        months += m
+        defaults += d
+        repaid += r
     return months, defaults, repaid
 
 
 def sol_inputs(accounts):
-    """The speed-of-light kernel's per-account inputs: a level payment for every account
-    (whatever its repayment method) and the monthly default probability from pd_12m."""
+    """The speed-of-light kernel's inputs, in its order: account_id, start_month, principal, rate,
+    term, a level payment for every account (whatever its repayment method) and the default
+    threshold. Accounts are ordered by start month and term, so that a block's accounts open and
+    close together (the sums do not depend on the order). The threshold is the monthly default
+    probability p = 1 - (1 - pd_12m) ** (1/12) scaled to the draw's 53 bits: a draw
+    u = (hash >> 11) * 2**-53 is below p exactly when hash >> 11 is below ceil(p * 2**53)."""
+    order = np.lexsort((accounts.term, accounts.start_month))
     payment = np.zeros(len(accounts.account_id), dtype=np.int64)
     terms.level_payments(accounts.principal, accounts.rate, np.maximum(accounts.term, 1), payment)
     pd12 = np.clip(accounts.pd_12m, 0.0, 1.0)
     p_default = -np.expm1(np.log1p(-np.minimum(pd12, 1.0 - 1e-15)) / 12.0)
     p_default[pd12 >= 1.0] = 1.0
-    return payment, p_default
+    threshold = np.ceil(p_default * 2.0 ** 53).astype(np.uint64)
+    return tuple(np.ascontiguousarray(x[order]) for x in (
+        accounts.account_id, accounts.start_month, accounts.principal, accounts.rate, accounts.term, payment,
+        threshold))
 
 
 def main() -> None:
@@ -162,9 +186,7 @@ def main() -> None:
     print(f"accounts={len(accounts.account_id):,}")
 
     # 1. Speed of light.
-    payment, p_default = sol_inputs(accounts)
-    args_sol = (np.int64(sc.run.seed), np.int64(paths), accounts.account_id, accounts.start_month, accounts.principal,
-                accounts.rate, accounts.term, payment, p_default, np.int64(horizon))
+    args_sol = (np.int64(sc.run.seed), np.int64(paths), *sol_inputs(accounts), np.int64(horizon))
     def timed(fn, n_threads):
         nb.set_num_threads(n_threads)          # the speed-of-light kernel's prange threads
         try:
