@@ -142,13 +142,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: interrupted; no results written; finished tasks are kept in {out / '.checkpoint'} "
               f"(run again with --resume)", file=sys.stderr)
         return 130
-    if not args.quiet:
-        print(summary.render(ds, out / "results.nc", time.perf_counter() - started))
-    if not args.no_report:
-        threads = loaded.scenario.engine.threads if args.threads is None else args.threads
-        page = simulator.report(out, ds, processes=threads or None)
+    try:
         if not args.quiet:
-            print(f"report: {page}")
+            print(summary.render(ds, out / "results.nc", time.perf_counter() - started))
+        if not args.no_report:
+            threads = loaded.scenario.engine.threads if args.threads is None else args.threads
+            page = simulator.report(out, ds, processes=threads or None)
+            if not args.quiet:
+                print(f"report: {page}")
+    except KeyboardInterrupt:
+        print(f"error: interrupted after the run: {out / 'results.nc'} is complete, its report is not drawn "
+              f"(draw it with: simulator report {out})", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -234,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted; no results written", file=sys.stderr)
+        print("error: interrupted; no file is left half-written", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `simulator quote ... | head`
         sys.stderr.close()

@@ -2,6 +2,7 @@
 tests can interrupt a run midway or kill a Dask worker. Read here only; unset in normal use.
 
 - SIMULATOR_TASK_DELAY=<seconds>: wait this long after each task of a run here has finished.
+- SIMULATOR_REPORT_DELAY=<seconds>: wait this long before a report's figures are drawn.
 - SIMULATOR_CRASH_ONCE=<file>: the first Dask task to find no such file creates it and kills its worker.
 - SIMULATOR_CRASH_ALWAYS=1: every Dask task kills its worker (all workers lost).
 """
@@ -12,15 +13,25 @@ import time
 from pathlib import Path
 
 TASK_DELAY = "SIMULATOR_TASK_DELAY"
+REPORT_DELAY = "SIMULATOR_REPORT_DELAY"
 CRASH_ONCE = "SIMULATOR_CRASH_ONCE"
 CRASH_ALWAYS = "SIMULATOR_CRASH_ALWAYS"
 
 
-def after_task() -> None:
-    """Wait SIMULATOR_TASK_DELAY seconds, if set."""
-    delay = os.environ.get(TASK_DELAY)
+def _wait(variable: str) -> None:
+    delay = os.environ.get(variable)
     if delay:
         time.sleep(float(delay))
+
+
+def after_task() -> None:
+    """Wait SIMULATOR_TASK_DELAY seconds, if set."""
+    _wait(TASK_DELAY)
+
+
+def before_report() -> None:
+    """Wait SIMULATOR_REPORT_DELAY seconds, if set."""
+    _wait(REPORT_DELAY)
 
 
 def on_worker_task(task: object) -> None:

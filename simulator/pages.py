@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import calibration, files, metrics, results, summary
+from . import calibration, faults, files, metrics, results, summary
 from .figures import Drawing, backtest_figure, compare_figures, figures, fit_figures
 
 
@@ -146,6 +146,7 @@ def build(folder: Path, ds: xr.Dataset | None = None, processes: int | None = No
     folder = Path(folder)
     if ds is None:
         _, ds = results.open_run(folder)
+    faults.before_report()
     drawings = figures(ds, processes)
     for drawing in drawings:
         files.write_bytes(folder / "figures" / drawing.name, drawing.png)

@@ -110,3 +110,22 @@ def test_resume_refuses_another_runs_checkpoints(scenario, tmp_path):
     proc = run_cli(str(scenario), "--out", str(tmp_path / "none"), "--resume")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "found none" in err
+
+
+def test_interrupted_report_keeps_the_finished_results(scenario, tmp_path):
+    """Ctrl-C while the report is drawn: results.nc is complete and said to be, no report, no traceback."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "run", str(scenario), "--out", str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=os.environ | {"SIMULATOR_REPORT_DELAY": "60"})
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "results.nc").exists() and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == [f"error: interrupted after the run: {out / 'results.nc'} is complete, its "
+                                        f"report is not drawn (draw it with: simulator report {out})"]
+    assert not (out / "report.html").exists() and not (out / "figures").exists()
+    assert results.read(out / "results.nc").sizes["path"] == 6
