@@ -10,6 +10,7 @@ import sys
 import textwrap
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -893,7 +894,7 @@ def _draw_one(i: int):
 def _drawn(ds: xr.Dataset, draws: list, processes: int) -> list:
     """draws[i](ds) for each i, in order. matplotlib draws on one core and the figures are independent,
     so on Linux they are drawn in forked processes, which share `ds` with this one without copying
-    it (elsewhere, or with one process, here)."""
+    it (elsewhere, or with one process, here; and here again if a drawing process dies)."""
     processes = min(processes, len(draws))
     if processes < 2 or not sys.platform.startswith("linux"):
         return [draw(ds) for draw in draws]
@@ -902,6 +903,9 @@ def _drawn(ds: xr.Dataset, draws: list, processes: int) -> list:
     try:
         with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
             return list(pool.map(_draw_one, range(len(draws))))
+    except BrokenProcessPool:     # a drawing process was killed (out of memory, say): the same figures here
+        print("warning: a process drawing the report's figures died; drawing them in this one", file=sys.stderr)
+        return [draw(ds) for draw in draws]
     finally:
         _TO_DRAW = ()
 

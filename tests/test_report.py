@@ -253,6 +253,22 @@ def test_an_error_drawing_in_a_process_reaches_the_caller(single, monkeypatch):
         figures.figures(results.read(single / "results.nc"), processes=2)
 
 
+def test_a_drawing_process_that_dies_is_replaced_by_this_one(single, monkeypatch, capsys):
+    """A killed drawing process (out of memory, say) costs time, not the report: the same figures."""
+    parent, second = os.getpid(), figures.FIGURES[1]
+
+    def dies_in_a_child(ds):
+        if os.getpid() != parent:
+            os._exit(9)
+        return second(ds)
+
+    ds = results.read(single / "results.nc")
+    monkeypatch.setattr(figures, "FIGURES", [figures.FIGURES[0], dies_in_a_child])
+    drawn = figures.figures(ds, processes=2)
+    assert [d.png for d in drawn] == [d.png for d in figures.figures(ds, processes=1)]
+    assert capsys.readouterr().err.startswith("warning: a process drawing the report's figures died")
+
+
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         found = shutil.which(name)
