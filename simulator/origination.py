@@ -152,11 +152,12 @@ def _chunk(sc: Scenario, first: int, end: int, offers: bool) -> tuple:
     counts = {"applicants": _counted((horizon, bands), month, band),
               "approved_applicants": _counted((horizon, bands), month[approved], band[approved]),
               "funnel": np.zeros((horizon, len(PRODUCTS), bands, len(FUNNEL)), dtype=np.int64)}
-    for j, mask in zip((APPLICATIONS, APPROVALS, TAKEUPS), (apps["requests"], dec["approved"], dec["takeup"])):
-        who, prod = _cells(mask)
+    cells = {j: _cells(mask) for j, mask in zip((APPLICATIONS, APPROVALS, TAKEUPS),
+                                                 (apps["requests"], dec["approved"], dec["takeup"]))}
+    for j, (who, prod) in cells.items():
         counts["funnel"][..., j] = _counted((horizon, len(PRODUCTS), bands), month[who], prod, band[who])
     counts["cap_counts"], adds = cap_effect(sc, apps, band, dec)
-    who, prod = _cells(dec["takeup"])
+    who, prod = cells[TAKEUPS]
     adds.insert(0, ("apr_sum", prod * bands + band[who], dec["apr"][who, prod]))
     offered = approved_offers(apps, scores, dec) if offers else None
     return new_accounts(sc, apps, scores, band, dec), counts, adds, offered
@@ -231,6 +232,6 @@ def prepare(sc: Scenario, book_path: Path | None = None,
     given_up[HUABEI] = np.nan       # a line has no schedule: what it would have paid is not estimated
     found = {"offers": {k: np.concatenate([part[k] for part in offer_parts]) if offer_parts else np.zeros(0)
                         for k in OFFER_FIELDS}} if offers else {}
-    return terms.concat(parts, _threads(sc)), found | {"cap_counts": cap_counts, "cap_aprs": cap_aprs, "revenue_given_up": given_up,
-                                 "applicants": applicants, "approved_applicants": approved_applicants,
-                                 "funnel": funnel, "opening": opening, "mean_apr": mean_apr}
+    return terms.concat(parts, _threads(sc)), found | {
+        "cap_counts": cap_counts, "cap_aprs": cap_aprs, "revenue_given_up": given_up, "applicants": applicants,
+        "approved_applicants": approved_applicants, "funnel": funnel, "opening": opening, "mean_apr": mean_apr}

@@ -84,6 +84,7 @@ def refit(offers: pd.DataFrame, base: Scenario) -> dict:
     out["keys"] = {"takeup_base": Estimate(p, p * (1.0 - p) * c0.se, c0.n), "price_sensitivity": fit["price_sensitivity"]}
     fitted = expit(c0.value + fit["price_sensitivity"].value * price_term(offers, base))
     apr = offers["apr"].to_numpy(dtype=np.float64)
-    out["bins"] = pd.DataFrame({"bin": equal_count_bins(apr, APR_BINS), "apr": apr, "taken": taken, "fitted": fitted}).groupby("bin").agg(
-        apr=("apr", "mean"), offers=("taken", "size"), taken=("taken", "mean"), fitted=("fitted", "mean"))
+    bins = pd.DataFrame({"bin": equal_count_bins(apr, APR_BINS), "apr": apr, "taken": taken, "fitted": fitted})
+    out["bins"] = bins.groupby("bin").agg(apr=("apr", "mean"), offers=("taken", "size"), taken=("taken", "mean"),
+                                          fitted=("fitted", "mean"))
     return out
