@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version as _package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .config import LoadedScenario, ScenarioError, load_scenario
+from .config import MAX_BLOCK_SIZE, MAX_THREADS, LoadedScenario, ScenarioError, check_count, load_scenario
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,9 +38,27 @@ def load(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) 
     return load_scenario(path, overrides)
 
 
-def _count(value: int | None, name: str, least: int, file: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-        raise ScenarioError(file, name, f"expected a whole number >= {least}, found {value!r}")
+RUN_FILES = ("results.nc", "report.html")   # what a run writes into its folder besides figures/
+
+
+def _check_run_inputs(loaded: LoadedScenario, out: str | Path | None, tape: Path | None,
+                      threads: int | None) -> None:
+    """Everything a run reads and writes, checked before it makes anything: its outputs are none of
+    its inputs and can be written, its results fit in memory, every cell's book is a valid book."""
+    from . import book, engine, files
+
+    inputs = [*loaded.sources, *loaded.book_paths()]
+    if out is not None:
+        files.check_output(Path(out), "--out", inputs, folder=True)
+        for name in RUN_FILES:
+            files.check_output(Path(out) / name, "--out", inputs)
+    if tape is not None:
+        from . import tape as tapes
+
+        files.check_output(tape, "--tape", inputs)
+        files.check_output(tapes.offers_path(tape), "--tape", inputs)
+    engine.check_memory(loaded, threads)
+    book.check_books(loaded)
 
 
 def run(scenario: LoadedScenario | str | Path, *, out: str | Path | None = None, threads: int | None = None,
@@ -60,9 +78,9 @@ def run(scenario: LoadedScenario | str | Path, *, out: str | Path | None = None,
 
     loaded = scenario if isinstance(scenario, LoadedScenario) else load(scenario)
     file = str(loaded.path)
-    _count(threads, "--threads", 0, file)
-    _count(block_size, "--block-size", 1, file)
-    _count(workers, "--workers", 1, file)
+    check_count(threads, "--threads", 0, MAX_THREADS, file)
+    check_count(block_size, "--block-size", 1, MAX_BLOCK_SIZE, file)
+    check_count(workers, "--workers", 1, MAX_THREADS, file)
     if workers is not None and scheduler is not None:
         raise ScenarioError(file, "--scheduler", "expected either --workers or --scheduler, found both")
     if tape is not None:
@@ -76,6 +94,7 @@ def run(scenario: LoadedScenario | str | Path, *, out: str | Path | None = None,
         if workers is not None or scheduler is not None or resume:
             raise ScenarioError(str(tape), "--tape", "expected a run here from the start, found --workers, "
                                                      "--scheduler or --resume")
+    _check_run_inputs(loaded, out, tape, threads)
     if out is None:
         if resume:
             raise ScenarioError(file, "--resume", "expected --out, the folder of the interrupted run, found none")
@@ -100,37 +119,38 @@ def write(ds: xr.Dataset, path: str | Path) -> None:
 
 
 def read(path: str | Path) -> xr.Dataset:
-    """Read a results file, or the results.nc of a run's folder (a ScenarioError if missing or unreadable)."""
-    from . import results
+    """Read a results file, or the results.nc of a run's folder (a ScenarioError if missing, unreadable
+    or not what this version writes: `readback.check`)."""
+    from . import readback
 
-    return results.open_run(Path(path))[1]
+    return readback.open_run(Path(path))[1]
 
 
 def report(folder: str | Path, ds: xr.Dataset | None = None, processes: int | None = None) -> Path:
     """Draw the figures of folder/results.nc and write folder/report.html; returns the page's path.
     `ds`: the results just written there by `run` (drawn as they are, not read back); `processes`:
-    how many draw the figures (default: the cores)."""
+    how many draw the figures (default: the cores). A folder that cannot be written is refused before
+    anything is drawn."""
     from . import pages
 
-    try:
-        return pages.build(Path(folder), ds, processes)
-    except KeyError as exc:  # a variable this version draws is missing
-        raise ScenarioError(str(Path(folder) / "results.nc"), "-", f"expected a results file of this simulator "
-                                                                   f"version, found one without {exc}") from None
+    return pages.build(Path(folder), ds, processes)
 
 
 def compare(folders: list[str | Path], out: str | Path | None = None) -> pd.DataFrame:
     """Headline figures of runs side by side, one row per run (or sweep cell); with `out`, also
-    draws them into out/compare.html."""
+    draws them into out/compare.html (`out` checked before any run is read)."""
     import pandas as pd
 
     from . import summary
 
-    rows = summary.runs([Path(f) for f in folders])
+    folders = [Path(f) for f in folders]
     if out is not None:
         from . import pages
 
-        pages.compare([Path(f) for f in folders], Path(out))
+        pages.check_compare(folders, Path(out))
+    rows = summary.runs(folders)
+    if out is not None:
+        pages.compare(folders, Path(out))
     return pd.DataFrame({label: figures for label, figures in rows}).T
 
 
@@ -143,8 +163,10 @@ class Quote(NamedTuple):
 
 
 def quote(product: str, amount: float, term: int, *, apr: float | None = None, daily_rate: float | None = None,
-          days_per_year: float = 365.0, fee_per_period: float | None = None, method: str | None = None) -> Quote:
-    """The repayment schedule and all-in APR of one loan, as `simulator quote` prints it."""
+          days_per_year: float | None = None, fee_per_period: float | None = None, method: str | None = None) -> Quote:
+    """The repayment schedule and all-in APR of one loan, as `simulator quote` prints it (rates and fees
+    are fractions, held to the scenario's limits; `days_per_year` for jiebei only, default 365); bad
+    input raises the ScenarioError of the command line's `error:` line."""
     import pandas as pd
 
     from . import quotes

@@ -24,10 +24,12 @@ import pandas as pd
 import xarray as xr
 
 from . import engine, origination, policy, products, rng, scoring
-from .book import MAX_APR, MAX_TERM, NO_PAYER, Checker
+from . import tape as tapes
+from .book import MAX_TERM, NO_PAYER
 from .codes import (ACCOUNTS, BALANCE, DPD30, DPD90, EQUAL_PRINCIPAL, HUABEI, JIEBEI, METHODS, N_STATES, PAYER_TYPES,
                     PREPAID_STATUS, PRODUCTS, STATES, TAPE_STATUS, V_CHARGED_OFF, V_ORIGINAL, YUEFU)
-from .config import MAX_AMOUNT, LoadedScenario, Scenario, ScenarioError, load_scenario
+from .config import (MAX_AMOUNT, MAX_ANNUAL_RATE, MAX_THREADS, LoadedScenario, Scenario, ScenarioError, check_count,
+                     load_scenario)
 from .terms import Accounts, account_arrays
 from .units import to_cents
 
@@ -70,7 +72,7 @@ def scenario_pd(rows: pd.DataFrame, sc: Scenario) -> np.ndarray:
     the product's pd from it by the product's risk multiplier."""
     if has_features(rows):
         features = {name: rows[name].to_numpy(dtype=np.float64) for name in scoring.SCORECARD_TERMS}
-        ids = rows["borrower_id"] if "borrower_id" in rows else rows["account_id"]
+        ids = pd.to_numeric(rows["borrower_id"] if "borrower_id" in rows else rows["account_id"])
         borrower = scoring.score_applicants(features | {"id": ids.to_numpy(dtype=np.int64)}, sc.scorecard,
                                             sc.applicants, sc.run.seed)["true_pd_12m"]
     else:
@@ -95,7 +97,9 @@ def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: f
     if rows.empty:
         raise ScenarioError(str(path), "column months_on_book", "expected accounts originated in the tape (rows with "
                                                                "months_on_book 0), found none")
-    check = Checker(path, rows, rows["row"].to_numpy() if "row" in rows else None)
+    check = tapes.checker(rows, path)
+    account_id = check.ids("account_id", "a whole number (the account's id)")
+    borrower = check.ids("borrower_id", "a whole number (the borrower's id)") if "borrower_id" in rows else account_id
     product = check.choice("product", PRODUCTS, f"one of {', '.join(PRODUCTS)}")
     line, loan, buy = product == HUABEI, product == JIEBEI, product == YUEFU
     instalments = loan | buy
@@ -105,7 +109,7 @@ def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: f
         pd_12m = check.number("pd_12m", "a number in [0, 1] (the account's 12-month PD)")
         check.fail("pd_12m", (pd_12m < 0) | (pd_12m > 1), "a number in [0, 1] (the account's 12-month PD)")
     apr = check.number("apr", "an APR >= 0 (a fraction a year)", line | loan | (buy & ~check.blank("apr")), 0.0)
-    check.fail("apr", (apr < 0) | (apr > MAX_APR), "an APR >= 0 as a fraction a year, such as 0.146")
+    check.fail("apr", (apr < 0) | (apr > MAX_ANNUAL_RATE), "an APR >= 0 as a fraction a year, such as 0.146")
     principal = check.number("principal", "an amount > 0 (the amount lent)", instalments, 0.0)
     check.fail("principal", instalments & ((principal <= 0) | (principal > MAX_AMOUNT)),
                f"an amount > 0 and at most {MAX_AMOUNT:.0e} (the amount lent)")
@@ -122,12 +126,10 @@ def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: f
     cap = check.number("line_cap", "an amount >= limit or empty", line & ~check.blank("line_cap"), np.nan)
     fee = check.number("fee", "an amount >= 0 a period or empty", buy & ~check.blank("fee"), np.nan)
     for name, values in (("spend", spend), ("fee", fee), ("line_cap", cap)):
-        check.fail(name, (values < 0) | (values > MAX_AMOUNT), f"an amount >= 0 and at most {MAX_AMOUNT:.0e}")
+        check.fail(name, (values < 0) | (values > MAX_AMOUNT), tapes.AMOUNT)
     check.fail("line_cap", line & (cap < limit), "an amount >= limit or empty")
     # A purchase's fee a period, where the tape lacks it: the flat fee of its all-in APR.
     fee = np.where(buy & np.isnan(fee), products.fee_rate_for_apr(apr, np.maximum(term, 1)) * principal, fee)
-    account_id = rows["account_id"].to_numpy(dtype=np.int64)
-    borrower = rows["borrower_id"].to_numpy(dtype=np.int64) if "borrower_id" in rows else account_id
     order = np.lexsort((account_id, borrower))
     labels = scoring.band_labels(sc.scorecard.bands)
     given = rows["score_band"].astype(str)
@@ -268,7 +270,12 @@ def run(tape: pd.DataFrame, tape_path: Path, scenario: Path, overrides: list[str
         raise ScenarioError(str(tape_path), "--level", f"expected a band level between 0 and 1, found {level}")
     if paths < 2:
         raise ScenarioError(str(tape_path), "--paths", f"expected at least 2 paths for a band, found {paths}")
+    check_count(threads, "--threads", 0, MAX_THREADS, str(scenario))
     loaded = backtest_scenario(scenario, overrides, horizon, paths)
+    try:
+        engine.check_memory(loaded, threads)
+    except ScenarioError as exc:   # the paths are the backtest's --paths, not the scenario's
+        raise ScenarioError(exc.file, "--paths", exc.what) from None
     sc = loaded.scenario
     accounts = replay_accounts(tape, tape_path, sc, fraud_share(sc))
     totals = engine.run_accounts(sc, accounts, threads=threads, progress=progress, label="backtest")

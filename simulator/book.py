@@ -9,15 +9,13 @@ import pandas as pd
 
 from .codes import (EQUAL_PRINCIPAL, HUABEI, JIEBEI, METHOD_CODES, METHODS, PAYER_TYPES, PRODUCTS, STATES,
                     YUEFU)
-from .config import MAX_AMOUNT, Scenario, ScenarioError
+from .config import MAX_AMOUNT, MAX_ANNUAL_RATE, MAX_PERIOD_FEE, Scenario, ScenarioError
 from .scoring import pd_from_score
 
 # Columns every book has; the others are needed by some products or some rows (docs/model.md section 8).
 COLUMNS = ("product", "principal", "state", "pd_12m")
 NO_PAYER = -1    # a line's payer type not given: drawn by the payer-type model
 MAX_TERM = 360   # months
-MAX_APR = 5.0    # a year: above this an APR is only plausible as a percent
-MAX_FEE = 0.2    # a period, as a fraction of the price
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
@@ -30,23 +28,48 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise ScenarioError(file, "-", "file not found")
     try:
         if suffix == ".csv":
+            columns_once(path, skipinitialspace=True)
             return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        columns_once(path)
         return pd.read_parquet(path)
     except (OSError, ValueError, ImportError) as exc:
-        raise ScenarioError(file, "-", f"cannot read the file ({exc.__class__.__name__}: {exc})") from None
+        said = " ".join(str(exc).split())         # pandas' and pyarrow's messages span lines: one line here
+        raise ScenarioError(file, "-", f"cannot read the file ({exc.__class__.__name__}: {said})") from None
+
+
+def columns_once(path: Path, **csv) -> None:
+    """Refuse a table (CSV, read with the options `csv`, or Parquet) whose header names a column twice:
+    pandas would read the second as `name.1`, and the first would be used unseen."""
+    if Path(path).suffix.lower() == ".csv":
+        names = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, **csv).iloc[0].tolist()
+    else:
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+    repeated = [name for k, name in enumerate(names) if name in names[:k]]
+    if repeated:
+        name = repeated[0]
+        raise ScenarioError(str(path), f"column {name}", f"expected each column once, found {names.count(name)} "
+                                                         f"columns of that name")
 
 
 class Checker:
     """Column validation that raises a ScenarioError naming the file, the 1-based data row (or the file's
-    row of each frame row, `rows`) and the column."""
+    row of each frame row, `rows`) and the column (as the file names it: `names`, ours -> the file's)."""
 
-    def __init__(self, path: Path, frame: pd.DataFrame, rows: np.ndarray | None = None):
-        self.file, self.frame = str(path), frame
+    def __init__(self, path: Path, frame: pd.DataFrame, rows: np.ndarray | None = None,
+                 names: dict[str, str] | None = None):
+        self.file, self.frame, self.names = str(path), frame, names or {}
         self.rows = np.arange(1, len(frame) + 1) if rows is None else np.asarray(rows)
+
+    def key(self, name: str, row: int | None = None) -> str:
+        """`column C` (or `row N: column C`), C as the file names the column."""
+        column = f"column {self.names.get(name, name)}"
+        return column if row is None else f"row {row}: {column}"
 
     def column(self, name: str) -> pd.Series:
         if name not in self.frame.columns:
-            raise ScenarioError(self.file, f"column {name}", "missing")
+            raise ScenarioError(self.file, self.key(name), "missing")
         return self.frame[name]
 
     def fail(self, name: str, bad: np.ndarray, expected: str) -> None:
@@ -56,7 +79,7 @@ class Checker:
             r = int(rows[0])
             value = self.frame[name].iloc[r]
             value = value.item() if isinstance(value, np.generic) else value
-            raise ScenarioError(self.file, f"row {self.rows[r]}: column {name}", f"expected {expected}, found {value!r}")
+            raise ScenarioError(self.file, self.key(name, self.rows[r]), f"expected {expected}, found {value!r}")
 
     def number(self, name: str, expected: str, rows: np.ndarray | None = None, default: float = np.nan) -> np.ndarray:
         """The column as float64: finite where `rows` (default: every row); elsewhere, or when the
@@ -67,8 +90,8 @@ class Checker:
                 self.column(name)
             return np.full(len(self.frame), default)
         if self.frame[name].dtype.kind in "mMb":      # Parquet dates, durations or booleans are no numbers
-            raise ScenarioError(self.file, f"column {name}", f"expected numbers, found a column of "
-                                                             f"{self.frame[name].dtype}")
+            raise ScenarioError(self.file, self.key(name), f"expected numbers, found a column of "
+                                                           f"{self.frame[name].dtype}")
         values = pd.to_numeric(self.frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         self.fail(name, rows & ~np.isfinite(values), expected)
         return np.where(rows, values, default)
@@ -85,6 +108,13 @@ class Checker:
         codes = self.frame[name].astype(str).str.strip().map({v: i for i, v in enumerate(names)})
         self.fail(name, rows & codes.isna().to_numpy(), expected)
         return np.where(rows, codes.fillna(default).to_numpy(), default).astype(np.int64)
+
+    def ids(self, name: str, expected: str) -> np.ndarray:
+        """The column as whole numbers (int64), such as account ids: text such as 'A7' is refused."""
+        values = pd.to_numeric(self.column(name), errors="coerce")
+        whole = (values.notna() & (values % 1 == 0) & (values.abs() < 2**63)).to_numpy(dtype=bool)
+        self.fail(name, ~whole, expected)
+        return values.to_numpy().astype(np.int64)
 
     def blank(self, name: str) -> np.ndarray:
         """Rows where the column is absent or empty."""
@@ -122,13 +152,13 @@ def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
     check.fail("months_on_book", instalments & (mob >= term_months), "months_on_book < term_months")
     apr = check.number("apr", "a number >= 0 (the contract APR of a jiebei loan)", loan, 0.0)
     check.fail("apr", loan & (apr < 0), "a number >= 0 (the contract APR of a jiebei loan)")
-    check.fail("apr", loan & (apr > MAX_APR), "a fraction such as 0.146 (rates are fractions, not percent)")
+    check.fail("apr", loan & (apr > MAX_ANNUAL_RATE), "a fraction such as 0.146 (rates are fractions, not percent)")
     method = check.choice("method", METHODS, f"one of {', '.join(METHODS)}", loan, METHODS.index("equal_principal"))
 
     fee = check.number("fee_per_period", "a number >= 0 (a fraction of the price)", purchase & ~check.blank("fee_per_period"),
                        0.0)
     check.fail("fee_per_period", purchase & (fee < 0), "a number >= 0 (a fraction of the price)")
-    check.fail("fee_per_period", purchase & (fee > MAX_FEE), "a fraction such as 0.0075 (fees are fractions, "
+    check.fail("fee_per_period", purchase & (fee > MAX_PERIOD_FEE), "a fraction such as 0.0075 (fees are fractions, "
                                                              "not percent)")
     price = check.number("price", "a number > 0 (the original price)", purchase & (fee > 0), 0.0)
     check.fail("price", purchase & (fee > 0) & ((price <= 0) | (price > MAX_AMOUNT)),
@@ -175,3 +205,10 @@ def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
         "state": state.astype(np.int8),
         "pd_12m": pd_12m,
     }
+
+
+def check_books(loaded) -> None:
+    """Read every sweep cell's book once before a run makes anything (a bad book is bad input, not a
+    failure half-way through a sweep)."""
+    for path in loaded.book_paths():
+        read_book(path, loaded.scenario)

@@ -25,8 +25,10 @@ import numpy as np
 import pandas as pd
 
 from . import files, policy
+from . import tape as tapes
+from .book import NO_PAYER
 from .codes import DPD90, N_STATES, PAYER_TYPES, PD_MONTHS, STATES
-from .config import Scenario, ScenarioError
+from .config import MAX_AMOUNT, MAX_SIGMA, Scenario, ScenarioError, load_scenario
 
 CHARGED_OFF, CLOSED = "charged_off", "closed"
 IPF_ROUNDS = 200     # rounds of iterative proportional fitting of the payer shares
@@ -109,7 +111,8 @@ def pd_by_band(tape: pd.DataFrame) -> tuple[dict[str, Estimate], dict[str, float
 
 def recovery(tape: pd.DataFrame) -> tuple[Estimate, int]:
     """The recovery share of charged-off principal and the lag (months after a charge-off that bring
-    recoveries, the longest seen), from the charge-offs at least that lag before the tape's end."""
+    recoveries, the longest seen), from the charge-offs at least that lag before the tape's end; a
+    ScenarioError when the recoveries exceed the principal charged off (the share is a fraction)."""
     off = tape[tape["charged_off"] > 0][["account_id", "month", "charged_off"]]
     if off.empty:
         return Estimate(float("nan"), float("nan"), 0), 0
@@ -121,6 +124,13 @@ def recovery(tape: pd.DataFrame) -> tuple[Estimate, int]:
     share = (got.reindex(done["account_id"]).fillna(0.0).values / done["charged_off"].values)
     weights = done["charged_off"].values
     mean = float(np.sum(share * weights) / np.sum(weights))
+    if mean > 1.0:
+        worst = int(np.argmax(share))
+        raise ScenarioError(*tapes.where(tape, "recovered"), f"expected recoveries of at most the principal charged "
+                            f"off (behaviour.recovery_rate is a share), found recoveries exceed charge-offs: "
+                            f"{got.sum():,.2f} recovered of {weights.sum():,.2f} charged off ({mean:.2f} times; "
+                            f"account {done['account_id'].iat[worst]}: {share[worst]:.2f} times its charge-off of "
+                            f"month {done['month'].iat[worst]})")
     n = len(done)
     se = float(math.sqrt(np.sum(weights**2 * (share - mean) ** 2)) / np.sum(weights)) if n > 1 else float("nan")
     return Estimate(mean, se, n), lag
@@ -134,9 +144,11 @@ def line_terms(tape: pd.DataFrame, base: Scenario) -> dict:
     columns or the lines."""
     lines = tape[(tape["months_on_book"] == 0) & (tape["product"].astype(str) == "huabei")]
     lines = lines.drop_duplicates("account_id")
+    check = tapes.checker(lines)
     out = {}
-    if len(lines) and "payer" in lines and lines["payer"].astype(str).isin(PAYER_TYPES).all():
-        code = lines["payer"].astype(str).map({name: k for k, name in enumerate(PAYER_TYPES)}).to_numpy()
+    code = (check.choice("payer", PAYER_TYPES, f"one of {', '.join(PAYER_TYPES)} or empty", ~check.blank("payer"),
+                         NO_PAYER) if "payer" in lines else np.full(len(lines), NO_PAYER))
+    if len(lines) and (code != NO_PAYER).all():
         out["payer"] = [binomial(int((code == k).sum()), len(code)) for k in range(len(PAYER_TYPES))]
         if "pd_12m" in lines and np.isfinite(lines["pd_12m"]).all() and min(e.value for e in out["payer"]) > 0:
             pd_12m, shares = lines["pd_12m"].to_numpy(dtype=np.float64), np.asarray(base.behaviour.payer_shares, float)
@@ -148,11 +160,17 @@ def line_terms(tape: pd.DataFrame, base: Scenario) -> dict:
             # A share moves in proportion to the tape's share of its type: the same relative error.
             out["payer_shares"] = [Estimate(float(v), float(v * e.se / e.value), e.n) for v, e in zip(shares, out["payer"])]
     if len(lines) > 2 and "spend" in lines:
-        spend = pd.to_numeric(lines["spend"], errors="coerce").to_numpy(dtype=np.float64)
-        spend = spend[np.isfinite(spend) & (spend > 0)]
+        given = ~check.blank("spend")
+        spend = check.number("spend", "an amount >= 0 (mean monthly spend) or empty", given)
+        check.fail("spend", given & ((spend < 0) | (spend > MAX_AMOUNT)), tapes.AMOUNT)
+        spend = spend[given & (spend > 0)]
         if len(spend) > 2:
             logs = np.log(spend)
             sigma = float(logs.std(ddof=1))
+            if sigma > MAX_SIGMA:
+                raise ScenarioError(*tapes.where(tape, "spend"), f"expected the lines' spend spread as a lognormal of "
+                                    f"sigma at most {MAX_SIGMA} (applicants.huabei.spend_sigma), found sigma "
+                                    f"{sigma:.3f} (spends from {spend.min():,.2f} to {spend.max():,.2f})")
             median = float(np.exp(logs.mean()))
             out["spend_median"] = Estimate(median, median * sigma / math.sqrt(len(spend)), len(spend))
             out["spend_sigma"] = Estimate(sigma, sigma / math.sqrt(2 * (len(spend) - 1)), len(spend))
@@ -223,6 +241,8 @@ def report(found: dict, by_band: bool = False) -> str:
     if takeup:
         lines += [_row(f"take-up {name}", e) for name, e in takeup["by_product"].items()]
         lines += [_row(f"policy.{key}", e) for key, e in takeup["keys"].items()]
+        if takeup.get("note"):
+            lines.append(takeup["note"])
     card = found.get("scorecard")
     if card:
         if card["recalibrated"] is not None:
@@ -280,6 +300,8 @@ def scenario_text(found: dict, base: Path, out: Path, tape_path: Path, by_band: 
         rates = "; ".join(f"{name} {e.value:.4f} ({note(e)})" for name, e in takeup["by_product"].items())
         lines += ["", "[policy]", f"# take-up of the offers, by product: {rates}"]
         lines += [f"{key} = {e.value:.6f}   # {note(e)}" for key, e in takeup["keys"].items()]
+    elif takeup and takeup.get("note"):
+        lines += ["", f"# {takeup['note']}"]
     card = found.get("scorecard")
     if card and card["keys"]:
         lines += ["", "[scorecard]"]
@@ -298,4 +320,13 @@ def scenario_text(found: dict, base: Path, out: Path, tape_path: Path, by_band: 
 
 
 def write_scenario(path: Path, text: str) -> None:
-    files.write_atomic(Path(path), lambda tmp: tmp.write_text(text))
+    """Write the calibrated scenario atomically, loaded (checked valid) before it is renamed into place:
+    a scenario that is not valid is a ScenarioError naming `path` and the key, and nothing is written."""
+    def fill(tmp: Path) -> None:
+        tmp.write_text(text)
+        try:
+            load_scenario(tmp)
+        except ScenarioError as exc:
+            raise ScenarioError(str(path), exc.key, exc.what) from None
+
+    files.write_atomic(Path(path), fill)

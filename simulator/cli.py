@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from .config import ScenarioError, load_scenario, to_toml
@@ -115,10 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     loaded = load_scenario(args.scenario, args.overrides)
-    if loaded.book_path() is not None:
-        from .book import read_book
+    if loaded.book_paths():
+        from .book import check_books
 
-        read_book(loaded.book_path(), loaded.scenario)
+        check_books(loaded)
     if args.print_resolved:
         print(to_toml(loaded.resolved()), end="")
     else:
@@ -160,6 +160,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from . import pages, summary
 
+    if args.out is not None:
+        pages.check_compare(args.runs, args.out)
     columns = summary.runs(args.runs)
     reference = summary.reference_index(columns, args.reference)
     print(summary.table(columns))
@@ -181,12 +183,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from . import calibration, pages, scorecard_fit, takeup_fit, tape
+    from . import calibration, files, pages, scorecard_fit, takeup_fit, tape
 
-    base = load_scenario(args.extends).scenario                   # the base must be a valid scenario
+    based = load_scenario(args.extends)                           # the base must be a valid scenario
+    base = based.scenario
     if args.out.suffix.lower() != ".toml":
         raise ScenarioError(str(args.out), "--out", f"expected a scenario file name ending in .toml, found "
                                                     f"{args.out.suffix or 'no suffix'}")
+    offers = args.offers or tape.offers_path(args.tape)
+    use_offers = args.offers is not None or offers.is_file()
+    fit_page = args.out.with_name(args.out.stem + "_fit.html")
+    inputs = [args.tape, args.mapping, offers if use_offers else None, *based.sources]
+    for output in (args.out, fit_page):
+        files.check_output(output, "--out", inputs)
     rows, dropped = tape.read(args.tape, args.mapping, args.on_bad_rows)
     if dropped:
         print(dropped)
@@ -194,33 +203,33 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         rows = tape.until(rows, args.tape, args.until_month)
     found = calibration.calibrate(rows, base)
     found["scorecard"], found["scorecard_note"] = scorecard_fit.from_tape(rows, args.tape, args.extends, base)
-    offers = args.offers or tape.offers_path(args.tape)
-    if args.offers is not None or offers.is_file():
+    if use_offers:
         found["takeup"] = takeup_fit.refit(takeup_fit.read(offers), base)
     text = calibration.scenario_text(found, args.extends, args.out, args.tape, args.by_band)
     table = calibration.report(found, args.by_band)
+    calibration.write_scenario(args.out, text)                    # checked valid before it is renamed into place
     print(table)
-    calibration.write_scenario(args.out, text)
-    load_scenario(args.out)                                       # what was written is a valid scenario
     print(f"scenario: {args.out}")
-    page = pages.fit_report(args.out.with_name(args.out.stem + "_fit.html"), found, base, args.tape,
-                            found["given_pd_by_band"], table)
+    page = pages.fit_report(fit_page, found, base, args.tape, found["given_pd_by_band"], table)
     print(f"fit report: {page}")
     return 0
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from . import backtest, pages, results, tape
+    from . import backtest, files, pages, results, tape
 
-    load_scenario(args.scenario, args.overrides)                  # the scenario's errors first
+    loaded = load_scenario(args.scenario, args.overrides)         # the scenario's errors first
+    out = args.out or Path("reports") / f"{loaded.scenario.run.name}_backtest"
+    inputs = [args.tape, args.mapping, *loaded.sources, *loaded.book_paths()]
+    files.check_output(out, "--out", inputs, folder=True)
+    for name in ("backtest.nc", "backtest.html"):
+        files.check_output(out / name, "--out", inputs)
     rows, dropped = tape.read(args.tape, args.mapping, args.on_bad_rows)
     if dropped:
         print(dropped)
     ds = backtest.run(rows, args.tape, args.scenario, args.overrides, paths=args.paths, level=args.level,
                       from_month=args.from_month, threads=args.threads,
                       progress=not args.quiet and sys.stderr.isatty())
-    name = json.loads(ds.attrs["scenario_resolved"])["run"]["name"]
-    out = args.out or Path("reports") / f"{name}_backtest"
     text = backtest.table(ds)
     results.write(ds, out / "backtest.nc")
     page = pages.backtest_report(out, ds, text)
@@ -230,7 +239,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library's warning as one line on stderr (its first line), never a multi-line dump."""
+    first = str(message).strip().splitlines()[0] if str(message).strip() else ""
+    print(f"warning: {category.__name__}: {first}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _one_line_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -244,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `simulator quote ... | head`
         sys.stderr.close()
         return 0
+    except OSError as exc:    # the system refused a file (disk full, permissions): say which, in one line
+        print(f"error: {exc.filename or '-'}: -: {exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

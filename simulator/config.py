@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 import re
+import sys
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -50,8 +51,13 @@ class ScenarioError(Exception):
     """Bad input: rendered as `error: <file>: <key>: <what>` with exit status 2."""
 
     def __init__(self, file: str, key: str, what: str):
-        super().__init__(f"{file}: {key}: {what}")
+        super().__init__(_one_line(f"{file}: {key}: {what}"))
         self.file, self.key, self.what = file, key, what
+
+
+def _one_line(text: str) -> str:
+    """Control characters escaped (a newline in a key, a value or a file name): an error is one line."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", lambda m: repr(m.group())[1:-1], text)
 
 
 # Bounds that keep every amount and every sum of the results inside int64 cents with room to
@@ -59,6 +65,18 @@ class ScenarioError(Exception):
 MAX_AMOUNT = 1e8
 SUMMARY_ABOVE_PATHS = 200   # run.results = "auto": full per-path results up to this many paths, a summary above
 MAX_SIGMA = 3.0        # lognormal sigma of a requested amount (exp(3 x 8.3) x median stays finite)
+MAX_HORIZON = 600      # months: the longest horizon, and the longest recovery lag and wait for a raise
+MAX_SHIFT = 10.0       # standard deviations: a factor shift beyond this is no scenario
+MAX_THREADS = 1024     # each thread keeps its own copy of a task's sums
+MAX_BLOCK_SIZE = 2**31 - 1   # borrowers in a kernel block: a count that fits in int32
+MAX_NAME = 100         # characters of a run name
+MAX_SWEEP_CELLS = 10_000     # cells of one sweep: each is validated, prepared and run in turn
+
+
+def check_count(value: int | None, name: str, least: int, most: int, file: str) -> None:
+    """A whole number given outside a scenario (`--threads`, `--paths`), None for not given, in [least, most]."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most):
+        raise ScenarioError(file, name, f"expected a whole number from {least} to {most:,}, found {value!r}")
 
 
 def _not_percent(limit: float, example: str):
@@ -77,9 +95,13 @@ Positive = Annotated[float, Field(gt=0.0)]
 Amount = Annotated[float, Field(ge=0.0, le=MAX_AMOUNT)]            # yuan
 PositiveAmount = Annotated[float, Field(gt=0.0, le=MAX_AMOUNT)]    # yuan
 Sigma = Annotated[float, Field(ge=0.0, le=MAX_SIGMA)]
-AnnualRate = Annotated[float, Field(ge=0.0), _not_percent(5.0, "0.36")]           # a year, at most 500%
-DailyRate = Annotated[float, Field(ge=0.0), _not_percent(0.01, "0.0005")]         # a day, at most 1%
-PeriodFee = Annotated[float, Field(ge=0.0), _not_percent(0.2, "0.0075")]          # a share of the price, at most 20%
+Shift = Annotated[float, Field(ge=-MAX_SHIFT, le=MAX_SHIFT)]       # standard deviations of the factor
+MAX_ANNUAL_RATE = 5.0   # a year (500%): above this a rate is only plausible as a percent
+MAX_DAILY_RATE = 0.01   # a day (1%)
+MAX_PERIOD_FEE = 0.2    # a period, as a share of the price (20%)
+AnnualRate = Annotated[float, Field(ge=0.0), _not_percent(MAX_ANNUAL_RATE, "0.36")]
+DailyRate = Annotated[float, Field(ge=0.0), _not_percent(MAX_DAILY_RATE, "0.0005")]
+PeriodFee = Annotated[float, Field(ge=0.0), _not_percent(MAX_PERIOD_FEE, "0.0075")]
 
 
 class Section(BaseModel):
@@ -87,11 +109,19 @@ class Section(BaseModel):
 
 
 class Run(Section):
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: str
     seed: Annotated[int, Field(ge=0, lt=2**63)]
     paths: Annotated[int, Field(ge=1)]
-    horizon_months: Annotated[int, Field(ge=1, le=600)]
+    horizon_months: Annotated[int, Field(ge=1, le=MAX_HORIZON)]
     results: Literal["auto", "full", "summary"]
+
+    @model_validator(mode="after")
+    def _check(self):
+        # The default output folder is reports/<name>: "..", "/abs" or "a/b" would put it elsewhere.
+        if self.name in (".", "..") or not re.fullmatch(rf"[A-Za-z0-9_.-]{{1,{MAX_NAME}}}", self.name):
+            raise ValueError(f"name: expected one plain folder name inside reports/ (letters, digits, _ - and ., "
+                             f"at most {MAX_NAME} characters, not . or ..), found {show_value(self.name)}")
+        return self
 
     def summary(self) -> bool:
         """Whether the results keep per path only what the tail needs (`results`; auto: above
@@ -100,8 +130,8 @@ class Run(Section):
 
 
 class Engine(Section):
-    block_size: Annotated[int, Field(ge=1)]
-    threads: Annotated[int, Field(ge=0)]
+    block_size: Annotated[int, Field(ge=1, le=MAX_BLOCK_SIZE)]
+    threads: Annotated[int, Field(ge=0, le=MAX_THREADS)]
     task_paths: Annotated[int, Field(ge=1)]
     task_borrowers: Annotated[int, Field(ge=1)]
 
@@ -164,7 +194,7 @@ class Applicants(Section):
     also_requests: dict[Literal[PRODUCTS], Fraction]
     segments: Annotated[dict[str, Segment], Field(min_length=1)]
     income_sigma: Sigma
-    dti_sd: Positive
+    dti_sd: Annotated[float, Field(gt=0.0, lt=0.5)]   # the sd of a beta marginal on (0, 1) is below 0.5
     age_mean: Positive
     age_sd: NonNegative
     age_min: NonNegative
@@ -233,12 +263,12 @@ class CurveAprs(Section):
 
 class Policy(Section):
     cutoff_score: float
-    max_dti: NonNegative
+    max_dti: Annotated[float, Field(ge=0.0), _not_percent(1.0, "0.65")]
     max_past_delinquencies: Annotated[int, Field(ge=0)]
     pricing: Literal["curve", "risk_based"]
     curve_scores: Annotated[list[float], Field(min_length=1)]
     curve_aprs: CurveAprs
-    risk_margin: Annotated[float, Field(ge=-5.0, le=5.0)]
+    risk_margin: Annotated[float, Field(ge=-MAX_ANNUAL_RATE), _not_percent(MAX_ANNUAL_RATE, "0.04")]   # a year
     apr_cap: AnnualRate
     on_cap: Literal["cap", "reject"]
     limit_income_multiple: Positive
@@ -286,8 +316,8 @@ class Huabei(Section):
     conversion_rate: Fraction
     min_conversion: Amount
     limit_cut_on_miss: Fraction
-    limit_raise: Annotated[float, Field(ge=0.0, le=10.0)]
-    raise_after_months: Annotated[int, Field(ge=1)]
+    limit_raise: Annotated[float, Field(ge=0.0), _not_percent(1.0, "0.10")]
+    raise_after_months: Annotated[int, Field(ge=1, le=MAX_HORIZON)]
     risk_multiplier: Positive
 
     @model_validator(mode="after")
@@ -347,7 +377,7 @@ class Behaviour(Section):
     roll_rates: Annotated[list[Fraction], Field(min_length=N_STATES - 1, max_length=N_STATES - 1)]  # M1->M2 .. M6->off
     prepay_monthly: Fraction
     recovery_rate: Fraction
-    recovery_lag_months: Annotated[int, Field(ge=1)]
+    recovery_lag_months: Annotated[int, Field(ge=1, le=MAX_HORIZON)]
     collection_cost: Fraction
     fraud_rate: Fraction
     payer_shares: Annotated[list[Fraction], Field(min_length=len(PAYER_TYPES), max_length=len(PAYER_TYPES))]
@@ -375,7 +405,7 @@ class Factor(Section):
 
 
 class MacroPath(Section):
-    shift: list[Annotated[float, Field(ge=-10.0, le=10.0)]] = []
+    shift: list[Shift] = []
     unemployment: list[Annotated[float, Field(ge=0.0, le=100.0)]] = []
     prepay_sensitivity: Annotated[float, Field(ge=-5.0, le=5.0)] | None = None   # None: macro.prepay_sensitivity
 
@@ -388,7 +418,7 @@ class MacroPath(Section):
 
 class Macro(Section):
     path: str
-    shift: list[Annotated[float, Field(ge=-10.0, le=10.0)]]
+    shift: list[Shift]
     prepay_sensitivity: Annotated[float, Field(ge=-5.0, le=5.0)]
     unemployment_reference: Annotated[float, Field(ge=0.0, le=100.0)]
     unemployment_sensitivity: float
@@ -400,6 +430,14 @@ class Macro(Section):
             raise ValueError(f"path: expected one of the named paths {sorted(self.paths)}, found {self.path!r}")
         if self.path and self.shift:
             raise ValueError("shift: expected either macro.path or macro.shift, found both")
+        shift = self.monthly_shift()
+        worst = max(range(len(shift)), key=lambda t: abs(shift[t]), default=None)
+        if worst is not None and not abs(shift[worst]) <= MAX_SHIFT:   # only unemployment is not bounded already
+            u = self.paths[self.path].unemployment[worst]
+            raise ValueError(f"paths.{self.path}.unemployment: expected unemployment that maps to a factor shift "
+                             f"within +-{MAX_SHIFT:g} sd, found {shift[worst]:.4g} sd in month {worst + 1} "
+                             f"(-macro.unemployment_sensitivity x (unemployment - macro.unemployment_reference) = "
+                             f"-{self.unemployment_sensitivity:g} x ({u:g} - {self.unemployment_reference:g}))")
         return self
 
     def monthly_shift(self) -> list[float]:
@@ -508,10 +546,12 @@ class LoadedScenario:
     and its sweep: `dims` (name, scenario key, values) and one validated scenario per cell."""
 
     def __init__(self, scenario: Scenario, path: Path, text: str, overrides: list[str],
-                 dims: list[tuple[str, str, list]] | None = None, cells: list[Scenario] | None = None):
+                 dims: list[tuple[str, str, list]] | None = None, cells: list[Scenario] | None = None,
+                 sources: list[Path] | None = None):
         self.scenario, self.path, self.text, self.overrides = scenario, path, text, overrides
         self.dims = dims or []
         self.cells = cells or [scenario]
+        self.sources = sources or [path]   # the scenario file and every file it extends
 
     def resolved(self) -> dict:
         return self.scenario.model_dump(mode="json", exclude_none=True)
@@ -523,6 +563,10 @@ class LoadedScenario:
             return None
         p = Path(file)
         return p if p.is_absolute() else (self.path.parent / p)
+
+    def book_paths(self) -> list[Path]:
+        """The book files of all the sweep's cells, each once."""
+        return list(dict.fromkeys(p for p in map(self.book_path, self.cells) if p is not None))
 
 
 def defaults() -> dict:
@@ -545,14 +589,15 @@ def _merge(base: dict, update: dict, prefix: str, file: str) -> dict:
             raise ScenarioError(file, dotted, f"unknown key; now {MOVED[dotted]}" if dotted in MOVED else "unknown key")
         if isinstance(out[key], dict) and f"{prefix}{key}" not in INLINE_TABLES:
             if not isinstance(value, dict):
-                raise ScenarioError(file, dotted, f"expected a table, found {_show(value)}")
+                raise ScenarioError(file, dotted, f"expected a table, found {show_value(value)}")
             out[key] = _merge(out[key], value, dotted + ".", file)
         else:
             out[key] = value
     return out
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A value as an error message shows it (strings quoted, TOML-like)."""
     return json.dumps(value) if isinstance(value, (str, list, dict, bool)) else repr(value)
 
 
@@ -562,25 +607,37 @@ def parse_override(item: str, file: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ScenarioError(file, item, "expected --set KEY=VALUE")
     key, raw = (part.strip() for part in item.split("=", 1))
+    parts = _key_parts(key, file)
+    if "\n" in raw or "\r" in raw:   # TOML would read the next line as a key of its own, and it would be lost
+        raise ScenarioError(file, key, f"expected one TOML value on one line (one --set for each key), found a "
+                                       f"line break in {show_value(raw)}")
     try:
         tree = tomllib.loads(f"{key} = {raw}")
     except tomllib.TOMLDecodeError:
         try:
-            tree = tomllib.loads(f"{key} = {json.dumps(raw)}")
+            tree = tomllib.loads(f"{key} = {_toml_value(raw)}")   # not TOML: a bare word, taken as a string
         except tomllib.TOMLDecodeError:
-            raise ScenarioError(file, key or item, "expected a dotted key such as run.paths") from None
-    parts = _key_parts(key)
+            raise ScenarioError(file, key, f"expected a TOML value, found {show_value(raw)}") from None
     for part in parts:
         tree = tree[part]
     return parts, tree
 
 
-def _key_parts(key: str) -> list[str]:
-    """The parts of a TOML dotted key."""
-    parts, node = [], tomllib.loads(f"{key} = 0")
-    while isinstance(node, dict):
+KEY_PROBE = 0x5CE0A1   # a value no key's text can end in: `KEY = 0x5CE0A1` reads back as one key and this value
+
+
+def _key_parts(key: str, file: str) -> list[str]:
+    """The parts of one TOML dotted key on one line (quoted parts such as "policy.apr_cap" allowed)."""
+    try:
+        node = tomllib.loads(f"{key} = {KEY_PROBE:#x}") if "\n" not in key and "\r" not in key else None
+    except tomllib.TOMLDecodeError:
+        node = None
+    parts = []
+    while isinstance(node, dict) and len(node) == 1:
         (part, node), = node.items()
         parts.append(part)
+    if node != KEY_PROBE:
+        raise ScenarioError(file, key or '""', "expected a dotted key such as run.paths")
     return parts
 
 
@@ -593,7 +650,8 @@ def _apply_override(tree: dict, parts: list[str], value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _pydantic_message(err: dict) -> tuple[str, str]:
+def pydantic_message(err: dict) -> tuple[str, str]:
+    """(dotted key, what was expected and found) of a pydantic validation error."""
     loc = [str(p) for p in err["loc"] if not isinstance(p, int) and p != "[key]"]
     idx = [p for p in err["loc"] if isinstance(p, int)]
     key = ".".join(loc)
@@ -617,24 +675,29 @@ def _pydantic_message(err: dict) -> tuple[str, str]:
         bound = "at least" if err["type"] == "too_short" else "at most"
         return key, f"expected {bound} {n} values, found {ctx.get('actual_length', len(err.get('input') or []))}"
     expected = msg[len("Input should be "):] if msg.startswith("Input should be ") else msg[0].lower() + msg[1:]
-    return key, f"expected {expected}, found {_show(err.get('input'))}"
+    return key, f"expected {expected}, found {show_value(err.get('input'))}"
 
 
 MAX_SCENARIO_BYTES = 1 << 20   # a scenario file larger than this is not a scenario
 MAX_EXTENDS = 16               # files in one chain of `extends`
 
 
-def _read_toml(path: Path, file: str) -> tuple[dict, str]:
+def read_toml(path: Path, file: str) -> tuple[dict, str]:
+    """A TOML file's tree and text (a scenario or a mapping file); every way it can be unreadable is
+    a one-line ScenarioError naming `file`."""
     try:
         if not path.exists():
+            if path.is_symlink():
+                raise ScenarioError(file, "-", "expected a scenario file, found a symbolic link that leads to no file "
+                                               "(a loop of links, or a missing target)")
             raise ScenarioError(file, "-", "file not found")
         if not path.is_file():
-            raise ScenarioError(file, "-", "expected a regular file (a scenario), found a directory or a device")
+            raise ScenarioError(file, "-", "expected a regular file, found a directory or a device")
         if path.stat().st_size > MAX_SCENARIO_BYTES:
-            raise ScenarioError(file, "-", f"expected a scenario file of at most {MAX_SCENARIO_BYTES:,} bytes, found "
+            raise ScenarioError(file, "-", f"expected a file of at most {MAX_SCENARIO_BYTES:,} bytes, found "
                                            f"{path.stat().st_size:,}")
         raw = path.read_bytes()
-    except PermissionError as exc:
+    except (OSError, ValueError) as exc:   # no permission, a name too long, a NUL character
         raise ScenarioError(file, "-", f"cannot read the file ({exc.__class__.__name__})") from None
     if raw.startswith(b"\xef\xbb\xbf"):
         raise ScenarioError(file, "-", "expected UTF-8 TOML without a byte-order mark, found one (save the file "
@@ -649,26 +712,30 @@ def _read_toml(path: Path, file: str) -> tuple[dict, str]:
         raise ScenarioError(file, "-", f"expected valid TOML, found a syntax error ({exc})") from None
 
 
-def _read_with_parents(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, str]:
-    """The file's tree merged over the file it `extends` (recursively), and the texts of all."""
+def _read_with_parents(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, str, list[Path]]:
+    """The file's tree merged over the file it `extends` (recursively), the texts of all, and their paths."""
     file = str(path)
-    tree, text = _read_toml(path, file)
+    tree, text = read_toml(path, file)
     parent = tree.pop("extends", None)
     if parent is None:
-        return tree, text
+        return tree, text, [path]
     if not isinstance(parent, str) or not parent:
-        raise ScenarioError(file, "extends", f"expected the path of a scenario file, found {_show(parent)}")
-    parent_path = (path.parent / parent).resolve()
-    if parent_path in seen or parent_path == path.resolve():
+        raise ScenarioError(file, "extends", f"expected the path of a scenario file, found {show_value(parent)}")
+    try:
+        parent_path, here = (path.parent / parent).resolve(), path.resolve()
+    except (OSError, RuntimeError, ValueError):   # a loop of symbolic links (RuntimeError before Python 3.13), a NUL
+        raise ScenarioError(file, "extends", f"expected a scenario file, found {show_value(parent)}, a path that cannot be "
+                                             f"followed (a loop of symbolic links?)") from None
+    if parent_path in seen or parent_path == here:
         raise ScenarioError(file, "extends", f"expected no cycle of extends, found {parent} again")
     if len(seen) + 1 >= MAX_EXTENDS:
         raise ScenarioError(file, "extends", f"expected a chain of at most {MAX_EXTENDS} files, found a longer one")
     if not parent_path.is_file():
         raise ScenarioError(file, "extends", f"expected a scenario file, found no file {parent!r} relative to "
                                              f"{path.parent.resolve()}")
-    base, base_text = _read_with_parents(parent_path, seen + (path.resolve(),))
+    base, base_text, sources = _read_with_parents(parent_path, seen + (here,))
     merged = _merge_user(base, tree)
-    return merged, f"{text}\n# ---- extends {parent} ----\n{base_text}"
+    return merged, f"{text}\n# ---- extends {parent} ----\n{base_text}", [path, *sources]
 
 
 def _merge_user(base: dict, update: dict, prefix: str = "") -> dict:
@@ -688,7 +755,7 @@ def _validate(tree: dict, file: str, where: str = "") -> Scenario:
     try:
         return Scenario.model_validate(tree)
     except ValidationError as exc:
-        key, what = _pydantic_message(exc.errors()[0])
+        key, what = pydantic_message(exc.errors()[0])
         raise ScenarioError(file, key, f"{what}{where}") from None
 
 
@@ -705,10 +772,7 @@ def _override_items(overrides: list[str] | dict[str, Any] | None, file: str) -> 
     if isinstance(overrides, dict):
         items = []
         for key, value in overrides.items():
-            try:
-                parts = _key_parts(key)
-            except (tomllib.TOMLDecodeError, TypeError):
-                raise ScenarioError(file, str(key), "expected a dotted key such as run.paths") from None
+            parts = _key_parts(str(key), file)
             try:  # through TOML, as `--set` would read it: numpy scalars become numbers, tuples lists
                 written = _toml_value(list(value) if isinstance(value, tuple) else value)
                 value = tomllib.loads(f"x = {written}")["x"]
@@ -728,7 +792,7 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
     of its sweep."""
     path = Path(path)
     file = str(path)
-    user, text = _read_with_parents(path)
+    user, text, sources = _read_with_parents(path)
     items = _override_items(overrides, file)
     overrides = [item for item, _, _ in items]
     for _, parts, value in items:
@@ -741,14 +805,19 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
     scenario = _validate(tree | {"sweep": {}}, file)
     if sweep:
         _validate(tree | {"sweep": sweep}, file)  # shapes of the sweep table itself
+        n_cells = math.prod(len(values) for values in sweep.values())
+        if n_cells > MAX_SWEEP_CELLS:
+            raise ScenarioError(file, "sweep", f"expected at most {MAX_SWEEP_CELLS:,} sweep cells, found {n_cells:,} "
+                                               f"({' x '.join(str(len(v)) for v in sweep.values())} values)")
+    held = scenario.model_dump()
     dims, names = [], set()
     for key, values in sweep.items():
         target = SWEEP_ALIASES.get(key, key)
-        node = tree
+        node, typed = tree, held
         for part in target.split("."):
             if not isinstance(node, dict) or part not in node:
                 raise ScenarioError(file, f"sweep.{key}", f"expected a scenario key such as policy.apr_cap, found {key!r}")
-            node = node[part]
+            node, typed = node[part], typed[part]
         if isinstance(node, dict):
             raise ScenarioError(file, f"sweep.{key}", "expected a key holding a value, found a table")
         if target in UNSWEPT:
@@ -757,8 +826,13 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
         if any(isinstance(v, (list, dict)) for v in values):
             raise ScenarioError(file, f"sweep.{key}", "expected single values (numbers, strings or booleans), "
                                                       "found a list or table among them")
-        if len({json.dumps(v, sort_keys=True) for v in values}) < len(values):
-            raise ScenarioError(file, f"sweep.{key}", f"expected distinct values, found {_show(list(values))}")
+        given, values = values, [_as_held(v, typed) for v in values]
+        seen = set()
+        for v in values:
+            if json.dumps(v) in seen:
+                raise ScenarioError(file, f"sweep.{key}", f"expected distinct values, found {show_value(v)} more than once "
+                                                          f"in {show_value(list(given))}")
+            seen.add(json.dumps(v))
         if target == "applicants.monthly_volume" and 0 in values and any(v != 0 for v in values):
             raise ScenarioError(file, f"sweep.{key}", "expected volumes all above 0 (a volume of 0 has no vintages, "
                                                       "so the cells' shapes differ)")
@@ -766,46 +840,78 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
         if name in names or name in RESERVED_DIMS:
             raise ScenarioError(file, f"sweep.{key}", f"expected a dimension name not used already, found {name}")
         names.add(name)
-        dims.append((name, target, list(values)))
-    cells = []
-    for combo in itertools.product(*(values for _, _, values in dims)):
+        dims.append((name, target, values))
+    cells, wheres = [], []
+    for combo in itertools.product(*(values for _, _, values in dims)) if dims else ():
         cell = copy.deepcopy(tree)
         for (name, target, _), value in zip(dims, combo):
             _apply_override(cell, target.split("."), value)
-        where = " (sweep cell " + ", ".join(f"{n}={_show(v)}" for (n, _, _), v in zip(dims, combo)) + ")"
-        cells.append(_validate(cell | {"sweep": {}}, file, where))
-    return LoadedScenario(scenario, path, text, overrides, dims, cells if dims else None)
+        wheres.append(" (sweep cell " + ", ".join(f"{n}={show_value(v)}" for (n, _, _), v in zip(dims, combo)) + ")")
+        cells.append(_validate(cell | {"sweep": {}}, file, wheres[-1]))
+    loaded = LoadedScenario(scenario, path, text, overrides, dims, cells or None, sources)
+    for sc, where in zip(loaded.cells, wheres or [""]):
+        _check_book(loaded.book_path(sc), file, where)
+    return loaded
 
 
-def to_toml(tree: dict, prefix: str = "") -> str:
-    """A small TOML writer for the resolved scenario (tables, scalars, lists, inline dicts)."""
+def _as_held(value: Any, held: Any) -> Any:
+    """A swept value as its key holds it once validated: an integer swept over a float key is that
+    float (560 and 560.0 are one cutoff)."""
+    if isinstance(held, float) and isinstance(value, int) and not isinstance(value, bool) \
+            and abs(value) <= sys.float_info.max:
+        return float(value)
+    return value
+
+
+def _check_book(path: Path | None, file: str, where: str) -> None:
+    """The book file of a scenario or sweep cell is there, a regular file (its rows are read later)."""
+    if path is None:
+        return
+    try:
+        found = "" if path.is_file() else "a directory or a device" if path.exists() else "no file"
+    except (OSError, ValueError):   # a name too long, a NUL character
+        found = "a path that cannot be opened"
+    if found:
+        raise ScenarioError(file, "book.file", f"expected a book file (CSV or Parquet) that exists, found {found} "
+                                               f"at {path}{where}")
+
+
+def to_toml(tree: dict, prefix: tuple[str, ...] = ()) -> str:
+    """A small TOML writer for the resolved scenario (tables, scalars, lists, inline dicts): it reads
+    back as the same tree, whatever the names of its tables and keys."""
     scalars, tables = [], []
     for key, value in tree.items():
-        if isinstance(value, dict) and f"{prefix}{key}" not in INLINE_TABLES:
+        if isinstance(value, dict) and ".".join((*prefix, key)) not in INLINE_TABLES:
             tables.append((key, value))
         else:
             scalars.append(f"{_toml_key(key)} = {_toml_value(value)}")
     out = []
     if scalars:
         if prefix:
-            out.append(f"[{prefix.rstrip('.')}]")
+            out.append(f"[{'.'.join(map(_toml_key, prefix))}]")
         out.extend(scalars)
         out.append("")
     for key, value in tables:
-        out.append(to_toml(value, f"{prefix}{key}."))
+        out.append(to_toml(value, (*prefix, key)))
     return "\n".join(out)
 
 
 def _toml_key(key: str) -> str:
     """A key as TOML writes it: bare when it can be, else quoted (so "policy.apr_cap" stays one key)."""
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: JSON's escapes, and DEL and lone surrogates escaped too (TOML takes
+    neither as they are; a surrogate's escape is refused when read back, as it should be)."""
+    return re.sub("[\x7f\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
 
 
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(value)
+        return _toml_string(value)
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, dict):

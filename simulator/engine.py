@@ -143,8 +143,11 @@ class Executor:
             else:
                 cores = os.cpu_count() or 1
                 self.worker_threads = threads or max(1, cores // workers)
+                # No dashboard, and the scheduler's HTTP routes on a free loopback port: a default 8787
+                # already taken (a notebook's dashboard) would print distributed's warning.
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, silence_logs=logging.CRITICAL)
+                                            dashboard_address=None, silence_logs=logging.CRITICAL,
+                                            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
                 self.client = Client(self.cluster)
                 self.client.wait_for_workers(workers)   # so that scattered inputs reach every worker
 
@@ -267,9 +270,12 @@ def per_path_values(sc: Scenario) -> int:
     return factor + sum(math.prod(shape) for shape in shapes.values())
 
 
-def check_memory(loaded: LoadedScenario) -> None:
-    """Refuse, before any work, a run whose results alone would not fit in the memory available."""
+def check_memory(loaded: LoadedScenario, threads: int | None = None) -> None:
+    """Refuse, before any work, a run whose results alone would not fit in the memory available (with
+    each kernel thread's own sums of a task)."""
     need = sum(RESULT_COPIES * 8 * per_path_values(sc) * sc.run.paths for sc in loaded.cells)
+    need += max(8 * use_threads(threads, sc) * min(sc.engine.task_paths, sc.run.paths)
+                * sum(math.prod(shape) for shape in terms.output_shapes(sc).values()) for sc in loaded.cells)
     have = available_memory()
     hint = "" if loaded.scenario.run.summary() else ', or run.results = "summary"'
     if have is not None and need > have:
@@ -299,7 +305,7 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
     (`tape.offers_path`)."""
     from .results import build_dataset, combine_cells
 
-    check_memory(loaded)
+    check_memory(loaded, threads)
     labels = scoring.band_labels(loaded.scenario.scorecard.bands)
     shapes = [terms.output_shapes(sc) for sc in loaded.cells]
     store = Checkpoints(checkpoint, loaded, resume, shapes) if checkpoint is not None else None

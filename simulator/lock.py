@@ -17,14 +17,15 @@ HOLDER = ".run"   # who holds the folder: for the error message of a run that fi
 
 @contextmanager
 def hold(folder: Path):
-    """Hold `folder` (created if needed) for the duration of the block; a folder this made and the
-    block left empty is removed again, so bad input leaves nothing behind."""
+    """Hold `folder` (created if needed) for the duration of the block; the folders this made and the
+    block left empty are removed again, so bad input leaves nothing behind."""
     folder = Path(folder)
-    made = not folder.exists()
+    made: list[Path] = []
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        made = files.make_folder(folder)
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
+        files.remove_empty(made)
         raise ScenarioError(str(folder), "--out", f"expected a folder the run can write, found one it cannot "
                                                   f"use ({exc.strerror or exc})") from None
     try:
@@ -46,8 +47,4 @@ def hold(folder: Path):
             (folder / HOLDER).unlink(missing_ok=True)
     finally:
         os.close(fd)
-        if made:
-            try:
-                folder.rmdir()       # only if the run left it empty
-            except OSError:
-                pass
+        files.remove_empty(made)     # only what the run left empty

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import calibration, faults, files, metrics, results, summary
+from . import calibration, faults, files, metrics, readback, results, summary
 from .figures import Drawing, backtest_figure, compare_figures, figures, fit_figures
 
 
@@ -140,16 +140,36 @@ def render_html(ds: xr.Dataset, drawings: list[Drawing]) -> str:
     return _page(ds.attrs.get("title", "Monte Carlo run"), "\n".join(part for part in body if part))
 
 
-def build(folder: Path, ds: xr.Dataset | None = None, processes: int | None = None) -> Path:
-    """Draw the figures of folder/results.nc (or of `ds`, the Dataset just written there, not read
-    back) into folder/figures/ on `processes` (default: the cores), write folder/report.html; its path."""
-    folder = Path(folder)
-    if ds is None:
-        _, ds = results.open_run(folder)
-    faults.before_report()
-    drawings = figures(ds, processes)
+def _check_outputs(folder: Path, option: str, inputs: list[Path], pages: list[str]) -> None:
+    """Refuse, before anything is drawn, a page's folder (and its figures/) that cannot be written, or
+    a page there that is one of `inputs` or not a file."""
+    files.check_output(folder, option, inputs, folder=True)
+    files.check_output(folder / "figures", option, inputs, folder=True)
+    for name in pages:
+        files.check_output(folder / name, option, inputs)
+
+
+def _write_figures(folder: Path, drawings: list[Drawing], option: str, inputs: list[Path]) -> None:
+    """Write the figures into folder/figures/, each checked first (none replaces an input), so that a
+    refusal writes nothing."""
+    for drawing in drawings:
+        files.check_output(folder / "figures" / drawing.name, option, inputs)
     for drawing in drawings:
         files.write_bytes(folder / "figures" / drawing.name, drawing.png)
+
+
+def build(folder: Path, ds: xr.Dataset | None = None, processes: int | None = None) -> Path:
+    """Draw the figures of folder/results.nc (or of `ds`, the Dataset just written there, not read
+    back) into folder/figures/ on `processes` (default: the cores), write folder/report.html; its path.
+    The folder is checked before anything is drawn (`DIR` in errors: `simulator report DIR`)."""
+    folder = Path(folder)
+    if ds is None:
+        _, ds = readback.open_run(folder)
+    inputs = [readback.results_path(folder)]
+    _check_outputs(folder, "DIR", inputs, ["report.html"])
+    faults.before_report()
+    drawings = figures(ds, processes)
+    _write_figures(folder, drawings, "DIR", inputs)
     path = folder / "report.html"
     files.write_bytes(path, render_html(ds, drawings).encode("utf-8"))
     return path
@@ -201,20 +221,32 @@ def _runs(folders: list[Path]) -> list[tuple[str, xr.Dataset, dict[str, int]]]:
     """(label, Dataset, cell selection) of every run and every cell of a sweep, labelled as `compare` prints."""
     out = []
     for folder in folders:
-        path, ds = results.open_run(folder)
+        path, ds = readback.open_run(folder)
         name = path.parent.name
         for label, sel in results.cells(ds):
             out.append((f"{name}: {label}" if label else name, ds, sel))
     return out
 
 
+def check_compare(folders: list[Path], out: Path) -> list[Path]:
+    """Refuse, before any run is read, an `out` that cannot take compare.html and figures/ (`--out` in
+    errors); the files the runs have (results, report, figures), which `compare` never replaces."""
+    inputs = []
+    for folder in folders:
+        path = readback.results_path(folder)
+        inputs += [path, *(p for p in path.parent.glob("*") if p.is_file()), *path.parent.glob("figures/*")]
+    _check_outputs(Path(out), "--out", inputs, ["compare.html"])
+    return inputs
+
+
 def compare(folders: list[Path], out: Path) -> Path:
-    """Draw two or more runs side by side into out/compare.html (figures in out/figures/); its path."""
+    """Draw two or more runs side by side into out/compare.html (figures in out/figures/); its path.
+    `out` is checked before anything is read or drawn, and nothing the runs have is replaced."""
     out = Path(out)
+    inputs = check_compare(folders, out)
     runs = _runs(folders)
     drawings = compare_figures(runs)
-    for drawing in drawings:
-        files.write_bytes(out / "figures" / drawing.name, drawing.png)
+    _write_figures(out, drawings, "--out", inputs)
     columns = [(label, summary.headline(ds.isel(sel))) for label, ds, sel in runs]
     sources = "".join(f"<li><code>{_e(Path(f))}</code></li>" for f in folders)
     body = [

@@ -27,14 +27,18 @@ from fractions import Fraction
 from typing import Any, Mapping, NoReturn
 
 import numpy as np
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from .codes import INSTALMENT_PRODUCTS, METHODS, PRODUCTS
-from .config import ScenarioError
+from .config import AnnualRate, DailyRate, PeriodFee, ScenarioError, pydantic_message
 
 MAX_TERM = 360
 MAX_AMOUNT = 1e12  # yuan; keeps every cent figure well inside int64
-MAX_APR = 10.0  # 1,000% a year
-MAX_FEE = 1.0  # fee per period or total fee, a fraction of the principal
+DAYS_PER_YEAR = 365.0  # jiebei's day count when --days-per-year is not given
+# Rates and fees are held to the scenario schema's rules for their kind (config.AnnualRate, DailyRate,
+# PeriodFee): fractions at least 0, and a value above the kind's limit is refused as a percent.
+RATES = {option: TypeAdapter(kind, config=ConfigDict(allow_inf_nan=False))
+         for option, kind in (("apr", AnnualRate), ("daily-rate", DailyRate), ("fee-per-period", PeriodFee))}
 FORMATS = ("table", "csv", "json")
 COLUMNS = ("period", "payment", "principal", "interest", "fee", "balance")
 
@@ -73,11 +77,19 @@ def default_instalment_fees() -> dict[int, float]:
     return {int(n): float(f) for n, f in zip(tenors, fees)}
 
 
-def _check_fee(option: str, fee: Any, what: str) -> float:
-    if isinstance(fee, bool) or not isinstance(fee, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(fee) or not 0 <= fee <= MAX_FEE:
-        raise QuoteError(option, f"expected {what} from 0 to {MAX_FEE:g} (a fraction), found {_show(fee)}")
-    return float(fee)
+def _number(option: str, value: Any) -> float:
+    """The number given for --option (not text, None or a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise QuoteError(option, f"expected a number, found {_show(value)}")
+    return float(value)
+
+
+def _rate(option: str, value: Any) -> float:
+    """The rate or fee given for --option, held to the scenario's rule for its kind (`RATES`)."""
+    try:
+        return RATES[option].validate_python(_number(option, value))
+    except ValidationError as exc:
+        raise QuoteError(option, pydantic_message(exc.errors()[0])[1]) from None
 
 
 def _instalment_fee_cents(
@@ -89,7 +101,7 @@ def _instalment_fee_cents(
 ) -> int:
     """Fee per period in cents of a yuefu or huabei plan (see the module docstring)."""
     if fee_per_period is not None:
-        return _fee_cents(principal, _check_fee("fee-per-period", fee_per_period, "a fee per period"))
+        return _fee_cents(principal, _rate("fee-per-period", fee_per_period))
     if product == "yuefu":
         return 0  # merchant-funded promotion
     table = default_instalment_fees() if instalment_fees is None else dict(instalment_fees)
@@ -97,8 +109,7 @@ def _instalment_fee_cents(
         tenors = ", ".join(str(n) for n in sorted(table)) or "none"
         raise QuoteError("fee-per-period", f"expected --fee-per-period for a huabei instalment over {term} "
                                            f"periods (default fees for {tenors} periods), found none")
-    total = _check_fee("fee-per-period", table[term], f"a default total fee for {term} periods")
-    return _fee_cents(principal, total, term)
+    return _fee_cents(principal, _rate("fee-per-period", table[term]), term)
 
 
 def quote(
@@ -108,16 +119,17 @@ def quote(
     apr: float | None = None,
     method: str | None = None,
     daily_rate: float | None = None,
-    days_per_year: float = 365.0,
+    days_per_year: float | None = None,
     fee_per_period: float | None = None,
     instalment_fees: Mapping[int, float] | None = None,
 ) -> dict:
     """Quote a loan: {"apr", "total_payment", "schedule": [...]}; raises QuoteError on bad input.
 
-    jiebei: `apr` or `daily_rate` (x `days_per_year`), `method` (default equal_installment).
+    jiebei: `apr` or `daily_rate` (x `days_per_year`, default 365), `method` (default equal_installment).
     yuefu: `fee_per_period` a fraction of the price (default 0). huabei: `fee_per_period` a fraction
     of the principal, or by default total fee / term from `instalment_fees` ({periods: total fee};
-    None: the shipped defaults). apr, daily_rate and method are errors for yuefu and huabei.
+    None: the shipped defaults). apr, daily_rate, days_per_year and method are errors for yuefu and
+    huabei. Rates and fees are fractions held to the scenario's limits (`RATES`).
     """
     from .products import instalment_plan_cents, irr_apr, schedule_cents   # numba: only to quote
 
@@ -127,7 +139,8 @@ def quote(
     if instalment:
         fee_source = "--fee-per-period (or none: 0)" if product == "yuefu" else \
             "--fee-per-period (or none: the default fee table)"
-        for option, value in (("apr", apr), ("daily-rate", daily_rate), ("method", method)):
+        for option, value in (("apr", apr), ("daily-rate", daily_rate), ("method", method),
+                              ("days-per-year", days_per_year)):
             if value is not None:
                 raise QuoteError(option, f"expected {fee_source} for {product}, found --{option} {value if isinstance(value, str) else _show(value)}")
     elif fee_per_period is not None:
@@ -136,12 +149,14 @@ def quote(
         method = "equal_installment"
     if method not in METHODS:
         raise QuoteError("method", f"expected one of {', '.join(METHODS)}, found {method!r}")
+    amount = _number("amount", amount)
     if not math.isfinite(amount) or not 0 < amount <= MAX_AMOUNT:
         raise QuoteError("amount", f"expected an amount > 0 and at most {MAX_AMOUNT:g}, found {_show(amount)}")
     principal = _cents(amount)
     if principal < 1:
         raise QuoteError("amount", f"expected at least 0.01, found {_show(amount)}")
-    if isinstance(term, bool) or not isinstance(term, (int, np.integer)) or not 1 <= term <= MAX_TERM:
+    _number("term", term)   # text, None or a bool: the command line's "expected a number"
+    if not isinstance(term, (int, np.integer)) or not 1 <= term <= MAX_TERM:
         unit = "periods" if instalment else "months"
         raise QuoteError("term", f"expected a whole number of {unit} from 1 to {MAX_TERM}, found {_show(term)}")
     term = int(term)
@@ -169,24 +184,18 @@ def quote(
     }
 
 
-def _jiebei_rate(apr: float | None, daily_rate: float | None, days_per_year: float) -> float:
-    """Annual contract rate of a cash loan from --apr or --daily-rate x --days-per-year."""
-    if not math.isfinite(days_per_year) or not 0 < days_per_year <= 366:
-        raise QuoteError("days-per-year", f"expected a number of days > 0 and at most 366, found {_show(days_per_year)}")
+def _jiebei_rate(apr: float | None, daily_rate: float | None, days_per_year: float | None) -> float:
+    """Annual contract rate of a cash loan from --apr or --daily-rate x --days-per-year (default 365)."""
+    days = DAYS_PER_YEAR if days_per_year is None else _number("days-per-year", days_per_year)
+    if not math.isfinite(days) or not 0 < days <= 366:
+        raise QuoteError("days-per-year", f"expected a number of days > 0 and at most 366, found {_show(days)}")
     if apr is not None and daily_rate is not None:
         raise QuoteError("daily-rate", "expected either --apr or --daily-rate, found both")
     if apr is not None:
-        annual = apr
-    elif daily_rate is not None:
-        annual = daily_rate * days_per_year
-    else:
-        raise QuoteError("apr", "expected --apr or --daily-rate for jiebei, found neither")
-    if not math.isfinite(annual) or not 0 <= annual <= MAX_APR:
-        if apr is not None:
-            raise QuoteError("apr", f"expected an annual rate from 0 to {MAX_APR:g} (a fraction), found {_show(apr)}")
-        raise QuoteError("daily-rate", f"expected a daily rate >= 0 (a fraction) with daily rate x days per year "
-                                       f"at most {MAX_APR:g}, found {_show(daily_rate)}")
-    return annual
+        return _rate("apr", apr)
+    if daily_rate is not None:
+        return _rate("daily-rate", daily_rate) * days   # at most 1% a day x 366: within an annual rate's limit
+    raise QuoteError("apr", "expected --apr or --daily-rate for jiebei, found neither")
 
 
 # argparse's messages, reworded as "--option: expected ..., found ..."
@@ -227,7 +236,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--term", required=True, type=int,
                    help=f"jiebei: months; yuefu, huabei: monthly periods (1 to {MAX_TERM})")
     rate = p.add_mutually_exclusive_group()
-    rate.add_argument("--apr", type=float, help="jiebei: annual contract rate as a fraction; monthly rate = apr / 12")
+    rate.add_argument("--apr", type=float, help="jiebei: annual contract rate as a fraction (0.18 = 18%%; a percent such as 18 is refused); "
+                           "monthly rate = apr / 12")
     rate.add_argument("--daily-rate", type=float, help="jiebei: daily rate as a fraction (0.0004 = 0.04%% a day)")
     rate.add_argument("--fee-per-period", type=float,
                       help="yuefu, huabei: flat fee each period as a fraction of the price or principal "
@@ -277,12 +287,8 @@ def run(args: argparse.Namespace) -> int:
         # code would take most of the command's time. Only this command's process is affected.
         os.environ["NUMBA_DISABLE_JIT"] = "1"
     try:
-        if args.product != "jiebei" and args.days_per_year is not None:
-            raise QuoteError("days-per-year", f"expected --fee-per-period (or none) for {args.product}, "
-                                              f"found --days-per-year {_show(args.days_per_year)}")
-        days = 365.0 if args.days_per_year is None else args.days_per_year
         result = quote(args.product, args.amount, args.term, args.apr, args.method,
-                       args.daily_rate, days, args.fee_per_period)
+                       args.daily_rate, args.days_per_year, args.fee_per_period)
     except QuoteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

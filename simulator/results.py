@@ -14,7 +14,7 @@ from . import files, pnl, risk, tail, terms
 from .codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, HUABEI, MONEY_FLOWS,
                     PRODUCTS, STAGE_FROM, STAGES, STATES, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_EARNINGS, V_ORIGINAL,
                     V_RECOVERED, VINTAGE_STATES)
-from .config import LoadedScenario, Scenario, ScenarioError
+from .config import LoadedScenario, Scenario
 
 CENTS = 100
 # Moves between impairment stages in a month (from the rolls and cures they are made of): a roll from M1
@@ -413,25 +413,6 @@ def read(path: Path) -> xr.Dataset:
     """Open a results file (loaded into memory, file closed)."""
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         return ds.load()
-
-
-def open_run(folder: Path) -> tuple[Path, xr.Dataset]:
-    """The results of a run folder (or a results.nc path); a ScenarioError if missing or unreadable."""
-    folder = Path(folder)
-    path = folder if folder.suffix == ".nc" else folder / "results.nc"
-    if not path.is_file():
-        raise ScenarioError(str(path), "-", "expected the results.nc of a run, found no such file")
-    try:
-        ds = read(path)
-    except (OSError, ValueError) as exc:
-        raise ScenarioError(str(path), "-", f"expected a results file, found one that cannot be read ({exc})") from None
-    missing = [name for name in DESCRIPTIONS if name not in ds.data_vars]
-    if "scenario_resolved" not in ds.attrs or missing:
-        what = f"without {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}" if missing else \
-            "without the scenario it was run from"
-        raise ScenarioError(str(path), "-", f"expected the results of a run of this simulator version, found a NetCDF "
-                                            f"file {what}")
-    return path, ds
 
 
 def swept(ds: xr.Dataset) -> list[str]:

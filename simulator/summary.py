@@ -9,7 +9,8 @@ import xarray as xr
 from .config import ScenarioError
 from .metrics import allowance
 from .tail import MIN_TAIL_PATHS, path_mean, paths_needed
-from .results import cells, delinquency_ratio, open_run, run_name, steady_months, sweep_names
+from .readback import open_run
+from .results import cells, delinquency_ratio, run_name, steady_months, sweep_names
 
 # name: (label, short label, format)
 ROWS = {

@@ -24,7 +24,7 @@ from .calibration import Estimate, binomial
 from .codes import PRODUCTS
 from .config import Scenario, ScenarioError
 from .scorecard_fit import MIN_BADS, equal_count_bins, logistic
-from .tape import read_table
+from .tape import read_table, where
 
 COLUMNS = ("product", "score", "apr", "taken")
 APR_BINS = 12    # equal-count APR bins of the fit report's take-up figure
@@ -66,23 +66,37 @@ def price_term(offers: pd.DataFrame, base: Scenario) -> np.ndarray:
 
 def refit(offers: pd.DataFrame, base: Scenario) -> dict:
     """The take-up rate by product (binomial), and `keys`: policy.takeup_base and policy.price_sensitivity
-    (each an Estimate; takeup_base's standard error by the delta method), or none with too few offers
-    taken or not taken; `bins`: by APR (equal-count bins), the share taken and the fit's mean."""
+    (each an Estimate; takeup_base's standard error by the delta method), or none, with a `note` saying
+    why and that the base's are kept, with too few offers taken or not taken or a fit that does not
+    converge; `bins`: by APR (equal-count bins), the share taken and the fit's mean. A fit outside the
+    scenario's bounds (take-up rising with the APR) is a ScenarioError naming the offers' file."""
     taken = offers["taken"].to_numpy(dtype=bool)
-    out = {"n": len(offers), "by_product": {}, "keys": {}}
+    out = {"n": len(offers), "by_product": {}, "keys": {}, "note": ""}
     for name in PRODUCTS:
         mine = offers["product"].astype(str).to_numpy() == name
         if mine.any():
             out["by_product"][name] = binomial(int(taken[mine].sum()), int(mine.sum()))
+    kept = "the base's policy.takeup_base and price_sensitivity are kept"
     if min(int(taken.sum()), int((~taken).sum())) < MIN_BADS:
+        out["note"] = (f"take-up: not refitted ({int(taken.sum()):,} offers taken and {int((~taken).sum()):,} not; at "
+                       f"least {MIN_BADS} of each are needed): {kept}")
         return out
     fit = logistic(taken, {"price_sensitivity": price_term(offers, base)}, np.zeros(len(offers)))
     if fit is None:
+        out["note"] = f"take-up: not refitted (the logistic fit of taken on price does not converge): {kept}"
         return out
-    c0 = fit["intercept"]
+    c0, slope = fit["intercept"], fit["price_sensitivity"]
     p = float(expit(c0.value))
-    out["keys"] = {"takeup_base": Estimate(p, p * (1.0 - p) * c0.se, c0.n), "price_sensitivity": fit["price_sensitivity"]}
-    fitted = expit(c0.value + fit["price_sensitivity"].value * price_term(offers, base))
+    if slope.value < 0:
+        raise ScenarioError(*where(offers, "taken"), f"expected offers taken less often as their APR rises "
+                            f"(policy.price_sensitivity >= 0), found more often: a price sensitivity of "
+                            f"{slope.value:.4f} (se {slope.se:.4f}, {len(offers):,} offers)")
+    if not 0.0 < round(p, 6) < 1.0:
+        raise ScenarioError(*where(offers, "taken"), f"expected a take-up between 0 and 1 at the base's "
+                            f"policy.takeup_reference_apr {base.policy.takeup_reference_apr:g}, found {p:.7f} "
+                            f"(extrapolated from the offers' APRs, {offers['apr'].min():g} to {offers['apr'].max():g})")
+    out["keys"] = {"takeup_base": Estimate(p, p * (1.0 - p) * c0.se, c0.n), "price_sensitivity": slope}
+    fitted = expit(c0.value + slope.value * price_term(offers, base))
     apr = offers["apr"].to_numpy(dtype=np.float64)
     bins = pd.DataFrame({"bin": equal_count_bins(apr, APR_BINS), "apr": apr, "taken": taken, "fitted": fitted})
     out["bins"] = bins.groupby("bin").agg(apr=("apr", "mean"), offers=("taken", "size"), taken=("taken", "mean"),

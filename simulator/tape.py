@@ -4,6 +4,7 @@ terms), and a tape read back, ours or a lender's through a mapping file, with it
 (docs/calibration.md)."""
 from __future__ import annotations
 
+import difflib
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -16,7 +17,8 @@ import pyarrow.parquet as pq
 from . import files, population, scoring, terms
 from .codes import (CHARGED_OFF_STATUS, CLOSED_STATUS, HUABEI, METHODS, N_STATES, PAYER_TYPES, PREPAID_STATUS, PRODUCTS,
                     T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID, T_RECOVERED, T_STATUS, TAPE, TAPE_STATUS)
-from .config import ScenarioError
+from .book import Checker, columns_once
+from .config import MAX_AMOUNT, ScenarioError, read_toml, show_value
 from .origination import BOOK_ID_OFFSET
 
 CENTS = 100
@@ -204,37 +206,97 @@ REQUIRED = ("account_id", "product", "month", "months_on_book", "status", "balan
             "prepaid", "score_band")
 # An account's terms, read from its first row (months_on_book 0) by `simulator backtest` to replay it.
 TERMS = ("borrower_id", "pd_12m", "apr", "principal", "limit", "term", "method", "payer", "fee", "spend", "line_cap")
+MAPPED = REQUIRED + TERMS + ("origination_month", "score") + FEATURES     # the columns a mapping may name
+STATUSES = TAPE_STATUS[:PREPAID_STATUS]      # a tape's statuses (a prepayment is its `prepaid` flag)
 DAYS_A_BUCKET = 30
+MAX_MONTHS = 600    # months a tape may span (and an account may be on book): run.horizon_months' most
+AMOUNT = f"an amount >= 0 and at most {MAX_AMOUNT:.0e}"
 BAD_KINDS = ("duplicate account-month", "status jumps more than one bucket", "balance grows on a loan")
 SHOWN = 20          # bad rows listed one by one; the rest are counted
+MAPPING_TABLES = {"columns": 'a table of our column = "the tape\'s column"',
+                  "status": "a table with days_past_due or codes",
+                  "status.codes": 'a table of "the tape\'s code" = "our status"'}
+
+
+def did_you_mean(word: str, names) -> str:
+    """' (did you mean X?)' with the name of `names` closest to a mistyped `word`, or ''."""
+    close = difflib.get_close_matches(str(word), [str(name) for name in names], n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _table(tree: dict, key: str, file: str) -> dict:
+    """The mapping file's table `key` (dotted), {} when absent."""
+    value = tree.get(key.rsplit(".", 1)[-1], {})
+    if not isinstance(value, dict):
+        raise ScenarioError(file, key, f"expected {MAPPING_TABLES[key]}, found {show_value(value)}")
+    return value
+
+
+def _known_keys(table: dict, known: tuple[str, ...], file: str, prefix: str, what: str) -> None:
+    unknown = [key for key in table if key not in known]
+    if unknown:
+        raise ScenarioError(file, prefix + unknown[0], f"unknown {what}{did_you_mean(unknown[0], known)}; expected "
+                                                       f"{', '.join(known)}")
 
 
 def read_mapping(path: Path) -> dict:
-    """A mapping file (TOML): [columns] our name = the tape's column; [status] either
-    days_past_due = true (the status column holds days past due: 0 current, 1-30 M1 .. 151-180 M6,
-    beyond charged_off) or codes = { the tape's code = our status }."""
-    import tomllib
-
+    """A mapping file (TOML): [columns] our name = the tape's column; [status] days_past_due = true (the
+    status column's numbers are days past due: 0 current, 1-30 M1 .. 151-180 M6, beyond charged_off)
+    and/or codes = { the tape's code = our status }. Checked as strictly as a scenario: unknown keys
+    (with the closest known one), types, names and statuses."""
     path = Path(path)
-    try:
-        mapping = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError(str(path), "-", f"expected a mapping file (TOML), found one that cannot be read "
-                                            f"({exc.__class__.__name__})") from None
-    unknown = [k for k in mapping if k not in ("columns", "status")]
-    if unknown:
-        raise ScenarioError(str(path), unknown[0], "unknown key; expected [columns] and [status]")
-    columns, status = mapping.get("columns", {}), mapping.get("status", {})
-    bad = [k for k in columns if k not in REQUIRED + TERMS]
-    if bad:
-        raise ScenarioError(str(path), f"columns.{bad[0]}", f"unknown column; expected one of "
-                                                            f"{', '.join(REQUIRED + TERMS)}")
-    codes = status.get("codes", {})
-    wrong = [v for v in codes.values() if v not in TAPE_STATUS[:PREPAID_STATUS]]
-    if wrong:
-        raise ScenarioError(str(path), "status.codes", f"expected statuses among {', '.join(TAPE_STATUS[:PREPAID_STATUS])}, "
-                                                       f"found {wrong[0]!r}")
-    return {"columns": columns, "days_past_due": bool(status.get("days_past_due", False)), "codes": codes}
+    file = str(path)
+    mapping, _ = read_toml(path, file)
+    _known_keys(mapping, ("columns", "status"), file, "", "key")
+    columns, status = _table(mapping, "columns", file), _table(mapping, "status", file)
+    _known_keys(columns, MAPPED, file, "columns.", "column")
+    for ours, theirs in columns.items():
+        if not isinstance(theirs, str) or not theirs:
+            raise ScenarioError(file, f"columns.{ours}", f"expected the name of the tape's column (text in quotes), "
+                                                         f"found {show_value(theirs)}")
+        also = [other for other, name in columns.items() if name == theirs and other != ours]
+        if also:
+            raise ScenarioError(file, f"columns.{ours}", f"expected each of the tape's columns named once, found "
+                                                         f"{theirs!r} for {also[0]} too")
+    _known_keys(status, ("days_past_due", "codes"), file, "status.", "key")
+    days = status.get("days_past_due", False)
+    if not isinstance(days, bool):
+        raise ScenarioError(file, "status.days_past_due", f"expected true or false, found {show_value(days)}")
+    codes = _table(status, "status.codes", file)
+    for code, ours in codes.items():
+        if ours not in STATUSES:
+            raise ScenarioError(file, f"status.codes.{code}", f"expected a status among {', '.join(STATUSES)}, found "
+                                                              f"{show_value(ours)}{did_you_mean(ours, STATUSES)}")
+    return {"columns": columns, "days_past_due": days, "codes": codes}
+
+
+def renamed(tape: pd.DataFrame, columns: dict[str, str], path: Path, mapping: Path | None) -> pd.DataFrame:
+    """The tape with its columns named ours (`columns`: our name = the tape's): a column mapped must be
+    in the tape, and a column of the tape must not already have the name it is mapped to."""
+    for ours, theirs in columns.items():
+        if theirs not in tape.columns:
+            raise ScenarioError(str(mapping), f"columns.{ours}", f"expected a column of {path}, found no column "
+                                                                 f"{theirs!r}{did_you_mean(theirs, tape.columns)}")
+    names = {theirs: ours for ours, theirs in columns.items()}
+    for ours, theirs in columns.items():
+        if ours in tape.columns and ours not in names:          # the tape's own `ours` is not renamed away
+            raise ScenarioError(str(mapping), f"columns.{ours}", f"expected {theirs!r} to be the tape's only {ours}, "
+                                                                 f"found a column {ours!r} in {path} too (map or drop "
+                                                                 f"one of them)")
+    return tape.rename(columns=names)
+
+
+def where(tape: pd.DataFrame, column: str) -> tuple[str, str]:
+    """The file a tape (or an offers table) was read from and `column C`, C as the file names our
+    column: the first two arguments of a ScenarioError about the column as a whole."""
+    return tape.attrs.get("file", "the tape"), f"column {tape.attrs.get('columns', {}).get(column, column)}"
+
+
+def checker(rows: pd.DataFrame, path: Path | None = None) -> Checker:
+    """A Checker of a tape's rows as read (`read`): its errors name the tape's file (or `path`), each
+    row's data row in the file and the column as the file names it."""
+    return Checker(path or where(rows, "-")[0], rows, rows["row"].to_numpy() if "row" in rows else None,
+                   rows.attrs.get("columns"))
 
 
 def bucket(days: pd.Series) -> pd.Series:
@@ -262,26 +324,37 @@ def as_month_numbers(column: pd.Series) -> pd.Series | None:
 
 
 def read_table(path: Path, what: str) -> pd.DataFrame:
-    """A table from Parquet or CSV (by the suffix); a ScenarioError naming the file when it is missing or
-    cannot be read (`what`: what it should be, for the message)."""
+    """A table from Parquet or CSV (by the suffix), each column named once, its file in `attrs["file"]`;
+    a ScenarioError naming the file when it is missing or cannot be read (`what`: what it should be,
+    for the message)."""
     if not Path(path).is_file():
         raise ScenarioError(str(path), "-", f"expected {what} (.parquet or .csv), found no such file")
     try:
-        return pd.read_csv(path) if Path(path).suffix.lower() == ".csv" else pd.read_parquet(path)
+        columns_once(path)
+        if Path(path).suffix.lower() == ".csv":
+            # Each column typed from all its rows, not chunk by chunk (no DtypeWarning); the copy joins
+            # read_csv's one block a column (a wide tape's columns added later would warn it is fragmented).
+            table = pd.read_csv(path, low_memory=False).copy()
+        else:
+            table = pd.read_parquet(path)
     except (OSError, ValueError) as exc:
         raise ScenarioError(str(path), "-", f"expected {what} (.parquet or .csv), found a file that cannot be "
                                             f"read ({exc.__class__.__name__})") from None
+    table.attrs["file"] = str(path)
+    return table
 
 
 def read(path: Path, mapping: Path | None = None, on_bad_rows: str = "stop") -> tuple[pd.DataFrame, str]:
-    """A tape (Parquet or CSV) in our layout, renamed and recoded by `mapping` if given; its bad rows
-    (`BAD_KINDS`) stop the reading with a ScenarioError naming the first's row and column, or with
-    on_bad_rows = "drop" are dropped. Returns the tape sorted by account and month, and a report of
-    the bad rows ("" when none). Column `row` is each row's data row in the file (from 1)."""
+    """A tape (Parquet or CSV) in our layout, renamed and recoded by `mapping` if given, every column
+    it needs checked row by row; its bad rows (`BAD_KINDS`) stop the reading with a ScenarioError
+    naming the first's row and column, or with on_bad_rows = "drop" are dropped. Returns the tape
+    sorted by account and month, and a report of the bad rows ("" when none). Column `row` is each
+    row's data row in the file (from 1); `attrs` hold the file and the mapping's column names (`where`)."""
     path = Path(path)
     tape = read_table(path, "a loan tape")
     rules = read_mapping(mapping) if mapping is not None else {"columns": {}, "days_past_due": False, "codes": {}}
-    tape = tape.rename(columns={theirs: ours for ours, theirs in rules["columns"].items()})
+    tape = renamed(tape, rules["columns"], path, mapping)
+    tape.attrs["columns"] = dict(rules["columns"])
     missing = [c for c in REQUIRED if c not in tape.columns]
     if missing:
         theirs = rules["columns"].get(missing[0], missing[0])
@@ -290,49 +363,52 @@ def read(path: Path, mapping: Path | None = None, on_bad_rows: str = "stop") -> 
     if tape.empty:
         raise ScenarioError(str(path), "-", "expected a loan tape with rows, found none")
     tape["row"] = np.arange(1, len(tape) + 1)                      # the file's data row, for reports
+    check = checker(tape)
     months = as_month_numbers(tape["month"])
     if months is not None:                                         # dates: month numbers from the first
-        if months.isna().any():
-            first = tape[months.isna()].iloc[0]
-            raise ScenarioError(str(path), f"row {first['row']}: column {rules['columns'].get('month', 'month')}",
-                                f"expected a month: a whole number or a date such as 2024-01, found {first['month']!r}")
-        start = int(months.min())
-        tape["month"] = (months - start + 1).astype(np.int64)
+        check.fail("month", months.isna(), "a month: a whole number or a date such as 2024-01")
         origin = as_month_numbers(tape["origination_month"]) if "origination_month" in tape else None
         if origin is not None:
-            tape["origination_month"] = origin - start + 1
-    for column, whole in (("month", True), ("months_on_book", True), ("balance", False), ("charged_off", False),
-                          ("recovered", False)):
+            tape["origination_month"] = origin - months.min() + 1
+        months = months - months.min() + 1
+    else:
+        months = pd.to_numeric(tape["month"], errors="coerce")
+        check.fail("month", ~(months >= 0) | (months % 1 != 0), "a whole number >= 0 or a date such as 2024-01")
+    first = tape["month"].iat[int(np.argmin(months.to_numpy()))]
+    first = first.item() if isinstance(first, np.generic) else first
+    check.fail("month", months >= months.min() + MAX_MONTHS, f"a month less than {MAX_MONTHS} months after the "
+                                                             f"tape's first ({first!r})")
+    tape["month"] = months.astype(np.int64)
+    for column, high, expected in (("months_on_book", MAX_MONTHS, f"a whole number from 0 to {MAX_MONTHS}"),
+                                   ("balance", MAX_AMOUNT, AMOUNT), ("charged_off", MAX_AMOUNT, AMOUNT),
+                                   ("recovered", MAX_AMOUNT, AMOUNT)):
         values = pd.to_numeric(tape[column], errors="coerce")
-        wrong = values.isna() | ~np.isfinite(values.fillna(0.0)) | (values < 0) if column != "months_on_book" else \
-            values.isna()
-        if whole:
-            wrong |= values.fillna(0.0) % 1 != 0
-        if wrong.any():
-            first = tape[wrong].iloc[0]
-            theirs = rules["columns"].get(column, column)
-            raise ScenarioError(str(path), f"row {first['row']}: column {theirs}",
-                                f"expected {'a whole number' if whole else 'an amount >= 0'}, found {first[column]!r}")
+        whole = column == "months_on_book"
+        check.fail(column, ~values.between(0, high) | ((values % 1 != 0) if whole else False), expected)
         tape[column] = values.astype(np.int64) if whole else values.astype(float)
+    tape["product"] = pd.Categorical.from_codes(check.choice("product", PRODUCTS, f"a product among "
+                                                                                  f"{', '.join(PRODUCTS)}"), PRODUCTS)
     flags = tape["prepaid"].astype(str).str.lower().map({"true": True, "false": False, "1": True, "0": False})
-    if flags.isna().any():
-        first = tape[flags.isna()].iloc[0]
-        raise ScenarioError(str(path), f"row {first['row']}: column {rules['columns'].get('prepaid', 'prepaid')}",
-                            f"expected true or false, found {first['prepaid']!r}")
+    check.fail("prepaid", flags.isna(), "true or false")
     tape["prepaid"] = flags.astype(bool)
-    if rules["days_past_due"]:           # numbers are days past due; words (closed, charged_off) stay
-        days = pd.to_numeric(tape["status"], errors="coerce")
-        tape["status"] = bucket(days).where(days.notna(), tape["status"].astype(str))
-    elif rules["codes"]:
-        tape["status"] = tape["status"].astype(str).map(rules["codes"]).fillna(tape["status"].astype(str))
-    tape["status"] = tape["status"].astype(str)
-    unknown = ~tape["status"].isin(TAPE_STATUS[:PREPAID_STATUS])
-    if unknown.any():
-        first = tape[unknown].iloc[0]
-        raise ScenarioError(str(path), f"row {first['row']}: column {rules['columns'].get('status', 'status')}",
-                            f"expected a status among {', '.join(TAPE_STATUS[:PREPAID_STATUS])} (or a mapping of the "
-                            f"tape's codes), found {first['status']!r}")
+    text = tape["status"].astype(str)
+    status = text.replace(rules["codes"])                          # the tape's codes
+    if rules["days_past_due"]:                                     # its other numbers are days past due
+        days = pd.to_numeric(text, errors="coerce").where(~text.isin(list(rules["codes"])))
+        check.fail("status", days < 0, "days past due >= 0 or a status")
+        status = status.where(days.isna(), bucket(days))
+    tape["status"] = status
+    check.fail("status", ~tape["status"].isin(STATUSES), f"a status among {', '.join(STATUSES)} (or a mapping of the "
+                                                         f"tape's codes)")
     tape = tape.sort_values(["account_id", "month", "row"], kind="stable").reset_index(drop=True)
+    tape, report = without_bad_rows(tape, path, on_bad_rows)
+    in_step(tape)
+    return tape, report
+
+
+def without_bad_rows(tape: pd.DataFrame, path: Path, on_bad_rows: str) -> tuple[pd.DataFrame, str]:
+    """The tape (sorted by account and month) without its bad rows and a report of them ("" when none);
+    with on_bad_rows = "stop" the first bad row is a ScenarioError."""
     bad = bad_rows(tape)
     if bad.empty:
         return tape, ""
@@ -347,6 +423,21 @@ def read(path: Path, mapping: Path | None = None, on_bad_rows: str = "stop") -> 
     if len(bad) > SHOWN:
         lines.append(f"  ... and {len(bad) - SHOWN} more")
     return tape[~tape["row"].isin(bad["row"])].reset_index(drop=True), "\n".join(lines)
+
+
+def in_step(tape: pd.DataFrame) -> None:
+    """Refuse a row whose months_on_book does not advance with its month from the account's first row
+    (sorted by account and month): it would book the account to another vintage, or to none."""
+    account = tape["account_id"]
+    first_month = tape["month"].groupby(account, sort=False).transform("first")
+    first_mob = tape["months_on_book"].groupby(account, sort=False).transform("first")
+    expected = first_mob + tape["month"] - first_month
+    wrong = (tape["months_on_book"] != expected).to_numpy()
+    if wrong.any():
+        j = int(np.flatnonzero(wrong)[0])
+        checker(tape).fail("months_on_book", wrong, f"{expected.iat[j]} (months on book advance with the months: "
+                                                    f"{first_mob.iat[j]} in month {first_month.iat[j]}, the "
+                                                    f"account's first row)")
 
 
 def until(tape: pd.DataFrame, path: Path, month: int) -> pd.DataFrame:

@@ -182,7 +182,7 @@ def _takers_hidden_risk(scenario_file, tilt, shift, sd=0.6):
     aprs = [round(a + shift, 4) for a in (0.36, 0.30, 0.22, 0.15, 0.105, 0.09, 0.073)]
     sc = scenario(scenario_file, "applicants.monthly_volume=100000", "applicants.origination_months=1",
                   "applicants.product_mix={jiebei=1.0}", "applicants.also_requests={}",
-                  "applicants.verification_fail_rate=0.0", "policy.cutoff_score=0.0", "policy.max_dti=10.0",
+                  "applicants.verification_fail_rate=0.0", "policy.cutoff_score=0.0", "policy.max_dti=1.0",
                   "policy.max_past_delinquencies=100", "policy.apr_cap=1.0", "products.jiebei.daily_rate_max=0.002",
                   f"policy.curve_aprs.jiebei={aprs}", f"scorecard.model_error_sd={sd}", f"policy.takeup_risk_tilt={tilt}",
                   "behaviour.fraud_rate=0.0")
