@@ -19,6 +19,25 @@ CALIBRATION_SEED = 20261127                   # the fixed Sobol scrambling of th
 _SQRT2 = math.sqrt(2.0)
 
 
+@nb.njit(inline="always", cache=True)
+def normal_cdf(x):
+    """Phi(x), the standard normal CDF, in the jitted code (every kernel's one Phi)."""
+    return 0.5 * math.erfc(-x / _SQRT2)
+
+
+@nb.njit(inline="always", cache=True)
+def conditional_hazard(hazard_q, z, sqrt_rho, inv_sqrt_idio):
+    """The hazard given the factor z (section 5): Phi((Phi^-1(h) - sqrt(R) z) / sqrt(1 - R)), from
+    hazard_q = Phi^-1(h) and the loadings of `loadings`."""
+    return normal_cdf((hazard_q - sqrt_rho * z) * inv_sqrt_idio)
+
+
+def loadings(rho: float, rho_borrower: float = 0.0) -> tuple[float, float]:
+    """(sqrt(R), 1 / sqrt(1 - R - R_b)): the factor's loading and the scale of what is left, for the
+    asset correlation R and a borrower correlation R_b."""
+    return math.sqrt(rho), 1.0 / math.sqrt(1.0 - rho - rho_borrower)
+
+
 def pd12_from_hazard(hazard: np.ndarray, roll_rates: np.ndarray, factor=None) -> np.ndarray:
     """pd_12m of accounts current at origination with baseline monthly hazard `hazard`: the
     probability of reaching M4 within 12 months on book, without prepayment (docs/model.md
@@ -35,7 +54,7 @@ def pd12_from_hazard(hazard: np.ndarray, roll_rates: np.ndarray, factor=None) ->
         out = np.empty(hazard.size)
         with np.errstate(divide="ignore"):
             q = ndtri(hazard.ravel())
-        _pd12_over_paths(q, math.sqrt(rho), 1.0 / math.sqrt(1.0 - rho), z, rolls, out)
+        _pd12_over_paths(q, *loadings(rho), z, rolls, out)
         return out.reshape(hazard.shape)
     prob = np.zeros(hazard.shape + (DPD90 + 1,))
     prob[..., 0] = 1.0
@@ -80,7 +99,7 @@ def _pd12_over_paths(q, sqrt_rho, inv_sqrt_idio, z, roll, out):
         for p in range(n_paths):
             s0, s1, s2, s3, s4 = 1.0, 0.0, 0.0, 0.0, 0.0
             for t in range(months):
-                h = 0.5 * math.erfc(-(q[j] - sqrt_rho * z[p, t]) * inv_sqrt_idio / _SQRT2)
+                h = conditional_hazard(q[j], z[p, t], sqrt_rho, inv_sqrt_idio)
                 r1, r2, r3 = roll[p, t, 0], roll[p, t, 1], roll[p, t, 2]
                 s0, s1, s2, s3, s4 = (s0 * (1.0 - h) + s1 * (1.0 - r1) + s2 * (1.0 - r2) + s3 * (1.0 - r3),
                                       s0 * h, s1 * r1, s2 * r2, s4 + s3 * r3)

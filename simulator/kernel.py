@@ -34,12 +34,12 @@ from .codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, AC
                     PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, SERVICING, TRANSACTOR, V_ALLOWANCE, V_CHARGED_OFF,
                     V_COSTS, V_EARNINGS, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES, WRITTEN_OFF, T_BALANCE, T_CHARGED_OFF,
                     T_DUE, T_PAID, T_RECOVERED, T_STATUS)
+from .hazard import normal_cdf
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
 from .provisions import NEVER_PAID
 from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, REPLAY_FRAUD, SPEND, draw,
                   draw_at, inverse_normal, month_key, stream, uniform)
 
-_SQRT2 = math.sqrt(2.0)
 # Phi at k / GRID_SCALE for |k| <= CDF_HALF (x from -10 to 10) and Phi^-1 at k / GRID_SCALE
 # for 0 <= k <= GRID_SCALE. Both are increasing, so the grid values on either side of an
 # argument bound the function there, and the cell is exact: scaling by a power of two is.
@@ -47,17 +47,12 @@ GRID_SCALE = 1024.0
 CDF_SCALE, CDF_HALF = 64.0, 640
 
 
-@nb.njit(inline="always", cache=True)
-def _cdf(x):
-    return 0.5 * math.erfc(-x / _SQRT2)
-
-
 @nb.njit(cache=True)
 def cdf_tables():
     """(Phi on its grid, Phi^-1 on its grid), computed by the functions the kernel uses."""
     cdf = np.empty(2 * CDF_HALF + 1)
     for k in range(cdf.shape[0]):
-        cdf[k] = _cdf((k - CDF_HALF) / CDF_SCALE)
+        cdf[k] = normal_cdf((k - CDF_HALF) / CDF_SCALE)
     inv = np.empty(np.int64(GRID_SCALE) + 1)
     for k in range(inv.shape[0]):
         inv[k] = inverse_normal(max(k / GRID_SCALE, INV53))   # as `rng.normal` maps its uniform
@@ -76,13 +71,13 @@ def _cdf_bounds(x, cdf):
 
 @nb.njit(inline="always", cache=True)
 def _below_cdf(u, x, cdf):
-    """u < Phi(x), exactly as `u < _cdf(x)`, with erfc only for the few draws between the bounds."""
+    """u < Phi(x), exactly as `u < normal_cdf(x)`, with erfc only for the few draws between the bounds."""
     lo, hi = _cdf_bounds(x, cdf)
     if u >= hi:
         return False
     if u < lo:
         return True
-    return u < _cdf(x)
+    return u < normal_cdf(x)
 
 
 @nb.njit(inline="always", cache=True)

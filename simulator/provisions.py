@@ -48,16 +48,8 @@ TWELVE_MONTHS = PD_MONTHS + TO_CHARGE_OFF   # a default within 12 months: a char
 # spend a month (`line_ecl`).
 EclTable = namedtuple("EclTable", ["table", "inv_eir_step", "z0", "inv_z_step"])
 
-_SQRT2 = math.sqrt(2.0)
-
-
-@nb.njit(inline="always", cache=True)
-def _phi(x):
-    return 0.5 * math.erfc(-x / _SQRT2)
-
-
 @nb.njit(cache=True, parallel=True)
-def _charge_offs(hazard_q, owes, prepay, sqrt_r, inv_idio, z, roll, growth, out):
+def _charge_offs(hazard_q, owes, prepay, sqrt_rho, inv_sqrt_idio, z, roll, growth, out):
     """out[pool, node, s, j - 1]: mean over the paths z[node, path, month] of the probability that an
     account in state s now is charged off in month j, for the pool's hazard quantile hazard_q[pool]
     (the hazard applies to a current account with probability owes[pool, month] that it owes a
@@ -73,7 +65,7 @@ def _charge_offs(hazard_q, owes, prepay, sqrt_r, inv_idio, z, roll, growth, out)
             for s in range(N_STATES):
                 d[s, s] = 1.0
             for t in range(months):
-                h = owes[pool, t] * _phi((hazard_q[pool] - sqrt_r * z[node, p, t]) * inv_idio)
+                h = owes[pool, t] * hazard.conditional_hazard(hazard_q[pool], z[node, p, t], sqrt_rho, inv_sqrt_idio)
                 pi = min(1.0, prepay[pool] * growth[node, p, t])
                 r = roll[node, p, t]
                 stay = (1.0 - pi) * (1.0 - h)
@@ -111,8 +103,8 @@ def charge_off_probabilities(hazard_q: np.ndarray, prepay: np.ndarray, sc: Scena
     roll = np.ascontiguousarray(hazard.conditional(np.asarray(beh.roll_rates), fac.roll_correlation, z[..., None]))
     out = np.zeros((len(hazard_q), z.shape[0], N_STATES, months))
     owes = np.ones((len(hazard_q), months)) if owes is None else np.ascontiguousarray(owes, dtype=np.float64)
-    _charge_offs(np.asarray(hazard_q, dtype=np.float64), owes, np.asarray(prepay, dtype=np.float64), math.sqrt(rho),
-                 1.0 / math.sqrt(1.0 - rho), np.ascontiguousarray(z), roll, np.exp(beta * z), out)
+    _charge_offs(np.asarray(hazard_q, dtype=np.float64), owes, np.asarray(prepay, dtype=np.float64),
+                 *hazard.loadings(rho), np.ascontiguousarray(z), roll, np.exp(beta * z), out)
     return out
 
 

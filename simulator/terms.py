@@ -93,10 +93,10 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
     if len(tenors) == 0:       # no tenor on offer: no conversion (one placeholder tenor keeps the arrays typed)
         conversion_rate = 0.0
         tenors, fee_rate, cum_shares = np.ones(1, dtype=np.int64), np.zeros(1), np.ones(1)
+    sqrt_rho, inv_sqrt_idio = hazard.loadings(fac.asset_correlation, fac.borrower_correlation)
     return Terms(
-        seed=np.int64(sc.run.seed), sqrt_rho=math.sqrt(fac.asset_correlation),
-        sqrt_rho_b=math.sqrt(fac.borrower_correlation),
-        inv_sqrt_idio=1.0 / math.sqrt(1.0 - fac.asset_correlation - fac.borrower_correlation),
+        seed=np.int64(sc.run.seed), sqrt_rho=sqrt_rho, sqrt_rho_b=math.sqrt(fac.borrower_correlation),
+        inv_sqrt_idio=inv_sqrt_idio,
         funding_rate=monthly_rate(sc.funding.cost_of_funds),
         recovery_share=risk.recovery_share(beh), recovery_lag=np.int64(beh.recovery_lag_months),
         penalty_rate=penalty, late_fee=late_fee, prepayment=prepayment,
