@@ -9,7 +9,7 @@ import pandas as pd
 
 from .codes import (EQUAL_PRINCIPAL, HUABEI, JIEBEI, METHOD_CODES, METHODS, PAYER_TYPES, PRODUCTS, STATES,
                     YUEFU)
-from .config import MAX_AMOUNT, MAX_ANNUAL_RATE, MAX_PERIOD_FEE, Scenario, ScenarioError
+from .config import MAX_AMOUNT, MAX_ANNUAL_RATE, MAX_PERIOD_FEE, LoadedScenario, Scenario, ScenarioError
 from .scoring import pd_from_score
 
 # Columns every book has; the others are needed by some products or some rows (docs/model.md section 8).
@@ -207,7 +207,7 @@ def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
     }
 
 
-def check_books(loaded) -> None:
+def check_books(loaded: LoadedScenario) -> None:
     """Read every sweep cell's book once before a run makes anything (a bad book is bad input, not a
     failure half-way through a sweep)."""
     for path in loaded.book_paths():
