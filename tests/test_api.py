@@ -13,6 +13,8 @@ import simulator
 from simulator import engine
 from simulator.cli import main
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 SMALL = {"run.paths": 2, "run.horizon_months": 6, "applicants.monthly_volume": 150, "applicants.origination_months": 2}
 
 

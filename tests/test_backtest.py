@@ -13,6 +13,8 @@ from simulator import backtest, engine, tape
 from simulator.config import ScenarioError, load_scenario
 from simulator.origination import prepare
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "examples" / "tape.parquet"
 SCENARIO = ROOT / "examples" / "tape.toml"

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 SMALL = '[run]\nname = "b"\npaths = 2\nhorizon_months = 6\n[applicants]\nmonthly_volume = 100\norigination_months = 2\n'
 
 

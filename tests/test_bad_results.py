@@ -17,6 +17,8 @@ import xarray as xr
 import simulator
 from test_bad_input import SMALL, cli, one_error_line
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:

@@ -14,6 +14,8 @@ import simulator
 from simulator.config import MAX_SWEEP_CELLS, ScenarioError, load_scenario, to_toml
 from test_bad_input import SMALL, cli, one_error_line
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 ROOT = Path(__file__).resolve().parents[1]
 LINK = "link:"   # a file given as LINK + target is a symbolic link to target
 

@@ -14,6 +14,8 @@ import pytest
 
 from test_bad_input import SMALL, cli, one_error_line
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 CALIBRATE = ("calibrate", "t.csv", "--out", "cal.toml", "--extends", "small.toml")
 MAPPED = CALIBRATE + ("--mapping", "m.toml")
 BACKTEST = ("backtest", "t.csv", "small.toml", "--paths", "2", "--out", "bt", "--quiet")

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from simulator import engine, results
 from simulator.config import load_scenario
+
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 

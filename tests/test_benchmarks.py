@@ -13,6 +13,8 @@ import speed_of_light as sol  # noqa: E402
 from simulator import products  # noqa: E402
 from simulator.rng import INV53, MISS, _absorb, stream  # noqa: E402
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 
 def one_path_at_a_time(seed, paths, accounts, horizon):
     """The speed-of-light model as a plain loop: each path of each account in its original order,

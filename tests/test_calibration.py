@@ -15,6 +15,8 @@ import simulator
 from simulator import calibration, scorecard_fit, takeup_fit, tape
 from simulator.config import ScenarioError, load_scenario
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 ROOT = Path(__file__).resolve().parent.parent
 TRUTH = {"roll_rates": [0.45, 0.70, 0.85, 0.90, 0.92, 0.95], "prepay_monthly": 0.02, "recovery_rate": 0.15,
          "collection_cost": 0.25, "recovery_lag_months": 6}

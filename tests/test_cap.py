@@ -13,6 +13,8 @@ from simulator import engine, origination, products, summary
 from simulator.codes import APPROVALS, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, INTEREST_FIRST, PRODUCTS, TAKEUPS
 from simulator.config import load_scenario
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 SMALL = ["run.paths=2", "run.horizon_months=8", "applicants.monthly_volume=2000", "applicants.origination_months=2"]
 LOANS_ONLY = ["applicants.product_mix={jiebei=1.0}", "applicants.also_requests={}"]
 

@@ -14,6 +14,8 @@ import xarray as xr
 from simulator import checkpoints, engine, results, terms
 from simulator.config import load_scenario
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 
 SCENARIO = """
 [run]

@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from matplotlib import image
+
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,6 +15,8 @@ from matplotlib import image
 from simulator import figures, pages, results, summary
 from simulator.cli import main
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 SCENARIO = '[run]\nname = "t"\n'
 SMALL = ["run.paths=3", "applicants.monthly_volume=300", "run.horizon_months=18", "applicants.origination_months=12"]
 FIGURES = ["vintage_curves.png", "delinquency.png", "roll_rates.png", "loss_distribution.png", "calibration.png",

@@ -15,6 +15,8 @@ import xarray as xr
 
 from simulator import results
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 SCENARIO = """
 [run]
 name = "resume"

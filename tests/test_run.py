@@ -14,6 +14,8 @@ from simulator import engine, origination, results
 from simulator.cli import main
 from simulator.config import load_scenario
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 SMALL = """
 [run]
 name = "small"

@@ -18,6 +18,8 @@ from simulator.config import load_scenario
 
 from conftest import identical_book, run_book
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 JIEBEI = PRODUCTS.index("jiebei")
 
 

@@ -61,6 +61,7 @@ def test_importance_sampling_reaches_the_closed_form_quantiles(tmp_path):
     assert plain["var_se"][0] / got["var_se"][0] > 2.0
 
 
+@pytest.mark.slow   # many paths: the errors' coverage over repeated runs
 def test_stated_errors_are_honest_with_importance_sampling(tmp_path):
     """Across 40 seeds (300 paths each, importance sampling), the spread of the 99.9% VaR estimates
     agrees with their mean stated standard error within a factor of 1.5."""
@@ -74,6 +75,7 @@ def test_stated_errors_are_honest_with_importance_sampling(tmp_path):
     assert 1 / 1.5 <= ratio <= 1.5, ratio
 
 
+@pytest.mark.slow   # many paths: the errors' coverage over repeated runs
 def test_stated_errors_are_honest_with_plain_monte_carlo():
     """The same check for plain Monte Carlo on the one-factor loss itself (20,000 paths a seed, so about
     20 beyond the 99.9% quantile; the kernel would need 40 x 20,000 paths): spread / mean stated error

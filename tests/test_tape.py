@@ -12,6 +12,8 @@ import simulator
 from simulator import engine
 from simulator.config import ScenarioError, load_scenario
 
+pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
+
 SMALL = ["run.paths=2", "applicants.monthly_volume=400", "run.horizon_months=20", "applicants.origination_months=10"]
 
 
