@@ -45,9 +45,7 @@ V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED, V_EARNINGS, V_COSTS, V_ALLOWANCE = range
 # Impairment stages (IFRS 9) of an open account, from its state: stage 1 current and M1 (12-month
 # expected credit loss), stage 2 M2 and M3 (30+ days past due: a significant increase in credit risk;
 # lifetime ECL), stage 3 M4 .. M6 (90+, credit-impaired; lifetime ECL).
-STAGES = ("stage_1", "stage_2", "stage_3")
-STAGE_OF_STATE = (0, 0, 1, 1, 2, 2, 2)
-STAGE_FROM = (0, DPD30, DPD90)    # the first state of each stage
+STAGES = ("stage_1", "stage_2", "stage_3")   # the rule: provisions.stage_of
 
 # Money flows of the accounting P&L the kernel adds up per (path, month, product, band), in cents:
 # operating costs, and the movements of the ECL allowance (closing = opening + originated + remeasured

@@ -29,14 +29,14 @@ import numba as nb
 import numpy as np
 
 from .codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, ACQUISITION, ALLOWANCE, BADS, BALANCE,
-                    CHARGED_OFF_AMT, CHARGED_OFF_STATUS, CLOSED_STATUS, PREPAID_STATUS, COLLECTION, DISCOUNT, DPD30, DPD90, DRAWN, FEES, FUNDING, HUABEI, INTEREST,
+                    CHARGED_OFF_AMT, CHARGED_OFF_STATUS, CLOSED_STATUS, PREPAID_STATUS, COLLECTION, DISCOUNT, DPD90, DRAWN, FEES, FUNDING, HUABEI, INTEREST,
                     N_CHARGED_OFF, N_CLOSED, N_MATURED, N_ORIGINATED, N_PREPAID, N_STATES, ORIGINATED, PD_MONTHS,
                     PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, SERVICING, TRANSACTOR, V_ALLOWANCE, V_CHARGED_OFF,
                     V_COSTS, V_EARNINGS, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES, WRITTEN_OFF, T_BALANCE, T_CHARGED_OFF,
                     T_DUE, T_PAID, T_RECOVERED, T_STATUS)
 from .hazard import normal_cdf
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
-from .provisions import NEVER_PAID
+from .provisions import NEVER_PAID, stage_of
 from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, REPLAY_FRAUD, SPEND, draw,
                   draw_at, inverse_normal, month_key, stream, uniform)
 
@@ -119,12 +119,6 @@ def _originate(out, fl, af, terms, c, p, prod, vintage, original):
 
 
 @nb.njit(inline="always", cache=True)
-def _stage(state):
-    """The impairment stage (codes.STAGES) of a state: 0 current and M1, 1 M2 and M3, 2 M4 .. M6."""
-    return 0 if state < DPD30 else (1 if state < DPD90 else 2)
-
-
-@nb.njit(inline="always", cache=True)
 def _ecl_rows(terms, prod, meth, bnd, eir):
     """The account's two slices of provisions.EclTable around its effective rate (factor node, state,
     months left), and the weight of the upper one: linear between the rate nodes."""
@@ -153,7 +147,7 @@ def _provide(out, af, sg, terms, c, p, prod, vintage, mob, state, balance, ecl, 
     """Month end of an open account: its stage's accounts, balance and ECL allowance; the allowance's
     movement (originated for a new account, else remeasured from `ecl_before`); its servicing cost and,
     when delinquent, collection cost."""
-    stage = _stage(state)
+    stage = stage_of(state)
     sg[stage, ACCOUNTS] += 1
     sg[stage, BALANCE] += balance
     sg[stage, ALLOWANCE] += ecl
@@ -296,7 +290,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     ecl_lo, ecl_hi, ecl_w = _ecl_rows(terms, prod, meth, bnd, eir)
     if start <= 0:                 # an existing book's account: its allowance at the start (month 1's factor)
         ecl = round_cents(balance * _ecl_rate(terms, ecl_lo, ecl_hi, ecl_w, z_p[0], state, n))
-        out.opening_allowance[c, p, prod, bnd, _stage(state)] += ecl
+        out.opening_allowance[c, p, prod, bnd, stage_of(state)] += ecl
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = flows[ti]
@@ -416,7 +410,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     ecl_lo, ecl_hi, ecl_w = _ecl_rows(terms, HUABEI, payer, bnd, eir)
     if start <= 0:                 # an existing book's line: its allowance at the start (month 1's factor)
         ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, payer, z_p[0], state, balance, limit, r, spend_mean, False)
-        out.opening_allowance[c, p, prod, bnd, _stage(state)] += ecl
+        out.opening_allowance[c, p, prod, bnd, stage_of(state)] += ecl
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = flows[ti]

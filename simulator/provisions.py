@@ -28,7 +28,7 @@ from scipy.special import ndtr, ndtri
 
 from . import hazard, risk
 from .codes import (DPD30, DPD90, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, HUABEI, INTEREST_FIRST, JIEBEI, METHODS, N_STATES,
-                    PAYER_TYPES, PD_MONTHS, PRODUCTS, TRANSACTOR, YUEFU)
+                    PAYER_TYPES, PD_MONTHS, PRODUCTS, STAGES, TRANSACTOR, YUEFU)
 
 if TYPE_CHECKING:
     from .config import Scenario
@@ -206,10 +206,29 @@ def spend_cap(sc: Scenario) -> np.ndarray:
     return np.where(np.arange(len(paid)) == TRANSACTOR, 1.0, paid / max(sc.products.huabei.spend_probability, 1e-12))
 
 
+@nb.njit(inline="always", cache=True)
+def stage_of(state):
+    """The impairment stage (codes.STAGES) of an open account in `state`: 0 current and M1, 1 M2 and
+    M3 (30+ days past due), 2 M4 .. M6 (90+). The one staging rule: the kernel, the ECL window and
+    the stage transfers all follow it."""
+    return 0 if state < DPD30 else (1 if state < DPD90 else 2)
+
+
+def stage_table() -> np.ndarray:
+    """The stage of every state (codes.STATES), by `stage_of`."""
+    return np.array([stage_of(state) for state in range(N_STATES)])
+
+
+def stage_starts() -> list[int]:
+    """The first state of each stage (codes.STAGES), by `stage_of`."""
+    table = stage_table()
+    return [int(np.argmax(table == stage)) for stage in range(len(STAGES))]
+
+
 def _within(s: np.ndarray, j: np.ndarray) -> np.ndarray:
     """1 where a charge-off in month j counts toward the ECL of state s: within TWELVE_MONTHS for
     stage 1 (12-month ECL), always for stages 2 and 3 (lifetime)."""
-    return np.where((s >= DPD30) | (j <= TWELVE_MONTHS), 1.0, 0.0)
+    return np.where((stage_table()[s] > 0) | (j <= TWELVE_MONTHS), 1.0, 0.0)
 
 
 def first_due(accounts) -> np.ndarray:

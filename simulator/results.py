@@ -12,9 +12,10 @@ import xarray as xr
 
 from . import files, pnl, risk, tail, terms
 from .codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, HUABEI, MONEY_FLOWS,
-                    PRODUCTS, STAGE_FROM, STAGES, STATES, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_EARNINGS, V_ORIGINAL,
+                    PRODUCTS, STAGES, STATES, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_EARNINGS, V_ORIGINAL,
                     V_RECOVERED, VINTAGE_STATES)
 from .config import LoadedScenario, Scenario
+from .provisions import stage_starts
 
 CENTS = 100
 # Moves between impairment stages in a month (from the rolls and cures they are made of): a roll from M1
@@ -271,9 +272,10 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["allowance"] = (cube + ("stage",), stages[..., ALLOWANCE] / CENTS)
     data["opening_allowance"] = (("path", "product", "score_band", "stage"), sums["opening_allowance"] / CENTS)
     rolls, cures = sums["rolls"], sums["cures"]
+    _, stage_2, stage_3 = stage_starts()
     data["stage_transfers"] = (cube + ("transfer",), np.stack(
-        [rolls[..., STAGE_FROM[1] - 1], rolls[..., STAGE_FROM[2] - 1],
-         cures[..., STAGE_FROM[1]:STAGE_FROM[2]].sum(axis=-1), cures[..., STAGE_FROM[2]:].sum(axis=-1)], axis=-1))
+        [rolls[..., stage_2 - 1], rolls[..., stage_3 - 1],
+         cures[..., stage_2:stage_3].sum(axis=-1), cures[..., stage_3:].sum(axis=-1)], axis=-1))
     cap, cap_aprs = sums["cap_counts"], sums["cap_aprs"]
     approved = funnel[..., FUNNEL.index("approvals")].sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -8,7 +8,7 @@ import pytest
 from conftest import identical_book, loaded_scenario
 from simulator import engine, products, provisions, terms
 from simulator.codes import (ACCOUNTING, ALLOWANCE, COSTS, EQUAL_PRINCIPAL, FLOWS, HUABEI, METHODS, PAYER_TYPES, PRODUCTS,
-                             STAGE_OF_STATE, STAGES, STATES, YUEFU)
+                             STAGES, STATES, YUEFU)
 from simulator.config import load_scenario
 
 UNCORRELATED = ["factor.asset_correlation=0", "factor.roll_correlation=0", "factor.borrower_correlation=0",
@@ -189,8 +189,10 @@ def test_stages_are_their_states(run_with_book):
     """Stage counts and balances (counted by the kernel) equal the accounts and balances of the states
     each stage is defined from (counted apart)."""
     _, ds = run_with_book
+    documented = (0, 0, 1, 1, 2, 2, 2)        # docs/model.md section 10: current, M1 | M2, M3 | M4 .. M6
+    assert tuple(provisions.stage_table()) == documented
     for stage, name in enumerate(STAGES):
-        states = [s for s, st in zip(STATES, STAGE_OF_STATE) if st == stage]
+        states = [s for s, st in zip(STATES, documented) if st == stage]
         assert np.array_equal(ds["stage_accounts"].sel(stage=name).values,
                               ds["accounts"].sel(state=states).sum("state").values)
         assert np.array_equal(cents(ds["stage_balance"].sel(stage=name)),
