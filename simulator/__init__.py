@@ -14,20 +14,15 @@ Imports of the heavy libraries wait until a function needs them.
 """
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version as _package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._version import __version__
 from .config import MAX_BLOCK_SIZE, MAX_THREADS, LoadedScenario, ScenarioError, check_count, load_scenario
 
 if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
-
-try:
-    __version__ = _package_version("credit-simulator")
-except PackageNotFoundError:  # a source tree that is not installed
-    __version__ = "unknown"
 
 __all__ = ["ScenarioError", "LoadedScenario", "Quote", "load", "run", "write", "read", "report", "compare", "quote",
            "__version__"]

@@ -19,7 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import __version__, files
+from . import files
+from ._version import __version__
 from .config import LoadedScenario, ScenarioError
 
 FINGERPRINT = "fingerprint"

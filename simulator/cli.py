@@ -27,7 +27,7 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from . import quotes
 
-    from . import __version__
+    from ._version import __version__
 
     parser = Parser(prog="simulator", description="Monte Carlo simulator of consumer-credit portfolios")
     parser.add_argument("--version", action="version", version=f"simulator {__version__}")

@@ -15,8 +15,9 @@ import numpy as np
 import xarray as xr
 from tqdm import tqdm
 
-from . import __version__, faults, kernel, policy, provisions, risk, scoring, tail, terms
+from . import faults, kernel, policy, provisions, risk, scoring, tail, terms
 from . import tape as tapes
+from ._version import __version__
 from .checkpoints import Checkpoints, Task
 from .codes import TAPE
 from .config import LoadedScenario, Scenario, ScenarioError

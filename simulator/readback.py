@@ -11,7 +11,8 @@ import numpy as np
 import xarray as xr
 from pydantic import ValidationError
 
-from . import __version__, terms
+from . import terms
+from ._version import __version__
 from .config import LoadedScenario, Scenario, ScenarioError, pydantic_message
 from .results import build_dataset, combine_cells, path_series, read
 

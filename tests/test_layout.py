@@ -11,7 +11,7 @@ PACKAGE = ROOT / "simulator"
 
 # The stages of the pipe, in order; a module may import from its own row's predecessors only.
 STAGES = [
-    "codes", "units", "config", "files", "lock", "memory", "rng", "products", "hazard", "tail", "risk", "provisions", "terms",
+    "_version", "codes", "units", "config", "files", "lock", "memory", "rng", "products", "hazard", "tail", "risk", "provisions", "terms",
     "population", "scoring", "book", "policy", "origination", "kernel", "faults", "checkpoints", "pnl", "results", "tape",
     "calibration",
     "engine", "backtest", "scorecard_fit", "takeup_fit", "readback",
@@ -30,8 +30,8 @@ def imports(module: str) -> set[str]:
         if isinstance(node, ast.ImportFrom) and node.level == 1:
             if node.module:
                 found.add(node.module.split(".")[0])
-            else:   # `from . import x`; the package's __version__ is metadata, not a stage
-                found.update(alias.name for alias in node.names if alias.name != "__version__")
+            else:   # `from . import x`
+                found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "simulator":
             parts = node.module.split(".")
             found.add(parts[1] if len(parts) > 1 else "__init__")
