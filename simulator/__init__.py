@@ -8,6 +8,8 @@ The public Python API; the command line (`simulator ...`) is a thin layer over i
     simulator.report("reports/try")                   # reports/try/report.html
     table = simulator.compare(["reports/try", "reports/baseline"])
     q = simulator.quote("jiebei", 10_000, 12, daily_rate=0.0004)   # q.apr, q.schedule (DataFrame)
+    fit = simulator.calibrate("tape.parquet", "fitted.toml", "scenarios/baseline.toml")   # fit.scenario
+    bt = simulator.backtest("tape.parquet", "fitted.toml", out="reports/bt")            # bt.dataset, bt.table
 
 Bad input raises `ScenarioError`, whose message is the command line's `error:` line.
 Imports of the heavy libraries wait until a function needs them.
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
 
-__all__ = ["ScenarioError", "LoadedScenario", "Quote", "load", "run", "write", "read", "report", "compare", "quote",
+__all__ = ["ScenarioError", "LoadedScenario", "Quote", "Calibration", "Backtest", "load", "run", "write", "read", "report",
+           "compare", "quote", "calibrate", "backtest",
            "__version__"]
 
 
@@ -169,3 +172,100 @@ def quote(product: str, amount: float, term: int, *, apr: float | None = None, d
     q = quotes.quote(product, amount, term, apr, method, daily_rate, days_per_year, fee_per_period)
     schedule = pd.DataFrame(q["schedule"]).set_index("period")
     return Quote(q["apr"], q["total_payment"], schedule)
+
+
+ON_BAD_ROWS = ("stop", "drop")
+
+
+def _on_bad_rows(value: str, file: str) -> None:
+    if value not in ON_BAD_ROWS:
+        raise ScenarioError(file, "--on-bad-rows", f"expected one of {', '.join(ON_BAD_ROWS)}, found {value!r}")
+
+
+class Calibration(NamedTuple):
+    """A calibration written: the scenario, its fit report, the estimates' table as printed, and the
+    report of the tape's dropped bad rows ("" when none)."""
+    scenario: Path
+    fit_report: Path
+    table: str
+    dropped: str
+
+
+def calibrate(tape: str | Path, out: str | Path, extends: str | Path, *, mapping: str | Path | None = None,
+              on_bad_rows: str = "stop", offers: str | Path | None = None, by_band: bool = False,
+              until_month: int | None = None) -> Calibration:
+    """Estimate the behaviour from a loan tape and write the scenario `out` (TOML) that extends
+    `extends` with what the tape shows, and its fit report beside it (docs/calibration.md). Every
+    input and output is checked before anything is read or written; `out` is never an input."""
+    from . import calibration, files, pages, scorecard_fit, takeup_fit
+    from . import tape as tapes
+
+    tape, out, extends = Path(tape), Path(out), Path(extends)
+    mapping = None if mapping is None else Path(mapping)
+    _on_bad_rows(on_bad_rows, str(tape))
+    check_count(until_month, "--until-month", 1, 10**6, str(tape))
+    based = load_scenario(extends)                                 # the base must be a valid scenario
+    if out.suffix.lower() != ".toml":
+        raise ScenarioError(str(out), "--out", f"expected a scenario file name ending in .toml, found "
+                                               f"{out.suffix or 'no suffix'}")
+    offers_file = Path(offers) if offers is not None else tapes.offers_path(tape)
+    use_offers = offers is not None or offers_file.is_file()
+    fit_page = out.with_name(out.stem + "_fit.html")
+    inputs = [tape, mapping, offers_file if use_offers else None, *based.sources]
+    for output in (out, fit_page):
+        files.check_output(output, "--out", inputs)
+    rows, dropped = tapes.read(tape, mapping, on_bad_rows)
+    if until_month is not None:
+        rows = tapes.until(rows, tape, until_month)
+    base = based.scenario
+    found = calibration.calibrate(rows, base)
+    found["scorecard"], found["scorecard_note"] = scorecard_fit.from_tape(rows, tape, extends, base)
+    if use_offers:
+        found["takeup"] = takeup_fit.refit(takeup_fit.read(offers_file), base)
+    text = calibration.scenario_text(found, extends, out, tape, by_band)
+    table = calibration.report(found, by_band)
+    calibration.write_scenario(out, text)                         # checked valid before it is renamed into place
+    page = pages.fit_report(fit_page, found, base, tape, found["given_pd_by_band"], table)
+    return Calibration(out, page, table, dropped)
+
+
+class Backtest(NamedTuple):
+    """A backtest: its Dataset (the tape's figures against the simulated band), the table of points
+    inside the band as printed, the report of dropped bad rows ("" when none), and with `out` the
+    files written (else None)."""
+    dataset: xr.Dataset
+    table: str
+    dropped: str
+    results: Path | None
+    report: Path | None
+
+
+def backtest(tape: str | Path, scenario: str | Path, overrides: dict[str, Any] | list[str] | None = None, *,
+             out: str | Path | None = None, paths: int = 100, level: float = 0.95, from_month: int | None = None,
+             mapping: str | Path | None = None, on_bad_rows: str = "stop", threads: int | None = None,
+             progress: bool = False) -> Backtest:
+    """Run `scenario` on the loan tape's own accounts over its months and compare (docs/calibration.md,
+    Backtest); with `out`, write out/backtest.nc and out/backtest.html (checked before any work)."""
+    from . import backtesting, files, pages, results
+    from . import tape as tapes
+
+    tape, scenario = Path(tape), Path(scenario)
+    mapping = None if mapping is None else Path(mapping)
+    _on_bad_rows(on_bad_rows, str(tape))
+    check_count(paths, "--paths", 2, 10**9, str(tape))
+    loaded = load_scenario(scenario, overrides)                  # the scenario's errors first
+    if out is not None:
+        out = Path(out)
+        inputs = [tape, mapping, *loaded.sources, *loaded.book_paths()]
+        files.check_output(out, "--out", inputs, folder=True)
+        for name in ("backtest.nc", "backtest.html"):
+            files.check_output(out / name, "--out", inputs)
+    rows, dropped = tapes.read(tape, mapping, on_bad_rows)
+    ds = backtesting.run(rows, tape, scenario, loaded.overrides, paths=paths, level=level, from_month=from_month,
+                       threads=threads, progress=progress)
+    table = backtesting.table(ds)
+    if out is None:
+        return Backtest(ds, table, dropped, None, None)
+    results.write(ds, out / "backtest.nc")
+    page = pages.backtest_report(out, ds, table)
+    return Backtest(ds, table, dropped, out / "backtest.nc", page)

@@ -183,59 +183,32 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from . import calibration, files, pages, scorecard_fit, takeup_fit, tape
+    import simulator
 
-    based = load_scenario(args.extends)                           # the base must be a valid scenario
-    base = based.scenario
-    if args.out.suffix.lower() != ".toml":
-        raise ScenarioError(str(args.out), "--out", f"expected a scenario file name ending in .toml, found "
-                                                    f"{args.out.suffix or 'no suffix'}")
-    offers = args.offers or tape.offers_path(args.tape)
-    use_offers = args.offers is not None or offers.is_file()
-    fit_page = args.out.with_name(args.out.stem + "_fit.html")
-    inputs = [args.tape, args.mapping, offers if use_offers else None, *based.sources]
-    for output in (args.out, fit_page):
-        files.check_output(output, "--out", inputs)
-    rows, dropped = tape.read(args.tape, args.mapping, args.on_bad_rows)
-    if dropped:
-        print(dropped)
-    if args.until_month is not None:
-        rows = tape.until(rows, args.tape, args.until_month)
-    found = calibration.calibrate(rows, base)
-    found["scorecard"], found["scorecard_note"] = scorecard_fit.from_tape(rows, args.tape, args.extends, base)
-    if use_offers:
-        found["takeup"] = takeup_fit.refit(takeup_fit.read(offers), base)
-    text = calibration.scenario_text(found, args.extends, args.out, args.tape, args.by_band)
-    table = calibration.report(found, args.by_band)
-    calibration.write_scenario(args.out, text)                    # checked valid before it is renamed into place
-    print(table)
-    print(f"scenario: {args.out}")
-    page = pages.fit_report(fit_page, found, base, args.tape, found["given_pd_by_band"], table)
-    print(f"fit report: {page}")
+    fit = simulator.calibrate(args.tape, args.out, args.extends, mapping=args.mapping, on_bad_rows=args.on_bad_rows,
+                              offers=args.offers, by_band=args.by_band, until_month=args.until_month)
+    if fit.dropped:
+        print(fit.dropped)
+    print(fit.table)
+    print(f"scenario: {fit.scenario}")
+    print(f"fit report: {fit.fit_report}")
     return 0
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from . import backtest, files, pages, results, tape
+    import simulator
 
-    loaded = load_scenario(args.scenario, args.overrides)         # the scenario's errors first
-    out = args.out or Path("reports") / f"{loaded.scenario.run.name}_backtest"
-    inputs = [args.tape, args.mapping, *loaded.sources, *loaded.book_paths()]
-    files.check_output(out, "--out", inputs, folder=True)
-    for name in ("backtest.nc", "backtest.html"):
-        files.check_output(out / name, "--out", inputs)
-    rows, dropped = tape.read(args.tape, args.mapping, args.on_bad_rows)
-    if dropped:
-        print(dropped)
-    ds = backtest.run(rows, args.tape, args.scenario, args.overrides, paths=args.paths, level=args.level,
-                      from_month=args.from_month, threads=args.threads,
-                      progress=not args.quiet and sys.stderr.isatty())
-    text = backtest.table(ds)
-    results.write(ds, out / "backtest.nc")
-    page = pages.backtest_report(out, ds, text)
-    print(text)
-    print(f"results: {out / 'backtest.nc'}")
-    print(f"report: {page}")
+    if args.out is None:
+        args.out = Path("reports") / f"{load_scenario(args.scenario, args.overrides).scenario.run.name}_backtest"
+    done = simulator.backtest(args.tape, args.scenario, args.overrides, out=args.out, paths=args.paths,
+                              level=args.level, from_month=args.from_month, mapping=args.mapping,
+                              on_bad_rows=args.on_bad_rows, threads=args.threads,
+                              progress=not args.quiet and sys.stderr.isatty())
+    if done.dropped:
+        print(done.dropped)
+    print(done.table)
+    print(f"results: {done.results}")
+    print(f"report: {done.report}")
     return 0
 
 

@@ -835,7 +835,7 @@ def fit_figures(found: dict, base, predicted: dict[str, float]) -> list[Drawing]
 def backtest_figure(ds: xr.Dataset) -> Drawing:
     """A backtest's figures (`simulator.backtest`), one panel each: the tape's figure against the band
     of the paths and their median, with the points inside the band in the title."""
-    from .backtest import FIGURES as BACKTEST
+    from .backtesting import FIGURES as BACKTEST
 
     level = float(ds.attrs["band_level"])
     with style():

@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit
 
-from . import backtest, calibration, engine, scoring
+from . import backtesting, calibration, engine, scoring
 from .calibration import Estimate
 from .codes import CHARGED_OFF_STATUS, DPD90, N_STATES, PD_MONTHS
 from .config import Scenario, ScenarioError
@@ -42,7 +42,7 @@ SIMULATED_PATHS = 10  # replays of the tape's accounts under the base, for the b
 def multiplier_offset(accounts: pd.DataFrame, base: Scenario) -> np.ndarray:
     """log of each account's product risk multiplier in the base scenario (a product's odds are the
     borrower's times it)."""
-    return np.log(backtest.risk_multipliers(accounts, base))
+    return np.log(backtesting.risk_multipliers(accounts, base))
 
 
 def score_log_odds(score: np.ndarray, base: Scenario) -> np.ndarray:
@@ -90,15 +90,15 @@ def discrimination(bad: np.ndarray, risk: np.ndarray) -> dict[str, float]:
 def simulated(rows: pd.DataFrame, tape_path: Path, base_path: Path, accounts: pd.DataFrame,
               paths: int = SIMULATED_PATHS) -> pd.DataFrame:
     """The seasoned `accounts` of the tape (`rows`) replayed through the base scenario (as a backtest
-    replays them, `backtest.replay_accounts`: with the pd_12m the base's scorecard gives them)
+    replays them, `backtesting.replay_accounts`: with the pd_12m the base's scorecard gives them)
     `paths` times, each with its own seed: one row per account and path with the simulated `bad`
     flag (90+ or charged off within 12 months on book)."""
-    first, _ = backtest.tape_months(rows)
+    first, _ = backtesting.tape_months(rows)
     chosen = rows[rows["account_id"].isin(accounts["account_id"])]
     last_start = int(accounts["month"].max()) - first + 1
     horizon = last_start + PD_MONTHS
-    sc = backtest.backtest_scenario(base_path, [], horizon, 1).scenario
-    replayed = backtest.replay_accounts(chosen, tape_path, sc, backtest.fraud_share(sc))
+    sc = backtesting.backtest_scenario(base_path, [], horizon, 1).scenario
+    replayed = backtesting.replay_accounts(chosen, tape_path, sc, backtesting.fraud_share(sc))
     start = replayed.start_month.astype(np.int64) - 1
     window = start[:, None] + np.arange(PD_MONTHS + 1)[None, :]
     bad_codes = np.array(list(range(DPD90, N_STATES)) + [CHARGED_OFF_STATUS])
@@ -121,12 +121,12 @@ def fits(accounts: pd.DataFrame, base: Scenario) -> dict:
     if min(int(bad.sum()), int((~bad).sum())) < MIN_BADS:
         return out
     offset = multiplier_offset(accounts, base)
-    if backtest.has_score(accounts):
+    if backtesting.has_score(accounts):
         lo = score_log_odds(accounts["score"].to_numpy(), base)
         out["recalibration"] = fit = logistic(bad, {"slope": lo}, offset)
         if fit is not None:
             out["predicted"]["recalibration"] = expit(fit["intercept"].value + fit["slope"].value * lo + offset)
-    if backtest.has_features(accounts):
+    if backtesting.has_features(accounts):
         terms = scoring.scorecard_terms({name: accounts[name].to_numpy() for name in FEATURE_COLUMNS},
                                         base.scorecard)
         out["features"] = fit = logistic(bad, terms, offset)
@@ -168,7 +168,7 @@ def refit(observed: pd.DataFrame, simulated_accounts: pd.DataFrame, base: Scenar
                                                      sim["features"][name]) for name in FEATURE_COLUMNS}}
     bad = observed["bad"].to_numpy(dtype=bool)
     risk = dict(tape["predicted"])
-    if backtest.has_score(observed):
+    if backtesting.has_score(observed):
         risk = {"base score": -observed["score"].to_numpy(dtype=np.float64)} | risk
     if min(int(bad.sum()), int((~bad).sum())) >= MIN_BADS:
         out["discrimination"] = {model: discrimination(bad, r) for model, r in risk.items()}

@@ -98,3 +98,27 @@ def test_same_task_loop_for_tests_and_runs(scenario):
     sums = engine.run_accounts(loaded.scenario, accounts, threads=1)
     ds = simulator.run(loaded)
     assert np.array_equal(sums["stocks"][..., 0].sum(axis=(2, 3, 4)), ds["accounts"].sum(("product", "score_band", "state")))
+
+
+def test_calibrate_and_backtest_equal_the_command_line(scenario, tmp_path, capsys):
+    taped = {"run.paths": 1, "run.horizon_months": 18, "applicants.monthly_volume": 1000,
+             "applicants.origination_months": 6}
+    tape = tmp_path / "tape.parquet"
+    simulator.run(simulator.load(scenario, taped), tape=tape)
+    fit = simulator.calibrate(tape, tmp_path / "fit.toml", scenario)
+    assert fit.fit_report.is_file() and simulator.load(fit.scenario).scenario.run.name == "fit"
+    assert main(["calibrate", str(tape), "--out", str(tmp_path / "cli.toml"), "--extends", str(scenario)]) == 0
+    assert fit.table in capsys.readouterr().out
+    assert (tmp_path / "cli.toml").read_text().replace("cli", "fit") == fit.scenario.read_text()
+
+    done = simulator.backtest(tape, fit.scenario, {"run.seed": 7}, paths=4, out=tmp_path / "bt")
+    xr.testing.assert_identical(xr.open_dataset(done.results, engine="h5netcdf").load(), done.dataset)
+    assert done.report.is_file() and done.dataset.attrs["paths"] == 4
+    assert main(["backtest", str(tape), str(fit.scenario), "--set", "run.seed=7", "--paths", "4",
+                 "--out", str(tmp_path / "bt_cli")]) == 0
+    assert done.table in capsys.readouterr().out
+
+    with pytest.raises(simulator.ScenarioError, match="--out: expected an output that is not one of the inputs"):
+        simulator.calibrate(tape, scenario, scenario)
+    with pytest.raises(simulator.ScenarioError, match="--on-bad-rows"):
+        simulator.backtest(tape, fit.scenario, on_bad_rows="skip")

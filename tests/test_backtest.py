@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator import backtest, engine, tape
+from simulator import backtesting, engine, tape
 from simulator.config import ScenarioError, load_scenario
 from simulator.origination import prepare
 
@@ -39,8 +39,8 @@ def test_the_tapes_sums_are_the_kernels_path_0(made):
     vintage and months on book, original amounts: the tape's equal path 0's (to the cent)."""
     sc, accounts, totals, rows, _ = made
     horizon = sc.run.horizon_months
-    seen = backtest.observed_sums(rows, accounts, 1, horizon)
-    kernel = backtest.simulated_sums(totals, horizon)
+    seen = backtesting.observed_sums(rows, accounts, 1, horizon)
+    kernel = backtesting.simulated_sums(totals, horizon)
     for name in ("accounts", "at_risk", "rolls"):
         np.testing.assert_array_equal(seen[name][0], kernel[name][0], err_msg=name)
     for name in ("balance", "charged"):
@@ -52,7 +52,7 @@ def test_the_tapes_sums_are_the_kernels_path_0(made):
 def test_replayed_accounts_have_their_terms(made):
     """Every account the tape originates comes back with its terms (rate to rounding, the rest exactly)."""
     sc, accounts, _, rows, _ = made
-    replayed = backtest.replay_accounts(rows, Path("t.parquet"), sc, 0.0)
+    replayed = backtesting.replay_accounts(rows, Path("t.parquet"), sc, 0.0)
     order = np.argsort(accounts.account_id)
     back = np.argsort(replayed.account_id)
     assert len(replayed.account_id) == len(accounts.account_id)
@@ -63,7 +63,7 @@ def test_replayed_accounts_have_their_terms(made):
         np.testing.assert_allclose(getattr(replayed, field)[back], getattr(accounts, field)[order], rtol=1e-12,
                                    err_msg=field)
     assert np.all(np.diff(replayed.borrower) >= 0)
-    assert (backtest.replay_accounts(rows, Path("t.parquet"), sc, 0.25).fraud_share == 0.25).all()
+    assert (backtesting.replay_accounts(rows, Path("t.parquet"), sc, 0.25).fraud_share == 0.25).all()
 
 
 def test_the_scenarios_scorecard_gives_the_replayed_pd(made):
@@ -73,16 +73,16 @@ def test_the_scenarios_scorecard_gives_the_replayed_pd(made):
     sc, accounts, _, rows, _ = made
     order = np.argsort(accounts.account_id)
     for dropped in ([], list(tape.FEATURES), ["score", *tape.FEATURES]):
-        replayed = backtest.replay_accounts(rows.drop(columns=dropped), Path("t.parquet"), sc, 0.0)
+        replayed = backtesting.replay_accounts(rows.drop(columns=dropped), Path("t.parquet"), sc, 0.0)
         np.testing.assert_allclose(np.sort(replayed.pd_12m), np.sort(accounts.pd_12m[order]), rtol=1e-9)
     other = sc.model_copy(update={"scorecard": sc.scorecard.model_copy(update={"intercept": -4.0})})
-    assert backtest.replay_accounts(rows, Path("t.parquet"), other, 0.0).pd_12m.mean() > 1.5 * accounts.pd_12m.mean()
+    assert backtesting.replay_accounts(rows, Path("t.parquet"), other, 0.0).pd_12m.mean() > 1.5 * accounts.pd_12m.mean()
 
 
 def test_a_purchase_without_its_fee_takes_the_fee_of_its_apr(made):
     sc, _, _, rows, _ = made
-    with_fee = backtest.replay_accounts(rows, Path("t.parquet"), sc, 0.0)
-    without = backtest.replay_accounts(rows.drop(columns="fee"), Path("t.parquet"), sc, 0.0)
+    with_fee = backtesting.replay_accounts(rows, Path("t.parquet"), sc, 0.0)
+    without = backtesting.replay_accounts(rows.drop(columns="fee"), Path("t.parquet"), sc, 0.0)
     buy = with_fee.fee > 0
     assert buy.any()
     np.testing.assert_allclose(without.fee[buy], with_fee.fee[buy], atol=1.0)     # a cent of rounding
@@ -98,21 +98,21 @@ def test_a_scenario_stays_in_the_band_of_its_own_tape(shipped):
     in at least 90% of its points. Under the severe macro path every figure falls below 90%; with roll
     rates from M1 and M2 much higher, the roll figures do (the ratios hold: the hazard is solved for
     each account's pd_12m under the scenario's roll rates)."""
-    ds = backtest.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=100)
-    for name in backtest.FIGURES:
+    ds = backtesting.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=100)
+    for name in backtesting.FIGURES:
         attrs = ds[f"{name}_observed"].attrs
         assert attrs["points_compared"] >= 30, name
         assert attrs["points_in_band"] >= 0.9 * attrs["points_compared"], (name, attrs)
-    for change, caught in ((['macro.path="severe"'], list(backtest.FIGURES)),
+    for change, caught in ((['macro.path="severe"'], list(backtesting.FIGURES)),
                            (["behaviour.roll_rates=[0.7,0.97,0.97,0.98,0.98,0.99]"], ["roll_current", "roll_M1", "roll_M2"])):
-        wrong = backtest.run(shipped, SHIPPED, SCENARIO, OTHER_SEED + change, paths=100)
+        wrong = backtesting.run(shipped, SHIPPED, SCENARIO, OTHER_SEED + change, paths=100)
         for name in caught:
             attrs = wrong[f"{name}_observed"].attrs
             assert attrs["points_in_band"] < 0.9 * attrs["points_compared"], (change, name, attrs)
 
 
 def test_out_of_time_compares_only_later_months_and_vintages(shipped):
-    ds = backtest.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=20, from_month=12)
+    ds = backtesting.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=20, from_month=12)
     assert np.isnan(ds["dpd30_ratio_observed"].sel(month=slice(None, 12))).all()
     assert ds["dpd30_ratio_observed"].attrs["points_compared"] == 36 - 12
     curve = ds["charge_off_curve_observed"].attrs["points_compared"]
@@ -120,8 +120,8 @@ def test_out_of_time_compares_only_later_months_and_vintages(shipped):
 
 
 def test_the_band_is_the_same_whatever_the_threads(shipped):
-    one = backtest.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=4, threads=1)
-    two = backtest.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=4, threads=2)
+    one = backtesting.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=4, threads=1)
+    two = backtesting.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=4, threads=2)
     assert one.identical(two)
 
 
@@ -129,18 +129,18 @@ def test_missing_terms_and_bad_requests_say_so(made, shipped):
     sc, _, _, rows, _ = made
     bare = rows.drop(columns=["score", *tape.FEATURES])          # a tape without the application
     with pytest.raises(ScenarioError) as info:
-        backtest.replay_accounts(bare.drop(columns="pd_12m"), Path("t.parquet"), sc, 0.0)
+        backtesting.replay_accounts(bare.drop(columns="pd_12m"), Path("t.parquet"), sc, 0.0)
     assert info.value.key == "column pd_12m"
     broken = rows.copy()
     first = broken.index[(broken["months_on_book"] == 0) & (broken["product"] == "jiebei")][0]
     broken.loc[first, "term"] = 0
     with pytest.raises(ScenarioError) as info:
-        backtest.replay_accounts(broken, Path("t.parquet"), sc, 0.0)
+        backtesting.replay_accounts(broken, Path("t.parquet"), sc, 0.0)
     assert info.value.key == f"row {broken.loc[first, 'row']}: column term"
     with pytest.raises(ScenarioError, match="--from-month"):
-        backtest.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=4, from_month=36)
+        backtesting.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=4, from_month=36)
     with pytest.raises(ScenarioError, match="months_on_book 0"):
-        backtest.replay_accounts(rows[rows["months_on_book"] > 0], Path("t.parquet"), sc, 0.0)
+        backtesting.replay_accounts(rows[rows["months_on_book"] > 0], Path("t.parquet"), sc, 0.0)
 
 
 def test_backtest_from_the_command_line(tmp_path):
@@ -171,7 +171,7 @@ def test_replayed_accounts_with_their_fraud_flags_give_the_runs_sums(made):
     """The tape's accounts replayed (with the run's fraud flags, known here) give every path's sums of the
     run that wrote the tape, to the cent: the replay loses nothing the kernel reads."""
     sc, accounts, totals, rows, _ = made
-    replayed = backtest.replay_accounts(rows, Path("t.parquet"), sc, 0.0)
+    replayed = backtesting.replay_accounts(rows, Path("t.parquet"), sc, 0.0)
     fraud = np.zeros(len(replayed.account_id), dtype=bool)
     fraud[np.argsort(replayed.account_id)] = accounts.fraud[np.argsort(accounts.account_id)]
     assert fraud.any()

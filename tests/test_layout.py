@@ -14,7 +14,7 @@ STAGES = [
     "_version", "codes", "units", "config", "files", "lock", "memory", "rng", "products", "hazard", "tail", "risk", "provisions", "terms",
     "population", "scoring", "book", "policy", "origination", "kernel", "faults", "checkpoints", "pnl", "results", "tape",
     "calibration",
-    "engine", "backtest", "scorecard_fit", "takeup_fit", "readback",
+    "engine", "backtesting", "scorecard_fit", "takeup_fit", "readback",
     "metrics", "summary", "figures", "pages", "quotes", "__init__", "cli", "__main__",
 ]
 OUTPUT_SIDE = ["pnl", "results", "metrics", "summary", "figures", "pages"]
