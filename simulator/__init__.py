@@ -252,7 +252,6 @@ def backtest(tape: str | Path, scenario: str | Path, overrides: dict[str, Any] |
     tape, scenario = Path(tape), Path(scenario)
     mapping = None if mapping is None else Path(mapping)
     _on_bad_rows(on_bad_rows, str(tape))
-    check_count(paths, "--paths", 2, 10**9, str(tape))
     loaded = load_scenario(scenario, overrides)                  # the scenario's errors first
     if out is not None:
         out = Path(out)

@@ -268,8 +268,7 @@ def run(tape: pd.DataFrame, tape_path: Path, scenario: Path, overrides: list[str
                                                             f"months but its last), found {from_month}")
     if not 0 < level < 1:
         raise ScenarioError(str(tape_path), "--level", f"expected a band level between 0 and 1, found {level}")
-    if paths < 2:
-        raise ScenarioError(str(tape_path), "--paths", f"expected at least 2 paths for a band, found {paths}")
+    check_count(paths, "--paths", 2, 10**9, str(tape_path))        # a band needs two paths
     check_count(threads, "--threads", 0, MAX_THREADS, str(scenario))
     loaded = backtest_scenario(scenario, overrides, horizon, paths)
     try:
