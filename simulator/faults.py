@@ -3,6 +3,8 @@ tests can interrupt a run midway or kill a Dask worker. Read here only; unset in
 
 - SIMULATOR_TASK_DELAY=<seconds>: wait this long after each task of a run here has finished.
 - SIMULATOR_REPORT_DELAY=<seconds>: wait this long before a report's figures are drawn.
+- SIMULATOR_REPORT_READY=<file>: create this file just before that wait, so that a test interrupts
+  the wait itself (a Ctrl-C that lands inside an import's lock callback is dropped by Python).
 - SIMULATOR_CRASH_ONCE=<file>: the first Dask task to find no such file creates it and kills its worker.
 - SIMULATOR_CRASH_ALWAYS=1: every Dask task kills its worker (all workers lost).
 """
@@ -14,6 +16,7 @@ from pathlib import Path
 
 TASK_DELAY = "SIMULATOR_TASK_DELAY"
 REPORT_DELAY = "SIMULATOR_REPORT_DELAY"
+REPORT_READY = "SIMULATOR_REPORT_READY"
 CRASH_ONCE = "SIMULATOR_CRASH_ONCE"
 CRASH_ALWAYS = "SIMULATOR_CRASH_ALWAYS"
 
@@ -30,7 +33,10 @@ def after_task() -> None:
 
 
 def before_report() -> None:
-    """Wait SIMULATOR_REPORT_DELAY seconds, if set."""
+    """Create SIMULATOR_REPORT_READY's file and wait SIMULATOR_REPORT_DELAY seconds, each if set."""
+    ready = os.environ.get(REPORT_READY)
+    if ready:
+        Path(ready).touch()
     _wait(REPORT_DELAY)
 
 

@@ -116,12 +116,12 @@ def test_resume_refuses_another_runs_checkpoints(scenario, tmp_path):
 
 def test_interrupted_report_keeps_the_finished_results(scenario, tmp_path):
     """Ctrl-C while the report is drawn: results.nc is complete and said to be, no report, no traceback."""
-    out = tmp_path / "out"
+    out, ready = tmp_path / "out", tmp_path / "drawing"
     proc = subprocess.Popen([sys.executable, "-m", "simulator", "run", str(scenario), "--out", str(out), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=os.environ | {"SIMULATOR_REPORT_DELAY": "60"})
-    deadline = time.time() + 120
-    while time.time() < deadline and not (out / "results.nc").exists() and proc.poll() is None:
+                            env=os.environ | {"SIMULATOR_REPORT_DELAY": "300", "SIMULATOR_REPORT_READY": str(ready)})
+    deadline = time.time() + 240
+    while time.time() < deadline and not ready.exists() and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
