@@ -590,7 +590,7 @@ def kernel_throughput(book: str, volume: int, months: int, horizon: int, repeat:
     upper = int(np.clip(horizon - start + 1, 0, None).sum())
     t_kernel_1, _ = best_of(lambda: engine.run_accounts(sc, accounts, threads=1), repeat)
     nb.set_num_threads(nb.config.NUMBA_NUM_THREADS)
-    z = terms.factor_inputs(sc)[0]
+    z = terms.factors(sc).z
     t_table, _ = best_of(lambda: provisions.ecl_table(sc, accounts, terms.n_bands(sc), z), repeat)
     mix = ", ".join(f"{name} {count:,}" for name, count in zip(PRODUCTS, by_product))
     print(f"\n== 1{'a' if book == 'loan-only' else 'b'}. kernel, {book} book: {volume:,} applicants/month x "

@@ -8,6 +8,7 @@ folders variable by variable, to the bit.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,17 @@ def write(folder: Path) -> None:
     print(f"wrote {len(RUNS)} results files with {simulator.__file__}")
 
 
+def _shown(ds, key: str) -> str:
+    """An attribute as compared: the resolved scenario with keys of earlier versions under their new
+    names (a renamed key is the same scenario), every other attribute as it is."""
+    from simulator import readback
+
+    value = ds.attrs.get(key)
+    if key == "scenario_resolved" and isinstance(value, str):
+        return json.dumps(readback.scenario_tree(value), sort_keys=True)
+    return str(value)
+
+
 def compare(a: Path, b: Path) -> bool:
     from simulator import results
 
@@ -39,7 +51,7 @@ def compare(a: Path, b: Path) -> bool:
         differ = [k for k in sorted(set(x.data_vars) | set(y.data_vars))
                   if k not in x or k not in y or not np.array_equal(x[k].values, y[k].values,
                                                                    equal_nan=x[k].dtype.kind == "f")]
-        attrs = [k for k in sorted(set(x.attrs) | set(y.attrs)) if str(x.attrs.get(k)) != str(y.attrs.get(k))]
+        attrs = [k for k in sorted(set(x.attrs) | set(y.attrs)) if _shown(x, k) != _shown(y, k)]
         print(f"{name}: {len(x.data_vars)} variables, differing: {differ or 'none'}; attributes differing: "
               f"{attrs or 'none'}")
         same = same and not differ and not attrs

@@ -23,15 +23,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import engine, origination, policy, products, rng, scoring
+from . import engine, origination, policy, products, rng, scoring, terms
 from . import tape as tapes
 from .book import MAX_TERM, NO_PAYER
-from .codes import (ACCOUNTS, BALANCE, DPD30, DPD90, EQUAL_PRINCIPAL, HUABEI, JIEBEI, METHODS, N_STATES, PAYER_TYPES,
-                    PREPAID_STATUS, PRODUCTS, STATES, TAPE_STATUS, V_CHARGED_OFF, V_ORIGINAL, YUEFU)
+from .codes import (ACCOUNTS, BALANCE, DPD30, DPD90, EQUAL_PRINCIPAL, KIND, LINE, LOAN, METHODS, N_STATES,
+                    PAYER_TYPES, PLAN, PREPAID_STATUS, PRODUCTS, STATES, TAPE_STATUS, V_CHARGED_OFF, V_ORIGINAL)
 from .config import (MAX_AMOUNT, MAX_ANNUAL_RATE, MAX_THREADS, LoadedScenario, Scenario, ScenarioError, check_count,
                      load_scenario)
-from .terms import Accounts, account_arrays
-from .units import to_cents
+from .terms import Accounts
 
 ROLLS_DRAWN = ("current", "M1", "M2")      # roll rates drawn: from these states to the next
 FIGURES = {   # name: (label, x dimension, units, description)
@@ -101,7 +100,8 @@ def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: f
     account_id = check.ids("account_id", "a whole number (the account's id)")
     borrower = check.ids("borrower_id", "a whole number (the borrower's id)") if "borrower_id" in rows else account_id
     product = check.choice("product", PRODUCTS, f"one of {', '.join(PRODUCTS)}")
-    line, loan, buy = product == HUABEI, product == JIEBEI, product == YUEFU
+    kind = np.asarray(KIND)[product]
+    line, loan, buy = kind == LINE, kind == LOAN, kind == PLAN
     instalments = loan | buy
     if has_features(rows) or has_score(rows):
         pd_12m = scenario_pd(rows, sc)
@@ -122,7 +122,7 @@ def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: f
     payer = check.choice("payer", PAYER_TYPES, f"one of {', '.join(PAYER_TYPES)} or empty",
                          line & ~check.blank("payer"), NO_PAYER)
     spend = check.number("spend", "an amount >= 0 (mean monthly spend) or empty", line & ~check.blank("spend"),
-                         sc.applicants.huabei.spend_median)
+                         sc.applicants.line().spend_median)
     cap = check.number("line_cap", "an amount >= limit or empty", line & ~check.blank("line_cap"), np.nan)
     fee = check.number("fee", "an amount >= 0 a period or empty", buy & ~check.blank("fee"), np.nan)
     for name, values in (("spend", spend), ("fee", fee), ("line_cap", cap)):
@@ -137,19 +137,17 @@ def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: f
             else scoring.score_band(scoring.score_from_pd(pd_12m, sc.scorecard), sc.scorecard.bands))
     drawn = rng.uniforms(sc.run.seed, 0, borrower, 0, rng.PAYER_TYPE)
     payer = np.where(payer == NO_PAYER, policy.payer_type(pd_12m, drawn, sc), payer)
-    cents = np.where(line, 0, to_cents(principal))
-    limit_cents = np.where(line, to_cents(limit), 0)
     fields = dict(
         account_id=account_id, borrower=borrower, product=product, band=band,
-        start_month=rows["month"].to_numpy(dtype=np.int64) - first + 1, principal=cents,
-        rate=np.where(buy, 0.0, apr / 12.0), term=np.where(line, 0, term).astype(np.int64),
+        start_month=rows["month"].to_numpy(dtype=np.int64) - first + 1, principal=np.where(line, 0.0, principal),
+        apr=np.where(buy, 0.0, apr), term=np.where(line, 0, term).astype(np.int64),
         method=np.select([loan, buy], [method, EQUAL_PRINCIPAL], 0),
-        fee=np.where(buy, to_cents(np.nan_to_num(fee)), 0),
-        discount=np.where(buy, np.floor(cents * sc.products.yuefu.merchant_discount + 0.5), 0),
-        limit=limit_cents, line_cap=np.where(line, to_cents(np.where(np.isnan(cap), limit, cap)), 0),
-        payer=np.where(line, payer, 0), spend=np.where(line, to_cents(spend), 0), pd_12m=pd_12m,
+        fee=np.where(buy, np.nan_to_num(fee), 0.0),
+        discount_rate=terms.of_kind(sc, "merchant_discount", PLAN)[product],
+        limit=np.where(line, limit, 0.0), line_cap=np.where(line, np.where(np.isnan(cap), limit, cap), 0.0),
+        payer=np.where(line, payer, 0), spend=np.where(line, spend, 0.0), pd_12m=pd_12m,
         fraud_share=fraud_share)
-    return account_arrays(len(rows), sc.behaviour.roll_rates, sc.factor,
+    return terms.accounts(len(rows), sc.behaviour.roll_rates, sc.factor,
                           **{k: np.asarray(v)[order] if np.ndim(v) else v for k, v in fields.items()})
 
 
@@ -189,7 +187,7 @@ def observed_sums(tape: pd.DataFrame, accounts: Accounts, first: int, horizon: i
     off = rows["charged_off"].to_numpy() > 0
     np.add.at(charged[0], (vintage[off], (month - vintage)[off]), rows["charged_off"].to_numpy()[off])
     original = np.zeros(horizon)
-    np.add.at(original, start, np.where(accounts.product == HUABEI, accounts.limit, accounts.principal) / 100.0)
+    np.add.at(original, start, np.where(np.asarray(KIND)[accounts.product] == LINE, accounts.limit, accounts.principal) / 100.0)
     return {"balance": balance, "accounts": count, "at_risk": at_risk, "rolls": rolls, "charged": charged,
             "original": original}
 

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .codes import (EQUAL_PRINCIPAL, HUABEI, JIEBEI, METHOD_CODES, METHODS, PAYER_TYPES, PRODUCTS, STATES,
-                    YUEFU)
+from .codes import EQUAL_PRINCIPAL, KIND, LINE, LOAN, METHOD_CODES, METHODS, PAYER_TYPES, PLAN, PRODUCTS, STATES
 from .config import MAX_AMOUNT, MAX_ANNUAL_RATE, MAX_PERIOD_FEE, LoadedScenario, Scenario, ScenarioError
 from .scoring import pd_from_score
 
@@ -125,7 +124,8 @@ class Checker:
 
 def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
     """Existing accounts of any product from CSV or Parquet (columns in docs/model.md section 8),
-    validated row by row: every value a row needs must be there and in range."""
+    validated row by row: every value a row needs must be there and in range. Amounts in yuan (a
+    plan's `fee` a period), a loan's `apr` a year, as `terms.accounts` takes them."""
     path = Path(path)
     frame = _read_frame(path)
     check = Checker(path, frame)
@@ -135,11 +135,12 @@ def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
         check.column(name)
 
     product = check.choice("product", PRODUCTS, f"one of {', '.join(PRODUCTS)}")
-    line, loan, purchase = product == HUABEI, product == JIEBEI, product == YUEFU
+    kind = np.asarray(KIND)[product]
+    line, loan, purchase = kind == LINE, kind == LOAN, kind == PLAN
     instalments = loan | purchase
-    principal = check.number("principal", "a number > 0 (>= 0 for a huabei line's drawn balance)")
+    principal = check.number("principal", "a number > 0 (>= 0 for a line's drawn balance)")
     check.fail("principal", (principal < 0) | (instalments & (principal == 0)),
-               "a number > 0 (>= 0 for a huabei line's drawn balance)")
+               "a number > 0 (>= 0 for a line's drawn balance)")
     check.fail("principal", principal > MAX_AMOUNT, f"at most {MAX_AMOUNT:.0e} yuan")
     state = check.choice("state", STATES, f"one of {', '.join(STATES)}")
 
@@ -150,8 +151,8 @@ def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
     mob = check.number("months_on_book", "an integer >= 0", instalments, 0.0)
     check.fail("months_on_book", instalments & ((mob != np.floor(mob)) | (mob < 0)), "an integer >= 0")
     check.fail("months_on_book", instalments & (mob >= term_months), "months_on_book < term_months")
-    apr = check.number("apr", "a number >= 0 (the contract APR of a jiebei loan)", loan, 0.0)
-    check.fail("apr", loan & (apr < 0), "a number >= 0 (the contract APR of a jiebei loan)")
+    apr = check.number("apr", "a number >= 0 (the contract APR of a loan)", loan, 0.0)
+    check.fail("apr", loan & (apr < 0), "a number >= 0 (the contract APR of a loan)")
     check.fail("apr", loan & (apr > MAX_ANNUAL_RATE), "a fraction such as 0.146 (rates are fractions, not percent)")
     method = check.choice("method", METHODS, f"one of {', '.join(METHODS)}", loan, METHODS.index("equal_principal"))
 
@@ -170,7 +171,7 @@ def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
     payer = check.choice("payer", PAYER_TYPES, f"one of {', '.join(PAYER_TYPES)} or empty",
                          line & ~check.blank("payer"), NO_PAYER)
     spend = check.number("spend", "a number >= 0 (mean monthly spend)", line & ~check.blank("spend"),
-                         scenario.applicants.huabei.spend_median)
+                         scenario.applicants.line().spend_median)
     check.fail("spend", line & ((spend < 0) | (spend > MAX_AMOUNT)), f"a number >= 0 and at most {MAX_AMOUNT:.0e} "
                                                                      f"(mean monthly spend)")
 

@@ -27,11 +27,13 @@ import pandas as pd
 from . import files, policy
 from . import tape as tapes
 from .book import NO_PAYER
-from .codes import DPD90, N_STATES, PAYER_TYPES, PD_MONTHS, STATES
+from .codes import DPD90, KIND, LINE, N_STATES, PAYER_TYPES, PD_MONTHS, PRODUCTS, STATES
 from .config import MAX_AMOUNT, MAX_SIGMA, Scenario, ScenarioError, load_scenario
 
 CHARGED_OFF, CLOSED = "charged_off", "closed"
 IPF_ROUNDS = 200     # rounds of iterative proportional fitting of the payer shares
+
+LINE_NAME = PRODUCTS[KIND.index(LINE)]   # the revolving line's scenario sections are named after it
 
 
 @dataclass
@@ -142,7 +144,8 @@ def line_terms(tape: pd.DataFrame, base: Scenario) -> dict:
     proportional fitting; standard error: the tape's share's, relative); the lognormal median and sigma of their mean monthly spend (standard
     errors median x sigma / sqrt(n) and sigma / sqrt(2 (n - 1))). Empty where the tape lacks the
     columns or the lines."""
-    lines = tape[(tape["months_on_book"] == 0) & (tape["product"].astype(str) == "huabei")]
+    line = tape["product"].astype(str).map(dict(zip(PRODUCTS, KIND))) == LINE
+    lines = tape[(tape["months_on_book"] == 0) & line]
     lines = lines.drop_duplicates("account_id")
     check = tapes.checker(lines)
     out = {}
@@ -169,7 +172,7 @@ def line_terms(tape: pd.DataFrame, base: Scenario) -> dict:
             sigma = float(logs.std(ddof=1))
             if sigma > MAX_SIGMA:
                 raise ScenarioError(*tapes.where(tape, "spend"), f"expected the lines' spend spread as a lognormal of "
-                                    f"sigma at most {MAX_SIGMA} (applicants.huabei.spend_sigma), found sigma "
+                                    f"sigma at most {MAX_SIGMA} (applicants.{LINE_NAME}.spend_sigma), found sigma "
                                     f"{sigma:.3f} (spends from {spend.min():,.2f} to {spend.max():,.2f})")
             median = float(np.exp(logs.mean()))
             out["spend_median"] = Estimate(median, median * sigma / math.sqrt(len(spend)), len(spend))
@@ -188,7 +191,7 @@ def against_base(found: dict, base: Scenario) -> list[tuple[str, Estimate, float
     line = found.get("lines", {})
     rows += [(f"behaviour.payer_shares[{k}] ({name})", e, beh.payer_shares[k])
              for k, (name, e) in enumerate(zip(PAYER_TYPES, line.get("payer_shares", [])))]
-    rows += [(f"applicants.huabei.{key}", line[key], getattr(base.applicants.huabei, key))
+    rows += [(f"applicants.{LINE_NAME}.{key}", line[key], getattr(base.applicants.line(), key))
              for key in ("spend_median", "spend_sigma") if key in line]
     takeup = found.get("takeup") or {"keys": {}}
     rows += [(f"policy.{key}", e, getattr(base.policy, key)) for key, e in takeup["keys"].items()]
@@ -288,7 +291,7 @@ def scenario_text(found: dict, base: Path, out: Path, tape_path: Path, by_band: 
         lines.append("collection_cost = 0.0   # the tape's recoveries are net of collection cost")
         lines.append(f"recovery_lag_months = {max(1, found['lag'])}   # the longest run of recoveries seen")
     if "spend_median" in line:
-        lines += ["", "[applicants.huabei]",
+        lines += ["", f"[applicants.{LINE_NAME}]",
                   f"spend_median = {line['spend_median'].value:.2f}   # {note(line['spend_median'])}",
                   f"spend_sigma = {line['spend_sigma'].value:.6f}   # {note(line['spend_sigma'])}"]
     if by_band:

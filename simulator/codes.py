@@ -2,10 +2,14 @@
 with their integer codes. Every other module takes its codes from here; no logic."""
 from __future__ import annotations
 
-# Products (the `product` dimension, in this order).
+# Kinds of product: how an account runs. Below the policy, code branches on the kind, not the product.
+KINDS = ("line", "loan", "plan")     # a revolving line, a cash loan, an instalment purchase plan
+LINE, LOAN, PLAN = range(len(KINDS))
+
+# Products (the `product` dimension, in this order) and the kind of each.
 PRODUCTS = ("huabei", "jiebei", "yuefu")
 HUABEI, JIEBEI, YUEFU = range(len(PRODUCTS))
-INSTALMENT_PRODUCTS = ("huabei", "yuefu")   # instalment plans: a bill instalment, a purchase
+KIND = (LINE, LOAN, PLAN)           # KIND[product code]: its kind
 
 # Repayment methods of the cash loan (instalment plans repay principal in equal parts: EQUAL_PRINCIPAL).
 METHODS = ("equal_installment", "equal_principal", "interest_first")

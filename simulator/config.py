@@ -12,10 +12,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
-from .codes import METHODS, N_STATES, PAYER_TYPES, PRODUCTS
+from .codes import KIND, KINDS, LINE, LOAN, METHODS, N_STATES, PAYER_TYPES, PRODUCTS
 from .units import monthly_rate
 INLINE_TABLES = {"applicants.product_mix", "applicants.also_requests"}  # replaced whole, not merged
 FREE_TABLES = {"macro.paths", "sweep"}  # tables whose keys the user names
@@ -33,6 +33,12 @@ MOVED = {
     "applicants.past_delinquency_mean": "applicants.segments.<name>.past_delinquency_mean",
     "applicants.jiebei.amount_median": "applicants.segments.<name>.loan_amount_median",
 }
+# Keys of earlier versions renamed in their table: still accepted, with a one-line notice.
+RENAMED = {
+    "products.yuefu.late_fee_daily": "products.yuefu.penalty_daily_rate",
+    "products.yuefu.min_price": "products.yuefu.min_amount",
+    "products.yuefu.max_price": "products.yuefu.max_amount",
+}
 # Keys a sweep cannot vary: they change the shape of the results or the random numbers the cells share.
 UNSWEPT = {
     "run.paths": "the number of paths sets the path dimension",
@@ -45,6 +51,9 @@ UNSWEPT = {
     "capital.importance_quantile": "the cells of a sweep share their factor paths (common random numbers)",
     "capital.month": "the capital month sets the importance-sampling shift the cells share",
 }
+# Keys a sweep cannot vary under importance sampling: they move the shift of the factor's
+# innovations (tail.innovation_shift), so the cells' paths would have different weights.
+IMPORTANCE_SHIFT_KEYS = {"factor.autocorrelation": "the factor's autocorrelation sets the importance-sampling shift"}
 
 
 class ScenarioError(Exception):
@@ -108,6 +117,26 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
+class ByProductSection(Section):
+    """A section with one entry per product (`_by_product`)."""
+
+    def of_kind(self, kind: int) -> list:
+        """The entries of the products of `kind` (codes.KINDS), in codes.PRODUCTS order."""
+        return [getattr(self, name) for name, k in zip(PRODUCTS, KIND) if k == kind]
+
+    def line(self):
+        """The revolving line's entry: the kernel runs one line product, whose terms it holds as scalars."""
+        (line,) = self.of_kind(LINE)
+        return line
+
+
+def _by_product(name: str, doc: str, of_kind: tuple, base: type[Section] = ByProductSection) -> type[Section]:
+    """A section (a subclass of `base`) with one key per product, in codes.PRODUCTS order, each of
+    the type `of_kind[kind]` of the product's kind: a product of an existing kind needs no new class."""
+    return create_model(name, __base__=base, __doc__=doc, __module__=__name__,
+                        **{product: (of_kind[kind], ...) for product, kind in zip(PRODUCTS, KIND)})
+
+
 class Run(Section):
     name: str
     seed: Annotated[int, Field(ge=0, lt=2**63)]
@@ -136,7 +165,8 @@ class Engine(Section):
     task_borrowers: Annotated[int, Field(ge=1)]
 
 
-class JiebeiRequests(Section):
+class LoanRequests(Section):
+    """What applicants ask for of a cash loan (the amount's median is by segment)."""
     amount_sigma: Sigma
     terms: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)]
     term_shares: list[Fraction]
@@ -157,12 +187,14 @@ def _check_shares(name: str, values: list, share_name: str, shares: list[float])
         raise ValueError(f"{share_name}: expected shares summing to 1, found {sum(shares):g}")
 
 
-class HuabeiRequests(Section):
+class LineRequests(Section):
+    """What a revolving line's holders spend."""
     spend_median: PositiveAmount
     spend_sigma: Sigma
 
 
-class YuefuRequests(Section):
+class PlanRequests(Section):
+    """What applicants ask for of an instalment purchase plan."""
     price_median: PositiveAmount
     price_sigma: Sigma
     tenors: Annotated[list[Annotated[int, Field(ge=1, le=360)]], Field(min_length=1)]
@@ -186,7 +218,8 @@ class Segment(Section):
     price_sensitivity: NonNegative
 
 
-class Applicants(Section):
+class _Applicants(ByProductSection):
+    """The keys of `[applicants]` but its sections by product (`Applicants` adds those)."""
     monthly_volume: Annotated[int, Field(ge=0, le=100_000_000)]
     origination_months: Annotated[int, Field(ge=1)]
     verification_fail_rate: Fraction
@@ -200,9 +233,6 @@ class Applicants(Section):
     age_min: NonNegative
     age_max: Positive
     correlation: list[list[Annotated[float, Field(ge=-1.0, le=1.0)]]]
-    huabei: HuabeiRequests
-    jiebei: JiebeiRequests
-    yuefu: YuefuRequests
 
     @model_validator(mode="after")
     def _check(self):
@@ -227,6 +257,10 @@ class Applicants(Section):
         if self.age_min >= self.age_max:
             raise ValueError("age_min: expected age_min < age_max")
         return self
+
+
+Applicants = _by_product("Applicants", "The applicants, and what they ask for of each product (by its kind).",
+                         (LineRequests, LoanRequests, PlanRequests), _Applicants)
 
 
 class Book(Section):
@@ -254,11 +288,8 @@ class Scorecard(Section):
         return self
 
 
-class CurveAprs(Section):
-    """Each product's price (all-in APR) at the curve scores."""
-    huabei: Annotated[list[AnnualRate], Field(min_length=1)]
-    jiebei: Annotated[list[AnnualRate], Field(min_length=1)]
-    yuefu: Annotated[list[AnnualRate], Field(min_length=1)]
+CurveAprs = _by_product("CurveAprs", "Each product's price (all-in APR) at the curve scores.",
+                        (Annotated[list[AnnualRate], Field(min_length=1)],) * len(KINDS))
 
 
 class Policy(Section):
@@ -300,7 +331,8 @@ def _check_order(model: BaseModel, low: str, high: str) -> None:
         raise ValueError(f"{low}: expected {low} <= {high}")
 
 
-class Huabei(Section):
+class Line(Section):
+    """A revolving line's terms (`[products.<line>]`)."""
     min_limit: PositiveAmount
     max_limit: PositiveAmount
     initial_limit_share: Annotated[float, Field(gt=0.0, le=1.0)]
@@ -332,26 +364,28 @@ class Huabei(Section):
 
 
 class InstalmentTerms(Section):
-    """Terms shared by the products repaid in monthly instalments (cash loan, instalment purchase)."""
+    """Terms shared by the products repaid in monthly instalments (a cash loan, a purchase plan)."""
     days_per_year: Positive
     prepayment: bool
     risk_multiplier: Positive
 
 
-class Yuefu(InstalmentTerms):
-    min_price: PositiveAmount
-    max_price: PositiveAmount
+class Plan(InstalmentTerms):
+    """An instalment purchase plan's terms (`[products.<plan>]`); its amount is the price."""
+    min_amount: PositiveAmount
+    max_amount: PositiveAmount
     tenors: Annotated[list[Annotated[int, Field(ge=1, le=60)]], Field(min_length=1)]
     merchant_discount: Fraction
-    late_fee_daily: DailyRate
+    penalty_daily_rate: DailyRate
 
     @model_validator(mode="after")
     def _check(self):
-        _check_order(self, "min_price", "max_price")
+        _check_order(self, "min_amount", "max_amount")
         return self
 
 
-class Jiebei(InstalmentTerms):
+class Loan(InstalmentTerms):
+    """A cash loan's terms (`[products.<loan>]`)."""
     min_amount: PositiveAmount
     max_amount: PositiveAmount
     terms: Annotated[list[Annotated[int, Field(ge=1, le=360)]], Field(min_length=1)]
@@ -367,10 +401,7 @@ class Jiebei(InstalmentTerms):
         return self
 
 
-class Products(Section):
-    huabei: Huabei
-    jiebei: Jiebei
-    yuefu: Yuefu
+Products = _by_product("Products", "Each product's terms, by its kind.", (Line, Loan, Plan))
 
 
 class Behaviour(Section):
@@ -481,11 +512,7 @@ class Capital(Section):
         return self
 
 
-class ByProduct(Section):
-    """An amount in yuan for each product."""
-    huabei: Amount
-    jiebei: Amount
-    yuefu: Amount
+ByProduct = _by_product("ByProduct", "An amount in yuan for each product.", (Amount,) * len(KINDS))
 
 
 class Costs(Section):
@@ -521,23 +548,27 @@ class Scenario(Section):
         if len(self.macro.shift) > self.run.horizon_months:
             raise ValueError(f"macro.shift: expected at most horizon_months = {self.run.horizon_months} values, "
                              f"found {len(self.macro.shift)}")
-        hb, pol = self.products.huabei, self.policy
-        top = max(pol.curve_aprs.huabei)
-        monthly = monthly_rate(min(top, pol.apr_cap) if pol.on_cap == "cap" else top)
-        if hb.min_payment_share < monthly / (1 + monthly):
-            # A smaller minimum would repay a minimum payer's principal more slowly than interest accrues on it.
-            raise ValueError(f"products.huabei.min_payment_share: expected at least the highest monthly revolving "
-                             f"rate r / (1 + r) = {monthly / (1 + monthly):.4f} (policy.curve_aprs.huabei), "
-                             f"found {hb.min_payment_share:g}")
+        pol = self.policy
+        for name in [name for name, kind in zip(PRODUCTS, KIND) if kind == LINE]:
+            line, top = getattr(self.products, name), max(getattr(pol.curve_aprs, name))
+            monthly = monthly_rate(min(top, pol.apr_cap) if pol.on_cap == "cap" else top)
+            if line.min_payment_share < monthly / (1 + monthly):
+                # A smaller minimum would repay a minimum payer's principal more slowly than interest accrues on it.
+                raise ValueError(f"products.{name}.min_payment_share: expected at least the highest monthly revolving "
+                                 f"rate r / (1 + r) = {monthly / (1 + monthly):.4f} (policy.curve_aprs.{name}), "
+                                 f"found {line.min_payment_share:g}")
         if self.capital.month >= max(1, self.run.horizon_months):
             raise ValueError(f"capital.month: expected 0 (the default month) or a month before the horizon's last, "
                              f"1 .. {self.run.horizon_months - 1}, found {self.capital.month}")
-        bad = [t for t in self.applicants.jiebei.terms if t not in self.products.jiebei.terms]
-        if bad:
-            raise ValueError(f"applicants.jiebei.terms: expected terms offered in products.jiebei.terms, found {bad[0]}")
-        bad = [t for t in self.applicants.yuefu.tenors if t not in self.products.yuefu.tenors]
-        if bad:
-            raise ValueError(f"applicants.yuefu.tenors: expected tenors offered in products.yuefu.tenors, found {bad[0]}")
+        for name, kind in zip(PRODUCTS, KIND):
+            if kind == LINE:        # a line has no schedule
+                continue
+            key = "terms" if kind == LOAN else "tenors"
+            offered = getattr(getattr(self.products, name), key)
+            bad = [t for t in getattr(getattr(self.applicants, name), key) if t not in offered]
+            if bad:
+                raise ValueError(f"applicants.{name}.{key}: expected {key} offered in products.{name}.{key}, "
+                                 f"found {bad[0]}")
         return self
 
 
@@ -573,6 +604,32 @@ def defaults() -> dict:
     """The default scenario as a nested dict (from the shipped defaults.toml)."""
     text = resources.files("simulator").joinpath("defaults.toml").read_text()
     return tomllib.loads(text)
+
+
+def _renamed(key: str, file: str) -> str:
+    """A dotted key by its name in this version: a key RENAMED lists gets its new name, with a
+    one-line notice on stderr."""
+    new = RENAMED.get(key, key)
+    if new != key:
+        print(_one_line(f"notice: {file}: {key} is now {new}"), file=sys.stderr)
+    return new
+
+
+def rename_keys(tree: dict, file: str, notice: bool = True) -> None:
+    """The keys of a scenario's tree that RENAMED lists, under their new names (with `notice`, each
+    said on stderr: `_renamed`); a table that gives both names is an error naming both."""
+    for old, new in RENAMED.items():
+        *tables, key = old.split(".")
+        table = tree
+        for part in tables:
+            table = table.get(part) if isinstance(table, dict) else None
+        if isinstance(table, dict) and key in table:
+            renamed = new.rsplit(".", 1)[1]      # a key is renamed within its table
+            if renamed in table:
+                raise ScenarioError(file, old, f"expected either {old} or {new} (its new name), found both")
+            table[renamed] = table.pop(key)
+            if notice:
+                _renamed(old, file)
 
 
 def _merge(base: dict, update: dict, prefix: str, file: str) -> dict:
@@ -716,6 +773,7 @@ def _read_with_parents(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, s
     """The file's tree merged over the file it `extends` (recursively), the texts of all, and their paths."""
     file = str(path)
     tree, text = read_toml(path, file)
+    rename_keys(tree, file)
     parent = tree.pop("extends", None)
     if parent is None:
         return tree, text, [path]
@@ -796,10 +854,13 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
     items = _override_items(overrides, file)
     overrides = [item for item, _, _ in items]
     for _, parts, value in items:
+        if ".".join(parts) in RENAMED:
+            parts = _renamed(".".join(parts), file).split(".")
         try:
             _apply_override(user, parts, value)
         except ScenarioError as exc:
             raise ScenarioError(file, exc.key, exc.what) from None
+    rename_keys(user, file)      # in a table given whole by an override
     tree = _merge(defaults(), user, "", file)
     sweep = tree.pop("sweep")
     scenario = _validate(tree | {"sweep": {}}, file)
@@ -813,6 +874,10 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
     dims, names = [], set()
     for key, values in sweep.items():
         target = SWEEP_ALIASES.get(key, key)
+        if RENAMED.get(target) in sweep:
+            raise ScenarioError(file, f"sweep.{key}", f"expected either {target} or {RENAMED[target]} (its new name), "
+                                                      f"found both")
+        target = _renamed(target, file)
         node, typed = tree, held
         for part in target.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -823,6 +888,10 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
         if target in UNSWEPT:
             raise ScenarioError(file, f"sweep.{key}", f"expected a key that keeps the results' shape and random "
                                                       f"numbers; {UNSWEPT[target]}: run it as separate runs")
+        if target in IMPORTANCE_SHIFT_KEYS and scenario.capital.importance_quantile > 0:
+            raise ScenarioError(file, f"sweep.{key}", f"expected a key that keeps the paths' weights: with "
+                                                      f"capital.importance_quantile > 0, {IMPORTANCE_SHIFT_KEYS[target]}, "
+                                                      f"which the cells share (one path_weight): run it as separate runs")
         if any(isinstance(v, (list, dict)) for v in values):
             raise ScenarioError(file, f"sweep.{key}", "expected single values (numbers, strings or booleans), "
                                                       "found a list or table among them")

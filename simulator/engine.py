@@ -24,7 +24,7 @@ from .config import LoadedScenario, Scenario, ScenarioError
 from .origination import prepare
 from .provisions import EclTable
 from .results import path_series, series_shapes
-from .terms import Accounts
+from .terms import Accounts, FactorPaths
 
 
 SCHEDULER_TIMEOUT = 10   # seconds to wait for a Dask scheduler at --scheduler
@@ -44,14 +44,14 @@ def use_threads(threads: int | None, sc: Scenario) -> int:
     return max(1, threads or sc.engine.threads or nb.config.NUMBA_NUM_THREADS)
 
 
-def run_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, ecl: EclTable,
+def run_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, ecl: EclTable, factors: FactorPaths,
              threads: int | None = None, block_size: int | None = None,
              tape: tapes.KernelTape | None = None) -> dict[str, np.ndarray]:
     """Integer sums of one task, shaped (task paths, ...) as in `terms.output_shapes`, with the ECL
-    table `ecl` of the run's accounts; with `tape` (the run's accounts), the loan tape of the task's
-    accounts on path 0."""
+    table `ecl` of the run's accounts and the cell's factor paths `factors`; with `tape` (the run's
+    accounts), the loan tape of the task's accounts on path 0."""
     threads = use_threads(threads, sc)
-    z, roll, prepay = (np.ascontiguousarray(x[task.p0:task.p1]) for x in terms.factor_inputs(sc))
+    z, roll, prepay = (np.ascontiguousarray(x[task.p0:task.p1]) for x in (factors.z, factors.roll, factors.prepay))
     a0, a1 = starts[task.b0], starts[task.b1]
     out = {name: np.zeros((threads, task.p1 - task.p0) + shape, dtype=np.int64)
            for name, shape in terms.output_shapes(sc).items()}
@@ -72,13 +72,13 @@ class Totals:
     split) once a block of paths has all its borrower tasks: memory follows the blocks in flight,
     not the paths."""
 
-    def __init__(self, sc: Scenario, tasks: list[Task], summary: bool):
+    def __init__(self, sc: Scenario, tasks: list[Task], summary: bool, weight: np.ndarray):
         self.sc, self.summary = sc, summary
         shapes = terms.output_shapes(sc)
         if not self.summary:
             self.totals = {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64) for name, shape in shapes.items()}
             return
-        self.weights = tail.factor_innovations(sc)[1]
+        self.weights = weight
         self.means = {name: np.zeros((1,) + shape) for name, shape in shapes.items()}
         self.series = {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64)
                        for name, shape in series_shapes(sc).items()}
@@ -114,11 +114,11 @@ class Totals:
         return {name: part / total for name, part in self.means.items()} | {"series": self.series}
 
 
-def _remote_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, ecl: EclTable, task: Task, threads: int,
-                 block_size: int | None) -> dict[str, np.ndarray]:
+def _remote_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, ecl: EclTable, factors: FactorPaths,
+                 task: Task, threads: int, block_size: int | None) -> dict[str, np.ndarray]:
     """A task on a Dask worker (see `faults` for the crash that tests inject)."""
     faults.on_worker_task(task)
-    return run_task(sc, accounts, starts, task, ecl, threads, block_size)
+    return run_task(sc, accounts, starts, task, ecl, factors, threads, block_size)
 
 
 class Executor:
@@ -152,12 +152,12 @@ class Executor:
                 self.client = Client(self.cluster)
                 self.client.wait_for_workers(workers)   # so that scattered inputs reach every worker
 
-    def run(self, sc: Scenario, accounts: Accounts, starts: np.ndarray, ecl: EclTable, tasks: list[Task],
-            tape: np.ndarray | None = None):
+    def run(self, sc: Scenario, accounts: Accounts, starts: np.ndarray, ecl: EclTable, factors: FactorPaths,
+            tasks: list[Task], tape: np.ndarray | None = None):
         """Yield (task, sums) as tasks finish (any order; sums are integers, so order does not matter)."""
         if self.client is None:
             for task in tasks:
-                yield task, run_task(sc, accounts, starts, task, ecl, self.threads, self.block_size, tape)
+                yield task, run_task(sc, accounts, starts, task, ecl, factors, self.threads, self.block_size, tape)
             return
         if tape is not None:
             raise ValueError("a loan tape is only kept for runs here, not on Dask workers")
@@ -166,7 +166,7 @@ class Executor:
         from dask.distributed import as_completed
         from distributed import KilledWorker
 
-        shared = self.client.scatter([sc, accounts, starts, ecl], broadcast=True)
+        shared = self.client.scatter([sc, accounts, starts, ecl, factors], broadcast=True)
 
         def submit(task: Task):
             return self.client.submit(_remote_task, *shared, task, self.worker_threads, self.block_size,
@@ -186,7 +186,7 @@ class Executor:
                 lost += 1
                 if lost > 2 * len(tasks):
                     raise ScenarioError("dask", "--workers", WORKERS_LOST) from None
-                shared = self.client.scatter([sc, accounts, starts, ecl], broadcast=True)
+                shared = self.client.scatter([sc, accounts, starts, ecl, factors], broadcast=True)
                 retry = submit(task)
                 futures[retry] = task
                 running.add(retry)
@@ -203,18 +203,20 @@ class Executor:
 def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, block_size: int | None = None,
                  executor: Executor | None = None, store: Checkpoints | None = None, cell: int = 0,
                  progress: bool = False, label: str = "", tape: bool = False,
-                 summary: bool = False) -> dict[str, np.ndarray]:
+                 summary: bool = False, factors: FactorPaths | None = None) -> dict[str, np.ndarray]:
     """Every task of one scenario (or sweep cell) over `accounts`: integer sums by name (shapes of
     `terms.output_shapes` after a path axis). Tasks run on `executor` (default: here, with `threads`
     and `block_size`); finished ones are taken from and saved to `store`. With `tape`, also
     "tape": the loan tape of path 0 (a tape.KernelTape; status -1: no row). With `summary`, the
-    weighted means and per-path series of `Totals` instead of per-path sums."""
+    weighted means and per-path series of `Totals` instead of per-path sums. `factors`: the cell's
+    factor paths (`terms.factors`), made here when not given."""
     local = executor is None
     executor = executor or Executor(threads, block_size)
+    factors = terms.factors(sc) if factors is None else factors
     starts = terms.borrower_starts(accounts.borrower)
     tasks = plan_tasks(sc, len(starts) - 1, cell)
-    totals, todo = Totals(sc, tasks, summary), []
-    ecl = provisions.ecl_table(sc, accounts, terms.n_bands(sc), terms.factor_inputs(sc)[0])
+    totals, todo = Totals(sc, tasks, summary, factors.weight), []
+    ecl = provisions.ecl_table(sc, accounts, terms.n_bands(sc), factors.z)
     for task in tasks:
         saved = store.load(task) if store else None
         if saved is None:
@@ -229,7 +231,7 @@ def run_accounts(sc: Scenario, accounts: Accounts, threads: int | None = None, b
     saver = ThreadPoolExecutor(max_workers=1) if store else None
     saves = []
     try:
-        for task, sums in executor.run(sc, accounts, starts, ecl, todo, tape_out):
+        for task, sums in executor.run(sc, accounts, starts, ecl, factors, todo, tape_out):
             if store:
                 saves.append(saver.submit(store.save, task, sums))
             totals.add(task, sums)
@@ -285,13 +287,17 @@ def check_memory(loaded: LoadedScenario, threads: int | None = None) -> None:
                                                            f"is available (fewer paths, months or sweep cells{hint})")
 
 
-def cell_sums(sc: Scenario, accounts: Accounts, counts: dict[str, np.ndarray],
-              totals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def cell_sums(sc: Scenario, accounts: Accounts, counts: dict[str, np.ndarray], totals: dict[str, np.ndarray],
+              path_weight: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Everything a cell's Dataset is built from: the kernel's totals, the host-side counts of
-    origination, and the pools' PDs."""
+    origination, the pools' PDs, and the paths' weights (`path_weight`, the cell's `terms.factors`
+    weight; from `sc` when not given)."""
     seasoned_pd, seasoned_fraud = risk.seasoned_pools(accounts, terms.n_bands(sc), sc.run.horizon_months)
     # Summary mode: the kernel's sums are already weighted means (one "path" of weight 1).
-    weights = np.ones(1) if "series" in totals else tail.factor_innovations(sc)[1]
+    if "series" in totals:
+        weights = np.ones(1)
+    else:
+        weights = tail.factor_innovations(sc)[1] if path_weight is None else path_weight
     return totals | counts | {"pool_pd": risk.pool_pd(accounts, terms.n_bands(sc)), "seasoned_pd": seasoned_pd,
                               "seasoned_fraud": seasoned_fraud, "path_weight": weights}
 
@@ -318,16 +324,20 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
             offers = counts.pop("offers", None)
             if tape is not None:
                 check_tape_memory(tape, accounts.start_month, sc.run.horizon_months)
+            factors = terms.factors(sc)
             totals = run_accounts(sc, accounts, executor=executor, store=store, cell=index, progress=progress,
                                   label=f"cell {index + 1}/{len(loaded.cells)}", summary=sc.run.summary(),
-                                  tape=tape is not None)
+                                  tape=tape is not None, factors=factors)
             if tape is not None:
                 taped = (sc, accounts, totals.pop("tape"))
-            sums = cell_sums(sc, accounts, counts, totals)
+            sums = cell_sums(sc, accounts, counts, totals, factors.weight)
             cells.append(build_dataset(loaded, sc, labels, sums, __version__, sums.pop("series", None)))
     finally:
         executor.close()
-    ds = combine_cells(loaded, cells)
+    # The file's path weights are the run's scenario's: a single run's cell's; a sweep's base scenario's,
+    # which combine_cells makes (its cells share them unless the sweep varies what the importance-sampling
+    # shift depends on, such as factor.autocorrelation).
+    ds = combine_cells(loaded, cells, None if loaded.dims else factors.weight)
     if tape is not None:
         tapes.write(tape, tapes.frames(*taped))
         tapes.write(tapes.offers_path(tape), tapes.offers_frame(loaded.scenario, offers))

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from . import metrics, results, summary
+from .codes import PRODUCTS
 from .tail import MIN_TAIL_PATHS, path_mean
 
 DPI = 100
@@ -49,8 +50,8 @@ STYLE = {
     "image.cmap": "viridis",
 }
 # Okabe-Ito colours (readable by colour-blind readers); the total in black.
-PRODUCT_COLOURS = {"huabei": "#0072B2", "jiebei": "#E69F00", "yuefu": "#009E73", "total": "#000000"}
 CYCLE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000"]
+PRODUCT_COLOURS = dict(zip(PRODUCTS, CYCLE[:-1])) | {"total": "#000000"}   # by product code
 GAIN, LOSS, NET = "#009E73", "#D55E00", "#0072B2"
 NO_DATA = "no data"
 PERCENT = PercentFormatter(xmax=1.0)

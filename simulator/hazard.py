@@ -26,10 +26,18 @@ def normal_cdf(x):
 
 
 @nb.njit(inline="always", cache=True)
+def conditional_quantile(hazard_q, z, sqrt_rho, b, sqrt_rho_b, inv_sqrt_idio):
+    """Phi^-1 of the hazard given the factor z and the borrower's draw b (section 5):
+    (Phi^-1(h) - sqrt(R) z - sqrt(R_b) b) / sqrt(1 - R - R_b), from hazard_q = Phi^-1(h) and the
+    loadings of `loadings`. Decreasing in z and in b, also in floating point."""
+    return (hazard_q - sqrt_rho * z - sqrt_rho_b * b) * inv_sqrt_idio
+
+
+@nb.njit(inline="always", cache=True)
 def conditional_hazard(hazard_q, z, sqrt_rho, inv_sqrt_idio):
-    """The hazard given the factor z (section 5): Phi((Phi^-1(h) - sqrt(R) z) / sqrt(1 - R)), from
-    hazard_q = Phi^-1(h) and the loadings of `loadings`."""
-    return normal_cdf((hazard_q - sqrt_rho * z) * inv_sqrt_idio)
+    """The hazard given the factor z alone (section 5): Phi((Phi^-1(h) - sqrt(R) z) / sqrt(1 - R)),
+    `conditional_quantile` with no borrower draw."""
+    return normal_cdf(conditional_quantile(hazard_q, z, sqrt_rho, 0.0, 0.0, inv_sqrt_idio))
 
 
 def loadings(rho: float, rho_borrower: float = 0.0) -> tuple[float, float]:

@@ -29,12 +29,12 @@ import numba as nb
 import numpy as np
 
 from .codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, ACQUISITION, ALLOWANCE, BADS, BALANCE,
-                    CHARGED_OFF_AMT, CHARGED_OFF_STATUS, CLOSED_STATUS, PREPAID_STATUS, COLLECTION, DISCOUNT, DPD90, DRAWN, FEES, FUNDING, HUABEI, INTEREST,
+                    CHARGED_OFF_AMT, CHARGED_OFF_STATUS, CLOSED_STATUS, PREPAID_STATUS, COLLECTION, DISCOUNT, DPD90, DRAWN, FEES, FUNDING, INTEREST, KIND, LINE,
                     N_CHARGED_OFF, N_CLOSED, N_MATURED, N_ORIGINATED, N_PREPAID, N_STATES, ORIGINATED, PD_MONTHS,
                     PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, SERVICING, TRANSACTOR, V_ALLOWANCE, V_CHARGED_OFF,
                     V_COSTS, V_EARNINGS, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES, WRITTEN_OFF, T_BALANCE, T_CHARGED_OFF,
                     T_DUE, T_PAID, T_RECOVERED, T_STATUS)
-from .hazard import normal_cdf
+from .hazard import conditional_quantile, normal_cdf
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
 from .provisions import NEVER_PAID, stage_of
 from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, REPLAY_FRAUD, SPEND, draw,
@@ -93,18 +93,21 @@ def _missed(terms, fraud, hazard_q, month_state, borrower_key, t, z, state, roll
     u = draw_at(month_state, MISS)
     if state > 0:
         return u < roll_rate
-    x = hazard_q - terms.sqrt_rho * z
+    b = 0.0
     if has_borrower_draw:
         ub = draw(borrower_key, t, BORROWER)
-        kb = np.int64(ub * GRID_SCALE)
-        _, hi = _cdf_bounds((x - terms.sqrt_rho_b * inv[kb]) * terms.inv_sqrt_idio, cdf)
+        kb = np.int64(ub * GRID_SCALE)      # b lies in [inv[kb], inv[kb + 1]]
+        _, hi = _cdf_bounds(conditional_quantile(hazard_q, z, terms.sqrt_rho, inv[kb], terms.sqrt_rho_b,
+                                                 terms.inv_sqrt_idio), cdf)
         if u >= hi:                             # the common case first
             return False
-        lo, _ = _cdf_bounds((x - terms.sqrt_rho_b * inv[kb + 1]) * terms.inv_sqrt_idio, cdf)
+        lo, _ = _cdf_bounds(conditional_quantile(hazard_q, z, terms.sqrt_rho, inv[kb + 1], terms.sqrt_rho_b,
+                                                 terms.inv_sqrt_idio), cdf)
         if u < lo:
             return True
-        x -= terms.sqrt_rho_b * inverse_normal(max(ub, INV53))
-    return _below_cdf(u, x * terms.inv_sqrt_idio, cdf)
+        b = inverse_normal(max(ub, INV53))
+    return _below_cdf(u, conditional_quantile(hazard_q, z, terms.sqrt_rho, b, terms.sqrt_rho_b, terms.inv_sqrt_idio),
+                      cdf)
 
 
 @nb.njit(inline="always", cache=True)
@@ -166,6 +169,15 @@ def _provide(out, af, sg, terms, c, p, prod, vintage, mob, state, balance, ecl, 
 
 
 @nb.njit(inline="always", cache=True)
+def _move(tr, before, after):
+    """A change of state from `before` to `after`: a stage transfer into tr [from stage, to stage]
+    when the stages differ (a cure counts even if the account then closes in the month)."""
+    a, b = stage_of(before), stage_of(after)
+    if a != b:
+        tr[a, b] += 1
+
+
+@nb.njit(inline="always", cache=True)
 def _earn(out, fl, line, c, p, prod, vintage, mob, amount):
     """Income or (negative amount) funding cost of an account in a month: into its flow `line` and
     into its vintage's earnings."""
@@ -175,10 +187,16 @@ def _earn(out, fl, line, c, p, prod, vintage, mob, amount):
 
 
 @nb.njit(inline="always", cache=True)
-def _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms, taping, i):
-    """Write the balance off in month t and book its recoveries in months t + 1 .. t + recovery_lag
-    (equal parts, the last takes the rest; none past the horizon). The account's months end here."""
+def _charge_off(out, flows, af, c, p, prod, vintage, start, t, horizon, balance, unpaid, ecl, owed, terms, taping, i):
+    """Write the balance off in month t, with the interest, fees and penalty `unpaid` (never income),
+    use the allowance `ecl` against it, and book its recoveries in months t + 1 .. t + recovery_lag
+    (equal parts, the last takes the rest; none past the horizon); `owed` is the month's amount due
+    (the tape's). The account's months end here."""
     fl = flows[t - 1]
+    fl[WRITTEN_OFF] += unpaid
+    af[A_USED] += ecl
+    if taping:
+        _tape(out, i, t - 1, CHARGED_OFF_STATUS, 0, owed, 0, balance)
     fl[CHARGED_OFF_AMT] += balance
     fl[N_CHARGED_OFF] += 1
     if vintage >= 0:
@@ -197,6 +215,16 @@ def _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, ter
             row = out.tape[out.tape_row0[i] + t + m - 1]
             row[T_STATUS] = CHARGED_OFF_STATUS
             row[T_RECOVERED] = recovered
+
+
+@nb.njit(inline="always", cache=True)
+def _close(out, fl, af, counter, ecl, taping, i, ti, status, owed, paid):
+    """An account closed in month ti + 1 (repaid, matured, prepaid in full, a line closed): counted in
+    the flow `counter`, its allowance `ecl` released, its tape row `status` with what it owed and paid."""
+    fl[counter] += 1
+    af[A_RELEASED] += ecl
+    if taping:
+        _tape(out, i, ti, status, 0, owed, paid, 0)
 
 
 @nb.njit(inline="always", cache=True)
@@ -253,7 +281,7 @@ def _fraudster(terms, path_id, acc, i):
 def _account(i, c, p, path_id, z, roll, terms, acc, out):
     """What an account's months share: product, band, start month, vintage (-1: not kept), its
     random streams (own and borrower's), its rows of the outputs by month (flows, stocks, rolls,
-    cures, borrowers, accounting, stages), the path's factor and roll rates by month, its risk inputs,
+    cures, borrowers, accounting, stages, stage transfers), the path's factor and roll rates by month, its risk inputs,
     and whether it writes the loan tape (path 0, when the tape has rows)."""
     prod, bnd, start = acc.product[i], acc.band[i], acc.start_month[i]
     vintage = start - 1 if 1 <= start <= out.vintage_stocks.shape[2] else -1
@@ -264,15 +292,15 @@ def _account(i, c, p, path_id, z, roll, terms, acc, out):
     return (prod, bnd, start, vintage, has_b, key, borrower_key, taping,
             out.flows[c, p, :, prod, bnd], out.stocks[c, p, :, prod, bnd], out.rolls[c, p, :, prod, bnd],
             out.cures[c, p, :, prod, bnd], out.borrowers[c, p, :, bnd], out.accounting[c, p, :, prod, bnd],
-            out.stages[c, p, :, prod, bnd], z[p], roll[p], _fraudster(terms, path_id, acc, i), acc.hazard_q[i],
-            terms.penalty_rate[prod])
+            out.stages[c, p, :, prod, bnd], out.transfers[c, p, :, prod, bnd], z[p], roll[p],
+            _fraudster(terms, path_id, acc, i), acc.hazard_q[i], terms.penalty_rate[prod])
 
 
 @nb.njit(inline="always", cache=True)
 def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv):
     """A cash loan or instalment purchase: scheduled instalments, prepayment, arrears, charge-off."""
     (prod, bnd, start, vintage, has_b, key, borrower_key, taping, flows, stocks, rolls, cures, borrowers, accounting,
-     stages, z_p, roll_p, fraud, hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
+     stages, transfers, z_p, roll_p, fraud, hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
     n, meth, pay, r, fee, eir = acc.term[i], acc.method[i], acc.payment[i], acc.rate[i], acc.fee[i], acc.eir[i]
     balance = acc.principal[i]
     original = balance - acc.overdue0[i]   # the schedule's principal (an existing book's arrears are apart)
@@ -316,22 +344,17 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 _earn(out, fl, INTEREST, c, p, prod, vintage, t - start, interest)
                 _earn(out, fl, FEES, c, p, prod, vintage, t - start, fee_due)
                 fl[PREPAID] += balance
-                fl[N_PREPAID] += 1
-                af[A_RELEASED] += ecl
-                if taping:
-                    _tape(out, i, ti, PREPAID_STATUS, 0, owed, balance + interest + fee_due, 0)
-                break              # closed
+                _close(out, fl, af, N_PREPAID, ecl, taping, i, ti, PREPAID_STATUS, owed, balance + interest + fee_due)
+                break
             roll_rate = roll_p[ti, state - 1] if state > 0 else 0.0
             carry = new_carry
             if _missed(terms, fraud, hazard_q, month_state, borrower_key, t, z_p[ti], state, roll_rate, has_b, cdf, inv):
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
-                    fl[WRITTEN_OFF] += overdue_interest + fees_due + penalty_due
-                    _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms, taping, i)
-                    af[A_USED] += ecl
-                    if taping:
-                        _tape(out, i, ti, CHARGED_OFF_STATUS, 0, owed, 0, balance)
+                    _charge_off(out, flows, af, c, p, prod, vintage, start, t, horizon, balance,
+                                overdue_interest + fees_due + penalty_due, ecl, owed, terms, taping, i)
                     break
+                _move(transfers[ti], state, state + 1)
                 state += 1
                 overdue_interest += interest
                 scheduled -= due
@@ -339,6 +362,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             else:
                 if state > 0:
                     cures[ti, state] += 1
+                    _move(transfers[ti], state, 0)
                 paid = balance - scheduled + due  # arrears principal plus this month's principal
                 paid_in = owed
                 fl[REPAID] += paid
@@ -352,11 +376,8 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 fees_due = np.int64(0)
                 state = 0
                 if balance == 0:
-                    fl[N_MATURED] += 1
-                    af[A_RELEASED] += ecl
-                    if taping:
-                        _tape(out, i, ti, CLOSED_STATUS, 0, owed, paid_in, 0)
-                    break          # closed
+                    _close(out, fl, af, N_MATURED, ecl, taping, i, ti, CLOSED_STATUS, owed, paid_in)
+                    break
             if state > 0:          # on overdue principal only: no penalty on interest (no compounding)
                 penalty_due += round_cents((balance - scheduled) * penalty_rate)
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start)
@@ -388,7 +409,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     (billed at its end). Revolving interest on the unpaid statement is billed on the next statement
     and income when paid; bill instalments; limit rules; activity and attrition; arrears; charge-off."""
     (prod, bnd, start, vintage, has_b, key, borrower_key, taping, flows, stocks, rolls, cures, borrowers, accounting,
-     stages, z_p, roll_p, fraud, hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
+     stages, transfers, z_p, roll_p, fraud, hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
     r, payer, limit, eir = acc.rate[i], acc.payer[i], acc.limit[i], acc.eir[i]
     spend_mean, line_cap = acc.spend[i], acc.line_cap[i]
     balance = acc.principal[i]     # principal receivable: unbilled and billed spend, overdue, bill-instalment plan
@@ -407,7 +428,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     counted = False
     n_tenors = terms.conversion_tenors.shape[0]
     ecl = np.int64(0)              # the allowance at the last month end
-    ecl_lo, ecl_hi, ecl_w = _ecl_rows(terms, HUABEI, payer, bnd, eir)
+    ecl_lo, ecl_hi, ecl_w = _ecl_rows(terms, prod, payer, bnd, eir)   # a line's rows by payer type
     if start <= 0:                 # an existing book's line: its allowance at the start (month 1's factor)
         ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, payer, z_p[0], state, balance, limit, r, spend_mean, False)
         out.opening_allowance[c, p, prod, bnd, stage_of(state)] += ecl
@@ -449,14 +470,12 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                                 cdf, inv):
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
-                    fl[WRITTEN_OFF] += interest_due + fees_due + penalty_due
-                    _charge_off(out, flows, c, p, prod, vintage, start, t, horizon, balance, terms, taping, i)
-                    af[A_USED] += ecl
-                    if taping:
-                        _tape(out, i, ti, CHARGED_OFF_STATUS, 0, owed, 0, balance)
+                    _charge_off(out, flows, af, c, p, prod, vintage, start, t, horizon, balance,
+                                interest_due + fees_due + penalty_due, ecl, owed, terms, taping, i)
                     break
                 if state == 0:
                     limit = max(balance, np.int64(math.floor(limit * (1.0 - terms.limit_cut))))
+                _move(transfers[ti], state, state + 1)
                 state += 1
                 months_current = 0
                 overdue += minimum + plan_due
@@ -467,6 +486,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             else:
                 if state > 0:
                     cures[ti, state] += 1
+                    _move(transfers[ti], state, 0)
                     paid_in += overdue + fees_due + penalty_due
                     fl[REPAID] += overdue
                     _earn(out, fl, FEES, c, p, prod, vintage, t - start, fees_due)
@@ -499,10 +519,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             elif not leaving and draw_at(month_state, ATTRITION) < terms.attrition:
                 leaving = True
             if leaving and balance == 0 and interest_due == 0:
-                fl[N_CLOSED] += 1
-                af[A_RELEASED] += ecl
-                if taping:
-                    _tape(out, i, ti, CLOSED_STATUS, 0, owed, paid_in, 0)
+                _close(out, fl, af, N_CLOSED, ecl, taping, i, ti, CLOSED_STATUS, owed, paid_in)
                 break
         # The month's spend, billed at its end: none while delinquent (the line is frozen) or leaving;
         # a first-party fraudster spends all it can before its first due date (bust-out).
@@ -554,7 +571,7 @@ def simulate_piece(piece, n_pieces, c, terms, acc, borrower_start, z, roll, prep
                 if not single:
                     worst_c[:] = -1
                 for i in range(first, last):
-                    if acc.product[i] == HUABEI:
+                    if KIND[acc.product[i]] == LINE:
                         _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst_c, single, cdf, inv)
                     else:
                         _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst_c, single, cdf, inv)
@@ -586,7 +603,8 @@ def simulate(terms, acc, borrower_start: np.ndarray, z: np.ndarray, roll: np.nda
     vintage_flows[thread, path, vintage, months on book, product, VINTAGE_FLOWS] for accounts
     originated in month vintage + 1; seasoned[thread, path, product, band, (accounts, bad)] for the
     realised 12-month bad rate; stages[thread, path, month, product, band, stage, (accounts, balance,
-    allowance)], accounting[thread, path, month, product, band, ACCOUNTING] (operating costs and the
+    allowance)], transfers[thread, path, month, product, band, from stage, to stage] (changes of state
+    that change the stage, where they happen), accounting[thread, path, month, product, band, ACCOUNTING] (operating costs and the
     allowance's movements), opening_allowance[thread, path, product, band, stage] (the existing book's
     allowance at the start); `tape[cell, codes.TAPE]` (the loan tape of path 0: account i's month t + 1
     is cell tape_row0[i] + t) when it has rows.

@@ -13,11 +13,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import book, memory, policy, population, products, rng, scoring, terms
-from .codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, EQUAL_PRINCIPAL, FUNNEL, HUABEI, JIEBEI, N_STATES,
-                    PRODUCTS, TAKEUPS, YUEFU)
+from .codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, EQUAL_PRINCIPAL, FUNNEL, KIND, LINE, LOAN, N_STATES,
+                    PLAN, PRODUCTS, TAKEUPS)
 from .config import Scenario
-from .terms import Accounts, account_arrays
-from .units import monthly_rate, to_cents
+from .terms import Accounts
+from .units import monthly_rate
 
 APPLICANTS_AT_ONCE = 100_000   # applicants prepared together, a chunk a thread (no effect on results)
 BOOK_ID_OFFSET = 1 << 40          # borrower and account ids of an existing book, apart from applicants'
@@ -33,27 +33,26 @@ def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np
                  dec: dict[str, np.ndarray]) -> Accounts:
     """One account for each product an applicant took, ordered by borrower."""
     who, prod = _cells(dec["takeup"])
-    jb, hb, yf = sc.products.jiebei, sc.products.huabei, sc.products.yuefu
-    is_loan, is_line, is_buy = prod == JIEBEI, prod == HUABEI, prod == YUEFU
-    amount = to_cents(dec["amount"][who, prod])
-    rate = dec["rate"][who, prod]
-    multiplier = np.select([is_line, is_loan], [hb.risk_multiplier, jb.risk_multiplier], yf.risk_multiplier)
+    kind = np.asarray(KIND)[prod]
+    is_line, is_loan, is_plan = kind == LINE, kind == LOAN, kind == PLAN
+    amount = dec["amount"][who, prod]
+    multiplier = np.array([getattr(sc.products, name).risk_multiplier for name in PRODUCTS])[prod]
     pd_12m = scoring.product_pd(scores["true_pd_12m"][who], multiplier)
     ids = apps["id"][who]
-    return account_arrays(
+    return terms.accounts(
         len(who), sc.behaviour.roll_rates, sc.factor,
         account_id=ids * len(PRODUCTS) + prod, borrower=ids, product=prod, band=band[who],
         start_month=apps["month"][who],
-        principal=np.where(is_line, 0, amount),
-        rate=np.where(is_buy, 0.0, rate),
-        term=np.select([is_loan, is_buy], [apps["term"][who], apps["tenor"][who]], 0),
-        method=np.select([is_loan, is_buy], [apps["method"][who], EQUAL_PRINCIPAL], 0),
-        fee=np.where(is_buy, np.floor(amount * rate + 0.5), 0),
-        discount=np.where(is_buy, np.floor(amount * yf.merchant_discount + 0.5), 0),
-        limit=np.where(is_line, amount, 0),
-        line_cap=np.where(is_line, to_cents(dec["line_cap"][who]), 0),
+        principal=np.where(is_line, 0.0, amount),
+        apr=np.where(is_plan, 0.0, dec["apr"][who, prod]),
+        fee_rate=np.where(is_plan, dec["rate"][who, prod], 0.0),     # a plan's decided rate: its flat fee a period
+        term=np.select([is_loan, is_plan], [apps["term"][who], apps["tenor"][who]], 0),
+        method=np.select([is_loan, is_plan], [apps["method"][who], EQUAL_PRINCIPAL], 0),
+        discount_rate=terms.of_kind(sc, "merchant_discount", PLAN)[prod],
+        limit=np.where(is_line, amount, 0.0),
+        line_cap=np.where(is_line, dec["line_cap"][who], 0.0),
         payer=np.where(is_line, policy.payer_type(pd_12m, rng.uniforms(sc.run.seed, 0, ids, 0, rng.PAYER_TYPE), sc), 0),
-        spend=np.where(is_line, to_cents(np.minimum(apps["spend"][who], hb.max_limit)), 0),   # no more than a line
+        spend=np.where(is_line, np.minimum(apps["spend"][who], terms.of_kind(sc, "max_limit", LINE)[prod]), 0.0),
         pd_12m=pd_12m, fraud=dec["fraud"][who])
 
 
@@ -87,16 +86,20 @@ def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], band: np.ndarray,
         who, prod = _cells(mask)
         adds.append(("cap_aprs", (prod * bands + band[who]) * 2 + k, price[who, prod]))
     capped = bound & dec["takeup"]
-    loan = np.flatnonzero(capped[:, JIEBEI])
-    amount, term, method = dec["amount"][loan, JIEBEI], apps["term"][loan], apps["method"][loan]
-    lost = (products.scheduled_interest(method, amount, monthly_rate(dec["risk_apr"][loan, JIEBEI]), term)
-            - products.scheduled_interest(method, amount, dec["rate"][loan, JIEBEI], term))
-    adds.append(("revenue_given_up", JIEBEI * bands + band[loan], lost))
-    buy = np.flatnonzero(capped[:, YUEFU])
-    tenor = apps["tenor"][buy]
-    fee_before = products.fee_rate_for_apr(dec["risk_apr"][buy, YUEFU], tenor)
-    adds.append(("revenue_given_up", YUEFU * bands + band[buy],
-                 (fee_before - dec["rate"][buy, YUEFU]) * dec["amount"][buy, YUEFU] * tenor))
+    for p, kind in enumerate(KIND):
+        taken = np.flatnonzero(capped[:, p])
+        amount = dec["amount"][taken, p]
+        if kind == LOAN:
+            term, method = apps["term"][taken], apps["method"][taken]
+            lost = (products.scheduled_interest(method, amount, monthly_rate(dec["risk_apr"][taken, p]), term)
+                    - products.scheduled_interest(method, amount, dec["rate"][taken, p], term))
+        elif kind == PLAN:
+            tenor = apps["tenor"][taken]
+            fee_before = products.fee_rate_for_apr(dec["risk_apr"][taken, p], tenor)
+            lost = (fee_before - dec["rate"][taken, p]) * amount * tenor
+        else:              # a line has no schedule
+            continue
+        adds.append(("revenue_given_up", p * bands + band[taken], lost))
     return counts, adds
 
 
@@ -107,20 +110,18 @@ def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
     n = len(loans["product"])
     score = scoring.score_from_pd(loans["pd_12m"], sc.scorecard)
     band = scoring.score_band(score, sc.scorecard.bands)
-    cents = to_cents(loans["principal"])
-    np.add.at(opening[..., ACCOUNTS], (loans["product"], band, loans["state"]), 1)
-    np.add.at(opening[..., BALANCE], (loans["product"], band, loans["state"]), cents)
     ids = BOOK_ID_OFFSET + np.arange(n)
-    line = loans["product"] == HUABEI
+    line = np.asarray(KIND)[loans["product"]] == LINE
     drawn = rng.uniforms(sc.run.seed, 0, ids, 0, rng.PAYER_TYPE)
     payer = np.where(loans["payer"] == book.NO_PAYER, policy.payer_type(loans["pd_12m"], drawn, sc), loans["payer"])
-    limit = to_cents(loans["limit"])
-    accounts = account_arrays(
+    line_apr = policy.book_line_apr(score, sc)
+    accounts = terms.accounts(
         n, sc.behaviour.roll_rates, sc.factor, account_id=ids, borrower=ids, product=loans["product"], band=band,
-        principal=cents, overdue0=to_cents(loans["overdue"]),
-        rate=np.where(line, policy.book_line_rate(score, sc), monthly_rate(loans["apr"])), term=loans["term"],
-        method=loans["method"], fee=to_cents(loans["fee"]), limit=limit, line_cap=limit,
-        payer=np.where(line, payer, 0), spend=to_cents(loans["spend"]), state0=loans["state"], pd_12m=loans["pd_12m"])
+        principal=loans["principal"], overdue0=loans["overdue"], apr=np.where(line, line_apr, loans["apr"]),
+        term=loans["term"], method=loans["method"], fee=loans["fee"], limit=loans["limit"], line_cap=loans["limit"],
+        payer=np.where(line, payer, 0), spend=loans["spend"], state0=loans["state"], pd_12m=loans["pd_12m"])
+    np.add.at(opening[..., ACCOUNTS], (loans["product"], band, loans["state"]), 1)
+    np.add.at(opening[..., BALANCE], (loans["product"], band, loans["state"]), accounts.principal)
     return accounts, opening
 
 
@@ -226,10 +227,10 @@ def prepare(sc: Scenario, book_path: Path | None = None,
         accounts, opening = book_accounts(sc, book_path)
         parts.append(accounts)
     if not parts:
-        parts.append(account_arrays(0, sc.behaviour.roll_rates))
+        parts.append(terms.accounts(0, sc.behaviour.roll_rates))
     taken = funnel[..., TAKEUPS].sum(axis=0)
     mean_apr = np.where(taken > 0, apr_sum / np.maximum(taken, 1), np.nan)
-    given_up[HUABEI] = np.nan       # a line has no schedule: what it would have paid is not estimated
+    given_up[np.asarray(KIND) == LINE] = np.nan   # a line has no schedule: what it would have paid is not estimated
     found = {"offers": {k: np.concatenate([part[k] for part in offer_parts]) if offer_parts else np.zeros(0)
                         for k in OFFER_FIELDS}} if offers else {}
     return terms.concat(parts, _threads(sc)), found | {

@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import expit, logit
 
 from . import rng
-from .codes import HUABEI, JIEBEI, PAYER_TYPES, PRODUCTS, YUEFU
+from .codes import KIND, LINE, LOAN, PAYER_TYPES, PLAN, PRODUCTS
 from .config import Scenario
 from .products import fee_rate_for_apr, plan_apr
 from .risk import loss_given_default
@@ -24,26 +24,28 @@ APPROVED, FAILED_VERIFICATION, BELOW_CUTOFF, POLICY_RULE, ABOVE_CAP, LIMIT_TOO_L
 
 def risk_price(score: np.ndarray, pd_12m: np.ndarray, scenario: Scenario) -> np.ndarray:
     """Each product's all-in APR before the cap [applicant, product]: the product's price curve
-    over score (policy.curve_aprs); the cash loan instead funding + expected loss (pd_12m x LGD) +
+    over score (policy.curve_aprs); a cash loan instead funding + expected loss (pd_12m x LGD) +
     margin when pricing = "risk_based", and within its daily-rate range."""
-    pol, terms = scenario.policy, scenario.products.jiebei
+    pol = scenario.policy
     apr = np.empty((len(score), len(PRODUCTS)))
     for p, name in enumerate(PRODUCTS):
         points = getattr(pol.curve_aprs, name)
         # np.interp divides by the span of each segment (max - min), flat beyond the ends.
         apr[:, p] = points[0] if len(points) == 1 else np.interp(score, pol.curve_scores, points)
-    if pol.pricing == "risk_based":
-        apr[:, JIEBEI] = scenario.funding.cost_of_funds + pd_12m * loss_given_default(scenario) + pol.risk_margin
-    apr[:, JIEBEI] = np.clip(apr[:, JIEBEI], annual_rate(terms.daily_rate_min, terms.days_per_year),
-                             annual_rate(terms.daily_rate_max, terms.days_per_year))
+        if KIND[p] == LOAN:
+            terms = getattr(scenario.products, name)
+            if pol.pricing == "risk_based":
+                apr[:, p] = scenario.funding.cost_of_funds + pd_12m * loss_given_default(scenario) + pol.risk_margin
+            apr[:, p] = np.clip(apr[:, p], annual_rate(terms.daily_rate_min, terms.days_per_year),
+                                annual_rate(terms.daily_rate_max, terms.days_per_year))
     return apr
 
 
-def book_line_rate(score: np.ndarray, scenario: Scenario) -> np.ndarray:
-    """Monthly revolving rate of an existing book's line: the line's price at its score, at most the
+def book_line_apr(score: np.ndarray, scenario: Scenario) -> np.ndarray:
+    """Revolving rate a year of an existing book's line: the line's price at its score, at most the
     cap (a line already open is repriced, not closed, whatever on_cap says)."""
-    apr = risk_price(score, np.zeros_like(score), scenario)[:, HUABEI]
-    return monthly_rate(np.minimum(apr, scenario.policy.apr_cap))
+    apr = risk_price(score, np.zeros_like(score), scenario)[:, KIND.index(LINE)]
+    return np.minimum(apr, scenario.policy.apr_cap)
 
 
 def capped_fee_rates(fee_rates: list[float], periods: list[int], scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +65,7 @@ def capped_fee_rates(fee_rates: list[float], periods: list[int], scenario: Scena
 def bill_instalment_terms(scenario: Scenario) -> dict[str, np.ndarray]:
     """Tenors, fee a period (fraction of the converted statement) and cumulative shares of the
     bill instalments on offer after the APR cap (no tenor offered: empty arrays)."""
-    hb = scenario.products.huabei
+    hb = scenario.products.line()
     per_period = [fee / n for fee, n in zip(hb.instalment_fees, hb.instalment_tenors)]
     rates, offered = capped_fee_rates(per_period, hb.instalment_tenors, scenario)
     shares = np.asarray(hb.instalment_tenor_shares)[offered]
@@ -115,7 +117,6 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
     amount (cash loan, purchase price, or line limit), line cap, and take-up; per applicant:
     borrower outcome, total limit and first-party fraud."""
     pol, seed = scenario.policy, scenario.run.seed
-    jb, hb, yf = scenario.products.jiebei, scenario.products.huabei, scenario.products.yuefu
     ids, score = apps["id"], scores["score"]
     n = ids.shape[0]
 
@@ -132,16 +133,18 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
 
     # Risk prices, then the cap: an application priced above it is priced at the cap or rejected.
     risk_apr = risk_price(score, scores["pd_12m"], scenario)
-    risk_apr[:, YUEFU] = np.where(apps["promotion"], 0.0, risk_apr[:, YUEFU])   # merchant-funded: no fee
+    plan = np.asarray(KIND) == PLAN
+    risk_apr[:, plan] = np.where(apps["promotion"][:, None], 0.0, risk_apr[:, plan])   # merchant-funded: no fee
     over = risk_apr > pol.apr_cap
     if pol.on_cap == "reject":
         outcome[over & (outcome == APPROVED)] = ABOVE_CAP
         apr = risk_apr.copy()
     else:
         apr = np.minimum(risk_apr, pol.apr_cap)
-    # Monthly rate of the loan and of the line; the purchase's flat fee a period with that all-in APR.
+    # Monthly rate of a loan and of a line; a purchase plan's flat fee a period with that all-in APR.
     rate = monthly_rate(apr)
-    rate[:, YUEFU] = fee_rate_for_apr(apr[:, YUEFU], apps["tenor"])
+    for p in np.flatnonzero(plan):
+        rate[:, p] = fee_rate_for_apr(apr[:, p], apps["tenor"])
 
     # The total limit, taken by each offered product in turn.
     total = np.where(borrower == APPROVED, credit_limit(apps["income"], score, scenario), 0.0)
@@ -149,25 +152,25 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
     amount = np.zeros((n, len(PRODUCTS)))
     line_cap = np.zeros(n)
     for name in pol.limit_order:
-        p = PRODUCTS.index(name)
+        p, terms = PRODUCTS.index(name), getattr(scenario.products, name)
         live = outcome[:, p] == APPROVED
-        if p == JIEBEI:
-            want = np.clip(apps["amount"], jb.min_amount, jb.max_amount)
-            fits = remaining >= jb.min_amount
+        if KIND[p] == LOAN:
+            want = np.clip(apps["amount"], terms.min_amount, terms.max_amount)
+            fits = remaining >= terms.min_amount
             got = np.minimum(want, remaining)
-        elif p == YUEFU:
-            want = np.clip(apps["price"], yf.min_price, yf.max_price)
+        elif KIND[p] == PLAN:
+            want = np.clip(apps["price"], terms.min_amount, terms.max_amount)
             fits = remaining >= want
             got = want
         else:
-            cap = np.minimum(remaining, hb.max_limit)
-            fits = cap >= hb.min_limit
-            got = np.maximum(hb.min_limit, np.floor(cap * hb.initial_limit_share))
+            cap = np.minimum(remaining, terms.max_limit)
+            fits = cap >= terms.min_limit
+            got = np.maximum(terms.min_limit, np.floor(cap * terms.initial_limit_share))
             line_cap = np.where(live & fits, cap, line_cap)
         outcome[live & ~fits, p] = LIMIT_TOO_LOW
         ok = live & fits
         amount[:, p] = np.where(ok, got, 0.0)
-        remaining -= np.where(ok, line_cap if p == HUABEI else got, 0.0)
+        remaining -= np.where(ok, line_cap if KIND[p] == LINE else got, 0.0)
 
     approved = outcome == APPROVED
     fraud = (borrower == APPROVED) & (rng.uniforms(seed, 0, ids, 0, rng.FRAUD) < scenario.behaviour.fraud_rate)

@@ -27,8 +27,8 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from . import hazard, risk
-from .codes import (DPD30, DPD90, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, HUABEI, INTEREST_FIRST, JIEBEI, METHODS, N_STATES,
-                    PAYER_TYPES, PD_MONTHS, PRODUCTS, STAGES, TRANSACTOR, YUEFU)
+from .codes import (DPD30, DPD90, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, INTEREST_FIRST, KIND, LINE, METHODS, N_STATES,
+                    PAYER_TYPES, PD_MONTHS, PRODUCTS, STAGES, TRANSACTOR)
 
 if TYPE_CHECKING:
     from .config import Scenario
@@ -155,14 +155,14 @@ def loan_ecl(p_co: np.ndarray, method: int, rate: np.ndarray, sc: Scenario, max_
 def statement_paid(sc: Scenario) -> np.ndarray:
     """The share of a statement each payer type (codes.PAYER_TYPES) pays: all, the revolver's share,
     the minimum."""
-    return np.array([1.0, sc.behaviour.revolver_pay_share, sc.products.huabei.min_payment_share])
+    return np.array([1.0, sc.behaviour.revolver_pay_share, sc.products.line().min_payment_share])
 
 
 def line_owes(sc: Scenario, months: int) -> np.ndarray:
     """owes[payer type, j - 1]: the probability that a current line owes a payment in month j: a
     transactor owes only the last month's spend (it spent with spend_probability and has not left);
     revolvers and minimum payers carry a balance. Month 1: the balance now falls due."""
-    hb = sc.products.huabei
+    hb = sc.products.line()
     owes = np.ones((3, months))
     owes[TRANSACTOR, 1:] = hb.spend_probability * (1.0 - hb.attrition) ** np.arange(1, months)
     return owes
@@ -182,7 +182,7 @@ def line_ecl(p_co: np.ndarray, payer: int, rate: np.ndarray, sc: Scenario) -> np
     j = np.arange(1, months + 1)
     s = np.arange(N_STATES)[:, None]
     i = rate[:, None, None]
-    hb = sc.products.huabei
+    hb = sc.products.line()
     a = 1.0 - statement_paid(sc)[payer]
     k = np.maximum(j - CHARGE_OFF_MISSES, 0)
     carried = a ** k
@@ -203,7 +203,7 @@ def spend_cap(sc: Scenario) -> np.ndarray:
     limit: all of it for a transactor; for the others what keeps the level balance p S / (share paid)
     within the limit."""
     paid = statement_paid(sc)
-    return np.where(np.arange(len(paid)) == TRANSACTOR, 1.0, paid / max(sc.products.huabei.spend_probability, 1e-12))
+    return np.where(np.arange(len(paid)) == TRANSACTOR, 1.0, paid / max(sc.products.line().spend_probability, 1e-12))
 
 
 @nb.njit(inline="always", cache=True)
@@ -237,7 +237,7 @@ def first_due(accounts) -> np.ndarray:
     all it can before its first due date) the room under its limit."""
     room = np.floor(accounts.limit / (1.0 + accounts.rate))
     line = np.where(accounts.fraud, room, np.minimum(accounts.spend, room))
-    return np.where(accounts.product == HUABEI, line, accounts.principal).astype(np.float64)
+    return np.where(np.asarray(KIND)[accounts.product] == LINE, line, accounts.principal).astype(np.float64)
 
 
 def pool_hazards(sc: Scenario, accounts, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
@@ -274,7 +274,7 @@ def factor_nodes(z: np.ndarray) -> np.ndarray:
 def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
     """The kernel's ECL table for a run's accounts (a terms.Accounts) in `bands` score bands and its
     factor paths z[path, month] (the nodes of a point-in-time table cover them)."""
-    loans = accounts.product != HUABEI
+    loans = np.asarray(KIND)[accounts.product] != LINE      # loans and purchase plans: a schedule
     max_left = int(accounts.term[loans].max()) if loans.any() else 0
     top = float(accounts.eir.max()) if len(accounts.eir) else 0.0
     rates = EIR_STEP * np.arange(max(2, math.ceil(top / EIR_STEP) + 2))
@@ -284,9 +284,12 @@ def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
     q, fraud = pool_hazards(sc, accounts, bands)
     table = np.zeros((len(PRODUCTS), max(len(METHODS), len(PAYER_TYPES)), bands, len(rates), len(nodes),
                       NEVER_PAID + N_STATES, max(2, max_left + 1)))
+    lines = [product for product in range(len(PRODUCTS)) if KIND[product] == LINE]
+    scheduled = [product for product in range(len(PRODUCTS)) if KIND[product] != LINE]
     # Loans and purchases: a chain as long as the longest schedule's last charge-off.
     months = max(max_left + CHARGE_OFF_MISSES, TWELVE_MONTHS)
-    for product, terms_of in ((JIEBEI, sc.products.jiebei), (YUEFU, sc.products.yuefu)):
+    for product in scheduled:
+        terms_of = getattr(sc.products, PRODUCTS[product])
         prepay = np.full(bands, sc.behaviour.prepay_monthly if terms_of.prepayment else 0.0)
         p_co = charge_off_probabilities(q[product], prepay, sc, months, **kw)
         for method in range(len(METHODS)):
@@ -295,11 +298,12 @@ def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
     # Lines: one chain per band and payer type, over the behavioural life.
     months = max(sc.provisions.line_life_months + TO_CHARGE_OFF, TWELVE_MONTHS)
     owes = np.tile(line_owes(sc, months), (bands, 1))
-    p_co = charge_off_probabilities(np.repeat(q[HUABEI], len(PAYER_TYPES)), np.zeros(bands * len(PAYER_TYPES)), sc,
-                                    months, owes=owes, **kw)
-    p_co = p_co.reshape(bands, len(PAYER_TYPES), len(nodes), N_STATES, months)
-    for payer in range(len(PAYER_TYPES)):       # a line's method axis holds its payer type
-        table[HUABEI, payer, ..., :N_STATES, :2] = np.moveaxis(line_ecl(p_co[:, payer], payer, rates, sc), 1, 2)
+    for product in lines:
+        p_co = charge_off_probabilities(np.repeat(q[product], len(PAYER_TYPES)), np.zeros(bands * len(PAYER_TYPES)),
+                                        sc, months, owes=owes, **kw)
+        p_co = p_co.reshape(bands, len(PAYER_TYPES), len(nodes), N_STATES, months)
+        for payer in range(len(PAYER_TYPES)):       # a line's method axis holds its payer type
+            table[product, payer, ..., :N_STATES, :2] = np.moveaxis(line_ecl(p_co[:, payer], payer, rates, sc), 1, 2)
     # A new account that has missed every payment since origination may be a first-party fraudster, who
     # is charged off 7 - s months on with its balance as it stands (it never pays): a mixture.
     s = np.arange(N_STATES)
@@ -307,6 +311,6 @@ def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
     w = fraud_posterior(q, fraud, np.asarray(sc.behaviour.roll_rates))[:, None, :, None, None, :]
     table[..., NEVER_PAID:, :] = (1.0 - w[..., None]) * table[..., :N_STATES, :]
     table[..., NEVER_PAID:, 0] += w * lost[:, None, :]     # per unit of balance (a line's spend adds none)
-    for product in (JIEBEI, YUEFU):
+    for product in scheduled:
         table[product, ..., NEVER_PAID:, 1:] += (w[product] * lost[:, None, :])[..., None]
     return EclTable(table=table, inv_eir_step=1.0 / EIR_STEP, z0=float(nodes[0]), inv_z_step=1.0 / Z_STEP)

@@ -29,12 +29,12 @@ from typing import Any, Mapping, NoReturn
 import numpy as np
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from .codes import INSTALMENT_PRODUCTS, METHODS, PRODUCTS
+from .codes import KIND, LOAN, METHODS, PLAN, PRODUCTS
 from .config import AnnualRate, DailyRate, PeriodFee, ScenarioError, pydantic_message
 
 MAX_TERM = 360
 MAX_AMOUNT = 1e12  # yuan; keeps every cent figure well inside int64
-DAYS_PER_YEAR = 365.0  # jiebei's day count when --days-per-year is not given
+DAYS_PER_YEAR = 365.0  # a cash loan's day count when --days-per-year is not given
 # Rates and fees are held to the scenario schema's rules for their kind (config.AnnualRate, DailyRate,
 # PeriodFee): fractions at least 0, and a value above the kind's limit is refused as a percent.
 RATES = {option: TypeAdapter(kind, config=ConfigDict(allow_inf_nan=False))
@@ -99,15 +99,15 @@ def _instalment_fee_cents(
     fee_per_period: float | None,
     instalment_fees: Mapping[int, float] | None,
 ) -> int:
-    """Fee per period in cents of a yuefu or huabei plan (see the module docstring)."""
+    """Fee per period in cents of a purchase plan or a line's bill instalment (see the module docstring)."""
     if fee_per_period is not None:
         return _fee_cents(principal, _rate("fee-per-period", fee_per_period))
-    if product == "yuefu":
+    if KIND[PRODUCTS.index(product)] == PLAN:
         return 0  # merchant-funded promotion
     table = default_instalment_fees() if instalment_fees is None else dict(instalment_fees)
     if term not in table:
         tenors = ", ".join(str(n) for n in sorted(table)) or "none"
-        raise QuoteError("fee-per-period", f"expected --fee-per-period for a huabei instalment over {term} "
+        raise QuoteError("fee-per-period", f"expected --fee-per-period for a {product} instalment over {term} "
                                            f"periods (default fees for {tenors} periods), found none")
     return _fee_cents(principal, _rate("fee-per-period", table[term]), term)
 
@@ -135,16 +135,17 @@ def quote(
 
     if product not in PRODUCTS:
         raise QuoteError("product", f"expected one of {', '.join(PRODUCTS)}, found {product!r}")
-    instalment = product in INSTALMENT_PRODUCTS
+    kind = KIND[PRODUCTS.index(product)]
+    instalment = kind != LOAN      # a purchase plan, or a line's bill instalment
     if instalment:
-        fee_source = "--fee-per-period (or none: 0)" if product == "yuefu" else \
+        fee_source = "--fee-per-period (or none: 0)" if kind == PLAN else \
             "--fee-per-period (or none: the default fee table)"
         for option, value in (("apr", apr), ("daily-rate", daily_rate), ("method", method),
                               ("days-per-year", days_per_year)):
             if value is not None:
                 raise QuoteError(option, f"expected {fee_source} for {product}, found --{option} {value if isinstance(value, str) else _show(value)}")
     elif fee_per_period is not None:
-        raise QuoteError("fee-per-period", "expected --apr or --daily-rate for jiebei, found --fee-per-period")
+        raise QuoteError("fee-per-period", f"expected --apr or --daily-rate for {product}, found --fee-per-period")
     if method is None:
         method = "equal_installment"
     if method not in METHODS:
@@ -167,7 +168,7 @@ def quote(
         rows = [(pay, prin, 0, fee_k, bal) for pay, prin, fee_k, bal in plan]
         payments = plan[:, 0]
     else:
-        annual = _jiebei_rate(apr, daily_rate, days_per_year)
+        annual = _loan_rate(product, apr, daily_rate, days_per_year)
         sched = schedule_cents(method, principal, annual / 12.0, term)
         rows = [(pay, prin, interest, 0, bal) for pay, prin, interest, bal in sched]
         payments = sched[:, 0]
@@ -184,7 +185,7 @@ def quote(
     }
 
 
-def _jiebei_rate(apr: float | None, daily_rate: float | None, days_per_year: float | None) -> float:
+def _loan_rate(product: str, apr: float | None, daily_rate: float | None, days_per_year: float | None) -> float:
     """Annual contract rate of a cash loan from --apr or --daily-rate x --days-per-year (default 365)."""
     days = DAYS_PER_YEAR if days_per_year is None else _number("days-per-year", days_per_year)
     if not math.isfinite(days) or not 0 < days <= 366:
@@ -195,7 +196,7 @@ def _jiebei_rate(apr: float | None, daily_rate: float | None, days_per_year: flo
         return _rate("apr", apr)
     if daily_rate is not None:
         return _rate("daily-rate", daily_rate) * days   # at most 1% a day x 366: within an annual rate's limit
-    raise QuoteError("apr", "expected --apr or --daily-rate for jiebei, found neither")
+    raise QuoteError("apr", f"expected --apr or --daily-rate for {product}, found neither")
 
 
 # argparse's messages, reworded as "--option: expected ..., found ..."
@@ -255,17 +256,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def _heading(result: dict, args: argparse.Namespace) -> str:
     """First line of the table: product, amount, term and the rate or fee terms."""
-    amount = f"{args.amount:,.2f}"
-    if args.product == "jiebei":
-        return f"jiebei (cash loan): {amount} over {args.term} months, {args.method or 'equal_installment'}"
+    amount, kind = f"{args.amount:,.2f}", KIND[PRODUCTS.index(args.product)]
+    if kind == LOAN:
+        return f"{args.product} (cash loan): {amount} over {args.term} months, {args.method or 'equal_installment'}"
     fee = result["schedule"][0]["fee"]
-    if args.product == "yuefu":
+    if kind == PLAN:
         terms = (f"fee {100 * args.fee_per_period:.4g}% of the price a period" if args.fee_per_period
                  else "no fee (merchant-funded)")
-        return f"yuefu (instalment purchase): {amount} over {args.term} periods, {terms}"
+        return f"{args.product} (instalment purchase): {amount} over {args.term} periods, {terms}"
     source = "" if args.fee_per_period is not None else ", default fee table"
     total = sum(r["fee"] for r in result["schedule"])
-    return (f"huabei (statement instalment): {amount} over {args.term} periods, "
+    return (f"{args.product} (statement instalment): {amount} over {args.term} periods, "
             f"fee {fee:,.2f} a period ({total:,.2f} in all{source})")
 
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from . import terms
 from ._version import __version__
-from .config import LoadedScenario, Scenario, ScenarioError, pydantic_message
+from .config import LoadedScenario, Scenario, ScenarioError, pydantic_message, rename_keys
 from .results import build_dataset, combine_cells, path_series, read
 
 
@@ -22,6 +22,15 @@ RESIZED = {"path": 1, "vintage": 0}   # dimension: the least size a file may hav
 
 
 @functools.lru_cache(maxsize=8)
+def scenario_tree(resolved: str) -> dict:
+    """A results file's resolved scenario (JSON) as a tree, keys of earlier versions under their new
+    names (config.RENAMED), so that files written before a rename still read (silently: the file is
+    not the user's to edit)."""
+    tree = json.loads(resolved)
+    rename_keys(tree, "scenario_resolved", notice=False)
+    return tree
+
+
 def written(resolved: str, mode: str) -> xr.Dataset:
     """What this version writes for the scenario `resolved` (its JSON) in results mode `mode`, built
     from zero sums of one path with no applicants and no book: the schema `check` holds files to."""
@@ -29,7 +38,7 @@ def written(resolved: str, mode: str) -> xr.Dataset:
     from .origination import prepare
     from .scoring import band_labels
 
-    tree = json.loads(resolved)
+    tree = scenario_tree(resolved)
     tree["run"] |= {"paths": 1, "results": mode}
     tree["applicants"]["monthly_volume"] = 0
     tree["book"]["file"] = ""
@@ -87,7 +96,7 @@ def check(ds: xr.Dataset, path: Path) -> None:
     if not isinstance(_json(resolved), dict):
         refuse("scenario_resolved", "the resolved scenario as a JSON table", _described(resolved))
     try:
-        Scenario.model_validate(json.loads(resolved))
+        Scenario.model_validate(scenario_tree(resolved))
     except ValidationError as exc:
         key, what = pydantic_message(exc.errors()[0])
         refuse("scenario_resolved", "a valid scenario", f"{key}: {what}")

@@ -11,16 +11,18 @@ import pandas as pd
 import xarray as xr
 
 from . import files, pnl, risk, tail, terms
-from .codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, HUABEI, MONEY_FLOWS,
+from .codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, KIND, LINE, MONEY_FLOWS,
                     PRODUCTS, STAGES, STATES, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_EARNINGS, V_ORIGINAL,
                     V_RECOVERED, VINTAGE_STATES)
 from .config import LoadedScenario, Scenario
-from .provisions import stage_starts
 
 CENTS = 100
-# Moves between impairment stages in a month (from the rolls and cures they are made of): a roll from M1
-# (stage 1 -> 2), from M3 (2 -> 3); a cure from M2 or M3 (2 -> 1), from M4 .. M6 (3 -> 1).
-TRANSFERS = ("stage_1_to_2", "stage_2_to_3", "stage_2_to_1", "stage_3_to_1")
+# Moves between impairment stages in a month, (from, to) stage codes, counted by the kernel where a
+# change of state changes the stage (under the 30+ / 90+ rule a roll from M1 or M3, a cure from
+# M2 .. M6; no other move occurs under it).
+TRANSFER_STAGES = ((0, 1), (1, 2), (1, 0), (2, 0))
+LINE_PRODUCT = KIND.index(LINE)   # the kernel's line limits (line_limits) are the one line product's
+TRANSFERS = tuple(f"{STAGES[a]}_to_{b + 1}" for a, b in TRANSFER_STAGES)
 DESCRIPTIONS = {
     "accounts": "open accounts by state at the end of the month",
     "balance": "principal receivable by state at the end of the month (lines: spend not yet billed, billed "
@@ -271,11 +273,8 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["stage_balance"] = (cube + ("stage",), stages[..., BALANCE] / CENTS)
     data["allowance"] = (cube + ("stage",), stages[..., ALLOWANCE] / CENTS)
     data["opening_allowance"] = (("path", "product", "score_band", "stage"), sums["opening_allowance"] / CENTS)
-    rolls, cures = sums["rolls"], sums["cures"]
-    _, stage_2, stage_3 = stage_starts()
-    data["stage_transfers"] = (cube + ("transfer",), np.stack(
-        [rolls[..., stage_2 - 1], rolls[..., stage_3 - 1],
-         cures[..., stage_2:stage_3].sum(axis=-1), cures[..., stage_3:].sum(axis=-1)], axis=-1))
+    data["stage_transfers"] = (cube + ("transfer",),
+                               np.stack([sums["transfers"][..., a, b] for a, b in TRANSFER_STAGES], axis=-1))
     cap, cap_aprs = sums["cap_counts"], sums["cap_aprs"]
     approved = funnel[..., FUNNEL.index("approvals")].sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -304,13 +303,13 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
         undrawn = np.zeros((n_paths,) + opening.shape[1:2])
     else:
         performing = stocks[:, month - 1, :, :, :DPD90, BALANCE].sum(axis=-1)
-        undrawn = np.maximum(0, sums["line_limits"][:, month - 1] - performing[:, HUABEI])
+        undrawn = np.maximum(0, sums["line_limits"][:, month - 1] - performing[:, LINE_PRODUCT])
     ead = performing.astype(np.float64)
-    ead[:, HUABEI] += sc.capital.line_ccf * undrawn
+    ead[:, LINE_PRODUCT] += sc.capital.line_ccf * undrawn
     weights = sums["path_weight"]
     exposure = (ead.mean(axis=0) if np.all(weights == 1.0) else
                 (weights[:, None, None] * ead).sum(axis=0) / weights.sum()) / CENTS
-    revolving = (np.arange(len(PRODUCTS)) == HUABEI)[:, None]
+    revolving = (np.asarray(KIND) == LINE)[:, None]
     data["irb_exposure"] = (("product", "score_band"), exposure)
     data["irb_capital"] = (("product", "score_band"),
                            risk.irb_capital(sums["pool_pd"], exposure, risk.loss_given_default(sc), revolving,
@@ -356,9 +355,10 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     return ds
 
 
-def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset]) -> xr.Dataset:
+def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset], path_weight: np.ndarray | None = None) -> xr.Dataset:
     """One Dataset with a dimension per swept key, plus per-path totals, the loss distribution,
-    capital and the P&L (computed for every cell)."""
+    capital and the P&L (computed for every cell); `path_weight`: the weights of the run's paths (its
+    scenario's `terms.factors` weight; from the scenario when not given)."""
     if loaded.dims:
         names = [name for name, _, _ in loaded.dims]
         index = pd.MultiIndex.from_product([values for _, _, values in loaded.dims], names=names)
@@ -370,7 +370,7 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset]) -> xr.Dataset
     else:
         ds = cells[0]
     sc = loaded.scenario
-    ds["path_weight"] = ("path", tail.factor_innovations(sc)[1])
+    ds["path_weight"] = ("path", tail.factor_innovations(sc)[1] if path_weight is None else path_weight)
     for name in ("revenue", "loss", "profit"):
         ds[f"path_{name}"] = ds[f"path_month_{name}"].sum("month")
     _, first, last = tail.capital_window(sc)

@@ -11,7 +11,7 @@ import xarray as xr
 from scipy.stats import norm
 
 from . import tail
-from .codes import HUABEI, PD_MONTHS, PRODUCTS
+from .codes import KIND, LINE, PD_MONTHS, PRODUCTS
 
 
 def recovery_share(behaviour) -> float:
@@ -50,8 +50,9 @@ def _by_pool(accounts, n_bands: int, values: np.ndarray, weights: np.ndarray) ->
 
 
 def _exposure(accounts) -> np.ndarray:
-    """The weight of an account in its pool: principal of a loan, the cap of a line."""
-    return np.where(accounts.product == HUABEI, accounts.line_cap, accounts.principal).astype(np.float64)
+    """The weight of an account in its pool: principal of a loan or a purchase plan, the cap of a line."""
+    line = np.asarray(KIND)[accounts.product] == LINE
+    return np.where(line, accounts.line_cap, accounts.principal).astype(np.float64)
 
 
 def pool_pd(accounts, n_bands: int) -> np.ndarray:

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import files, population, scoring, terms
-from .codes import (CHARGED_OFF_STATUS, CLOSED_STATUS, HUABEI, METHODS, N_STATES, PAYER_TYPES, PREPAID_STATUS, PRODUCTS,
-                    T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID, T_RECOVERED, T_STATUS, TAPE, TAPE_STATUS)
+from .codes import (CHARGED_OFF_STATUS, CLOSED_STATUS, KIND, LINE, METHODS, N_STATES, PAYER_TYPES, PREPAID_STATUS,
+                    PRODUCTS, T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID, T_RECOVERED, T_STATUS, TAPE, TAPE_STATUS)
 from .book import Checker, columns_once
 from .config import MAX_AMOUNT, ScenarioError, read_toml, show_value
 from .origination import BOOK_ID_OFFSET
@@ -110,7 +110,7 @@ def frame(sc, accounts, tape: KernelTape) -> pd.DataFrame:
     account = np.searchsorted(tape.offset, written, side="right") - 1
     month = written - tape.row0[account]
     cells = tape.cells[written]
-    line = accounts.product[account] == HUABEI
+    line = np.asarray(KIND)[accounts.product[account]] == LINE
     start = accounts.start_month[account].astype(np.int64)
     prepaid = cells[:, T_STATUS] == PREPAID_STATUS
     status = np.where(prepaid, CLOSED_STATUS, cells[:, T_STATUS])        # a prepaid account is closed too
@@ -459,7 +459,7 @@ def bad_rows(tape: pd.DataFrame) -> pd.DataFrame:
     rank = {name: k for k, name in enumerate(TAPE_STATUS[:CHARGED_OFF_STATUS])}
     now = tape["status"].map(rank).to_numpy(dtype=float)
     before = np.concatenate([[np.nan], now[:-1]])
-    loan = (tape["product"].astype(str) != "huabei").to_numpy()
+    loan = (tape["product"].astype(str).map(dict(zip(PRODUCTS, KIND))) != LINE).to_numpy()   # or a purchase plan
     found = []
     for j in np.flatnonzero(same & (gap == 0)):
         found.append((BAD_KINDS[0], "month", f"expected one row an account and month, found another for month "

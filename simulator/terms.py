@@ -1,5 +1,6 @@
 """Where a scenario becomes the kernel's inputs: per-product rates a month and fees in cents, the
-factor paths, the account arrays, and the kernel's input structs and output shapes.
+factor paths, the account arrays (from yuan and rates a year), and the kernel's input structs and output
+shapes.
 
 Day count (docs/products.md; the conversions are in `units`): every product's APR = daily rate x
 days_per_year and its monthly rate = APR / 12; penalty interest and daily late fees convert the
@@ -17,16 +18,15 @@ import numpy as np
 from scipy.special import ndtri
 
 from . import hazard, risk, tail
-from .codes import (ACCOUNTING, EQUAL_INSTALLMENT, FLOWS, HUABEI, JIEBEI, N_STATES, PRODUCTS, STAGES, VINTAGE_FLOWS,
-                    YUEFU)
+from .codes import ACCOUNTING, EQUAL_INSTALLMENT, FLOWS, KIND, LINE, LOAN, N_STATES, PRODUCTS, STAGES, VINTAGE_FLOWS
 from .products import level_payment, plan_rates
 from .provisions import EclTable, spend_cap
-from .units import annual_rate, monthly_rate, to_cents
+from .units import annual_rate, monthly_rate, share_of_cents, to_cents
 
 if TYPE_CHECKING:
     from .config import Scenario
 
-# Struct of arrays, one entry per account, sorted by borrower.
+# Struct of arrays, one entry per account, sorted by borrower: cents and rates a month (made by `accounts`).
 Accounts = namedtuple("Accounts", [
     "account_id", "borrower", "product", "band", "start_month",
     "principal",     # cents at entry (loans), drawn balance (lines; 0 for a new line)
@@ -64,7 +64,7 @@ Terms = namedtuple("Terms", [
 
 # Integer sums the kernel adds into (each with a leading thread axis; see `kernel.simulate`).
 Outputs = namedtuple("Outputs", ["stocks", "flows", "rolls", "cures", "borrowers", "line_limits", "vintage_stocks",
-                                 "vintage_flows", "seasoned", "stages", "accounting", "opening_allowance", "tape",
+                                 "vintage_flows", "seasoned", "stages", "transfers", "accounting", "opening_allowance", "tape",
                                  "tape_row0"])
 
 
@@ -79,15 +79,13 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
     """The scenario's parameters as the kernel reads them (per-product arrays by product code);
     `bill` holds the bill instalments on offer after the APR cap (`policy.bill_instalment_terms`),
     `ecl` the ECL table of the run's accounts (`provisions.ecl_table`)."""
-    jb, hb, yf, beh, fac = sc.products.jiebei, sc.products.huabei, sc.products.yuefu, sc.behaviour, sc.factor
-    penalty = np.zeros(len(PRODUCTS))
-    penalty[JIEBEI] = monthly_rate(annual_rate(jb.penalty_daily_rate, jb.days_per_year))
-    penalty[HUABEI] = monthly_rate(annual_rate(hb.penalty_daily_rate, hb.days_per_year))
-    penalty[YUEFU] = monthly_rate(annual_rate(yf.late_fee_daily, yf.days_per_year))
-    late_fee = np.zeros(len(PRODUCTS), dtype=np.int64)
-    late_fee[JIEBEI] = to_cents(jb.late_fee)
-    prepayment = np.zeros(len(PRODUCTS), dtype=np.bool_)
-    prepayment[JIEBEI], prepayment[YUEFU] = jb.prepayment, yf.prepayment
+    hb, beh, fac = sc.products.line(), sc.behaviour, sc.factor     # hb: the line's terms, scalars in the kernel
+    sections = [getattr(sc.products, name) for name in PRODUCTS]
+    penalty = np.array([monthly_rate(annual_rate(s.penalty_daily_rate, s.days_per_year)) for s in sections])
+    # A kind without the term gets the neutral value: only a loan has a fixed late fee, a line no prepayment.
+    late_fee = np.array([to_cents(s.late_fee) if kind == LOAN else 0 for s, kind in zip(sections, KIND)],
+                        dtype=np.int64)
+    prepayment = np.array([kind != LINE and s.prepayment for s, kind in zip(sections, KIND)], dtype=np.bool_)
     tenors, fee_rate, cum_shares = bill["tenors"], bill["fee_rate"], bill["cum_shares"]
     conversion_rate = hb.conversion_rate
     if len(tenors) == 0:       # no tenor on offer: no conversion (one placeholder tenor keeps the arrays typed)
@@ -112,15 +110,24 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
         spend_cap=spend_cap(sc))
 
 
-def factor_inputs(sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per path and month: the factor plus the macro shift (its innovations shifted under importance
-    sampling, tail.factor_innovations), the six roll rates, the prepayment rate."""
-    horizon = sc.run.horizon_months
-    z = hazard.factor_paths(tail.factor_innovations(sc)[0], sc.factor.autocorrelation,
-                            sc.macro.monthly_shift()[:horizon])
+# A cell's factor paths: made once per cell (`factors`) and handed to its tasks, its ECL table and its results.
+FactorPaths = namedtuple("FactorPaths", [
+    "z",         # [path, month]: the factor plus the macro shift
+    "roll",      # [path, month, 6]: the roll rates
+    "prepay",    # [path, month]: the prepayment rate
+    "weight",    # [path]: the path's likelihood-ratio weight (1 without importance sampling)
+])
+
+
+def factors(sc: Scenario) -> FactorPaths:
+    """The factor paths of a scenario (or sweep cell): the factor's innovations as drawn (shifted
+    under importance sampling) and the paths' weights (`tail.factor_innovations`), the factor with
+    the macro shift, the roll rates and the prepayment rate it gives."""
+    drawn, weight = tail.factor_innovations(sc)
+    z = hazard.factor_paths(drawn, sc.factor.autocorrelation, sc.macro.monthly_shift()[:sc.run.horizon_months])
     roll = hazard.roll_paths(sc.behaviour.roll_rates, sc.factor.roll_correlation, z)
     prepay = np.minimum(1.0, sc.behaviour.prepay_monthly * np.exp(sc.macro.prepay_in_force() * z))
-    return z, roll, prepay
+    return FactorPaths(z, roll, prepay, weight)
 
 
 def n_bands(sc: Scenario) -> int:
@@ -143,6 +150,7 @@ def output_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
         "vintage_flows": (vintages, horizon, products, len(VINTAGE_FLOWS)),
         "seasoned": (products, bands, 2),
         "stages": (horizon, products, bands, len(STAGES), 3),
+        "transfers": (horizon, products, bands, len(STAGES), len(STAGES)),
         "accounting": (horizon, products, bands, len(ACCOUNTING)),
         "opening_allowance": (products, bands, len(STAGES)),
     }
@@ -164,16 +172,42 @@ def hazard_quantile(pd_12m: np.ndarray, roll_rates: list[float], factor=None) ->
         return ndtri(hazard.hazard_from_pd12(np.asarray(pd_12m, dtype=np.float64), roll_rates, factor))
 
 
-def account_arrays(n: int, roll_rates: list[float], factor=None, **fields) -> Accounts:
-    """The kernel's struct of arrays; fields not given are zero. `pd_12m` becomes the hazard
-    quantile (solved on the host for the roll rates and `factor`, a scenario's factor section;
-    None: uncorrelated) beside it; a missing `borrower` makes each account its own borrower;
-    equal-instalment loans get their level payment; `eir` is derived (the rate of a plan's fee, else
-    `rate`)."""
+def of_kind(sc: Scenario, key: str, kind: int) -> np.ndarray:
+    """`key` of the product section of each product of `kind`, by product code (0 for other kinds)."""
+    return np.array([getattr(getattr(sc.products, name), key) if k == kind else 0.0 for name, k in zip(PRODUCTS, KIND)])
+
+
+# Amounts the constructor takes in yuan (kept in cents), and fields it derives (refused as given).
+YUAN_FIELDS = ("principal", "overdue0", "fee", "limit", "line_cap", "spend")
+DERIVED_FIELDS = ("rate", "eir", "payment", "discount", "hazard_q")
+
+
+def accounts(n: int, roll_rates: list[float], factor=None, **fields) -> Accounts:
+    """The kernel's struct of arrays of n accounts, from amounts in yuan and rates a year; fields not
+    given are zero. The amounts of YUAN_FIELDS (`fee`: a plan's flat fee a period) become cents;
+    `apr` (a loan's APR, a line's revolving rate a year) becomes the monthly `rate`; `fee_rate` (a
+    plan's flat fee a period as a share of its principal, in place of `fee`) and `discount_rate` (the
+    merchant discount as a share of the principal) become `fee` and `discount`, in cents of the
+    principal in cents, half up. `pd_12m` becomes the hazard quantile (solved on the host for the roll
+    rates and `factor`, a scenario's factor section; None: uncorrelated) beside it; a missing
+    `borrower` makes each account its own borrower; equal-instalment loans get their level payment;
+    `eir` is derived (the rate of a plan's fee, else `rate`)."""
+    derived = sorted(set(fields) & set(DERIVED_FIELDS))
+    if derived:
+        raise TypeError(f"account fields {derived} are derived, not given (a rate a year is `apr`)")
+    if "fee" in fields and "fee_rate" in fields:
+        raise TypeError("a plan's fee is given in yuan (`fee`) or as a share (`fee_rate`), not both")
     own_borrower = "borrower" not in fields
-    if "eir" in fields:
-        raise TypeError("eir is derived from rate and fee, not given")
-    out = {k: np.array(np.broadcast_to(fields.pop(k, 0), n), dtype=dt) for k, dt in ACCOUNT_DTYPES.items()}
+
+    def column(name: str, dtype=np.float64) -> np.ndarray:
+        return np.array(np.broadcast_to(fields.pop(name, 0), n), dtype=dtype)
+
+    out = {name: to_cents(column(name)) for name in YUAN_FIELDS}
+    out["rate"] = monthly_rate(column("apr"))
+    if "fee_rate" in fields:
+        out["fee"] = share_of_cents(out["principal"], column("fee_rate"))
+    out["discount"] = share_of_cents(out["principal"], column("discount_rate"))
+    out |= {k: column(k, dt) for k, dt in ACCOUNT_DTYPES.items() if k not in out}
     if fields:
         raise TypeError(f"unknown account fields {sorted(fields)}")
     if own_borrower:
@@ -184,11 +218,11 @@ def account_arrays(n: int, roll_rates: list[float], factor=None, **fields) -> Ac
     level_payments(scheduled, out["rate"], np.maximum(out["term"], 1), out["payment"])
     out["payment"][~loans] = 0
     plans = (out["fee"] > 0) & (scheduled > 0)
-    fee_rate = np.zeros(n)
-    fee_rate[plans] = out["fee"][plans] / scheduled[plans]
-    plan_rates(fee_rate, out["term"].astype(np.int64), out["eir"])
+    charged = np.zeros(n)      # the fee in cents over the principal scheduled: the eir's fee a period
+    charged[plans] = out["fee"][plans] / scheduled[plans]
+    plan_rates(charged, out["term"].astype(np.int64), out["eir"])
     out["eir"] = np.where(plans, out["eir"], out["rate"])
-    return Accounts(**out)
+    return Accounts(**{k: out[k] for k in Accounts._fields})
 
 
 def between(accounts: Accounts, a0: int, a1: int) -> Accounts:

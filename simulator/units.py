@@ -11,6 +11,11 @@ def to_cents(amount) -> np.ndarray:
     return np.floor(np.asarray(amount, dtype=np.float64) * 100.0 + 0.5).astype(np.int64)
 
 
+def share_of_cents(cents, share) -> np.ndarray:
+    """A share of an amount in cents (a plan's fee a period, a merchant discount), in integer cents, half up."""
+    return np.floor(np.asarray(cents) * np.asarray(share, dtype=np.float64) + 0.5).astype(np.int64)
+
+
 def annual_rate(daily_rate, days_per_year):
     """A daily rate as a rate a year: daily rate x days_per_year (a cash loan's APR)."""
     return daily_rate * days_per_year

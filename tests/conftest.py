@@ -34,9 +34,9 @@ def loaded_scenario(tmp_path: Path, overrides: list[str]):
 def identical_book(n: int, principal: float, apr: float, term: int, method: str, pd_12m: float,
                    roll_rates, state: int = 0):
     """Account arrays of n identical cash loans of an existing book (first payment due in month 1)."""
-    return terms.account_arrays(
-        n, roll_rates, account_id=np.arange(n), product=JIEBEI, principal=int(round(principal * 100)),
-        rate=apr / 12, term=term, method=METHODS.index(method), state0=state, pd_12m=np.full(n, pd_12m))
+    return terms.accounts(
+        n, roll_rates, account_id=np.arange(n), product=JIEBEI, principal=principal,
+        apr=apr, term=term, method=METHODS.index(method), state0=state, pd_12m=np.full(n, pd_12m))
 
 
 def run_book(tmp_path: Path, accounts, overrides: list[str], **kwargs):

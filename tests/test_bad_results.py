@@ -91,6 +91,23 @@ def test_a_results_file_that_is_not_what_this_version_writes(results, base, tmp_
     assert snapshot(tmp_path, base) == before
 
 
+def test_a_file_written_before_a_key_was_renamed_still_reads(results, tmp_path):
+    """A results file whose scenario uses a key's earlier name (config.RENAMED) is read and reported
+    as the same scenario, silently (the file is not the user's to edit)."""
+    from simulator.config import RENAMED
+    tree = json.loads(results.attrs["scenario_resolved"])
+    for old, new in RENAMED.items():
+        *tables, key = new.split(".")
+        table = tree
+        for part in tables:
+            table = table[part]
+        table[old.rsplit(".", 1)[1]] = table.pop(key)
+    run = _tampered(results, lambda ds: ds.assign_attrs(scenario_resolved=json.dumps(tree)), tmp_path / "run")
+    done = cli("report", str(run))
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert (run / "report.html").is_file()
+
+
 def test_the_api_reads_say_what_the_command_line_says(results, base, tmp_path):
     run = _tampered(results, TAMPERED[0][1], tmp_path / "run")
     line = cli("report", str(run)).stderr

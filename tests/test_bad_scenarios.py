@@ -81,6 +81,11 @@ CASES = {
     "raise after 2**70 months": ({}, [f"products.huabei.raise_after_months={2**70}"],
                                  ["products.huabei.raise_after_months", "600"]),
     "dti_sd 1e300": ({}, ["applicants.dti_sd=1e300"], ["applicants.dti_sd"]),
+    # 9. A renamed key under both its names.
+    "old and new name": ({"s.toml": SMALL + "[products.yuefu]\nlate_fee_daily = 0.0003\npenalty_daily_rate = 0.0004\n"},
+                         [], ["products.yuefu.late_fee_daily", "products.yuefu.penalty_daily_rate", "found both"]),
+    "old and new name swept": ({}, ['sweep."products.yuefu.min_price"=[50.0]', 'sweep."products.yuefu.min_amount"=[60.0]'],
+                               ["sweep.products.yuefu.min_price", "products.yuefu.min_amount", "found both"]),
 }
 
 
@@ -169,6 +174,14 @@ def test_printed_scenario_reads_back_the_same(case, tmp_path):
     printed = tmp_path / "printed.toml"
     printed.write_text(done.stdout)
     assert load_scenario(printed).resolved() == load_scenario(path).resolved()
+
+
+def test_renamed_key_read_with_a_one_line_notice(tmp_path):
+    scenario = _make(tmp_path, {"s.toml": SMALL + "[products.yuefu]\nlate_fee_daily = 0.0003\n"})
+    done = cli("validate", str(scenario), "--print")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == f"notice: {scenario}: products.yuefu.late_fee_daily is now products.yuefu.penalty_daily_rate\n"
+    assert tomllib.loads(done.stdout)["products"]["yuefu"]["penalty_daily_rate"] == 0.0003
 
 
 def test_what_is_still_accepted(tmp_path):

@@ -185,8 +185,8 @@ def test_unpaid_interest_fees_and_penalty_are_written_off(tmp_path):
 def test_realised_12_month_bad_rate_matches_pd_12m(tmp_path):
     """New accounts observed for 12 months on book reach 90+ at the calibrated rate."""
     n, pd_12m = 100_000, 0.06
-    accounts = terms.account_arrays(
-        n, ROLLS, account_id=np.arange(n), product=JIEBEI, start_month=1, principal=500_000, rate=0.01,
+    accounts = terms.accounts(
+        n, ROLLS, account_id=np.arange(n), product=JIEBEI, start_month=1, principal=5000.0, apr=0.12,
         term=36, method=METHODS.index("interest_first"), pd_12m=np.full(n, pd_12m))
     out = engine.run_accounts(loaded_scenario(tmp_path, NO_RISK + ["run.horizon_months=13"]).scenario, accounts)
     seasoned, bads = out["seasoned"][0, JIEBEI].sum(axis=0)
@@ -241,7 +241,7 @@ def test_bracketed_miss_with_borrower_draw_is_the_formula(tmp_path):
     """The miss decision with the borrower-level draw, bounded by the grids, equals the plain
     formula Phi((q - sqrt(R) z - sqrt(R_b) b) / sqrt(1 - R - R_b)) draw for draw."""
     sc = loaded_scenario(tmp_path, ["factor.borrower_correlation=0.3"]).scenario
-    no_accounts = terms.account_arrays(0, sc.behaviour.roll_rates)
+    no_accounts = terms.accounts(0, sc.behaviour.roll_rates)
     params = terms.kernel_terms(sc, policy.bill_instalment_terms(sc),
                                 provisions.ecl_table(sc, no_accounts, terms.n_bands(sc), np.zeros((1, 1))))
     cdf, inv = kernel.cdf_tables()
@@ -263,7 +263,7 @@ def _probe(accounts, out):
 
 def _probe_ir(options: dict) -> str:
     compiled = nb.njit(**options)(_probe)
-    accounts = terms.account_arrays(3, [0.5] * 6, principal=100, rate=0.01)
+    accounts = terms.accounts(3, [0.5] * 6, principal=1.0, apr=0.12)
     compiled(accounts, np.zeros(3))
     return "".join(compiled.inspect_llvm().values())
 
@@ -294,9 +294,9 @@ def test_realised_12_month_rate_is_pd_12m_over_the_cycle(tmp_path, rho, roll_rho
         overrides.append(f"factor.roll_correlation={roll_rho}")
     sc = loaded_scenario(tmp_path, overrides).scenario
     assert roll_rho is not None or sc.factor.roll_correlation > 0      # the default responds to the factor
-    accounts = terms.account_arrays(
+    accounts = terms.accounts(
         n, sc.behaviour.roll_rates, sc.factor, account_id=np.arange(n), product=JIEBEI, start_month=1,
-        principal=500_000, rate=0.01, term=36, method=METHODS.index("interest_first"), pd_12m=np.full(n, pd_12m))
+        principal=5000.0, apr=0.12, term=36, method=METHODS.index("interest_first"), pd_12m=np.full(n, pd_12m))
     seasoned, bads = engine.run_accounts(sc, accounts)["seasoned"][:, JIEBEI].sum(axis=1).T
     assert np.all(seasoned == n)
     rate = bads / n

@@ -68,3 +68,73 @@ def test_cited_documents_exist():
     assert cited, "no document cited at all: the pattern is wrong"
     missing = sorted(c for c in cited if not (ROOT / c).is_file())
     assert not missing, f"cited but not in the repository: {missing}"
+
+
+def _sections(markdown: str) -> dict[str, str]:
+    """The text under each heading that names a table, e.g. "## 14. `[products.huabei]`", by table."""
+    found, name = {}, None
+    for line in markdown.splitlines():
+        heading = re.match(r"#+ .*`\[([\w.<>]+)\]`", line)
+        if heading:
+            name = heading.group(1)
+            found[name] = ""
+        elif line.startswith("## "):
+            name = None
+        elif name:
+            found[name] += line + "\n"
+    return found
+
+
+def _leaves(table: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            out += _leaves(value, f"{prefix}{key}.")
+        else:
+            out.append(prefix + key)
+    return out
+
+
+def test_every_default_key_is_documented():
+    """Every key of defaults.toml is a row (`key`) of its table's section in docs/scenarios.md."""
+    import tomllib
+    sections = _sections((ROOT / "docs" / "scenarios.md").read_text())
+    defaults = tomllib.loads((PACKAGE / "defaults.toml").read_text())
+    defaults["macro"].pop("paths")                       # named paths: section 4 of the document
+    defaults.pop("sweep")                                # the user names its keys
+    missing = []
+    for key in _leaves(defaults):
+        parts = key.split(".")
+        if key.startswith("applicants.segments."):       # a named table: one section for every name
+            parts[2] = "<name>"
+        table = next((".".join(parts[:n]) for n in range(len(parts) - 1, 0, -1) if ".".join(parts[:n]) in sections), None)
+        rest = parts[len(table.split(".")) if table else 0]
+        if table is None or not re.search(rf"`{re.escape(rest)}[`.\[ ]", sections[table]):
+            missing.append(key)
+    assert len(sections) > 10 and not missing, f"keys of defaults.toml not in docs/scenarios.md: {missing}"
+
+
+def test_every_results_variable_is_documented():
+    """Every variable the Dataset describes (results.DESCRIPTIONS) is a row of docs/results.md."""
+    from simulator import results
+    text = (ROOT / "docs" / "results.md").read_text()
+    rows = {name for line in text.splitlines() if line.startswith("| `")
+            for name in re.findall(r"`(\w+)`", line.split(" | ")[0])}
+    missing = [name for name in results.DESCRIPTIONS if name not in rows and f"`{name}` has dimensions" not in text
+               and f"`{name}`, dimensions" not in text]
+    assert len(results.DESCRIPTIONS) > 50 and not missing, f"variables not in docs/results.md: {missing}"
+
+
+PRODUCT_NAME = re.compile(r"\b(?:huabei|jiebei|yuefu|HUABEI|JIEBEI|YUEFU)\b")
+
+
+def test_products_are_named_only_in_their_rooms():
+    """A product's name or code appears only in the modules docs/architecture.md lists as the rooms
+    of product knowledge; everywhere else code goes by the product's kind."""
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    listed = doc.split("<!-- product rooms: start -->")[1].split("<!-- product rooms: end -->")[0]
+    rooms = set(re.findall(r"`(\w+)\.py`", listed))
+    assert {"codes", "config"} <= rooms
+    named = {p.stem for p in PACKAGE.glob("*.py") if PRODUCT_NAME.search(p.read_text())}
+    assert "codes" in named, "the pattern finds no product: it is wrong"
+    assert named <= rooms, f"modules naming a product outside the rooms of docs/architecture.md: {sorted(named - rooms)}"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator import codes, engine, hazard, origination, policy, population, scoring, terms
+from simulator import codes, engine, hazard, origination, policy, population, provisions, scoring, terms
 from simulator.codes import PRODUCTS
 
 from conftest import loaded_scenario
@@ -18,7 +18,8 @@ ROLLS = [0.45, 0.70, 0.85, 0.90, 0.92, 0.95]
 CALM = ["behaviour.prepay_monthly=0.0", "factor.asset_correlation=0.0", "factor.roll_correlation=0.0",
         "factor.borrower_correlation=0.0"]
 LINES = CALM + ["products.huabei.attrition=0.0", "products.huabei.spend_probability=1.0"]
-LINE_RATE = 0.0005 * 365.0 / 12.0     # Huabei's 0.05% a day x 365 / 12: the accounts' monthly rate
+LINE_APR = 0.0005 * 365.0             # Huabei's 0.05% a day x 365: the accounts' rate a year
+LINE_RATE = LINE_APR / 12.0           # their monthly rate
 
 
 def half_up(x: float) -> int:
@@ -32,10 +33,9 @@ def run(tmp_path, accounts, overrides, **kwargs):
 
 def lines(n, payer, limit=5000.0, spend=800.0, pd_12m=0.0, cap=None, **fields):
     """n revolving lines opened before the run: month 1 has nothing due, its spend is billed at its end."""
-    return terms.account_arrays(
-        n, ROLLS, account_id=np.arange(n), product=HUABEI, rate=LINE_RATE, limit=round(limit * 100),
-        line_cap=round((cap or limit) * 100), payer=payer, spend=round(spend * 100), pd_12m=np.full(n, pd_12m),
-        **fields)
+    return terms.accounts(
+        n, ROLLS, account_id=np.arange(n), product=HUABEI, apr=LINE_APR, limit=limit, line_cap=cap or limit,
+        payer=payer, spend=spend, pd_12m=np.full(n, pd_12m), **fields)
 
 
 def reference_line(drawn, sc, payer, limit, cap, conversion=False):
@@ -158,10 +158,9 @@ def test_attrition_closes_lines_and_activity_thins_spend(tmp_path):
 
 
 def purchases(n, price, tenor, fee_rate, discount, pd_12m=0.0, start=1):
-    cents = round(price * 100)
-    return terms.account_arrays(
-        n, ROLLS, account_id=np.arange(n), product=YUEFU, start_month=start, principal=cents, term=tenor,
-        method=1, fee=half_up(cents * fee_rate), discount=half_up(cents * discount), pd_12m=np.full(n, pd_12m))
+    return terms.accounts(
+        n, ROLLS, account_id=np.arange(n), product=YUEFU, start_month=start, principal=price, term=tenor,
+        method=1, fee_rate=fee_rate, discount_rate=discount, pd_12m=np.full(n, pd_12m))
 
 
 def test_instalment_purchase_fees_principal_and_merchant_discount(tmp_path):
@@ -183,9 +182,21 @@ def test_instalment_purchase_late_fee_per_day(tmp_path):
     flows = out["flows"][0].sum(axis=2)[:, YUEFU]
     overdue = 300000 // 3
     yf = sc.products.yuefu
-    assert flows[1, codes.PENALTY] == half_up(overdue * yf.late_fee_daily * yf.days_per_year / 12)   # 15.21
+    assert flows[1, codes.PENALTY] == half_up(overdue * yf.penalty_daily_rate * yf.days_per_year / 12)   # 15.21
     assert flows[1, codes.FEES] == 2 * 3000                                   # both months' fees
     assert flows[1, codes.REPAID] == 2 * overdue
+
+
+def test_kernel_terms_take_each_product_by_its_kind(tmp_path):
+    """Each product's penalty from its own penalty_daily_rate; a term a kind lacks is neutral: only a
+    loan charges a fixed late fee, and a line has no prepayment."""
+    sc = loaded_scenario(tmp_path, ["products.huabei.penalty_daily_rate=0.0003", "products.yuefu.penalty_daily_rate=0.0007",
+                                    "products.yuefu.days_per_year=360.0", "products.jiebei.late_fee=12.5",
+                                    "products.jiebei.prepayment=false"]).scenario
+    kernel = terms.kernel_terms(sc, policy.bill_instalment_terms(sc), provisions.EclTable(np.zeros(1), 1.0, 0.0, 1.0))
+    assert kernel.penalty_rate.tolist() == [0.0003 * 365.0 / 12, 0.0005 * 365.0 / 12, 0.0007 * 360.0 / 12]
+    assert kernel.late_fee.tolist() == [1250 if kind == codes.LOAN else 0 for kind in codes.KIND]
+    assert kernel.prepayment.tolist() == [kind == codes.PLAN for kind in codes.KIND]
 
 
 def bivariate_normal_cdf(a: float, b: float, rho: float) -> float:
@@ -198,8 +209,8 @@ def test_joint_miss_rate_of_a_borrowers_two_products(tmp_path, rho_b):
     pd_loan, pd_buy = hazard.pd12_from_hazard(np.array([h_loan, h_buy]), ROLLS)
     ids = np.repeat(np.arange(n), 2)
     product = np.tile([JIEBEI, YUEFU], n)
-    accounts = terms.account_arrays(
-        2 * n, ROLLS, account_id=np.arange(2 * n), borrower=ids, product=product, principal=100_000, rate=0.01,
+    accounts = terms.accounts(
+        2 * n, ROLLS, account_id=np.arange(2 * n), borrower=ids, product=product, principal=1000.0, apr=0.12,
         term=12, method=2, pd_12m=np.where(product == JIEBEI, pd_loan, pd_buy))
     sc, out = run(tmp_path, accounts, CALM + ["run.horizon_months=1", f"factor.borrower_correlation={rho_b}"])
     missed = out["rolls"][0, 0, :, :, 0].sum(axis=1)

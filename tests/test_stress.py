@@ -180,6 +180,9 @@ def test_extends_and_bad_sweeps(tmp_path, capsys):
         ('[sweep]\n"scorecard.bands" = [540.0, 600.0]\n', "sweep.scorecard.bands: expected a key that keeps"),
         ('[sweep]\n"applicants.origination_months" = [6, 12]\n', "sweep.applicants.origination_months: expected"),
         ('[sweep]\n"applicants.monthly_volume" = [0, 100]\n', "expected volumes all above 0"),
+        # Under importance sampling the autocorrelation moves the shift, so the cells' path weights would differ.
+        ('[capital]\nimportance_quantile = 0.99\n[sweep]\n"factor.autocorrelation" = [0.5, 0.8]\n',
+         "sweep.factor.autocorrelation: expected a key that keeps the paths' weights"),
         ('[sweep]\n"policy.apr_cap" = [0.2, 0.2]\n', "sweep.policy.apr_cap: expected distinct values"),
         ('[sweep]\n"policy.apr_cap" = [0.2, nan]\n', "policy.apr_cap: expected a finite number, found nan"),
         ('[sweep]\n"behaviour.roll_rates" = [[0.5, 0.5, 0.5, 0.5, 0.5, 0.5]]\n', "expected single values"),
@@ -201,9 +204,9 @@ def test_pool_pds_count_fraud_at_pd_one():
     from simulator.codes import HUABEI
 
     n_bands, horizon = 2, 24
-    accounts = terms.account_arrays(
+    accounts = terms.accounts(
         4, [0.5] * 6, account_id=np.arange(4), product=[JIEBEI, JIEBEI, JIEBEI, HUABEI], band=[0, 0, 0, 1],
-        principal=[100_000, 300_000, 100_000, 0], line_cap=[0, 0, 0, 500_000], start_month=[1, 1, 20, 2],
+        principal=[1000.0, 3000.0, 1000.0, 0.0], line_cap=[0.0, 0.0, 0.0, 5000.0], start_month=[1, 1, 20, 2],
         pd_12m=[0.02, 0.04, 0.10, 0.03], fraud=[False, True, False, False])
     pools = risk.pool_pd(accounts, n_bands)
     assert pools[JIEBEI, 0] == pytest.approx((100_000 * 0.02 + 300_000 * 1.0 + 100_000 * 0.10) / 500_000)
