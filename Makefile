@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install bench clean
+.PHONY: demo test prime install bench clean
 
 $(BIN)/simulator: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,12 @@ install: $(BIN)/simulator
 demo: install
 	$(BIN)/simulator run scenarios/baseline.toml
 
-test: install
+# Compile (and cache) the Numba kernels once with a tiny run, so that no test file pays for it.
+prime: install
+	@d=$$(mktemp -d) && $(BIN)/python -m simulator run scenarios/baseline.toml --set applicants.monthly_volume=100 \
+		--set run.paths=1 --out $$d/prime --quiet --no-report; s=$$?; rm -rf $$d; exit $$s
+
+test: prime
 	$(BIN)/python -m pytest
 
 bench: install

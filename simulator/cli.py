@@ -128,14 +128,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = load_scenario(args.scenario, args.overrides)
-    import simulator
+    from . import api
 
     from . import summary
 
     out = args.out or Path("reports") / loaded.scenario.run.name
     started = time.perf_counter()
     try:
-        ds = simulator.run(loaded, out=out, threads=args.threads, block_size=args.block_size, workers=args.workers,
+        ds = api.run(loaded, out=out, threads=args.threads, block_size=args.block_size, workers=args.workers,
                            scheduler=args.scheduler, resume=args.resume, tape=args.tape,
                            progress=not args.quiet and sys.stderr.isatty())
     except KeyboardInterrupt:
@@ -147,7 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(summary.render(ds, out / "results.nc", time.perf_counter() - started))
         if not args.no_report:
             threads = loaded.scenario.engine.threads if args.threads is None else args.threads
-            page = simulator.report(out, ds, processes=threads or None)
+            page = api.report(out, ds, processes=threads or None)
             if not args.quiet:
                 print(f"report: {page}")
     except KeyboardInterrupt:
@@ -176,16 +176,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import simulator
+    from . import api
 
-    print(simulator.report(args.folder))
+    print(api.report(args.folder))
     return 0
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    import simulator
+    from . import api
 
-    fit = simulator.calibrate(args.tape, args.out, args.extends, mapping=args.mapping, on_bad_rows=args.on_bad_rows,
+    fit = api.calibrate(args.tape, args.out, args.extends, mapping=args.mapping, on_bad_rows=args.on_bad_rows,
                               offers=args.offers, by_band=args.by_band, until_month=args.until_month)
     if fit.dropped:
         print(fit.dropped)
@@ -196,11 +196,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    import simulator
+    from . import api
 
     if args.out is None:
         args.out = Path("reports") / f"{load_scenario(args.scenario, args.overrides).scenario.run.name}_backtest"
-    done = simulator.backtest(args.tape, args.scenario, args.overrides, out=args.out, paths=args.paths,
+    done = api.backtest(args.tape, args.scenario, args.overrides, out=args.out, paths=args.paths,
                               level=args.level, from_month=args.from_month, mapping=args.mapping,
                               on_bad_rows=args.on_bad_rows, threads=args.threads,
                               progress=not args.quiet and sys.stderr.isatty())

@@ -15,11 +15,11 @@ STAGES = [
     "population", "scoring", "book", "policy", "origination", "kernel", "faults", "checkpoints", "pnl", "results", "tape",
     "calibration",
     "engine", "backtesting", "scorecard_fit", "takeup_fit", "readback",
-    "metrics", "summary", "figures", "pages", "quotes", "__init__", "cli", "__main__",
+    "metrics", "summary", "figures", "pages", "quotes", "api", "__init__", "cli", "__main__",
 ]
 OUTPUT_SIDE = ["pnl", "results", "metrics", "summary", "figures", "pages"]
 DOMAIN = STAGES[:STAGES.index("engine") + 1]
-COMMANDS = ["quotes", "cli", "__main__"]
+COMMANDS = ["quotes", "api", "cli", "__main__"]
 
 
 def imports(module: str) -> set[str]:
@@ -60,6 +60,29 @@ def test_output_side_and_domain_boundaries():
         assert "policy" not in imports(module), f"{module} (output side) imports policy"
     for module in DOMAIN:
         assert not imports(module) & set(COMMANDS), f"{module} imports a command's module"
+
+
+def test_the_package_face_only_re_exports():
+    """simulator/__init__.py defines nothing: it re-exports the API (api.py) and the version."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    defined = [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    assert not defined, f"simulator/__init__.py defines {defined}: move them to api.py"
+    import simulator
+    from simulator import api
+    public = [name for name in dir(api) if not name.startswith("_") and getattr(getattr(api, name), "__module__", "")
+              == "simulator.api"]
+    assert sorted(public) and set(public) <= set(simulator.__all__), sorted(set(public) - set(simulator.__all__))
+
+
+def test_the_api_documents_parameters_returns_raises():
+    """Every public function of the API has a numpydoc docstring: Parameters (when it takes any),
+    Returns (when it returns something) and Raises."""
+    import inspect
+    from simulator import api
+    for name in ("load", "run", "read", "report", "compare", "quote", "calibrate", "backtest"):
+        doc = inspect.getdoc(getattr(api, name))
+        for section in ("Parameters", "Returns", "Raises"):
+            assert f"{section}\n----------"[:len(section) + 2] in doc, f"api.{name}: no {section} section"
 
 
 def test_cited_documents_exist():
