@@ -48,7 +48,7 @@ def main() -> None:
         apr = float((ds["mean_apr"].sel(product=product).fillna(0) * taken.sel(product=product)).sum()
                     / max(1, int(taken.sel(product=product).sum())))
         rate = apr / 12
-        lost = float(provisions.loss_given_charge_off(sc, np.array([rate]))[0])
+        lost = float(provisions.loss_given_charge_off(sc.behaviour, np.array([rate]))[0])
         discount = (1 + rate) ** -np.arange(1, TWELVE_MONTHS + 1)
         later = ds["charged_off"].sel(product=product, month=slice(month + 1, month + TWELVE_MONTHS)).sum("score_band")
         losses = (later * discount).sum("month") * lost

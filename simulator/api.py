@@ -357,7 +357,8 @@ def calibrate(tape: str | Path, out: str | Path, extends: str | Path, *, mapping
     found = calibration.calibrate(rows, base)
     found["scorecard"], found["scorecard_note"] = scorecard_fit.from_tape(rows, tape, extends, base)
     if use_offers:
-        found["takeup"] = takeup_fit.refit(takeup_fit.read(offers_file), base)
+        found["takeup"] = takeup_fit.refit(takeup_fit.read(offers_file), base.policy, base.scorecard,
+                                            base.applicants.segments)
     text = calibration.scenario_text(found, extends, out, tape, by_band)
     table = calibration.report(found, by_band)
     calibration.write_scenario(out, text)                         # checked valid before it is renamed into place

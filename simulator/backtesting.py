@@ -28,8 +28,8 @@ from . import tape as tapes
 from .book import MAX_TERM, NO_PAYER
 from .codes import (ACCOUNTS, BALANCE, DPD30, DPD90, EQUAL_PRINCIPAL, KIND, LINE, LOAN, METHODS, N_STATES,
                     PAYER_TYPES, PLAN, PREPAID_STATUS, PRODUCTS, STATES, TAPE_STATUS, V_CHARGED_OFF, V_ORIGINAL)
-from .config import (MAX_AMOUNT, MAX_ANNUAL_RATE, MAX_THREADS, LoadedScenario, Scenario, ScenarioError, check_count,
-                     load_scenario)
+from .config import (MAX_AMOUNT, MAX_ANNUAL_RATE, MAX_THREADS, LoadedScenario, Products, Scenario, ScenarioError,
+                     check_count, load_scenario)
 from .terms import Accounts
 
 ROLLS_DRAWN = ("current", "M1", "M2")      # roll rates drawn: from these states to the next
@@ -68,7 +68,8 @@ def has_score(rows: pd.DataFrame) -> bool:
 def scenario_pd(rows: pd.DataFrame, sc: Scenario) -> np.ndarray:
     """The pd_12m the scenario gives each row's account: its scorecard on the application's features
     (with its model error, drawn by borrower, as origination draws it), else the pd of the score;
-    the product's pd from it by the product's risk multiplier."""
+    the product's pd from it by the product's risk multiplier. An orchestrator of the module: it reads
+    the scorecard, applicants, run and products sections."""
     if has_features(rows):
         features = {name: rows[name].to_numpy(dtype=np.float64) for name in scoring.SCORECARD_TERMS}
         ids = pd.to_numeric(rows["borrower_id"] if "borrower_id" in rows else rows["account_id"])
@@ -76,13 +77,14 @@ def scenario_pd(rows: pd.DataFrame, sc: Scenario) -> np.ndarray:
                                             sc.applicants, sc.run.seed)["true_pd_12m"]
     else:
         borrower = scoring.pd_from_score(rows["score"].to_numpy(dtype=np.float64), sc.scorecard)
-    return scoring.product_pd(borrower, risk_multipliers(rows, sc))
+    return scoring.product_pd(borrower, risk_multipliers(rows, sc.products))
 
 
-def risk_multipliers(rows: pd.DataFrame, sc: Scenario) -> np.ndarray:
-    """Each row's product risk multiplier in the scenario (a product's odds are the borrower's times it)."""
+def risk_multipliers(rows: pd.DataFrame, products: Products) -> np.ndarray:
+    """Each row's product risk multiplier in a scenario's `products` (a product's odds are the
+    borrower's times it)."""
     return rows["product"].astype(str).map(
-        {name: getattr(sc.products, name).risk_multiplier for name in PRODUCTS}).to_numpy(dtype=np.float64)
+        {name: getattr(products, name).risk_multiplier for name in PRODUCTS}).to_numpy(dtype=np.float64)
 
 
 def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: float) -> Accounts:
@@ -90,7 +92,8 @@ def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: f
     their origination month (month 1: the tape's first), sorted by borrower; their pd_12m the
     scenario's (`scenario_pd`) where the tape has the features or the score, else the tape's; each borrower a
     first-party fraudster with probability `fraud_share`, drawn on each path by the kernel. Missing or out-of-range terms are errors
-    naming the file's row and the column."""
+    naming the file's row and the column. An orchestrator of the module: it reads the applicants,
+    scorecard, run, products, behaviour and factor sections."""
     first, _ = tape_months(tape)
     rows = tape[tape["months_on_book"] == 0].drop_duplicates("account_id").reset_index(drop=True)
     if rows.empty:
@@ -136,14 +139,14 @@ def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: f
     band = (given.map({b: k for k, b in enumerate(labels)}).to_numpy() if given.isin(labels).all()
             else scoring.score_band(scoring.score_from_pd(pd_12m, sc.scorecard), sc.scorecard.bands))
     drawn = rng.uniforms(sc.run.seed, 0, borrower, 0, rng.PAYER_TYPE)
-    payer = np.where(payer == NO_PAYER, policy.payer_type(pd_12m, drawn, sc), payer)
+    payer = np.where(payer == NO_PAYER, policy.payer_type(pd_12m, drawn, sc.behaviour), payer)
     fields = dict(
         account_id=account_id, borrower=borrower, product=product, band=band,
         start_month=rows["month"].to_numpy(dtype=np.int64) - first + 1, principal=np.where(line, 0.0, principal),
         apr=np.where(buy, 0.0, apr), term=np.where(line, 0, term).astype(np.int64),
         method=np.select([loan, buy], [method, EQUAL_PRINCIPAL], 0),
         fee=np.where(buy, np.nan_to_num(fee), 0.0),
-        discount_rate=terms.of_kind(sc, "merchant_discount", PLAN)[product],
+        discount_rate=terms.of_kind(sc.products, "merchant_discount", PLAN)[product],
         limit=np.where(line, limit, 0.0), line_cap=np.where(line, np.where(np.isnan(cap), limit, cap), 0.0),
         payer=np.where(line, payer, 0), spend=np.where(line, spend, 0.0), pd_12m=pd_12m,
         fraud_share=fraud_share)
@@ -153,7 +156,7 @@ def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: f
 
 def fraud_share(sc: Scenario) -> float:
     """The share of first-party fraudsters among the borrowers the scenario books (its fraud rate
-    when it books none)."""
+    when it books none). An orchestrator: it runs the scenario's origination (`origination.prepare`)."""
     accounts, _ = origination.prepare(sc)
     borrowers, first = np.unique(accounts.borrower, return_index=True)
     return float(accounts.fraud[first].mean()) if len(borrowers) else sc.behaviour.fraud_rate

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .codes import EQUAL_PRINCIPAL, KIND, LINE, LOAN, METHOD_CODES, METHODS, PAYER_TYPES, PLAN, PRODUCTS, STATES
-from .config import MAX_AMOUNT, MAX_ANNUAL_RATE, MAX_PERIOD_FEE, LoadedScenario, Scenario, ScenarioError
+from .config import MAX_AMOUNT, MAX_ANNUAL_RATE, MAX_PERIOD_FEE, LoadedScenario, ScenarioError, Scorecard
 from .scoring import pd_from_score
 
 # Columns every book has; the others are needed by some products or some rows (docs/model.md section 8).
@@ -122,10 +122,12 @@ class Checker:
         return self.frame[name].astype(str).str.strip().isin(["", "nan", "None"]).to_numpy()
 
 
-def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
+def read_book(path: Path, spend_median: float, card: Scorecard) -> dict[str, np.ndarray]:
     """Existing accounts of any product from CSV or Parquet (columns in docs/model.md section 8),
     validated row by row: every value a row needs must be there and in range. Amounts in yuan (a
-    plan's `fee` a period), a loan's `apr` a year, as `terms.accounts` takes them."""
+    plan's `fee` a period), a loan's `apr` a year, as `terms.accounts` takes them. A line without its
+    spend spends `spend_median` (the line applicants'); a book with a score and no pd_12m has the pd
+    of the score on the scorecard `card`."""
     path = Path(path)
     frame = _read_frame(path)
     check = Checker(path, frame)
@@ -171,7 +173,7 @@ def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
     payer = check.choice("payer", PAYER_TYPES, f"one of {', '.join(PAYER_TYPES)} or empty",
                          line & ~check.blank("payer"), NO_PAYER)
     spend = check.number("spend", "a number >= 0 (mean monthly spend)", line & ~check.blank("spend"),
-                         scenario.applicants.line().spend_median)
+                         spend_median)
     check.fail("spend", line & ((spend < 0) | (spend > MAX_AMOUNT)), f"a number >= 0 and at most {MAX_AMOUNT:.0e} "
                                                                      f"(mean monthly spend)")
 
@@ -189,7 +191,7 @@ def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
         pd_12m = check.number("pd_12m", "a number in [0, 1]")
         check.fail("pd_12m", (pd_12m < 0) | (pd_12m > 1), "a number in [0, 1]")
     else:
-        pd_12m = pd_from_score(check.number("score", "a number"), scenario.scorecard)
+        pd_12m = pd_from_score(check.number("score", "a number"), card)
 
     return {
         "product": product.astype(np.int8),
@@ -211,5 +213,6 @@ def read_book(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
 def check_books(loaded: LoadedScenario) -> None:
     """Read every sweep cell's book once before a run makes anything (a bad book is bad input, not a
     failure half-way through a sweep)."""
+    sc = loaded.scenario
     for path in loaded.book_paths():
-        read_book(path, loaded.scenario)
+        read_book(path, sc.applicants.line().spend_median, sc.scorecard)

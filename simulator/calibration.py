@@ -28,7 +28,7 @@ from . import files, policy
 from . import tape as tapes
 from .book import NO_PAYER
 from .codes import DPD90, KIND, LINE, N_STATES, PAYER_TYPES, PD_MONTHS, PRODUCTS, STATES
-from .config import MAX_AMOUNT, MAX_SIGMA, Scenario, ScenarioError, load_scenario
+from .config import MAX_AMOUNT, MAX_SIGMA, Behaviour, Scenario, ScenarioError, load_scenario
 
 CHARGED_OFF, CLOSED = "charged_off", "closed"
 IPF_ROUNDS = 200     # rounds of iterative proportional fitting of the payer shares
@@ -138,12 +138,12 @@ def recovery(tape: pd.DataFrame) -> tuple[Estimate, int]:
     return Estimate(mean, se, n), lag
 
 
-def line_terms(tape: pd.DataFrame, base: Scenario) -> dict:
+def line_terms(tape: pd.DataFrame, behaviour: Behaviour) -> dict:
     """Of the lines the tape originates: the share of each payer type (binomial), and the base's
-    `payer_shares` that give those shares at the lines' pd_12m under the base's tilt (by iterative
-    proportional fitting; standard error: the tape's share's, relative); the lognormal median and sigma of their mean monthly spend (standard
-    errors median x sigma / sqrt(n) and sigma / sqrt(2 (n - 1))). Empty where the tape lacks the
-    columns or the lines."""
+    `payer_shares` that give those shares at the lines' pd_12m under the tilt of the base's
+    `behaviour` (by iterative proportional fitting; standard error: the tape's share's, relative); the
+    lognormal median and sigma of their mean monthly spend (standard errors median x sigma / sqrt(n)
+    and sigma / sqrt(2 (n - 1))). Empty where the tape lacks the columns or the lines."""
     line = tape["product"].astype(str).map(dict(zip(PRODUCTS, KIND))) == LINE
     lines = tape[(tape["months_on_book"] == 0) & line]
     lines = lines.drop_duplicates("account_id")
@@ -154,10 +154,10 @@ def line_terms(tape: pd.DataFrame, base: Scenario) -> dict:
     if len(lines) and (code != NO_PAYER).all():
         out["payer"] = [binomial(int((code == k).sum()), len(code)) for k in range(len(PAYER_TYPES))]
         if "pd_12m" in lines and np.isfinite(lines["pd_12m"]).all() and min(e.value for e in out["payer"]) > 0:
-            pd_12m, shares = lines["pd_12m"].to_numpy(dtype=np.float64), np.asarray(base.behaviour.payer_shares, float)
+            pd_12m, shares = lines["pd_12m"].to_numpy(dtype=np.float64), np.asarray(behaviour.payer_shares, float)
             target = np.array([e.value for e in out["payer"]])
             for _ in range(IPF_ROUNDS):
-                weights = policy.payer_weights(pd_12m, base, shares)
+                weights = policy.payer_weights(pd_12m, behaviour, shares)
                 shares = shares * target / (weights / weights.sum(axis=1, keepdims=True)).mean(axis=0)
                 shares = shares / shares.sum()
             # A share moves in proportion to the tape's share of its type: the same relative error.
@@ -182,7 +182,8 @@ def line_terms(tape: pd.DataFrame, base: Scenario) -> dict:
 
 def against_base(found: dict, base: Scenario) -> list[tuple[str, Estimate, float]]:
     """Each scalar estimate written to the scenario, with the base scenario's value of the same key
-    (the fit report's table of the tape against the base)."""
+    (the fit report's table of the tape against the base): it reads the base's behaviour, applicants,
+    policy and scorecard."""
     beh = base.behaviour
     rows = [("behaviour.roll_rates[%d]" % k, e, beh.roll_rates[k]) for k, e in enumerate(found["rolls"])]
     rows += [("behaviour.prepay_monthly", found["prepay"], beh.prepay_monthly),
@@ -216,7 +217,7 @@ def calibrate(tape: pd.DataFrame, base: Scenario | None = None) -> dict:
     share, lag = recovery(tape)
     bad_rates, given = pd_by_band(tape)
     return {"rolls": rolls, "cures": cures, "by_product": by_product, "by_band": by_band,
-            "lines": line_terms(tape, base) if base is not None else {}, "prepay": prepayment(moves),
+            "lines": line_terms(tape, base.behaviour) if base is not None else {}, "prepay": prepayment(moves),
             "pd_by_band": bad_rates, "given_pd_by_band": given, "recovery": share, "lag": lag,
             "account_months": len(tape),
             "accounts": int(tape["account_id"].nunique())}

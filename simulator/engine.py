@@ -58,7 +58,8 @@ def run_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, e
     part = tape.part(a0, a1) if tape is not None else tapes.KernelTape(np.zeros((0, len(TAPE)), dtype=np.int64),
                                                                         np.zeros(a1 - a0, dtype=np.int64), None)
     kernel.simulate(
-        terms.kernel_terms(sc, policy.bill_instalment_terms(sc), ecl), terms.between(accounts, a0, a1),
+        terms.kernel_terms(sc, policy.bill_instalment_terms(sc.products.line(), sc.policy), ecl),
+        terms.between(accounts, a0, a1),
         starts[task.b0:task.b1 + 1] - a0, z, roll, prepay, np.int64(task.p0),
         np.int64(block_size or sc.engine.block_size),
         terms.Outputs(**out, tape=part.cells, tape_row0=part.row0))
@@ -73,12 +74,13 @@ class Totals:
     not the paths."""
 
     def __init__(self, sc: Scenario, tasks: list[Task], summary: bool, weight: np.ndarray):
-        self.sc, self.summary = sc, summary
+        self.summary = summary
         shapes = terms.output_shapes(sc)
         if not self.summary:
             self.totals = {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64) for name, shape in shapes.items()}
             return
         self.weights = weight
+        self.window = tail.capital_window(sc.run.horizon_months, sc.applicants, sc.capital.month)
         self.means = {name: np.zeros((1,) + shape) for name, shape in shapes.items()}
         self.series = {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64)
                        for name, shape in series_shapes(sc).items()}
@@ -92,7 +94,7 @@ class Totals:
             for name, part in sums.items():
                 self.totals[name][task.p0:task.p1] += part
             return
-        for name, part in path_series(sums, self.sc).items():
+        for name, part in path_series(sums, self.window).items():
             self.series[name][task.p0:task.p1] += part
         block = (task.p0, task.p1)
         held = self.partial.setdefault(block, {name: np.zeros_like(part) for name, part in sums.items()})

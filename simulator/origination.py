@@ -31,7 +31,8 @@ def _cells(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], band: np.ndarray,
                  dec: dict[str, np.ndarray]) -> Accounts:
-    """One account for each product an applicant took, ordered by borrower."""
+    """One account for each product an applicant took, ordered by borrower. An orchestrator of the
+    module: it reads the products, behaviour, factor and run sections."""
     who, prod = _cells(dec["takeup"])
     kind = np.asarray(KIND)[prod]
     is_line, is_loan, is_plan = kind == LINE, kind == LOAN, kind == PLAN
@@ -48,11 +49,13 @@ def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np
         fee_rate=np.where(is_plan, dec["rate"][who, prod], 0.0),     # a plan's decided rate: its flat fee a period
         term=np.select([is_loan, is_plan], [apps["term"][who], apps["tenor"][who]], 0),
         method=np.select([is_loan, is_plan], [apps["method"][who], EQUAL_PRINCIPAL], 0),
-        discount_rate=terms.of_kind(sc, "merchant_discount", PLAN)[prod],
+        discount_rate=terms.of_kind(sc.products, "merchant_discount", PLAN)[prod],
         limit=np.where(is_line, amount, 0.0),
         line_cap=np.where(is_line, dec["line_cap"][who], 0.0),
-        payer=np.where(is_line, policy.payer_type(pd_12m, rng.uniforms(sc.run.seed, 0, ids, 0, rng.PAYER_TYPE), sc), 0),
-        spend=np.where(is_line, np.minimum(apps["spend"][who], terms.of_kind(sc, "max_limit", LINE)[prod]), 0.0),
+        payer=np.where(is_line, policy.payer_type(pd_12m, rng.uniforms(sc.run.seed, 0, ids, 0, rng.PAYER_TYPE),
+                                                  sc.behaviour), 0),
+        spend=np.where(is_line, np.minimum(apps["spend"][who], terms.of_kind(sc.products, "max_limit", LINE)[prod]),
+                       0.0),
         pd_12m=pd_12m, fraud=dec["fraud"][who])
 
 
@@ -65,16 +68,15 @@ def _counted(shape: tuple[int, ...], *index: np.ndarray) -> np.ndarray:
     return np.bincount(flat, minlength=math.prod(shape)).reshape(shape).astype(np.int64)
 
 
-def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], band: np.ndarray,
-               dec: dict[str, np.ndarray]) -> tuple[np.ndarray, list[tuple[str, np.ndarray, np.ndarray]]]:
-    """What the APR cap did, by product and band: `counts` [product, band, CAP_COUNTS], the
-    applications priced (the borrower passed the rules), those whose risk price was above the cap,
-    those priced at the cap and those rejected for it; and the additions (target, flat index, values,
-    in applicant order) to `cap_aprs` [product, band, 2], the sums of the risk price of the
-    applications priced and of the price of those approved, and to `revenue_given_up` [product, band],
-    the contract interest or fees (yuan) that the accounts taken at the cap would have paid on
+def cap_effect(apps: dict[str, np.ndarray], band: np.ndarray, dec: dict[str, np.ndarray],
+               bands: int) -> tuple[np.ndarray, list[tuple[str, np.ndarray, np.ndarray]]]:
+    """What the APR cap did, by product and band (of `bands` score bands): `counts` [product, band,
+    CAP_COUNTS], the applications priced (the borrower passed the rules), those whose risk price was
+    above the cap, those priced at the cap and those rejected for it; and the additions (target, flat
+    index, values, in applicant order) to `cap_aprs` [product, band, 2], the sums of the risk price of
+    the applications priced and of the price of those approved, and to `revenue_given_up` [product,
+    band], the contract interest or fees (yuan) that the accounts taken at the cap would have paid on
     schedule at their risk price and do not (lines are left out: `prepare` makes them NaN)."""
-    bands = terms.n_bands(sc)
     priced = apps["requests"] & (dec["borrower_outcome"] == policy.APPROVED)[:, None]
     bound = priced & dec["over_cap"]
     counts = np.zeros((len(PRODUCTS), bands, len(CAP_COUNTS)), dtype=np.int64)
@@ -104,17 +106,20 @@ def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], band: np.ndarray,
 
 
 def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
-    """The existing book's accounts, and its opening counts [product, band, state, (accounts, balance cents)]."""
+    """The existing book's accounts, and its opening counts [product, band, state, (accounts, balance cents)].
+    An orchestrator of the module: it reads the applicants, scorecard, run, behaviour, policy and factor
+    sections."""
     opening = np.zeros((len(PRODUCTS), terms.n_bands(sc), N_STATES, 2), dtype=np.int64)
-    loans = book.read_book(path, sc)
+    loans = book.read_book(path, sc.applicants.line().spend_median, sc.scorecard)
     n = len(loans["product"])
     score = scoring.score_from_pd(loans["pd_12m"], sc.scorecard)
     band = scoring.score_band(score, sc.scorecard.bands)
     ids = BOOK_ID_OFFSET + np.arange(n)
     line = np.asarray(KIND)[loans["product"]] == LINE
     drawn = rng.uniforms(sc.run.seed, 0, ids, 0, rng.PAYER_TYPE)
-    payer = np.where(loans["payer"] == book.NO_PAYER, policy.payer_type(loans["pd_12m"], drawn, sc), loans["payer"])
-    line_apr = policy.book_line_apr(score, sc)
+    payer = np.where(loans["payer"] == book.NO_PAYER, policy.payer_type(loans["pd_12m"], drawn, sc.behaviour),
+                     loans["payer"])
+    line_apr = policy.book_line_apr(score, sc.policy)
     accounts = terms.accounts(
         n, sc.behaviour.roll_rates, sc.factor, account_id=ids, borrower=ids, product=loans["product"], band=band,
         principal=loans["principal"], overdue0=loans["overdue"], apr=np.where(line, line_apr, loans["apr"]),
@@ -143,7 +148,7 @@ def _chunk(sc: Scenario, first: int, end: int, offers: bool) -> tuple:
     `approved_applicants`, `funnel`, `cap_counts`), the floating-point additions to make in order
     (target, flat index, values: `apr_sum`, `cap_aprs`, `revenue_given_up`), and with `offers` the
     approved offers."""
-    apps = population.applicants_by_id(sc, np.arange(first, end, dtype=np.int64))
+    apps = population.applicants_by_id(sc.applicants, sc.run.seed, np.arange(first, end, dtype=np.int64))
     scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)
     band = scoring.score_band(scores["score"], sc.scorecard.bands)
     dec = policy.decide(apps, scores, sc)
@@ -157,15 +162,16 @@ def _chunk(sc: Scenario, first: int, end: int, offers: bool) -> tuple:
                                                  (apps["requests"], dec["approved"], dec["takeup"]))}
     for j, (who, prod) in cells.items():
         counts["funnel"][..., j] = _counted((horizon, len(PRODUCTS), bands), month[who], prod, band[who])
-    counts["cap_counts"], adds = cap_effect(sc, apps, band, dec)
+    counts["cap_counts"], adds = cap_effect(apps, band, dec, bands)
     who, prod = cells[TAKEUPS]
     adds.insert(0, ("apr_sum", prod * bands + band[who], dec["apr"][who, prod]))
     offered = approved_offers(apps, scores, dec) if offers else None
     return new_accounts(sc, apps, scores, band, dec), counts, adds, offered
 
 
-def _threads(sc: Scenario) -> int:
-    return sc.engine.threads or os.cpu_count() or 1
+def _threads(threads: int) -> int:
+    """Threads of origination: engine.threads, 0 for all cores."""
+    return threads or os.cpu_count() or 1
 
 
 def _prepared(sc: Scenario, chunks: list[tuple[int, int]], offers: bool):
@@ -173,7 +179,7 @@ def _prepared(sc: Scenario, chunks: list[tuple[int, int]], offers: bool):
     threads (numpy and the draws release the GIL) with at most one chunk a thread ahead of the one
     taken; BLAS (the copula's small product) on one thread meanwhile, as its own threads would spin
     on the cores these need."""
-    threads = _threads(sc)
+    threads = _threads(sc.engine.threads)
     with threadpool_limits(limits=1, user_api="blas"):
         if threads == 1 or len(chunks) < 2:
             yield from (_chunk(sc, first, end, offers) for first, end in chunks)
@@ -204,7 +210,8 @@ def prepare(sc: Scenario, book_path: Path | None = None,
     cap_aprs = np.zeros((len(PRODUCTS), bands, 2))
     given_up = np.zeros((len(PRODUCTS), bands))
     parts, offer_parts = [], []
-    window = population.origination_window(sc) if sc.applicants.monthly_volume > 0 else 0
+    window = (population.origination_window(sc.applicants.origination_months, sc.run.horizon_months)
+              if sc.applicants.monthly_volume > 0 else 0)
     # Applicants a chunk at a time (memory follows accounts, not applicants; a chunk's arrays stay in
     # the cache), prepared on threads; their counts are added here in id order, so floating-point
     # sums do not depend on the threads or the chunks.
@@ -233,6 +240,6 @@ def prepare(sc: Scenario, book_path: Path | None = None,
     given_up[np.asarray(KIND) == LINE] = np.nan   # a line has no schedule: what it would have paid is not estimated
     found = {"offers": {k: np.concatenate([part[k] for part in offer_parts]) if offer_parts else np.zeros(0)
                         for k in OFFER_FIELDS}} if offers else {}
-    return terms.concat(parts, _threads(sc)), found | {
+    return terms.concat(parts, _threads(sc.engine.threads)), found | {
         "cap_counts": cap_counts, "cap_aprs": cap_aprs, "revenue_given_up": given_up, "applicants": applicants,
         "approved_applicants": approved_applicants, "funnel": funnel, "opening": opening, "mean_apr": mean_apr}

@@ -18,7 +18,7 @@ from scipy.special import ndtr
 
 from . import rng
 from .codes import METHOD_CODES, PRODUCTS
-from .config import Scenario
+from .config import Applicants, Scenario
 
 # Numerical constants (not model figures).
 _U_MIN = 2.0**-53  # smallest uniform `rng` produces: bounds the copula's normal scores
@@ -129,26 +129,25 @@ def _poisson_from_uniform(u: np.ndarray, mean: float) -> np.ndarray:
     return np.minimum(_searchsorted(cdf, u, side="left"), len(cdf) - 1)
 
 
-def origination_window(scenario: Scenario) -> int:
-    """The last month in which applicants arrive (origination_months, within the horizon)."""
-    return min(scenario.applicants.origination_months, scenario.run.horizon_months)
+def origination_window(origination_months: int, horizon: int) -> int:
+    """The last month in which applicants arrive (applicants.origination_months, within the horizon)."""
+    return min(origination_months, horizon)
 
 
 def applicants(scenario: Scenario, first_month: int = 1, last_month: int | None = None) -> dict[str, np.ndarray]:
     """The applicants of months first_month .. last_month (default: the whole origination window),
     ids ordered by month: applicant j of month m has id (m - 1) x monthly_volume + j."""
     a = scenario.applicants
-    last_month = origination_window(scenario) if last_month is None else last_month
-    return applicants_by_id(scenario, np.arange((first_month - 1) * a.monthly_volume,
-                                                max(0, last_month) * a.monthly_volume, dtype=np.int64))
+    if last_month is None:
+        last_month = origination_window(a.origination_months, scenario.run.horizon_months)
+    return applicants_by_id(a, scenario.run.seed, np.arange((first_month - 1) * a.monthly_volume,
+                                                          max(0, last_month) * a.monthly_volume, dtype=np.int64))
 
 
-def applicants_by_id(scenario: Scenario, ids: np.ndarray) -> dict[str, np.ndarray]:
-    """The applicants with ids `ids` (each a pure function of the seed and its id: a loan tape's
-    borrowers get their application features back)."""
-    a = scenario.applicants
+def applicants_by_id(a: Applicants, seed: int, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The applicants with ids `ids` under the applicants' section `a` and the run's `seed` (each a
+    pure function of the seed and its id: a loan tape's borrowers get their application features back)."""
     req = a.jiebei
-    seed = scenario.run.seed
     ids = np.asarray(ids, dtype=np.int64)
     n = len(ids)
     month = (ids // max(a.monthly_volume, 1) + 1).astype(np.int32)

@@ -31,7 +31,7 @@ from .codes import (DPD30, DPD90, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, INTEREST_F
                     PAYER_TYPES, PD_MONTHS, PRODUCTS, STAGES, TRANSACTOR)
 
 if TYPE_CHECKING:
-    from .config import Scenario
+    from .config import Behaviour, Factor, Line, Scenario
 
 EIR_STEP = 0.0025              # monthly effective rate between table nodes (linear interpolation)
 Z_STEP = 0.5                   # factor between nodes of a point-in-time table
@@ -82,29 +82,31 @@ def _charge_offs(hazard_q, owes, prepay, sqrt_rho, inv_sqrt_idio, z, roll, growt
                     row[0] = current
 
 
-def charge_off_probabilities(hazard_q: np.ndarray, prepay: np.ndarray, sc: Scenario, months: int,
-                             z_now: np.ndarray | None = None, owes: np.ndarray | None = None) -> np.ndarray:
+def charge_off_probabilities(hazard_q: np.ndarray, prepay: np.ndarray, factor: Factor, roll_rates: list[float],
+                             prepay_sensitivity: float, months: int, z_now: np.ndarray | None = None,
+                             owes: np.ndarray | None = None) -> np.ndarray:
     """P[pool, node, s, j - 1]: the probability that an account in state s is charged off in month j
     (1 .. months), given the pool's baseline hazard quantile Phi^-1(h), monthly prepayment rate and
-    the probability owes[pool, j - 1] that a current account owes a payment in month j (default 1):
-    averaged over stationary factor paths (through the cycle: one node) or over paths from each
-    factor value z_now[node] (point in time)."""
-    fac, beh = sc.factor, sc.behaviour
-    beta = sc.macro.prepay_in_force()
-    moves = fac.asset_correlation > 0 or fac.roll_correlation > 0 or (beta != 0 and np.any(prepay > 0))
+    the probability owes[pool, j - 1] that a current account owes a payment in month j (default 1),
+    under the factor settings `factor`, the roll rates (behaviour.roll_rates) and the prepayment
+    rate's sensitivity to the factor (`prepay_sensitivity`, the macro path's: Macro.prepay_in_force):
+    averaged over stationary factor paths (through the cycle: one node) or over paths from each factor
+    value z_now[node] (point in time)."""
+    moves = (factor.asset_correlation > 0 or factor.roll_correlation > 0
+             or (prepay_sensitivity != 0 and np.any(prepay > 0)))
     if z_now is None:
-        z = hazard.stationary_factor(fac.autocorrelation, TABLE_PATHS, months)[None] if moves else \
+        z = hazard.stationary_factor(factor.autocorrelation, TABLE_PATHS, months)[None] if moves else \
             np.zeros((1, 1, months))
     elif moves:
-        z = np.stack([hazard.stationary_factor(fac.autocorrelation, PIT_PATHS, months, start=x) for x in z_now])
+        z = np.stack([hazard.stationary_factor(factor.autocorrelation, PIT_PATHS, months, start=x) for x in z_now])
     else:
         z = np.zeros((len(z_now), 1, months))
-    rho = fac.asset_correlation
-    roll = np.ascontiguousarray(hazard.conditional(np.asarray(beh.roll_rates), fac.roll_correlation, z[..., None]))
+    rho = factor.asset_correlation
+    roll = np.ascontiguousarray(hazard.conditional(np.asarray(roll_rates), factor.roll_correlation, z[..., None]))
     out = np.zeros((len(hazard_q), z.shape[0], N_STATES, months))
     owes = np.ones((len(hazard_q), months)) if owes is None else np.ascontiguousarray(owes, dtype=np.float64)
     _charge_offs(np.asarray(hazard_q, dtype=np.float64), owes, np.asarray(prepay, dtype=np.float64),
-                 *hazard.loadings(rho), np.ascontiguousarray(z), roll, np.exp(beta * z), out)
+                 *hazard.loadings(rho), np.ascontiguousarray(z), roll, np.exp(prepay_sensitivity * z), out)
     return out
 
 
@@ -122,19 +124,20 @@ def schedule_shape(method: int, rate: np.ndarray, left: np.ndarray) -> np.ndarra
     raise ValueError(f"unknown method code {method}")
 
 
-def loss_given_charge_off(sc: Scenario, rate: np.ndarray) -> np.ndarray:
+def loss_given_charge_off(behaviour: Behaviour, rate: np.ndarray) -> np.ndarray:
     """1 - r rho: the share of a charged-off balance lost, valued at the charge-off at monthly rate
     `rate` (recoveries r in equal parts over the lag's months after it)."""
-    lag = sc.behaviour.recovery_lag_months
+    lag = behaviour.recovery_lag_months
     rho = np.mean([(1.0 + rate) ** -m for m in range(1, lag + 1)], axis=0)
-    return 1.0 - risk.recovery_share(sc.behaviour) * rho
+    return 1.0 - risk.recovery_share(behaviour) * rho
 
 
-def loan_ecl(p_co: np.ndarray, method: int, rate: np.ndarray, sc: Scenario, max_left: int,
+def loan_ecl(p_co: np.ndarray, method: int, rate: np.ndarray, lgd: np.ndarray, max_left: int,
              lifetime: bool = False) -> np.ndarray:
     """ECL per unit of balance of loans, [..., rate, state, months left 0 .. max_left], from
-    P[..., state, month] (`charge_off_probabilities`) at monthly effective rates `rate`: 12-month
-    ECL in stage 1 (lifetime ECL in every state with `lifetime`)."""
+    P[..., state, month] (`charge_off_probabilities`) at monthly effective rates `rate`, with `lgd` the
+    share lost at each rate (`loss_given_charge_off`): 12-month ECL in stage 1 (lifetime ECL in every
+    state with `lifetime`)."""
     months = p_co.shape[-1]
     j = np.arange(1, months + 1)
     s = np.arange(N_STATES)[:, None, None]
@@ -148,62 +151,61 @@ def loan_ecl(p_co: np.ndarray, method: int, rate: np.ndarray, sc: Scenario, max_
         ratio = np.where(j == CHARGE_OFF_MISSES - s, 1.0,
                          np.where(j > CHARGE_OFF_MISSES, np.nan_to_num(later / np.where(now > 0, now, 1.0)), 0.0))
     weight = ratio * (1.0 + i) ** -j.astype(np.float64) * (1.0 if lifetime else _within(s, j))
-    lgd = loss_given_charge_off(sc, rate)[:, None, None]
-    return lgd * np.einsum("...sj,rslj->...rsl", p_co, weight)
+    return lgd[:, None, None] * np.einsum("...sj,rslj->...rsl", p_co, weight)
 
 
-def statement_paid(sc: Scenario) -> np.ndarray:
+def statement_paid(revolver_pay_share: float, min_payment_share: float) -> np.ndarray:
     """The share of a statement each payer type (codes.PAYER_TYPES) pays: all, the revolver's share,
-    the minimum."""
-    return np.array([1.0, sc.behaviour.revolver_pay_share, sc.products.line().min_payment_share])
+    the minimum (behaviour.revolver_pay_share, the line's min_payment_share)."""
+    return np.array([1.0, revolver_pay_share, min_payment_share])
 
 
-def line_owes(sc: Scenario, months: int) -> np.ndarray:
-    """owes[payer type, j - 1]: the probability that a current line owes a payment in month j: a
-    transactor owes only the last month's spend (it spent with spend_probability and has not left);
-    revolvers and minimum payers carry a balance. Month 1: the balance now falls due."""
-    hb = sc.products.line()
+def line_owes(line: Line, months: int) -> np.ndarray:
+    """owes[payer type, j - 1]: the probability that a current line (its terms `line`) owes a payment
+    in month j: a transactor owes only the last month's spend (it spent with spend_probability and has
+    not left); revolvers and minimum payers carry a balance. Month 1: the balance now falls due."""
     owes = np.ones((3, months))
-    owes[TRANSACTOR, 1:] = hb.spend_probability * (1.0 - hb.attrition) ** np.arange(1, months)
+    owes[TRANSACTOR, 1:] = line.spend_probability * (1.0 - line.attrition) ** np.arange(1, months)
     return owes
 
 
-def line_ecl(p_co: np.ndarray, payer: int, rate: np.ndarray, sc: Scenario) -> np.ndarray:
-    """ECL of lines of one payer type, [..., rate, state, (per unit of balance, per unit of spend)],
-    from P[..., state, month]. The charge-off in month j ends 7 misses from month k = max(0, j - 7)
-    (a delinquent line is frozen), with the balance E[B_k] = a^k B + S c_k then: a = 1 - the share of a
+def line_ecl(p_co: np.ndarray, payer: int, rate: np.ndarray, lgd: np.ndarray, line: Line, paid: float,
+             life_months: int) -> np.ndarray:
+    """ECL of lines (terms `line`) of one payer type, which pays the share `paid` of a statement
+    (`statement_paid`), [..., rate, state, (per unit of balance, per unit of spend)], from
+    P[..., state, month], with `lgd` the share lost at each rate (`loss_given_charge_off`). The
+    charge-off in month j ends 7 misses from month k = max(0, j - 7) (a delinquent line is frozen),
+    with the balance E[B_k] = a^k B + S c_k then: a = 1 - the share of a
     statement paid, c_k = sum_(m = 1 .. k) a^(k - m) p (1 - attrition)^m for a revolver or minimum
     payer (the balance paid down as it pays, plus the month's spend with probability p while the
     customer stays), and c_k = 1 for a transactor, who owes only when it spent (in `line_owes`) and then
     owes that month's spend. S is the mean spend of a month that has spend, at most what keeps the payer
-    type's level balance within the limit (the kernel's `_line_ecl`). Lifetime is
+    type's level balance within the limit (the kernel's `_line_ecl`). Lifetime is `life_months`,
     provisions.line_life_months (+ 3 to the charge-off)."""
     months = p_co.shape[-1]
     j = np.arange(1, months + 1)
     s = np.arange(N_STATES)[:, None]
     i = rate[:, None, None]
-    hb = sc.products.line()
-    a = 1.0 - statement_paid(sc)[payer]
+    a = 1.0 - paid
     k = np.maximum(j - CHARGE_OFF_MISSES, 0)
     carried = a ** k
     if payer == TRANSACTOR:
         spent = (k >= 1).astype(np.float64)
     else:
-        stay = hb.spend_probability * (1.0 - hb.attrition) ** np.arange(1, months + 1)
+        stay = line.spend_probability * (1.0 - line.attrition) ** np.arange(1, months + 1)
         spent = np.array([sum(a ** (n - m) * stay[m - 1] for m in range(1, n + 1)) for n in k])
-    life = np.where(j <= sc.provisions.line_life_months + TO_CHARGE_OFF, 1.0, 0.0)
+    life = np.where(j <= life_months + TO_CHARGE_OFF, 1.0, 0.0)
     weight = (1.0 + i) ** -j.astype(np.float64) * _within(s, j) * life
-    lgd = loss_given_charge_off(sc, rate)[:, None]
-    return lgd[..., None] * np.stack([np.einsum("...sj,rsj->...rs", p_co, weight * carried),
-                                      np.einsum("...sj,rsj->...rs", p_co, weight * spent)], axis=-1)
+    return lgd[:, None, None] * np.stack([np.einsum("...sj,rsj->...rs", p_co, weight * carried),
+                                          np.einsum("...sj,rsj->...rs", p_co, weight * spent)], axis=-1)
 
 
-def spend_cap(sc: Scenario) -> np.ndarray:
-    """By payer type: the most a line's spend a month S may count for, as a share of the room under its
-    limit: all of it for a transactor; for the others what keeps the level balance p S / (share paid)
-    within the limit."""
-    paid = statement_paid(sc)
-    return np.where(np.arange(len(paid)) == TRANSACTOR, 1.0, paid / max(sc.products.line().spend_probability, 1e-12))
+def spend_cap(revolver_pay_share: float, line: Line) -> np.ndarray:
+    """By payer type: the most a line's (terms `line`) spend a month S may count for, as a share of the
+    room under its limit: all of it for a transactor; for the others what keeps the level balance
+    p S / (share paid, `statement_paid`) within the limit."""
+    paid = statement_paid(revolver_pay_share, line.min_payment_share)
+    return np.where(np.arange(len(paid)) == TRANSACTOR, 1.0, paid / max(line.spend_probability, 1e-12))
 
 
 @nb.njit(inline="always", cache=True)
@@ -240,14 +242,15 @@ def first_due(accounts) -> np.ndarray:
     return np.where(np.asarray(KIND)[accounts.product] == LINE, line, accounts.principal).astype(np.float64)
 
 
-def pool_hazards(sc: Scenario, accounts, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
+def pool_hazards(accounts, n_bands: int, roll_rates: list[float], factor: Factor) -> tuple[np.ndarray, np.ndarray]:
     """By (product, band) pool: Phi^-1 of the baseline monthly hazard of its accounts that are not
     first-party fraud, from their exposure-weighted PD at origination, as the kernel's hazards are
-    solved; and the share of what its new accounts owe at their first due date (`first_due`) that
-    first-party fraudsters owe (risk.pool_pd_and_fraud)."""
+    solved (under the roll rates and the factor settings `factor`); and the share of what its new
+    accounts owe at their first due date (`first_due`) that first-party fraudsters owe
+    (risk.pool_pd_and_fraud)."""
     pd, fraud = risk.pool_pd_and_fraud(accounts, n_bands, first_due(accounts))
     with np.errstate(divide="ignore"):
-        return ndtri(hazard.hazard_from_pd12(pd, sc.behaviour.roll_rates, sc.factor)), fraud
+        return ndtri(hazard.hazard_from_pd12(pd, roll_rates, factor)), fraud
 
 
 def fraud_posterior(hazard_q: np.ndarray, fraud: np.ndarray, roll_rates) -> np.ndarray:
@@ -273,7 +276,8 @@ def factor_nodes(z: np.ndarray) -> np.ndarray:
 
 def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
     """The kernel's ECL table for a run's accounts (a terms.Accounts) in `bands` score bands and its
-    factor paths z[path, month] (the nodes of a point-in-time table cover them)."""
+    factor paths z[path, month] (the nodes of a point-in-time table cover them). The module's
+    orchestrator: it reads the provisions, products, behaviour, factor and macro sections."""
     loans = np.asarray(KIND)[accounts.product] != LINE      # loans and purchase plans: a schedule
     max_left = int(accounts.term[loans].max()) if loans.any() else 0
     top = float(accounts.eir.max()) if len(accounts.eir) else 0.0
@@ -281,7 +285,10 @@ def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
     pit = sc.provisions.basis == "point_in_time"
     nodes = factor_nodes(z) if pit else np.zeros(1)
     kw = {"z_now": nodes} if pit else {}
-    q, fraud = pool_hazards(sc, accounts, bands)
+    beh, factor, line = sc.behaviour, sc.factor, sc.products.line()
+    prepay_sensitivity = sc.macro.prepay_in_force()
+    lgd = loss_given_charge_off(sc.behaviour, rates)
+    q, fraud = pool_hazards(accounts, bands, beh.roll_rates, factor)
     table = np.zeros((len(PRODUCTS), max(len(METHODS), len(PAYER_TYPES)), bands, len(rates), len(nodes),
                       NEVER_PAID + N_STATES, max(2, max_left + 1)))
     lines = [product for product in range(len(PRODUCTS)) if KIND[product] == LINE]
@@ -290,25 +297,27 @@ def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
     months = max(max_left + CHARGE_OFF_MISSES, TWELVE_MONTHS)
     for product in scheduled:
         terms_of = getattr(sc.products, PRODUCTS[product])
-        prepay = np.full(bands, sc.behaviour.prepay_monthly if terms_of.prepayment else 0.0)
-        p_co = charge_off_probabilities(q[product], prepay, sc, months, **kw)
+        prepay = np.full(bands, beh.prepay_monthly if terms_of.prepayment else 0.0)
+        p_co = charge_off_probabilities(q[product], prepay, factor, beh.roll_rates, prepay_sensitivity, months, **kw)
         for method in range(len(METHODS)):
             table[product, method, ..., :N_STATES, :max_left + 1] = np.moveaxis(
-                loan_ecl(p_co, method, rates, sc, max_left), 1, 2)
+                loan_ecl(p_co, method, rates, lgd, max_left), 1, 2)
     # Lines: one chain per band and payer type, over the behavioural life.
     months = max(sc.provisions.line_life_months + TO_CHARGE_OFF, TWELVE_MONTHS)
-    owes = np.tile(line_owes(sc, months), (bands, 1))
+    owes = np.tile(line_owes(line, months), (bands, 1))
+    paid = statement_paid(beh.revolver_pay_share, line.min_payment_share)
     for product in lines:
         p_co = charge_off_probabilities(np.repeat(q[product], len(PAYER_TYPES)), np.zeros(bands * len(PAYER_TYPES)),
-                                        sc, months, owes=owes, **kw)
+                                        factor, beh.roll_rates, prepay_sensitivity, months, owes=owes, **kw)
         p_co = p_co.reshape(bands, len(PAYER_TYPES), len(nodes), N_STATES, months)
         for payer in range(len(PAYER_TYPES)):       # a line's method axis holds its payer type
-            table[product, payer, ..., :N_STATES, :2] = np.moveaxis(line_ecl(p_co[:, payer], payer, rates, sc), 1, 2)
+            table[product, payer, ..., :N_STATES, :2] = np.moveaxis(
+                line_ecl(p_co[:, payer], payer, rates, lgd, line, paid[payer], sc.provisions.line_life_months), 1, 2)
     # A new account that has missed every payment since origination may be a first-party fraudster, who
     # is charged off 7 - s months on with its balance as it stands (it never pays): a mixture.
     s = np.arange(N_STATES)
-    lost = loss_given_charge_off(sc, rates)[:, None] * (1.0 + rates[:, None]) ** -(CHARGE_OFF_MISSES - s)
-    w = fraud_posterior(q, fraud, np.asarray(sc.behaviour.roll_rates))[:, None, :, None, None, :]
+    lost = lgd[:, None] * (1.0 + rates[:, None]) ** -(CHARGE_OFF_MISSES - s)
+    w = fraud_posterior(q, fraud, np.asarray(beh.roll_rates))[:, None, :, None, None, :]
     table[..., NEVER_PAID:, :] = (1.0 - w[..., None]) * table[..., :N_STATES, :]
     table[..., NEVER_PAID:, 0] += w * lost[:, None, :]     # per unit of balance (a line's spend adds none)
     for product in scheduled:

@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 from pydantic import ValidationError
 
-from . import terms
+from . import tail, terms
 from ._version import __version__
 from .config import LoadedScenario, Scenario, ScenarioError, pydantic_message, rename_keys
 from .results import build_dataset, combine_cells, path_series, read
@@ -46,7 +46,8 @@ def written(resolved: str, mode: str) -> xr.Dataset:
     loaded = LoadedScenario(sc, Path("schema"), "", [])
     accounts, counts = prepare(sc)
     zeros = {name: np.zeros((1,) + shape, dtype=np.int64) for name, shape in terms.output_shapes(sc).items()}
-    series = path_series(zeros, sc) if mode == "summary" else None
+    window = tail.capital_window(sc.run.horizon_months, sc.applicants, sc.capital.month)
+    series = path_series(zeros, window) if mode == "summary" else None
     cell = build_dataset(loaded, sc, band_labels(sc.scorecard.bands), cell_sums(sc, accounts, counts, zeros),
                          __version__, series)
     return combine_cells(loaded, [cell])

@@ -201,13 +201,14 @@ CONVENTIONS = {
 }
 
 
-def path_series(sums: dict[str, np.ndarray], sc: Scenario) -> dict[str, np.ndarray]:
+def path_series(sums: dict[str, np.ndarray], window: tuple[int, int, int]) -> dict[str, np.ndarray]:
     """What the tail needs of each path, from the kernel's integer sums with a leading path axis (a
     task's, or a run's): monthly totals by product in cents (loss, revenue, pre-tax income, allowance,
-    balance, 30+ and 90+ balance) and the capital year's loss and pre-tax income by product. Linear in the sums, so tasks add."""
+    balance, 30+ and 90+ balance) and the loss and pre-tax income by product of the capital year
+    (`window`, as tail.capital_window gives it). Linear in the sums, so tasks add."""
     by_name = pnl.by_name(sums["flows"].sum(axis=3), sums["accounting"].sum(axis=3))   # (path, month, product)
     balance = sums["stocks"][..., BALANCE].sum(axis=3)      # (path, month, product, state)
-    month, first, last = tail.capital_window(sc)
+    month, first, last = window
     loss, profit = pnl.book_year(sums["flows"], sums["accounting"], sums["vintage_flows"], month, first, last)
     return {
         "path_month_loss": by_name["charged_off"] - by_name["recovered"],
@@ -223,9 +224,12 @@ def path_series(sums: dict[str, np.ndarray], sc: Scenario) -> dict[str, np.ndarr
 
 
 def series_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
-    """The shape after the path axis of each of `path_series`'s arrays."""
+    """The shape after the path axis of each of `path_series`'s arrays. An orchestrator: the shapes of
+    the kernel's outputs (`terms.output_shapes`) and the capital window are the scenario's (its run,
+    applicants, scorecard and capital)."""
     zeros = {name: np.zeros((1,) + shape, dtype=np.int64) for name, shape in terms.output_shapes(sc).items()}
-    return {name: part.shape[1:] for name, part in path_series(zeros, sc).items()}
+    window = tail.capital_window(sc.run.horizon_months, sc.applicants, sc.capital.month)
+    return {name: part.shape[1:] for name, part in path_series(zeros, window).items()}
 
 
 def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], sums: dict[str, np.ndarray],
@@ -234,7 +238,8 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     per path; or, in the summary mode, from the kernel's weighted means over paths (a path axis of
     length 1, dropped) and the per-path `series` (`path_series`)."""
     summary = series is not None
-    series = path_series(sums, sc) if series is None else series
+    window = tail.capital_window(sc.run.horizon_months, sc.applicants, sc.capital.month)
+    series = path_series(sums, window) if series is None else series
     stocks, flows, funnel, opening = sums["stocks"], sums["flows"], sums["funnel"], sums["opening"]
     n_paths, horizon = stocks.shape[:2]
     coords = {
@@ -294,7 +299,7 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["accounts_seasoned_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., ACCOUNTS])
     data["bads_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., BADS])
     # The capital year: the book as it stands at the end of month m, its loss and profit in the year after.
-    month, first, last = tail.capital_window(sc)
+    month, first, last = window
     data["line_limit"] = (("path", "month", "score_band"), sums["line_limits"] / CENTS)
     # IRB capital of the same book on the same date: the performing balance (90+ is in default) at
     # month m, and for lines line_ccf of their undrawn limit; mean over paths.
@@ -312,8 +317,8 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     revolving = (np.asarray(KIND) == LINE)[:, None]
     data["irb_exposure"] = (("product", "score_band"), exposure)
     data["irb_capital"] = (("product", "score_band"),
-                           risk.irb_capital(sums["pool_pd"], exposure, risk.loss_given_default(sc), revolving,
-                                            sc.capital))
+                           risk.irb_capital(sums["pool_pd"], exposure, risk.loss_given_default(sc.behaviour),
+                                            revolving, sc.capital))
     vintages = sums["vintage_stocks"]
     vcube = ("path", "vintage", "months_on_book", "product")
     vbalance = vintages[..., BALANCE] / CENTS
@@ -373,7 +378,7 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset], path_weight: 
     ds["path_weight"] = ("path", tail.factor_innovations(sc)[1] if path_weight is None else path_weight)
     for name in ("revenue", "loss", "profit"):
         ds[f"path_{name}"] = ds[f"path_month_{name}"].sum("month")
-    _, first, last = tail.capital_window(sc)
+    _, first, last = tail.capital_window(sc.run.horizon_months, sc.applicants, sc.capital.month)
     metrics = risk.loss_metrics(ds["path_loss"].sum("product"), ds["capital_loss"].sum("product"),
                                 ds["capital_profit"].sum("product"), last - first + 1,
                                 ds["irb_capital"].sum(("product", "score_band")),

@@ -4,6 +4,7 @@ expected shortfall, economic capital, RAROC."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numba as nb
 import numpy as np
@@ -13,15 +14,18 @@ from scipy.stats import norm
 from . import tail
 from .codes import KIND, LINE, PD_MONTHS, PRODUCTS
 
+if TYPE_CHECKING:
+    from .config import Behaviour, Capital
 
-def recovery_share(behaviour) -> float:
+
+def recovery_share(behaviour: Behaviour) -> float:
     """Share of a charged-off balance recovered, net of collection cost (a scenario's `behaviour`)."""
     return behaviour.recovery_rate * (1.0 - behaviour.collection_cost)
 
 
-def loss_given_default(scenario) -> float:
+def loss_given_default(behaviour: Behaviour) -> float:
     """Share of a charged-off balance lost: 1 - recovery rate net of collection cost."""
-    return 1.0 - recovery_share(scenario.behaviour)
+    return 1.0 - recovery_share(behaviour)
 
 
 def risk_pd(accounts) -> np.ndarray:
@@ -96,7 +100,7 @@ def irb_capital_requirement(pd: np.ndarray, lgd: float, correlation: np.ndarray,
 
 
 def irb_capital(pool_pd: np.ndarray, exposure: np.ndarray, lgd: float, revolving: np.ndarray,
-                capital) -> np.ndarray:
+                capital: Capital) -> np.ndarray:
     """Basel IRB capital of pools (same shape as pool_pd): K(PD, LGD, R) x EAD, with R the revolving
     correlation for revolving pools and the other-retail formula for the rest; PD floored."""
     pd = np.maximum(pool_pd, capital.pd_floor)

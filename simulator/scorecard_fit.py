@@ -31,7 +31,7 @@ from scipy.special import expit
 from . import backtesting, calibration, engine, scoring
 from .calibration import Estimate
 from .codes import CHARGED_OFF_STATUS, DPD90, N_STATES, PD_MONTHS
-from .config import Scenario, ScenarioError
+from .config import Products, Scenario, ScenarioError, Scorecard
 
 FEATURE_COLUMNS = scoring.SCORECARD_TERMS
 MIN_BADS = 10        # fewer bad (or good) accounts than this: nothing is fitted
@@ -39,15 +39,15 @@ SCORE_BINS = 20      # score bins of the figure of score against the realised ba
 SIMULATED_PATHS = 10  # replays of the tape's accounts under the base, for the base's own fits
 
 
-def multiplier_offset(accounts: pd.DataFrame, base: Scenario) -> np.ndarray:
-    """log of each account's product risk multiplier in the base scenario (a product's odds are the
-    borrower's times it)."""
-    return np.log(backtesting.risk_multipliers(accounts, base))
+def multiplier_offset(accounts: pd.DataFrame, products: Products) -> np.ndarray:
+    """log of each account's product risk multiplier in the base scenario's `products` (a product's
+    odds are the borrower's times it)."""
+    return np.log(backtesting.risk_multipliers(accounts, products))
 
 
-def score_log_odds(score: np.ndarray, base: Scenario) -> np.ndarray:
+def score_log_odds(score: np.ndarray, card: Scorecard) -> np.ndarray:
     """The base scorecard's log-odds of a score: (offset - score) / factor."""
-    factor, offset = scoring.scaling(base.scorecard)
+    factor, offset = scoring.scaling(card)
     return (offset - np.asarray(score, dtype=np.float64)) / factor
 
 
@@ -111,24 +111,23 @@ def simulated(rows: pd.DataFrame, tape_path: Path, base_path: Path, accounts: pd
     return pd.concat(out, ignore_index=True)
 
 
-def fits(accounts: pd.DataFrame, base: Scenario) -> dict:
-    """The auxiliary logistic regressions of `accounts`' bad flags (with the product offset):
-    `recalibration` on the base scorecard's log-odds of the score (where the tape has the score),
-    `features` on the scorecard's terms (where it has the features); each None where it cannot be
-    fitted; and `predicted`, each fit's predicted bad rate by account."""
+def fits(accounts: pd.DataFrame, products: Products, card: Scorecard) -> dict:
+    """The auxiliary logistic regressions of `accounts`' bad flags (with the product offset of the
+    base's `products`): `recalibration` on the base scorecard's (`card`) log-odds of the score (where
+    the tape has the score), `features` on the scorecard's terms (where it has the features); each
+    None where it cannot be fitted; and `predicted`, each fit's predicted bad rate by account."""
     out = {"recalibration": None, "features": None, "predicted": {}}
     bad = accounts["bad"].to_numpy(dtype=bool)
     if min(int(bad.sum()), int((~bad).sum())) < MIN_BADS:
         return out
-    offset = multiplier_offset(accounts, base)
+    offset = multiplier_offset(accounts, products)
     if backtesting.has_score(accounts):
-        lo = score_log_odds(accounts["score"].to_numpy(), base)
+        lo = score_log_odds(accounts["score"].to_numpy(), card)
         out["recalibration"] = fit = logistic(bad, {"slope": lo}, offset)
         if fit is not None:
             out["predicted"]["recalibration"] = expit(fit["intercept"].value + fit["slope"].value * lo + offset)
     if backtesting.has_features(accounts):
-        terms = scoring.scorecard_terms({name: accounts[name].to_numpy() for name in FEATURE_COLUMNS},
-                                        base.scorecard)
+        terms = scoring.scorecard_terms({name: accounts[name].to_numpy() for name in FEATURE_COLUMNS}, card)
         out["features"] = fit = logistic(bad, terms, offset)
         if fit is not None:
             lo = fit["intercept"].value + sum(fit[name].value * terms[name] for name in FEATURE_COLUMNS)
@@ -141,17 +140,17 @@ def _corrected(base_value: float, tape: Estimate, simulated: Estimate) -> Estima
     return Estimate(base_value + tape.value - simulated.value, math.hypot(tape.se, simulated.se), tape.n)
 
 
-def refit(observed: pd.DataFrame, simulated_accounts: pd.DataFrame, base: Scenario) -> dict:
+def refit(observed: pd.DataFrame, simulated_accounts: pd.DataFrame, products: Products, card: Scorecard) -> dict:
     """The scorecard refitted to the tape's seasoned accounts (`observed`), by the same fits on the
-    same accounts simulated under the base (`simulated_accounts`): each of the base's figures moved
-    by the tape's fit minus the simulated one (prepayment, maturity and lines with nothing owed keep
-    realised bad rates below pd_12m; the base's own simulation carries that). `keys`:
+    same accounts simulated under the base (`simulated_accounts`; the base's `products` and scorecard
+    `card`): each of the base's figures moved by the tape's fit minus the simulated one (prepayment,
+    maturity and lines with nothing owed keep realised bad rates below pd_12m; the base's own
+    simulation carries that). `keys`:
     scorecard.<name> -> Estimate, from the features where the tape has them, else from the
     recalibration (intercept a + b x intercept, coefficients b x each, with a and b corrected so);
     also the fits, the discrimination of the base's score and of each fit, the bad rates by band
     (tape, base simulated, each fit) and the figure's score bins."""
-    card = base.scorecard
-    tape, sim = fits(observed, base), fits(simulated_accounts, base)
+    tape, sim = fits(observed, products, card), fits(simulated_accounts, products, card)
     out = {"n": len(observed), "bads": int(observed["bad"].sum()), "tape": tape, "simulated": sim, "keys": {},
            "recalibrated": None, "discrimination": {}, "by_band": None, "bins": None}
     if tape["recalibration"] is not None and sim["recalibration"] is not None:
@@ -190,7 +189,8 @@ def refit(observed: pd.DataFrame, simulated_accounts: pd.DataFrame, base: Scenar
 def from_tape(rows: pd.DataFrame, tape_path: Path, base_path: Path, base: Scenario) -> tuple[dict | None, str]:
     """The scorecard refitted from a tape (`refit`), or None and why not: the tape has neither the
     score nor the features, too few bad or good seasoned accounts, or lacks a term its accounts are
-    replayed with."""
+    replayed with. The module's orchestrator: it replays the tape's accounts under the base scenario
+    (`base`, loaded from `base_path`) and reads its products and scorecard."""
     accounts = calibration.seasoned(rows)
     has = "score" in accounts or all(name in accounts for name in FEATURE_COLUMNS)
     if not has:
@@ -203,4 +203,4 @@ def from_tape(rows: pd.DataFrame, tape_path: Path, base_path: Path, base: Scenar
         simulated_accounts = simulated(rows, tape_path, base_path, accounts)
     except ScenarioError as exc:
         return None, f"scorecard: not refitted (its accounts cannot be replayed under the base: {exc})"
-    return refit(accounts, simulated_accounts, base), ""
+    return refit(accounts, simulated_accounts, base.products, base.scorecard), ""

@@ -11,7 +11,7 @@ import xarray as xr
 from scipy.special import ndtri
 
 from . import hazard
-from .config import Scenario
+from .config import Applicants, Scenario
 
 MIN_TAIL_PATHS = 10          # fewer paths at or beyond a VaR than this: the figure is a lower bound
 DEFENSIVE_SHARE = 0.5        # under importance sampling, the share of paths drawn without the shift (even paths)
@@ -20,15 +20,14 @@ BOOTSTRAP_SEED = 20_261_127  # the bootstrap's own stream: standard errors are r
 CHARGE_OFF_LAG = 6           # months from a first miss to charge-off (M1 .. M6, then charged off)
 
 
-def capital_window(sc: Scenario) -> tuple[int, int, int]:
+def capital_window(horizon: int, applicants: Applicants, capital_month: int) -> tuple[int, int, int]:
     """(m, first, last): the capital month m and the months first .. last of the year after it, whose
-    loss of the book as it stands at the end of month m the tail figures measure. m is
-    capital.month, or by default the end of the origination window W when a year follows it (no
-    new business in the year), else H - 12, else (H <= 12) W or the month before the last, the
-    window then being the months left (shorter than a year)."""
-    horizon = sc.run.horizon_months
-    window = min(sc.applicants.origination_months, horizon) if sc.applicants.monthly_volume > 0 else 0
-    m = sc.capital.month
+    loss of the book as it stands at the end of month m the tail figures measure, over a horizon of H
+    months. m is capital.month (`capital_month`), or by default the end of the origination window W
+    when a year follows it (no new business in the year), else H - 12, else (H <= 12) W or the month
+    before the last, the window then being the months left (shorter than a year)."""
+    window = min(applicants.origination_months, horizon) if applicants.monthly_volume > 0 else 0
+    m = capital_month
     if m == 0:
         if window + 12 <= horizon:
             m = window
@@ -39,19 +38,17 @@ def capital_window(sc: Scenario) -> tuple[int, int, int]:
     return m, m + 1, min(m + 12, horizon)
 
 
-def innovation_shift(sc: Scenario) -> np.ndarray:
-    """The mean mu[t] added to the factor's innovations (zero without importance sampling): of
-    length Phi^-1(q) for q = capital.importance_quantile, pointing where the factor of the months
-    that drive the capital year's loss falls fastest: the year's months and the CHARGE_OFF_LAG
-    months before (a first miss charges off six months later)."""
-    horizon = sc.run.horizon_months
-    q = sc.capital.importance_quantile
+def innovation_shift(horizon: int, window: tuple[int, int, int], q: float, phi: float) -> np.ndarray:
+    """The mean mu[t] added to the factor's innovations over `horizon` months (zero without importance
+    sampling): of length Phi^-1(q) for q = capital.importance_quantile, pointing where the factor
+    (autocorrelation phi) of the months that drive the loss of the capital year (`window`, as
+    `capital_window` gives it) falls fastest: the year's months and the CHARGE_OFF_LAG months before
+    (a first miss charges off six months later)."""
     if q == 0.0:
         return np.zeros(horizon)
-    _, first, last = capital_window(sc)
+    _, first, last = window
     drives = np.zeros(horizon)
     drives[max(0, first - 1 - CHARGE_OFF_LAG):last] = 1.0
-    phi = sc.factor.autocorrelation
     scale = math.sqrt(max(0.0, 1.0 - phi * phi))
     # dZ_t / de_s of the AR(1) factor (hazard.factor_paths): phi^t for s = 0, scale phi^(t - s) for 1 <= s <= t.
     t, s = np.meshgrid(np.arange(horizon), np.arange(horizon), indexing="ij")
@@ -69,12 +66,15 @@ def factor_innovations(sc: Scenario) -> tuple[np.ndarray, np.ndarray]:
     paths do not, and every path's weight is its likelihood ratio against the mixture,
     w = 1 / (a + (1 - a) exp(mu . e - |mu|^2 / 2)) with a = DEFENSIVE_SHARE and e the innovations as
     drawn. The weights average 1 and are at most 1 / a, so means stay as precise as plain Monte
-    Carlo's within a factor 1 / a while half the paths sample the tail."""
-    e = hazard.factor_innovations(sc.run.seed, sc.run.paths, sc.run.horizon_months)
-    mu = innovation_shift(sc)
+    Carlo's within a factor 1 / a while half the paths sample the tail. The module's orchestrator: it
+    reads the run, the capital window (applicants, capital) and the factor."""
+    run = sc.run
+    e = hazard.factor_innovations(run.seed, run.paths, run.horizon_months)
+    mu = innovation_shift(run.horizon_months, capital_window(run.horizon_months, sc.applicants, sc.capital.month),
+                          sc.capital.importance_quantile, sc.factor.autocorrelation)
     if not mu.any():
-        return e, np.ones(sc.run.paths)
-    shifted = (np.arange(sc.run.paths) % 2 == 1)[:, None]
+        return e, np.ones(run.paths)
+    shifted = (np.arange(run.paths) % 2 == 1)[:, None]
     drawn = np.where(shifted, e + mu, e)
     a = DEFENSIVE_SHARE
     return drawn, 1.0 / (a + (1.0 - a) * np.exp(drawn @ mu - 0.5 * float(mu @ mu)))

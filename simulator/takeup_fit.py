@@ -22,7 +22,7 @@ from scipy.special import expit
 
 from .calibration import Estimate, binomial
 from .codes import PRODUCTS
-from .config import Scenario, ScenarioError
+from .config import Policy, ScenarioError, Scorecard, Segment
 from .scorecard_fit import MIN_BADS, equal_count_bins, logistic
 from .tape import read_table, where
 
@@ -51,20 +51,20 @@ def read(path: Path) -> pd.DataFrame:
                          taken=offers["taken"].astype(str).str.lower().isin(["true", "1"]))
 
 
-def price_term(offers: pd.DataFrame, base: Scenario) -> np.ndarray:
-    """x = -s x channel x (APR - takeup_reference_apr), the regressor whose coefficient is price_sensitivity
-    (channel: the base's price_sensitivity of the offer's segment; 1 where the table has none or an
-    unknown one)."""
-    pol, card = base.policy, base.scorecard
-    s = np.maximum(0.0, 1.0 + pol.sensitivity_score_slope * (offers["score"].to_numpy() - card.base_score) / card.pdo)
+def price_term(offers: pd.DataFrame, policy: Policy, card: Scorecard, segments: dict[str, Segment]) -> np.ndarray:
+    """x = -s x channel x (APR - takeup_reference_apr), the regressor whose coefficient is price_sensitivity,
+    with the base's `policy` and scorecard `card` (channel: the price_sensitivity of the offer's segment
+    among the base's applicants' `segments`; 1 where the table has none or an unknown one)."""
+    s = np.maximum(0.0, 1.0 + policy.sensitivity_score_slope * (offers["score"].to_numpy() - card.base_score)
+                   / card.pdo)
     channel = np.ones(len(offers))
     if "segment" in offers:
-        factors = {name: seg.price_sensitivity for name, seg in base.applicants.segments.items()}
+        factors = {name: seg.price_sensitivity for name, seg in segments.items()}
         channel = offers["segment"].astype(str).map(factors).fillna(1.0).to_numpy(dtype=np.float64)
-    return -s * channel * (offers["apr"].to_numpy() - pol.takeup_reference_apr)
+    return -s * channel * (offers["apr"].to_numpy() - policy.takeup_reference_apr)
 
 
-def refit(offers: pd.DataFrame, base: Scenario) -> dict:
+def refit(offers: pd.DataFrame, policy: Policy, card: Scorecard, segments: dict[str, Segment]) -> dict:
     """The take-up rate by product (binomial), and `keys`: policy.takeup_base and policy.price_sensitivity
     (each an Estimate; takeup_base's standard error by the delta method), or none, with a `note` saying
     why and that the base's are kept, with too few offers taken or not taken or a fit that does not
@@ -81,7 +81,8 @@ def refit(offers: pd.DataFrame, base: Scenario) -> dict:
         out["note"] = (f"take-up: not refitted ({int(taken.sum()):,} offers taken and {int((~taken).sum()):,} not; at "
                        f"least {MIN_BADS} of each are needed): {kept}")
         return out
-    fit = logistic(taken, {"price_sensitivity": price_term(offers, base)}, np.zeros(len(offers)))
+    x = price_term(offers, policy, card, segments)
+    fit = logistic(taken, {"price_sensitivity": x}, np.zeros(len(offers)))
     if fit is None:
         out["note"] = f"take-up: not refitted (the logistic fit of taken on price does not converge): {kept}"
         return out
@@ -93,10 +94,10 @@ def refit(offers: pd.DataFrame, base: Scenario) -> dict:
                             f"{slope.value:.4f} (se {slope.se:.4f}, {len(offers):,} offers)")
     if not 0.0 < round(p, 6) < 1.0:
         raise ScenarioError(*where(offers, "taken"), f"expected a take-up between 0 and 1 at the base's "
-                            f"policy.takeup_reference_apr {base.policy.takeup_reference_apr:g}, found {p:.7f} "
+                            f"policy.takeup_reference_apr {policy.takeup_reference_apr:g}, found {p:.7f} "
                             f"(extrapolated from the offers' APRs, {offers['apr'].min():g} to {offers['apr'].max():g})")
     out["keys"] = {"takeup_base": Estimate(p, p * (1.0 - p) * c0.se, c0.n), "price_sensitivity": slope}
-    fitted = expit(c0.value + slope.value * price_term(offers, base))
+    fitted = expit(c0.value + slope.value * x)
     apr = offers["apr"].to_numpy(dtype=np.float64)
     bins = pd.DataFrame({"bin": equal_count_bins(apr, APR_BINS), "apr": apr, "taken": taken, "fitted": fitted})
     out["bins"] = bins.groupby("bin").agg(apr=("apr", "mean"), offers=("taken", "size"), taken=("taken", "mean"),

@@ -91,7 +91,7 @@ def applications(sc, borrower: np.ndarray) -> dict[str, np.ndarray]:
     out = {name: np.full(len(ids), np.nan) for name in FEATURES + ("score",)}
     new = ids < BOOK_ID_OFFSET
     if new.any():
-        apps = population.applicants_by_id(sc, ids[new])
+        apps = population.applicants_by_id(sc.applicants, sc.run.seed, ids[new])
         for name in FEATURES:
             out[name][new] = apps[name]
         out["score"][new] = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)["score"]

@@ -24,7 +24,7 @@ from .provisions import EclTable, spend_cap
 from .units import annual_rate, monthly_rate, share_of_cents, to_cents
 
 if TYPE_CHECKING:
-    from .config import Scenario
+    from .config import Products, Scenario
 
 # Struct of arrays, one entry per account, sorted by borrower: cents and rates a month (made by `accounts`).
 Accounts = namedtuple("Accounts", [
@@ -107,7 +107,7 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
         acquisition_cost=by_product_cents(sc.costs.acquisition), servicing_cost=by_product_cents(sc.costs.servicing),
         collection_cost=by_product_cents(sc.costs.collection),
         ecl=ecl.table, ecl_inv_eir_step=ecl.inv_eir_step, ecl_z0=ecl.z0, ecl_inv_z_step=ecl.inv_z_step,
-        spend_cap=spend_cap(sc))
+        spend_cap=spend_cap(beh.revolver_pay_share, hb))
 
 
 # A cell's factor paths: made once per cell (`factors`) and handed to its tasks, its ECL table and its results.
@@ -172,9 +172,10 @@ def hazard_quantile(pd_12m: np.ndarray, roll_rates: list[float], factor=None) ->
         return ndtri(hazard.hazard_from_pd12(np.asarray(pd_12m, dtype=np.float64), roll_rates, factor))
 
 
-def of_kind(sc: Scenario, key: str, kind: int) -> np.ndarray:
-    """`key` of the product section of each product of `kind`, by product code (0 for other kinds)."""
-    return np.array([getattr(getattr(sc.products, name), key) if k == kind else 0.0 for name, k in zip(PRODUCTS, KIND)])
+def of_kind(products: Products, key: str, kind: int) -> np.ndarray:
+    """`key` of the product section (of a scenario's `products`) of each product of `kind`, by product
+    code (0 for other kinds)."""
+    return np.array([getattr(getattr(products, name), key) if k == kind else 0.0 for name, k in zip(PRODUCTS, KIND)])
 
 
 # Amounts the constructor takes in yuan (kept in cents), and fields it derives (refused as given).

@@ -20,6 +20,11 @@ def scenario(tmp_path: Path, *overrides: str) -> Scenario:
     return load_scenario(file, list(overrides)).scenario
 
 
+def read_book(path: Path, sc: Scenario) -> dict[str, np.ndarray]:
+    """The book at `path` as the scenario reads it: its lines' default spend and its scorecard."""
+    return book.read_book(path, sc.applicants.line().spend_median, sc.scorecard)
+
+
 def good_book() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -58,14 +63,14 @@ def check_good(book: dict[str, np.ndarray]) -> None:
 def test_read_book_csv(tmp_path):
     path = tmp_path / "book.csv"
     good_book().to_csv(path, index=False)
-    check_good(book.read_book(path, scenario(tmp_path)))
+    check_good(read_book(path, scenario(tmp_path)))
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".pq"])
 def test_read_book_parquet(tmp_path, suffix):
     path = tmp_path / f"book{suffix}"
     good_book().to_parquet(path, index=False)
-    check_good(book.read_book(path, scenario(tmp_path)))
+    check_good(read_book(path, scenario(tmp_path)))
 
 
 def test_score_replaces_pd(tmp_path):
@@ -75,7 +80,7 @@ def test_score_replaces_pd(tmp_path):
     frame["score"] = [s.base_score, s.base_score + s.pdo, 500.0]
     path = tmp_path / "book.csv"
     frame.to_csv(path, index=False)
-    pd_12m = book.read_book(path, sc)["pd_12m"]
+    pd_12m = read_book(path, sc)["pd_12m"]
     assert math.isclose(pd_12m[0], 1 / (1 + s.base_odds))
     assert math.isclose(pd_12m[1], 1 / (1 + 2 * s.base_odds))
     factor = s.pdo / math.log(2)
@@ -112,7 +117,7 @@ def test_bad_values_name_file_row_and_column(tmp_path, column, value, expected):
     path = tmp_path / "book.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(ScenarioError) as info:
-        book.read_book(path, scenario(tmp_path))
+        read_book(path, scenario(tmp_path))
     err = info.value
     assert err.file == str(path)
     assert err.key == f"row 2: column {column}"
@@ -126,7 +131,7 @@ def test_bad_value_parquet(tmp_path):
     path = tmp_path / "book.parquet"
     frame.to_parquet(path, index=False)
     with pytest.raises(ScenarioError) as info:
-        book.read_book(path, scenario(tmp_path))
+        read_book(path, scenario(tmp_path))
     assert info.value.key == "row 3: column apr"
     assert "-1.0" in info.value.what
 
@@ -136,7 +141,7 @@ def test_missing_column(tmp_path, column):
     path = tmp_path / "book.csv"
     good_book().drop(columns=column).to_csv(path, index=False)
     with pytest.raises(ScenarioError) as info:
-        book.read_book(path, scenario(tmp_path))
+        read_book(path, scenario(tmp_path))
     assert (info.value.file, info.value.key, info.value.what) == (str(path), f"column {column}", "missing")
 
 
@@ -144,22 +149,22 @@ def test_unknown_extension(tmp_path):
     path = tmp_path / "book.xlsx"
     path.write_text("x")
     with pytest.raises(ScenarioError) as info:
-        book.read_book(path, scenario(tmp_path))
+        read_book(path, scenario(tmp_path))
     assert info.value.file == str(path) and ".xlsx" in info.value.what
 
 
 def test_missing_and_unreadable_files(tmp_path):
     sc = scenario(tmp_path)
     with pytest.raises(ScenarioError, match="not found"):
-        book.read_book(tmp_path / "nope.csv", sc)
+        read_book(tmp_path / "nope.csv", sc)
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"not a parquet file")
     with pytest.raises(ScenarioError, match="cannot read"):
-        book.read_book(bad, sc)
+        read_book(bad, sc)
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     with pytest.raises(ScenarioError, match="cannot read"):
-        book.read_book(empty, sc)
+        read_book(empty, sc)
 
 
 def test_states_cover_all(tmp_path):
@@ -168,7 +173,7 @@ def test_states_cover_all(tmp_path):
     frame["overdue"] = [0.0] + [100.0] * (len(STATES) - 1)
     path = tmp_path / "book.csv"
     frame.to_csv(path, index=False)
-    np.testing.assert_array_equal(book.read_book(path, scenario(tmp_path))["state"], np.arange(len(STATES)))
+    np.testing.assert_array_equal(read_book(path, scenario(tmp_path))["state"], np.arange(len(STATES)))
 
 
 @pytest.mark.parametrize("column", ["apr", "term_months", "method", "months_on_book"])
@@ -176,7 +181,7 @@ def test_missing_loan_column(tmp_path, column):
     path = tmp_path / "book.csv"
     good_book().drop(columns=column).to_csv(path, index=False)
     with pytest.raises(ScenarioError) as info:
-        book.read_book(path, scenario(tmp_path))
+        read_book(path, scenario(tmp_path))
     assert (info.value.key, info.value.what) == (f"column {column}", "missing")
 
 
@@ -192,7 +197,7 @@ def test_mixed_book_of_the_three_products(tmp_path):
     path = tmp_path / "book.csv"
     path.write_text(MIXED)
     sc = scenario(tmp_path)
-    got = book.read_book(path, sc)
+    got = read_book(path, sc)
     np.testing.assert_array_equal(got["product"], [PRODUCTS.index(p) for p in ("jiebei", "yuefu", "huabei", "huabei")])
     np.testing.assert_array_equal(got["term"][:2], [9, 4])                  # remaining instalments
     np.testing.assert_allclose(got["fee"], [0.0, 1500 * 0.0075, 0.0, 0.0])   # yuan a period
@@ -224,7 +229,7 @@ def test_bad_mixed_book_rows(tmp_path, row, column, value, expected):
     path = tmp_path / "book.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(ScenarioError) as info:
-        book.read_book(path, scenario(tmp_path))
+        read_book(path, scenario(tmp_path))
     assert info.value.key == f"row {row}: column {column}" and expected in info.value.what
 
 
@@ -232,7 +237,7 @@ def test_delinquent_rows_need_their_overdue_principal(tmp_path):
     path = tmp_path / "book.csv"
     good_book().drop(columns="overdue").to_csv(path, index=False)
     with pytest.raises(ScenarioError) as info:
-        book.read_book(path, scenario(tmp_path))
+        read_book(path, scenario(tmp_path))
     assert info.value.key == "column overdue" and "row 2 is delinquent" in info.value.what
 
 
@@ -242,5 +247,5 @@ def test_parquet_column_of_dates_is_not_a_principal(tmp_path):
     path = tmp_path / "book.parquet"
     frame.to_parquet(path, index=False)
     with pytest.raises(ScenarioError) as info:
-        book.read_book(path, scenario(tmp_path))
+        read_book(path, scenario(tmp_path))
     assert info.value.key == "column principal" and "expected numbers" in info.value.what

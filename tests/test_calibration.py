@@ -282,7 +282,7 @@ def test_line_payer_shares_and_spend_come_back(round_trip):
     lognormal median and sigma of their spend are within 3 standard errors of the scenario's."""
     folder, _, _ = round_trip
     truth = load_scenario(folder / "s.toml").scenario
-    found = calibration.line_terms(tape.read(folder / "tape.parquet")[0], truth)
+    found = calibration.line_terms(tape.read(folder / "tape.parquet")[0], truth.behaviour)
     for k, share in enumerate(truth.behaviour.payer_shares):
         assert abs(found["payer_shares"][k].value - share) < 3 * found["payer_shares"][k].se, (k, found, share)
     hb = truth.applicants.huabei
@@ -324,7 +324,7 @@ def test_takeup_comes_back_from_the_offers(round_trip, tmp_path):
     folder, _, _ = round_trip
     truth = load_scenario(folder / "s.toml").scenario
     offers = takeup_fit.read(tape.offers_path(folder / "tape.parquet"))
-    found = takeup_fit.refit(offers, truth)
+    found = takeup_fit.refit(offers, truth.policy, truth.scorecard, truth.applicants.segments)
     for key in ("takeup_base", "price_sensitivity"):
         e = found["keys"][key]
         assert abs(e.value - getattr(truth.policy, key)) < 3 * e.se and e.n > 50_000, (key, e)

@@ -161,3 +161,42 @@ def test_products_are_named_only_in_their_rooms():
     named = {p.stem for p in PACKAGE.glob("*.py") if PRODUCT_NAME.search(p.read_text())}
     assert "codes" in named, "the pattern finds no product: it is wrong"
     assert named <= rooms, f"modules naming a product outside the rooms of docs/architecture.md: {sorted(named - rooms)}"
+
+
+# The functions that may take the whole Scenario: orchestrators, and functions that read four or more
+# of its sections (docs/architecture.md, "Who reads the whole scenario"). Every other function takes
+# the section or the numbers it reads.
+READS_THE_SCENARIO = {
+    "backtesting": {"scenario_pd", "replay_accounts", "fraud_share"},
+    "calibration": {"against_base", "calibrate"}, "config": {"__init__", "book_path"},
+    "engine": {"plan_tasks", "use_threads", "run_task", "_remote_task", "run_accounts", "per_path_values", "cell_sums",
+               "__init__", "run"},
+    "figures": {"fit_figures"}, "origination": {"new_accounts", "book_accounts", "_chunk", "_prepared", "prepare"},
+    "pages": {"fit_report"}, "policy": {"decide"}, "population": {"applicants"}, "provisions": {"ecl_table"},
+    "results": {"series_shapes", "build_dataset"}, "scorecard_fit": {"from_tape"}, "tail": {"factor_innovations"},
+    "tape": {"applications", "frame", "offers_frame", "frames"},
+    "terms": {"kernel_terms", "factors", "n_bands", "output_shapes"},
+}
+
+
+def _takes_the_scenario(arg: ast.arg) -> bool:
+    if arg.annotation is None:
+        return arg.arg in ("sc", "scenario", "base")
+    names = {n.id for n in ast.walk(arg.annotation) if isinstance(n, ast.Name)}
+    names |= {n.value for n in ast.walk(arg.annotation) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    return "Scenario" in names
+
+
+def test_domain_functions_take_what_they_read():
+    """A function takes the whole Scenario only if it is listed above (an orchestrator)."""
+    found = {}
+    for path in PACKAGE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+                if any(_takes_the_scenario(a) for a in args):
+                    found.setdefault(path.stem, set()).add(node.name)
+    assert found.get("engine"), "the rule finds no function: it is wrong"
+    extra = {m: sorted(names - READS_THE_SCENARIO.get(m, set())) for m, names in found.items()}
+    extra = {m: names for m, names in extra.items() if names}
+    assert not extra, f"functions taking the whole Scenario (give them their section, or list them): {extra}"

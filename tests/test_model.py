@@ -80,7 +80,8 @@ def test_score_bands():
 def test_price_curve_divides_by_the_score_span(scenario_file):
     sc = scenario(scenario_file, "policy.curve_scores=[600.0, 700.0]", "policy.curve_aprs.jiebei=[0.20, 0.10]",
                   "policy.curve_aprs.huabei=[0.1825]", "policy.curve_aprs.yuefu=[0.30, 0.12]")
-    apr = policy.risk_price(np.array([550.0, 600.0, 625.0, 650.0, 700.0, 800.0]), np.zeros(6), sc)
+    apr = policy.risk_price(np.array([550.0, 600.0, 625.0, 650.0, 700.0, 800.0]), np.zeros(6), sc.policy, sc.products,
+                            sc.funding.cost_of_funds, risk.loss_given_default(sc.behaviour))
     # (score - min) / (max - min) of the way from 20% to 10%; flat beyond the ends.
     assert np.allclose(apr[:, JIEBEI], [0.20, 0.20, 0.175, 0.15, 0.10, 0.10])
     assert np.allclose(apr[:, PRODUCTS.index("yuefu")], [0.30, 0.30, 0.255, 0.21, 0.12, 0.12])
@@ -90,8 +91,9 @@ def test_price_curve_divides_by_the_score_span(scenario_file):
 def test_risk_based_price_and_daily_rate_bounds(scenario_file):
     sc = scenario(scenario_file, "policy.pricing=\"risk_based\"", "policy.risk_margin=0.03",
                   "funding.cost_of_funds=0.06")
-    lgd = risk.loss_given_default(sc)
-    apr = policy.risk_price(np.zeros(3), np.array([0.01, 0.05, 0.5]), sc)[:, JIEBEI]
+    lgd = risk.loss_given_default(sc.behaviour)
+    apr = policy.risk_price(np.zeros(3), np.array([0.01, 0.05, 0.5]), sc.policy, sc.products, sc.funding.cost_of_funds,
+                            lgd)[:, JIEBEI]
     terms = sc.products.jiebei
     expected = np.clip(0.06 + np.array([0.01, 0.05, 0.5]) * lgd + 0.03,
                        terms.daily_rate_min * 365, terms.daily_rate_max * 365)
@@ -117,7 +119,8 @@ def test_apr_cap(scenario_file, on_cap):
     score = np.linspace(560, 760, 201)
     apps = applicants_for_policy(len(score), score)
     dec = policy.decide(apps, {"score": score, "pd_12m": scoring.pd_from_score(score, sc.scorecard)}, sc)
-    uncapped = policy.risk_price(score, np.zeros_like(score), sc)[:, JIEBEI]
+    uncapped = policy.risk_price(score, np.zeros_like(score), sc.policy, sc.products, sc.funding.cost_of_funds,
+                                 risk.loss_given_default(sc.behaviour))[:, JIEBEI]
     above = uncapped > 0.15
     assert above.any() and (~above).any()
     approved, apr, outcome = dec["approved"][:, JIEBEI], dec["apr"][:, JIEBEI], dec["outcome"][:, JIEBEI]
@@ -146,18 +149,20 @@ def test_decision_rules(scenario_file):
 def test_takeup_falls_with_price_and_more_so_for_good_scores(scenario_file):
     sc = scenario(scenario_file)
     apr = np.array([0.10, 0.15, 0.20, 0.24])
-    low = policy.takeup_probability(apr, np.full(4, 560.0), sc)
-    high = policy.takeup_probability(apr, np.full(4, 700.0), sc)
+    low = policy.takeup_probability(apr, np.full(4, 560.0), sc.policy, sc.scorecard)
+    high = policy.takeup_probability(apr, np.full(4, 700.0), sc.policy, sc.scorecard)
     assert np.all(np.diff(low) < 0) and np.all(np.diff(high) < 0)
     assert high[-1] / high[0] < low[-1] / low[0]        # better applicants leave faster as price rises
     pol = sc.policy
-    ref = policy.takeup_probability(np.array([pol.takeup_reference_apr]), np.array([sc.scorecard.base_score]), sc)
+    ref = policy.takeup_probability(np.array([pol.takeup_reference_apr]), np.array([sc.scorecard.base_score]), pol,
+                                    sc.scorecard)
     assert ref[0] == pytest.approx(pol.takeup_base)
 
 
 def test_limits_grow_with_income_and_score(scenario_file):
     sc = scenario(scenario_file)
-    limit = policy.credit_limit(np.array([5000.0, 10000.0, 5000.0]), np.array([600.0, 600.0, 640.0]), sc)
+    limit = policy.credit_limit(np.array([5000.0, 10000.0, 5000.0]), np.array([600.0, 600.0, 640.0]), sc.policy,
+                                sc.scorecard)
     pol = sc.policy
     assert limit[0] == math.floor(5000 * pol.limit_income_multiple)
     assert limit[1] == 2 * limit[0]

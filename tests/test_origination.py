@@ -21,7 +21,7 @@ def test_new_accounts_carry_the_decided_terms(tmp_path):
     (half up), its term or tenor and method; a line its limit, line cap and capped spend."""
     sc = loaded_scenario(tmp_path, ["applicants.monthly_volume=3000", "run.horizon_months=2",
                                     "applicants.origination_months=1"]).scenario
-    apps = population.applicants_by_id(sc, np.arange(3000, dtype=np.int64))
+    apps = population.applicants_by_id(sc.applicants, sc.run.seed, np.arange(3000, dtype=np.int64))
     scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)
     band = scoring.score_band(scores["score"], sc.scorecard.bands)
     dec = policy.decide(apps, scores, sc)

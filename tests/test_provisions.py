@@ -113,12 +113,13 @@ def test_ecl_at_origination_is_the_models_own_discounted_loss(tmp_path, kind):
         rate, method = 0.02, METHODS.index(kind)
     out = engine.run_accounts(sc, accounts)
     product = int(accounts.product[0])
-    q = provisions.pool_hazards(sc, accounts, terms.n_bands(sc))[0][product, accounts.band[0]]
-    prepay = sc.behaviour.prepay_monthly
-    p_co = provisions.charge_off_probabilities(np.array([q]), np.array([prepay]), sc, term + 7)
-    lifetime = provisions.loan_ecl(p_co[0], method, np.array([rate]), sc, term, lifetime=True)[0, 0, 0, term]
-    lgd = provisions.loss_given_charge_off(sc, np.array([rate]))[0]
-    life_sim, twelve_sim = simulated_losses(out, rate, lgd)
+    beh = sc.behaviour
+    q = provisions.pool_hazards(accounts, terms.n_bands(sc), beh.roll_rates, sc.factor)[0][product, accounts.band[0]]
+    p_co = provisions.charge_off_probabilities(np.array([q]), np.array([beh.prepay_monthly]), sc.factor, beh.roll_rates,
+                                               sc.macro.prepay_in_force(), term + 7)
+    lgd = provisions.loss_given_charge_off(sc.behaviour, np.array([rate]))
+    lifetime = provisions.loan_ecl(p_co[0], method, np.array([rate]), lgd, term, lifetime=True)[0, 0, 0, term]
+    life_sim, twelve_sim = simulated_losses(out, rate, lgd[0])
     se = life_sim.std(ddof=1) / np.sqrt(paths)
     assert abs(lifetime * principal * n - life_sim.mean()) < 3 * se, (lifetime * principal * n, life_sim.mean(), se)
     booked = out["opening_allowance"].sum(axis=(1, 2, 3)) / 100                        # the kernel's, per path
@@ -134,12 +135,16 @@ def test_point_in_time_follows_the_factor(tmp_path):
     equals the through-the-cycle average (up to the quadrature of each)."""
     sc = loaded_scenario(tmp_path, ["factor.asset_correlation=0.1", "factor.roll_correlation=0.1"]).scenario
     q, prepay, nodes = np.array([-2.3]), np.array([0.02]), np.array([-2.0, 0.0, 2.0])
-    pit = provisions.charge_off_probabilities(q, prepay, sc, 24, nodes)[0].sum(axis=-1)
+    def charge_offs(sc, *nodes):
+        return provisions.charge_off_probabilities(q, prepay, sc.factor, sc.behaviour.roll_rates,
+                                                   sc.macro.prepay_in_force(), 24, *nodes)
+
+    pit = charge_offs(sc, nodes)[0].sum(axis=-1)
     assert np.all(np.diff(pit, axis=0) < 0)
     flat = loaded_scenario(tmp_path, ["factor.asset_correlation=0.1", "factor.roll_correlation=0.1",
                                       "factor.autocorrelation=0"]).scenario
-    ttc = provisions.charge_off_probabilities(q, prepay, flat, 24)[0, 0].sum(axis=-1)
-    pit = provisions.charge_off_probabilities(q, prepay, flat, 24, nodes)[0].sum(axis=-1)
+    ttc = charge_offs(flat)[0, 0].sum(axis=-1)
+    pit = charge_offs(flat, nodes)[0].sum(axis=-1)
     np.testing.assert_allclose(pit[:, 1:], np.broadcast_to(ttc[1:], pit[:, 1:].shape), rtol=0.03)
 
 
@@ -248,7 +253,7 @@ def test_line_ecl_follows_the_payer_types_balance(tmp_path, payer, tolerance):
                               principal=1000.0, limit=4000.0, line_cap=4000.0, apr=apr,
                               payer=PAYER_TYPES.index(payer), spend=800.0, pd_12m=np.full(n, 0.08))
     out = engine.run_accounts(sc, accounts)
-    lgd = provisions.loss_given_charge_off(sc, np.array([apr / 12]))[0]
+    lgd = provisions.loss_given_charge_off(sc.behaviour, np.array([apr / 12]))[0]
     _, twelve_sim = simulated_losses(out, apr / 12, lgd)
     booked = out["opening_allowance"].sum() / paths / 100
     assert abs(booked / twelve_sim.mean() - 1) < tolerance, (booked, twelve_sim.mean())
