@@ -22,7 +22,7 @@ prime: install
 		--set run.paths=1 --out $$d/prime --quiet --no-report; s=$$?; rm -rf $$d; exit $$s
 
 test: prime
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 bench: install
 	$(BIN)/python benchmarks/kernel_throughput.py
