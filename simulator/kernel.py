@@ -29,7 +29,7 @@ import numba as nb
 import numpy as np
 
 from .codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, ACQUISITION, ALLOWANCE, BADS, BALANCE,
-                    CHARGED_OFF_AMT, CHARGED_OFF_STATUS, CLOSED_STATUS, PREPAID_STATUS, COLLECTION, DISCOUNT, DPD90, DRAWN, FEES, FUNDING, INTEREST, KIND, LINE,
+                    CHARGED_OFF_AMT, CHARGED_OFF_STATUS, CLOSED_STATUS, PREPAID_STATUS, COLLECTION, DISCOUNT, DPD90, DRAWN, FEES, FUNDING, INTEREST, LINE,
                     N_CHARGED_OFF, N_CLOSED, N_MATURED, N_ORIGINATED, N_PREPAID, N_STATES, ORIGINATED, PD_MONTHS,
                     PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, SERVICING, TRANSACTOR, V_ALLOWANCE, V_CHARGED_OFF,
                     V_COSTS, V_EARNINGS, V_ORIGINAL, V_RECOVERED, VINTAGE_STATES, WRITTEN_OFF, T_BALANCE, T_CHARGED_OFF,
@@ -571,7 +571,7 @@ def simulate_piece(piece, n_pieces, c, terms, acc, borrower_start, z, roll, prep
                 if not single:
                     worst_c[:] = -1
                 for i in range(first, last):
-                    if KIND[acc.product[i]] == LINE:
+                    if terms.kind[acc.product[i]] == LINE:
                         _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst_c, single, cdf, inv)
                     else:
                         _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst_c, single, cdf, inv)

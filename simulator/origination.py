@@ -13,7 +13,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import book, memory, policy, population, products, rng, scoring, terms
-from .codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, EQUAL_PRINCIPAL, FUNNEL, KIND, LINE, LOAN, N_STATES,
+from .codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, FUNNEL, KIND, LINE, LOAN, N_STATES,
                     PLAN, PRODUCTS, TAKEUPS)
 from .config import Scenario
 from .terms import Accounts
@@ -35,7 +35,7 @@ def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np
     module: it reads the products, behaviour, factor and run sections."""
     who, prod = _cells(dec["takeup"])
     kind = np.asarray(KIND)[prod]
-    is_line, is_loan, is_plan = kind == LINE, kind == LOAN, kind == PLAN
+    is_line, is_plan = kind == LINE, kind == PLAN
     amount = dec["amount"][who, prod]
     multiplier = np.array([getattr(sc.products, name).risk_multiplier for name in PRODUCTS])[prod]
     pd_12m = scoring.product_pd(scores["true_pd_12m"][who], multiplier)
@@ -47,8 +47,7 @@ def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np
         principal=np.where(is_line, 0.0, amount),
         apr=np.where(is_plan, 0.0, dec["apr"][who, prod]),
         fee_rate=np.where(is_plan, dec["rate"][who, prod], 0.0),     # a plan's decided rate: its flat fee a period
-        term=np.select([is_loan, is_plan], [apps["term"][who], apps["tenor"][who]], 0),
-        method=np.select([is_loan, is_plan], [apps["method"][who], EQUAL_PRINCIPAL], 0),
+        term=apps["term"][who, prod], method=apps["method"][who, prod],
         discount_rate=terms.of_kind(sc.products, "merchant_discount", PLAN)[prod],
         limit=np.where(is_line, amount, 0.0),
         line_cap=np.where(is_line, dec["line_cap"][who], 0.0),
@@ -92,11 +91,11 @@ def cap_effect(apps: dict[str, np.ndarray], band: np.ndarray, dec: dict[str, np.
         taken = np.flatnonzero(capped[:, p])
         amount = dec["amount"][taken, p]
         if kind == LOAN:
-            term, method = apps["term"][taken], apps["method"][taken]
+            term, method = apps["term"][taken, p], apps["method"][taken, p]
             lost = (products.scheduled_interest(method, amount, monthly_rate(dec["risk_apr"][taken, p]), term)
                     - products.scheduled_interest(method, amount, dec["rate"][taken, p], term))
         elif kind == PLAN:
-            tenor = apps["tenor"][taken]
+            tenor = apps["term"][taken, p]
             fee_before = products.fee_rate_for_apr(dec["risk_apr"][taken, p], tenor)
             lost = (fee_before - dec["rate"][taken, p]) * amount * tenor
         else:              # a line has no schedule

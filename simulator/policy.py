@@ -142,7 +142,7 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
     risk_apr = risk_price(score, scores["pd_12m"], pol, scenario.products, scenario.funding.cost_of_funds,
                           loss_given_default(scenario.behaviour))
     plan = np.asarray(KIND) == PLAN
-    risk_apr[:, plan] = np.where(apps["promotion"][:, None], 0.0, risk_apr[:, plan])   # merchant-funded: no fee
+    risk_apr[:, plan] = np.where(apps["promotion"][:, plan], 0.0, risk_apr[:, plan])   # merchant-funded: no fee
     over = risk_apr > pol.apr_cap
     if pol.on_cap == "reject":
         outcome[over & (outcome == APPROVED)] = ABOVE_CAP
@@ -152,7 +152,7 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
     # Monthly rate of a loan and of a line; a purchase plan's flat fee a period with that all-in APR.
     rate = monthly_rate(apr)
     for p in np.flatnonzero(plan):
-        rate[:, p] = fee_rate_for_apr(apr[:, p], apps["tenor"])
+        rate[:, p] = fee_rate_for_apr(apr[:, p], apps["term"][:, p])
 
     # The total limit, taken by each offered product in turn.
     total = np.where(borrower == APPROVED, credit_limit(apps["income"], score, pol, scenario.scorecard), 0.0)
@@ -163,11 +163,11 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
         p, terms = PRODUCTS.index(name), getattr(scenario.products, name)
         live = outcome[:, p] == APPROVED
         if KIND[p] == LOAN:
-            want = np.clip(apps["amount"], terms.min_amount, terms.max_amount)
+            want = np.clip(apps["amount"][:, p], terms.min_amount, terms.max_amount)
             fits = remaining >= terms.min_amount
             got = np.minimum(want, remaining)
         elif KIND[p] == PLAN:
-            want = np.clip(apps["price"], terms.min_amount, terms.max_amount)
+            want = np.clip(apps["amount"][:, p], terms.min_amount, terms.max_amount)
             fits = remaining >= want
             got = want
         else:

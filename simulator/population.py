@@ -17,7 +17,7 @@ from scipy import stats
 from scipy.special import ndtr
 
 from . import rng
-from .codes import METHOD_CODES, PRODUCTS
+from .codes import EQUAL_PRINCIPAL, KIND, LOAN, METHOD_CODES, PLAN, PRODUCTS
 from .config import Applicants, Scenario
 
 # Numerical constants (not model figures).
@@ -147,7 +147,6 @@ def applicants(scenario: Scenario, first_month: int = 1, last_month: int | None 
 def applicants_by_id(a: Applicants, seed: int, ids: np.ndarray) -> dict[str, np.ndarray]:
     """The applicants with ids `ids` under the applicants' section `a` and the run's `seed` (each a
     pure function of the seed and its id: a loan tape's borrowers get their application features back)."""
-    req = a.jiebei
     ids = np.asarray(ids, dtype=np.int64)
     n = len(ids)
     month = (ids // max(a.monthly_volume, 1) + 1).astype(np.int32)
@@ -187,17 +186,31 @@ def applicants_by_id(a: Applicants, seed: int, ids: np.ndarray) -> dict[str, np.
     # requests[i, p]: applicant i asks for product p (its main product, and others it also wants).
     requests = np.empty((n, len(PRODUCTS)), dtype=np.bool_)
     for p, name in enumerate(PRODUCTS):
-        requests[:, p] = (product == p) | (uniform(rng.ALSO_REQUEST + p) < a.also_requests.get(name, 0.0))
-    spend = np.round(a.huabei.spend_median * np.exp(a.huabei.spend_sigma * normal(rng.SPEND_MEAN)), 2)
-    yf = a.yuefu
-    price = np.round(yf.price_median * np.exp(yf.price_sigma * normal(rng.PRICE)))
-    tenor = np.asarray(yf.tenors, dtype=np.int32)[_categorical(uniform(rng.TENOR), yf.tenor_shares)]
-    promotion = uniform(rng.PROMOTION) < yf.promotion_share
-    amount = np.round(by_segment("loan_amount_median") * np.exp(req.amount_sigma * normal(rng.AMOUNT)))
-    terms = np.asarray(req.terms, dtype=np.int32)
-    term = terms[_categorical(uniform(rng.TERM), req.term_shares)]
-    codes = np.asarray([METHOD_CODES[m] for m in req.methods], dtype=np.int8)
-    method = codes[_categorical(uniform(rng.METHOD), req.method_shares)]
+        requests[:, p] = (product == p) | (uniform(rng.also_request(p)) < a.also_requests.get(name, 0.0))
+    line = a.line()
+    spend = np.round(line.spend_median * np.exp(line.spend_sigma * normal(rng.SPEND_MEAN)), 2)
+    # What the applicant would ask of each product, by its kind: a loan's amount, term and method; a
+    # plan's price, tenor and whether it is a merchant-funded promotion. The k-th product of a kind
+    # draws with its own purposes (rng.of_product).
+    amount = np.zeros((n, len(PRODUCTS)))
+    term = np.zeros((n, len(PRODUCTS)), dtype=np.int32)
+    method = np.zeros((n, len(PRODUCTS)), dtype=np.int8)
+    promotion = np.zeros((n, len(PRODUCTS)), dtype=np.bool_)
+    for p, (name, kind) in enumerate(zip(PRODUCTS, KIND)):
+        req, k = getattr(a, name), KIND[:p].count(kind)
+        if kind == LOAN:
+            amount[:, p] = np.round(by_segment("loan_amount_median")
+                                    * np.exp(req.amount_sigma * normal(rng.of_product(rng.AMOUNT, k))))
+            term[:, p] = np.asarray(req.terms, dtype=np.int32)[
+                _categorical(uniform(rng.of_product(rng.TERM, k)), req.term_shares)]
+            codes = np.asarray([METHOD_CODES[m] for m in req.methods], dtype=np.int8)
+            method[:, p] = codes[_categorical(uniform(rng.of_product(rng.METHOD, k)), req.method_shares)]
+        elif kind == PLAN:
+            amount[:, p] = np.round(req.price_median * np.exp(req.price_sigma * normal(rng.of_product(rng.PRICE, k))))
+            term[:, p] = np.asarray(req.tenors, dtype=np.int32)[
+                _categorical(uniform(rng.of_product(rng.TENOR, k)), req.tenor_shares)]
+            method[:, p] = EQUAL_PRINCIPAL
+            promotion[:, p] = uniform(rng.of_product(rng.PROMOTION, k)) < req.promotion_share
     verification_failed = uniform(rng.VERIFY) < a.verification_fail_rate
 
     return {
@@ -210,13 +223,11 @@ def applicants_by_id(a: Applicants, seed: int, ids: np.ndarray) -> dict[str, np.
         "age": age,
         "tenure": tenure,
         "past_delinquencies": past,
-        "amount": amount,
-        "term": term,
-        "method": method,
         "verification_failed": verification_failed,
         "requests": requests,
-        "spend": spend,
-        "price": price,
-        "tenor": tenor,
-        "promotion": promotion,
+        "amount": amount,          # [applicant, product]: a loan's amount, a plan's price (yuan; 0 for a line)
+        "term": term,              # [applicant, product]: a loan's term, a plan's tenor (months)
+        "method": method,          # [applicant, product]: a loan's method code; EQUAL_PRINCIPAL for a plan
+        "promotion": promotion,    # [applicant, product]: a plan's purchase in a merchant-funded promotion
+        "spend": spend,            # the line's mean monthly spend (yuan)
     }

@@ -39,6 +39,19 @@ ACTIVE = 35
 ATTRITION = 36
 SEGMENT = 37
 REPLAY_FRAUD = 38  # a backtest's replayed borrower is a fraudster: apart from FRAUD, which made the tape
+PRODUCT_STRIDE = 1 << 16   # purposes of the k-th product of a kind: purpose + k x PRODUCT_STRIDE (`of_product`)
+
+
+def of_product(purpose: int, k: int) -> int:
+    """The purpose of a draw for the k-th product of its kind (k = 0: `purpose` itself), apart from
+    every other purpose."""
+    return purpose + k * PRODUCT_STRIDE
+
+
+def also_request(product: int) -> int:
+    """The purpose of the draw by which an applicant also asks for `product`: ALSO_REQUEST + product for
+    the first three products (as in earlier versions), apart from every other purpose after them."""
+    return ALSO_REQUEST + product if product < 3 else of_product(ALSO_REQUEST, product)
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

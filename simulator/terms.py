@@ -60,6 +60,8 @@ Terms = namedtuple("Terms", [
     "acquisition_cost", "servicing_cost", "collection_cost",   # cents by product
     "ecl", "ecl_inv_eir_step", "ecl_z0", "ecl_inv_z_step",    # provisions.EclTable
     "spend_cap",     # by payer type: the most a line's mean spend counts for in its ECL (provisions.spend_cap)
+    "kind",          # by product code: its kind (codes.KIND), an array: a global tuple would be frozen into
+                     # the cached kernel, which Numba does not recompile when codes.py alone changes
 ])
 
 # Integer sums the kernel adds into (each with a leading thread axis; see `kernel.simulate`).
@@ -107,7 +109,7 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
         acquisition_cost=by_product_cents(sc.costs.acquisition), servicing_cost=by_product_cents(sc.costs.servicing),
         collection_cost=by_product_cents(sc.costs.collection),
         ecl=ecl.table, ecl_inv_eir_step=ecl.inv_eir_step, ecl_z0=ecl.z0, ecl_inv_z_step=ecl.inv_z_step,
-        spend_cap=spend_cap(beh.revolver_pay_share, hb))
+        spend_cap=spend_cap(beh.revolver_pay_share, hb), kind=np.asarray(KIND, dtype=np.int8))
 
 
 # A cell's factor paths: made once per cell (`factors`) and handed to its tasks, its ECL table and its results.

@@ -9,7 +9,7 @@ import pytest
 from scipy.special import expit
 
 from simulator import hazard, policy, risk, scoring
-from simulator.codes import PRODUCTS
+from simulator.codes import KIND, LOAN, PLAN, PRODUCTS
 from simulator.config import load_scenario
 
 JIEBEI = PRODUCTS.index("jiebei")
@@ -108,8 +108,12 @@ def applicants_for_policy(n: int, score: np.ndarray, products=("jiebei",)):
     return {
         "id": np.arange(n), "verification_failed": np.zeros(n, dtype=bool), "dti": np.full(n, 0.2),
         "past_delinquencies": np.zeros(n, dtype=np.int32), "income": np.full(n, 8000.0), "segment": np.zeros(n, np.int8),
-        "amount": np.full(n, 5000.0), "score": score, "requests": requests, "price": np.full(n, 1000.0),
-        "tenor": np.full(n, 6, dtype=np.int32), "promotion": np.zeros(n, dtype=bool),
+        "score": score, "requests": requests,
+        # per product: a loan's amount 5,000 and a plan's price 1,000; a plan's tenor 6; no promotion
+        "amount": np.where(np.asarray(KIND) == LOAN, 5000.0, np.where(np.asarray(KIND) == PLAN, 1000.0, 0.0))[None, :]
+        .repeat(n, axis=0),
+        "term": np.where(np.asarray(KIND) == PLAN, 6, 0).astype(np.int32)[None, :].repeat(n, axis=0),
+        "promotion": np.zeros((n, len(PRODUCTS)), dtype=bool),
     }
 
 
@@ -233,7 +237,7 @@ def test_line_and_purchase_prices(scenario_file):
     sc = scenario(scenario_file, "policy.apr_cap=0.36", "policy.curve_aprs.huabei=[0.1825]")
     apps = applicants_for_policy(3, np.full(3, 700.0))
     apps["requests"][:] = True
-    apps["tenor"][:] = [3, 6, 12]
+    apps["term"][:, PRODUCTS.index("yuefu")] = [3, 6, 12]
     dec = policy.decide(apps, {"score": np.full(3, 700.0), "pd_12m": np.full(3, 0.01)}, sc)
     line, buy = PRODUCTS.index("huabei"), PRODUCTS.index("yuefu")
     assert dec["approved"][:, line].all() and np.allclose(dec["apr"][:, line], 0.1825)

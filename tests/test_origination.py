@@ -37,13 +37,13 @@ def test_new_accounts_carry_the_decided_terms(tmp_path):
     np.testing.assert_array_equal(acc.line_cap, np.where(line, cents(dec["line_cap"][who]), 0))
     np.testing.assert_array_equal(acc.spend, np.where(line, cents(np.minimum(apps["spend"][who],
                                                                              sc.products.huabei.max_limit)), 0))
-    fee_rate = products.fee_rate_for_apr(apr, apps["tenor"][who])
+    fee_rate = products.fee_rate_for_apr(apr, np.where(plan, apps["term"][who, prod], 1))   # lines: no tenor
     principal = cents(amount).astype(np.float64)
     np.testing.assert_array_equal(acc.fee, np.where(plan, np.floor(principal * fee_rate + 0.5), 0))
     np.testing.assert_array_equal(acc.discount,
                                   np.where(plan, np.floor(principal * sc.products.yuefu.merchant_discount + 0.5), 0))
-    np.testing.assert_array_equal(acc.term, np.select([loan, plan], [apps["term"][who], apps["tenor"][who]], 0))
-    np.testing.assert_array_equal(acc.method, np.select([loan, plan], [apps["method"][who], EQUAL_PRINCIPAL], 0))
+    np.testing.assert_array_equal(acc.term, np.where(line, 0, apps["term"][who, prod]))
+    np.testing.assert_array_equal(acc.method, np.select([loan, plan], [apps["method"][who, prod], EQUAL_PRINCIPAL], 0))
 
 
 def test_book_accounts_convert_the_rows(tmp_path):

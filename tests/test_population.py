@@ -11,11 +11,14 @@ from scipy.special import ndtr
 
 from simulator import population
 from simulator.codes import METHOD_CODES, PRODUCTS
+
+LOAN, PLAN = PRODUCTS.index("jiebei"), PRODUCTS.index("yuefu")   # the cash loan's and the purchase's columns
+PER_PRODUCT = ("requests", "amount", "term", "method", "promotion")   # [applicant, product] arrays
 from simulator.config import Scenario, load_scenario
 
 
 FEATURES = ("income", "dti", "age", "tenure", "past_delinquencies")
-NEW_KEYS = ("requests", "spend", "price", "tenor", "promotion")
+NEW_KEYS = ("requests", "spend", "promotion")
 RANDOM_KEYS = FEATURES + ("product", "amount", "term", "method", "verification_failed") + NEW_KEYS
 N_BIG = 200_000
 
@@ -65,22 +68,22 @@ def test_keys_dtypes_and_layout(tmp_path):
         "id": np.int64, "month": np.int32, "segment": np.int8, "product": np.int8, "income": np.float64, "dti": np.float64,
         "age": np.float64, "tenure": np.float64, "past_delinquencies": np.int32, "amount": np.float64,
         "term": np.int32, "method": np.int8, "verification_failed": np.bool_,
-        "requests": np.bool_, "spend": np.float64, "price": np.float64, "tenor": np.int32, "promotion": np.bool_,
+        "requests": np.bool_, "spend": np.float64, "promotion": np.bool_,
     }
     assert set(a) == set(dtypes)
     for key, dtype in dtypes.items():
         assert a[key].dtype == dtype, key
-        assert a[key].shape == ((21, len(PRODUCTS)) if key == "requests" else (21,)), key
+        assert a[key].shape == ((21, len(PRODUCTS)) if key in PER_PRODUCT else (21,)), key
     np.testing.assert_array_equal(a["id"], np.arange(21))
     np.testing.assert_array_equal(a["month"], np.repeat([1, 2, 3], 7))
 
 
 def test_empty_volume(tmp_path):
     a = population.applicants(scenario(tmp_path, "applicants.monthly_volume=0"))
-    assert len(a) == 18
-    assert all(v.shape == (0,) for k, v in a.items() if k != "requests")
-    assert a["requests"].shape == (0, len(PRODUCTS)) and a["requests"].dtype == np.bool_
-    assert a["id"].dtype == np.int64 and a["term"].dtype == np.int32 and a["tenor"].dtype == np.int32
+    assert len(a) == 16
+    assert all(v.shape == (0,) for k, v in a.items() if k not in PER_PRODUCT)
+    assert all(a[k].shape == (0, len(PRODUCTS)) for k in PER_PRODUCT) and a["requests"].dtype == np.bool_
+    assert a["id"].dtype == np.int64 and a["term"].dtype == np.int32
 
 
 @pytest.mark.parametrize("horizon, window, months", [(4, 12, 4), (36, 12, 12), (5, 5, 5), (1, 3, 1)])
@@ -142,11 +145,12 @@ def test_marginals(big):
         assert within_se(s["past_delinquencies"].mean(), mu, math.sqrt(mu / n))
         p0 = math.exp(-mu)
         assert within_se(np.mean(s["past_delinquencies"] == 0), p0, math.sqrt(p0 * (1 - p0) / n))
-        assert log_median_within_se(s["amount"], seg.loan_amount_median, p.jiebei.amount_sigma)
+        assert log_median_within_se(s["amount"][:, LOAN], seg.loan_amount_median, p.jiebei.amount_sigma)
     n = a["id"].size
     assert within_se(a["age"].mean(), p.age_mean, p.age_sd / math.sqrt(n))
     assert abs(a["age"].std() - p.age_sd) < 0.05
     np.testing.assert_array_equal(a["amount"], np.round(a["amount"]))
+    assert np.all(a["amount"][:, PRODUCTS.index("huabei")] == 0.0)     # a line asks for no amount
 
 
 def test_a_new_segment_and_a_segment_with_no_share(tmp_path):
@@ -177,10 +181,10 @@ def test_shares_of_terms_methods_and_verification(big):
     n = a["id"].size
     r = sc.applicants.jiebei
     for term, share in zip(r.terms, r.term_shares):
-        assert within_se(np.mean(a["term"] == term), share, math.sqrt(share * (1 - share) / n)), term
-    assert set(np.unique(a["term"])) <= set(r.terms)
+        assert within_se(np.mean(a["term"][:, LOAN] == term), share, math.sqrt(share * (1 - share) / n)), term
+    assert set(np.unique(a["term"][:, LOAN])) <= set(r.terms)
     for method, share in zip(r.methods, r.method_shares):
-        observed = np.mean(a["method"] == METHOD_CODES[method])
+        observed = np.mean(a["method"][:, LOAN] == METHOD_CODES[method])
         assert within_se(observed, share, math.sqrt(share * (1 - share) / n)), method
     f = sc.applicants.verification_fail_rate
     assert within_se(a["verification_failed"].mean(), f, math.sqrt(f * (1 - f) / n))
@@ -237,22 +241,23 @@ def test_no_also_requests_means_main_product_only(tmp_path):
 def test_spend_and_price_medians(big):
     sc, a = big
     h, y = sc.applicants.huabei, sc.applicants.yuefu
-    assert a["spend"].min() > 0 and a["price"].min() > 0
+    assert a["spend"].min() > 0 and a["amount"][:, PLAN].min() > 0
     assert log_median_within_se(a["spend"], h.spend_median, h.spend_sigma)
-    assert log_median_within_se(a["price"], y.price_median, y.price_sigma)
+    assert log_median_within_se(a["amount"][:, PLAN], y.price_median, y.price_sigma)
     assert abs(np.std(np.log(a["spend"])) - h.spend_sigma) < 0.01
-    assert abs(np.std(np.log(a["price"])) - y.price_sigma) < 0.01
+    assert abs(np.std(np.log(a["amount"][:, PLAN])) - y.price_sigma) < 0.01
     np.testing.assert_array_equal(a["spend"], np.round(a["spend"], 2))  # cents
-    np.testing.assert_array_equal(a["price"], np.round(a["price"]))  # whole yuan
+    np.testing.assert_array_equal(a["amount"][:, PLAN], np.round(a["amount"][:, PLAN]))  # whole yuan
 
 
 def test_tenor_and_promotion_shares(big):
     sc, a = big
     y = sc.applicants.yuefu
-    assert set(np.unique(a["tenor"])) <= set(y.tenors)
+    assert set(np.unique(a["term"][:, PLAN])) <= set(y.tenors)
     for tenor, share in zip(y.tenors, y.tenor_shares):
-        assert share_within_se(a["tenor"] == tenor, share), tenor
-    assert share_within_se(a["promotion"], y.promotion_share)
+        assert share_within_se(a["term"][:, PLAN] == tenor, share), tenor
+    assert share_within_se(a["promotion"][:, PLAN], y.promotion_share)
+    assert not a["promotion"][:, LOAN].any()
 
 
 def test_zero_share_categories_never_drawn(tmp_path):
@@ -267,10 +272,10 @@ def test_zero_share_categories_never_drawn(tmp_path):
         "applicants.product_mix={ huabei = 0.0, jiebei = 0.5, yuefu = 0.5 }",
     )
     a = population.applicants(sc)
-    assert np.all(a["term"] == sc.applicants.jiebei.terms[1])
-    assert np.all(a["method"] == METHOD_CODES["interest_first"])
-    assert np.all(a["tenor"] == sc.applicants.yuefu.tenors[2])
-    assert not a["promotion"].any()
+    assert np.all(a["term"][:, LOAN] == sc.applicants.jiebei.terms[1])
+    assert np.all(a["method"][:, LOAN] == METHOD_CODES["interest_first"])
+    assert np.all(a["term"][:, PLAN] == sc.applicants.yuefu.tenors[2])
+    assert not a["promotion"][:, PLAN].any()
     assert not np.any(a["product"] == PRODUCTS.index("huabei"))
     everyone = population.applicants(
         scenario(
@@ -280,7 +285,7 @@ def test_zero_share_categories_never_drawn(tmp_path):
             "applicants.yuefu.promotion_share=1.0",
         )
     )
-    assert everyone["promotion"].all()
+    assert everyone["promotion"][:, PLAN].all()
 
 
 def test_quantile_helpers_match_scipy():
@@ -333,7 +338,7 @@ def test_features_depend_only_on_id(tmp_path):
 
 
 def test_new_fields_depend_only_on_id(tmp_path):
-    """The same id gets the same requests, spend, price, tenor and promotion whatever the monthly volume
+    """The same id gets the same requests, spend and promotion whatever the monthly volume
     (and so whatever month it falls in)."""
     spread = population.applicants(
         scenario(tmp_path, "applicants.monthly_volume=30", "applicants.origination_months=4")
