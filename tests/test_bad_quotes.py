@@ -16,7 +16,7 @@ LOAN = {"product": "jiebei", "amount": 1000, "term": 12, "apr": 0.1}
 
 # (case, the command line's arguments or None, the API's arguments or None, words of the error line). Text,
 # None and bools reach only the API: the command line reads numbers (argparse says "expected a number, found
-# 'x'" for text, tests/test_quote.py).
+# 'x'" for text, tests/test_quotes.py).
 CASES = [
     ("apr in percent", [*JIEBEI, "--apr", "6.5"], LOAN | {"apr": 6.5}, ["--apr", "fraction", "found 6.5"]),
     ("daily rate in percent", [*JIEBEI, "--daily-rate", "0.02"], LOAN | {"apr": None, "daily_rate": 0.02},

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import numpy_financial as npf
 import pytest
 import xarray as xr
 
-from simulator import engine, origination, products, summary
-from simulator.codes import APPROVALS, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, INTEREST_FIRST, PRODUCTS, TAKEUPS
+from simulator import engine, origination, summary
+from simulator.codes import APPROVALS, PRODUCTS, TAKEUPS
 from simulator.config import load_scenario
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
@@ -50,17 +49,6 @@ def test_a_binding_cap(scenario_file, on_cap):
         assert float(capped["revenue_given_up"].sel(product="jiebei").sum()) > 0
     before = capped["apr_before_cap"].sel(product="jiebei")
     np.testing.assert_allclose(before.values, free["apr_before_cap"].sel(product="jiebei").values)
-
-
-@pytest.mark.parametrize("method, npf_interest", [
-    (EQUAL_INSTALLMENT, lambda p, r, n: -n * npf.pmt(r, n, p) - p),
-    (EQUAL_PRINCIPAL, lambda p, r, n: sum((p - k * p / n) * r for k in range(n))),
-    (INTEREST_FIRST, lambda p, r, n: p * r * n),
-])
-def test_scheduled_interest_against_numpy_financial(method, npf_interest):
-    for p, r, n in [(10_000.0, 0.012, 12), (6_000.0, 0.01, 12), (500.0, 0.02, 3)]:
-        got = products.scheduled_interest(np.array([method]), np.array([p]), np.array([r]), np.array([n]))[0]
-        assert got == pytest.approx(npf_interest(p, r, n), rel=1e-12)
 
 
 def test_compare_changes_are_the_differences(scenario_file, tmp_path, capsys):

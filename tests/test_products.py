@@ -1,15 +1,17 @@
 """The revolving line, instalment purchases and borrowers with several products, against
-hand computations of the documented rules, closed forms and the bivariate normal."""
+hand computations of the documented rules, closed forms and the bivariate normal; the schedules'
+rates and interest (simulator.products) against the IRR and numpy-financial."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import numpy_financial as npf
 import pytest
 from scipy import stats
 
-from simulator import codes, engine, hazard, origination, policy, population, provisions, scoring, terms
-from simulator.codes import PRODUCTS
+from simulator import codes, engine, hazard, origination, policy, population, products, provisions, scoring, terms
+from simulator.codes import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, INTEREST_FIRST, PRODUCTS
 
 from conftest import loaded_scenario
 
@@ -256,3 +258,45 @@ def test_shared_limit_is_never_exceeded(tmp_path):
     # Allocations at origination add up to at most the total limit.
     alloc = dec["amount"][:, JIEBEI] + dec["amount"][:, YUEFU] + dec["line_cap"]
     assert np.all(alloc <= dec["total_limit"] + 1e-9)
+
+
+def test_plan_rate_inverts_the_fee_and_is_the_irr():
+    """The effective rate of a flat-fee plan: the inverse of fee_rate_for_apr, and the IRR of its cents."""
+    apr = np.array([0.0, 0.05, 0.15, 0.36, 1.2])
+    periods = np.array([3, 6, 12, 12, 24])
+    out = np.empty(len(apr))
+    products.plan_rates(products.fee_rate_for_apr(apr, periods), periods, out)
+    np.testing.assert_allclose(out * 12, apr, rtol=1e-12, atol=1e-14)
+    rows = products.instalment_plan_cents(1_200_000, 12, 9_000)        # 0.75% a period on 12,000 yuan
+    irr = products.irr_apr(12_000.0, rows[:, 0] / 100) / 12
+    products.plan_rates(np.array([0.0075]), np.array([12]), out[:1])
+    assert out[0] == pytest.approx(irr, rel=1e-12)
+
+
+def test_plan_rates_solved_side_by_side_are_each_solved_alone():
+    """plan_rates solves four plans at a time: each plan's rate is, to the bit, what it is alone, for any
+    number of plans (a last group of one to four) and with plans that need no solving between them."""
+    rng = np.random.default_rng(5)
+    fee = np.where(rng.random(23) < 0.2, 0.0, rng.uniform(0.001, 0.03, 23))
+    periods = rng.choice([1, 3, 6, 12, 24], 23).astype(np.int64)
+    together = np.empty(23)
+    products.plan_rates(fee, periods, together)
+    alone = np.empty(1)
+    for i in range(23):
+        products.plan_rates(fee[i:i + 1], periods[i:i + 1], alone)
+        assert alone[0] == together[i], i
+    for k in range(1, 6):
+        some = np.empty(k)
+        products.plan_rates(fee[-k:], periods[-k:], some)
+        np.testing.assert_array_equal(some, together[-k:])
+
+
+@pytest.mark.parametrize("method, npf_interest", [
+    (EQUAL_INSTALLMENT, lambda p, r, n: -n * npf.pmt(r, n, p) - p),
+    (EQUAL_PRINCIPAL, lambda p, r, n: sum((p - k * p / n) * r for k in range(n))),
+    (INTEREST_FIRST, lambda p, r, n: p * r * n),
+])
+def test_scheduled_interest_against_numpy_financial(method, npf_interest):
+    for p, r, n in [(10_000.0, 0.012, 12), (6_000.0, 0.01, 12), (500.0, 0.02, 3)]:
+        got = products.scheduled_interest(np.array([method]), np.array([p]), np.array([r]), np.array([n]))[0]
+        assert got == pytest.approx(npf_interest(p, r, n), rel=1e-12)

@@ -15,37 +15,6 @@ UNCORRELATED = ["factor.asset_correlation=0", "factor.roll_correlation=0", "fact
                 "behaviour.fraud_rate=0", "macro.prepay_sensitivity=0"]
 
 
-def test_plan_rate_inverts_the_fee_and_is_the_irr():
-    """The effective rate of a flat-fee plan: the inverse of fee_rate_for_apr, and the IRR of its cents."""
-    apr = np.array([0.0, 0.05, 0.15, 0.36, 1.2])
-    periods = np.array([3, 6, 12, 12, 24])
-    out = np.empty(len(apr))
-    products.plan_rates(products.fee_rate_for_apr(apr, periods), periods, out)
-    np.testing.assert_allclose(out * 12, apr, rtol=1e-12, atol=1e-14)
-    rows = products.instalment_plan_cents(1_200_000, 12, 9_000)        # 0.75% a period on 12,000 yuan
-    irr = products.irr_apr(12_000.0, rows[:, 0] / 100) / 12
-    products.plan_rates(np.array([0.0075]), np.array([12]), out[:1])
-    assert out[0] == pytest.approx(irr, rel=1e-12)
-
-
-def test_plan_rates_solved_side_by_side_are_each_solved_alone():
-    """plan_rates solves four plans at a time: each plan's rate is, to the bit, what it is alone, for any
-    number of plans (a last group of one to four) and with plans that need no solving between them."""
-    rng = np.random.default_rng(5)
-    fee = np.where(rng.random(23) < 0.2, 0.0, rng.uniform(0.001, 0.03, 23))
-    periods = rng.choice([1, 3, 6, 12, 24], 23).astype(np.int64)
-    together = np.empty(23)
-    products.plan_rates(fee, periods, together)
-    alone = np.empty(1)
-    for i in range(23):
-        products.plan_rates(fee[i:i + 1], periods[i:i + 1], alone)
-        assert alone[0] == together[i], i
-    for k in range(1, 6):
-        some = np.empty(k)
-        products.plan_rates(fee[-k:], periods[-k:], some)
-        np.testing.assert_array_equal(some, together[-k:])
-
-
 def test_no_credit_risk_no_allowance(tmp_path):
     """A book with pd_12m = 0 (and no fraud) carries no allowance at any month end."""
     sc = loaded_scenario(tmp_path, ["run.paths=2", "run.horizon_months=14", "behaviour.fraud_rate=0"]).scenario

@@ -329,10 +329,3 @@ def test_book_only_run_writes_its_report(tmp_path):
     np.testing.assert_allclose(balance.values, previous.values + change.values, atol=1e-6)
     (out / "report.html").unlink()
     assert main(["report", str(out)]) == 0 and (out / "report.html").is_file()
-
-
-def test_frontier_labels_of_coinciding_cells_are_gathered():
-    from simulator.figures import _coinciding
-
-    groups = _coinciding(np.array([0.01, 0.01, 0.02]), np.array([5e6, 5e6, 4e6]), ["a=1", "a=2", "a=3"])
-    assert sorted(groups.values()) == [["a=1", "a=2"], ["a=3"]]

@@ -1,17 +1,15 @@
-"""Stress testing: the loss distribution against Vasicek, capital formulas, VaR/ES estimators,
-macro paths, sweeps under common random numbers, compare."""
+"""Stress testing, end to end: the loss distribution against Vasicek, macro paths, sweeps under common
+random numbers, capital and compare (the formulas alone: test_risk.py, test_tail.py)."""
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
 import pytest
 import xarray as xr
-from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from simulator import codes, engine, hazard, results, risk, tail
+from simulator import codes, engine, hazard, results, tail
 from simulator.cli import main
 from simulator.codes import PRODUCTS
 from simulator.config import load_scenario
@@ -44,47 +42,6 @@ def test_loss_quantiles_follow_the_vasicek_closed_form(tmp_path):
         binomial = math.sqrt(want * (1 - want) / n)
         got, se = out["var"][j], out["var_se"][j]
         assert abs(got - want) <= 3 * math.hypot(se, binomial), (q, got, want, se)
-
-
-@pytest.mark.parametrize("pd", [0.0005, 0.003, 0.01, 0.05, 0.2])
-def test_irb_capital_against_the_published_formula(pd):
-    n = NormalDist()
-    lgd = 0.45
-    w = (1 - math.exp(-35 * pd)) / (1 - math.exp(-35))
-    r_other = 0.03 * w + 0.16 * (1 - w)
-    for r, got_r in ((0.04, 0.04), (r_other, float(risk.other_retail_correlation(np.array(pd))))):
-        assert got_r == pytest.approx(r, rel=1e-12)
-        k = lgd * n.cdf((1 - r) ** -0.5 * n.inv_cdf(pd) + (r / (1 - r)) ** 0.5 * n.inv_cdf(0.999)) - pd * lgd
-        assert float(risk.irb_capital_requirement(np.array(pd), lgd, np.array(r))) == pytest.approx(k, rel=1e-9)
-    assert float(risk.other_retail_correlation(np.array(0.0))) == pytest.approx(0.16)
-    assert float(risk.other_retail_correlation(np.array(1.0))) == pytest.approx(0.03, abs=1e-12)
-
-
-def test_var_and_expected_shortfall_estimators():
-    levels = [0.95, 0.99, 0.999]
-    x = stats.norm.rvs(size=400_000, random_state=np.random.default_rng(5))
-    out = tail.tail_statistics(x, np.ones_like(x), levels)
-    for j, q in enumerate(levels):
-        z = stats.norm.ppf(q)
-        assert abs(out["var"][j] - z) <= 4 * out["var_se"][j]
-        es = stats.norm.pdf(z) / (1 - q)
-        assert abs(out["es"][j] - es) <= 4 * out["es_se"][j]
-    e = stats.expon.rvs(size=400_000, random_state=np.random.default_rng(6))
-    out = tail.tail_statistics(e, np.ones_like(e), [0.99])
-    assert out["var"][0] == pytest.approx(-math.log(0.01), abs=4 * out["var_se"][0])
-    assert out["es"][0] == pytest.approx(out["var"][0] + 1, abs=4 * out["es_se"][0])
-
-
-def test_named_macro_paths_and_unemployment(scenario_file):
-    sc = load_scenario(scenario_file(), ["macro.path=adverse"]).scenario
-    shift = sc.macro.monthly_shift()
-    assert shift[:12] == [0.0] * 12
-    assert min(shift) == pytest.approx(-sc.macro.unemployment_sensitivity * (6.2 - 5.2))
-    user = load_scenario(scenario_file(), ["macro.paths.mine={unemployment=[6.0]}", "macro.path=mine",
-                                           "macro.unemployment_sensitivity=0.5"]).scenario
-    assert user.macro.monthly_shift() == [pytest.approx(-0.4)]
-    with pytest.raises(Exception, match="macro.path: expected one of the named paths"):
-        load_scenario(scenario_file(), ["macro.path=nowhere"])
 
 
 SMALL = ["applicants.monthly_volume=1500", "run.paths=6", "run.horizon_months=30", "applicants.origination_months=24"]
@@ -195,40 +152,6 @@ def test_extends_and_bad_sweeps(tmp_path, capsys):
         assert main(["validate", str(bad)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
-
-
-def test_pool_pds_count_fraud_at_pd_one():
-    """IRB pool PDs are exposure-weighted with first-party fraud at PD 1; the calibration pools are
-    the accounts observed for 12 months on book, weighted by account, fraud at 1 as well."""
-    from simulator import terms
-    from simulator.codes import HUABEI
-
-    n_bands, horizon = 2, 24
-    accounts = terms.accounts(
-        4, [0.5] * 6, account_id=np.arange(4), product=[JIEBEI, JIEBEI, JIEBEI, HUABEI], band=[0, 0, 0, 1],
-        principal=[1000.0, 3000.0, 1000.0, 0.0], line_cap=[0.0, 0.0, 0.0, 5000.0], start_month=[1, 1, 20, 2],
-        pd_12m=[0.02, 0.04, 0.10, 0.03], fraud=[False, True, False, False])
-    pools = risk.pool_pd(accounts, n_bands)
-    assert pools[JIEBEI, 0] == pytest.approx((100_000 * 0.02 + 300_000 * 1.0 + 100_000 * 0.10) / 500_000)
-    assert pools[HUABEI, 1] == pytest.approx(0.03) and pools[HUABEI, 0] == 0.0
-    mean_pd, fraud = risk.seasoned_pools(accounts, n_bands, horizon)
-    assert mean_pd[JIEBEI, 0] == pytest.approx((0.02 + 1.0) / 2)         # month 20 + 12 > 24: not seasoned
-    assert fraud[JIEBEI, 0] == pytest.approx(0.5) and np.isnan(mean_pd[JIEBEI, 1])
-
-
-def test_pool_sums_are_bincounts_to_the_bit():
-    """The compiled pool sums add account by account in order, as np.bincount does: the same bits."""
-    from collections import namedtuple
-
-    rng = np.random.default_rng(2)
-    pools = namedtuple("Pools", "product band")(rng.integers(0, 3, 100_000).astype(np.int8),
-                                                 rng.integers(0, 5, 100_000).astype(np.int8))
-    values, weights = rng.random(100_000), rng.random(100_000) * 1e5
-    weights[rng.random(100_000) < 0.2] = 0.0
-    cell = pools.product.astype(np.int64) * 5 + pools.band
-    with np.errstate(invalid="ignore"):
-        expected = (np.bincount(cell, weights * values, 15) / np.bincount(cell, weights, 15)).reshape(3, 5)
-    np.testing.assert_array_equal(risk._by_pool(pools, 5, values, weights), expected)
 
 
 def test_fraud_raises_irb_capital_and_shows_in_the_calibration(tmp_path):

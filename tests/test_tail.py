@@ -1,6 +1,6 @@
 """Tail estimation: importance sampling of the factor against the one-factor closed form, honest
-standard errors across seeds, weighted statistics that reduce to the plain ones, and the rule for
-too few tail paths."""
+standard errors across seeds, weighted statistics that reduce to the plain ones, the VaR and expected
+shortfall estimators against closed forms."""
 from __future__ import annotations
 
 import math
@@ -129,18 +129,6 @@ def test_weights_average_one_and_are_bounded(scenario_file):
     assert np.all(tail.factor_innovations(off)[1] == 1.0)
 
 
-def test_too_few_tail_paths_print_as_lower_bounds():
-    head = {"var_top": 2.0e7, "es_top": 2.0e7, "economic_capital": 5.0e6, "raroc": 1.1, "tail_paths": 1.0,
-            "capital_tail_paths": 1.0, "paths": 20.0, "tail_level": 0.999}
-    assert summary.shown("var_top", head) == ">=20,000,000*"
-    assert summary.shown("es_top", head) == ">=20,000,000*"
-    assert summary.shown("raroc", head) == "n/a*"
-    note = summary.tail_note([("run", head)])
-    assert "too few paths" in note and "10,000 paths" in note and "importance" in note
-    enough = head | {"tail_paths": 12.0, "capital_tail_paths": 12.0}
-    assert summary.shown("var_top", enough) == "20,000,000" and summary.tail_note([("run", enough)]) == ""
-
-
 def test_capital_year_and_irb_exposure_of_the_same_book(scenario_file):
     """The capital year is the book at month m and its loss and pre-tax income in months m+1 .. m+12:
     with no new business after m it is the whole book's; otherwise the whole book's less the later
@@ -228,3 +216,18 @@ def test_path_quantile_of_any_variable():
     heavy = xr.DataArray(np.r_[np.ones(99), 3.0], dims="path")
     assert float(tail.path_quantile(x, heavy, 0.97)[0]) == 99.0
     assert float(tail.path_quantile(x, heavy, 0.96)[0]) == 98.0
+
+
+def test_var_and_expected_shortfall_estimators():
+    levels = [0.95, 0.99, 0.999]
+    x = stats.norm.rvs(size=400_000, random_state=np.random.default_rng(5))
+    out = tail.tail_statistics(x, np.ones_like(x), levels)
+    for j, q in enumerate(levels):
+        z = stats.norm.ppf(q)
+        assert abs(out["var"][j] - z) <= 4 * out["var_se"][j]
+        es = stats.norm.pdf(z) / (1 - q)
+        assert abs(out["es"][j] - es) <= 4 * out["es_se"][j]
+    e = stats.expon.rvs(size=400_000, random_state=np.random.default_rng(6))
+    out = tail.tail_statistics(e, np.ones_like(e), [0.99])
+    assert out["var"][0] == pytest.approx(-math.log(0.01), abs=4 * out["var_se"][0])
+    assert out["es"][0] == pytest.approx(out["var"][0] + 1, abs=4 * out["es_se"][0])

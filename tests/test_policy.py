@@ -1,4 +1,5 @@
-"""Calibration, factor, scorecard and rate policy against closed forms."""
+"""The credit policy (simulator.policy): the price curve and risk-based prices, the APR cap, the
+decision rules, take-up, limits, and the hidden risk of the takers of dearer credit."""
 from __future__ import annotations
 
 import math
@@ -6,75 +7,13 @@ import math
 import numpy as np
 import numpy_financial as npf
 import pytest
-from scipy.special import expit
 
-from simulator import hazard, policy, risk, scoring
+from simulator import policy, risk, scoring
 from simulator.codes import KIND, LOAN, PLAN, PRODUCTS
-from simulator.config import load_scenario
+
+from test_scoring import scenario
 
 JIEBEI = PRODUCTS.index("jiebei")
-
-ROLLS = [0.45, 0.70, 0.85, 0.90, 0.92, 0.95]
-
-
-def scenario(scenario_file, *overrides):
-    return load_scenario(scenario_file(), list(overrides)).scenario
-
-
-def test_hazard_round_trip_and_monotone():
-    h = np.array([1e-6, 1e-4, 0.003, 0.02, 0.1, 0.4, 0.9])
-    pd_12m = hazard.pd12_from_hazard(h, ROLLS)
-    assert np.all(np.diff(pd_12m) > 0)
-    assert np.allclose(hazard.hazard_from_pd12(pd_12m, ROLLS), h, rtol=1e-6)
-    assert hazard.hazard_from_pd12(np.array([0.0]), ROLLS)[0] == 0.0
-
-
-def test_pd_12m_by_hand_for_one_month_of_cures():
-    """Two months of misses cannot reach M4; with cures impossible the worked example holds."""
-    h = 0.01
-    assert hazard.pd12_from_hazard(np.array([h]), [1.0] * 6)[0] == pytest.approx(1 - (1 - h) ** 9, rel=1e-12)
-    # Roll rate from M3 zero: 90+ is never reached.
-    assert hazard.pd12_from_hazard(np.array([h]), [1.0, 1.0, 0.0, 1.0, 1.0, 1.0])[0] == 0.0
-
-
-def test_factor_is_stationary_ar1():
-    phi = 0.6
-    z = hazard.factor_paths(hazard.factor_innovations(3, 20_000, 6), phi, [])
-    se = 1 / math.sqrt(20_000)
-    assert np.all(np.abs(z.mean(axis=0)) < 5 * se)
-    assert np.all(np.abs(z.std(axis=0) - 1) < 5 * se)
-    lag1 = [np.corrcoef(z[:, t], z[:, t + 1])[0, 1] for t in range(5)]
-    assert np.all(np.abs(np.array(lag1) - phi) < 5 * (1 - phi**2) * se)
-
-
-def test_macro_shift_moves_the_factor():
-    base = hazard.factor_paths(hazard.factor_innovations(1, 10, 4), 0.5, [])
-    shifted = hazard.factor_paths(hazard.factor_innovations(1, 10, 4), 0.5, [-1.0, -2.0])
-    assert np.allclose(shifted - base, np.array([-1.0, -2.0, 0.0, 0.0]))
-
-
-def test_vasicek_transform_neutral_mean():
-    """E[h(Z)] over Z ~ N(0, 1) equals the unconditional h."""
-    z = np.linspace(-9, 9, 20001)
-    w = np.exp(-z**2 / 2) / math.sqrt(2 * math.pi) * (z[1] - z[0])
-    assert np.sum(hazard.conditional(0.02, 0.15, z) * w) == pytest.approx(0.02, rel=1e-6)
-    assert hazard.conditional(0.02, 0.0, np.array([3.0]))[0] == pytest.approx(0.02)
-    assert hazard.conditional(1.0, 0.1, np.array([3.0]))[0] == 1.0
-
-
-def test_score_scaling_convention(scenario_file):
-    card = scenario(scenario_file).scorecard
-    pd_base = 1 / (1 + card.base_odds)
-    assert scoring.score_from_pd(np.array([pd_base]), card)[0] == pytest.approx(card.base_score)
-    odds2 = 2 * card.base_odds
-    assert scoring.score_from_pd(np.array([1 / (1 + odds2)]), card)[0] == pytest.approx(card.base_score + card.pdo)
-    pd_12m = np.array([0.001, 0.05, 0.5])
-    assert np.allclose(scoring.pd_from_score(scoring.score_from_pd(pd_12m, card), card), pd_12m)
-
-
-def test_score_bands():
-    assert list(scoring.score_band(np.array([100, 540, 579.9, 580, 800]), [540, 580])) == [0, 1, 1, 2, 2]
-    assert scoring.band_labels([540, 580]) == ["<540", "540-580", ">=580"]
 
 
 def test_price_curve_divides_by_the_score_span(scenario_file):
@@ -173,16 +112,6 @@ def test_limits_grow_with_income_and_score(scenario_file):
     assert limit[2] == math.floor(5000 * pol.limit_income_multiple * math.exp(2 * pol.limit_score_slope))
 
 
-def test_scorecard_log_odds(scenario_file):
-    sc = scenario(scenario_file)
-    card, pop = sc.scorecard, sc.applicants
-    feats = {"id": np.arange(1), "income": np.array([card.income_reference]), "dti": np.array([0.0]),
-             "age": np.array([30.0]), "tenure": np.array([0.0]), "past_delinquencies": np.array([0])}
-    out = scoring.score_applicants(feats, card, pop, seed=1)
-    assert out["pd_12m"][0] == pytest.approx(expit(card.intercept))
-    assert np.array_equal(out["pd_12m"], out["true_pd_12m"])
-
-
 def _takers_hidden_risk(scenario_file, tilt, shift, sd=0.6):
     """Mean true pd - scored pd of the cash-loan takers, and its standard error, for the price curve
     raised by `shift`; every applicant asks for a cash loan, none is capped or cut off."""
@@ -200,23 +129,6 @@ def _takers_hidden_risk(scenario_file, tilt, shift, sd=0.6):
     took = policy.decide(apps, scores, sc)["takeup"][:, JIEBEI]
     gap = (scores["true_pd_12m"] - scores["pd_12m"])[took]
     return gap.mean(), gap.std(ddof=1) / math.sqrt(gap.size)
-
-
-def test_model_error_keeps_the_scorecard_calibrated(scenario_file):
-    """The true pd averages the scored pd at every score: over 100,000 applicants, and in each
-    score decile, the mean true pd is the mean scored pd within 5 standard errors."""
-    from simulator import population
-
-    sc = scenario(scenario_file, "applicants.monthly_volume=100000", "applicants.origination_months=1",
-                  "scorecard.model_error_sd=0.6")
-    apps = population.applicants(sc)
-    scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)
-    gap = scores["true_pd_12m"] - scores["pd_12m"]
-    deciles = np.searchsorted(np.quantile(scores["score"], np.linspace(0.1, 0.9, 9)), scores["score"])
-    for d in range(10):
-        g = gap[deciles == d]
-        assert abs(g.mean()) <= 5 * g.std(ddof=1) / math.sqrt(g.size), d
-    assert np.abs(gap).mean() > 0.002                       # the error is there: only its mean is zero
 
 
 def test_takers_of_dearer_credit_are_riskier_than_their_score(scenario_file):

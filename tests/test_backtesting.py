@@ -1,4 +1,4 @@
-"""The backtest (simulator.backtest, `simulator backtest`): the tape's sums are the kernel's, its accounts
+"""The backtest (simulator.backtesting, `simulator backtest`): the tape's sums are the kernel's, its accounts
 replay with their terms, a scenario stays in the band of the tape it made and a wrong one does not."""
 from __future__ import annotations
 
