@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from simulator import __version__, engine, pages, results, scoring, summary
+from simulator import __version__, engine, pages, results, scoring, summary, terms
 from simulator.config import load_scenario
 from simulator.figures import figures
 from simulator.origination import prepare
@@ -41,9 +41,10 @@ def main() -> None:
     totals = engine.run_accounts(sc, accounts, threads=args.threads)
     seconds["kernel (run_accounts)"] = time.perf_counter() - start
     start = time.perf_counter()
-    sums = engine.cell_sums(sc, accounts, counts, totals)
+    weight = terms.factors(sc).weight
+    sums = engine.cell_sums(sc, accounts, counts, totals, weight)
     ds = results.combine_cells(loaded, [results.build_dataset(loaded, sc, scoring.band_labels(sc.scorecard.bands),
-                                                              sums, __version__)])
+                                                              sums, __version__)], weight)
     seconds["Dataset"] = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()

@@ -392,9 +392,10 @@ def e2e_child(volume: int, months: int, horizon: int, book: str) -> None:
     t1 = time.perf_counter()
     sums = engine.run_accounts(sc, accounts)
     t2 = time.perf_counter()
-    sums = engine.cell_sums(sc, accounts, counts, sums)
+    weight = terms.factors(sc).weight
+    sums = engine.cell_sums(sc, accounts, counts, sums, weight)
     combine_cells(loaded, [build_dataset(loaded, sc, scoring.band_labels(sc.scorecard.bands), sums,
-                                         simulator.__version__)])
+                                         simulator.__version__)], weight)
     t3 = time.perf_counter()
     print(json.dumps({
         "book": book, "applicants": volume * months, "accounts": n_accounts,

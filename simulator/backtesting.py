@@ -26,8 +26,8 @@ import xarray as xr
 from . import engine, origination, policy, products, rng, scoring, terms
 from . import tape as tapes
 from .book import MAX_TERM, NO_PAYER
-from .codes import (ACCOUNTS, BALANCE, DPD30, DPD90, EQUAL_PRINCIPAL, KIND, LINE, LOAN, METHODS, N_STATES,
-                    PAYER_TYPES, PLAN, PREPAID_STATUS, PRODUCTS, STATES, TAPE_STATUS, V_CHARGED_OFF, V_ORIGINAL)
+from .codes import (ACCOUNTS, BALANCE, DPD30, DPD90, EQUAL_PRINCIPAL, LINE, LOAN, METHODS, N_STATES, PAYER_TYPES, PLAN,
+                    PREPAID_STATUS, PRODUCTS, PRODUCT_KIND, STATES, TAPE_STATUS, V_CHARGED_OFF, V_ORIGINAL)
 from .config import (MAX_AMOUNT, MAX_ANNUAL_RATE, MAX_THREADS, LoadedScenario, Products, Scenario, ScenarioError,
                      check_count, load_scenario)
 from .terms import Accounts
@@ -103,7 +103,7 @@ def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: f
     account_id = check.ids("account_id", "a whole number (the account's id)")
     borrower = check.ids("borrower_id", "a whole number (the borrower's id)") if "borrower_id" in rows else account_id
     product = check.choice("product", PRODUCTS, f"one of {', '.join(PRODUCTS)}")
-    kind = np.asarray(KIND)[product]
+    kind = PRODUCT_KIND[product]
     line, loan, buy = kind == LINE, kind == LOAN, kind == PLAN
     instalments = loan | buy
     if has_features(rows) or has_score(rows):
@@ -190,7 +190,7 @@ def observed_sums(tape: pd.DataFrame, accounts: Accounts, first: int, horizon: i
     off = rows["charged_off"].to_numpy() > 0
     np.add.at(charged[0], (vintage[off], (month - vintage)[off]), rows["charged_off"].to_numpy()[off])
     original = np.zeros(horizon)
-    np.add.at(original, start, np.where(np.asarray(KIND)[accounts.product] == LINE, accounts.limit, accounts.principal) / 100.0)
+    np.add.at(original, start, np.where(PRODUCT_KIND[accounts.product] == LINE, accounts.limit, accounts.principal) / 100.0)
     return {"balance": balance, "accounts": count, "at_risk": at_risk, "rolls": rolls, "charged": charged,
             "original": original}
 

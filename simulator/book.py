@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .codes import EQUAL_PRINCIPAL, KIND, LINE, LOAN, METHOD_CODES, METHODS, PAYER_TYPES, PLAN, PRODUCTS, STATES
+from .codes import (EQUAL_PRINCIPAL, LINE, LOAN, METHODS, METHOD_CODES, PAYER_TYPES, PLAN, PRODUCTS, PRODUCT_KIND,
+                    STATES)
 from .config import MAX_AMOUNT, MAX_ANNUAL_RATE, MAX_PERIOD_FEE, LoadedScenario, ScenarioError, Scorecard
 from .scoring import pd_from_score
 
@@ -137,7 +138,7 @@ def read_book(path: Path, spend_median: float, card: Scorecard) -> dict[str, np.
         check.column(name)
 
     product = check.choice("product", PRODUCTS, f"one of {', '.join(PRODUCTS)}")
-    kind = np.asarray(KIND)[product]
+    kind = PRODUCT_KIND[product]
     line, loan, purchase = kind == LINE, kind == LOAN, kind == PLAN
     instalments = loan | purchase
     principal = check.number("principal", "a number > 0 (>= 0 for a line's drawn balance)")

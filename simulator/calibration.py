@@ -27,13 +27,13 @@ import pandas as pd
 from . import files, policy
 from . import tape as tapes
 from .book import NO_PAYER
-from .codes import DPD90, KIND, LINE, N_STATES, PAYER_TYPES, PD_MONTHS, PRODUCTS, STATES
+from .codes import DPD90, KIND, LINE, LINE_PRODUCT, N_STATES, PAYER_TYPES, PD_MONTHS, PRODUCTS, STATES
 from .config import MAX_AMOUNT, MAX_SIGMA, Behaviour, Scenario, ScenarioError, load_scenario
 
 CHARGED_OFF, CLOSED = "charged_off", "closed"
 IPF_ROUNDS = 200     # rounds of iterative proportional fitting of the payer shares
 
-LINE_NAME = PRODUCTS[KIND.index(LINE)]   # the revolving line's scenario sections are named after it
+LINE_NAME = PRODUCTS[LINE_PRODUCT]   # the revolving line's scenario sections are named after it
 
 
 @dataclass

@@ -2,6 +2,8 @@
 with their integer codes. Every other module takes its codes from here; no logic."""
 from __future__ import annotations
 
+import numpy as np
+
 # Kinds of product: how an account runs. Below the policy, code branches on the kind, not the product.
 KINDS = ("line", "loan", "plan")     # a revolving line, a cash loan, an instalment purchase plan
 LINE, LOAN, PLAN = range(len(KINDS))
@@ -10,6 +12,9 @@ LINE, LOAN, PLAN = range(len(KINDS))
 PRODUCTS = ("huabei", "jiebei", "yuefu")
 HUABEI, JIEBEI, YUEFU = range(len(PRODUCTS))
 KIND = (LINE, LOAN, PLAN)           # KIND[product code]: its kind
+PRODUCT_KIND = np.array(KIND, dtype=np.int8)   # KIND as an array: PRODUCT_KIND[product codes] is their kinds
+PRODUCT_KIND.flags.writeable = False
+LINE_PRODUCT = KIND.index(LINE)     # the one revolving line (the kernel holds its terms as scalars)
 
 # Repayment methods of the cash loan (instalment plans repay principal in equal parts: EQUAL_PRINCIPAL).
 METHODS = ("equal_installment", "equal_principal", "interest_first")

@@ -80,7 +80,7 @@ class Totals:
             self.totals = {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64) for name, shape in shapes.items()}
             return
         self.weights = weight
-        self.window = tail.capital_window(sc.run.horizon_months, sc.applicants, sc.capital.month)
+        self.window = tail.capital_window(sc)
         self.means = {name: np.zeros((1,) + shape) for name, shape in shapes.items()}
         self.series = {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64)
                        for name, shape in series_shapes(sc).items()}
@@ -290,16 +290,13 @@ def check_memory(loaded: LoadedScenario, threads: int | None = None) -> None:
 
 
 def cell_sums(sc: Scenario, accounts: Accounts, counts: dict[str, np.ndarray], totals: dict[str, np.ndarray],
-              path_weight: np.ndarray | None = None) -> dict[str, np.ndarray]:
+              path_weight: np.ndarray) -> dict[str, np.ndarray]:
     """Everything a cell's Dataset is built from: the kernel's totals, the host-side counts of
     origination, the pools' PDs, and the paths' weights (`path_weight`, the cell's `terms.factors`
-    weight; from `sc` when not given)."""
+    weight)."""
     seasoned_pd, seasoned_fraud = risk.seasoned_pools(accounts, terms.n_bands(sc), sc.run.horizon_months)
     # Summary mode: the kernel's sums are already weighted means (one "path" of weight 1).
-    if "series" in totals:
-        weights = np.ones(1)
-    else:
-        weights = tail.factor_innovations(sc)[1] if path_weight is None else path_weight
+    weights = np.ones(1) if "series" in totals else path_weight
     return totals | counts | {"pool_pd": risk.pool_pd(accounts, terms.n_bands(sc)), "seasoned_pd": seasoned_pd,
                               "seasoned_fraud": seasoned_fraud, "path_weight": weights}
 
@@ -336,10 +333,9 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
             cells.append(build_dataset(loaded, sc, labels, sums, __version__, sums.pop("series", None)))
     finally:
         executor.close()
-    # The file's path weights are the run's scenario's: a single run's cell's; a sweep's base scenario's,
-    # which combine_cells makes (its cells share them unless the sweep varies what the importance-sampling
-    # shift depends on, such as factor.autocorrelation).
-    ds = combine_cells(loaded, cells, None if loaded.dims else factors.weight)
+    # The cells of a sweep share their path weights: it cannot vary what they depend on (config.UNSWEPT,
+    # config.IMPORTANCE_SHIFT_KEYS), so the last cell's are the file's.
+    ds = combine_cells(loaded, cells, factors.weight)
     if tape is not None:
         tapes.write(tape, tapes.frames(*taped))
         tapes.write(tapes.offers_path(tape), tapes.offers_frame(loaded.scenario, offers))

@@ -13,8 +13,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import book, memory, policy, population, products, rng, scoring, terms
-from .codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, FUNNEL, KIND, LINE, LOAN, N_STATES,
-                    PLAN, PRODUCTS, TAKEUPS)
+from .codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, FUNNEL, KIND, LINE, LOAN, N_STATES, PLAN, PRODUCTS,
+                    PRODUCT_KIND, TAKEUPS)
 from .config import Scenario
 from .terms import Accounts
 from .units import monthly_rate
@@ -34,7 +34,7 @@ def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np
     """One account for each product an applicant took, ordered by borrower. An orchestrator of the
     module: it reads the products, behaviour, factor and run sections."""
     who, prod = _cells(dec["takeup"])
-    kind = np.asarray(KIND)[prod]
+    kind = PRODUCT_KIND[prod]
     is_line, is_plan = kind == LINE, kind == PLAN
     amount = dec["amount"][who, prod]
     multiplier = np.array([getattr(sc.products, name).risk_multiplier for name in PRODUCTS])[prod]
@@ -114,7 +114,7 @@ def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
     score = scoring.score_from_pd(loans["pd_12m"], sc.scorecard)
     band = scoring.score_band(score, sc.scorecard.bands)
     ids = BOOK_ID_OFFSET + np.arange(n)
-    line = np.asarray(KIND)[loans["product"]] == LINE
+    line = PRODUCT_KIND[loans["product"]] == LINE
     drawn = rng.uniforms(sc.run.seed, 0, ids, 0, rng.PAYER_TYPE)
     payer = np.where(loans["payer"] == book.NO_PAYER, policy.payer_type(loans["pd_12m"], drawn, sc.behaviour),
                      loans["payer"])
@@ -236,7 +236,7 @@ def prepare(sc: Scenario, book_path: Path | None = None,
         parts.append(terms.accounts(0, sc.behaviour.roll_rates))
     taken = funnel[..., TAKEUPS].sum(axis=0)
     mean_apr = np.where(taken > 0, apr_sum / np.maximum(taken, 1), np.nan)
-    given_up[np.asarray(KIND) == LINE] = np.nan   # a line has no schedule: what it would have paid is not estimated
+    given_up[PRODUCT_KIND == LINE] = np.nan   # a line has no schedule: what it would have paid is not estimated
     found = {"offers": {k: np.concatenate([part[k] for part in offer_parts]) if offer_parts else np.zeros(0)
                         for k in OFFER_FIELDS}} if offers else {}
     return terms.concat(parts, _threads(sc.engine.threads)), found | {

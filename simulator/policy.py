@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import expit, logit
 
 from . import rng
-from .codes import KIND, LINE, LOAN, PAYER_TYPES, PLAN, PRODUCTS
+from .codes import KIND, LINE, LINE_PRODUCT, LOAN, PAYER_TYPES, PLAN, PRODUCTS, PRODUCT_KIND
 from .config import Behaviour, Line, Policy, Products, Scenario, Scorecard
 from .products import fee_rate_for_apr, plan_apr
 from .risk import loss_given_default
@@ -50,7 +50,7 @@ def risk_price(score: np.ndarray, pd_12m: np.ndarray, policy: Policy, products: 
 def book_line_apr(score: np.ndarray, policy: Policy) -> np.ndarray:
     """Revolving rate a year of an existing book's line: the line's price at its score, at most the
     cap (a line already open is repriced, not closed, whatever on_cap says)."""
-    return np.minimum(curve_price(score, policy, PRODUCTS[KIND.index(LINE)]), policy.apr_cap)
+    return np.minimum(curve_price(score, policy, PRODUCTS[LINE_PRODUCT]), policy.apr_cap)
 
 
 def capped_fee_rates(fee_rates: list[float], periods: list[int], policy: Policy) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +141,7 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
     # Risk prices, then the cap: an application priced above it is priced at the cap or rejected.
     risk_apr = risk_price(score, scores["pd_12m"], pol, scenario.products, scenario.funding.cost_of_funds,
                           loss_given_default(scenario.behaviour))
-    plan = np.asarray(KIND) == PLAN
+    plan = PRODUCT_KIND == PLAN
     risk_apr[:, plan] = np.where(apps["promotion"][:, plan], 0.0, risk_apr[:, plan])   # merchant-funded: no fee
     over = risk_apr > pol.apr_cap
     if pol.on_cap == "reject":

@@ -28,7 +28,7 @@ from scipy.special import ndtr, ndtri
 
 from . import hazard, risk
 from .codes import (DPD30, DPD90, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, INTEREST_FIRST, KIND, LINE, METHODS, N_STATES,
-                    PAYER_TYPES, PD_MONTHS, PRODUCTS, STAGES, TRANSACTOR)
+                    PAYER_TYPES, PD_MONTHS, PRODUCTS, PRODUCT_KIND, STAGES, TRANSACTOR)
 
 if TYPE_CHECKING:
     from .config import Behaviour, Factor, Line, Scenario
@@ -239,7 +239,7 @@ def first_due(accounts) -> np.ndarray:
     all it can before its first due date) the room under its limit."""
     room = np.floor(accounts.limit / (1.0 + accounts.rate))
     line = np.where(accounts.fraud, room, np.minimum(accounts.spend, room))
-    return np.where(np.asarray(KIND)[accounts.product] == LINE, line, accounts.principal).astype(np.float64)
+    return np.where(PRODUCT_KIND[accounts.product] == LINE, line, accounts.principal).astype(np.float64)
 
 
 def pool_hazards(accounts, n_bands: int, roll_rates: list[float], factor: Factor) -> tuple[np.ndarray, np.ndarray]:
@@ -278,7 +278,7 @@ def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
     """The kernel's ECL table for a run's accounts (a terms.Accounts) in `bands` score bands and its
     factor paths z[path, month] (the nodes of a point-in-time table cover them). The module's
     orchestrator: it reads the provisions, products, behaviour, factor and macro sections."""
-    loans = np.asarray(KIND)[accounts.product] != LINE      # loans and purchase plans: a schedule
+    loans = PRODUCT_KIND[accounts.product] != LINE      # loans and purchase plans: a schedule
     max_left = int(accounts.term[loans].max()) if loans.any() else 0
     top = float(accounts.eir.max()) if len(accounts.eir) else 0.0
     rates = EIR_STEP * np.arange(max(2, math.ceil(top / EIR_STEP) + 2))

@@ -46,11 +46,12 @@ def written(resolved: str, mode: str) -> xr.Dataset:
     loaded = LoadedScenario(sc, Path("schema"), "", [])
     accounts, counts = prepare(sc)
     zeros = {name: np.zeros((1,) + shape, dtype=np.int64) for name, shape in terms.output_shapes(sc).items()}
-    window = tail.capital_window(sc.run.horizon_months, sc.applicants, sc.capital.month)
+    window = tail.capital_window(sc)
     series = path_series(zeros, window) if mode == "summary" else None
-    cell = build_dataset(loaded, sc, band_labels(sc.scorecard.bands), cell_sums(sc, accounts, counts, zeros),
+    weight = terms.factors(sc).weight
+    cell = build_dataset(loaded, sc, band_labels(sc.scorecard.bands), cell_sums(sc, accounts, counts, zeros, weight),
                          __version__, series)
-    return combine_cells(loaded, [cell])
+    return combine_cells(loaded, [cell], weight)
 
 
 def _json(text) -> object:

@@ -11,9 +11,9 @@ import pandas as pd
 import xarray as xr
 
 from . import files, pnl, risk, tail, terms
-from .codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, KIND, LINE, MONEY_FLOWS,
-                    PRODUCTS, STAGES, STATES, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_EARNINGS, V_ORIGINAL,
-                    V_RECOVERED, VINTAGE_STATES)
+from .codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, LINE, LINE_PRODUCT,
+                    MONEY_FLOWS, PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES, V_ALLOWANCE, V_CHARGED_OFF,
+                    V_COSTS, V_EARNINGS, V_ORIGINAL, V_RECOVERED)
 from .config import LoadedScenario, Scenario
 
 CENTS = 100
@@ -21,7 +21,6 @@ CENTS = 100
 # change of state changes the stage (under the 30+ / 90+ rule a roll from M1 or M3, a cure from
 # M2 .. M6; no other move occurs under it).
 TRANSFER_STAGES = ((0, 1), (1, 2), (1, 0), (2, 0))
-LINE_PRODUCT = KIND.index(LINE)   # the kernel's line limits (line_limits) are the one line product's
 TRANSFERS = tuple(f"{STAGES[a]}_to_{b + 1}" for a, b in TRANSFER_STAGES)
 DESCRIPTIONS = {
     "accounts": "open accounts by state at the end of the month",
@@ -228,7 +227,7 @@ def series_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
     the kernel's outputs (`terms.output_shapes`) and the capital window are the scenario's (its run,
     applicants, scorecard and capital)."""
     zeros = {name: np.zeros((1,) + shape, dtype=np.int64) for name, shape in terms.output_shapes(sc).items()}
-    window = tail.capital_window(sc.run.horizon_months, sc.applicants, sc.capital.month)
+    window = tail.capital_window(sc)
     return {name: part.shape[1:] for name, part in path_series(zeros, window).items()}
 
 
@@ -238,7 +237,7 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     per path; or, in the summary mode, from the kernel's weighted means over paths (a path axis of
     length 1, dropped) and the per-path `series` (`path_series`)."""
     summary = series is not None
-    window = tail.capital_window(sc.run.horizon_months, sc.applicants, sc.capital.month)
+    window = tail.capital_window(sc)
     series = path_series(sums, window) if series is None else series
     stocks, flows, funnel, opening = sums["stocks"], sums["flows"], sums["funnel"], sums["opening"]
     n_paths, horizon = stocks.shape[:2]
@@ -314,7 +313,7 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     weights = sums["path_weight"]
     exposure = (ead.mean(axis=0) if np.all(weights == 1.0) else
                 (weights[:, None, None] * ead).sum(axis=0) / weights.sum()) / CENTS
-    revolving = (np.asarray(KIND) == LINE)[:, None]
+    revolving = (PRODUCT_KIND == LINE)[:, None]
     data["irb_exposure"] = (("product", "score_band"), exposure)
     data["irb_capital"] = (("product", "score_band"),
                            risk.irb_capital(sums["pool_pd"], exposure, risk.loss_given_default(sc.behaviour),
@@ -360,10 +359,10 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     return ds
 
 
-def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset], path_weight: np.ndarray | None = None) -> xr.Dataset:
+def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset], path_weight: np.ndarray) -> xr.Dataset:
     """One Dataset with a dimension per swept key, plus per-path totals, the loss distribution,
-    capital and the P&L (computed for every cell); `path_weight`: the weights of the run's paths (its
-    scenario's `terms.factors` weight; from the scenario when not given)."""
+    capital and the P&L (computed for every cell); `path_weight`: the weights of the run's paths (a
+    cell's `terms.factors` weight, which the cells of a sweep share)."""
     if loaded.dims:
         names = [name for name, _, _ in loaded.dims]
         index = pd.MultiIndex.from_product([values for _, _, values in loaded.dims], names=names)
@@ -375,10 +374,10 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset], path_weight: 
     else:
         ds = cells[0]
     sc = loaded.scenario
-    ds["path_weight"] = ("path", tail.factor_innovations(sc)[1] if path_weight is None else path_weight)
+    ds["path_weight"] = ("path", path_weight)
     for name in ("revenue", "loss", "profit"):
         ds[f"path_{name}"] = ds[f"path_month_{name}"].sum("month")
-    _, first, last = tail.capital_window(sc.run.horizon_months, sc.applicants, sc.capital.month)
+    _, first, last = tail.capital_window(sc)
     metrics = risk.loss_metrics(ds["path_loss"].sum("product"), ds["capital_loss"].sum("product"),
                                 ds["capital_profit"].sum("product"), last - first + 1,
                                 ds["irb_capital"].sum(("product", "score_band")),

@@ -12,7 +12,7 @@ import xarray as xr
 from scipy.stats import norm
 
 from . import tail
-from .codes import KIND, LINE, PD_MONTHS, PRODUCTS
+from .codes import LINE, PD_MONTHS, PRODUCTS, PRODUCT_KIND
 
 if TYPE_CHECKING:
     from .config import Behaviour, Capital
@@ -55,7 +55,7 @@ def _by_pool(accounts, n_bands: int, values: np.ndarray, weights: np.ndarray) ->
 
 def _exposure(accounts) -> np.ndarray:
     """The weight of an account in its pool: principal of a loan or a purchase plan, the cap of a line."""
-    line = np.asarray(KIND)[accounts.product] == LINE
+    line = PRODUCT_KIND[accounts.product] == LINE
     return np.where(line, accounts.line_cap, accounts.principal).astype(np.float64)
 
 

@@ -53,6 +53,7 @@ def also_request(product: int) -> int:
     the first three products (as in earlier versions), apart from every other purpose after them."""
     return ALSO_REQUEST + product if product < 3 else of_product(ALSO_REQUEST, product)
 
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)

@@ -11,7 +11,7 @@ import xarray as xr
 from scipy.special import ndtri
 
 from . import hazard
-from .config import Applicants, Scenario
+from .config import Scenario
 
 MIN_TAIL_PATHS = 10          # fewer paths at or beyond a VaR than this: the figure is a lower bound
 DEFENSIVE_SHARE = 0.5        # under importance sampling, the share of paths drawn without the shift (even paths)
@@ -20,14 +20,16 @@ BOOTSTRAP_SEED = 20_261_127  # the bootstrap's own stream: standard errors are r
 CHARGE_OFF_LAG = 6           # months from a first miss to charge-off (M1 .. M6, then charged off)
 
 
-def capital_window(horizon: int, applicants: Applicants, capital_month: int) -> tuple[int, int, int]:
+def capital_window(sc: Scenario) -> tuple[int, int, int]:
     """(m, first, last): the capital month m and the months first .. last of the year after it, whose
-    loss of the book as it stands at the end of month m the tail figures measure, over a horizon of H
-    months. m is capital.month (`capital_month`), or by default the end of the origination window W
-    when a year follows it (no new business in the year), else H - 12, else (H <= 12) W or the month
-    before the last, the window then being the months left (shorter than a year)."""
+    loss of the book as it stands at the end of month m the tail figures measure, over the horizon of
+    H months. m is capital.month, or by default the end of the origination window W when a year
+    follows it (no new business in the year), else H - 12, else (H <= 12) W or the month before the
+    last, the window then being the months left (shorter than a year). It takes the scenario: it
+    reads the run, applicants and capital sections, and every caller holds the scenario."""
+    horizon, applicants = sc.run.horizon_months, sc.applicants
     window = min(applicants.origination_months, horizon) if applicants.monthly_volume > 0 else 0
-    m = capital_month
+    m = sc.capital.month
     if m == 0:
         if window + 12 <= horizon:
             m = window
@@ -70,8 +72,8 @@ def factor_innovations(sc: Scenario) -> tuple[np.ndarray, np.ndarray]:
     reads the run, the capital window (applicants, capital) and the factor."""
     run = sc.run
     e = hazard.factor_innovations(run.seed, run.paths, run.horizon_months)
-    mu = innovation_shift(run.horizon_months, capital_window(run.horizon_months, sc.applicants, sc.capital.month),
-                          sc.capital.importance_quantile, sc.factor.autocorrelation)
+    mu = innovation_shift(run.horizon_months, capital_window(sc), sc.capital.importance_quantile,
+                          sc.factor.autocorrelation)
     if not mu.any():
         return e, np.ones(run.paths)
     shifted = (np.arange(run.paths) % 2 == 1)[:, None]

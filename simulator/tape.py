@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 
 from . import files, population, scoring, terms
 from .codes import (CHARGED_OFF_STATUS, CLOSED_STATUS, KIND, LINE, METHODS, N_STATES, PAYER_TYPES, PREPAID_STATUS,
-                    PRODUCTS, T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID, T_RECOVERED, T_STATUS, TAPE, TAPE_STATUS)
+                    PRODUCTS, PRODUCT_KIND, TAPE, TAPE_STATUS, T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID, T_RECOVERED,
+                    T_STATUS)
 from .book import Checker, columns_once
 from .config import MAX_AMOUNT, ScenarioError, read_toml, show_value
 from .origination import BOOK_ID_OFFSET
@@ -110,7 +111,7 @@ def frame(sc, accounts, tape: KernelTape) -> pd.DataFrame:
     account = np.searchsorted(tape.offset, written, side="right") - 1
     month = written - tape.row0[account]
     cells = tape.cells[written]
-    line = np.asarray(KIND)[accounts.product[account]] == LINE
+    line = PRODUCT_KIND[accounts.product[account]] == LINE
     start = accounts.start_month[account].astype(np.int64)
     prepaid = cells[:, T_STATUS] == PREPAID_STATUS
     status = np.where(prepaid, CLOSED_STATUS, cells[:, T_STATUS])        # a prepaid account is closed too

@@ -18,7 +18,8 @@ import numpy as np
 from scipy.special import ndtri
 
 from . import hazard, risk, tail
-from .codes import ACCOUNTING, EQUAL_INSTALLMENT, FLOWS, KIND, LINE, LOAN, N_STATES, PRODUCTS, STAGES, VINTAGE_FLOWS
+from .codes import (ACCOUNTING, EQUAL_INSTALLMENT, FLOWS, KIND, LINE, LOAN, N_STATES, PRODUCTS, PRODUCT_KIND, STAGES,
+                    VINTAGE_FLOWS)
 from .products import level_payment, plan_rates
 from .provisions import EclTable, spend_cap
 from .units import annual_rate, monthly_rate, share_of_cents, to_cents
@@ -109,7 +110,7 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
         acquisition_cost=by_product_cents(sc.costs.acquisition), servicing_cost=by_product_cents(sc.costs.servicing),
         collection_cost=by_product_cents(sc.costs.collection),
         ecl=ecl.table, ecl_inv_eir_step=ecl.inv_eir_step, ecl_z0=ecl.z0, ecl_inv_z_step=ecl.inv_z_step,
-        spend_cap=spend_cap(beh.revolver_pay_share, hb), kind=np.asarray(KIND, dtype=np.int8))
+        spend_cap=spend_cap(beh.revolver_pay_share, hb), kind=PRODUCT_KIND)
 
 
 # A cell's factor paths: made once per cell (`factors`) and handed to its tasks, its ECL table and its results.

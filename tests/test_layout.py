@@ -173,7 +173,7 @@ READS_THE_SCENARIO = {
                "__init__", "run"},
     "figures": {"fit_figures"}, "origination": {"new_accounts", "book_accounts", "_chunk", "_prepared", "prepare"},
     "pages": {"fit_report"}, "policy": {"decide"}, "population": {"applicants"}, "provisions": {"ecl_table"},
-    "results": {"series_shapes", "build_dataset"}, "scorecard_fit": {"from_tape"}, "tail": {"factor_innovations"},
+    "results": {"series_shapes", "build_dataset"}, "scorecard_fit": {"from_tape"}, "tail": {"capital_window", "factor_innovations"},
     "tape": {"applications", "frame", "offers_frame", "frames"},
     "terms": {"kernel_terms", "factors", "n_bands", "output_shapes"},
 }

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator import origination, policy, population, products, scoring
-from simulator.codes import (ACCOUNTS, BALANCE, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, HUABEI, JIEBEI, KIND, LINE,
-                             LOAN, PLAN, STATES, YUEFU)
+from simulator.codes import (ACCOUNTS, BALANCE, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, HUABEI, JIEBEI, LINE, LOAN, PLAN, PRODUCT_KIND, STATES, YUEFU)
 
 from conftest import loaded_scenario
 
@@ -27,7 +26,7 @@ def test_new_accounts_carry_the_decided_terms(tmp_path):
     dec = policy.decide(apps, scores, sc)
     acc = origination.new_accounts(sc, apps, scores, band, dec)
     who, prod = acc.borrower, acc.product.astype(np.int64)     # applicant ids are their row here
-    kind = np.asarray(KIND)[prod]
+    kind = PRODUCT_KIND[prod]
     amount, apr = dec["amount"][who, prod], dec["apr"][who, prod]
     line, loan, plan = kind == LINE, kind == LOAN, kind == PLAN
     assert line.sum() > 10 and loan.sum() > 10 and plan.sum() > 10

@@ -118,7 +118,7 @@ def test_weights_average_one_and_are_bounded(scenario_file):
     drawn, w = tail.factor_innovations(sc)
     assert abs(w.mean() - 1.0) <= 3 * w.std(ddof=1) / math.sqrt(len(w))
     assert w.max() <= 1 / tail.DEFENSIVE_SHARE
-    window = tail.capital_window(sc.run.horizon_months, sc.applicants, sc.capital.month)
+    window = tail.capital_window(sc)
     mu = tail.innovation_shift(sc.run.horizon_months, window, 0.999, sc.factor.autocorrelation)
     assert np.linalg.norm(mu) == pytest.approx(ndtri(0.999))
     # Even paths are drawn as without importance sampling, odd ones shifted by mu (keyed draws unchanged).
