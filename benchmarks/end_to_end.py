@@ -12,10 +12,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from simulator import __version__, engine, pages, results, scoring, summary, terms
-from simulator.config import load_scenario
-from simulator.figures import figures
-from simulator.origination import prepare
+from simulator import __version__
+from simulator.engine import simulation
+from simulator.reporting import pages, summary
+from simulator.results import assemble
+from simulator.results import dataset
+from simulator.model import scoring, terms
+from simulator.config.loader import load_scenario
+from simulator.reporting.figures import figures
+from simulator.model.origination import prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,23 +37,23 @@ def main() -> None:
                             f"engine.threads={args.threads}", 'run.results="full"'])
     sc = loaded.scenario
     small = load_scenario(ROOT / "scenarios" / "baseline.toml", ["applicants.monthly_volume=100", "run.paths=1"])
-    engine.simulate(small)                                                  # compile and warm the caches
+    simulation.simulate(small)                                                  # compile and warm the caches
     seconds = {}
     start = time.perf_counter()
     accounts, counts = prepare(sc, loaded.book_path(sc))
     seconds["prepare the applicants"] = time.perf_counter() - start
     start = time.perf_counter()
-    totals = engine.run_accounts(sc, accounts, threads=args.threads)
+    totals = simulation.run_accounts(sc, accounts, threads=args.threads)
     seconds["kernel (run_accounts)"] = time.perf_counter() - start
     start = time.perf_counter()
     weight = terms.factors(sc).weight
-    sums = engine.cell_sums(sc, accounts, counts, totals, weight)
-    ds = results.combine_cells(loaded, [results.build_dataset(loaded, sc, scoring.band_labels(sc.scorecard.bands),
+    sums = simulation.cell_sums(sc, accounts, counts, totals, weight)
+    ds = assemble.combine_cells(loaded, [assemble.build_dataset(loaded, sc, scoring.band_labels(sc.scorecard.bands),
                                                               sums, __version__)], weight)
     seconds["Dataset"] = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        results.write(ds, Path(folder) / "results.nc")
+        dataset.write(ds, Path(folder) / "results.nc")
         seconds["results.nc"] = time.perf_counter() - start
         start = time.perf_counter()
         summary.render(ds, Path(folder) / "results.nc", 0.0)

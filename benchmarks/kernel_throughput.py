@@ -10,7 +10,7 @@ What it measures, in one run on this machine:
       loan per borrower, no borrower-level draw);
    b. the default three-product book (revolving lines, cash loans, instalment
       purchases; borrowers may hold several; borrower-level draw on).
-   `engine.run_accounts` runs once to load or compile, then is timed (best of 3; it builds the
+   `simulation.run_accounts` runs once to load or compile, then is timed (best of 3; it builds the
    ECL table of the accounts, `provisions.ecl_table`, timed apart too),
    with all threads and with one thread. A borrower-month is one month that
    one account is open in (its origination month, each month it ends open, and the
@@ -33,7 +33,7 @@ What it measures, in one run on this machine:
    for equality. It has no revolving line and no borrower-level draw, and it
    derives `borrowers` from the stocks, so it refuses books with lines, with
    borrower_correlation > 0 or with more than one account per borrower.
-3. End to end: `engine.simulate` for 1 million applicants over 36 months
+3. End to end: `simulation.simulate` for 1 million applicants over 36 months
    (27,778 a month for 36 months, horizon 36, one path) on the default
    three-product scenario and on the loan-only scenario, each in a subprocess
    that first warms up on a scenario 100 times smaller (compiled code comes from
@@ -41,12 +41,12 @@ What it measures, in one run on this machine:
    breakdown of the time into prepare / run_accounts / Dataset (timed again after
    the peak is taken).
 4. Start-up, each in a fresh process: the time of `import simulator.engine`, of the
-   first `origination.prepare` and `engine.run_accounts` calls (which load the compiled code
+   first `origination.prepare` and `simulation.run_accounts` calls (which load the compiled code
    from Numba's cache) and of a second `run_accounts` call, on a small default scenario.
    One process first makes sure the cache is warm, then three are measured. With
    --big, one more process runs with NUMBA_CACHE_DIR set to an empty temporary folder,
    so its first calls compile (the cold compile time; the project's cache is untouched).
-5. With --big, two big end-to-end runs of `engine.simulate` on the default
+5. With --big, two big end-to-end runs of `simulation.simulate` on the default
    three-product scenario, each in its own subprocess (which first warms up on a tiny
    scenario), with the process's peak RSS (ru_maxrss) and the time of the call, split
    into prepare, kernel tasks and the rest:
@@ -85,10 +85,12 @@ from scipy.special import erfc
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout as well
 
 import simulator  # noqa: E402
-from simulator import codes, engine, hazard, origination, policy, provisions, rng, scoring, terms  # noqa: E402
+from simulator import codes
+from simulator.engine import simulation
+from simulator.model import hazard, origination, policy, provisions, rng, scoring, terms  # noqa: E402
 from simulator.codes import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, PRODUCTS, STATES  # noqa: E402
-from simulator.config import load_scenario  # noqa: E402
-from simulator.results import build_dataset, combine_cells  # noqa: E402
+from simulator.config.loader import load_scenario  # noqa: E402
+from simulator.results.assemble import build_dataset, combine_cells  # noqa: E402
 
 N_STATES = codes.N_STATES
 CHARGED_OFF, CLOSED = N_STATES, N_STATES + 1   # states after the open ones (the reference keeps them)
@@ -197,7 +199,7 @@ def round_cents(x: np.ndarray) -> np.ndarray:
 
 def numpy_reference(sc, acc: terms.Accounts):
     """The kernel's loan step (`kernel._loan`) in plain numpy; returns (outputs, borrower-months) with
-    outputs {"stocks", "flows", "rolls", "cures", "borrowers"} shaped as `engine.run_accounts` returns them.
+    outputs {"stocks", "flows", "rolls", "cures", "borrowers"} shaped as `simulation.run_accounts` returns them.
     Loans only (no revolving line), no borrower-level draw, one account per borrower."""
     if np.any(acc.product == codes.HUABEI):
         raise ValueError("numpy_reference: loans only (the book has revolving lines)")
@@ -372,28 +374,28 @@ def numpy_reference(sc, acc: terms.Accounts):
 # --------------------------------------------------------------------------- end to end (subprocess)
 
 def e2e_child(volume: int, months: int, horizon: int, book: str) -> None:
-    """Run in a fresh process: warm up small, time engine.simulate, print a JSON line."""
+    """Run in a fresh process: warm up small, time simulation.simulate, print a JSON line."""
     extra = BOOKS[book]
     t0 = time.perf_counter()
-    engine.simulate(load(max(volume // 100, 100), months, horizon, extra))
+    simulation.simulate(load(max(volume // 100, 100), months, horizon, extra))
     warm = time.perf_counter() - t0
     rss_warm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     loaded = load(volume, months, horizon, extra)
     t0 = time.perf_counter()
-    ds = engine.simulate(loaded)
+    ds = simulation.simulate(loaded)
     seconds = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     n_accounts = int(ds["originated_accounts"].sum())
     del ds
-    # Where the time goes: the same three stages as engine.simulate, timed one by one (after the peak).
+    # Where the time goes: the same three stages as simulation.simulate, timed one by one (after the peak).
     sc = loaded.scenario
     t0 = time.perf_counter()
     accounts, counts = origination.prepare(loaded.scenario)
     t1 = time.perf_counter()
-    sums = engine.run_accounts(sc, accounts)
+    sums = simulation.run_accounts(sc, accounts)
     t2 = time.perf_counter()
     weight = terms.factors(sc).weight
-    sums = engine.cell_sums(sc, accounts, counts, sums, weight)
+    sums = simulation.cell_sums(sc, accounts, counts, sums, weight)
     combine_cells(loaded, [build_dataset(loaded, sc, scoring.band_labels(sc.scorecard.bands), sums,
                                          simulator.__version__)], weight)
     t3 = time.perf_counter()
@@ -414,22 +416,22 @@ def e2e(volume: int, months: int, horizon: int, book: str) -> dict:
 # --------------------------------------------------------------------------- start-up and big runs (subprocesses)
 
 # Run with `python -c` in a fresh process: how long `import simulator.engine` takes, then the first
-# calls of `origination.prepare` and `engine.run_accounts` (these load the compiled code from Numba's cache,
+# calls of `origination.prepare` and `simulation.run_accounts` (these load the compiled code from Numba's cache,
 # or compile it when the cache is empty), then a second `run_accounts` (the same work, code loaded).
 STARTUP_CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
-import simulator.engine as engine
+import simulator.engine.simulation as engine
 t_import = time.perf_counter() - t0
 sys.path.insert(0, {bench!r})
 import kernel_throughput as kt
 sc = kt.load({volume}, {months}, {horizon}).scenario
 t0 = time.perf_counter()
-accounts, _ = engine.prepare(sc)
+accounts, _ = simulation.prepare(sc)
 t1 = time.perf_counter()
-engine.run_accounts(sc, accounts)
+simulation.run_accounts(sc, accounts)
 t2 = time.perf_counter()
-engine.run_accounts(sc, accounts)
+simulation.run_accounts(sc, accounts)
 t3 = time.perf_counter()
 print(json.dumps({{"import": t_import, "prepare": t1 - t0, "first_kernel": t2 - t1, "second_kernel": t3 - t2}}))
 """
@@ -509,14 +511,14 @@ def startup(cold: bool) -> None:
 
 def big_child(volume: int, months: int, horizon: int, paths: int) -> None:
     """Run in a fresh process: a tiny warm-up (loads the compiled code from the cache), then
-    engine.simulate once, with its prepare and kernel tasks timed inside the call; print a JSON line."""
+    simulation.simulate once, with its prepare and kernel tasks timed inside the call; print a JSON line."""
     t0 = time.perf_counter()
-    engine.simulate(load(100, 2, horizon))
+    simulation.simulate(load(100, 2, horizon))
     warm = time.perf_counter() - t0
     rss_warm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     stages = {"prepare": 0.0, "tasks": 0.0}
     sizes = {}
-    prepare, run_task = engine.prepare, engine.run_task
+    prepare, run_task = simulation.prepare, simulation.run_task
 
     def timed_prepare(*args, **kwargs):
         t = time.perf_counter()
@@ -532,10 +534,10 @@ def big_child(volume: int, months: int, horizon: int, paths: int) -> None:
         stages["tasks"] += time.perf_counter() - t
         return sums
 
-    engine.prepare, engine.run_task = timed_prepare, timed_run_task   # engine.simulate looks them up by name
+    simulation.prepare, simulation.run_task = timed_prepare, timed_run_task   # simulation.simulate looks them up by name
     loaded = load(volume, months, horizon, paths=paths)
     t0 = time.perf_counter()
-    engine.simulate(loaded)
+    simulation.simulate(loaded)
     seconds = time.perf_counter() - t0
     print(json.dumps({
         "applicants": volume * months, "paths": paths, **sizes, "seconds": seconds, "warmup_seconds": warm,
@@ -547,7 +549,7 @@ def big_child(volume: int, months: int, horizon: int, paths: int) -> None:
 def big(quick: bool) -> None:
     """Section 5: the two big end-to-end runs, each in its own watched subprocess (with `quick`,
     100 times fewer applicants and at most 4 paths: a smoke test of this section)."""
-    print(f"\n== 5. big runs: engine.simulate, default three-product scenario, own subprocess each "
+    print(f"\n== 5. big runs: simulation.simulate, default three-product scenario, own subprocess each "
           f"(stopped above {BIG_RSS_LIMIT_KIB / 1024 ** 2:.0f} GiB RSS or the time limit)")
     for name, (volume, months, horizon, paths, limit) in BIG_RUNS.items():
         if quick:
@@ -583,14 +585,14 @@ def kernel_throughput(book: str, volume: int, months: int, horizon: int, repeat:
     n_borrowers = len(np.unique(accounts.borrower))
     by_product = np.bincount(accounts.product, minlength=len(PRODUCTS))
     t0 = time.perf_counter()
-    engine.run_accounts(sc, accounts)
+    simulation.run_accounts(sc, accounts)
     t_first = time.perf_counter() - t0
-    t_kernel, out = best_of(lambda: engine.run_accounts(sc, accounts), repeat)
+    t_kernel, out = best_of(lambda: simulation.run_accounts(sc, accounts), repeat)
     threads = nb.get_num_threads()
     bm = borrower_months(out)
     start = np.maximum(accounts.start_month, 1)
     upper = int(np.clip(horizon - start + 1, 0, None).sum())
-    t_kernel_1, _ = best_of(lambda: engine.run_accounts(sc, accounts, threads=1), repeat)
+    t_kernel_1, _ = best_of(lambda: simulation.run_accounts(sc, accounts, threads=1), repeat)
     nb.set_num_threads(nb.config.NUMBA_NUM_THREADS)
     z = terms.factors(sc).z
     t_table, _ = best_of(lambda: provisions.ecl_table(sc, accounts, terms.n_bands(sc), z), repeat)
@@ -673,7 +675,7 @@ def main() -> None:
         f"{name}={totals[j] / 100 if j < codes.N_ORIGINATED else totals[j]:,.0f}" for j, name in enumerate(codes.FLOWS)))
 
     # 3. End to end, each book in its own process.
-    print("\n== 3. end to end: engine.simulate (prepare + kernel + Dataset), 1 path, own subprocess each")
+    print("\n== 3. end to end: simulation.simulate (prepare + kernel + Dataset), 1 path, own subprocess each")
     results = {}
     v, m, h = e2e_size
     for book in ("default", "loan-only"):

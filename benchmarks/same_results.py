@@ -21,20 +21,21 @@ RUNS = {"baseline": ["applicants.monthly_volume=20000", "run.paths=4"],
 
 def write(folder: Path) -> None:
     import simulator
-    from simulator import engine, results
-    from simulator.config import load_scenario
+    from simulator.engine import simulation
+    from simulator.results import dataset
+    from simulator.config.loader import load_scenario
 
     folder.mkdir(parents=True, exist_ok=True)
     for name, overrides in RUNS.items():
-        ds = engine.simulate(load_scenario(ROOT / "scenarios" / f"{name}.toml", overrides + ["engine.threads=2"]))
-        results.write(ds, folder / f"{name}.nc")
+        ds = simulation.simulate(load_scenario(ROOT / "scenarios" / f"{name}.toml", overrides + ["engine.threads=2"]))
+        dataset.write(ds, folder / f"{name}.nc")
     print(f"wrote {len(RUNS)} results files with {simulator.__file__}")
 
 
 def _shown(ds, key: str) -> str:
     """An attribute as compared: the resolved scenario with keys of earlier versions under their new
     names (a renamed key is the same scenario), every other attribute as it is."""
-    from simulator import readback
+    from simulator.reporting import readback
 
     value = ds.attrs.get(key)
     if key == "scenario_resolved" and isinstance(value, str):
@@ -43,11 +44,11 @@ def _shown(ds, key: str) -> str:
 
 
 def compare(a: Path, b: Path) -> bool:
-    from simulator import results
+    from simulator.results import dataset
 
     same = True
     for name in RUNS:
-        x, y = results.read(a / f"{name}.nc"), results.read(b / f"{name}.nc")
+        x, y = dataset.read(a / f"{name}.nc"), dataset.read(b / f"{name}.nc")
         differ = [k for k in sorted(set(x.data_vars) | set(y.data_vars))
                   if k not in x or k not in y or not np.array_equal(x[k].values, y[k].values,
                                                                    equal_nan=x[k].dtype.kind == "f")]

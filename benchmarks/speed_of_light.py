@@ -35,7 +35,7 @@ borrower_correlation=0). Each timing covers all 4 paths (long enough that a nois
 machine disturbs it less). The script times, best of 5 each (numpy: best of 3):
 
 1. the speed-of-light kernel, with all Numba threads and with 1 thread;
-2. the full kernel, `engine.run_accounts`, in the same way (its borrower-months are
+2. the full kernel, `simulation.run_accounts`, in the same way (its borrower-months are
    counted exactly as in `kernel_throughput.py`);
 3. the plain numpy reference of `kernel_throughput.py` (`numpy_reference`, the
    same model as the full kernel, one core). Its outputs are checked to equal the
@@ -69,8 +69,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))           # kernel_thro
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))       # the simulator, from a checkout
 
 import kernel_throughput as kt  # noqa: E402
-from simulator import engine, origination, terms  # noqa: E402
-from simulator.rng import _S11, MISS, _absorb, stream  # noqa: E402
+from simulator.engine import simulation
+from simulator.model import origination, terms  # noqa: E402
+from simulator.model.rng import _S11, MISS, _absorb, stream  # noqa: E402
 
 
 BLOCK = 512   # accounts a task steps together; their paths' state (3 arrays) stays in the L2 cache
@@ -200,7 +201,7 @@ def main() -> None:
         return speed_of_light(*args_sol)
 
     def full(n_threads):
-        return engine.run_accounts(sc, accounts, threads=n_threads)
+        return simulation.run_accounts(sc, accounts, threads=n_threads)
 
     t_first_sol, _ = timed(sol, threads)
     t_first_full, _ = timed(full, threads)
@@ -223,7 +224,7 @@ def main() -> None:
 
     # 2. The full kernel on the same accounts (timed in the same rounds).
     full_bm = kt.borrower_months(out)
-    print("\n== 2. full kernel (engine.run_accounts), same accounts, timed in the same rounds")
+    print("\n== 2. full kernel (simulation.run_accounts), same accounts, timed in the same rounds")
     print(f"first call (load from cache or compile)={t_first_full:.2f}s  borrower-months={full_bm:,} "
           "(counted as in kernel_throughput.py)")
     print(f"best of {repeat}: {t_full:.4f}s with {threads} threads -> {full_bm / t_full / 1e6:.1f} M borrower-months/s")

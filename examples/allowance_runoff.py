@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 import simulator
-from simulator import provisions
-from simulator.provisions import TWELVE_MONTHS
+from simulator.model import provisions
+from simulator.model.provisions import TWELVE_MONTHS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from ._version import __version__
 from .api import Backtest, Calibration, Quote, backtest, calibrate, compare, load, quote, read, report, run, write
-from .config import LoadedScenario, ScenarioError
+from .config.loader import LoadedScenario
+from .config.schema import ScenarioError
 
 __all__ = ["ScenarioError", "LoadedScenario", "Quote", "Calibration", "Backtest", "load", "run", "write", "read", "report",
            "compare", "quote", "calibrate", "backtest", "__version__"]

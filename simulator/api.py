@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .config import MAX_BLOCK_SIZE, MAX_THREADS, LoadedScenario, ScenarioError, check_count, load_scenario
+from .config.schema import MAX_BLOCK_SIZE, MAX_THREADS, ScenarioError, check_count
+from .config.loader import LoadedScenario, load_scenario
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,7 +45,9 @@ def _check_run_inputs(loaded: LoadedScenario, out: str | Path | None, tape: Path
                       threads: int | None) -> None:
     """Everything a run reads and writes, checked before it makes anything: its outputs are none of
     its inputs and can be written, its results fit in memory, every cell's book is a valid book."""
-    from . import book, engine, files
+    from .model import book
+    from .engine import simulation
+    from .config import files
 
     inputs = [*loaded.sources, *loaded.book_paths()]
     if out is not None:
@@ -52,11 +55,11 @@ def _check_run_inputs(loaded: LoadedScenario, out: str | Path | None, tape: Path
         for name in RUN_FILES:
             files.check_output(Path(out) / name, "--out", inputs)
     if tape is not None:
-        from . import tape as tapes
+        from .tape import writer
 
         files.check_output(tape, "--tape", inputs)
-        files.check_output(tapes.offers_path(tape), "--tape", inputs)
-    engine.check_memory(loaded, threads)
+        files.check_output(writer.offers_path(tape), "--tape", inputs)
+    simulation.check_memory(loaded, threads)
     book.check_books(loaded)
 
 
@@ -94,8 +97,9 @@ def run(scenario: LoadedScenario | str | Path, *, out: str | Path | None = None,
     ScenarioError
         Bad input or an output that cannot be written; nothing is written then.
     """
-    from . import engine, lock, results
-    from .checkpoints import Checkpoints
+    from .engine import simulation, lock
+    from .results import dataset
+    from .engine.checkpoints import Checkpoints
 
     loaded = scenario if isinstance(scenario, LoadedScenario) else load(scenario)
     file = str(loaded.path)
@@ -105,10 +109,10 @@ def run(scenario: LoadedScenario | str | Path, *, out: str | Path | None = None,
     if workers is not None and scheduler is not None:
         raise ScenarioError(file, "--scheduler", "expected either --workers or --scheduler, found both")
     if tape is not None:
-        from . import tape as tapes
+        from .tape import writer
 
         tape = Path(tape)
-        tapes.check_path(tape)
+        writer.check_path(tape)
         if loaded.dims:
             raise ScenarioError(str(tape), "--tape", "expected a scenario without a sweep (a tape is one scenario's "
                                                      "path 0), found a sweep")
@@ -119,15 +123,15 @@ def run(scenario: LoadedScenario | str | Path, *, out: str | Path | None = None,
     if out is None:
         if resume:
             raise ScenarioError(file, "--resume", "expected --out, the folder of the interrupted run, found none")
-        return engine.simulate(loaded, threads=threads, block_size=block_size, progress=progress, workers=workers,
+        return simulation.simulate(loaded, threads=threads, block_size=block_size, progress=progress, workers=workers,
                                scheduler=scheduler, tape=tape)
     checkpoint = Path(out) / ".checkpoint"
     if resume and not checkpoint.is_dir():
         raise ScenarioError(str(checkpoint), "--resume", "expected the checkpoints of an interrupted run, found none")
     with lock.hold(Path(out)):
-        ds = engine.simulate(loaded, threads=threads, block_size=block_size, progress=progress, workers=workers,
+        ds = simulation.simulate(loaded, threads=threads, block_size=block_size, progress=progress, workers=workers,
                              scheduler=scheduler, checkpoint=checkpoint, resume=resume, tape=tape)
-        results.write(ds, Path(out) / "results.nc")
+        dataset.write(ds, Path(out) / "results.nc")
         Checkpoints.remove_folder(checkpoint)
     return ds
 
@@ -142,9 +146,9 @@ def write(ds: xr.Dataset, path: str | Path) -> None:
     path : str or Path
         The file to write.
     """
-    from . import results
+    from .results import dataset
 
-    results.write(ds, Path(path))
+    dataset.write(ds, Path(path))
 
 
 def read(path: str | Path) -> xr.Dataset:
@@ -164,7 +168,7 @@ def read(path: str | Path) -> xr.Dataset:
     ScenarioError
         The file is missing, unreadable or not what this version writes (`readback.check`).
     """
-    from . import readback
+    from .reporting import readback
 
     return readback.open_run(Path(path))[1]
 
@@ -192,7 +196,7 @@ def report(folder: str | Path, ds: xr.Dataset | None = None, processes: int | No
         A results file that does not read, or a folder that cannot be written (refused before
         anything is drawn).
     """
-    from . import pages
+    from .reporting import pages
 
     return pages.build(Path(folder), ds, processes)
 
@@ -219,11 +223,11 @@ def compare(folders: list[str | Path], out: str | Path | None = None) -> pd.Data
     """
     import pandas as pd
 
-    from . import summary
+    from .reporting import summary
 
     folders = [Path(f) for f in folders]
     if out is not None:
-        from . import pages
+        from .reporting import pages
 
         pages.check_compare(folders, Path(out))
     rows = summary.runs(folders)
@@ -273,7 +277,7 @@ def quote(product: str, amount: float, term: int, *, apr: float | None = None, d
     """
     import pandas as pd
 
-    from . import quotes
+    from .model import quotes
 
     q = quotes.quote(product, amount, term, apr, method, daily_rate, days_per_year, fee_per_period)
     schedule = pd.DataFrame(q["schedule"]).set_index("period")
@@ -333,8 +337,11 @@ def calibrate(tape: str | Path, out: str | Path, extends: str | Path, *, mapping
         Bad input or an output that cannot be written; every input and output is checked before
         anything is read or written.
     """
-    from . import calibration, files, pages, scorecard_fit, takeup_fit
-    from . import tape as tapes
+    from .fitting import calibration, scorecard_fit, takeup_fit
+    from .config import files
+    from .reporting import pages
+    from .tape import reader
+    from .tape import writer
 
     tape, out, extends = Path(tape), Path(out), Path(extends)
     mapping = None if mapping is None else Path(mapping)
@@ -344,15 +351,15 @@ def calibrate(tape: str | Path, out: str | Path, extends: str | Path, *, mapping
     if out.suffix.lower() != ".toml":
         raise ScenarioError(str(out), "--out", f"expected a scenario file name ending in .toml, found "
                                                f"{out.suffix or 'no suffix'}")
-    offers_file = Path(offers) if offers is not None else tapes.offers_path(tape)
+    offers_file = Path(offers) if offers is not None else writer.offers_path(tape)
     use_offers = offers is not None or offers_file.is_file()
     fit_page = out.with_name(out.stem + "_fit.html")
     inputs = [tape, mapping, offers_file if use_offers else None, *based.sources]
     for output in (out, fit_page):
         files.check_output(output, "--out", inputs)
-    rows, dropped = tapes.read(tape, mapping, on_bad_rows)
+    rows, dropped = reader.read(tape, mapping, on_bad_rows)
     if until_month is not None:
-        rows = tapes.until(rows, tape, until_month)
+        rows = reader.until(rows, tape, until_month)
     base = based.scenario
     found = calibration.calibrate(rows, base)
     found["scorecard"], found["scorecard_note"] = scorecard_fit.from_tape(rows, tape, extends, base)
@@ -417,8 +424,11 @@ def backtest(tape: str | Path, scenario: str | Path, overrides: dict[str, Any] |
     ScenarioError
         Bad input or an output that cannot be written.
     """
-    from . import backtesting, files, pages, results
-    from . import tape as tapes
+    from .fitting import backtesting
+    from .config import files
+    from .reporting import pages
+    from .results import dataset
+    from .tape import reader
 
     tape, scenario = Path(tape), Path(scenario)
     mapping = None if mapping is None else Path(mapping)
@@ -430,12 +440,12 @@ def backtest(tape: str | Path, scenario: str | Path, overrides: dict[str, Any] |
         files.check_output(out, "--out", inputs, folder=True)
         for name in ("backtest.nc", "backtest.html"):
             files.check_output(out / name, "--out", inputs)
-    rows, dropped = tapes.read(tape, mapping, on_bad_rows)
+    rows, dropped = reader.read(tape, mapping, on_bad_rows)
     ds = backtesting.run(rows, tape, scenario, loaded.overrides, paths=paths, level=level, from_month=from_month,
                        threads=threads, progress=progress)
     table = backtesting.table(ds)
     if out is None:
         return Backtest(ds, table, dropped, None, None)
-    results.write(ds, out / "backtest.nc")
+    dataset.write(ds, out / "backtest.nc")
     page = pages.backtest_report(out, ds, table)
     return Backtest(ds, table, dropped, out / "backtest.nc", page)

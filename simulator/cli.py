@@ -7,7 +7,8 @@ import time
 import warnings
 from pathlib import Path
 
-from .config import ScenarioError, load_scenario, to_toml
+from .config.schema import ScenarioError
+from .config.loader import load_scenario, to_toml
 
 
 def _scenario_args(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +26,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import quotes
+    from .model import quotes
 
     from ._version import __version__
 
@@ -116,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_validate(args: argparse.Namespace) -> int:
     loaded = load_scenario(args.scenario, args.overrides)
     if loaded.book_paths():
-        from .book import check_books
+        from .model.book import check_books
 
         check_books(loaded)
     if args.print_resolved:
@@ -130,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = load_scenario(args.scenario, args.overrides)
     from . import api
 
-    from . import summary
+    from .reporting import summary
 
     out = args.out or Path("reports") / loaded.scenario.run.name
     started = time.perf_counter()
@@ -158,7 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from . import pages, summary
+    from .reporting import pages, summary
 
     if args.out is not None:
         pages.check_compare(args.runs, args.out)

@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator import engine, terms
+from simulator.engine import simulation
+from simulator.model import terms
 from simulator.codes import METHODS, PRODUCTS
-from simulator.config import load_scenario
+from simulator.config.loader import load_scenario
 
 JIEBEI = PRODUCTS.index("jiebei")
 
@@ -42,5 +43,5 @@ def identical_book(n: int, principal: float, apr: float, term: int, method: str,
 def run_book(tmp_path: Path, accounts, overrides: list[str], **kwargs):
     """Run the kernel on given accounts; returns (scenario, stocks, flows, rolls, cures) summed over bands."""
     loaded = loaded_scenario(tmp_path, overrides)
-    out = engine.run_accounts(loaded.scenario, accounts, **kwargs)
+    out = simulation.run_accounts(loaded.scenario, accounts, **kwargs)
     return (loaded.scenario, *(out[name].sum(axis=3) for name in ("stocks", "flows", "rolls", "cures")))

@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 import simulator
-from simulator import engine
+from simulator.engine import simulation
 from simulator.cli import main
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
@@ -92,10 +92,10 @@ def test_version():
 def test_same_task_loop_for_tests_and_runs(scenario):
     """engine.run_accounts, which tests and benchmarks call, is the loop simulate runs."""
     loaded = simulator.load(scenario, SMALL)
-    from simulator import origination
+    from simulator.model import origination
 
     accounts, _ = origination.prepare(loaded.scenario)
-    sums = engine.run_accounts(loaded.scenario, accounts, threads=1)
+    sums = simulation.run_accounts(loaded.scenario, accounts, threads=1)
     ds = simulator.run(loaded)
     assert np.array_equal(sums["stocks"][..., 0].sum(axis=(2, 3, 4)), ds["accounts"].sum(("product", "score_band", "state")))
 

@@ -9,9 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator import backtesting, engine, tape
-from simulator.config import ScenarioError, load_scenario
-from simulator.origination import prepare
+from simulator.fitting import backtesting
+from simulator.engine import simulation
+from simulator.tape import reader
+from simulator.tape import writer
+from simulator.config.schema import ScenarioError
+from simulator.config.loader import load_scenario
+from simulator.model.origination import prepare
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 
@@ -28,10 +32,10 @@ def made(tmp_path_factory):
     sc = load_scenario(SCENARIO, ["run.paths=2", "applicants.monthly_volume=400", "run.horizon_months=20",
                                   "applicants.origination_months=20"]).scenario
     accounts, _ = prepare(sc)
-    totals = engine.run_accounts(sc, accounts, tape=True)
-    table = tape.frame(sc, accounts, totals.pop("tape"))
+    totals = simulation.run_accounts(sc, accounts, tape=True)
+    table = writer.frame(sc, accounts, totals.pop("tape"))
     table.to_parquet(folder / "t.parquet", index=False)
-    return sc, accounts, totals, tape.read(folder / "t.parquet")[0], folder
+    return sc, accounts, totals, reader.read(folder / "t.parquet")[0], folder
 
 
 def test_the_tapes_sums_are_the_kernels_path_0(made):
@@ -72,7 +76,7 @@ def test_the_scenarios_scorecard_gives_the_replayed_pd(made):
     scenario with another intercept gives other PDs."""
     sc, accounts, _, rows, _ = made
     order = np.argsort(accounts.account_id)
-    for dropped in ([], list(tape.FEATURES), ["score", *tape.FEATURES]):
+    for dropped in ([], list(writer.FEATURES), ["score", *writer.FEATURES]):
         replayed = backtesting.replay_accounts(rows.drop(columns=dropped), Path("t.parquet"), sc, 0.0)
         np.testing.assert_allclose(np.sort(replayed.pd_12m), np.sort(accounts.pd_12m[order]), rtol=1e-9)
     other = sc.model_copy(update={"scorecard": sc.scorecard.model_copy(update={"intercept": -4.0})})
@@ -90,7 +94,7 @@ def test_a_purchase_without_its_fee_takes_the_fee_of_its_apr(made):
 
 @pytest.fixture(scope="module")
 def shipped():
-    return tape.read(SHIPPED)[0]
+    return reader.read(SHIPPED)[0]
 
 
 def test_a_scenario_stays_in_the_band_of_its_own_tape(shipped):
@@ -127,7 +131,7 @@ def test_the_band_is_the_same_whatever_the_threads(shipped):
 
 def test_missing_terms_and_bad_requests_say_so(made, shipped):
     sc, _, _, rows, _ = made
-    bare = rows.drop(columns=["score", *tape.FEATURES])          # a tape without the application
+    bare = rows.drop(columns=["score", *writer.FEATURES])          # a tape without the application
     with pytest.raises(ScenarioError) as info:
         backtesting.replay_accounts(bare.drop(columns="pd_12m"), Path("t.parquet"), sc, 0.0)
     assert info.value.key == "column pd_12m"
@@ -175,6 +179,6 @@ def test_replayed_accounts_with_their_fraud_flags_give_the_runs_sums(made):
     fraud = np.zeros(len(replayed.account_id), dtype=bool)
     fraud[np.argsort(replayed.account_id)] = accounts.fraud[np.argsort(accounts.account_id)]
     assert fraud.any()
-    again = engine.run_accounts(sc, replayed._replace(fraud=fraud))
+    again = simulation.run_accounts(sc, replayed._replace(fraud=fraud))
     for name in ("stocks", "flows", "rolls", "cures", "vintage_flows", "vintage_stocks"):
         np.testing.assert_array_equal(again[name], totals[name], err_msg=name)

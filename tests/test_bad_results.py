@@ -94,7 +94,7 @@ def test_a_results_file_that_is_not_what_this_version_writes(results, base, tmp_
 def test_a_file_written_before_a_key_was_renamed_still_reads(results, tmp_path):
     """A results file whose scenario uses a key's earlier name (config.RENAMED) is read and reported
     as the same scenario, silently (the file is not the user's to edit)."""
-    from simulator.config import RENAMED
+    from simulator.config.loader import RENAMED
     tree = json.loads(results.attrs["scenario_resolved"])
     for old, new in RENAMED.items():
         *tables, key = new.split(".")

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import simulator
-from simulator.config import MAX_SWEEP_CELLS, ScenarioError, load_scenario, to_toml
+from simulator.config.schema import MAX_SWEEP_CELLS, ScenarioError
+from simulator.config.loader import load_scenario, to_toml
 from test_bad_input import SMALL, cli, one_error_line
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end

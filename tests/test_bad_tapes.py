@@ -222,9 +222,9 @@ def test_a_mapping_may_give_days_past_due_and_codes_together(made, tmp_path):
     theirs.to_csv(tmp_path / "lender.csv", index=False)
     (tmp_path / "m.toml").write_text('[columns]\nstatus = "dpd"\n[status]\ndays_past_due = true\n'
                                      'codes = { "WO" = "charged_off" }\n')
-    from simulator import tape
+    from simulator.tape import reader
 
-    read, _ = tape.read(tmp_path / "lender.csv", tmp_path / "m.toml")
-    again, _ = tape.read(made / "t.csv")
+    read, _ = reader.read(tmp_path / "lender.csv", tmp_path / "m.toml")
+    again, _ = reader.read(made / "t.csv")
     assert (read["status"] == "charged_off").any()
     np.testing.assert_array_equal(read["status"].to_numpy(), again["status"].to_numpy())

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator import engine, results
-from simulator.config import load_scenario
+from simulator.engine import simulation
+from simulator.results import dataset
+from simulator.config.loader import load_scenario
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 
@@ -15,10 +16,10 @@ BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 
 def test_baseline_steady_state_delinquency_near_the_2019_figures():
     loaded = load_scenario(BASELINE, ["run.paths=16", "applicants.monthly_volume=5000"])
-    ds = engine.simulate(loaded)
+    ds = simulation.simulate(loaded)
     steady = dict(month=slice(13, 36))
-    dpd30 = float(results.delinquency_ratio(ds, "M2").sel(**steady).mean())
-    dpd90 = float(results.delinquency_ratio(ds, "M4").sel(**steady).mean())
+    dpd30 = float(dataset.delinquency_ratio(ds, "M2").sel(**steady).mean())
+    dpd90 = float(dataset.delinquency_ratio(ds, "M4").sel(**steady).mean())
     assert abs(dpd30 / 0.0156 - 1) <= 0.25, dpd30
     assert abs(dpd90 / 0.0105 - 1) <= 0.25, dpd90
     # All three products are in the book, and borrowers hold several.
@@ -33,7 +34,7 @@ def test_baseline_book_levels_off():
     month 30 to 36 open accounts, open lines and balances change by less than 6% (open accounts grew
     by about 20% from month 12 to 24); the line's month-end balance includes its unbilled spend."""
     loaded = load_scenario(BASELINE, ["run.paths=4", "applicants.monthly_volume=5000"])
-    ds = engine.simulate(loaded)
+    ds = simulation.simulate(loaded)
     accounts = ds["accounts"].sum(("score_band", "state")).mean("path")
     balance = ds["balance"].sum(("score_band", "state")).mean("path")
     for series in (accounts.sum("product"), accounts.sel(product="huabei"), balance.sum("product"),

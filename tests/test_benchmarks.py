@@ -10,8 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import speed_of_light as sol  # noqa: E402
-from simulator import products  # noqa: E402
-from simulator.rng import INV53, MISS, _absorb, stream  # noqa: E402
+from simulator.model import products  # noqa: E402
+from simulator.model.rng import INV53, MISS, _absorb, stream  # noqa: E402
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator import book
+from simulator.model import book
 from simulator.codes import METHOD_CODES, METHODS, PAYER_TYPES, PRODUCTS, STATES
-from simulator.config import Scenario, ScenarioError, load_scenario
+from simulator.config.schema import Scenario, ScenarioError
+from simulator.config.loader import load_scenario
 
 
 def scenario(tmp_path: Path, *overrides: str) -> Scenario:

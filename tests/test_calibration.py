@@ -12,8 +12,11 @@ import pandas as pd
 import pytest
 
 import simulator
-from simulator import calibration, scorecard_fit, takeup_fit, tape
-from simulator.config import ScenarioError, load_scenario
+from simulator.fitting import calibration, scorecard_fit, takeup_fit
+from simulator.tape import reader
+from simulator.tape import writer
+from simulator.config.schema import ScenarioError
+from simulator.config.loader import load_scenario
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 
@@ -63,7 +66,7 @@ def round_trip(tmp_path_factory):
                                       "factor.roll_correlation=0", "factor.borrower_correlation=0",
                                       "behaviour.fraud_rate=0", "macro.prepay_sensitivity=0"])
     ds = simulator.run(loaded, tape=folder / "tape.parquet")
-    return folder, calibration.calibrate(tape.read(folder / "tape.parquet")[0]), ds.isel(path=0)
+    return folder, calibration.calibrate(reader.read(folder / "tape.parquet")[0]), ds.isel(path=0)
 
 
 def test_round_trip_recovers_the_parameters(round_trip):
@@ -120,16 +123,16 @@ def test_calibrate_writes_a_scenario_that_runs(round_trip, tmp_path):
 
 def test_bad_tapes_and_arguments(tmp_path):
     with pytest.raises(ScenarioError) as info:
-        tape.read(tmp_path / "none.parquet")
+        reader.read(tmp_path / "none.parquet")
     assert "no such file" in info.value.what
     path = tmp_path / "t.csv"
     hand_tape().drop(columns=["status"]).to_csv(path, index=False)
     with pytest.raises(ScenarioError) as info:
-        tape.read(path)
+        reader.read(path)
     assert info.value.key == "column status"
     hand_tape().head(0).to_csv(path, index=False)
     with pytest.raises(ScenarioError) as info:
-        tape.read(path)
+        reader.read(path)
     assert "with rows" in info.value.what
     quiet = hand_tape()
     quiet["status"] = "current"                                                # no delinquency: no roll rates
@@ -154,7 +157,7 @@ def test_a_lenders_tape_through_a_mapping_calibrates_the_same(round_trip, tmp_pa
     theirs.to_csv(tmp_path / "lender.csv", index=False)
     (tmp_path / "map.toml").write_text('[columns]\naccount_id = "loan_no"\nmonth = "snapshot"\nstatus = "dpd"\n'
                                        'balance = "upb"\n[status]\ndays_past_due = true\n')
-    rows, dropped = tape.read(tmp_path / "lender.csv", tmp_path / "map.toml")
+    rows, dropped = reader.read(tmp_path / "lender.csv", tmp_path / "map.toml")
     again = calibration.calibrate(rows)
     assert dropped == ""
     assert [e.value for e in again["rolls"]] == [e.value for e in found["rolls"]]
@@ -171,11 +174,11 @@ def test_bad_rows_are_reported_and_stopped_or_dropped(tmp_path):
     path = tmp_path / "bad.csv"
     rows.to_csv(path, index=False)
     with pytest.raises(ScenarioError) as info:
-        tape.read(path)
+        reader.read(path)
     assert info.value.key.startswith("row ") and "3 bad rows" in info.value.what and "--on-bad-rows" in info.value.what
-    kept, report = tape.read(path, on_bad_rows="drop")
+    kept, report = reader.read(path, on_bad_rows="drop")
     assert len(kept) == len(rows) - 3
-    for kind in tape.BAD_KINDS:
+    for kind in reader.BAD_KINDS:
         assert f"1 {kind}" in report
     assert "column status: expected at most one bucket worse a month, found current then M3" in report
     done = subprocess.run([sys.executable, "-m", "simulator", "calibrate", str(path), "--out", str(tmp_path / "o.toml"),
@@ -207,7 +210,7 @@ def test_bad_values_name_the_row_and_column(tmp_path, column, value, expected):
     path = tmp_path / "t.csv"
     rows.to_csv(path, index=False)
     with pytest.raises(ScenarioError) as info:
-        tape.read(path)
+        reader.read(path)
     assert info.value.key == f"row 4: column {column}" and expected in info.value.what
 
 
@@ -236,7 +239,7 @@ def test_the_scorecard_refit_recovers_the_truth(round_trip, tmp_path, wrong):
     base_path.write_text(TRUTH_BASE + wrong.replace("[scorecard]", "[scorecard]", 1))
     base = load_scenario(base_path).scenario
     truth = load_scenario(folder / "s.toml").scenario.scorecard
-    rows = tape.read(folder / "tape.parquet")[0]
+    rows = reader.read(folder / "tape.parquet")[0]
     card, note = scorecard_fit.from_tape(rows, folder / "tape.parquet", base_path, base)
     assert note == "" and card["n"] > 50_000 and card["bads"] > 500
     for key, estimate in card["keys"].items():
@@ -254,7 +257,7 @@ def test_line_payer_shares_and_spend_come_back(round_trip):
     lognormal median and sigma of their spend are within 3 standard errors of the scenario's."""
     folder, _, _ = round_trip
     truth = load_scenario(folder / "s.toml").scenario
-    found = calibration.line_terms(tape.read(folder / "tape.parquet")[0], truth.behaviour)
+    found = calibration.line_terms(reader.read(folder / "tape.parquet")[0], truth.behaviour)
     for k, share in enumerate(truth.behaviour.payer_shares):
         assert abs(found["payer_shares"][k].value - share) < 3 * found["payer_shares"][k].se, (k, found, share)
     hb = truth.applicants.huabei
@@ -278,14 +281,14 @@ def test_months_as_dates_calibrate_the_same(tmp_path):
     rows = hand_tape()
     dated = rows.assign(month=[f"{2024 + (10 + m) // 12}-{(10 + m) % 12 + 1:02d}" for m in rows["month"]])
     dated.to_csv(tmp_path / "dated.csv", index=False)
-    read, _ = tape.read(tmp_path / "dated.csv")
+    read, _ = reader.read(tmp_path / "dated.csv")
     assert read["month"].tolist() == rows["month"].tolist()
     again, found = calibration.calibrate(read), calibration.calibrate(rows)
     np.testing.assert_array_equal([e.value for e in again["rolls"]], [e.value for e in found["rolls"]])
     dated.loc[3, "month"] = "sometime"
     dated.to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ScenarioError) as info:
-        tape.read(tmp_path / "bad.csv")
+        reader.read(tmp_path / "bad.csv")
     assert info.value.key == "row 4: column month" and "a date such as" in info.value.what
 
 
@@ -295,7 +298,7 @@ def test_takeup_comes_back_from_the_offers(round_trip, tmp_path):
     product is the share of offers taken that the tape holds as accounts."""
     folder, _, _ = round_trip
     truth = load_scenario(folder / "s.toml").scenario
-    offers = takeup_fit.read(tape.offers_path(folder / "tape.parquet"))
+    offers = takeup_fit.read(writer.offers_path(folder / "tape.parquet"))
     found = takeup_fit.refit(offers, truth.policy, truth.scorecard, truth.applicants.segments)
     for key in ("takeup_base", "price_sensitivity"):
         e = found["keys"][key]

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from simulator import engine, origination, summary
+from simulator.engine import simulation
+from simulator.model import origination
+from simulator.reporting import summary
 from simulator.codes import APPROVALS, PRODUCTS, TAKEUPS
-from simulator.config import load_scenario
+from simulator.config.loader import load_scenario
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 
@@ -19,7 +21,7 @@ LOANS_ONLY = ["applicants.product_mix={jiebei=1.0}", "applicants.also_requests={
 
 
 def run(scenario_file, *overrides):
-    return engine.simulate(load_scenario(scenario_file(), [*SMALL, *overrides]))
+    return simulation.simulate(load_scenario(scenario_file(), [*SMALL, *overrides]))
 
 
 def test_a_cap_above_every_price_changes_nothing(scenario_file):
@@ -130,7 +132,7 @@ def test_shipped_cap_sweep_realised_bad_rate():
     months on book, loans and lines) falls at every step with reject, by far more than its standard
     error from 36% to 12%; with cap it is never below the uncapped rate."""
     loaded = load_scenario(SWEEP, ["run.paths=2", 'sweep.macro=["baseline"]'])
-    ds = engine.simulate(loaded).sel(product=INTEREST_BEARING, macro="baseline")
+    ds = simulation.simulate(loaded).sel(product=INTEREST_BEARING, macro="baseline")
     bads = ds["bads_12m"].sum(("path", "product", "score_band"))
     seasoned = ds["accounts_seasoned_12m"].sum(("path", "product", "score_band"))
     rate = bads / seasoned

@@ -28,9 +28,9 @@ PAY_IN_4 = {
 }
 RUN = """
 import numpy as np
-from simulator import engine
-from simulator.config import load_scenario
-ds = engine.simulate(load_scenario("s.toml", ["applicants.monthly_volume=400", "run.paths=1", "run.horizon_months=12",
+from simulator.engine import simulation
+from simulator.config.loader import load_scenario
+ds = simulation.simulate(load_scenario("s.toml", ["applicants.monthly_volume=400", "run.paths=1", "run.horizon_months=12",
                                               "applicants.origination_months=6"]))
 totals = ds.sum(("path", "month", "score_band"))
 print([str(p) for p in ds["product"].values])
@@ -52,7 +52,7 @@ def test_a_product_of_an_existing_kind_needs_codes_and_defaults_only(tmp_path):
     text = text.replace("KIND = (LINE, LOAN, PLAN)", "KIND = (LINE, LOAN, PLAN, PLAN)")
     assert "PLAN, PLAN)" in text and '"payin4")' in text
     (package / "codes.py").write_text(text)
-    defaults = (package / "defaults.toml").read_text()
+    defaults = (package / "config" / "defaults.toml").read_text()
     defaults = defaults.replace("[book]\n", PAY_IN_4["applicants"] + "[book]\n", 1)
     defaults = defaults.replace("[products.jiebei]\n", PAY_IN_4["products"] + "[products.jiebei]\n", 1)
     defaults = re.sub(r"(\n(?:product_mix|also_requests|acquisition|servicing|collection) = \{[^}]*yuefu = [0-9.]+) \}",
@@ -62,7 +62,7 @@ def test_a_product_of_an_existing_kind_needs_codes_and_defaults_only(tmp_path):
     defaults = defaults.replace(curve.group(0), curve.group(0) + "\npayin4 = " + re.sub(r"[0-9.]+", "0.0", curve.group(1)))
     defaults = defaults.replace("huabei = 0.55, jiebei = 0.25, yuefu = 0.20, payin4 = 0.05",
                                 "huabei = 0.50, jiebei = 0.25, yuefu = 0.20, payin4 = 0.05")   # shares sum to 1
-    (package / "defaults.toml").write_text(defaults)
+    (package / "config" / "defaults.toml").write_text(defaults)
     (tmp_path / "s.toml").write_text('[run]\nname = "payin4"\n')
     done = subprocess.run([sys.executable, "-c", RUN], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from simulator import config
+from simulator.config import loader
+from simulator.config import schema
 from simulator.codes import KIND, LINE, LOAN, PLAN, PRODUCTS
-from simulator.config import RENAMED, ScenarioError, load_scenario
+from simulator.config.loader import RENAMED, load_scenario
+from simulator.config.schema import ScenarioError
 
 RUN = '[run]\nname = "t"\n'
 OLD = {"products.yuefu.late_fee_daily": 0.0007, "products.yuefu.min_price": 50.0, "products.yuefu.max_price": 9000.0}
@@ -92,7 +94,7 @@ def test_both_names_are_refused_in_one_line(scenario_file, capsys, text, overrid
 
 
 def test_renamed_keys_are_renamed_within_their_table():
-    defaults = config.defaults()
+    defaults = loader.defaults()
     for old, new in RENAMED.items():
         table, key = old.rsplit(".", 1)
         new_table, new_key = new.rsplit(".", 1)
@@ -103,12 +105,12 @@ def test_renamed_keys_are_renamed_within_their_table():
 
 
 def test_per_product_sections_follow_the_products_and_their_kinds():
-    sc = config.Scenario.model_validate(config.defaults())
-    section_of_kind = {LINE: config.Line, LOAN: config.Loan, PLAN: config.Plan}
-    requests_of_kind = {LINE: config.LineRequests, LOAN: config.LoanRequests, PLAN: config.PlanRequests}
-    for table in (config.Products, config.CurveAprs, config.ByProduct):
+    sc = schema.Scenario.model_validate(loader.defaults())
+    section_of_kind = {LINE: schema.Line, LOAN: schema.Loan, PLAN: schema.Plan}
+    requests_of_kind = {LINE: schema.LineRequests, LOAN: schema.LoanRequests, PLAN: schema.PlanRequests}
+    for table in (schema.Products, schema.CurveAprs, schema.ByProduct):
         assert list(table.model_fields) == list(PRODUCTS)
-    assert list(config.Applicants.model_fields)[-len(PRODUCTS):] == list(PRODUCTS)
+    assert list(schema.Applicants.model_fields)[-len(PRODUCTS):] == list(PRODUCTS)
     for name, kind in zip(PRODUCTS, KIND):
         assert type(getattr(sc.products, name)) is section_of_kind[kind]
         assert type(getattr(sc.applicants, name)) is requests_of_kind[kind]

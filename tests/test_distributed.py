@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import xarray as xr
 
-from simulator import checkpoints, engine, results, terms
-from simulator.config import load_scenario
+from simulator.engine import checkpoints, simulation
+from simulator.results import dataset
+from simulator.model import terms
+from simulator.config.loader import load_scenario
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 
@@ -43,31 +45,31 @@ def scenario(tmp_path: Path) -> Path:
 
 def test_task_plan_does_not_change_results(scenario):
     loaded = load_scenario(scenario)
-    one_task = engine.simulate(load_scenario(scenario, ["engine.task_paths=100", "engine.task_borrowers=1000000"]))
-    xr.testing.assert_identical(engine.simulate(loaded).drop_attrs(), one_task.drop_attrs())
-    assert len(engine.plan_tasks(loaded.scenario, 6000)) == 3 * 3
+    one_task = simulation.simulate(load_scenario(scenario, ["engine.task_paths=100", "engine.task_borrowers=1000000"]))
+    xr.testing.assert_identical(simulation.simulate(loaded).drop_attrs(), one_task.drop_attrs())
+    assert len(simulation.plan_tasks(loaded.scenario, 6000)) == 3 * 3
 
 
 def test_local_dask_cluster_gives_the_local_result(scenario):
     loaded = load_scenario(scenario)
-    xr.testing.assert_identical(engine.simulate(loaded), engine.simulate(loaded, workers=2))
+    xr.testing.assert_identical(simulation.simulate(loaded), simulation.simulate(loaded, workers=2))
 
 
 def test_summary_mode_with_importance_sampling_on_dask_gives_the_local_result(scenario):
     """The summary mode folds its weighted means path by path in order, so tasks finishing in any order
     on workers give the same bits."""
     loaded = load_scenario(scenario, ['run.results="summary"', "capital.importance_quantile=0.99"])
-    xr.testing.assert_identical(engine.simulate(loaded), engine.simulate(loaded, workers=2))
+    xr.testing.assert_identical(simulation.simulate(loaded), simulation.simulate(loaded, workers=2))
 
 
 def test_a_worker_that_dies_does_not_lose_the_run(scenario, tmp_path, monkeypatch):
     marker = tmp_path / "crashed"
     monkeypatch.setenv("SIMULATOR_CRASH_ONCE", str(marker))
     loaded = load_scenario(scenario)
-    distributed = engine.simulate(loaded, workers=2)
+    distributed = simulation.simulate(loaded, workers=2)
     assert marker.exists()                      # a worker did die mid-run
     monkeypatch.delenv("SIMULATOR_CRASH_ONCE")
-    xr.testing.assert_identical(engine.simulate(loaded), distributed)
+    xr.testing.assert_identical(simulation.simulate(loaded), distributed)
 
 
 def run_cli(*args: str, **kwargs) -> subprocess.Popen:
@@ -98,7 +100,7 @@ def test_interrupted_run_leaves_no_results_and_resumes_identically(scenario, tmp
     assert not checkpoint.exists()
     clean = tmp_path / "clean"
     assert run_cli(str(scenario), "--out", str(clean), *slow).wait(timeout=300) == 0
-    xr.testing.assert_identical(results.read(out / "results.nc"), results.read(clean / "results.nc"))
+    xr.testing.assert_identical(dataset.read(out / "results.nc"), dataset.read(clean / "results.nc"))
 
 
 def test_resume_refuses_another_runs_checkpoints(scenario, tmp_path):
@@ -130,4 +132,4 @@ def test_interrupted_report_keeps_the_finished_results(scenario, tmp_path):
     assert err.strip().splitlines() == [f"error: interrupted after the run: {out / 'results.nc'} is complete, its "
                                         f"report is not drawn (draw it with: simulator report {out})"]
     assert not (out / "report.html").exists() and not (out / "figures").exists()
-    assert results.read(out / "results.nc").sizes["path"] == 6
+    assert dataset.read(out / "results.nc").sizes["path"] == 6

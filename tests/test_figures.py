@@ -5,7 +5,7 @@ import numpy as np
 
 
 def test_frontier_labels_of_coinciding_cells_are_gathered():
-    from simulator.figures import _coinciding
+    from simulator.reporting.figures import _coinciding
 
     groups = _coinciding(np.array([0.01, 0.01, 0.02]), np.array([5e6, 5e6, 4e6]), ["a=1", "a=2", "a=3"])
     assert sorted(groups.values()) == [["a=1", "a=2"], ["a=3"]]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from simulator import hazard
+from simulator.model import hazard
 
 ROLLS = [0.45, 0.70, 0.85, 0.90, 0.92, 0.95]
 

@@ -11,9 +11,11 @@ import pytest
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from simulator import codes, engine, hazard, kernel, policy, provisions, rng, terms
+from simulator import codes
+from simulator.engine import simulation
+from simulator.model import hazard, kernel, policy, provisions, rng, terms
 from simulator.codes import METHODS, PRODUCTS
-from simulator.products import schedule_cents
+from simulator.model.products import schedule_cents
 
 from conftest import JIEBEI, identical_book, loaded_scenario, run_book
 
@@ -188,7 +190,7 @@ def test_realised_12_month_bad_rate_matches_pd_12m(tmp_path):
     accounts = terms.accounts(
         n, ROLLS, account_id=np.arange(n), product=JIEBEI, start_month=1, principal=5000.0, apr=0.12,
         term=36, method=METHODS.index("interest_first"), pd_12m=np.full(n, pd_12m))
-    out = engine.run_accounts(loaded_scenario(tmp_path, NO_RISK + ["run.horizon_months=13"]).scenario, accounts)
+    out = simulation.run_accounts(loaded_scenario(tmp_path, NO_RISK + ["run.horizon_months=13"]).scenario, accounts)
     seasoned, bads = out["seasoned"][0, JIEBEI].sum(axis=0)
     assert seasoned == n
     assert abs(bads - n * pd_12m) <= 5 * np.sqrt(n * pd_12m * (1 - pd_12m)), bads
@@ -297,7 +299,7 @@ def test_realised_12_month_rate_is_pd_12m_over_the_cycle(tmp_path, rho, roll_rho
     accounts = terms.accounts(
         n, sc.behaviour.roll_rates, sc.factor, account_id=np.arange(n), product=JIEBEI, start_month=1,
         principal=5000.0, apr=0.12, term=36, method=METHODS.index("interest_first"), pd_12m=np.full(n, pd_12m))
-    seasoned, bads = engine.run_accounts(sc, accounts)["seasoned"][:, JIEBEI].sum(axis=1).T
+    seasoned, bads = simulation.run_accounts(sc, accounts)["seasoned"][:, JIEBEI].sum(axis=1).T
     assert np.all(seasoned == n)
     rate = bads / n
     se = rate.std(ddof=1) / np.sqrt(paths)
@@ -314,7 +316,7 @@ def test_existing_book_arrears_and_lines_by_hand(tmp_path):
     month 1, paying the arrears, the month's principal on its new schedule (the 800.00 not overdue
     over the 10 instalments left) and interest on what is not overdue; a line's drawn balance is the
     statement due in month 1 (a transactor pays it in full); an instalment purchase pays its fee."""
-    from simulator import origination
+    from simulator.model import origination
 
     (tmp_path / "book.csv").write_text(
         "product,principal,apr,term_months,method,months_on_book,state,overdue,pd_12m,fee_per_period,price,limit,payer\n"
@@ -324,7 +326,7 @@ def test_existing_book_arrears_and_lines_by_hand(tmp_path):
     sc = loaded_scenario(tmp_path, NO_RISK + ["run.horizon_months=1", "behaviour.roll_rates=[0,0,0,0,0,0]",
                                               "products.huabei.attrition=0.0"]).scenario
     accounts, opening = origination.book_accounts(sc, tmp_path / "book.csv")
-    out = engine.run_accounts(sc, accounts)
+    out = simulation.run_accounts(sc, accounts)
     flows = out["flows"][0, 0].sum(axis=1)                     # month 1, by product
     assert flows[JIEBEI, codes.REPAID] == 20_000 + 80_000 // 10 and flows[JIEBEI, codes.INTEREST] == 800
     assert out["cures"][0, 0, JIEBEI].sum() == 1 and out["stocks"][0, 0, JIEBEI, :, 0, 1].sum() == 100_000 - 28_000

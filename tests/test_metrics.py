@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from simulator import engine, metrics, pnl, results
+from simulator.engine import simulation
+from simulator.reporting import metrics
+from simulator.results import pnl
+from simulator.results import dataset
 from simulator.codes import ACCOUNTING, PRODUCTS, STAGES, STATES
-from simulator.config import load_scenario
+from simulator.config.loader import load_scenario
 
 BANDS = ("low", "high")
 CUBE = ("path", "month", "product", "score_band")
@@ -24,7 +27,7 @@ COUNTS = ("originated_accounts", "prepaid_accounts", "matured_accounts", "charge
 
 def make_ds(paths: int = 2, months: int = 12, vintages: int = 3, sweep: dict | None = None,
             name: str = "hand") -> xr.Dataset:
-    """A minimal valid results Dataset of zeros (the names and dims of results.build_dataset); a test
+    """A minimal valid results Dataset of zeros (the names and dims of assemble.build_dataset); a test
     sets a few values with `ds[var].loc[...] = value`. `sweep` {name: values} adds swept dimensions."""
     sizes = {"path": paths, "month": months, "product": len(PRODUCTS), "score_band": len(BANDS),
              "state": len(STATES), "vintage": vintages, "months_on_book": months, "stage": len(STAGES)}
@@ -181,11 +184,11 @@ def test_delinquency_ratios_of_a_known_balance_split():
     assert at["dpd30_ratio"].sel(product="jiebei") == pytest.approx((0.2 + 0.1) / 2)
     assert at["dpd90_ratio"].sel(product="jiebei") == pytest.approx(0.1)
     assert at["dpd30_ratio"].sel(product="huabei") == 0.0
-    assert at["dpd30_ratio"].sel(product="yuefu") == 0.0          # no balance: 0, as results.delinquency_ratio
+    assert at["dpd30_ratio"].sel(product="yuefu") == 0.0          # no balance: 0, as dataset.delinquency_ratio
     assert at["dpd30_ratio"].sel(product="total") == pytest.approx((200 / 2000 + 100 / 2000) / 2)
     assert at["dpd90_ratio"].sel(product="total") == pytest.approx((100 / 2000 + 100 / 2000) / 2)
     for worst, name in (("M2", "dpd30_ratio"), ("M4", "dpd90_ratio")):
-        expected = results.delinquency_ratio(ds, worst).mean("path")
+        expected = dataset.delinquency_ratio(ds, worst).mean("path")
         np.testing.assert_allclose(out[name].sel(product="total").values, expected.values)
 
 
@@ -388,7 +391,7 @@ def run(tmp_path_factory) -> xr.Dataset:
     path.write_text('[run]\nname = "t"\n')
     overrides = ["run.paths=2", "applicants.monthly_volume=200", "run.horizon_months=15",
                  "applicants.origination_months=12"]
-    return engine.simulate(load_scenario(path, overrides))
+    return simulation.simulate(load_scenario(path, overrides))
 
 
 def test_metrics_of_a_real_run(run):
@@ -416,9 +419,9 @@ def test_metrics_of_a_real_run(run):
     dq = metrics.delinquency(ds)
     assert dq["dpd30_ratio"].shape == (horizon, n_products + 1)
     np.testing.assert_allclose(dq["dpd30_ratio"].sel(product="total").values,
-                               results.delinquency_ratio(ds, "M2").mean("path").values)
+                               dataset.delinquency_ratio(ds, "M2").mean("path").values)
     np.testing.assert_allclose(dq["dpd90_ratio"].sel(product="total").values,
-                               results.delinquency_ratio(ds, "M4").mean("path").values)
+                               dataset.delinquency_ratio(ds, "M4").mean("path").values)
     assert np.isfinite(dq["charge_off_rate"].sel(month=slice(2, None))).all()
     assert (dq["net_loss_rate"].sel(month=slice(2, None)) <= dq["charge_off_rate"].sel(month=slice(2, None))).all()
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator import origination, policy, population, products, scoring
-from simulator.codes import (ACCOUNTS, BALANCE, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, HUABEI, JIEBEI, LINE, LOAN, PLAN, PRODUCT_KIND, STATES, YUEFU)
+from simulator.model import origination, policy, population, products, scoring
+from simulator.codes import (ACCOUNTS, BALANCE, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, HUABEI, JIEBEI, LINE, LOAN, PLAN,
+                             PRODUCT_KIND, STATES, YUEFU)
 
 from conftest import loaded_scenario
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator import pnl
+from simulator.results import pnl
 from simulator.codes import PRODUCTS
 
 

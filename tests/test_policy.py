@@ -8,7 +8,7 @@ import numpy as np
 import numpy_financial as npf
 import pytest
 
-from simulator import policy, risk, scoring
+from simulator.model import policy, risk, scoring
 from simulator.codes import KIND, LOAN, PLAN, PRODUCTS
 
 from test_scoring import scenario
@@ -115,7 +115,7 @@ def test_limits_grow_with_income_and_score(scenario_file):
 def _takers_hidden_risk(scenario_file, tilt, shift, sd=0.6):
     """Mean true pd - scored pd of the cash-loan takers, and its standard error, for the price curve
     raised by `shift`; every applicant asks for a cash loan, none is capped or cut off."""
-    from simulator import population
+    from simulator.model import population
 
     aprs = [round(a + shift, 4) for a in (0.36, 0.30, 0.22, 0.15, 0.105, 0.09, 0.073)]
     sc = scenario(scenario_file, "applicants.monthly_volume=100000", "applicants.origination_months=1",

@@ -9,12 +9,13 @@ import pytest
 from scipy import stats
 from scipy.special import ndtr
 
-from simulator import population
+from simulator.model import population
 from simulator.codes import METHOD_CODES, PRODUCTS
 
 LOAN, PLAN = PRODUCTS.index("jiebei"), PRODUCTS.index("yuefu")   # the cash loan's and the purchase's columns
 PER_PRODUCT = ("requests", "amount", "term", "method", "promotion")   # [applicant, product] arrays
-from simulator.config import Scenario, load_scenario
+from simulator.config.schema import Scenario
+from simulator.config.loader import load_scenario
 
 
 FEATURES = ("income", "dti", "age", "tenure", "past_delinquencies")

@@ -10,7 +10,9 @@ import numpy_financial as npf
 import pytest
 from scipy import stats
 
-from simulator import codes, engine, hazard, origination, policy, population, products, provisions, scoring, terms
+from simulator import codes
+from simulator.engine import simulation
+from simulator.model import hazard, origination, policy, population, products, provisions, scoring, terms
 from simulator.codes import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, INTEREST_FIRST, PRODUCTS
 
 from conftest import loaded_scenario
@@ -30,7 +32,7 @@ def half_up(x: float) -> int:
 
 def run(tmp_path, accounts, overrides, **kwargs):
     loaded = loaded_scenario(tmp_path, overrides)
-    return loaded.scenario, engine.run_accounts(loaded.scenario, accounts, **kwargs)
+    return loaded.scenario, simulation.run_accounts(loaded.scenario, accounts, **kwargs)
 
 
 def lines(n, payer, limit=5000.0, spend=800.0, pd_12m=0.0, cap=None, **fields):
@@ -231,7 +233,7 @@ def test_borrower_counts_equal_account_counts_for_one_product_each(tmp_path):
     loaded = loaded_scenario(tmp_path, ["applicants.monthly_volume=500", "applicants.origination_months=6",
                                         "run.horizon_months=12", "applicants.also_requests={}"])
     accounts, _ = origination.prepare(loaded.scenario)
-    out = engine.run_accounts(loaded.scenario, accounts)
+    out = simulation.run_accounts(loaded.scenario, accounts)
     assert len(np.unique(accounts.borrower)) == len(accounts.borrower)
     assert np.array_equal(out["borrowers"], out["stocks"][..., 0].sum(axis=2))
 
@@ -246,7 +248,7 @@ def test_shared_limit_is_never_exceeded(tmp_path):
     scores = scoring.score_applicants(apps, sc.scorecard, sc.applicants, sc.run.seed)
     dec = policy.decide(apps, scores, sc)
     accounts = origination.new_accounts(sc, apps, scores, scoring.score_band(scores["score"], sc.scorecard.bands), dec)
-    out = engine.run_accounts(sc, accounts, tape=True)
+    out = simulation.run_accounts(sc, accounts, tape=True)
     balance = out["tape"].dense(codes.T_BALANCE)
     total = np.zeros((len(apps["id"]), sc.run.horizon_months), dtype=np.int64)
     np.add.at(total, accounts.borrower, balance)

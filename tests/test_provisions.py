@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import identical_book, loaded_scenario
-from simulator import engine, products, provisions, terms
-from simulator.codes import (ACCOUNTING, ALLOWANCE, COSTS, EQUAL_PRINCIPAL, FLOWS, HUABEI, METHODS, PAYER_TYPES, PRODUCTS,
-                             STAGES, STATES, YUEFU)
-from simulator.config import load_scenario
+from simulator.engine import simulation
+from simulator.model import products, provisions, terms
+from simulator.codes import (ACCOUNTING, ALLOWANCE, COSTS, EQUAL_PRINCIPAL, FLOWS, HUABEI, METHODS, PAYER_TYPES,
+                             PRODUCTS, STAGES, STATES, YUEFU)
+from simulator.config.loader import load_scenario
 
 UNCORRELATED = ["factor.asset_correlation=0", "factor.roll_correlation=0", "factor.borrower_correlation=0",
                 "behaviour.fraud_rate=0", "macro.prepay_sensitivity=0"]
@@ -19,7 +20,7 @@ def test_no_credit_risk_no_allowance(tmp_path):
     """A book with pd_12m = 0 (and no fraud) carries no allowance at any month end."""
     sc = loaded_scenario(tmp_path, ["run.paths=2", "run.horizon_months=14", "behaviour.fraud_rate=0"]).scenario
     accounts = identical_book(500, 3000.0, 0.18, 12, "equal_installment", 0.0, sc.behaviour.roll_rates)
-    out = engine.run_accounts(sc, accounts)
+    out = simulation.run_accounts(sc, accounts)
     assert out["stages"][..., ALLOWANCE].max() == 0 and out["opening_allowance"].max() == 0
     assert not out["accounting"][..., ACCOUNTING.index("allowance_originated"):].any()
     assert out["stages"][..., 0].sum() > 0                             # the accounts were there
@@ -41,7 +42,7 @@ def test_book_in_m6_carries_its_loss_net_of_discounted_recoveries(tmp_path, prod
         accounts = terms.accounts(n, sc.behaviour.roll_rates, account_id=np.arange(n), product=HUABEI,
                                   principal=balance, limit=2 * balance, line_cap=2 * balance,
                                   apr=apr, state0=6, pd_12m=np.full(n, 0.05), overdue0=balance / 2)
-    out = engine.run_accounts(sc, accounts)
+    out = simulation.run_accounts(sc, accounts)
     i, r, lag = apr / 12, 0.3, 4
     per_account = balance * ((1 + i) ** -1 - r / lag * sum((1 + i) ** -(1 + m) for m in range(1, lag + 1)))
     opening = out["opening_allowance"].sum() / 100
@@ -80,7 +81,7 @@ def test_ecl_at_origination_is_the_models_own_discounted_loss(tmp_path, kind):
     else:
         accounts = identical_book(n, principal, 0.24, term, kind, pd, sc.behaviour.roll_rates)
         rate, method = 0.02, METHODS.index(kind)
-    out = engine.run_accounts(sc, accounts)
+    out = simulation.run_accounts(sc, accounts)
     product = int(accounts.product[0])
     beh = sc.behaviour
     q = provisions.pool_hazards(accounts, terms.n_bands(sc), beh.roll_rates, sc.factor)[0][product, accounts.band[0]]
@@ -134,7 +135,7 @@ def run_with_book(tmp_path_factory):
     scenario.write_text(f'[run]\nname = "b"\n[book]\nfile = "{book}"\n')
     loaded = load_scenario(scenario, ["run.paths=2", "applicants.monthly_volume=300", "run.horizon_months=18",
                                       "applicants.origination_months=8", 'provisions.basis="point_in_time"'])
-    return loaded.scenario, engine.simulate(loaded)
+    return loaded.scenario, simulation.simulate(loaded)
 
 
 def cents(x) -> np.ndarray:
@@ -221,7 +222,7 @@ def test_line_ecl_follows_the_payer_types_balance(tmp_path, payer, tolerance):
     accounts = terms.accounts(n, sc.behaviour.roll_rates, account_id=np.arange(n), product=HUABEI,
                               principal=1000.0, limit=4000.0, line_cap=4000.0, apr=apr,
                               payer=PAYER_TYPES.index(payer), spend=800.0, pd_12m=np.full(n, 0.08))
-    out = engine.run_accounts(sc, accounts)
+    out = simulation.run_accounts(sc, accounts)
     lgd = provisions.loss_given_charge_off(sc.behaviour, np.array([apr / 12]))[0]
     _, twelve_sim = simulated_losses(out, apr / 12, lgd)
     booked = out["opening_allowance"].sum() / paths / 100

@@ -12,9 +12,9 @@ import numpy as np
 import numpy_financial as npf
 import pytest
 
-from simulator.products import fee_rate_for_apr
-from simulator.products import irr_apr
-from simulator.quotes import QuoteError, add_parser, default_instalment_fees, quote
+from simulator.model.products import fee_rate_for_apr
+from simulator.model.products import irr_apr
+from simulator.model.quotes import QuoteError, add_parser, default_instalment_fees, quote
 
 ROOT = Path(__file__).resolve().parents[1]
 JIEBEI_MONTHLY = 0.0004 * 365 / 12  # 0.04% a day, documented day count 365

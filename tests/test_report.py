@@ -12,7 +12,8 @@ import pytest
 import xarray as xr
 from matplotlib import image
 
-from simulator import figures, pages, results, summary
+from simulator.reporting import figures, pages, summary
+from simulator.results import dataset
 from simulator.cli import main
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
@@ -105,7 +106,7 @@ def test_run_writes_the_report_and_every_figure(single):
 
 
 def test_html_is_self_contained_and_holds_scenario_headline_and_conventions(single):
-    ds = results.read(single / "results.nc")
+    ds = dataset.read(single / "results.nc")
     page = parse(single / "report.html")
     assert page.tags[:1] == ["html"] and "body" in page.tags
     assert len(page.images) == len(FIGURES)
@@ -212,13 +213,13 @@ def test_figures_without_data_say_so(single, tmp_path, monkeypatch):
     draw_note = figures._no_data
     monkeypatch.setattr(figures, "_no_data", lambda ax, *args: (notes.append(ax), draw_note(ax, *args)))
     monkeypatch.setattr(figures, "_drawn", lambda ds, draws, processes: [draw(ds) for draw in draws])  # seen here
-    ds = results.read(single / "results.nc")
+    ds = dataset.read(single / "results.nc")
     empty = ds.copy(deep=True)
     for name, var in empty.data_vars.items():
         if var.dtype.kind in "fi":
             empty[name] = var * 0
     folder = tmp_path / "empty"
-    results.write(empty, folder / "results.nc")
+    dataset.write(empty, folder / "results.nc")
     pages.build(folder)
     for name in FIGURES:
         assert_not_blank(folder / "figures" / name)
@@ -226,7 +227,7 @@ def test_figures_without_data_say_so(single, tmp_path, monkeypatch):
 
 
 def test_figures_drawn_in_processes_are_those_drawn_here(single):
-    ds = results.read(single / "results.nc")
+    ds = dataset.read(single / "results.nc")
     here, there = figures.figures(ds, processes=1), figures.figures(ds, processes=2)
     assert [d.name for d in here] == [d.name for d in there] and len(here) == len(FIGURES)
     for a, b in zip(here, there):
@@ -252,7 +253,7 @@ def test_an_error_drawing_in_a_process_reaches_the_caller(single, monkeypatch):
 
     monkeypatch.setattr(figures, "FIGURES", [figures.FIGURES[0], broken])
     with pytest.raises(KeyError, match="dpd30_ratio"):
-        figures.figures(results.read(single / "results.nc"), processes=2)
+        figures.figures(dataset.read(single / "results.nc"), processes=2)
 
 
 def test_a_drawing_process_that_dies_is_replaced_by_this_one(single, monkeypatch, capsys):
@@ -264,7 +265,7 @@ def test_a_drawing_process_that_dies_is_replaced_by_this_one(single, monkeypatch
             os._exit(9)
         return second(ds)
 
-    ds = results.read(single / "results.nc")
+    ds = dataset.read(single / "results.nc")
     monkeypatch.setattr(figures, "FIGURES", [figures.FIGURES[0], dies_in_a_child])
     drawn = figures.figures(ds, processes=2)
     assert [d.png for d in drawn] == [d.png for d in figures.figures(ds, processes=1)]
@@ -318,7 +319,7 @@ def test_book_only_run_writes_its_report(tmp_path):
     for name in FIGURES:
         assert_not_blank(out / "figures" / name)
     assert "no vintages" in (out / "report.html").read_text(encoding="utf-8")
-    ds = results.read(out / "results.nc")
+    ds = dataset.read(out / "results.nc")
     assert float(ds["opening_balance"].sum()) == 10000 + 5000 + 8000 + 900 + 450 + 2500 + 800
     assert (ds["opening_accounts"].sum(("score_band", "state")) > 0).all()      # every product
     balance = ds["balance"].sum(("product", "score_band", "state"))

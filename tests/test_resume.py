@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from simulator import results
+from simulator.results import dataset
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 
@@ -74,7 +74,7 @@ def interrupted(scenario: Path, out: Path, tasks: int = 4) -> None:
 def clean_run(scenario: Path, out: Path) -> xr.Dataset:
     code, err = finish(start(scenario, out))
     assert code == 0, err
-    return results.read(out / "results.nc")
+    return dataset.read(out / "results.nc")
 
 
 def test_a_changed_book_is_not_resumed(scenario, tmp_path):
@@ -89,7 +89,7 @@ def test_a_changed_book_is_not_resumed(scenario, tmp_path):
 def test_damaged_checkpoints_are_recomputed(scenario, tmp_path):
     """Tampered values, arrays reduced to scalars (with a matching checksum), a truncated and an empty
     file: each is recomputed, and the resumed run equals a clean one."""
-    from simulator import checkpoints
+    from simulator.engine import checkpoints
 
     out = tmp_path / "out"
     interrupted(scenario, out, tasks=5)
@@ -109,7 +109,7 @@ def test_damaged_checkpoints_are_recomputed(scenario, tmp_path):
     files[3].write_bytes(b"")                                              # empty
     code, err = finish(start(scenario, out, "--resume"))
     assert code == 0, err
-    xr.testing.assert_identical(results.read(out / "results.nc"), clean_run(scenario, tmp_path / "clean"))
+    xr.testing.assert_identical(dataset.read(out / "results.nc"), clean_run(scenario, tmp_path / "clean"))
 
 
 def test_resume_needs_the_fingerprint(scenario, tmp_path):
@@ -150,7 +150,7 @@ def test_a_checkpoint_that_cannot_be_saved_fails_the_run(scenario, tmp_path, mon
     """Checkpoints are saved on a thread of their own while the next tasks run: a save that fails still
     fails the run, and no results are written."""
     import simulator
-    from simulator.checkpoints import Checkpoints
+    from simulator.engine.checkpoints import Checkpoints
 
     def full(self, task, sums):
         raise OSError(28, "No space left on device")

@@ -8,7 +8,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from simulator import risk
+from simulator.model import risk
 from simulator.codes import PRODUCTS
 
 JIEBEI = PRODUCTS.index("jiebei")
@@ -31,7 +31,7 @@ def test_irb_capital_against_the_published_formula(pd):
 def test_pool_pds_count_fraud_at_pd_one():
     """IRB pool PDs are exposure-weighted with first-party fraud at PD 1; the calibration pools are
     the accounts observed for 12 months on book, weighted by account, fraud at 1 as well."""
-    from simulator import terms
+    from simulator.model import terms
     from simulator.codes import HUABEI
 
     n_bands, horizon = 2, 24

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from simulator import engine, origination, results
+from simulator.engine import simulation
+from simulator.model import origination
+from simulator.results import dataset
 from simulator.cli import main
-from simulator.config import load_scenario
+from simulator.config.loader import load_scenario
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 
@@ -63,7 +65,7 @@ def cents(x: xr.DataArray) -> np.ndarray:
 
 
 def test_principal_identity_in_every_cell(small):
-    ds = engine.simulate(load_scenario(small))
+    ds = simulation.simulate(load_scenario(small))
     balance = cents(ds["balance"].sum("state"))
     opening = cents(ds["opening_balance"].sum("state"))
     previous = np.concatenate([np.broadcast_to(opening, balance[:, :1].shape), balance[:, :-1]], axis=1)
@@ -84,15 +86,15 @@ def test_principal_identity_in_every_cell(small):
 
 def test_bit_identical_across_threads_and_block_sizes(small):
     loaded = load_scenario(small)
-    reference = engine.simulate(loaded, threads=1, block_size=4096)
+    reference = simulation.simulate(loaded, threads=1, block_size=4096)
     for threads, block_size in [(2, 4096), (2, 7), (1, 100)]:
-        other = engine.simulate(loaded, threads=threads, block_size=block_size)
+        other = simulation.simulate(loaded, threads=threads, block_size=block_size)
         xr.testing.assert_identical(reference, other)
 
 
 def test_seed_changes_results(small):
-    a = engine.simulate(load_scenario(small))
-    b = engine.simulate(load_scenario(small, ["run.seed=8"]))
+    a = simulation.simulate(load_scenario(small))
+    b = simulation.simulate(load_scenario(small, ["run.seed=8"]))
     assert not a["balance"].equals(b["balance"])
 
 
@@ -101,7 +103,7 @@ def test_run_writes_results_with_scenario_and_seed(small, tmp_path, capsys):
     assert main(["run", str(small), "--out", str(out), "--set", "run.paths=2"]) == 0
     printed = capsys.readouterr().out
     assert "30+ ratio" in printed and "net revenue" in printed
-    ds = results.read(out / "results.nc")
+    ds = dataset.read(out / "results.nc")
     assert ds.sizes["path"] == 2
     assert ds.attrs["seed"] == 7
     assert ds.attrs["scenario_text"] == small.read_text()
@@ -234,9 +236,9 @@ def test_validate_prints_the_resolved_scenario(scenario_file, capsys):
 
 
 def test_preparing_applicants_in_pieces_changes_nothing(small, monkeypatch):
-    whole = engine.simulate(load_scenario(small))
+    whole = simulation.simulate(load_scenario(small))
     monkeypatch.setattr(origination, "APPLICANTS_AT_ONCE", 1000)   # a chunk straddling months
-    xr.testing.assert_identical(whole, engine.simulate(load_scenario(small)))
+    xr.testing.assert_identical(whole, simulation.simulate(load_scenario(small)))
 
 
 def test_preparing_applicants_on_threads_changes_nothing(small, monkeypatch):

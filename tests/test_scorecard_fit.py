@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from simulator import scorecard_fit
+from simulator.fitting import scorecard_fit
 
 
 def test_discrimination_is_a_hand_count():

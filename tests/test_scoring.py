@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from simulator import scoring
-from simulator.config import load_scenario
+from simulator.model import scoring
+from simulator.config.loader import load_scenario
 
 
 def scenario(scenario_file, *overrides):
@@ -44,7 +44,7 @@ def test_scorecard_log_odds(scenario_file):
 def test_model_error_keeps_the_scorecard_calibrated(scenario_file):
     """The true pd averages the scored pd at every score: over 100,000 applicants, and in each
     score decile, the mean true pd is the mean scored pd within 5 standard errors."""
-    from simulator import population
+    from simulator.model import population
 
     sc = scenario(scenario_file, "applicants.monthly_volume=100000", "applicants.origination_months=1",
                   "scorecard.model_error_sd=0.6")

@@ -9,10 +9,13 @@ import pytest
 import xarray as xr
 from scipy.special import ndtr, ndtri
 
-from simulator import codes, engine, hazard, results, tail
+from simulator import codes
+from simulator.engine import simulation
+from simulator.model import hazard, tail
+from simulator.results import dataset
 from simulator.cli import main
 from simulator.codes import PRODUCTS
-from simulator.config import load_scenario
+from simulator.config.loader import load_scenario
 
 from conftest import identical_book, run_book
 
@@ -50,8 +53,8 @@ SMALL = ["applicants.monthly_volume=1500", "run.paths=6", "run.horizon_months=30
 def test_severe_path_lifts_delinquency_and_cuts_prepayment(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text('[run]\nname = "s"\n[macro]\nprepay_sensitivity = 0.3\n[sweep]\nmacro = ["baseline", "severe"]\n')
-    ds = engine.simulate(load_scenario(path, SMALL))
-    dpd30 = results.delinquency_ratio(ds, "M2").mean("path").max("month")
+    ds = simulation.simulate(load_scenario(path, SMALL))
+    dpd30 = dataset.delinquency_ratio(ds, "M2").mean("path").max("month")
     assert 2.0 <= float(dpd30.sel(macro="severe") / dpd30.sel(macro="baseline")) <= 4.0
     prepaid = ds["prepaid_accounts"].sum(("path", "month", "product", "score_band"))
     assert prepaid.sel(macro="severe") < prepaid.sel(macro="baseline")
@@ -63,14 +66,14 @@ def test_sweep_dimensions_common_random_numbers_and_invariance(tmp_path):
     path = tmp_path / "sweep.toml"
     path.write_text('[run]\nname = "sw"\n[sweep]\n"policy.apr_cap" = [0.24, 0.15]\n"engine.block_size" = [7, 4096]\n')
     loaded = load_scenario(path, SMALL)
-    ds = engine.simulate(loaded)
+    ds = simulation.simulate(loaded)
     assert ds.sizes["apr_cap"] == 2 and ds.sizes["block_size"] == 2
     assert list(ds["apr_cap"].values) == [0.24, 0.15] and ds["apr_cap"].attrs["scenario_key"] == "policy.apr_cap"
     assert ds["balance"].dims[:2] == ("apr_cap", "block_size") or "apr_cap" in ds["balance"].dims
     # Cells that differ only by block size are identical.
     xr.testing.assert_identical(ds.sel(block_size=7, drop=True), ds.sel(block_size=4096, drop=True))
     # A cell equals a standalone run with the same settings (common random numbers).
-    alone = engine.simulate(load_scenario(path, SMALL + ["sweep={}", "policy.apr_cap=0.15"]))
+    alone = simulation.simulate(load_scenario(path, SMALL + ["sweep={}", "policy.apr_cap=0.15"]))
     cell = ds.sel(apr_cap=0.15, block_size=7, drop=True)
     for name in ("balance", "accounts", "charged_off", "takeups", "borrowers"):
         assert np.array_equal(cell[name].values, alone[name].values), name
@@ -82,19 +85,19 @@ def test_sweep_bit_identical_across_threads(tmp_path):
     path = tmp_path / "sweep.toml"
     path.write_text('[run]\nname = "sw"\n[sweep]\nmacro = ["baseline", "adverse"]\n')
     loaded = load_scenario(path, SMALL)
-    xr.testing.assert_identical(engine.simulate(loaded, threads=1, block_size=64),
-                                engine.simulate(loaded, threads=2, block_size=1000))
+    xr.testing.assert_identical(simulation.simulate(loaded, threads=1, block_size=64),
+                                simulation.simulate(loaded, threads=2, block_size=1000))
 
 
 def test_policy_monotone_under_common_random_numbers(tmp_path):
     path = tmp_path / "sweep.toml"
     path.write_text('[run]\nname = "sw"\n[sweep]\n"policy.cutoff_score" = [540.0, 570.0, 600.0, 630.0]\n')
-    ds = engine.simulate(load_scenario(path, SMALL))
-    dpd90 = results.delinquency_ratio(ds, "M4").sel(month=slice(13, 30)).mean(("path", "month"))
+    ds = simulation.simulate(load_scenario(path, SMALL))
+    dpd90 = dataset.delinquency_ratio(ds, "M4").sel(month=slice(13, 30)).mean(("path", "month"))
     assert np.all(np.diff(dpd90.values) <= 0), dpd90.values
     path.write_text('[run]\nname = "sw"\n[policy]\non_cap = "reject"\n'
                     '[sweep]\n"policy.apr_cap" = [0.36, 0.24, 0.2, 0.154, 0.12]\n')
-    ds = engine.simulate(load_scenario(path, SMALL))
+    ds = simulation.simulate(load_scenario(path, SMALL))
     approvals = ds["approvals"].sum(("month", "product", "score_band")).values
     assert np.all(np.diff(approvals) <= 0) and approvals[-1] < approvals[0]
 
@@ -107,7 +110,7 @@ def test_metrics_in_the_dataset_and_summary(tmp_path, capsys):
     printed = capsys.readouterr().out
     for label in ("expected loss", "VaR", "economic capital", "IRB capital", "RAROC", "risk-adjusted yield"):
         assert label in printed
-    ds = results.read(out / "results.nc")
+    ds = dataset.read(out / "results.nc")
     assert list(ds["quantile"].values) == [0.95, 0.99, 0.999]
     assert ds["value_at_risk"].dims == ("quantile",) and ds["expected_shortfall"].dims == ("quantile",)
     assert float(ds["expected_loss"]) == pytest.approx(float(ds["path_loss"].sum("product").mean("path")))
@@ -158,11 +161,11 @@ def test_fraud_raises_irb_capital_and_shows_in_the_calibration(tmp_path):
     path = tmp_path / "f.toml"
     path.write_text('[run]\nname = "f"\n')
     small = SMALL + ["run.horizon_months=18"]
-    clean = engine.simulate(load_scenario(path, small + ["behaviour.fraud_rate=0.0"]))
-    fraud = engine.simulate(load_scenario(path, small + ["behaviour.fraud_rate=0.02"]))
+    clean = simulation.simulate(load_scenario(path, small + ["behaviour.fraud_rate=0.0"]))
+    fraud = simulation.simulate(load_scenario(path, small + ["behaviour.fraud_rate=0.02"]))
     assert float(fraud["irb_capital_total"]) > float(clean["irb_capital_total"])
     assert (fraud["pd_12m"] >= clean["pd_12m"] - 1e-12).all() and (fraud["pd_12m"] > clean["pd_12m"]).any()
-    from simulator import metrics
+    from simulator.reporting import metrics
 
     share = metrics.score_band_calibration(fraud)["fraud_share"]
     accounts = metrics.score_band_calibration(fraud)["accounts"]
@@ -178,8 +181,8 @@ def test_a_macro_sweep_cell_is_the_named_scenario():
 
     shipped = Path(__file__).resolve().parents[1] / "scenarios"
     small = ["run.paths=2", "applicants.monthly_volume=400", "run.horizon_months=24"]
-    sweep = engine.simulate(load_scenario(shipped / "baseline.toml", small + ['sweep.macro=["baseline", "severe"]']))
-    severe = engine.simulate(load_scenario(shipped / "severe.toml", small))
+    sweep = simulation.simulate(load_scenario(shipped / "baseline.toml", small + ['sweep.macro=["baseline", "severe"]']))
+    severe = simulation.simulate(load_scenario(shipped / "severe.toml", small))
     cell = sweep.sel(macro="severe", drop=True)
     for name in ("balance", "accounts", "prepaid", "charged_off", "net_revenue", "expected_loss"):
         xr.testing.assert_identical(cell[name].drop_attrs(), severe[name].drop_attrs())

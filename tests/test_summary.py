@@ -1,7 +1,7 @@
 """The printed summary (simulator.summary): tail figures from too few paths print as lower bounds."""
 from __future__ import annotations
 
-from simulator import summary
+from simulator.reporting import summary
 
 
 def test_too_few_tail_paths_print_as_lower_bounds():

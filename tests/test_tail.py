@@ -11,9 +11,11 @@ import xarray as xr
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from simulator import codes, hazard, summary, tail
+from simulator import codes
+from simulator.model import hazard, tail
+from simulator.reporting import summary
 from simulator.codes import PRODUCTS
-from simulator.config import load_scenario
+from simulator.config.loader import load_scenario
 
 from conftest import identical_book, run_book
 
@@ -134,16 +136,16 @@ def test_capital_year_and_irb_exposure_of_the_same_book(scenario_file):
     with no new business after m it is the whole book's; otherwise the whole book's less the later
     vintages'. IRB capital is on the same book at month m: its performing balance plus line_ccf of
     the lines' undrawn limit."""
-    from simulator import engine
+    from simulator.engine import simulation
 
     base = ["run.paths=3", "applicants.monthly_volume=400", "run.horizon_months=20"]
-    ds = engine.simulate(load_scenario(scenario_file(), [*base, "applicants.origination_months=6"]))
+    ds = simulation.simulate(load_scenario(scenario_file(), [*base, "applicants.origination_months=6"]))
     assert ds.attrs["capital_month"] == 6 and ds.attrs["capital_window"] == "months 7 .. 18"
     window = ds.sel(month=slice(7, 18)).sum(("month", "score_band"))
     np.testing.assert_allclose(ds["capital_loss"], window["charged_off"] - window["recovered"])
     np.testing.assert_allclose(ds["capital_profit"], window["pretax_income"], atol=1e-6)
 
-    ds = engine.simulate(load_scenario(scenario_file(), [*base, "applicants.origination_months=20",
+    ds = simulation.simulate(load_scenario(scenario_file(), [*base, "applicants.origination_months=20",
                                                            "capital.month=5", "capital.line_ccf=0.25"]))
     assert ds.attrs["capital_window"] == "months 6 .. 17"
     window = ds.sel(month=slice(6, 17)).sum(("month", "score_band"))
@@ -171,12 +173,12 @@ def test_capital_year_and_irb_exposure_of_the_same_book(scenario_file):
 def test_summary_mode_keeps_the_tail_and_the_means(scenario_file):
     """The summary mode's per-path series equal the full mode's per-path totals summed over score bands,
     bit for bit; its means equal the full mode's means over paths; the tail figures are the same."""
-    from simulator import engine
+    from simulator.engine import simulation
 
     base = ["run.paths=40", "applicants.monthly_volume=300", "run.horizon_months=18", "applicants.origination_months=6",
             "engine.task_paths=7", "engine.task_borrowers=150"]
-    full = engine.simulate(load_scenario(scenario_file(), [*base, 'run.results="full"']))
-    summary_ds = engine.simulate(load_scenario(scenario_file(), [*base, 'run.results="summary"']))
+    full = simulation.simulate(load_scenario(scenario_file(), [*base, 'run.results="full"']))
+    summary_ds = simulation.simulate(load_scenario(scenario_file(), [*base, 'run.results="summary"']))
     assert full.attrs["results_mode"] == "full" and summary_ds.attrs["results_mode"] == "summary"
     assert "path" not in summary_ds["balance"].dims and "path" in full["balance"].dims
     by_path = full.sum("score_band")
@@ -199,12 +201,12 @@ def test_summary_mode_keeps_the_tail_and_the_means(scenario_file):
 def test_summary_mode_is_the_same_whatever_the_task_split(scenario_file):
     """Weighted means are folded in path-block order: the same bits for any task sizes, with importance
     sampling too."""
-    from simulator import engine
+    from simulator.engine import simulation
 
     base = ["run.paths=12", "applicants.monthly_volume=200", "run.horizon_months=14", "applicants.origination_months=4",
             'run.results="summary"', "capital.importance_quantile=0.99"]
-    a = engine.simulate(load_scenario(scenario_file(), [*base, "engine.task_paths=5", "engine.task_borrowers=100"]))
-    b = engine.simulate(load_scenario(scenario_file(), [*base, "engine.task_paths=12", "engine.task_borrowers=100000"]))
+    a = simulation.simulate(load_scenario(scenario_file(), [*base, "engine.task_paths=5", "engine.task_borrowers=100"]))
+    b = simulation.simulate(load_scenario(scenario_file(), [*base, "engine.task_paths=12", "engine.task_borrowers=100000"]))
     xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
 
 

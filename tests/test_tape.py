@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 import simulator
-from simulator import engine
-from simulator.config import ScenarioError, load_scenario
+from simulator.engine import simulation
+from simulator.config.schema import ScenarioError
+from simulator.config.loader import load_scenario
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 
@@ -95,7 +96,7 @@ def test_bad_tape_requests_say_so(taped, tmp_path):
         simulator.run(swept, tape=tmp_path / "t.parquet")
     assert "without a sweep" in info.value.what
     with pytest.raises(ScenarioError) as info:
-        engine.check_tape_memory(tmp_path / "t.parquet", np.ones(10**6, dtype=np.int32), 360)   # 33 GiB
+        simulation.check_tape_memory(tmp_path / "t.parquet", np.ones(10**6, dtype=np.int32), 360)   # 33 GiB
     assert "GiB" in info.value.what and not (tmp_path / "t.parquet").exists()
 
 
@@ -114,7 +115,7 @@ def test_tape_from_the_command_line(taped, tmp_path):
 def test_tape_carries_each_applications_features_and_score(taped):
     """A borrower's features and score on the tape are its application's (the applicants drawn by the run),
     and the score falls in the tape's score band."""
-    from simulator import population, scoring
+    from simulator.model import population, scoring
 
     loaded, _, tape, _ = taped
     sc = loaded.scenario
@@ -135,15 +136,15 @@ def test_tape_carries_each_applications_features_and_score(taped):
 def test_tape_written_in_parts_is_the_whole(taped, tmp_path, suffix):
     """The tape is built and written a few accounts at a time (memory holds one part): the file is the
     same as the whole table written at once."""
-    from simulator import tape as tapes
-    from simulator.origination import prepare
+    from simulator.tape import writer
+    from simulator.model.origination import prepare
 
     loaded, _, _, _ = taped
     sc = loaded.scenario
     accounts, _ = prepare(sc)
-    kernel_tape = engine.run_accounts(sc, accounts, tape=True)["tape"]
-    tapes.write(tmp_path / f"parts{suffix}", tapes.frames(sc, accounts, kernel_tape, at_once=97))
-    tapes.write(tmp_path / f"whole{suffix}", tapes.frame(sc, accounts, kernel_tape))
+    kernel_tape = simulation.run_accounts(sc, accounts, tape=True)["tape"]
+    writer.write(tmp_path / f"parts{suffix}", writer.frames(sc, accounts, kernel_tape, at_once=97))
+    writer.write(tmp_path / f"whole{suffix}", writer.frame(sc, accounts, kernel_tape))
     read = pd.read_csv if suffix == ".csv" else pd.read_parquet
     pd.testing.assert_frame_equal(read(tmp_path / f"parts{suffix}"), read(tmp_path / f"whole{suffix}"))
     assert len(read(tmp_path / f"whole{suffix}")) > 1000

@@ -8,9 +8,8 @@ import numpy as np
 import numpy_financial as npf
 import pytest
 
-from simulator import hazard, tail, terms
-from simulator.codes import (EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, HUABEI, INTEREST_FIRST, JIEBEI, PAYER_TYPES,
-                             YUEFU)
+from simulator.model import hazard, tail, terms
+from simulator.codes import EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, HUABEI, INTEREST_FIRST, JIEBEI, PAYER_TYPES, YUEFU
 
 from conftest import loaded_scenario
 

@@ -1,0 +1,325 @@
+"""Expected credit loss (IFRS 9) from the model itself (docs/model.md section 10): tables of ECL per
+unit of exposure by (product, method, band, effective-rate node, factor node, state, months left),
+which the kernel reads at every month end for every open account.
+
+The ECL of an account is sum_j P(charged off in month j from now) x EAD_j x DF(j) x (1 - r rho):
+- P from the Markov chain of the model's monthly transitions (current -> M1 at the band's hazard,
+  prepayment from current, Mk -> Mk+1 at the roll rate else cure to current, M6 -> charge-off), with
+  the hazard, roll and prepayment rates given the factor, averaged over factor paths: stationary ones
+  (through the cycle) or ones that start from the path's factor at the month end (point in time);
+- EAD_j: the balance when the account was last current: a charge-off in month j ends 7 misses in a
+  row, so that was month j - 7 (a delinquent line is frozen). A loan's schedule fixes it (months left
+  L - j + 7); a line's expected balance follows its payer type's payments and its spend, drawing on
+  the undrawn limit (`line_ecl`);
+- DF(j) = (1 + i)^-j at the account's monthly effective rate i; r the recovery share (net of
+  collection cost), rho the value at the charge-off of its recoveries spread over the lag;
+- over 12 months for stage 1 (a default, 90+, within 12 months: a charge-off within 15) and over
+  the life for stages 2 and 3 (a loan's schedule; a line's provisions.line_life_months + 3).
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from typing import TYPE_CHECKING
+
+import numba as nb
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from . import hazard, risk
+from ..codes import (DPD30, DPD90, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, INTEREST_FIRST, KIND, LINE, METHODS, N_STATES,
+                     PAYER_TYPES, PD_MONTHS, PRODUCTS, PRODUCT_KIND, STAGES, TRANSACTOR)
+
+if TYPE_CHECKING:
+    from ..config.schema import Behaviour, Factor, Line, Scenario
+
+EIR_STEP = 0.0025              # monthly effective rate between table nodes (linear interpolation)
+Z_STEP = 0.5                   # factor between nodes of a point-in-time table
+TABLE_PATHS = 1 << 11          # factor paths each through-the-cycle chain averages over
+PIT_PATHS = 1 << 8             # ... each point-in-time node
+CHARGE_OFF_MISSES = N_STATES   # misses in a row from current to charge-off (M1 .. M6, then the 7th)
+NEVER_PAID = N_STATES        # the table's states NEVER_PAID + s: Ms with every payment since origination missed
+TO_CHARGE_OFF = N_STATES - DPD90   # months from default (M4) to the charge-off: M5, M6, charged off
+TWELVE_MONTHS = PD_MONTHS + TO_CHARGE_OFF   # a default within 12 months: a charge-off within 15
+
+# The kernel's ECL input: table[product, method, band, eir node, z node, state, months left], eir node k
+# at k x EIR_STEP, z node k at z0 + k x z_step (one node through the cycle). Loans: per unit of balance.
+# Lines: the method axis is the payer type and "months left" 0 is per unit of balance, 1 per unit of
+# spend a month (`line_ecl`).
+EclTable = namedtuple("EclTable", ["table", "inv_eir_step", "z0", "inv_z_step"])
+
+@nb.njit(cache=True, parallel=True)
+def _charge_offs(hazard_q, owes, prepay, sqrt_rho, inv_sqrt_idio, z, roll, growth, out):
+    """out[pool, node, s, j - 1]: mean over the paths z[node, path, month] of the probability that an
+    account in state s now is charged off in month j, for the pool's hazard quantile hazard_q[pool]
+    (the hazard applies to a current account with probability owes[pool, month] that it owes a
+    payment), the roll rates roll[node, path, month, k] and the prepayment rate prepay[pool] x
+    growth[node, path, month]. Each (pool, node) on its own: the same sums whatever the threads."""
+    n_pools, n_nodes = hazard_q.shape[0], z.shape[0]
+    n_paths, months = z.shape[1], z.shape[2]
+    for job in nb.prange(n_pools * n_nodes):
+        pool, node = job // n_nodes, job % n_nodes
+        d = np.zeros((N_STATES, N_STATES))
+        for p in range(n_paths):
+            d[:] = 0.0
+            for s in range(N_STATES):
+                d[s, s] = 1.0
+            for t in range(months):
+                h = owes[pool, t] * hazard.conditional_hazard(hazard_q[pool], z[node, p, t], sqrt_rho, inv_sqrt_idio)
+                pi = min(1.0, prepay[pool] * growth[node, p, t])
+                r = roll[node, p, t]
+                stay = (1.0 - pi) * (1.0 - h)
+                miss = (1.0 - pi) * h
+                for s in range(N_STATES):
+                    row = d[s]
+                    out[pool, node, s, t] += row[N_STATES - 1] * r[N_STATES - 2] / n_paths
+                    current = row[0] * stay
+                    for k in range(1, N_STATES):       # Mk: cured, else rolled (from M6: charged off)
+                        current += row[k] * (1.0 - r[k - 1])
+                    for k in range(N_STATES - 1, 1, -1):
+                        row[k] = row[k - 1] * r[k - 2]
+                    row[1] = row[0] * miss
+                    row[0] = current
+
+
+def charge_off_probabilities(hazard_q: np.ndarray, prepay: np.ndarray, factor: Factor, roll_rates: list[float],
+                             prepay_sensitivity: float, months: int, z_now: np.ndarray | None = None,
+                             owes: np.ndarray | None = None) -> np.ndarray:
+    """P[pool, node, s, j - 1]: the probability that an account in state s is charged off in month j
+    (1 .. months), given the pool's baseline hazard quantile Phi^-1(h), monthly prepayment rate and
+    the probability owes[pool, j - 1] that a current account owes a payment in month j (default 1),
+    under the factor settings `factor`, the roll rates (behaviour.roll_rates) and the prepayment
+    rate's sensitivity to the factor (`prepay_sensitivity`, the macro path's: Macro.prepay_in_force):
+    averaged over stationary factor paths (through the cycle: one node) or over paths from each factor
+    value z_now[node] (point in time)."""
+    moves = (factor.asset_correlation > 0 or factor.roll_correlation > 0
+             or (prepay_sensitivity != 0 and np.any(prepay > 0)))
+    if z_now is None:
+        z = hazard.stationary_factor(factor.autocorrelation, TABLE_PATHS, months)[None] if moves else \
+            np.zeros((1, 1, months))
+    elif moves:
+        z = np.stack([hazard.stationary_factor(factor.autocorrelation, PIT_PATHS, months, start=x) for x in z_now])
+    else:
+        z = np.zeros((len(z_now), 1, months))
+    rho = factor.asset_correlation
+    roll = np.ascontiguousarray(hazard.conditional(np.asarray(roll_rates), factor.roll_correlation, z[..., None]))
+    out = np.zeros((len(hazard_q), z.shape[0], N_STATES, months))
+    owes = np.ones((len(hazard_q), months)) if owes is None else np.ascontiguousarray(owes, dtype=np.float64)
+    _charge_offs(np.asarray(hazard_q, dtype=np.float64), owes, np.asarray(prepay, dtype=np.float64),
+                 *hazard.loadings(rho), np.ascontiguousarray(z), roll, np.exp(prepay_sensitivity * z), out)
+    return out
+
+
+def schedule_shape(method: int, rate: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """A loan's scheduled balance with `left` instalments to go, in proportion (not normalised): equal
+    instalment the annuity factor (1 - (1 + i)^-L) / i, equal principal L, interest first 1 (L >= 1)."""
+    left = np.maximum(left, 0).astype(np.float64)
+    if method == EQUAL_INSTALLMENT:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(rate > 0, -np.expm1(-left * np.log1p(rate)) / np.where(rate > 0, rate, 1.0), left)
+    if method == EQUAL_PRINCIPAL:
+        return left + 0.0 * rate
+    if method == INTEREST_FIRST:
+        return (left >= 1).astype(np.float64) + 0.0 * rate
+    raise ValueError(f"unknown method code {method}")
+
+
+def loss_given_charge_off(behaviour: Behaviour, rate: np.ndarray) -> np.ndarray:
+    """1 - r rho: the share of a charged-off balance lost, valued at the charge-off at monthly rate
+    `rate` (recoveries r in equal parts over the lag's months after it)."""
+    lag = behaviour.recovery_lag_months
+    rho = np.mean([(1.0 + rate) ** -m for m in range(1, lag + 1)], axis=0)
+    return 1.0 - risk.recovery_share(behaviour) * rho
+
+
+def loan_ecl(p_co: np.ndarray, method: int, rate: np.ndarray, lgd: np.ndarray, max_left: int,
+             lifetime: bool = False) -> np.ndarray:
+    """ECL per unit of balance of loans, [..., rate, state, months left 0 .. max_left], from
+    P[..., state, month] (`charge_off_probabilities`) at monthly effective rates `rate`, with `lgd` the
+    share lost at each rate (`loss_given_charge_off`): 12-month ECL in stage 1 (lifetime ECL in every
+    state with `lifetime`)."""
+    months = p_co.shape[-1]
+    j = np.arange(1, months + 1)
+    s = np.arange(N_STATES)[:, None, None]
+    left = np.arange(max_left + 1)[None, :, None]
+    i = rate[:, None, None, None]
+    # EAD_j / balance now: 1 for the charge-off that ends the present run of misses (j = 7 - s); after
+    # a cure (j >= 8) the schedule's balance with L - j + 7 months to go, over the present one's L + s.
+    now = schedule_shape(method, i, left + s)
+    later = schedule_shape(method, i, left - j + CHARGE_OFF_MISSES)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(j == CHARGE_OFF_MISSES - s, 1.0,
+                         np.where(j > CHARGE_OFF_MISSES, np.nan_to_num(later / np.where(now > 0, now, 1.0)), 0.0))
+    weight = ratio * (1.0 + i) ** -j.astype(np.float64) * (1.0 if lifetime else _within(s, j))
+    return lgd[:, None, None] * np.einsum("...sj,rslj->...rsl", p_co, weight)
+
+
+def statement_paid(revolver_pay_share: float, min_payment_share: float) -> np.ndarray:
+    """The share of a statement each payer type (codes.PAYER_TYPES) pays: all, the revolver's share,
+    the minimum (behaviour.revolver_pay_share, the line's min_payment_share)."""
+    return np.array([1.0, revolver_pay_share, min_payment_share])
+
+
+def line_owes(line: Line, months: int) -> np.ndarray:
+    """owes[payer type, j - 1]: the probability that a current line (its terms `line`) owes a payment
+    in month j: a transactor owes only the last month's spend (it spent with spend_probability and has
+    not left); revolvers and minimum payers carry a balance. Month 1: the balance now falls due."""
+    owes = np.ones((3, months))
+    owes[TRANSACTOR, 1:] = line.spend_probability * (1.0 - line.attrition) ** np.arange(1, months)
+    return owes
+
+
+def line_ecl(p_co: np.ndarray, payer: int, rate: np.ndarray, lgd: np.ndarray, line: Line, paid: float,
+             life_months: int) -> np.ndarray:
+    """ECL of lines (terms `line`) of one payer type, which pays the share `paid` of a statement
+    (`statement_paid`), [..., rate, state, (per unit of balance, per unit of spend)], from
+    P[..., state, month], with `lgd` the share lost at each rate (`loss_given_charge_off`). The
+    charge-off in month j ends 7 misses from month k = max(0, j - 7) (a delinquent line is frozen),
+    with the balance E[B_k] = a^k B + S c_k then: a = 1 - the share of a
+    statement paid, c_k = sum_(m = 1 .. k) a^(k - m) p (1 - attrition)^m for a revolver or minimum
+    payer (the balance paid down as it pays, plus the month's spend with probability p while the
+    customer stays), and c_k = 1 for a transactor, who owes only when it spent (in `line_owes`) and then
+    owes that month's spend. S is the mean spend of a month that has spend, at most what keeps the payer
+    type's level balance within the limit (the kernel's `_line_ecl`). Lifetime is `life_months`,
+    provisions.line_life_months (+ 3 to the charge-off)."""
+    months = p_co.shape[-1]
+    j = np.arange(1, months + 1)
+    s = np.arange(N_STATES)[:, None]
+    i = rate[:, None, None]
+    a = 1.0 - paid
+    k = np.maximum(j - CHARGE_OFF_MISSES, 0)
+    carried = a ** k
+    if payer == TRANSACTOR:
+        spent = (k >= 1).astype(np.float64)
+    else:
+        stay = line.spend_probability * (1.0 - line.attrition) ** np.arange(1, months + 1)
+        spent = np.array([sum(a ** (n - m) * stay[m - 1] for m in range(1, n + 1)) for n in k])
+    life = np.where(j <= life_months + TO_CHARGE_OFF, 1.0, 0.0)
+    weight = (1.0 + i) ** -j.astype(np.float64) * _within(s, j) * life
+    return lgd[:, None, None] * np.stack([np.einsum("...sj,rsj->...rs", p_co, weight * carried),
+                                          np.einsum("...sj,rsj->...rs", p_co, weight * spent)], axis=-1)
+
+
+def spend_cap(revolver_pay_share: float, line: Line) -> np.ndarray:
+    """By payer type: the most a line's (terms `line`) spend a month S may count for, as a share of the
+    room under its limit: all of it for a transactor; for the others what keeps the level balance
+    p S / (share paid, `statement_paid`) within the limit."""
+    paid = statement_paid(revolver_pay_share, line.min_payment_share)
+    return np.where(np.arange(len(paid)) == TRANSACTOR, 1.0, paid / max(line.spend_probability, 1e-12))
+
+
+@nb.njit(inline="always", cache=True)
+def stage_of(state):
+    """The impairment stage (codes.STAGES) of an open account in `state`: 0 current and M1, 1 M2 and
+    M3 (30+ days past due), 2 M4 .. M6 (90+). The one staging rule: the kernel, the ECL window and
+    the stage transfers all follow it."""
+    return 0 if state < DPD30 else (1 if state < DPD90 else 2)
+
+
+def stage_table() -> np.ndarray:
+    """The stage of every state (codes.STATES), by `stage_of`."""
+    return np.array([stage_of(state) for state in range(N_STATES)])
+
+
+def stage_starts() -> list[int]:
+    """The first state of each stage (codes.STAGES), by `stage_of`."""
+    table = stage_table()
+    return [int(np.argmax(table == stage)) for stage in range(len(STAGES))]
+
+
+def _within(s: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """1 where a charge-off in month j counts toward the ECL of state s: within TWELVE_MONTHS for
+    stage 1 (12-month ECL), always for stages 2 and 3 (lifetime)."""
+    return np.where((stage_table()[s] > 0) | (j <= TWELVE_MONTHS), 1.0, 0.0)
+
+
+def first_due(accounts) -> np.ndarray:
+    """What each account owes when its first payment falls due, in cents, as far as its terms say: a
+    loan's principal; a line's first month's mean spend, or for a first-party fraudster (who spends
+    all it can before its first due date) the room under its limit."""
+    room = np.floor(accounts.limit / (1.0 + accounts.rate))
+    line = np.where(accounts.fraud, room, np.minimum(accounts.spend, room))
+    return np.where(PRODUCT_KIND[accounts.product] == LINE, line, accounts.principal).astype(np.float64)
+
+
+def pool_hazards(accounts, n_bands: int, roll_rates: list[float], factor: Factor) -> tuple[np.ndarray, np.ndarray]:
+    """By (product, band) pool: Phi^-1 of the baseline monthly hazard of its accounts that are not
+    first-party fraud, from their exposure-weighted PD at origination, as the kernel's hazards are
+    solved (under the roll rates and the factor settings `factor`); and the share of what its new
+    accounts owe at their first due date (`first_due`) that first-party fraudsters owe
+    (risk.pool_pd_and_fraud)."""
+    pd, fraud = risk.pool_pd_and_fraud(accounts, n_bands, first_due(accounts))
+    with np.errstate(divide="ignore"):
+        return ndtri(hazard.hazard_from_pd12(pd, roll_rates, factor)), fraud
+
+
+def fraud_posterior(hazard_q: np.ndarray, fraud: np.ndarray, roll_rates) -> np.ndarray:
+    """w[..., s]: of the balance of new accounts in state s that have missed every payment since their
+    origination (Ms at s months on book; current in their origination month), the share that
+    first-party fraudsters owe, who never pay: fraud / (fraud + (1 - fraud) P), with `fraud` the
+    fraudsters' share at the first due date (`pool_hazards`) and P = h r_1 .. r_(s-1) the chance that
+    another account missed its first s payments (baseline hazard h and roll rates)."""
+    honest = np.ones(np.shape(fraud) + (N_STATES,))
+    rolls = np.concatenate([[1.0], np.cumprod(roll_rates[:N_STATES - 2])])
+    honest[..., 1:] = (ndtr(hazard_q)[..., None] * rolls)
+    fraud = np.asarray(fraud)[..., None]
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(fraud / (fraud + (1.0 - fraud) * honest))
+
+
+def factor_nodes(z: np.ndarray) -> np.ndarray:
+    """Point-in-time nodes: every Z_STEP from below the least to above the greatest factor value."""
+    lo = math.floor(float(z.min()) / Z_STEP) * Z_STEP if z.size else 0.0
+    hi = math.ceil(float(z.max()) / Z_STEP) * Z_STEP if z.size else 0.0
+    return np.arange(lo, hi + Z_STEP / 2, Z_STEP)
+
+
+def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
+    """The kernel's ECL table for a run's accounts (a terms.Accounts) in `bands` score bands and its
+    factor paths z[path, month] (the nodes of a point-in-time table cover them). The module's
+    orchestrator: it reads the provisions, products, behaviour, factor and macro sections."""
+    loans = PRODUCT_KIND[accounts.product] != LINE      # loans and purchase plans: a schedule
+    max_left = int(accounts.term[loans].max()) if loans.any() else 0
+    top = float(accounts.eir.max()) if len(accounts.eir) else 0.0
+    rates = EIR_STEP * np.arange(max(2, math.ceil(top / EIR_STEP) + 2))
+    pit = sc.provisions.basis == "point_in_time"
+    nodes = factor_nodes(z) if pit else np.zeros(1)
+    kw = {"z_now": nodes} if pit else {}
+    beh, factor, line = sc.behaviour, sc.factor, sc.products.line()
+    prepay_sensitivity = sc.macro.prepay_in_force()
+    lgd = loss_given_charge_off(sc.behaviour, rates)
+    q, fraud = pool_hazards(accounts, bands, beh.roll_rates, factor)
+    table = np.zeros((len(PRODUCTS), max(len(METHODS), len(PAYER_TYPES)), bands, len(rates), len(nodes),
+                      NEVER_PAID + N_STATES, max(2, max_left + 1)))
+    lines = [product for product in range(len(PRODUCTS)) if KIND[product] == LINE]
+    scheduled = [product for product in range(len(PRODUCTS)) if KIND[product] != LINE]
+    # Loans and purchases: a chain as long as the longest schedule's last charge-off.
+    months = max(max_left + CHARGE_OFF_MISSES, TWELVE_MONTHS)
+    for product in scheduled:
+        terms_of = getattr(sc.products, PRODUCTS[product])
+        prepay = np.full(bands, beh.prepay_monthly if terms_of.prepayment else 0.0)
+        p_co = charge_off_probabilities(q[product], prepay, factor, beh.roll_rates, prepay_sensitivity, months, **kw)
+        for method in range(len(METHODS)):
+            table[product, method, ..., :N_STATES, :max_left + 1] = np.moveaxis(
+                loan_ecl(p_co, method, rates, lgd, max_left), 1, 2)
+    # Lines: one chain per band and payer type, over the behavioural life.
+    months = max(sc.provisions.line_life_months + TO_CHARGE_OFF, TWELVE_MONTHS)
+    owes = np.tile(line_owes(line, months), (bands, 1))
+    paid = statement_paid(beh.revolver_pay_share, line.min_payment_share)
+    for product in lines:
+        p_co = charge_off_probabilities(np.repeat(q[product], len(PAYER_TYPES)), np.zeros(bands * len(PAYER_TYPES)),
+                                        factor, beh.roll_rates, prepay_sensitivity, months, owes=owes, **kw)
+        p_co = p_co.reshape(bands, len(PAYER_TYPES), len(nodes), N_STATES, months)
+        for payer in range(len(PAYER_TYPES)):       # a line's method axis holds its payer type
+            table[product, payer, ..., :N_STATES, :2] = np.moveaxis(
+                line_ecl(p_co[:, payer], payer, rates, lgd, line, paid[payer], sc.provisions.line_life_months), 1, 2)
+    # A new account that has missed every payment since origination may be a first-party fraudster, who
+    # is charged off 7 - s months on with its balance as it stands (it never pays): a mixture.
+    s = np.arange(N_STATES)
+    lost = lgd[:, None] * (1.0 + rates[:, None]) ** -(CHARGE_OFF_MISSES - s)
+    w = fraud_posterior(q, fraud, np.asarray(beh.roll_rates))[:, None, :, None, None, :]
+    table[..., NEVER_PAID:, :] = (1.0 - w[..., None]) * table[..., :N_STATES, :]
+    table[..., NEVER_PAID:, 0] += w * lost[:, None, :]     # per unit of balance (a line's spend adds none)
+    for product in scheduled:
+        table[product, ..., NEVER_PAID:, 1:] += (w[product] * lost[:, None, :])[..., None]
+    return EclTable(table=table, inv_eir_step=1.0 / EIR_STEP, z0=float(nodes[0]), inv_z_step=1.0 / Z_STEP)

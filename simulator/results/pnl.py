@@ -1,0 +1,122 @@
+"""Profit and loss: revenue, net revenue, the credit-loss expense, operating costs and pre-tax income
+(each defined here once), the capital year's loss and profit of a book, and the P&L over the horizon
+per product and in total (means over paths)."""
+from __future__ import annotations
+
+import xarray as xr
+
+import numpy as np
+
+from ..codes import (ACCOUNTING, COSTS, FLOWS, PRODUCTS, REVENUE, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_EARNINGS,
+                     V_RECOVERED)
+from ..model.tail import path_mean
+
+
+def revenue(x):
+    """Interest + fees + penalty + merchant discount of `x` (a Dataset or a mapping of flows)."""
+    return sum((x[name] for name in REVENUE[1:]), x[REVENUE[0]])
+
+
+def net_revenue(x):
+    """Revenue - funding cost - charged off + recovered of `x` (a Dataset or a mapping of flows)."""
+    return revenue(x) - x["funding_cost"] - x["charged_off"] + x["recovered"]
+
+
+def allowance_change(x):
+    """The change in the ECL allowance: originated + remeasured - released - used (the kernel's
+    movements, codes.ACCOUNTING) = allowance at the month end - at the one before."""
+    return x["allowance_originated"] + x["allowance_remeasured"] - x["allowance_released"] - x["allowance_used"]
+
+
+def credit_loss_expense(x):
+    """allowance_t - allowance_(t-1) + charged off - recovered: the allowance's change plus the
+    write-offs (principal charged off) less recoveries, of `x` (a Dataset or a mapping of flows)."""
+    return allowance_change(x) + x["charged_off"] - x["recovered"]
+
+
+def operating_costs(x):
+    """Acquisition + servicing + collection costs of `x`."""
+    return sum((x[name] for name in COSTS[1:]), x[COSTS[0]])
+
+
+def pretax_income(x):
+    """Revenue - funding cost - credit-loss expense - operating costs of `x`."""
+    return revenue(x) - x["funding_cost"] - credit_loss_expense(x) - operating_costs(x)
+
+
+def by_name(flows: np.ndarray, accounting: np.ndarray) -> dict[str, np.ndarray]:
+    """The kernel's flows (..., FLOWS) and accounting (..., ACCOUNTING) sums by name."""
+    return ({name: flows[..., j] for j, name in enumerate(FLOWS)}
+            | {name: accounting[..., j] for j, name in enumerate(ACCOUNTING)})
+
+
+def book_year(flows: np.ndarray, accounting: np.ndarray, vintage_flows: np.ndarray, month: int, first: int,
+              last: int) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, profit) in cents, (path, product): the net charge-offs and the pre-tax income in months
+    first .. last of the book as it stands at the end of `month` (the accounts open then: the whole
+    book's flows less those of the vintages originated after `month`), from the kernel's integer
+    sums flows (path, month, product, band, FLOWS), accounting (path, month, product, band,
+    ACCOUNTING) and vintage_flows (path, vintage, months on book, product, VINTAGE_FLOWS). A later
+    vintage's credit-loss expense in the window is its allowance at the window's end plus its net
+    charge-offs (its allowance was 0 before it was originated)."""
+    months = slice(first - 1, last)
+    window = by_name(flows[:, months].sum(axis=(1, 3)), accounting[:, months].sum(axis=(1, 3)))
+    loss = window["charged_off"] - window["recovered"]
+    profit = pretax_income(window)
+    for v in range(month, vintage_flows.shape[1]):       # vintage v + 1 > month: new business
+        start = v + 1
+        if start > last:
+            continue
+        new = vintage_flows[:, v, max(0, first - start):last - start + 1].sum(axis=1)
+        new_loss = new[..., V_CHARGED_OFF] - new[..., V_RECOVERED]
+        allowance = vintage_flows[:, v, last - start, :, V_ALLOWANCE]
+        loss = loss - new_loss
+        profit = profit - (new[..., V_EARNINGS] - new[..., V_COSTS] - new_loss - allowance)
+    return loss, profit
+
+
+LINES = ("interest_income", "fee_income", "penalty_income", "merchant_discount", "revenue", "funding_cost",
+         "net_charge_offs", "net_revenue", "allowance_change", "credit_loss_expense", "acquisition_cost",
+         "servicing_cost", "collection_cost", "operating_costs", "pretax_income", "average_balance",
+         "closing_allowance")                                                       # yuan
+YIELD_LINES = ("revenue_yield", "funding_cost_rate", "credit_loss_rate", "operating_cost_ratio", "risk_adjusted_yield",
+               "return_on_assets")                                                  # fractions a year
+
+
+def profit_and_loss(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
+    """The P&L over the horizon by product and total, mean over paths: the lines in yuan (LINES), and
+    the yields as fractions a year of the average receivables (YIELD_LINES)."""
+    horizon = ds.sizes["month"]
+    weights = ds.get("path_weight")
+    names = list(REVENUE) + ["funding_cost", "charged_off", "recovered"] + list(ACCOUNTING)
+    sums = path_mean(ds[names].sum(("month", "score_band")), weights)
+    sums["balance"] = path_mean(ds["balance"].sum(("score_band", "state")).mean("month"), weights)
+    sums["closing_allowance"] = path_mean(ds["allowance"].isel(month=-1).sum(("score_band", "stage")), weights)
+    sums = xr.concat([sums, sums.sum("product").expand_dims(product=["total"])], dim="product")
+    lines = {
+        **{name: sums[name] for name in REVENUE}, "revenue": revenue(sums), "funding_cost": sums["funding_cost"],
+        "net_charge_offs": sums["charged_off"] - sums["recovered"], "net_revenue": net_revenue(sums),
+        "allowance_change": allowance_change(sums), "credit_loss_expense": credit_loss_expense(sums),
+        **{name: sums[name] for name in COSTS}, "operating_costs": operating_costs(sums),
+        "pretax_income": pretax_income(sums), "average_balance": sums["balance"],
+        "closing_allowance": sums["closing_allowance"],
+    }
+    annual = 12.0 / horizon / sums["balance"].where(sums["balance"] > 0)
+    rates = {
+        "revenue_yield": lines["revenue"], "funding_cost_rate": lines["funding_cost"],
+        "credit_loss_rate": lines["credit_loss_expense"], "operating_cost_ratio": lines["operating_costs"],
+        "risk_adjusted_yield": lines["revenue"] - lines["credit_loss_expense"], "return_on_assets": lines["pretax_income"],
+    }
+    table = xr.concat([lines[name] for name in LINES], dim=xr.DataArray(list(LINES), dims="pnl_line"))
+    rates = xr.concat([rates[name] * annual for name in YIELD_LINES],
+                      dim=xr.DataArray(list(YIELD_LINES), dims="pnl_yield_line"))
+    products = list(PRODUCTS) + ["total"]
+    table = table.rename(product="pnl_product").assign_coords(pnl_product=products)
+    rates = rates.rename(product="pnl_product").assign_coords(pnl_product=products)
+    table.attrs.update(description="P&L over the horizon, mean over paths, in yuan: revenue - funding cost - "
+                                   "credit-loss expense - operating costs = pre-tax income (average_balance: "
+                                   "receivables over months and paths; closing_allowance: at the last month's end)")
+    rates.attrs.update(description="the P&L over the horizon a year, as fractions of the average receivables: revenue "
+                                   "yield, funding cost, credit-loss expense, operating costs; risk-adjusted yield = "
+                                   "(revenue - credit-loss expense); return on assets = pre-tax income")
+    return table, rates
