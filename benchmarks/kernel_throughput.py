@@ -213,7 +213,7 @@ def numpy_reference(sc, acc: terms.Accounts):
     fac, beh = sc.factor, sc.behaviour
     z = hazard.factor_paths(hazard.factor_innovations(seed, paths, horizon), fac.autocorrelation, sc.macro.shift)
     roll = hazard.roll_paths(beh.roll_rates, fac.roll_correlation, z)
-    params = terms.kernel_terms(sc, policy.bill_instalment_terms(sc.products.line(), sc.policy),
+    params = terms.kernel_terms(sc, policy.bill_instalment_terms(sc.products, sc.policy),
                                 provisions.ecl_table(sc, acc, n_bands, z))
     sqrt_rho, inv_sqrt_idio = params.sqrt_rho, params.inv_sqrt_idio
     funding_rate, recovery_share, lag = params.funding_rate, params.recovery_share, int(params.recovery_lag)

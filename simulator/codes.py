@@ -14,7 +14,6 @@ HUABEI, JIEBEI, YUEFU = range(len(PRODUCTS))
 KIND = (LINE, LOAN, PLAN)           # KIND[product code]: its kind
 PRODUCT_KIND = np.array(KIND, dtype=np.int8)   # KIND as an array: PRODUCT_KIND[product codes] is their kinds
 PRODUCT_KIND.flags.writeable = False
-LINE_PRODUCT = KIND.index(LINE)     # the one revolving line (the kernel holds its terms as scalars)
 
 # Repayment methods of the cash loan (instalment plans repay principal in equal parts: EQUAL_PRINCIPAL).
 METHODS = ("equal_installment", "equal_principal", "interest_first")

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator.model import book
-from simulator.codes import METHOD_CODES, METHODS, PAYER_TYPES, PRODUCTS, STATES
+from simulator.model import book, terms
+from simulator.codes import LINE, METHOD_CODES, METHODS, PAYER_TYPES, PRODUCTS, STATES
 from simulator.config.schema import Scenario, ScenarioError
 from simulator.config.loader import load_scenario
 
@@ -23,7 +23,7 @@ def scenario(tmp_path: Path, *overrides: str) -> Scenario:
 
 def read_book(path: Path, sc: Scenario) -> dict[str, np.ndarray]:
     """The book at `path` as the scenario reads it: its lines' default spend and its scorecard."""
-    return book.read_book(path, sc.applicants.line().spend_median, sc.scorecard)
+    return book.read_book(path, terms.of_kind(sc.applicants, "spend_median", LINE), sc.scorecard)
 
 
 def good_book() -> pd.DataFrame:

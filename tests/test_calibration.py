@@ -260,10 +260,10 @@ def test_line_payer_shares_and_spend_come_back(round_trip):
     found = calibration.line_terms(reader.read(folder / "tape.parquet")[0], truth.behaviour)
     for k, share in enumerate(truth.behaviour.payer_shares):
         assert abs(found["payer_shares"][k].value - share) < 3 * found["payer_shares"][k].se, (k, found, share)
-    hb = truth.applicants.huabei
-    assert abs(found["spend_median"].value - hb.spend_median) < 3 * found["spend_median"].se
-    assert abs(found["spend_sigma"].value - hb.spend_sigma) < 3 * found["spend_sigma"].se
-    assert found["spend_median"].n > 5_000
+    hb, spend = truth.applicants.huabei, found["spend"]["huabei"]
+    assert abs(spend["spend_median"].value - hb.spend_median) < 3 * spend["spend_median"].se
+    assert abs(spend["spend_sigma"].value - hb.spend_sigma) < 3 * spend["spend_sigma"].se
+    assert spend["spend_median"].n > 5_000
 
 
 def test_roll_rates_by_band_add_up_to_the_pooled(round_trip):

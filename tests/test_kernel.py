@@ -244,7 +244,7 @@ def test_bracketed_miss_with_borrower_draw_is_the_formula(tmp_path):
     formula Phi((q - sqrt(R) z - sqrt(R_b) b) / sqrt(1 - R - R_b)) draw for draw."""
     sc = loaded_scenario(tmp_path, ["factor.borrower_correlation=0.3"]).scenario
     no_accounts = terms.accounts(0, sc.behaviour.roll_rates)
-    params = terms.kernel_terms(sc, policy.bill_instalment_terms(sc.products.line(), sc.policy),
+    params = terms.kernel_terms(sc, policy.bill_instalment_terms(sc.products, sc.policy),
                                 provisions.ecl_table(sc, no_accounts, terms.n_bands(sc), np.zeros((1, 1))))
     cdf, inv = kernel.cdf_tables()
     gen = np.random.default_rng(11)

@@ -34,8 +34,8 @@ def test_new_accounts_carry_the_decided_terms(tmp_path):
     np.testing.assert_array_equal(acc.principal, np.where(line, 0, cents(amount)))
     np.testing.assert_array_equal(acc.rate, np.where(plan, 0.0, apr / 12))
     np.testing.assert_array_equal(acc.limit, np.where(line, cents(amount), 0))
-    np.testing.assert_array_equal(acc.line_cap, np.where(line, cents(dec["line_cap"][who]), 0))
-    np.testing.assert_array_equal(acc.spend, np.where(line, cents(np.minimum(apps["spend"][who],
+    np.testing.assert_array_equal(acc.line_cap, np.where(line, cents(dec["line_cap"][who, prod]), 0))
+    np.testing.assert_array_equal(acc.spend, np.where(line, cents(np.minimum(apps["spend"][who, prod],
                                                                              sc.products.huabei.max_limit)), 0))
     fee_rate = products.fee_rate_for_apr(apr, np.where(plan, apps["term"][who, prod], 1))   # lines: no tenor
     principal = cents(amount).astype(np.float64)

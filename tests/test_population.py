@@ -12,8 +12,9 @@ from scipy.special import ndtr
 from simulator.model import population
 from simulator.codes import METHOD_CODES, PRODUCTS
 
-LOAN, PLAN = PRODUCTS.index("jiebei"), PRODUCTS.index("yuefu")   # the cash loan's and the purchase's columns
-PER_PRODUCT = ("requests", "amount", "term", "method", "promotion")   # [applicant, product] arrays
+# The line's, the cash loan's and the purchase's columns.
+LINE, LOAN, PLAN = PRODUCTS.index("huabei"), PRODUCTS.index("jiebei"), PRODUCTS.index("yuefu")
+PER_PRODUCT = ("requests", "amount", "term", "method", "promotion", "spend")   # [applicant, product] arrays
 from simulator.config.schema import Scenario
 from simulator.config.loader import load_scenario
 
@@ -242,12 +243,13 @@ def test_no_also_requests_means_main_product_only(tmp_path):
 def test_spend_and_price_medians(big):
     sc, a = big
     h, y = sc.applicants.huabei, sc.applicants.yuefu
-    assert a["spend"].min() > 0 and a["amount"][:, PLAN].min() > 0
-    assert log_median_within_se(a["spend"], h.spend_median, h.spend_sigma)
+    assert a["spend"][:, LINE].min() > 0 and a["amount"][:, PLAN].min() > 0
+    assert log_median_within_se(a["spend"][:, LINE], h.spend_median, h.spend_sigma)
     assert log_median_within_se(a["amount"][:, PLAN], y.price_median, y.price_sigma)
-    assert abs(np.std(np.log(a["spend"])) - h.spend_sigma) < 0.01
+    assert abs(np.std(np.log(a["spend"][:, LINE])) - h.spend_sigma) < 0.01
     assert abs(np.std(np.log(a["amount"][:, PLAN])) - y.price_sigma) < 0.01
     np.testing.assert_array_equal(a["spend"], np.round(a["spend"], 2))  # cents
+    assert not a["spend"][:, [LOAN, PLAN]].any()                          # only a line has spend
     np.testing.assert_array_equal(a["amount"][:, PLAN], np.round(a["amount"][:, PLAN]))  # whole yuan
 
 

@@ -197,7 +197,7 @@ def test_kernel_terms_take_each_product_by_its_kind(tmp_path):
     sc = loaded_scenario(tmp_path, ["products.huabei.penalty_daily_rate=0.0003", "products.yuefu.penalty_daily_rate=0.0007",
                                     "products.yuefu.days_per_year=360.0", "products.jiebei.late_fee=12.5",
                                     "products.jiebei.prepayment=false"]).scenario
-    kernel = terms.kernel_terms(sc, policy.bill_instalment_terms(sc.products.line(), sc.policy),
+    kernel = terms.kernel_terms(sc, policy.bill_instalment_terms(sc.products, sc.policy),
                                 provisions.EclTable(np.zeros(1), 1.0, 0.0, 1.0))
     assert kernel.penalty_rate.tolist() == [0.0003 * 365.0 / 12, 0.0005 * 365.0 / 12, 0.0007 * 360.0 / 12]
     assert kernel.late_fee.tolist() == [1250 if kind == codes.LOAN else 0 for kind in codes.KIND]
@@ -258,7 +258,7 @@ def test_shared_limit_is_never_exceeded(tmp_path):
     line = accounts.product == HUABEI
     assert np.all(balance[line] <= accounts.line_cap[line][:, None])
     # Allocations at origination add up to at most the total limit.
-    alloc = dec["amount"][:, JIEBEI] + dec["amount"][:, YUEFU] + dec["line_cap"]
+    alloc = dec["amount"][:, JIEBEI] + dec["amount"][:, YUEFU] + dec["line_cap"].sum(axis=1)
     assert np.all(alloc <= dec["total_limit"] + 1e-9)
 
 

@@ -227,3 +227,11 @@ def test_line_ecl_follows_the_payer_types_balance(tmp_path, payer, tolerance):
     _, twelve_sim = simulated_losses(out, apr / 12, lgd)
     booked = out["opening_allowance"].sum() / paths / 100
     assert abs(booked / twelve_sim.mean() - 1) < tolerance, (booked, twelve_sim.mean())
+
+
+def test_a_revolver_pays_at_least_the_minimum():
+    """The ECL's payer shares follow the kernel's payment (kernel._line: the larger of the revolver's
+    share and the minimum): a line whose minimum is above the revolver's share has its revolvers pay
+    the minimum."""
+    np.testing.assert_array_equal(provisions.statement_paid(0.40, 0.10), [1.0, 0.40, 0.10])
+    np.testing.assert_array_equal(provisions.statement_paid(0.40, 1.00), [1.0, 1.00, 1.00])

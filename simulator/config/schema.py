@@ -83,11 +83,6 @@ class ByProductSection(Section):
         """The entries of the products of `kind` (codes.KINDS), in codes.PRODUCTS order."""
         return [getattr(self, name) for name, k in zip(PRODUCTS, KIND) if k == kind]
 
-    def line(self):
-        """The revolving line's entry: the kernel runs one line product, whose terms it holds as scalars."""
-        (line,) = self.of_kind(LINE)
-        return line
-
 
 def _by_product(name: str, doc: str, of_kind: tuple, base: type[Section] = ByProductSection) -> type[Section]:
     """A section (a subclass of `base`) with one key per product, in codes.PRODUCTS order, each of

@@ -54,7 +54,9 @@ def fingerprint(loaded: LoadedScenario) -> str:
         path = loaded.book_path(sc)
         if path is not None and str(path) not in books:
             books[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
-    text = json.dumps({"cells": [c.model_dump(mode="json") for c in loaded.cells],
+    # Threads and block sizes change no bit of the results (docs/model.md section 7): a resume may change them.
+    cells = [c.model_dump(mode="json", exclude={"engine": {"threads", "block_size"}}) for c in loaded.cells]
+    text = json.dumps({"cells": cells,
                        "plan": [(c.engine.task_paths, c.engine.task_borrowers) for c in loaded.cells],
                        "books": books, "version": __version__, "source": source_digest()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -60,7 +60,7 @@ def run_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, e
     part = tape.part(a0, a1) if tape is not None else writer.KernelTape(np.zeros((0, len(TAPE)), dtype=np.int64),
                                                                         np.zeros(a1 - a0, dtype=np.int64), None)
     kernel.simulate(
-        terms.kernel_terms(sc, policy.bill_instalment_terms(sc.products.line(), sc.policy), ecl),
+        terms.kernel_terms(sc, policy.bill_instalment_terms(sc.products, sc.policy), ecl),
         terms.between(accounts, a0, a1),
         starts[task.b0:task.b1 + 1] - a0, z, roll, prepay, np.int64(task.p0),
         np.int64(block_size or sc.engine.block_size),

@@ -126,7 +126,7 @@ def replay_accounts(tape: pd.DataFrame, path: Path, sc: Scenario, fraud_share: f
     payer = check.choice("payer", PAYER_TYPES, f"one of {', '.join(PAYER_TYPES)} or empty",
                          line & ~check.blank("payer"), NO_PAYER)
     spend = check.number("spend", "an amount >= 0 (mean monthly spend) or empty", line & ~check.blank("spend"),
-                         sc.applicants.line().spend_median)
+                         terms.of_kind(sc.applicants, "spend_median", LINE)[product])
     cap = check.number("line_cap", "an amount >= limit or empty", line & ~check.blank("line_cap"), np.nan)
     fee = check.number("fee", "an amount >= 0 a period or empty", buy & ~check.blank("fee"), np.nan)
     for name, values in (("spend", spend), ("fee", fee), ("line_cap", cap)):

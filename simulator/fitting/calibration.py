@@ -28,14 +28,12 @@ from ..config import files
 from ..model import policy
 from ..tape import reader
 from ..model.book import NO_PAYER
-from ..codes import DPD90, KIND, LINE, LINE_PRODUCT, N_STATES, PAYER_TYPES, PD_MONTHS, PRODUCTS, STATES
+from ..codes import DPD90, KIND, LINE, N_STATES, PAYER_TYPES, PD_MONTHS, PRODUCTS, STATES
 from ..config.schema import MAX_AMOUNT, MAX_SIGMA, Behaviour, Scenario, ScenarioError
 from ..config.loader import load_scenario
 
 CHARGED_OFF, CLOSED = "charged_off", "closed"
 IPF_ROUNDS = 200     # rounds of iterative proportional fitting of the payer shares
-
-LINE_NAME = PRODUCTS[LINE_PRODUCT]   # the revolving line's scenario sections are named after it
 
 
 @dataclass
@@ -143,9 +141,10 @@ def recovery(tape: pd.DataFrame) -> tuple[Estimate, int]:
 def line_terms(tape: pd.DataFrame, behaviour: Behaviour) -> dict:
     """Of the lines the tape originates: the share of each payer type (binomial), and the base's
     `payer_shares` that give those shares at the lines' pd_12m under the tilt of the base's
-    `behaviour` (by iterative proportional fitting; standard error: the tape's share's, relative); the
-    lognormal median and sigma of their mean monthly spend (standard errors median x sigma / sqrt(n)
-    and sigma / sqrt(2 (n - 1))). Empty where the tape lacks the columns or the lines."""
+    `behaviour` (by iterative proportional fitting; standard error: the tape's share's, relative); by
+    line product (`spend`: {product: {key: estimate}}), the lognormal median and sigma of their mean
+    monthly spend (standard errors median x sigma / sqrt(n) and sigma / sqrt(2 (n - 1))). Empty where
+    the tape lacks the columns or the lines."""
     line = tape["product"].astype(str).map(dict(zip(PRODUCTS, KIND))) == LINE
     lines = tape[(tape["months_on_book"] == 0) & line]
     lines = lines.drop_duplicates("account_id")
@@ -168,18 +167,25 @@ def line_terms(tape: pd.DataFrame, behaviour: Behaviour) -> dict:
         given = ~check.blank("spend")
         spend = check.number("spend", "an amount >= 0 (mean monthly spend) or empty", given)
         check.fail("spend", given & ((spend < 0) | (spend > MAX_AMOUNT)), reader.AMOUNT)
-        spend = spend[given & (spend > 0)]
-        if len(spend) > 2:
-            logs = np.log(spend)
-            sigma = float(logs.std(ddof=1))
-            if sigma > MAX_SIGMA:
-                raise ScenarioError(*reader.where(tape, "spend"), f"expected the lines' spend spread as a lognormal of "
-                                    f"sigma at most {MAX_SIGMA} (applicants.{LINE_NAME}.spend_sigma), found sigma "
-                                    f"{sigma:.3f} (spends from {spend.min():,.2f} to {spend.max():,.2f})")
-            median = float(np.exp(logs.mean()))
-            out["spend_median"] = Estimate(median, median * sigma / math.sqrt(len(spend)), len(spend))
-            out["spend_sigma"] = Estimate(sigma, sigma / math.sqrt(2 * (len(spend) - 1)), len(spend))
+        product = lines["product"].astype(str).to_numpy()
+        for name in (name for name, kind in zip(PRODUCTS, KIND) if kind == LINE):
+            mine = spend[given & (spend > 0) & (product == name)]
+            if len(mine) > 2:
+                out.setdefault("spend", {})[name] = _lognormal(mine, tape, name)
     return out
+
+
+def _lognormal(spend: np.ndarray, tape: pd.DataFrame, name: str) -> dict[str, Estimate]:
+    """The lognormal median and sigma of the line `name`'s spends (of `tape`), with their standard errors."""
+    logs = np.log(spend)
+    sigma = float(logs.std(ddof=1))
+    if sigma > MAX_SIGMA:
+        raise ScenarioError(*reader.where(tape, "spend"), f"expected the lines' spend spread as a lognormal of "
+                            f"sigma at most {MAX_SIGMA} (applicants.{name}.spend_sigma), found sigma "
+                            f"{sigma:.3f} (spends from {spend.min():,.2f} to {spend.max():,.2f})")
+    median = float(np.exp(logs.mean()))
+    return {"spend_median": Estimate(median, median * sigma / math.sqrt(len(spend)), len(spend)),
+            "spend_sigma": Estimate(sigma, sigma / math.sqrt(2 * (len(spend) - 1)), len(spend))}
 
 
 def against_base(found: dict, base: Scenario) -> list[tuple[str, Estimate, float]]:
@@ -194,8 +200,8 @@ def against_base(found: dict, base: Scenario) -> list[tuple[str, Estimate, float
     line = found.get("lines", {})
     rows += [(f"behaviour.payer_shares[{k}] ({name})", e, beh.payer_shares[k])
              for k, (name, e) in enumerate(zip(PAYER_TYPES, line.get("payer_shares", [])))]
-    rows += [(f"applicants.{LINE_NAME}.{key}", line[key], getattr(base.applicants.line(), key))
-             for key in ("spend_median", "spend_sigma") if key in line]
+    rows += [(f"applicants.{name}.{key}", e, getattr(getattr(base.applicants, name), key))
+             for name, spend in line.get("spend", {}).items() for key, e in spend.items()]
     takeup = found.get("takeup") or {"keys": {}}
     rows += [(f"policy.{key}", e, getattr(base.policy, key)) for key, e in takeup["keys"].items()]
     card = found.get("scorecard") or {"keys": {}}
@@ -241,8 +247,8 @@ def report(found: dict, by_band: bool = False) -> str:
              _row("recovery share (net)", found["recovery"]) + f"  lag {found['lag']} months"]
     lines_found = found["lines"]
     lines += [_row(f"line payer share {name}", e) for name, e in zip(PAYER_TYPES, lines_found.get("payer", []))]
-    lines += [_row(f"line spend {name.split('_')[1]}", lines_found[name]) for name in ("spend_median", "spend_sigma")
-              if name in lines_found]
+    lines += [_row(f"{name} spend {key.split('_')[1]}", e) for name, spend in lines_found.get("spend", {}).items()
+              for key, e in spend.items()]
     takeup = found.get("takeup")
     if takeup:
         lines += [_row(f"take-up {name}", e) for name, e in takeup["by_product"].items()]
@@ -293,10 +299,10 @@ def scenario_text(found: dict, base: Path, out: Path, tape_path: Path, by_band: 
         lines.append(f"recovery_rate = {found['recovery'].value:.6f}   # net share; {note(found['recovery'])}")
         lines.append("collection_cost = 0.0   # the tape's recoveries are net of collection cost")
         lines.append(f"recovery_lag_months = {max(1, found['lag'])}   # the longest run of recoveries seen")
-    if "spend_median" in line:
-        lines += ["", f"[applicants.{LINE_NAME}]",
-                  f"spend_median = {line['spend_median'].value:.2f}   # {note(line['spend_median'])}",
-                  f"spend_sigma = {line['spend_sigma'].value:.6f}   # {note(line['spend_sigma'])}"]
+    for name, spend in line.get("spend", {}).items():
+        lines += ["", f"[applicants.{name}]",
+                  f"spend_median = {spend['spend_median'].value:.2f}   # {note(spend['spend_median'])}",
+                  f"spend_sigma = {spend['spend_sigma'].value:.6f}   # {note(spend['spend_sigma'])}"]
     if by_band:
         lines += ["", "# Roll rates by score band (the scenario has one set; for reading):"]
         lines += [f"#   {band}: " + ", ".join(f"{e.value:.4f}" if e.n else "-" for e in rolls) + "  (n "

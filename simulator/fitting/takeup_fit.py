@@ -45,8 +45,9 @@ def read(path: Path) -> pd.DataFrame:
     for column, (good, expected) in checks.items():
         if not good.all():
             row = int(np.flatnonzero(~good.to_numpy())[0])
-            raise ScenarioError(str(path), f"row {row + 1}: column {column}",
-                                f"expected {expected}, found {offers[column].iloc[row]!r}")
+            found = offers[column].iloc[row]
+            found = found.item() if isinstance(found, np.generic) else found
+            raise ScenarioError(str(path), f"row {row + 1}: column {column}", f"expected {expected}, found {found!r}")
     return offers.assign(score=pd.to_numeric(offers["score"]), apr=pd.to_numeric(offers["apr"]),
                          taken=offers["taken"].astype(str).str.lower().isin(["true", "1"]))
 
@@ -67,8 +68,8 @@ def price_term(offers: pd.DataFrame, policy: Policy, card: Scorecard, segments: 
 def refit(offers: pd.DataFrame, policy: Policy, card: Scorecard, segments: dict[str, Segment]) -> dict:
     """The take-up rate by product (binomial), and `keys`: policy.takeup_base and policy.price_sensitivity
     (each an Estimate; takeup_base's standard error by the delta method), or none, with a `note` saying
-    why and that the base's are kept, with too few offers taken or not taken or a fit that does not
-    converge; `bins`: by APR (equal-count bins), the share taken and the fit's mean. A fit outside the
+    why and that the base's are kept, with too few offers taken or not taken, offers taken and not
+    taken that do not overlap in price (no finite estimate), or a fit that does not converge; `bins`: by APR (equal-count bins), the share taken and the fit's mean. A fit outside the
     scenario's bounds (take-up rising with the APR) is a ScenarioError naming the offers' file."""
     taken = offers["taken"].to_numpy(dtype=bool)
     out = {"n": len(offers), "by_product": {}, "keys": {}, "note": ""}
@@ -82,6 +83,12 @@ def refit(offers: pd.DataFrame, policy: Policy, card: Scorecard, segments: dict[
                        f"least {MIN_BADS} of each are needed): {kept}")
         return out
     x = price_term(offers, policy, card, segments)
+    if x[taken].min() >= x[~taken].max() or x[taken].max() <= x[~taken].min():
+        # The offers taken and not taken do not overlap in price: no finite maximum-likelihood estimate
+        # exists (Albert and Anderson 1984), though a solver may stop at a large one.
+        out["note"] = (f"take-up: not refitted (the offers taken and not taken do not overlap in price, so the "
+                       f"fit has no finite estimate): {kept}")
+        return out
     fit = logistic(taken, {"price_sensitivity": x}, np.zeros(len(offers)))
     if fit is None:
         out["note"] = f"take-up: not refitted (the logistic fit of taken on price does not converge): {kept}"

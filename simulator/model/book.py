@@ -12,6 +12,7 @@ from ..codes import (EQUAL_PRINCIPAL, LINE, LOAN, METHODS, METHOD_CODES, PAYER_T
 from ..config.schema import MAX_AMOUNT, MAX_ANNUAL_RATE, MAX_PERIOD_FEE, ScenarioError, Scorecard
 from ..config.loader import LoadedScenario
 from .scoring import pd_from_score
+from .terms import of_kind
 
 # Columns every book has; the others are needed by some products or some rows (docs/model.md section 8).
 COLUMNS = ("product", "principal", "state", "pd_12m")
@@ -124,12 +125,12 @@ class Checker:
         return self.frame[name].astype(str).str.strip().isin(["", "nan", "None"]).to_numpy()
 
 
-def read_book(path: Path, spend_median: float, card: Scorecard) -> dict[str, np.ndarray]:
+def read_book(path: Path, spend_median: np.ndarray, card: Scorecard) -> dict[str, np.ndarray]:
     """Existing accounts of any product from CSV or Parquet (columns in docs/model.md section 8),
     validated row by row: every value a row needs must be there and in range. Amounts in yuan (a
     plan's `fee` a period), a loan's `apr` a year, as `terms.accounts` takes them. A line without its
-    spend spends `spend_median` (the line applicants'); a book with a score and no pd_12m has the pd
-    of the score on the scorecard `card`."""
+    spend spends its product's `spend_median` (by product code: its applicants'); a book with a score
+    and no pd_12m has the pd of the score on the scorecard `card`."""
     path = Path(path)
     frame = _read_frame(path)
     check = Checker(path, frame)
@@ -175,7 +176,7 @@ def read_book(path: Path, spend_median: float, card: Scorecard) -> dict[str, np.
     payer = check.choice("payer", PAYER_TYPES, f"one of {', '.join(PAYER_TYPES)} or empty",
                          line & ~check.blank("payer"), NO_PAYER)
     spend = check.number("spend", "a number >= 0 (mean monthly spend)", line & ~check.blank("spend"),
-                         spend_median)
+                         spend_median[product])
     check.fail("spend", line & ((spend < 0) | (spend > MAX_AMOUNT)), f"a number >= 0 and at most {MAX_AMOUNT:.0e} "
                                                                      f"(mean monthly spend)")
 
@@ -217,4 +218,4 @@ def check_books(loaded: LoadedScenario) -> None:
     failure half-way through a sweep)."""
     sc = loaded.scenario
     for path in loaded.book_paths():
-        read_book(path, sc.applicants.line().spend_median, sc.scorecard)
+        read_book(path, of_kind(sc.applicants, "spend_median", LINE), sc.scorecard)

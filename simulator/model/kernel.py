@@ -390,14 +390,14 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
 
 
 @nb.njit(inline="always", cache=True)
-def _line_ecl(terms, lo, hi, w, payer, z, row, balance, limit, r, spend_mean, leaving):
+def _line_ecl(terms, lo, hi, w, spend_cap, z, row, balance, limit, r, spend_mean, leaving):
     """A line's expected credit loss in cents (provisions.line_ecl): per unit of its balance, and per
-    unit of its mean spend (none once leaving; at most provisions.spend_cap of the room under its limit);
-    `row` is the table's state (provisions.NEVER_PAID + state for an account that never paid); `lo`, `hi`,
-    `w` its slices of the table (`_ecl_rows`)."""
+    unit of its mean spend (none once leaving; at most `spend_cap`, its provisions.spend_cap, of the room
+    under its limit); `row` is the table's state (provisions.NEVER_PAID + state for an account that never
+    paid); `lo`, `hi`, `w` its slices of the table (`_ecl_rows`)."""
     spend = 0.0
     if not leaving:
-        spend = min(float(spend_mean), terms.spend_cap[payer] * math.floor(limit / (1.0 + r)))
+        spend = min(float(spend_mean), spend_cap * math.floor(limit / (1.0 + r)))
     return round_cents(balance * _ecl_rate(terms, lo, hi, w, z, row, 0)
                        + spend * _ecl_rate(terms, lo, hi, w, z, row, 1))
 
@@ -407,7 +407,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     """A revolving line on its statement cycle (docs/model.md section 3): the statement billed at the
     end of the previous month falls due, is paid by behaviour type or missed; then the month's spend
     (billed at its end). Revolving interest on the unpaid statement is billed on the next statement
-    and income when paid; bill instalments; limit rules; activity and attrition; arrears; charge-off."""
+    and income when paid; bill instalments; limit rules; activity and attrition; arrears; charge-off.
+    Its terms are its product's (by `prod`)."""
     (prod, bnd, start, vintage, has_b, key, borrower_key, taping, flows, stocks, rolls, cures, borrowers, accounting,
      stages, transfers, z_p, roll_p, fraud, hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
     r, payer, limit, eir = acc.rate[i], acc.payer[i], acc.limit[i], acc.eir[i]
@@ -426,11 +427,11 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     leaving = False                # stopped spending for good: closes once nothing is owed
     state = acc.state0[i]
     counted = False
-    n_tenors = terms.conversion_tenors.shape[0]
+    spend_cap = terms.spend_cap[prod, payer]
     ecl = np.int64(0)              # the allowance at the last month end
     ecl_lo, ecl_hi, ecl_w = _ecl_rows(terms, prod, payer, bnd, eir)   # a line's rows by payer type
     if start <= 0:                 # an existing book's line: its allowance at the start (month 1's factor)
-        ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, payer, z_p[0], state, balance, limit, r, spend_mean, False)
+        ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, spend_cap, z_p[0], state, balance, limit, r, spend_mean, False)
         out.opening_allowance[c, p, prod, bnd, stage_of(state)] += ecl
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
@@ -445,16 +446,17 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             _earn(out, fl, FUNDING, c, p, prod, vintage, t - start, round_cents(balance * terms.funding_rate))
             # The statement billed at the end of last month: a revolver's or minimum payer's may become a plan.
             statement = balance - plan_left - overdue
-            if state == 0 and plan_left == 0 and payer != TRANSACTOR and statement >= terms.min_conversion \
-                    and terms.conversion_rate > 0.0 and draw_at(month_state, CONVERT) < terms.conversion_rate:
+            if state == 0 and plan_left == 0 and payer != TRANSACTOR and statement >= terms.min_conversion[prod] \
+                    and terms.conversion_rate[prod] > 0.0 \
+                    and draw_at(month_state, CONVERT) < terms.conversion_rate[prod]:
                 u = draw_at(month_state, CONVERT_TENOR)
                 j = 0
-                while j < n_tenors - 1 and u >= terms.conversion_cum_shares[j]:
+                while j < terms.conversion_tenors_offered[prod] - 1 and u >= terms.conversion_cum_shares[prod, j]:
                     j += 1
-                plan_n, plan_k = terms.conversion_tenors[j], 0
+                plan_n, plan_k = terms.conversion_tenors[prod, j], 0
                 plan_original = statement
                 plan_left = statement
-                plan_fee = round_cents(statement * terms.conversion_fee_rate[j])
+                plan_fee = round_cents(statement * terms.conversion_fee_rate[prod, j])
                 statement = np.int64(0)
             plan_due = np.int64(0)
             fee_due = np.int64(0)
@@ -462,7 +464,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 plan_k += 1
                 plan_due = plan_principal(plan_k, plan_n, plan_original, plan_left)
                 fee_due = plan_fee
-            minimum = min(max(round_cents(statement * terms.min_payment_share), terms.min_payment_floor), statement)
+            minimum = min(max(round_cents(statement * terms.min_payment_share[prod]), terms.min_payment_floor[prod]),
+                          statement)
             owes = statement > 0 or plan_due > 0 or overdue > 0 or interest_due > 0
             owed = minimum + plan_due + overdue + interest_due + fees_due + fee_due + penalty_due
             roll_rate = roll_p[ti, state - 1] if state > 0 else 0.0
@@ -474,7 +477,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                                 interest_due + fees_due + penalty_due, ecl, owed, terms, taping, i)
                     break
                 if state == 0:
-                    limit = max(balance, np.int64(math.floor(limit * (1.0 - terms.limit_cut))))
+                    limit = max(balance, np.int64(math.floor(limit * (1.0 - terms.limit_cut[prod]))))
                 _move(transfers[ti], state, state + 1)
                 state += 1
                 months_current = 0
@@ -511,12 +514,12 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 # Revolving interest on what was not paid by the due date, billed on the next statement.
                 interest_due = round_cents((statement - paid) * r)
                 months_current += 1
-                if months_current >= terms.raise_after:
-                    limit = max(limit, min(line_cap, np.int64(math.floor(limit * (1.0 + terms.limit_raise)))))
+                if months_current >= terms.raise_after[prod]:
+                    limit = max(limit, min(line_cap, np.int64(math.floor(limit * (1.0 + terms.limit_raise[prod])))))
                     months_current = 0
             if state > 0:
                 penalty_due += round_cents(overdue * penalty_rate)
-            elif not leaving and draw_at(month_state, ATTRITION) < terms.attrition:
+            elif not leaving and draw_at(month_state, ATTRITION) < terms.attrition[prod]:
                 leaving = True
             if leaving and balance == 0 and interest_due == 0:
                 _close(out, fl, af, N_CLOSED, ecl, taping, i, ti, CLOSED_STATUS, owed, paid_in)
@@ -525,20 +528,20 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         # a first-party fraudster spends all it can before its first due date (bust-out).
         if state == 0 and not leaving:
             room = np.int64(math.floor(limit / (1.0 + r))) - balance
-            if room > 0 and (fraud or draw_at(month_state, ACTIVE) < terms.spend_probability):
+            if room > 0 and (fraud or draw_at(month_state, ACTIVE) < terms.spend_probability[prod]):
                 u = draw_at(month_state, SPEND)
                 # 1 - u is exact (u is a multiple of 2**-53), so log(1 - u) is as accurate as log1p(-u), and faster.
                 spend = room if fraud else min(round_cents(-math.log(1.0 - u) * spend_mean), room)
                 fl[DRAWN] += spend
                 balance += spend
         if state < DPD90:          # performing: its undrawn limit counts toward the IRB exposure
-            out.line_limits[c, p, ti, bnd] += limit
+            out.line_limits[c, p, ti, prod, bnd] += limit
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start)
         if taping:
             _tape(out, i, ti, state, balance, owed, paid_in, 0)
         before = ecl
         row = state + NEVER_PAID if start >= 1 and state == t - start else state   # missed every payment so far
-        ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, payer, z_p[ti], row, balance, limit, r, spend_mean, leaving)
+        ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, spend_cap, z_p[ti], row, balance, limit, r, spend_mean, leaving)
         _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
@@ -599,7 +602,7 @@ def simulate(terms, acc, borrower_start: np.ndarray, z: np.ndarray, roll: np.nda
     flows[thread, path, month, product, band, flow], rolls/cures[thread, path, month, product, band, from_state],
     borrowers[thread, path, month, band, worst state of the borrower's open accounts],
     vintage_stocks[thread, path, vintage, months on book, product, state, (unused, balance)] for M2 .. M6,
-    line_limits[thread, path, month, band] the limits of open lines current .. M3 at the month end,
+    line_limits[thread, path, month, product, band] the limits of open lines current .. M3 at the month end,
     vintage_flows[thread, path, vintage, months on book, product, VINTAGE_FLOWS] for accounts
     originated in month vintage + 1; seasoned[thread, path, product, band, (accounts, bad)] for the
     realised 12-month bad rate; stages[thread, path, month, product, band, stage, (accounts, balance,

@@ -50,11 +50,11 @@ def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np
         term=apps["term"][who, prod], method=apps["method"][who, prod],
         discount_rate=terms.of_kind(sc.products, "merchant_discount", PLAN)[prod],
         limit=np.where(is_line, amount, 0.0),
-        line_cap=np.where(is_line, dec["line_cap"][who], 0.0),
+        line_cap=np.where(is_line, dec["line_cap"][who, prod], 0.0),
         payer=np.where(is_line, policy.payer_type(pd_12m, rng.uniforms(sc.run.seed, 0, ids, 0, rng.PAYER_TYPE),
                                                   sc.behaviour), 0),
-        spend=np.where(is_line, np.minimum(apps["spend"][who], terms.of_kind(sc.products, "max_limit", LINE)[prod]),
-                       0.0),
+        spend=np.where(is_line, np.minimum(apps["spend"][who, prod],
+                                           terms.of_kind(sc.products, "max_limit", LINE)[prod]), 0.0),
         pd_12m=pd_12m, fraud=dec["fraud"][who])
 
 
@@ -109,7 +109,7 @@ def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
     An orchestrator of the module: it reads the applicants, scorecard, run, behaviour, policy and factor
     sections."""
     opening = np.zeros((len(PRODUCTS), terms.n_bands(sc), N_STATES, 2), dtype=np.int64)
-    loans = book.read_book(path, sc.applicants.line().spend_median, sc.scorecard)
+    loans = book.read_book(path, terms.of_kind(sc.applicants, "spend_median", LINE), sc.scorecard)
     n = len(loans["product"])
     score = scoring.score_from_pd(loans["pd_12m"], sc.scorecard)
     band = scoring.score_band(score, sc.scorecard.bands)
@@ -118,7 +118,7 @@ def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
     drawn = rng.uniforms(sc.run.seed, 0, ids, 0, rng.PAYER_TYPE)
     payer = np.where(loans["payer"] == book.NO_PAYER, policy.payer_type(loans["pd_12m"], drawn, sc.behaviour),
                      loans["payer"])
-    line_apr = policy.book_line_apr(score, sc.policy)
+    line_apr = policy.book_line_apr(score, loans["product"], sc.policy)
     accounts = terms.accounts(
         n, sc.behaviour.roll_rates, sc.factor, account_id=ids, borrower=ids, product=loans["product"], band=band,
         principal=loans["principal"], overdue0=loans["overdue"], apr=np.where(line, line_apr, loans["apr"]),

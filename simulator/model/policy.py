@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import expit, logit
 
 from . import rng
-from ..codes import KIND, LINE, LINE_PRODUCT, LOAN, PAYER_TYPES, PLAN, PRODUCTS, PRODUCT_KIND
+from ..codes import KIND, LINE, LOAN, PAYER_TYPES, PLAN, PRODUCTS, PRODUCT_KIND
 from ..config.schema import Behaviour, Line, Policy, Products, Scenario, Scorecard
 from .products import fee_rate_for_apr, plan_apr
 from .risk import loss_given_default
@@ -47,10 +47,15 @@ def risk_price(score: np.ndarray, pd_12m: np.ndarray, policy: Policy, products: 
     return apr
 
 
-def book_line_apr(score: np.ndarray, policy: Policy) -> np.ndarray:
-    """Revolving rate a year of an existing book's line: the line's price at its score, at most the
-    cap (a line already open is repriced, not closed, whatever on_cap says)."""
-    return np.minimum(curve_price(score, policy, PRODUCTS[LINE_PRODUCT]), policy.apr_cap)
+def book_line_apr(score: np.ndarray, product: np.ndarray, policy: Policy) -> np.ndarray:
+    """Revolving rate a year of an existing book's lines (their product codes `product`): each line's
+    price at its score, at most the cap (a line already open is repriced, not closed, whatever on_cap
+    says); 0 for other kinds."""
+    apr = np.zeros(len(score))
+    for p in np.flatnonzero(PRODUCT_KIND == LINE):
+        mine = product == p
+        apr[mine] = np.minimum(curve_price(score[mine], policy, PRODUCTS[p]), policy.apr_cap)
+    return apr
 
 
 def capped_fee_rates(fee_rates: list[float], periods: list[int], policy: Policy) -> tuple[np.ndarray, np.ndarray]:
@@ -67,16 +72,32 @@ def capped_fee_rates(fee_rates: list[float], periods: list[int], policy: Policy)
     return rates, offered
 
 
-def bill_instalment_terms(line: Line, policy: Policy) -> dict[str, np.ndarray]:
-    """Tenors, fee a period (fraction of the converted statement) and cumulative shares of the
-    bill instalments of a line (its terms `line`) on offer after the APR cap (no tenor offered: empty
-    arrays)."""
+def bill_instalments(line: Line, policy: Policy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tenors, fee a period (fraction of the converted statement) and cumulative shares of the bill
+    instalments of a line (its terms `line`) on offer after the APR cap (no tenor offered, or none
+    with a share: empty arrays)."""
     per_period = [fee / n for fee, n in zip(line.instalment_fees, line.instalment_tenors)]
     rates, offered = capped_fee_rates(per_period, line.instalment_tenors, policy)
     shares = np.asarray(line.instalment_tenor_shares)[offered]
-    cum = np.cumsum(shares) / shares.sum() if shares.sum() > 0 else np.zeros(0)
-    return {"tenors": np.asarray(line.instalment_tenors, dtype=np.int64)[offered], "fee_rate": rates[offered],
-            "cum_shares": cum}
+    if shares.sum() <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+    return np.asarray(line.instalment_tenors, dtype=np.int64)[offered], rates[offered], np.cumsum(shares) / shares.sum()
+
+
+def bill_instalment_terms(products: Products, policy: Policy) -> dict[str, np.ndarray]:
+    """The bill instalments on offer of each line (`bill_instalments`) by product code: `tenors`,
+    `fee_rate` and `cum_shares` [product, tenor], a row padded to the most tenors of a line (at
+    least one: a tenor of 1, no fee, share 1), and `offered` [product], how many of the row are on
+    offer (0 for other kinds)."""
+    lines = {p: bill_instalments(getattr(products, PRODUCTS[p]), policy) for p in np.flatnonzero(PRODUCT_KIND == LINE)}
+    width = max([1] + [len(tenors) for tenors, _, _ in lines.values()])
+    out = {"tenors": np.ones((len(PRODUCTS), width), dtype=np.int64), "fee_rate": np.zeros((len(PRODUCTS), width)),
+           "cum_shares": np.ones((len(PRODUCTS), width)), "offered": np.zeros(len(PRODUCTS), dtype=np.int64)}
+    for p, (tenors, fee_rate, cum_shares) in lines.items():
+        n = len(tenors)
+        out["tenors"][p, :n], out["fee_rate"][p, :n], out["cum_shares"][p, :n] = tenors, fee_rate, cum_shares
+        out["offered"][p] = n
+    return out
 
 
 def credit_limit(income: np.ndarray, score: np.ndarray, policy: Policy, card: Scorecard) -> np.ndarray:
@@ -158,7 +179,7 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
     total = np.where(borrower == APPROVED, credit_limit(apps["income"], score, pol, scenario.scorecard), 0.0)
     remaining = total.copy()
     amount = np.zeros((n, len(PRODUCTS)))
-    line_cap = np.zeros(n)
+    line_cap = np.zeros((n, len(PRODUCTS)))
     for name in pol.limit_order:
         p, terms = PRODUCTS.index(name), getattr(scenario.products, name)
         live = outcome[:, p] == APPROVED
@@ -174,11 +195,11 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
             cap = np.minimum(remaining, terms.max_limit)
             fits = cap >= terms.min_limit
             got = np.maximum(terms.min_limit, np.floor(cap * terms.initial_limit_share))
-            line_cap = np.where(live & fits, cap, line_cap)
+            line_cap[:, p] = np.where(live & fits, cap, 0.0)
         outcome[live & ~fits, p] = LIMIT_TOO_LOW
         ok = live & fits
         amount[:, p] = np.where(ok, got, 0.0)
-        remaining -= np.where(ok, line_cap if KIND[p] == LINE else got, 0.0)
+        remaining -= np.where(ok, line_cap[:, p] if KIND[p] == LINE else got, 0.0)
 
     approved = outcome == APPROVED
     fraud = (borrower == APPROVED) & (rng.uniforms(seed, 0, ids, 0, rng.FRAUD) < scenario.behaviour.fraud_rate)

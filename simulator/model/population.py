@@ -187,15 +187,14 @@ def applicants_by_id(a: Applicants, seed: int, ids: np.ndarray) -> dict[str, np.
     requests = np.empty((n, len(PRODUCTS)), dtype=np.bool_)
     for p, name in enumerate(PRODUCTS):
         requests[:, p] = (product == p) | (uniform(rng.also_request(p)) < a.also_requests.get(name, 0.0))
-    line = a.line()
-    spend = np.round(line.spend_median * np.exp(line.spend_sigma * normal(rng.SPEND_MEAN)), 2)
     # What the applicant would ask of each product, by its kind: a loan's amount, term and method; a
-    # plan's price, tenor and whether it is a merchant-funded promotion. The k-th product of a kind
-    # draws with its own purposes (rng.of_product).
+    # plan's price, tenor and whether it is a merchant-funded promotion; what it would spend on a line.
+    # The k-th product of a kind draws with its own purposes (rng.of_product).
     amount = np.zeros((n, len(PRODUCTS)))
     term = np.zeros((n, len(PRODUCTS)), dtype=np.int32)
     method = np.zeros((n, len(PRODUCTS)), dtype=np.int8)
     promotion = np.zeros((n, len(PRODUCTS)), dtype=np.bool_)
+    spend = np.zeros((n, len(PRODUCTS)))
     for p, (name, kind) in enumerate(zip(PRODUCTS, KIND)):
         req, k = getattr(a, name), KIND[:p].count(kind)
         if kind == LOAN:
@@ -211,6 +210,9 @@ def applicants_by_id(a: Applicants, seed: int, ids: np.ndarray) -> dict[str, np.
                 _categorical(uniform(rng.of_product(rng.TENOR, k)), req.tenor_shares)]
             method[:, p] = EQUAL_PRINCIPAL
             promotion[:, p] = uniform(rng.of_product(rng.PROMOTION, k)) < req.promotion_share
+        else:              # a line
+            draw = normal(rng.of_product(rng.SPEND_MEAN, k))
+            spend[:, p] = np.round(req.spend_median * np.exp(req.spend_sigma * draw), 2)
     verification_failed = uniform(rng.VERIFY) < a.verification_fail_rate
 
     return {
@@ -229,5 +231,5 @@ def applicants_by_id(a: Applicants, seed: int, ids: np.ndarray) -> dict[str, np.
         "term": term,              # [applicant, product]: a loan's term, a plan's tenor (months)
         "method": method,          # [applicant, product]: a loan's method code; EQUAL_PRINCIPAL for a plan
         "promotion": promotion,    # [applicant, product]: a plan's purchase in a merchant-funded promotion
-        "spend": spend,            # the line's mean monthly spend (yuan)
+        "spend": spend,            # [applicant, product]: a line's mean monthly spend (yuan; 0 for other kinds)
     }

@@ -155,9 +155,10 @@ def loan_ecl(p_co: np.ndarray, method: int, rate: np.ndarray, lgd: np.ndarray, m
 
 
 def statement_paid(revolver_pay_share: float, min_payment_share: float) -> np.ndarray:
-    """The share of a statement each payer type (codes.PAYER_TYPES) pays: all, the revolver's share,
-    the minimum (behaviour.revolver_pay_share, the line's min_payment_share)."""
-    return np.array([1.0, revolver_pay_share, min_payment_share])
+    """The share of a statement each payer type (codes.PAYER_TYPES) pays: all, the revolver's share
+    but never less than the minimum (as the kernel pays it), the minimum (behaviour.revolver_pay_share,
+    the line's min_payment_share)."""
+    return np.array([1.0, max(revolver_pay_share, min_payment_share), min_payment_share])
 
 
 def line_owes(line: Line, months: int) -> np.ndarray:
@@ -285,7 +286,7 @@ def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
     pit = sc.provisions.basis == "point_in_time"
     nodes = factor_nodes(z) if pit else np.zeros(1)
     kw = {"z_now": nodes} if pit else {}
-    beh, factor, line = sc.behaviour, sc.factor, sc.products.line()
+    beh, factor = sc.behaviour, sc.factor
     prepay_sensitivity = sc.macro.prepay_in_force()
     lgd = loss_given_charge_off(sc.behaviour, rates)
     q, fraud = pool_hazards(accounts, bands, beh.roll_rates, factor)
@@ -302,11 +303,12 @@ def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
         for method in range(len(METHODS)):
             table[product, method, ..., :N_STATES, :max_left + 1] = np.moveaxis(
                 loan_ecl(p_co, method, rates, lgd, max_left), 1, 2)
-    # Lines: one chain per band and payer type, over the behavioural life.
+    # Lines: one chain per band and payer type, over the behavioural life, under each line's terms.
     months = max(sc.provisions.line_life_months + TO_CHARGE_OFF, TWELVE_MONTHS)
-    owes = np.tile(line_owes(line, months), (bands, 1))
-    paid = statement_paid(beh.revolver_pay_share, line.min_payment_share)
     for product in lines:
+        line = getattr(sc.products, PRODUCTS[product])
+        owes = np.tile(line_owes(line, months), (bands, 1))
+        paid = statement_paid(beh.revolver_pay_share, line.min_payment_share)
         p_co = charge_off_probabilities(np.repeat(q[product], len(PAYER_TYPES)), np.zeros(bands * len(PAYER_TYPES)),
                                         factor, beh.roll_rates, prepay_sensitivity, months, owes=owes, **kw)
         p_co = p_co.reshape(bands, len(PAYER_TYPES), len(nodes), N_STATES, months)

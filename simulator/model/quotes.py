@@ -66,13 +66,13 @@ def _show(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else repr(value)
 
 
-def default_instalment_fees() -> dict[int, float]:
-    """Default total fee of a huabei statement instalment by number of periods, from the shipped
-    defaults (`products.huabei.instalment_tenors` and `instalment_fees`); {} when not there."""
+def default_instalment_fees(product: str = "huabei") -> dict[int, float]:
+    """Default total fee of a line's (`product`'s) statement instalment by number of periods, from the
+    shipped defaults (`products.<product>.instalment_tenors` and `instalment_fees`); {} when not there."""
     from ..config.loader import defaults
 
-    huabei = defaults().get("products", {}).get("huabei", {})
-    tenors, fees = huabei.get("instalment_tenors"), huabei.get("instalment_fees")
+    line = defaults().get("products", {}).get(product, {})
+    tenors, fees = line.get("instalment_tenors"), line.get("instalment_fees")
     if not isinstance(tenors, list) or not isinstance(fees, list) or len(tenors) != len(fees):
         return {}
     return {int(n): float(f) for n, f in zip(tenors, fees)}
@@ -105,7 +105,7 @@ def _instalment_fee_cents(
         return _fee_cents(principal, _rate("fee-per-period", fee_per_period))
     if KIND[PRODUCTS.index(product)] == PLAN:
         return 0  # merchant-funded promotion
-    table = default_instalment_fees() if instalment_fees is None else dict(instalment_fees)
+    table = default_instalment_fees(product) if instalment_fees is None else dict(instalment_fees)
     if term not in table:
         tenors = ", ".join(str(n) for n in sorted(table)) or "none"
         raise QuoteError("fee-per-period", f"expected --fee-per-period for a {product} instalment over {term} "

@@ -18,14 +18,14 @@ import numpy as np
 from scipy.special import ndtri
 
 from . import hazard, risk, tail
-from ..codes import (ACCOUNTING, EQUAL_INSTALLMENT, FLOWS, KIND, LINE, LOAN, N_STATES, PRODUCTS, PRODUCT_KIND, STAGES,
-                     VINTAGE_FLOWS)
+from ..codes import (ACCOUNTING, EQUAL_INSTALLMENT, FLOWS, KIND, LINE, LOAN, N_STATES, PAYER_TYPES, PRODUCTS,
+                     PRODUCT_KIND, STAGES, VINTAGE_FLOWS)
 from .products import level_payment, plan_rates
 from .provisions import EclTable, spend_cap
 from ..units import annual_rate, monthly_rate, share_of_cents, to_cents
 
 if TYPE_CHECKING:
-    from ..config.schema import Products, Scenario
+    from ..config.schema import ByProductSection, Scenario
 
 # Struct of arrays, one entry per account, sorted by borrower: cents and rates a month (made by `accounts`).
 Accounts = namedtuple("Accounts", [
@@ -54,13 +54,15 @@ ACCOUNT_DTYPES = {
 # Scenario parameters the kernel reads (scalars and small per-product arrays).
 Terms = namedtuple("Terms", [
     "seed", "sqrt_rho", "sqrt_rho_b", "inv_sqrt_idio", "funding_rate", "recovery_share",
-    "recovery_lag", "penalty_rate", "late_fee", "prepayment",
-    "min_payment_share", "min_payment_floor", "revolver_pay_share", "conversion_rate", "min_conversion",
-    "conversion_tenors", "conversion_fee_rate", "conversion_cum_shares",
+    "recovery_lag", "penalty_rate", "late_fee", "prepayment", "revolver_pay_share",
+    # A line's terms, by product code (0 for other kinds); the bill instalments [product, tenor] as
+    # policy.bill_instalment_terms pads them, `conversion_tenors_offered` of each row on offer.
+    "min_payment_share", "min_payment_floor", "conversion_rate", "min_conversion",
+    "conversion_tenors", "conversion_fee_rate", "conversion_cum_shares", "conversion_tenors_offered",
     "limit_cut", "limit_raise", "raise_after", "spend_probability", "attrition",
+    "spend_cap",     # [product, payer type]: the most a line's mean spend counts for in its ECL (provisions.spend_cap)
     "acquisition_cost", "servicing_cost", "collection_cost",   # cents by product
     "ecl", "ecl_inv_eir_step", "ecl_z0", "ecl_inv_z_step",    # provisions.EclTable
-    "spend_cap",     # by payer type: the most a line's mean spend counts for in its ECL (provisions.spend_cap)
     "kind",          # by product code: its kind (codes.KIND), an array: a global tuple would be frozen into
                      # the cached kernel, which Numba does not recompile when codes.py alone changes
 ])
@@ -80,37 +82,42 @@ def by_product_cents(table) -> np.ndarray:
 
 def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Terms:
     """The scenario's parameters as the kernel reads them (per-product arrays by product code);
-    `bill` holds the bill instalments on offer after the APR cap (`policy.bill_instalment_terms`),
+    `bill` holds the lines' bill instalments on offer after the APR cap (`policy.bill_instalment_terms`),
     `ecl` the ECL table of the run's accounts (`provisions.ecl_table`)."""
-    hb, beh, fac = sc.products.line(), sc.behaviour, sc.factor     # hb: the line's terms, scalars in the kernel
+    beh, fac = sc.behaviour, sc.factor
     sections = [getattr(sc.products, name) for name in PRODUCTS]
     penalty = np.array([monthly_rate(annual_rate(s.penalty_daily_rate, s.days_per_year)) for s in sections])
     # A kind without the term gets the neutral value: only a loan has a fixed late fee, a line no prepayment.
     late_fee = np.array([to_cents(s.late_fee) if kind == LOAN else 0 for s, kind in zip(sections, KIND)],
                         dtype=np.int64)
     prepayment = np.array([kind != LINE and s.prepayment for s, kind in zip(sections, KIND)], dtype=np.bool_)
-    tenors, fee_rate, cum_shares = bill["tenors"], bill["fee_rate"], bill["cum_shares"]
-    conversion_rate = hb.conversion_rate
-    if len(tenors) == 0:       # no tenor on offer: no conversion (one placeholder tenor keeps the arrays typed)
-        conversion_rate = 0.0
-        tenors, fee_rate, cum_shares = np.ones(1, dtype=np.int64), np.zeros(1), np.ones(1)
+
+    def line(key: str) -> np.ndarray:
+        return of_kind(sc.products, key, LINE)
+
+    # No tenor on offer: no conversion.
+    conversion_rate = np.where(bill["offered"] > 0, line("conversion_rate"), 0.0)
+    spend_caps = np.zeros((len(PRODUCTS), len(PAYER_TYPES)))
+    for p in np.flatnonzero(PRODUCT_KIND == LINE):
+        spend_caps[p] = spend_cap(beh.revolver_pay_share, sections[p])
     sqrt_rho, inv_sqrt_idio = hazard.loadings(fac.asset_correlation, fac.borrower_correlation)
     return Terms(
         seed=np.int64(sc.run.seed), sqrt_rho=sqrt_rho, sqrt_rho_b=math.sqrt(fac.borrower_correlation),
         inv_sqrt_idio=inv_sqrt_idio,
         funding_rate=monthly_rate(sc.funding.cost_of_funds),
         recovery_share=risk.recovery_share(beh), recovery_lag=np.int64(beh.recovery_lag_months),
-        penalty_rate=penalty, late_fee=late_fee, prepayment=prepayment,
-        min_payment_share=hb.min_payment_share, min_payment_floor=np.int64(to_cents(hb.min_payment_floor)),
-        revolver_pay_share=beh.revolver_pay_share,
-        conversion_rate=conversion_rate, min_conversion=np.int64(to_cents(hb.min_conversion)),
-        conversion_tenors=tenors, conversion_fee_rate=fee_rate, conversion_cum_shares=cum_shares,
-        limit_cut=hb.limit_cut_on_miss, limit_raise=hb.limit_raise, raise_after=np.int64(hb.raise_after_months),
-        spend_probability=hb.spend_probability, attrition=hb.attrition,
+        penalty_rate=penalty, late_fee=late_fee, prepayment=prepayment, revolver_pay_share=beh.revolver_pay_share,
+        min_payment_share=line("min_payment_share"), min_payment_floor=to_cents(line("min_payment_floor")),
+        conversion_rate=conversion_rate, min_conversion=to_cents(line("min_conversion")),
+        conversion_tenors=bill["tenors"], conversion_fee_rate=bill["fee_rate"],
+        conversion_cum_shares=bill["cum_shares"], conversion_tenors_offered=bill["offered"],
+        limit_cut=line("limit_cut_on_miss"), limit_raise=line("limit_raise"),
+        raise_after=line("raise_after_months").astype(np.int64),
+        spend_probability=line("spend_probability"), attrition=line("attrition"), spend_cap=spend_caps,
         acquisition_cost=by_product_cents(sc.costs.acquisition), servicing_cost=by_product_cents(sc.costs.servicing),
         collection_cost=by_product_cents(sc.costs.collection),
         ecl=ecl.table, ecl_inv_eir_step=ecl.inv_eir_step, ecl_z0=ecl.z0, ecl_inv_z_step=ecl.inv_z_step,
-        spend_cap=spend_cap(beh.revolver_pay_share, hb), kind=PRODUCT_KIND)
+        kind=PRODUCT_KIND)
 
 
 # A cell's factor paths: made once per cell (`factors`) and handed to its tasks, its ECL table and its results.
@@ -148,7 +155,7 @@ def output_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
         "rolls": (horizon, products, bands, N_STATES),
         "cures": (horizon, products, bands, N_STATES),
         "borrowers": (horizon, bands, N_STATES),
-        "line_limits": (horizon, bands),
+        "line_limits": (horizon, products, bands),
         "vintage_stocks": (vintages, horizon, products, N_STATES, 2),
         "vintage_flows": (vintages, horizon, products, len(VINTAGE_FLOWS)),
         "seasoned": (products, bands, 2),
@@ -175,10 +182,11 @@ def hazard_quantile(pd_12m: np.ndarray, roll_rates: list[float], factor=None) ->
         return ndtri(hazard.hazard_from_pd12(np.asarray(pd_12m, dtype=np.float64), roll_rates, factor))
 
 
-def of_kind(products: Products, key: str, kind: int) -> np.ndarray:
-    """`key` of the product section (of a scenario's `products`) of each product of `kind`, by product
-    code (0 for other kinds)."""
-    return np.array([getattr(getattr(products, name), key) if k == kind else 0.0 for name, k in zip(PRODUCTS, KIND)])
+def of_kind(section: ByProductSection, key: str, kind: int) -> np.ndarray:
+    """`key` of the entry (of a by-product section of a scenario: `products`, `applicants`) of each
+    product of `kind`, by product code (0 for other kinds)."""
+    return np.array([getattr(getattr(section, name), key) if k == kind else 0.0 for name, k in zip(PRODUCTS, KIND)],
+                    dtype=np.float64)
 
 
 # Amounts the constructor takes in yuan (kept in cents), and fields it derives (refused as given).

@@ -10,9 +10,9 @@ import xarray as xr
 
 from . import pnl
 from ..model import risk, tail, terms
-from ..codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, LINE, LINE_PRODUCT,
-                     MONEY_FLOWS, PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES, V_ALLOWANCE, V_CHARGED_OFF,
-                     V_COSTS, V_EARNINGS, V_ORIGINAL, V_RECOVERED)
+from ..codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, LINE, MONEY_FLOWS,
+                     PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS,
+                     V_EARNINGS, V_ORIGINAL, V_RECOVERED)
 from ..config.loader import LoadedScenario
 from ..config.schema import Scenario
 
@@ -118,21 +118,22 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["bads_12m"] = (("path", "product", "score_band"), sums["seasoned"][..., BADS])
     # The capital year: the book as it stands at the end of month m, its loss and profit in the year after.
     month, first, last = window
-    data["line_limit"] = (("path", "month", "score_band"), sums["line_limits"] / CENTS)
+    data["line_limit"] = (("path", "month", "score_band"), sums["line_limits"].sum(axis=2) / CENTS)
     # IRB capital of the same book on the same date: the performing balance (90+ is in default) at
     # month m, and for lines line_ccf of their undrawn limit; mean over paths.
     if month == 0:
         performing = np.broadcast_to(opening[None, :, :, :DPD90, BALANCE].sum(axis=-1), (n_paths,) + opening.shape[:2])
-        undrawn = np.zeros((n_paths,) + opening.shape[1:2])
+        undrawn = np.zeros((n_paths,) + opening.shape[:2])
     else:
         performing = stocks[:, month - 1, :, :, :DPD90, BALANCE].sum(axis=-1)
-        undrawn = np.maximum(0, sums["line_limits"][:, month - 1] - performing[:, LINE_PRODUCT])
+        undrawn = np.maximum(0, sums["line_limits"][:, month - 1] - performing)
+    lines = PRODUCT_KIND == LINE
     ead = performing.astype(np.float64)
-    ead[:, LINE_PRODUCT] += sc.capital.line_ccf * undrawn
+    ead[:, lines] += sc.capital.line_ccf * undrawn[:, lines]
     weights = sums["path_weight"]
     exposure = (ead.mean(axis=0) if np.all(weights == 1.0) else
                 (weights[:, None, None] * ead).sum(axis=0) / weights.sum()) / CENTS
-    revolving = (PRODUCT_KIND == LINE)[:, None]
+    revolving = lines[:, None]
     data["irb_exposure"] = (("product", "score_band"), exposure)
     data["irb_capital"] = (("product", "score_band"),
                            risk.irb_capital(sums["pool_pd"], exposure, risk.loss_given_default(sc.behaviour),

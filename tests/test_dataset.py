@@ -1,4 +1,4 @@
-"""The results file (simulator.results): arrays stored whole or in chunks, read back identical."""
+"""The results file (simulator/results/dataset.py): arrays stored whole or in chunks, read back identical."""
 from __future__ import annotations
 
 import numpy as np
