@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import pnl
+from . import capital, pnl
 from ..model import risk, tail, terms
 from ..codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, LINE, MONEY_FLOWS,
                      PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS,
@@ -119,21 +119,9 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     # The capital year: the book as it stands at the end of month m, its loss and profit in the year after.
     month, first, last = window
     data["line_limit"] = (("path", "month", "score_band"), sums["line_limits"].sum(axis=2) / CENTS)
-    # IRB capital of the same book on the same date: the performing balance (90+ is in default) at
-    # month m, and for lines line_ccf of their undrawn limit; mean over paths.
-    if month == 0:
-        performing = np.broadcast_to(opening[None, :, :, :DPD90, BALANCE].sum(axis=-1), (n_paths,) + opening.shape[:2])
-        undrawn = np.zeros((n_paths,) + opening.shape[:2])
-    else:
-        performing = stocks[:, month - 1, :, :, :DPD90, BALANCE].sum(axis=-1)
-        undrawn = np.maximum(0, sums["line_limits"][:, month - 1] - performing)
-    lines = PRODUCT_KIND == LINE
-    ead = performing.astype(np.float64)
-    ead[:, lines] += sc.capital.line_ccf * undrawn[:, lines]
-    weights = sums["path_weight"]
-    exposure = (ead.mean(axis=0) if np.all(weights == 1.0) else
-                (weights[:, None, None] * ead).sum(axis=0) / weights.sum()) / CENTS
-    revolving = lines[:, None]
+    # IRB capital of the same book on the same date.
+    exposure = capital.irb_exposure(stocks, opening, sums["line_limits"], month, sc.capital.line_ccf, sums["path_weight"])
+    revolving = (PRODUCT_KIND == LINE)[:, None]
     data["irb_exposure"] = (("product", "score_band"), exposure)
     data["irb_capital"] = (("product", "score_band"),
                            risk.irb_capital(sums["pool_pd"], exposure, risk.loss_given_default(sc.behaviour),
