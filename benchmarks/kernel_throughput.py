@@ -201,7 +201,7 @@ def numpy_reference(sc, acc: terms.Accounts):
     """The kernel's loan step (`kernel._loan`) in plain numpy; returns (outputs, borrower-months) with
     outputs {"stocks", "flows", "rolls", "cures", "borrowers"} shaped as `simulation.run_accounts` returns them.
     Loans only (no revolving line), no borrower-level draw, one account per borrower."""
-    if np.any(acc.product == codes.HUABEI):
+    if np.any(codes.PRODUCT_KIND[acc.product] == codes.LINE):
         raise ValueError("numpy_reference: loans only (the book has revolving lines)")
     if sc.factor.borrower_correlation > 0.0:
         raise ValueError("numpy_reference: no borrower-level draw (set factor.borrower_correlation=0.0)")
