@@ -23,6 +23,7 @@ from scipy.special import expit
 from .calibration import Estimate, binomial
 from ..codes import PRODUCTS
 from ..config.schema import Policy, ScenarioError, Scorecard, Segment
+from ..model.book import Checker
 from .scorecard_fit import MIN_BADS, equal_count_bins, logistic
 from ..tape.reader import read_table, where
 
@@ -42,12 +43,9 @@ def read(path: Path) -> pd.DataFrame:
               "score": (np.isfinite(pd.to_numeric(offers["score"], errors="coerce")), "a number"),
               "apr": (pd.to_numeric(offers["apr"], errors="coerce").between(0.0, 5.0), "an APR from 0 to 5 (a fraction)"),
               "taken": (offers["taken"].astype(str).str.lower().isin(["true", "false", "1", "0"]), "true or false")}
+    check = Checker(path, offers)
     for column, (good, expected) in checks.items():
-        if not good.all():
-            row = int(np.flatnonzero(~good.to_numpy())[0])
-            found = offers[column].iloc[row]
-            found = found.item() if isinstance(found, np.generic) else found
-            raise ScenarioError(str(path), f"row {row + 1}: column {column}", f"expected {expected}, found {found!r}")
+        check.fail(column, ~good.to_numpy(), expected)
     return offers.assign(score=pd.to_numeric(offers["score"]), apr=pd.to_numeric(offers["apr"]),
                          taken=offers["taken"].astype(str).str.lower().isin(["true", "1"]))
 

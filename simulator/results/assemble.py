@@ -8,14 +8,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import capital, pnl
-from ..model import risk, tail, terms
 from ..codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, LINE, MONEY_FLOWS,
                      PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS,
                      V_EARNINGS, V_ORIGINAL, V_RECOVERED)
 from ..config.loader import LoadedScenario
 from ..config.schema import Scenario
-
+from ..model import risk, tail, terms
+from . import capital, pnl
 from .variables import CENTS, CONVENTIONS, COORDINATES, DESCRIPTIONS, TRANSFERS, TRANSFER_STAGES, cf_units, display_units
 
 

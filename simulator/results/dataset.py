@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..codes import STATES
 from ..config import files
-from ..codes import (STATES)
 
 
 CHUNK_BYTES = 1 << 27   # an array is stored as one compressed chunk, or split along its first axis into 128 MiB ones

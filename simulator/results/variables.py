@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import xarray as xr
 
-from ..codes import (STAGES)
+from ..codes import STAGES
 
 
 CENTS = 100

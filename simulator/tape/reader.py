@@ -9,12 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..codes import (CHARGED_OFF_STATUS, KIND, LINE, N_STATES, PREPAID_STATUS,
-                     PRODUCTS, TAPE_STATUS)
-from ..model.book import Checker, columns_once
-from ..config.schema import MAX_AMOUNT, ScenarioError, show_value
+from ..codes import CHARGED_OFF_STATUS, KIND, LINE, N_STATES, PREPAID_STATUS, PRODUCTS, TAPE_STATUS
 from ..config.loader import read_toml
-
+from ..config.schema import MAX_AMOUNT, ScenarioError, show_value
+from ..model.book import Checker, columns_once
 from .writer import FEATURES
 
 # --- reading a tape: ours, or a lender's through a mapping file ---------------------------------------

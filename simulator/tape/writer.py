@@ -11,12 +11,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..codes import (CLOSED_STATUS, LINE, METHODS, PAYER_TYPES, PREPAID_STATUS, PRODUCTS, PRODUCT_KIND, TAPE,
+                     TAPE_STATUS, T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID, T_RECOVERED, T_STATUS)
 from ..config import files
-from ..model import population, scoring, terms
-from ..codes import (CLOSED_STATUS, LINE, METHODS, PAYER_TYPES, PREPAID_STATUS,
-                     PRODUCTS, PRODUCT_KIND, TAPE, TAPE_STATUS, T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID, T_RECOVERED,
-                     T_STATUS)
 from ..config.schema import ScenarioError
+from ..model import population, scoring, terms
 from ..model.origination import BOOK_ID_OFFSET
 
 
