@@ -1,4 +1,4 @@
-"""`simulator run | validate | compare | report | calibrate | quote`: the command line."""
+"""`simulator run | validate | compare | report | calibrate | backtest | quote`: the command line."""
 from __future__ import annotations
 
 import argparse
