@@ -37,7 +37,7 @@ def main() -> None:
                 "applicants.monthly_volume": args.volume, "run.horizon_months": args.horizon})
             ds = simulator.run(scenario)
             approvals = int(ds["approvals"].sum())
-            net_revenue = float(ds["pnl"].sel(pnl_line="net_revenue", pnl_product="total"))
+            net_revenue = float(ds["pnl"].sel(view="book", pnl_line="net_revenue", pnl_product="total"))
             rows.append((on_cap, cap, approvals, net_revenue))
             print(f"on_cap={on_cap:<6}  apr_cap={cap:6.1%}  approvals={approvals:>9,}  net revenue={net_revenue:>15,.0f} yuan")
 

@@ -36,19 +36,22 @@ TRANSACTOR, REVOLVER, MINIMUM_PAYER = range(len(PAYER_TYPES))
 # Flows the kernel adds up per (path, month, product, band): amounts in cents, then account counts.
 FLOWS = (
     "originated", "drawn", "repaid", "prepaid", "charged_off", "recovered", "written_off",
-    "interest_income", "fee_income", "penalty_income", "merchant_discount", "funding_cost",
+    "interest_income", "fee_income", "penalty_income", "merchant_discount", "merchant_fee_income", "funding_cost",
     "originated_accounts", "prepaid_accounts", "matured_accounts", "closed_accounts", "charged_off_accounts",
 )
 (ORIGINATED, DRAWN, REPAID, PREPAID, CHARGED_OFF_AMT, RECOVERED, WRITTEN_OFF,
- INTEREST, FEES, PENALTY, DISCOUNT, FUNDING,
+ INTEREST, FEES, PENALTY, DISCOUNT, MERCHANT_FEE, FUNDING,
  N_ORIGINATED, N_PREPAID, N_MATURED, N_CLOSED, N_CHARGED_OFF) = range(len(FLOWS))
 MONEY_FLOWS = FLOWS[:N_ORIGINATED]
 
 # Flows kept by vintage and months on book (original: principal of loans, opening limit of lines;
-# earnings: interest + fees + penalty + merchant discount - funding cost; costs: operating costs;
-# allowance: the ECL allowance of the vintage's open accounts at the end of the month on book, a stock).
-VINTAGE_FLOWS = ("original", "charged_off", "recovered", "earnings", "costs", "allowance")
-V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED, V_EARNINGS, V_COSTS, V_ALLOWANCE = range(len(VINTAGE_FLOWS))
+# credit income: interest + fees + penalty; merchant income: merchant discount + merchant fee;
+# funding: funding cost; costs: operating costs; allowance: the ECL allowance of the vintage's open
+# accounts at the end of the month on book, a stock).
+VINTAGE_FLOWS = ("original", "charged_off", "recovered", "credit_income", "merchant_income", "funding", "costs",
+                 "allowance")
+(V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED, V_CREDIT_INCOME, V_MERCHANT_INCOME, V_FUNDING, V_COSTS,
+ V_ALLOWANCE) = range(len(VINTAGE_FLOWS))
 
 # Impairment stages (IFRS 9) of an open account, from its state: stage 1 current and M1 (12-month
 # expected credit loss), stage 2 M2 and M3 (30+ days past due: a significant increase in credit risk;
@@ -85,4 +88,4 @@ FUNNEL = ("applications", "approvals", "takeups")
 APPLICATIONS, APPROVALS, TAKEUPS = range(len(FUNNEL))
 
 # Revenue lines (money flows): net revenue = revenue - funding cost - charged off + recovered.
-REVENUE = ("interest_income", "fee_income", "penalty_income", "merchant_discount")
+REVENUE = ("interest_income", "fee_income", "penalty_income", "merchant_discount", "merchant_fee_income")

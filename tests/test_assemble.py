@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from simulator.codes import (ACCOUNTING, ALLOWANCE, BALANCE, FLOWS, FUNNEL, N_STATES, PRODUCTS, STAGES, STATES,
-                             V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_EARNINGS, V_RECOVERED, VINTAGE_FLOWS)
+                             V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_RECOVERED,
+                             VINTAGE_FLOWS)
 from simulator.config.loader import LoadedScenario, load_scenario
 from simulator.model import tail, terms
 from simulator.model.scoring import band_labels
-from simulator.results import assemble
+from simulator.results import assemble, pnl
 
 F = {name: j for j, name in enumerate(FLOWS)}
 A = {name: j for j, name in enumerate(ACCOUNTING)}
@@ -63,18 +64,25 @@ def swept(tmp_path_factory):
 
 # --- path_series -----------------------------------------------------------------------------------
 
+def capital(out: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The capital year's (loss, pre-tax income) of the book from path_series' capital_lines."""
+    year = {name: out["capital_lines"][..., j] for j, name in enumerate(pnl.CAPITAL_LINES)}
+    return year["charged_off"] - year["recovered"], pnl.pretax_income(year)
+
+
 def test_path_series_monthly_totals_sum_bands_and_states():
     s = kernel_sums(2, 5, 3, 2, 0, np.random.default_rng(1))
     out = assemble.path_series(s, (2, 3, 5))
     fl, st = s["flows"], s["stocks"][..., BALANCE]
     np.testing.assert_array_equal(out["path_month_loss"], (fl[..., F["charged_off"]] - fl[..., F["recovered"]]).sum(3))
-    revenue = fl[..., [F["interest_income"], F["fee_income"], F["penalty_income"], F["merchant_discount"]]].sum((3, 4))
+    revenue = fl[..., [F["interest_income"], F["fee_income"], F["penalty_income"], F["merchant_discount"],
+                       F["merchant_fee_income"]]].sum((3, 4))
     np.testing.assert_array_equal(out["path_month_revenue"], revenue)
     np.testing.assert_array_equal(out["path_month_balance"], st.sum((3, 4)))
     np.testing.assert_array_equal(out["path_month_dpd30_balance"], st[..., 2:].sum((3, 4)))   # M2 .. M6
     np.testing.assert_array_equal(out["path_month_dpd90_balance"], st[..., 4:].sum((3, 4)))   # M4 .. M6
     np.testing.assert_array_equal(out["path_month_allowance"], s["stages"][..., ALLOWANCE].sum((3, 4)))
-    assert out["path_month_loss"].shape == (2, 5, 3) and out["capital_loss"].shape == (2, 3)
+    assert out["path_month_loss"].shape == (2, 5, 3) and capital(out)[0].shape == (2, 3)
 
 
 def test_path_series_profit_is_revenue_less_funding_expense_and_costs():
@@ -94,9 +102,9 @@ def test_capital_year_sums_the_windows_months_only():
     s = kernel_sums(2, 6, 3, 2, 0, np.random.default_rng(3))
     out = assemble.path_series(s, (2, 3, 5))
     fl = s["flows"][:, 2:5]                                          # months 3, 4, 5
-    np.testing.assert_array_equal(out["capital_loss"],
-                                  (fl[..., F["charged_off"]] - fl[..., F["recovered"]]).sum((1, 3)))
-    np.testing.assert_array_equal(out["capital_profit"], out["path_month_profit"][:, 2:5].sum(1))
+    loss, profit = capital(out)
+    np.testing.assert_array_equal(loss, (fl[..., F["charged_off"]] - fl[..., F["recovered"]]).sum((1, 3)))
+    np.testing.assert_array_equal(profit, out["path_month_profit"][:, 2:5].sum(1))
 
 
 def test_capital_year_leaves_out_vintages_booked_after_the_capital_month():
@@ -117,7 +125,9 @@ def test_capital_year_leaves_out_vintages_booked_after_the_capital_month():
             previous = vf[:, v - 1, k - 1, :, V_ALLOWANCE] if k else 0
             flows[:, t, :, 0, F["charged_off"]] += x[..., V_CHARGED_OFF]
             flows[:, t, :, 0, F["recovered"]] += x[..., V_RECOVERED]
-            flows[:, t, :, 0, F["interest_income"]] += x[..., V_EARNINGS]
+            flows[:, t, :, 0, F["interest_income"]] += x[..., V_CREDIT_INCOME]
+            flows[:, t, :, 0, F["merchant_fee_income"]] += x[..., V_MERCHANT_INCOME]
+            flows[:, t, :, 0, F["funding_cost"]] += x[..., V_FUNDING]
             accounting[:, t, :, 0, A["acquisition_cost"]] += x[..., V_COSTS]
             accounting[:, t, :, 0, A["allowance_originated"]] += x[..., V_ALLOWANCE] - previous
     s = existing | {"flows": flows, "accounting": accounting, "vintage_flows": vf}
@@ -135,10 +145,11 @@ def test_capital_year_leaves_out_vintages_booked_after_the_capital_month():
         x = vf[:, v - 1, ks]
         loss = loss + (x[..., V_CHARGED_OFF] - x[..., V_RECOVERED]).sum(1)
         change = vf[:, v - 1, last - v, :, V_ALLOWANCE] - vf[:, v - 1, first - v - 1, :, V_ALLOWANCE]
-        profit = profit + (x[..., V_EARNINGS] - x[..., V_COSTS] - x[..., V_CHARGED_OFF] + x[..., V_RECOVERED]).sum(1) \
-            - change
-    np.testing.assert_array_equal(out["capital_loss"], loss)
-    np.testing.assert_array_equal(out["capital_profit"], profit)
+        earnings = x[..., V_CREDIT_INCOME] + x[..., V_MERCHANT_INCOME] - x[..., V_FUNDING]
+        profit = profit + (earnings - x[..., V_COSTS] - x[..., V_CHARGED_OFF] + x[..., V_RECOVERED]).sum(1) - change
+    got_loss, got_profit = capital(out)
+    np.testing.assert_array_equal(got_loss, loss)
+    np.testing.assert_array_equal(got_profit, profit)
 
 
 def test_path_series_is_linear_so_tasks_add():
@@ -157,11 +168,13 @@ def test_series_shapes_follow_the_horizon_and_products_not_bands(scenario_file, 
     sc = load_scenario(scenario_file(), [f"run.horizon_months={horizon}", f"scorecard.bands={cuts}",
                                          "run.paths=3"]).scenario
     shapes = assemble.series_shapes(sc)
-    assert set(shapes) == set(assemble.DESCRIPTIONS) & set(shapes) == {
+    assert set(shapes) == {
         "path_month_loss", "path_month_revenue", "path_month_profit", "path_month_allowance", "path_month_balance",
-        "path_month_dpd30_balance", "path_month_dpd90_balance", "capital_loss", "capital_profit"}
-    for name, shape in shapes.items():
-        assert shape == ((horizon, len(PRODUCTS)) if name.startswith("path_month") else (len(PRODUCTS),)), name
+        "path_month_dpd30_balance", "path_month_dpd90_balance", "capital_lines"}
+    assert set(shapes) - {"capital_lines"} <= set(assemble.DESCRIPTIONS)     # the capital year's lines become
+    for name, shape in shapes.items():                                         # capital_loss and _profit
+        expected = (horizon, len(PRODUCTS)) if name.startswith("path_month") else (len(PRODUCTS), len(pnl.CAPITAL_LINES))
+        assert shape == expected, name
 
 
 # --- build_dataset ---------------------------------------------------------------------------------
@@ -183,7 +196,8 @@ def test_dataset_holds_the_sums_in_yuan_and_counts(swept):
 def test_dataset_net_revenue_and_pretax_income_by_hand(swept):
     _, sums, cells = swept
     fl, ac, ds = sums[1]["flows"], sums[1]["accounting"], cells[1]
-    revenue = sum(fl[..., F[n]] for n in ("interest_income", "fee_income", "penalty_income", "merchant_discount"))
+    revenue = sum(fl[..., F[n]] for n in ("interest_income", "fee_income", "penalty_income", "merchant_discount",
+                                          "merchant_fee_income"))
     net = revenue - fl[..., F["funding_cost"]] - fl[..., F["charged_off"]] + fl[..., F["recovered"]]
     np.testing.assert_allclose(ds["net_revenue"].values, net / 100, rtol=0, atol=1e-9)
     costs = ac[..., 0] + ac[..., 1] + ac[..., 2]
@@ -242,7 +256,7 @@ def test_summary_mode_drops_the_path_axis_but_keeps_the_series(swept):
     assert "path" not in ds["balance"].dims and ds.attrs["results_mode"] == "summary"
     np.testing.assert_array_equal(ds["balance"].values, means["stocks"][0, ..., 1] / 100)
     assert ds.sizes["path"] == 5
-    np.testing.assert_array_equal(ds["capital_loss"].values, series["capital_loss"] / 100)
+    np.testing.assert_array_equal(ds["capital_loss"].values, capital(series)[0] / 100)
 
 
 # --- combine_cells ---------------------------------------------------------------------------------
@@ -267,10 +281,10 @@ def test_combined_cells_carry_the_path_weights_into_the_loss(swept):
     for k, cell in enumerate(cells):
         horizon_loss = cell["path_month_loss"].sum(("month", "product")).values
         np.testing.assert_allclose(ds["path_loss"].isel(cutoff_score=k).sum("product").values, horizon_loss)
-        np.testing.assert_allclose(float(ds["expected_loss"].isel(cutoff_score=k)),
+        np.testing.assert_allclose(float(ds["expected_loss"].sel(view="book").isel(cutoff_score=k)),
                                    (weight * horizon_loss).sum() / weight.sum())
         year = cell["capital_loss"].sum("product").values
-        np.testing.assert_allclose(float(ds["capital_expected_loss"].isel(cutoff_score=k)),
+        np.testing.assert_allclose(float(ds["capital_expected_loss"].sel(view="book").isel(cutoff_score=k)),
                                    (weight * year).sum() / weight.sum())
 
 

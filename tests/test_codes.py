@@ -37,7 +37,7 @@ def package_with(tmp_path: Path, name: str, kind: str) -> str:
 
 def in_tables(defaults: str, name: str, value: float) -> str:
     """`defaults` with the product `name` given `value` in every per-product inline table."""
-    return re.sub(r"(\n(?:product_mix|also_requests|acquisition|servicing|collection) = \{[^}]*yuefu = [0-9.]+) \}",
+    return re.sub(r"(\n(?:product_mix|also_requests|acquisition|servicing|collection|platform_share|service_fee_share) = \{[^}]*yuefu = [0-9.]+) \}",
                   rf"\1, {name} = {value} }}", defaults)
 
 

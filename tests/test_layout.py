@@ -17,7 +17,7 @@ WINGS = {
     "config": ["schema", "loader", "files"],
     "model": ["rng", "memory", "products", "hazard", "tail", "risk", "provisions", "terms", "population", "scoring",
               "book", "policy", "origination", "kernel", "quotes"],
-    "results": ["variables", "pnl", "capital", "assemble", "dataset"],
+    "results": ["variables", "joint_lending", "pnl", "capital", "assemble", "dataset"],
     "tape": ["writer", "reader"],
     "engine": ["faults", "checkpoints", "lock", "simulation"],
     "fitting": ["calibration", "backtesting", "scorecard_fit", "takeup_fit"],

@@ -20,7 +20,7 @@ BANDS = ("low", "high")
 CUBE = ("path", "month", "product", "score_band")
 VCUBE = ("path", "vintage", "months_on_book", "product")
 MONEY = ("originated", "drawn", "repaid", "prepaid", "charged_off", "recovered", "interest_income",
-         "fee_income", "penalty_income", "funding_cost", "merchant_discount", "net_revenue", "pretax_income",
+         "fee_income", "penalty_income", "funding_cost", "merchant_discount", "merchant_fee_income", "net_revenue", "pretax_income",
          "credit_loss_expense", "operating_costs") + ACCOUNTING
 COUNTS = ("originated_accounts", "prepaid_accounts", "matured_accounts", "charged_off_accounts")
 
@@ -60,6 +60,10 @@ def make_ds(paths: int = 2, months: int = 12, vintages: int = 3, sweep: dict | N
         "capital_loss": zeros(("path", "product")),
         "allowance": zeros(CUBE + ("stage",)),
         "stage_balance": zeros(CUBE + ("stage",)),
+        # Joint lending: the platform funds 30% and carries 30% of the losses, with a 18% service fee.
+        "platform_share": (("product",), np.full(len(PRODUCTS), 0.3)),
+        "platform_loss_share": (("product",), np.full(len(PRODUCTS), 0.3)),
+        "service_fee_share": (("product",), np.full(len(PRODUCTS), 0.18)),
     }
     data |= {v: zeros(CUBE) for v in MONEY} | {v: zeros(CUBE, np.int64) for v in COUNTS}
     coords = {"path": np.arange(paths), "month": np.arange(1, months + 1), "product": list(PRODUCTS),
@@ -218,13 +222,14 @@ def pnl_ds(months: int = 24) -> xr.Dataset:
     ds["fee_income"].loc[dict(path=0, month=3, **cell)] = 240.0           # mean 120
     ds["penalty_income"].loc[dict(month=4, **cell)] = 30.0
     ds["merchant_discount"].loc[dict(month=5, **cell)] = 50.0
+    ds["merchant_fee_income"].loc[dict(month=5, **cell)] = 20.0
     ds["funding_cost"].loc[dict(month=6, **cell)] = 100.0
     ds["charged_off"].loc[dict(month=7, **cell)] = 300.0
     ds["recovered"].loc[dict(month=9, **cell)] = 100.0
     ds["balance"].loc[dict(state="current", **cell)] = 10000.0             # every month and path
     ds["balance"].loc[dict(product="huabei", score_band="high", state="M1")] = 10000.0
     ds["net_revenue"][:] = (ds["interest_income"] + ds["fee_income"] + ds["penalty_income"]
-                            + ds["merchant_discount"] - ds["funding_cost"] - ds["charged_off"]
+                            + ds["merchant_discount"] + ds["merchant_fee_income"] - ds["funding_cost"] - ds["charged_off"]
                             + ds["recovered"]).values
     return ds
 
@@ -234,14 +239,14 @@ def test_yields_by_product_and_total():
     out = metrics.yields(ds)
     check_attrs(out)
     assert list(out["product"].values) == [*PRODUCTS, "total"]
-    revenue, net_co, funding = 1200 + 120 + 30 + 50, 300 - 100, 100
+    revenue, net_co, funding = 1200 + 120 + 30 + 50 + 20, 300 - 100, 100
     jiebei = out.sel(product="jiebei")
     assert jiebei["risk_adjusted_yield"] == pytest.approx((revenue - net_co) * 0.5 / 10000)
     assert jiebei["net_interest_margin"] == pytest.approx((revenue - funding) * 0.5 / 10000)
     assert out["risk_adjusted_yield"].sel(product="total") == pytest.approx((revenue - net_co) * 0.5 / 20000)
     assert out["risk_adjusted_yield"].sel(product="huabei") == 0.0
     assert np.isnan(out["risk_adjusted_yield"].sel(product="yuefu"))      # no balance
-    table = pnl.profit_and_loss(ds)[1].sel(pnl_yield_line="risk_adjusted_yield")
+    table = pnl.profit_and_loss(ds)[1].sel(pnl_yield_line="risk_adjusted_yield", view="book")
     np.testing.assert_allclose(out["risk_adjusted_yield"].values, table.values)
 
 
@@ -258,8 +263,8 @@ def test_waterfall_sums_to_pretax_income():
     assert out.dims == ("step",)
     assert list(out["step"].values) == list(metrics.WATERFALL_STEPS)
     expected = {"interest_income": 1200, "fee_income": 120, "penalty_income": 30, "merchant_discount": 50,
-                "funding_cost": -100, "net_charge_offs": -200, "allowance_change": -60, "acquisition_cost": -25,
-                "servicing_cost": -10, "collection_cost": -5, "pretax_income": 1000}
+                "merchant_fee_income": 20, "funding_cost": -100, "net_charge_offs": -200, "allowance_change": -60,
+                "acquisition_cost": -25, "servicing_cost": -10, "collection_cost": -5, "pretax_income": 1020}
     for step, value in expected.items():
         assert out.sel(step=step) == pytest.approx(value), step
     assert out.sel(step="pretax_income") == pytest.approx(float(out.drop_sel(step="pretax_income").sum()))
@@ -328,8 +333,10 @@ def test_policy_frontier_of_a_two_cell_sweep():
     ds["approvals"].loc[dict(month=1, product="jiebei", score_band="high", cutoff_score=600.0)] = 250
     ds["net_revenue"].loc[dict(path=0, month=3, product="jiebei", score_band="low")] = 1000.0   # both cells
     ds["net_revenue"].loc[dict(path=1, month=3, product="jiebei", score_band="low", cutoff_score=600.0)] = 500.0
-    ds["expected_loss"] = xr.DataArray([400.0, 150.0], dims="cutoff_score")
-    ds["raroc"] = xr.DataArray([0.2, 0.3], dims="cutoff_score")
+    ds["expected_loss"] = xr.DataArray([[400.0, 150.0], [120.0, 45.0]], dims=("view", "cutoff_score"),
+                                       coords={"view": ["book", "platform"]})
+    ds["raroc"] = xr.DataArray([[0.2, 0.3], [0.5, 0.6]], dims=("view", "cutoff_score"),
+                               coords={"view": ["book", "platform"]})
     # 30+ ratio 0.5 in months 1..12 (excluded) and 0.1 (cell 560) / 0.05 (cell 600) in months 13..24.
     cell = dict(product="jiebei", score_band="low")
     ds["balance"].loc[dict(month=slice(1, 12), state="M2", **cell)] = 100.0
@@ -344,6 +351,7 @@ def test_policy_frontier_of_a_two_cell_sweep():
     np.testing.assert_allclose(out["cutoff_score"].values, [560.0, 600.0])
     np.testing.assert_allclose(out["expected_loss"].values, [400.0, 150.0])
     np.testing.assert_allclose(out["raroc"].values, [0.2, 0.3])
+    np.testing.assert_allclose(out["platform_raroc"].values, [0.5, 0.6])
     np.testing.assert_array_equal(out["approvals"].values, [500, 250])
     np.testing.assert_allclose(out["net_revenue"].values, [500.0, 750.0])
     np.testing.assert_allclose(out["dpd30_ratio"].values, [0.1, 0.05])
@@ -427,16 +435,16 @@ def test_metrics_of_a_real_run(run):
 
     ylds = metrics.yields(ds)
     np.testing.assert_allclose(ylds["risk_adjusted_yield"].values,
-                               ds["pnl_yield"].sel(pnl_yield_line="risk_adjusted_yield").values)
+                               ds["pnl_yield"].sel(pnl_yield_line="risk_adjusted_yield", view="book").values)
     assert np.isfinite(ylds["net_interest_margin"]).all()
 
     waterfall = metrics.pnl_waterfall(ds)
     assert waterfall.sel(step="pretax_income") == pytest.approx(float(ds["pnl"].sel(pnl_line="pretax_income",
-                                                                                      pnl_product="total")))
+                                                                                      pnl_product="total", view="book")))
     losses = metrics.loss_distribution(ds)
     assert losses.dims == ("path",)
-    assert float(losses.mean()) == pytest.approx(float(ds["capital_expected_loss"]))
-    assert float(ds["path_loss"].sum("product").mean()) == pytest.approx(float(ds["expected_loss"]))
+    assert float(losses.mean()) == pytest.approx(float(ds["capital_expected_loss"].sel(view="book")))
+    assert float(ds["path_loss"].sum("product").mean()) == pytest.approx(float(ds["expected_loss"].sel(view="book")))
 
     cal = metrics.score_band_calibration(ds)
     assert cal["accounts"].sum() == ds["takeups"].sel(month=slice(1, ds.sizes["month"] - 12)).sum()
@@ -446,7 +454,8 @@ def test_metrics_of_a_real_run(run):
 
     frontier = metrics.policy_frontier(ds)
     assert frontier["label"].values.tolist() == ["t"]
-    assert frontier["raroc"].item() == pytest.approx(float(ds["raroc"]), nan_ok=True)
+    assert frontier["raroc"].item() == pytest.approx(float(ds["raroc"].sel(view="book")), nan_ok=True)
+    assert frontier["platform_raroc"].item() == pytest.approx(float(ds["raroc"].sel(view="platform")), nan_ok=True)
     assert frontier["approvals"].item() == ds["approvals"].sum()
     for out in (curves, rates, dq, ylds, waterfall, losses, cal, frontier):
         check_attrs(out)

@@ -108,6 +108,17 @@ def test_revolving_interest_on_the_unpaid_statement_paid_the_month_after(tmp_pat
     assert out["tape"].dense(codes.T_BALANCE)[0].max() <= cap * 100
 
 
+def test_the_merchant_fee_is_a_share_of_each_purchase(tmp_path):
+    """One line, one purchase a month at most: the month's merchant service fee is merchant_fee x the
+    month's spend, rounded half up to the cent; no other product earns it."""
+    sc, out = run(tmp_path, lines(1, codes.TRANSACTOR, limit=3000.0, spend=900.0),
+                  LINES + ["run.horizon_months=24", "products.huabei.merchant_fee=0.01"])
+    flows = out["flows"][0].sum(axis=2)
+    drawn = flows[:, HUABEI, codes.DRAWN]
+    assert list(flows[:, HUABEI, codes.MERCHANT_FEE]) == [half_up(d * 0.01) for d in drawn]
+    assert drawn.sum() > 0 and flows[:, :, codes.MERCHANT_FEE].sum() == flows[:, HUABEI, codes.MERCHANT_FEE].sum()
+
+
 def test_bill_instalments_fee_and_principal_per_period(tmp_path):
     limit = 6000.0
     overrides = LINES + ["run.horizon_months=30", "products.huabei.conversion_rate=1.0",

@@ -156,8 +156,9 @@ def test_allowance_rolls_forward_in_every_cell(run_with_book):
     assert closing.sum() > 0 and cents(ds["opening_allowance"]).sum() > 0
     assert moves["allowance_used"].sum() > 0 and moves["allowance_released"].sum() > 0
     income = cents(ds["interest_income"] + ds["fee_income"] + ds["penalty_income"] + ds["merchant_discount"]
+                   + ds["merchant_fee_income"]
                    - ds["funding_cost"]) - cents(ds["credit_loss_expense"]) - cents(ds["operating_costs"])
-    assert np.abs(cents(ds["pretax_income"]) - income).max() <= 4     # each line rounded to the cent once
+    assert np.abs(cents(ds["pretax_income"]) - income).max() <= 5     # each line rounded to the cent once
 
 
 def test_stages_are_their_states(run_with_book):
@@ -200,13 +201,13 @@ def test_pretax_income_in_the_headline_and_raroc(run_with_book):
     """The P&L table's pre-tax income is revenue - funding - credit-loss expense - operating costs; ROA is
     it over the average receivables; RAROC divides the capital year's pre-tax income."""
     _, ds = run_with_book
-    table = ds["pnl"].sel(pnl_product="total")
+    table = ds["pnl"].sel(pnl_product="total", view="book")
     line = {str(k): float(table.sel(pnl_line=k)) for k in table["pnl_line"].values}
     assert line["pretax_income"] == pytest.approx(line["revenue"] - line["funding_cost"] - line["credit_loss_expense"]
                                                   - line["operating_costs"])
     assert line["credit_loss_expense"] == pytest.approx(line["net_charge_offs"] + line["allowance_change"])
     horizon = ds.sizes["month"]
-    roa = float(ds["pnl_yield"].sel(pnl_product="total", pnl_yield_line="return_on_assets"))
+    roa = float(ds["pnl_yield"].sel(pnl_product="total", pnl_yield_line="return_on_assets", view="book"))
     assert roa == pytest.approx(line["pretax_income"] * 12 / horizon / line["average_balance"])
     assert float(ds["path_profit"].sum("product").mean()) == pytest.approx(line["pretax_income"])
 

@@ -23,7 +23,7 @@ FREE_TABLES = {"macro.paths", "sweep"}  # tables whose keys the user names
 NAMED_TABLES = {"applicants.segments"}  # tables whose entries merge by name; the user may add new names
 SWEEP_ALIASES = {"macro": "macro.path"}
 RESERVED_DIMS = ("path", "month", "product", "score_band", "state", "quantile", "pnl_line", "pnl_yield_line",
-                 "pnl_product", "vintage", "months_on_book", "stage", "transfer")
+                 "pnl_product", "vintage", "months_on_book", "stage", "transfer", "view")
 # Keys of earlier versions and where their figures live now.
 MOVED = {
     "products.huabei.daily_rate": "policy.curve_aprs.huabei (the line's APR by score)",

@@ -295,6 +295,7 @@ class Line(Section):
     min_payment_floor: Amount
     spend_probability: Fraction
     attrition: Fraction
+    merchant_fee: Annotated[float, Field(ge=0.0), _not_percent(0.2, "0.008")]
     penalty_daily_rate: DailyRate
     instalment_tenors: Annotated[list[Annotated[int, Field(ge=2, le=60)]], Field(min_length=1)]
     instalment_fees: list[PeriodFee]
@@ -444,8 +445,14 @@ class Macro(Section):
         return self.prepay_sensitivity
 
 
+SharesByProduct = _by_product("SharesByProduct", "A fraction for each product.", (Fraction,) * len(KINDS))
+
+
 class Funding(Section):
     cost_of_funds: AnnualRate
+    platform_share: SharesByProduct        # of each loan's principal, funded by the platform itself
+    service_fee_share: SharesByProduct     # of the partner banks' interest and fee income, paid to the platform
+    guarantee: bool                        # the platform carries the partners' credit losses too
 
 
 class Capital(Section):

@@ -30,10 +30,10 @@ import numpy as np
 
 from ..codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, ACQUISITION, ALLOWANCE, BADS, BALANCE,
                      CHARGED_OFF_AMT, CHARGED_OFF_STATUS, CLOSED_STATUS, PREPAID_STATUS, COLLECTION, DISCOUNT, DPD90,
-                     DRAWN, FEES, FUNDING, INTEREST, LINE, N_CHARGED_OFF, N_CLOSED, N_MATURED, N_ORIGINATED, N_PREPAID,
+                     DRAWN, FEES, FUNDING, INTEREST, LINE, MERCHANT_FEE, N_CHARGED_OFF, N_CLOSED, N_MATURED, N_ORIGINATED, N_PREPAID,
                      N_STATES, ORIGINATED, PD_MONTHS, PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, SERVICING,
-                     TRANSACTOR, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_EARNINGS, V_ORIGINAL, V_RECOVERED,
-                     VINTAGE_STATES, WRITTEN_OFF, T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID, T_RECOVERED, T_STATUS)
+                     TRANSACTOR, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME,
+                     V_ORIGINAL, V_RECOVERED, VINTAGE_STATES, WRITTEN_OFF, T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID, T_RECOVERED, T_STATUS)
 from .hazard import conditional_quantile, normal_cdf
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
 from .provisions import NEVER_PAID, stage_of
@@ -179,11 +179,13 @@ def _move(tr, before, after):
 
 @nb.njit(inline="always", cache=True)
 def _earn(out, fl, line, c, p, prod, vintage, mob, amount):
-    """Income or (negative amount) funding cost of an account in a month: into its flow `line` and
-    into its vintage's earnings."""
+    """Income or funding cost of an account in a month: into its flow `line` and into its vintage's
+    credit income, merchant income or funding."""
     fl[line] += amount
     if vintage >= 0:
-        out.vintage_flows[c, p, vintage, mob, prod, V_EARNINGS] += -amount if line == FUNDING else amount
+        merchant = line == DISCOUNT or line == MERCHANT_FEE
+        column = V_FUNDING if line == FUNDING else V_MERCHANT_INCOME if merchant else V_CREDIT_INCOME
+        out.vintage_flows[c, p, vintage, mob, prod, column] += amount
 
 
 @nb.njit(inline="always", cache=True)
@@ -534,6 +536,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 spend = room if fraud else min(round_cents(-math.log(1.0 - u) * spend_mean), room)
                 fl[DRAWN] += spend
                 balance += spend
+                _earn(out, fl, MERCHANT_FEE, c, p, prod, vintage, t - start, round_cents(spend * terms.merchant_fee[prod]))
         if state < DPD90:          # performing: its undrawn limit counts toward the IRB exposure
             out.line_limits[c, p, ti, prod, bnd] += limit
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start)

@@ -59,7 +59,7 @@ Terms = namedtuple("Terms", [
     # policy.bill_instalment_terms pads them, `conversion_tenors_offered` of each row on offer.
     "min_payment_share", "min_payment_floor", "conversion_rate", "min_conversion",
     "conversion_tenors", "conversion_fee_rate", "conversion_cum_shares", "conversion_tenors_offered",
-    "limit_cut", "limit_raise", "raise_after", "spend_probability", "attrition",
+    "limit_cut", "limit_raise", "raise_after", "spend_probability", "attrition", "merchant_fee",
     "spend_cap",     # [product, payer type]: the most a line's mean spend counts for in its ECL (provisions.spend_cap)
     "acquisition_cost", "servicing_cost", "collection_cost",   # cents by product
     "ecl", "ecl_inv_eir_step", "ecl_z0", "ecl_inv_z_step",    # provisions.EclTable
@@ -113,7 +113,7 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
         conversion_cum_shares=bill["cum_shares"], conversion_tenors_offered=bill["offered"],
         limit_cut=line("limit_cut_on_miss"), limit_raise=line("limit_raise"),
         raise_after=line("raise_after_months").astype(np.int64),
-        spend_probability=line("spend_probability"), attrition=line("attrition"), spend_cap=spend_caps,
+        spend_probability=line("spend_probability"), attrition=line("attrition"), merchant_fee=line("merchant_fee"), spend_cap=spend_caps,
         acquisition_cost=by_product_cents(sc.costs.acquisition), servicing_cost=by_product_cents(sc.costs.servicing),
         collection_cost=by_product_cents(sc.costs.collection),
         ecl=ecl.table, ecl_inv_eir_step=ecl.inv_eir_step, ecl_z0=ecl.z0, ecl_inv_z_step=ecl.inv_z_step,

@@ -308,6 +308,7 @@ def loss_figure(ds: xr.Dataset) -> Drawing:
     weights = _array(ds["path_weight"])
     weights, losses = weights[np.isfinite(losses)], losses[np.isfinite(losses)]
     top = float(ds["quantile"].values[-1])
+    ds = ds.sel(view="book")           # the whole book's loss distribution
     el = float(_pick(ds["capital_expected_loss"], sel))
     var = float(_pick(ds["value_at_risk"].sel(quantile=top), sel))
     es = float(_pick(ds["expected_shortfall"].sel(quantile=top), sel))

@@ -291,21 +291,27 @@ def score_band_table(ds: xr.Dataset) -> xr.Dataset:
 def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
     """One entry per sweep cell along a stacked `cell` dimension (the swept keys kept as its
     coordinates, plus a `label` like "cutoff_score=560.0, macro=severe"): `expected_loss`,
-    `net_revenue` and `pretax_income` (portfolio totals over the horizon, mean over paths), `raroc`,
+    `net_revenue` and `pretax_income` (portfolio totals over the horizon, mean over paths), `raroc`
+    (all of the whole book), the platform's `platform_pretax_income` and `platform_raroc`,
     `approvals` (sum) and `dpd30_ratio` (mean over paths and months 13 .. H, or all months when
     H <= 12). A run without a sweep gives a single cell labelled with the run's name."""
     pooled = ("month", "product", "score_band")
     months = steady_months(ds)
-    expected = ds["expected_loss"] if "expected_loss" in ds else \
+    expected = ds["expected_loss"].sel(view="book", drop=True) if "expected_loss" in ds else \
         path_mean(ds["charged_off"].sum(pooled) - ds["recovered"].sum(pooled), ds.get("path_weight"))
-    raroc = ds["raroc"] if "raroc" in ds else xr.full_like(expected, np.nan, dtype=float)
+    missing = xr.full_like(expected, np.nan, dtype=float)
+    raroc = ds["raroc"] if "raroc" in ds else missing.expand_dims(view=["book", "platform"])
+    platform = ds["pnl"].sel(view="platform", pnl_product="total", pnl_line="pretax_income", drop=True) \
+        if "pnl" in ds else missing
     originated = path_mean(ds["originated"].sum(pooled), ds.get("path_weight"))
     values = {
         "expected_loss": expected,
         "loss_rate": expected / originated.where(originated > 0),
         "net_revenue": path_mean(ds["net_revenue"].sum(pooled), ds.get("path_weight")),
         "pretax_income": path_mean(ds["pretax_income"].sum(pooled), ds.get("path_weight")),
-        "raroc": raroc,
+        "raroc": raroc.sel(view="book", drop=True),
+        "platform_pretax_income": platform,
+        "platform_raroc": raroc.sel(view="platform", drop=True),
         "approvals": ds["approvals"].sum(pooled),
         "dpd30_ratio": path_mean(delinquency_ratio(ds, "M2").sel(month=months).mean("month"), ds.get("path_weight")),
     }
@@ -333,6 +339,10 @@ def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
     _attrs(out["loss_rate"], "fraction", "expected loss / originated amount over the horizon")
     _attrs(out["raroc"], "fraction a year", "risk-adjusted return on capital: the capital year's mean pre-tax "
                                             "income / economic capital (NaN if not in the results)")
+    _attrs(out["platform_pretax_income"], "yuan", "the platform's pre-tax income over the horizon (its view of a "
+                                                  "jointly funded book), mean over paths")
+    _attrs(out["platform_raroc"], "fraction a year", "the platform's RAROC on the economic capital of its own "
+                                                     "exposure (NaN if not in the results)")
     _attrs(out["approvals"], "accounts", "applications approved over the run")
     _attrs(out["dpd30_ratio"], "fraction",
            f"30+ ratio of balances (M2 and worse), mean over paths and months {months.start}-{horizon}")

@@ -32,6 +32,7 @@ ROWS = {
     "dpd90_ratio": ("90+ ratio of balances, mean", "90+", "{:.2%}"),
     "charged_off": ("charged off (yuan)", "charged off", "{:,.0f}"),
     "revenue": ("revenue (yuan)", "revenue", "{:,.0f}"),
+    "merchant_fee_income": ("of which merchant fees on line purchases (yuan)", "merchant fees", "{:,.0f}"),
     "net_revenue": ("net revenue, before provisions and costs (yuan)", "net revenue", "{:,.0f}"),
     "credit_loss_expense": ("credit-loss expense (yuan)", "credit loss", "{:,.0f}"),
     "operating_costs": ("operating costs (yuan)", "op. costs", "{:,.0f}"),
@@ -48,7 +49,17 @@ ROWS = {
     "economic_capital": ("economic capital: VaR - expected loss (yuan)", "econ. capital", "{:,.0f}"),
     "irb_capital": ("IRB capital, same book and month (yuan)", "IRB capital", "{:,.0f}"),
     "raroc": ("RAROC: the year's pre-tax income / economic capital", "RAROC", "{:.1%}"),
+    "platform_revenue": ("platform: revenue, with the partners' service fee (yuan)", "pf revenue", "{:,.0f}"),
+    "platform_service_fee_income": ("platform: of which service fee from partner banks (yuan)", "pf svc fee",
+                                    "{:,.0f}"),
+    "platform_pretax_income": ("platform: pre-tax income (yuan)", "pf pre-tax", "{:,.0f}"),
+    "platform_return_on_assets": ("platform: pre-tax income / the book's receivables, a year", "pf ROA", "{:.2%}"),
+    "platform_economic_capital": ("platform: economic capital of its own exposure (yuan)", "pf capital", "{:,.0f}"),
+    "platform_raroc": ("platform: RAROC", "pf RAROC", "{:.1%}"),
 }
+# Headline figures that have a platform view (joint_lending): its rows are these with "platform_".
+PLATFORM = ("revenue", "service_fee_income", "pretax_income", "return_on_assets", "economic_capital", "raroc",
+            "capital_tail_paths")
 
 
 def _ratio(part, whole) -> float:
@@ -75,7 +86,13 @@ def _mean_ratio(ds: xr.Dataset, worst_from: str, months: slice) -> float:
 
 def headline(ds: xr.Dataset) -> dict[str, float]:
     """Headline figures of one cell: means over paths; delinquency ratios over the steady months
-    with a balance."""
+    with a balance; the P&L and capital of the whole book, and of the platform (PLATFORM)."""
+    platform = _view(ds.sel(view="platform"))
+    return _view(ds.sel(view="book")) | {f"platform_{key}": platform[key] for key in PLATFORM}
+
+
+def _view(ds: xr.Dataset) -> dict[str, float]:
+    """Headline figures of one cell in one view."""
     months = steady_months(ds)
     dpd30 = delinquency_ratio(ds, "M2")
     top = ds["quantile"].values[-1]
@@ -100,7 +117,9 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
         "dpd30_peak": float(path_mean(dpd30, ds.get("path_weight")).max()),
         "dpd90_ratio": _mean_ratio(ds, "M4", months),
         "charged_off": float(path_mean(ds["charged_off"].sum(("month", "product", "score_band")), ds.get("path_weight"))),
-        "revenue": float(path_mean(ds["path_revenue"].sum("product"), ds.get("path_weight"))),
+        "revenue": float(pnl.sel(pnl_line="revenue")),
+        "merchant_fee_income": float(pnl.sel(pnl_line="merchant_fee_income")),
+        "service_fee_income": float(pnl.sel(pnl_line="service_fee_income")),
         "net_revenue": float(pnl.sel(pnl_line="net_revenue")),
         "credit_loss_expense": float(pnl.sel(pnl_line="credit_loss_expense")),
         "operating_costs": float(pnl.sel(pnl_line="operating_costs")),
@@ -151,7 +170,8 @@ def format_value(key: str, value: float) -> str:
 
 # Tail figures and the count of paths at or beyond the VaR they rest on.
 TAIL_FIGURES = {"var_top": "tail_paths", "es_top": "tail_paths", "economic_capital": "capital_tail_paths",
-                "raroc": "capital_tail_paths"}
+                "raroc": "capital_tail_paths", "platform_economic_capital": "platform_capital_tail_paths",
+                "platform_raroc": "platform_capital_tail_paths"}
 
 
 def too_few(head: dict[str, float], key: str) -> bool:
@@ -163,7 +183,7 @@ def shown(key: str, head: dict[str, float]) -> str:
     """A headline figure as printed: a tail figure resting on too few paths is a lower bound (">=")
     marked "*", RAROC then "n/a*" (see `tail_note`)."""
     if too_few(head, key):
-        return "n/a*" if key == "raroc" else ">=" + format_value(key, head[key]) + "*"
+        return "n/a*" if key.endswith("raroc") else ">=" + format_value(key, head[key]) + "*"
     return format_value(key, head[key])
 
 
@@ -273,8 +293,8 @@ def render(ds: xr.Dataset, path: Path, seconds: float) -> str:
     if note:
         body += "\n" + note
     elif not sweep_names(ds):
-        se = float(ds["value_at_risk_se"].sel(quantile=top))
-        count = int(ds["tail_paths"].sel(quantile=top))
+        se = float(ds["value_at_risk_se"].sel(quantile=top, view="book"))
+        count = int(ds["tail_paths"].sel(quantile=top, view="book"))
         body += (f"\n(VaR standard error {se:,.0f} yuan: bootstrap over the {n_paths} paths, {count} of them at or "
                  f"beyond the VaR)")
     return f"{head}\n{body}\nresults: {path}"

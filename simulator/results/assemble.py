@@ -10,23 +10,24 @@ import xarray as xr
 
 from ..codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, LINE, MONEY_FLOWS,
                      PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS,
-                     V_EARNINGS, V_ORIGINAL, V_RECOVERED)
+                     V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_ORIGINAL, V_RECOVERED)
 from ..config.loader import LoadedScenario
 from ..config.schema import Scenario
 from ..model import risk, tail, terms
-from . import capital, pnl
+from . import capital, joint_lending, pnl
 from .variables import CENTS, CONVENTIONS, COORDINATES, DESCRIPTIONS, TRANSFERS, TRANSFER_STAGES, cf_units, display_units
 
 
 def path_series(sums: dict[str, np.ndarray], window: tuple[int, int, int]) -> dict[str, np.ndarray]:
     """What the tail needs of each path, from the kernel's integer sums with a leading path axis (a
     task's, or a run's): monthly totals by product in cents (loss, revenue, pre-tax income, allowance,
-    balance, 30+ and 90+ balance) and the loss and pre-tax income by product of the capital year
-    (`window`, as tail.capital_window gives it). Linear in the sums, so tasks add."""
+    balance, 30+ and 90+ balance) and the flows by product of the capital year (`capital_lines`,
+    pnl.CAPITAL_LINES last; `window` as tail.capital_window gives it). Linear in the sums, so tasks
+    add (in integers: the views' shares apply once they are summed, in `capital_year`)."""
     by_name = pnl.by_name(sums["flows"].sum(axis=3), sums["accounting"].sum(axis=3))   # (path, month, product)
     balance = sums["stocks"][..., BALANCE].sum(axis=3)      # (path, month, product, state)
     month, first, last = window
-    loss, profit = pnl.book_year(sums["flows"], sums["accounting"], sums["vintage_flows"], month, first, last)
+    year = pnl.book_year(sums["flows"], sums["accounting"], sums["vintage_flows"], month, first, last)
     return {
         "path_month_loss": by_name["charged_off"] - by_name["recovered"],
         "path_month_revenue": pnl.revenue(by_name),
@@ -35,9 +36,20 @@ def path_series(sums: dict[str, np.ndarray], window: tuple[int, int, int]) -> di
         "path_month_balance": balance.sum(axis=-1),
         "path_month_dpd30_balance": balance[..., DPD30:].sum(axis=-1),
         "path_month_dpd90_balance": balance[..., DPD90:].sum(axis=-1),
-        "capital_loss": loss,
-        "capital_profit": profit,
+        "capital_lines": np.stack([year[name] for name in pnl.CAPITAL_LINES], axis=-1),
     }
+
+
+def capital_year(lines: np.ndarray, shares: joint_lending.Shares) -> dict[str, np.ndarray]:
+    """The capital year's loss (net charge-offs) and pre-tax income, (path, product) in cents, of the
+    book and of the platform (joint_lending), from its flows `lines` (path, product, CAPITAL_LINES)."""
+    flows = {name: lines[..., j] for j, name in enumerate(pnl.CAPITAL_LINES)}
+    out = {}
+    for view, prefix in zip(joint_lending.VIEWS, ("capital", "platform_capital")):
+        x = joint_lending.view(flows, view, shares.funded, shares.losses, shares.service_fee)
+        out[f"{prefix}_loss"] = x["charged_off"] - x["recovered"]
+        out[f"{prefix}_profit"] = pnl.pretax_income(x)
+    return out
 
 
 def series_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
@@ -57,6 +69,9 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     summary = series is not None
     window = tail.capital_window(sc)
     series = path_series(sums, window) if series is None else series
+    shares = joint_lending.shares(sc.funding)
+    series = {name: part for name, part in series.items() if name != "capital_lines"} \
+        | capital_year(series["capital_lines"], shares)
     stocks, flows, funnel, opening = sums["stocks"], sums["flows"], sums["funnel"], sums["opening"]
     n_paths, horizon = stocks.shape[:2]
     coords = {
@@ -134,9 +149,13 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["vintage_original"] = (("vintage", "product"), vflows[0, :, 0, :, V_ORIGINAL] / CENTS)
     data["vintage_charged_off"] = (vcube, vflows[..., V_CHARGED_OFF] / CENTS)
     data["vintage_recovered"] = (vcube, vflows[..., V_RECOVERED] / CENTS)
-    data["vintage_earnings"] = (vcube, vflows[..., V_EARNINGS] / CENTS)
+    earnings = vflows[..., V_CREDIT_INCOME] + vflows[..., V_MERCHANT_INCOME] - vflows[..., V_FUNDING]
+    data["vintage_earnings"] = (vcube, earnings / CENTS)
     data["vintage_costs"] = (vcube, vflows[..., V_COSTS] / CENTS)
     data["vintage_allowance"] = (vcube, vflows[..., V_ALLOWANCE] / CENTS)
+    data["platform_share"] = (("product",), shares.funded)
+    data["platform_loss_share"] = (("product",), shares.losses)
+    data["service_fee_share"] = (("product",), shares.service_fee)
     coords["vintage"] = np.arange(1, vintages.shape[1] + 1)
     coords["months_on_book"] = np.arange(vintages.shape[2])
     ds = xr.Dataset(data, coords=coords)
@@ -185,11 +204,15 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset], path_weight: 
     for name in ("revenue", "loss", "profit"):
         ds[f"path_{name}"] = ds[f"path_month_{name}"].sum("month")
     _, first, last = tail.capital_window(sc)
-    metrics = risk.loss_metrics(ds["path_loss"].sum("product"), ds["capital_loss"].sum("product"),
-                                ds["capital_profit"].sum("product"), last - first + 1,
-                                ds["irb_capital"].sum(("product", "score_band")),
-                                sc.capital.quantiles, sc.capital.economic_capital_level, ds["path_weight"])
-    ds = ds.merge(metrics)
+    views = []
+    for view, prefix, share in (("book", "capital", 1.0), ("platform", "platform_capital", ds["platform_loss_share"])):
+        views.append(risk.loss_metrics((ds["path_loss"] * share).sum("product"), ds[f"{prefix}_loss"].sum("product"),
+                                       ds[f"{prefix}_profit"].sum("product"), last - first + 1,
+                                       (ds["irb_capital"] * share).sum(("product", "score_band")),
+                                       sc.capital.quantiles, sc.capital.economic_capital_level, ds["path_weight"]))
+    ds = ds.merge(xr.concat(views, dim=xr.DataArray(list(joint_lending.VIEWS), dims="view")))
+    ds["view"].attrs["description"] = ("book: the whole book as one lender; platform: the platform's share of a "
+                                       "jointly funded book, with the partners' service fee")
     ds["pnl"], ds["pnl_yield"] = pnl.profit_and_loss(ds)
     for name, var in ds.data_vars.items():
         var.attrs.setdefault("description", DESCRIPTIONS[name])

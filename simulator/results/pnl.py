@@ -7,14 +7,18 @@ import xarray as xr
 
 import numpy as np
 
-from ..codes import (ACCOUNTING, COSTS, FLOWS, PRODUCTS, REVENUE, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_EARNINGS,
-                     V_RECOVERED)
+from ..codes import (ACCOUNTING, COSTS, FLOWS, MONEY_FLOWS, PRODUCTS, REVENUE, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS,
+                     V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_RECOVERED)
 from ..model.tail import path_mean
+from . import joint_lending
+from .joint_lending import SERVICE_FEE, VIEWS
 
 
 def revenue(x):
-    """Interest + fees + penalty + merchant discount of `x` (a Dataset or a mapping of flows)."""
-    return sum((x[name] for name in REVENUE[1:]), x[REVENUE[0]])
+    """Interest + fees + penalty + merchant discount + merchant fee (+ the platform's service fee, where
+    `x` has one) of `x` (a Dataset or a mapping of flows)."""
+    total = sum((x[name] for name in REVENUE[1:]), x[REVENUE[0]])
+    return total + x[SERVICE_FEE] if SERVICE_FEE in x else total
 
 
 def net_revenue(x):
@@ -50,56 +54,91 @@ def by_name(flows: np.ndarray, accounting: np.ndarray) -> dict[str, np.ndarray]:
             | {name: accounting[..., j] for j, name in enumerate(ACCOUNTING)})
 
 
+# The capital year's flows that the P&L's formulas read, as `book_year` gives them.
+CAPITAL_LINES = tuple(name for name in MONEY_FLOWS if name in REVENUE + ("funding_cost", "charged_off", "recovered")) \
+    + ACCOUNTING
+
+
 def book_year(flows: np.ndarray, accounting: np.ndarray, vintage_flows: np.ndarray, month: int, first: int,
-              last: int) -> tuple[np.ndarray, np.ndarray]:
-    """(loss, profit) in cents, (path, product): the net charge-offs and the pre-tax income in months
-    first .. last of the book as it stands at the end of `month` (the accounts open then: the whole
-    book's flows less those of the vintages originated after `month`), from the kernel's integer
-    sums flows (path, month, product, band, FLOWS), accounting (path, month, product, band,
-    ACCOUNTING) and vintage_flows (path, vintage, months on book, product, VINTAGE_FLOWS). A later
-    vintage's credit-loss expense in the window is its allowance at the window's end plus its net
-    charge-offs (its allowance was 0 before it was originated)."""
+              last: int) -> dict[str, np.ndarray]:
+    """The flows (CAPITAL_LINES, each (path, product), in cents) in months first .. last of the book
+    as it stands at the end of `month` (the accounts open then: the whole book's flows less those of
+    the vintages originated after `month`), from the kernel's integer sums flows (path, month,
+    product, band, FLOWS), accounting (path, month, product, band, ACCOUNTING) and vintage_flows
+    (path, vintage, months on book, product, VINTAGE_FLOWS). A later vintage's credit-loss expense in
+    the window is its allowance at the window's end plus its net charge-offs (its allowance was 0
+    before it was originated). Its income comes off interest_income, merchant_discount and
+    funding_cost as a whole and its costs off acquisition_cost: the P&L's formulas and the
+    platform's view (joint_lending) treat the lines of each of these groups alike."""
     months = slice(first - 1, last)
     window = by_name(flows[:, months].sum(axis=(1, 3)), accounting[:, months].sum(axis=(1, 3)))
-    loss = window["charged_off"] - window["recovered"]
-    profit = pretax_income(window)
+    window = {name: window[name].copy() for name in CAPITAL_LINES}
     for v in range(month, vintage_flows.shape[1]):       # vintage v + 1 > month: new business
         start = v + 1
         if start > last:
             continue
         new = vintage_flows[:, v, max(0, first - start):last - start + 1].sum(axis=1)
-        new_loss = new[..., V_CHARGED_OFF] - new[..., V_RECOVERED]
-        allowance = vintage_flows[:, v, last - start, :, V_ALLOWANCE]
-        loss = loss - new_loss
-        profit = profit - (new[..., V_EARNINGS] - new[..., V_COSTS] - new_loss - allowance)
-    return loss, profit
+        for name, column in (("interest_income", V_CREDIT_INCOME), ("merchant_discount", V_MERCHANT_INCOME),
+                             ("funding_cost", V_FUNDING), ("acquisition_cost", V_COSTS),
+                             ("charged_off", V_CHARGED_OFF), ("recovered", V_RECOVERED)):
+            window[name] -= new[..., column]
+        window["allowance_originated"] -= vintage_flows[:, v, last - start, :, V_ALLOWANCE]
+    return window
 
 
-LINES = ("interest_income", "fee_income", "penalty_income", "merchant_discount", "revenue", "funding_cost",
-         "net_charge_offs", "net_revenue", "allowance_change", "credit_loss_expense", "acquisition_cost",
-         "servicing_cost", "collection_cost", "operating_costs", "pretax_income", "average_balance",
-         "closing_allowance")                                                       # yuan
+LINES = ("interest_income", "fee_income", "penalty_income", "merchant_discount", "merchant_fee_income",
+         "service_fee_income", "revenue", "funding_cost", "net_charge_offs", "net_revenue", "allowance_change",
+         "credit_loss_expense", "acquisition_cost", "servicing_cost", "collection_cost", "operating_costs",
+         "pretax_income", "average_balance", "closing_allowance")                   # yuan
 YIELD_LINES = ("revenue_yield", "funding_cost_rate", "credit_loss_rate", "operating_cost_ratio", "risk_adjusted_yield",
                "return_on_assets")                                                  # fractions a year
 
 
 def profit_and_loss(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
-    """The P&L over the horizon by product and total, mean over paths: the lines in yuan (LINES), and
-    the yields as fractions a year of the average receivables (YIELD_LINES)."""
+    """The P&L over the horizon by view (joint_lending.VIEWS), product and total, mean over paths:
+    the lines in yuan (LINES), and the yields as fractions a year of the whole book's average
+    receivables (YIELD_LINES), in both views."""
     horizon = ds.sizes["month"]
     weights = ds.get("path_weight")
     names = list(REVENUE) + ["funding_cost", "charged_off", "recovered"] + list(ACCOUNTING)
     sums = path_mean(ds[names].sum(("month", "score_band")), weights)
     sums["balance"] = path_mean(ds["balance"].sum(("score_band", "state")).mean("month"), weights)
-    sums["closing_allowance"] = path_mean(ds["allowance"].isel(month=-1).sum(("score_band", "stage")), weights)
-    sums = xr.concat([sums, sums.sum("product").expand_dims(product=["total"])], dim="product")
+    sums["allowance"] = path_mean(ds["allowance"].isel(month=-1).sum(("score_band", "stage")), weights)
+    shares = ds["platform_share"], ds["platform_loss_share"], ds["service_fee_share"]
+    tables, yields = [], []
+    for view in VIEWS:
+        flows = joint_lending.view(dict(sums.data_vars), view, *shares)
+        flows = {name: xr.concat([x, x.sum("product").expand_dims(product=["total"])], dim="product")
+                 for name, x in flows.items()}
+        table, rates = _lines(flows, horizon)
+        tables.append(table)
+        yields.append(rates)
+    views = xr.DataArray(list(VIEWS), dims="view")
+    table, rates = xr.concat(tables, dim=views), xr.concat(yields, dim=views)
+    products = list(PRODUCTS) + ["total"]
+    table = table.rename(product="pnl_product").assign_coords(pnl_product=products)
+    rates = rates.rename(product="pnl_product").assign_coords(pnl_product=products)
+    table.attrs.update(description="P&L over the horizon, mean over paths, in yuan, of the whole book (view book) and "
+                                   "of the platform's share of a jointly funded book (view platform): revenue - "
+                                   "funding cost - credit-loss expense - operating costs = pre-tax income "
+                                   "(average_balance: the book's receivables over months and paths; "
+                                   "closing_allowance: at the last month's end)")
+    rates.attrs.update(description="the P&L over the horizon a year, as fractions of the whole book's average "
+                                   "receivables: revenue yield, funding cost, credit-loss expense, operating costs; "
+                                   "risk-adjusted yield = (revenue - credit-loss expense); return on assets = pre-tax "
+                                   "income")
+    return table, rates
+
+
+def _lines(sums: dict, horizon: int) -> tuple[xr.DataArray, xr.DataArray]:
+    """The P&L lines (LINES) and yields (YIELD_LINES) of one view's flows `sums` over `horizon` months."""
     lines = {
-        **{name: sums[name] for name in REVENUE}, "revenue": revenue(sums), "funding_cost": sums["funding_cost"],
-        "net_charge_offs": sums["charged_off"] - sums["recovered"], "net_revenue": net_revenue(sums),
-        "allowance_change": allowance_change(sums), "credit_loss_expense": credit_loss_expense(sums),
-        **{name: sums[name] for name in COSTS}, "operating_costs": operating_costs(sums),
-        "pretax_income": pretax_income(sums), "average_balance": sums["balance"],
-        "closing_allowance": sums["closing_allowance"],
+        **{name: sums[name] for name in REVENUE}, SERVICE_FEE: sums[SERVICE_FEE], "revenue": revenue(sums),
+        "funding_cost": sums["funding_cost"], "net_charge_offs": sums["charged_off"] - sums["recovered"],
+        "net_revenue": net_revenue(sums), "allowance_change": allowance_change(sums),
+        "credit_loss_expense": credit_loss_expense(sums), **{name: sums[name] for name in COSTS},
+        "operating_costs": operating_costs(sums), "pretax_income": pretax_income(sums),
+        "average_balance": sums["balance"], "closing_allowance": sums["allowance"],
     }
     annual = 12.0 / horizon / sums["balance"].where(sums["balance"] > 0)
     rates = {
@@ -110,13 +149,4 @@ def profit_and_loss(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
     table = xr.concat([lines[name] for name in LINES], dim=xr.DataArray(list(LINES), dims="pnl_line"))
     rates = xr.concat([rates[name] * annual for name in YIELD_LINES],
                       dim=xr.DataArray(list(YIELD_LINES), dims="pnl_yield_line"))
-    products = list(PRODUCTS) + ["total"]
-    table = table.rename(product="pnl_product").assign_coords(pnl_product=products)
-    rates = rates.rename(product="pnl_product").assign_coords(pnl_product=products)
-    table.attrs.update(description="P&L over the horizon, mean over paths, in yuan: revenue - funding cost - "
-                                   "credit-loss expense - operating costs = pre-tax income (average_balance: "
-                                   "receivables over months and paths; closing_allowance: at the last month's end)")
-    rates.attrs.update(description="the P&L over the horizon a year, as fractions of the average receivables: revenue "
-                                   "yield, funding cost, credit-loss expense, operating costs; risk-adjusted yield = "
-                                   "(revenue - credit-loss expense); return on assets = pre-tax income")
     return table, rates

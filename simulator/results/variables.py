@@ -26,6 +26,7 @@ DESCRIPTIONS = {
     "recovered": "recoveries on charged-off principal, net of collection cost",
     "written_off": "interest, fees and penalty owed and never paid, written off at charge-off (never income)",
     "merchant_discount": "merchant discount on instalment purchases, at origination",
+    "merchant_fee_income": "merchant service fee on purchases on revolving lines, in the month of the purchase",
     "borrowers": "borrowers with an open account, by the worst state of their open accounts",
     "interest_income": "contract and revolving interest received (cash basis: when paid)",
     "fee_income": "fees received (instalment fees, bill-instalment fees, fixed late fees)",
@@ -99,13 +100,21 @@ DESCRIPTIONS = {
                     "end of the capital month (accounts originated later left out), per path",
     "capital_profit": "pre-tax income in the capital year of the same book, per path (its credit-loss expense: its "
                       "allowance at the window's end - at the capital month + its net charge-offs)",
+    "platform_capital_loss": "the platform's share of capital_loss: platform_loss_share x capital_loss, per path",
+    "platform_capital_profit": "the platform's pre-tax income in the capital year of the same book, per path "
+                               "(its view of the book's flows: docs/results.md, the two views)",
+    "platform_share": "funding.platform_share: the share of each account's principal the platform funds itself",
+    "platform_loss_share": "the share of the credit losses the platform carries: platform_share, or 1 under "
+                           "funding.guarantee",
+    "service_fee_share": "funding.service_fee_share: the share of the partner banks' interest and fee income they "
+                         "pay the platform as its technology service fee",
     "path_month_loss": "net charge-offs (charged off - recovered) in the month, per path",
-    "path_month_revenue": "interest, fees, penalty and merchant discount in the month, per path",
+    "path_month_revenue": "interest, fees, penalty, merchant discount and merchant fee in the month, per path",
     "path_month_profit": "pre-tax income in the month, per path",
     "path_month_balance": "principal receivable at the end of the month, per path",
     "path_month_dpd30_balance": "principal 30+ days past due (M2 and worse) at the end of the month, per path",
     "path_month_dpd90_balance": "principal 90+ days past due (M4 and worse) at the end of the month, per path",
-    "path_revenue": "interest, fees, penalty and merchant discount over the horizon, per path",
+    "path_revenue": "interest, fees, penalty, merchant discount and merchant fee over the horizon, per path",
     "path_loss": "net charge-offs (charged off - recovered) over the horizon, per path",
     "path_profit": "pre-tax income over the horizon, per path",
     "path_weight": "likelihood ratio of the path's factor draws under importance sampling (capital.importance_quantile;"
@@ -129,21 +138,22 @@ DESCRIPTIONS = {
     "irb_capital_total": "Basel IRB capital of the whole book (sum of irb_capital)",
     "raroc": "risk-adjusted return on capital: the capital year's mean pre-tax income (capital_profit, a year) / "
              "economic capital (NaN when fewer than 10 paths lie at or beyond the economic-capital VaR)",
-    "pnl": "P&L over the horizon, mean over paths, in yuan",
-    "pnl_yield": "the P&L over the horizon, a year, as fractions of the average receivables",
+    "pnl": "P&L over the horizon, mean over paths, in yuan, of the whole book and of the platform (view)",
+    "pnl_yield": "the P&L over the horizon, a year, as fractions of the whole book's average receivables, in each view",
     "vintage_balance": "outstanding principal of the vintage by state (M2 .. M6; current and M1 not kept: NaN), "
                        "at the end of each month on book",
     "vintage_original": "the vintage's original amount: principal of loans and purchases, opening limit of lines",
     "vintage_charged_off": "principal of the vintage charged off in the month on book",
     "vintage_recovered": "recoveries on the vintage's charge-offs in the month on book",
-    "vintage_earnings": "interest, fees, penalty and merchant discount less funding cost of the vintage in the month "
+    "vintage_earnings": "interest, fees, penalty, merchant discount and merchant fee less funding cost of the vintage in the month "
                         "on book",
 }
 COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "approved_applicants": "applicants",
                "applications": "applications", "cap_applications": "applications", "cap_bound": "applications",
                "priced_at_cap": "applications", "rejected_at_cap": "applications", "tail_paths": "paths",
                "economic_capital_tail_paths": "paths"}
-FRACTIONS = {"pd_12m", "pd_12m_seasoned", "fraud_seasoned", "path_weight"}
+FRACTIONS = {"pd_12m", "pd_12m_seasoned", "fraud_seasoned", "path_weight", "platform_share", "platform_loss_share",
+             "service_fee_share"}
 ANNUAL_FRACTIONS = {"raroc", "mean_apr", "pnl_yield", "apr_before_cap", "apr_after_cap"}
 COORDINATES = {  # name: (long_name, UDUNITS units)
     "path": ("Monte Carlo path", "1"),
@@ -152,6 +162,7 @@ COORDINATES = {  # name: (long_name, UDUNITS units)
     "months_on_book": ("months since origination", "1"),
     "quantile": ("quantile level of the loss distribution", "1"),
 }
+
 
 
 def display_units(name: str, var: xr.DataArray) -> str:
