@@ -35,11 +35,11 @@ TRANSACTOR, REVOLVER, MINIMUM_PAYER = range(len(PAYER_TYPES))
 
 # Flows the kernel adds up per (path, month, product, band): amounts in cents, then account counts.
 FLOWS = (
-    "originated", "drawn", "repaid", "prepaid", "charged_off", "recovered", "written_off",
+    "originated", "drawn", "repaid", "prepaid", "charged_off", "recovered", "written_off", "fraud_charged_off",
     "interest_income", "fee_income", "penalty_income", "merchant_discount", "merchant_fee_income", "funding_cost",
     "originated_accounts", "prepaid_accounts", "matured_accounts", "closed_accounts", "charged_off_accounts",
 )
-(ORIGINATED, DRAWN, REPAID, PREPAID, CHARGED_OFF_AMT, RECOVERED, WRITTEN_OFF,
+(ORIGINATED, DRAWN, REPAID, PREPAID, CHARGED_OFF_AMT, RECOVERED, WRITTEN_OFF, FRAUD_CHARGED_OFF,
  INTEREST, FEES, PENALTY, DISCOUNT, MERCHANT_FEE, FUNDING,
  N_ORIGINATED, N_PREPAID, N_MATURED, N_CLOSED, N_CHARGED_OFF) = range(len(FLOWS))
 MONEY_FLOWS = FLOWS[:N_ORIGINATED]

@@ -14,14 +14,22 @@ pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 
 
-def test_baseline_steady_state_delinquency_near_the_2019_figures():
-    loaded = load_scenario(BASELINE, ["run.paths=16", "applicants.monthly_volume=5000"])
-    ds = simulation.simulate(loaded)
+@pytest.mark.parametrize("fraud", ["on", "off"])
+def test_baseline_steady_state_delinquency_near_the_2019_figures(fraud):
+    """30+ and 90+ within 25% of the platforms' 2019 figures through credit risk: with the baseline's
+    first-party fraud and without it."""
+    overrides = ["run.paths=16", "applicants.monthly_volume=5000"] + (["behaviour.fraud_rate=0"] if fraud == "off" else [])
+    ds = simulation.simulate(load_scenario(BASELINE, overrides))
     steady = dict(month=slice(13, 36))
     dpd30 = float(dataset.delinquency_ratio(ds, "M2").sel(**steady).mean())
     dpd90 = float(dataset.delinquency_ratio(ds, "M4").sel(**steady).mean())
     assert abs(dpd30 / 0.0156 - 1) <= 0.25, dpd30
     assert abs(dpd90 / 0.0105 - 1) <= 0.25, dpd90
+    fraud_share = float(ds["fraud_charged_off"].sum() / ds["charged_off"].sum())
+    if fraud == "on":         # first-party fraud: 5% to 20% of credit losses (docs/products.md section 7)
+        assert 0.05 <= fraud_share <= 0.20, fraud_share
+    else:
+        assert fraud_share == 0.0
     # All three products are in the book, and borrowers hold several.
     assert (ds["originated_accounts"].sum(("path", "month", "score_band")) > 0).all()
     open_accounts = ds["accounts"].isel(month=-1).sum(("product", "score_band", "state"))

@@ -29,7 +29,7 @@ import numba as nb
 import numpy as np
 
 from ..codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, ACQUISITION, ALLOWANCE, BADS, BALANCE,
-                     CHARGED_OFF_AMT, CHARGED_OFF_STATUS, CLOSED_STATUS, PREPAID_STATUS, COLLECTION, DISCOUNT, DPD90,
+                     CHARGED_OFF_AMT, CHARGED_OFF_STATUS, FRAUD_CHARGED_OFF, CLOSED_STATUS, PREPAID_STATUS, COLLECTION, DISCOUNT, DPD90,
                      DRAWN, FEES, FUNDING, INTEREST, LINE, MERCHANT_FEE, N_CHARGED_OFF, N_CLOSED, N_MATURED, N_ORIGINATED, N_PREPAID,
                      N_STATES, ORIGINATED, PD_MONTHS, PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, SERVICING,
                      TRANSACTOR, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME,
@@ -189,17 +189,21 @@ def _earn(out, fl, line, c, p, prod, vintage, mob, amount):
 
 
 @nb.njit(inline="always", cache=True)
-def _charge_off(out, flows, af, c, p, prod, vintage, start, t, horizon, balance, unpaid, ecl, owed, terms, taping, i):
+def _charge_off(out, flows, af, c, p, prod, vintage, start, t, horizon, balance, unpaid, ecl, owed, terms, taping, i,
+                fraud):
     """Write the balance off in month t, with the interest, fees and penalty `unpaid` (never income),
     use the allowance `ecl` against it, and book its recoveries in months t + 1 .. t + recovery_lag
     (equal parts, the last takes the rest; none past the horizon); `owed` is the month's amount due
-    (the tape's). The account's months end here."""
+    (the tape's); a first-party fraudster's balance is also `fraud_charged_off`. The account's months
+    end here."""
     fl = flows[t - 1]
     fl[WRITTEN_OFF] += unpaid
     af[A_USED] += ecl
     if taping:
         _tape(out, i, t - 1, CHARGED_OFF_STATUS, 0, owed, 0, balance)
     fl[CHARGED_OFF_AMT] += balance
+    if fraud:
+        fl[FRAUD_CHARGED_OFF] += balance
     fl[N_CHARGED_OFF] += 1
     if vintage >= 0:
         out.vintage_flows[c, p, vintage, t - start, prod, V_CHARGED_OFF] += balance
@@ -354,7 +358,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
                     _charge_off(out, flows, af, c, p, prod, vintage, start, t, horizon, balance,
-                                overdue_interest + fees_due + penalty_due, ecl, owed, terms, taping, i)
+                                overdue_interest + fees_due + penalty_due, ecl, owed, terms, taping, i, fraud)
                     break
                 _move(transfers[ti], state, state + 1)
                 state += 1
@@ -476,7 +480,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
                     _charge_off(out, flows, af, c, p, prod, vintage, start, t, horizon, balance,
-                                interest_due + fees_due + penalty_due, ecl, owed, terms, taping, i)
+                                interest_due + fees_due + penalty_due, ecl, owed, terms, taping, i, fraud)
                     break
                 if state == 0:
                     limit = max(balance, np.int64(math.floor(limit * (1.0 - terms.limit_cut[prod]))))

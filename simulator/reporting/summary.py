@@ -31,6 +31,7 @@ ROWS = {
     "dpd30_peak": ("30+ ratio of balances, peak", "30+ peak", "{:.2%}"),
     "dpd90_ratio": ("90+ ratio of balances, mean", "90+", "{:.2%}"),
     "charged_off": ("charged off (yuan)", "charged off", "{:,.0f}"),
+    "fraud_share": ("fraud share of charge-offs (first-party fraud)", "fraud share", "{:.1%}"),
     "revenue": ("revenue (yuan)", "revenue", "{:,.0f}"),
     "merchant_fee_income": ("of which merchant fees on line purchases (yuan)", "merchant fees", "{:,.0f}"),
     "net_revenue": ("net revenue, before provisions and costs (yuan)", "net revenue", "{:,.0f}"),
@@ -117,6 +118,8 @@ def _view(ds: xr.Dataset) -> dict[str, float]:
         "dpd30_peak": float(path_mean(dpd30, ds.get("path_weight")).max()),
         "dpd90_ratio": _mean_ratio(ds, "M4", months),
         "charged_off": float(path_mean(ds["charged_off"].sum(("month", "product", "score_band")), ds.get("path_weight"))),
+        "fraud_share": _ratio(*(path_mean(ds[name].sum(("month", "product", "score_band")), ds.get("path_weight"))
+                                for name in ("fraud_charged_off", "charged_off"))),
         "revenue": float(pnl.sel(pnl_line="revenue")),
         "merchant_fee_income": float(pnl.sel(pnl_line="merchant_fee_income")),
         "service_fee_income": float(pnl.sel(pnl_line="service_fee_income")),

@@ -25,6 +25,7 @@ DESCRIPTIONS = {
     "charged_off": "principal written off (from M6, 180+ days past due)",
     "recovered": "recoveries on charged-off principal, net of collection cost",
     "written_off": "interest, fees and penalty owed and never paid, written off at charge-off (never income)",
+    "fraud_charged_off": "principal of first-party fraudsters' accounts charged off (part of charged_off)",
     "merchant_discount": "merchant discount on instalment purchases, at origination",
     "merchant_fee_income": "merchant service fee on purchases on revolving lines, in the month of the purchase",
     "borrowers": "borrowers with an open account, by the worst state of their open accounts",
