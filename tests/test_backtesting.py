@@ -79,7 +79,8 @@ def test_the_scenarios_scorecard_gives_the_replayed_pd(made):
     for dropped in ([], list(writer.FEATURES), ["score", *writer.FEATURES]):
         replayed = backtesting.replay_accounts(rows.drop(columns=dropped), Path("t.parquet"), sc, 0.0)
         np.testing.assert_allclose(np.sort(replayed.pd_12m), np.sort(accounts.pd_12m[order]), rtol=1e-9)
-    other = sc.model_copy(update={"scorecard": sc.scorecard.model_copy(update={"intercept": -4.0})})
+    higher = sc.scorecard.intercept + 0.6                                   # log-odds up 0.6: PDs about 1.8 times
+    other = sc.model_copy(update={"scorecard": sc.scorecard.model_copy(update={"intercept": higher})})
     assert backtesting.replay_accounts(rows, Path("t.parquet"), other, 0.0).pd_12m.mean() > 1.5 * accounts.pd_12m.mean()
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 
 ROOT = Path(__file__).resolve().parent.parent
 TRUTH = {"roll_rates": [0.45, 0.70, 0.85, 0.90, 0.92, 0.95], "prepay_monthly": 0.02, "recovery_rate": 0.15,
-         "collection_cost": 0.25, "recovery_lag_months": 6}
+         "collection_cost": 0.25, "recovery_lag_months": 6, "prepay_price_sensitivity": 10.0}
 
 
 def hand_tape() -> pd.DataFrame:
@@ -66,7 +66,7 @@ def round_trip(tmp_path_factory):
                                       "factor.roll_correlation=0", "factor.borrower_correlation=0",
                                       "behaviour.fraud_rate=0", "macro.prepay_sensitivity=0"])
     ds = simulator.run(loaded, tape=folder / "tape.parquet")
-    return folder, calibration.calibrate(reader.read(folder / "tape.parquet")[0]), ds.isel(path=0)
+    return folder, calibration.calibrate(reader.read(folder / "tape.parquet")[0], loaded.scenario), ds.isel(path=0)
 
 
 def test_round_trip_recovers_the_parameters(round_trip):
@@ -78,8 +78,10 @@ def test_round_trip_recovers_the_parameters(round_trip):
         assert roll.n > 300 and abs(roll.value - truth) < 3 * roll.se, (k, roll, truth)
         assert abs(cure.value - (1 - truth)) < 3 * cure.se, (k, cure, truth)
         assert roll.se == pytest.approx(math.sqrt(roll.value * (1 - roll.value) / roll.n))
-    prepay = found["prepay"]
+    prepay, sensitivity = found["prepay"], found["prepay_sensitivity"]     # at the reference APR, and by price
     assert abs(prepay.value - TRUTH["prepay_monthly"]) < 3 * prepay.se and prepay.n > 50_000
+    assert abs(sensitivity.value - TRUTH["prepay_price_sensitivity"]) < 3 * sensitivity.se, sensitivity
+    assert sensitivity.se < 2.5                                               # the tape's prices tell them apart
     share = TRUTH["recovery_rate"] * (1 - TRUTH["collection_cost"])
     assert found["recovery"].value == pytest.approx(share, abs=1e-4)         # recoveries are exact cents of it
     assert found["lag"] == TRUTH["recovery_lag_months"]
@@ -113,6 +115,7 @@ def test_calibrate_writes_a_scenario_that_runs(round_trip, tmp_path):
     sc = load_scenario(out).scenario
     np.testing.assert_allclose(sc.behaviour.roll_rates, [e.value for e in found["rolls"]], atol=1e-6)
     assert sc.behaviour.prepay_monthly == pytest.approx(found["prepay"].value, abs=1e-6)
+    assert sc.behaviour.prepay_price_sensitivity == pytest.approx(found["prepay_sensitivity"].value, abs=1e-4)
     assert sc.run.name == "calibrated"                                          # results go to reports/calibrated
     base = load_scenario(folder / "s.toml").scenario                           # the rest from the base
     assert sc.factor == base.factor and sc.scorecard.pdo == base.scorecard.pdo
@@ -151,6 +154,7 @@ DPD = {"current": 0, "M1": 12, "M2": 45, "M3": 61, "M4": 100, "M5": 130, "M6": 1
 def test_a_lenders_tape_through_a_mapping_calibrates_the_same(round_trip, tmp_path):
     """Renamed columns, statuses as days past due in a CSV: the same estimates as the canonical tape."""
     folder, found, _ = round_trip
+    base = load_scenario(folder / "s.toml").scenario
     ours = pd.read_parquet(folder / "tape.parquet")
     theirs = ours.rename(columns={"account_id": "loan_no", "month": "snapshot", "status": "dpd", "balance": "upb"})
     theirs["dpd"] = theirs["dpd"].astype(str).map(lambda s: DPD.get(s, s))
@@ -158,10 +162,11 @@ def test_a_lenders_tape_through_a_mapping_calibrates_the_same(round_trip, tmp_pa
     (tmp_path / "map.toml").write_text('[columns]\naccount_id = "loan_no"\nmonth = "snapshot"\nstatus = "dpd"\n'
                                        'balance = "upb"\n[status]\ndays_past_due = true\n')
     rows, dropped = reader.read(tmp_path / "lender.csv", tmp_path / "map.toml")
-    again = calibration.calibrate(rows)
+    again = calibration.calibrate(rows, base)
     assert dropped == ""
     assert [e.value for e in again["rolls"]] == [e.value for e in found["rolls"]]
     assert again["prepay"].value == found["prepay"].value and again["recovery"].value == found["recovery"].value
+    assert again["prepay_sensitivity"].value == found["prepay_sensitivity"].value
 
 
 def test_bad_rows_are_reported_and_stopped_or_dropped(tmp_path):

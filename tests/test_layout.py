@@ -15,7 +15,7 @@ PACKAGE = ROOT / "simulator"
 VOCABULARY = ["_version", "codes", "units"]
 WINGS = {
     "config": ["schema", "loader", "files"],
-    "model": ["rng", "memory", "products", "hazard", "tail", "risk", "provisions", "terms", "population", "scoring",
+    "model": ["rng", "memory", "products", "hazard", "prepayment", "tail", "risk", "provisions", "terms", "population", "scoring",
               "book", "policy", "origination", "kernel", "quotes"],
     "results": ["variables", "joint_lending", "pnl", "capital", "assemble", "dataset"],
     "tape": ["writer", "reader"],
@@ -31,7 +31,7 @@ NOT_IMPORTED_BY = {
     "results": ("model.policy",),                                             # the output side decides nothing
     "reporting": ("model.policy", "model.kernel"),
 }
-KERNEL_READS = {"codes", "model.rng", "model.products", "model.hazard", "model.provisions"}   # no scenario parsing
+KERNEL_READS = {"codes", "model.rng", "model.products", "model.hazard", "model.prepayment", "model.provisions"}   # no scenario parsing
 
 
 def module_file(module: str) -> Path:

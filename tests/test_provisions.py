@@ -85,10 +85,13 @@ def test_ecl_at_origination_is_the_models_own_discounted_loss(tmp_path, kind):
     product = int(accounts.product[0])
     beh = sc.behaviour
     q = provisions.pool_hazards(accounts, terms.n_bands(sc), beh.roll_rates, sc.factor)[0][product, accounts.band[0]]
-    p_co = provisions.charge_off_probabilities(np.array([q]), np.array([beh.prepay_monthly]), sc.factor, beh.roll_rates,
+    # The loan's prepayment rate by its price (docs/model.md section 5): 2 / (1 + exp(-k (APR - reference))).
+    apr = 12 * float(accounts.eir[0])
+    prepay = beh.prepay_monthly * 2 / (1 + np.exp(-beh.prepay_price_sensitivity * (apr - beh.prepay_reference_apr)))
+    p_co = provisions.charge_off_probabilities(np.array([q]), np.array([prepay]), sc.factor, beh.roll_rates,
                                                sc.macro.prepay_in_force(), term + 7)
     lgd = provisions.loss_given_charge_off(sc.behaviour, np.array([rate]))
-    lifetime = provisions.loan_ecl(p_co[0], method, np.array([rate]), lgd, term, lifetime=True)[0, 0, 0, term]
+    lifetime = provisions.loan_ecl(p_co[0][:, None], method, np.array([rate]), lgd, term, lifetime=True)[0, 0, 0, term]
     life_sim, twelve_sim = simulated_losses(out, rate, lgd[0])
     se = life_sim.std(ddof=1) / np.sqrt(paths)
     assert abs(lifetime * principal * n - life_sim.mean()) < 3 * se, (lifetime * principal * n, life_sim.mean(), se)

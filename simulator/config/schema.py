@@ -362,6 +362,8 @@ Products = _by_product("Products", "Each product's terms, by its kind.", (Line, 
 class Behaviour(Section):
     roll_rates: Annotated[list[Fraction], Field(min_length=N_STATES - 1, max_length=N_STATES - 1)]  # M1->M2 .. M6->off
     prepay_monthly: Fraction
+    prepay_price_sensitivity: Annotated[float, Field(ge=0.0, le=100.0)]   # per unit of APR (prepayment.price_scale)
+    prepay_reference_apr: AnnualRate
     recovery_rate: Fraction
     recovery_lag_months: Annotated[int, Field(ge=1, le=MAX_HORIZON)]
     collection_cost: Fraction

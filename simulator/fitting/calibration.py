@@ -7,6 +7,8 @@ Estimators (cohort, over consecutive account-months of the same account):
   Mk at a month end that are in the next state (current, or closed by the payment) at the next month
   end;
 - prepayment: the share of current loans (cash loans and purchases) prepaid in full the next month;
+  with a base scenario and the tape's APRs, its rate at the base's reference APR and its price
+  sensitivity, by maximum likelihood of prepayment.price_scale's form (Fisher-information errors);
 - pd_12m by score band: of the accounts originated early enough to be seen 12 months on book, the
   share that reached 90+ (M4) within 12 months on book;
 - recovery: recoveries over principal charged off, of charge-offs whose recovery months the tape
@@ -23,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import optimize
+from scipy.special import expit
 
 from ..config import files
 from ..model import policy
@@ -80,6 +84,39 @@ def prepayment(moves: pd.DataFrame) -> Estimate:
     prepaying = moves.loc[moves["next_prepaid"].astype(bool), "product"].unique()
     current = moves[(moves["status"] == STATES[0]) & moves["product"].isin(prepaying)]
     return binomial(int(current["next_prepaid"].astype(bool).sum()), len(current))
+
+
+def prepayment_by_price(moves: pd.DataFrame, reference_apr: float) -> tuple[Estimate, Estimate] | None:
+    """(the monthly prepayment rate at `reference_apr`, the price sensitivity): the maximum-likelihood
+    fit of P(prepaid next month | current, APR a) = p0 x 2 / (1 + exp(-k (a - reference))) to the
+    current loans of the products that prepay, with errors from the Fisher information; None when the
+    tape has no APRs or they do not vary."""
+    prepaying = moves.loc[moves["next_prepaid"].astype(bool), "product"].unique()
+    current = moves[(moves["status"] == STATES[0]) & moves["product"].isin(prepaying)]
+    if "apr" not in current or len(current) == 0 or float(current["apr"].std()) < 1e-6:
+        return None
+    gap = current["apr"].to_numpy(dtype=np.float64) - reference_apr
+    y = current["next_prepaid"].astype(bool).to_numpy()
+
+    def terms(theta):
+        p0, k = theta
+        sigma = expit(k * gap)
+        p = np.clip(p0 * 2.0 * sigma, 1e-12, 1.0 - 1e-12)
+        grad = np.stack([2.0 * sigma, p0 * 2.0 * sigma * (1.0 - sigma) * gap])     # dp / (p0, k)
+        return p, grad
+
+    def loss(theta):
+        p, grad = terms(theta)
+        ll = np.where(y, np.log(p), np.log1p(-p)).sum()
+        score = (grad * np.where(y, 1.0 / p, -1.0 / (1.0 - p))).sum(axis=1)
+        return -ll, -score
+
+    start = np.array([max(y.mean(), 1e-6), 1.0])
+    fit = optimize.minimize(loss, start, jac=True, method="L-BFGS-B", bounds=[(1e-9, 0.5), (0.0, 100.0)])
+    p, grad = terms(fit.x)
+    info = (grad[:, None, :] * grad[None, :, :] / (p * (1.0 - p))).sum(axis=2)
+    se = np.sqrt(np.diag(np.linalg.pinv(info)))
+    return Estimate(float(fit.x[0]), float(se[0]), len(y)), Estimate(float(fit.x[1]), float(se[1]), len(y))
 
 
 def seasoned(tape: pd.DataFrame) -> pd.DataFrame:
@@ -194,8 +231,10 @@ def against_base(found: dict, base: Scenario) -> list[tuple[str, Estimate, float
     policy and scorecard."""
     beh = base.behaviour
     rows = [("behaviour.roll_rates[%d]" % k, e, beh.roll_rates[k]) for k, e in enumerate(found["rolls"])]
-    rows += [("behaviour.prepay_monthly", found["prepay"], beh.prepay_monthly),
-             ("recovery share, net (recovery_rate x (1 - collection_cost))", found["recovery"],
+    rows += [("behaviour.prepay_monthly", found["prepay"], beh.prepay_monthly)]
+    if "prepay_sensitivity" in found:
+        rows += [("behaviour.prepay_price_sensitivity", found["prepay_sensitivity"], beh.prepay_price_sensitivity)]
+    rows += [("recovery share, net (recovery_rate x (1 - collection_cost))", found["recovery"],
               beh.recovery_rate * (1.0 - beh.collection_cost))]
     line = found.get("lines", {})
     rows += [(f"behaviour.payer_shares[{k}] ({name})", e, beh.payer_shares[k])
@@ -224,8 +263,11 @@ def calibrate(tape: pd.DataFrame, base: Scenario | None = None) -> dict:
     by_band = {str(b): roll_and_cure(m) for b, m in moves.groupby("score_band", observed=True)}
     share, lag = recovery(tape)
     bad_rates, given = pd_by_band(tape)
+    by_price = prepayment_by_price(moves, base.behaviour.prepay_reference_apr) if base is not None else None
+    prepay, sensitivity = by_price if by_price else (prepayment(moves), None)
     return {"rolls": rolls, "cures": cures, "by_product": by_product, "by_band": by_band,
-            "lines": line_terms(tape, base.behaviour) if base is not None else {}, "prepay": prepayment(moves),
+            "lines": line_terms(tape, base.behaviour) if base is not None else {}, "prepay": prepay,
+            **({"prepay_sensitivity": sensitivity} if sensitivity else {}),
             "pd_by_band": bad_rates, "given_pd_by_band": given, "recovery": share, "lag": lag,
             "account_months": len(tape),
             "accounts": int(tape["account_id"].nunique())}
@@ -243,6 +285,8 @@ def report(found: dict, by_band: bool = False) -> str:
              *(_row(f"  band {band}: roll {STATES[k + 1]}", e) for band, (rolls, _) in
                (found["by_band"].items() if by_band else []) for k, e in enumerate(rolls) if e.n),
              _row("prepayment a month", found["prepay"]),
+             *([_row("prepayment price sensitivity", found["prepay_sensitivity"])] if "prepay_sensitivity" in found
+               else []),
              *(_row(f"pd_12m band {band}", e) for band, e in found["pd_by_band"].items()),
              _row("recovery share (net)", found["recovery"]) + f"  lag {found['lag']} months"]
     lines_found = found["lines"]
@@ -289,6 +333,9 @@ def scenario_text(found: dict, base: Path, out: Path, tape_path: Path, by_band: 
     lines += ["]"]
     if math.isfinite(found["prepay"].value):
         lines.append(f"prepay_monthly = {found['prepay'].value:.6f}   # {note(found['prepay'])}")
+    if "prepay_sensitivity" in found:
+        lines.append(f"prepay_price_sensitivity = {found['prepay_sensitivity'].value:.4f}   # at the base's "
+                     f"prepay_reference_apr; {note(found['prepay_sensitivity'])}")
     line = found["lines"]
     if "payer_shares" in line:
         rounded = [round(e.value, 6) for e in line["payer_shares"][:-1]]

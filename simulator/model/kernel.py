@@ -35,6 +35,7 @@ from ..codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, A
                      TRANSACTOR, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME,
                      V_ORIGINAL, V_RECOVERED, VINTAGE_STATES, WRITTEN_OFF, T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID, T_RECOVERED, T_STATUS)
 from .hazard import conditional_quantile, normal_cdf
+from .prepayment import price_scale
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
 from .provisions import NEVER_PAID, stage_of
 from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, REPLAY_FRAUD, SPEND, draw,
@@ -312,6 +313,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     original = balance - acc.overdue0[i]   # the schedule's principal (an existing book's arrears are apart)
     late_fee, prepay_p = terms.late_fee[prod], prepay[p]
     can_prepay = terms.prepayment[prod] and not fraud
+    prepay_scale = price_scale(eir, terms.prepay_price_sensitivity, terms.prepay_reference_apr)
     scheduled = original           # balance had the account paid on schedule
     carry = 0.0                    # interest rounding residual, fractions of a cent
     overdue_interest = np.int64(0)
@@ -346,7 +348,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 interest, new_carry, due, fee_due = np.int64(0), carry, np.int64(0), np.int64(0)
             month_state = month_key(key, t)
             owed = balance - scheduled + due + overdue_interest + interest + penalty_due + fees_due + fee_due
-            if state == 0 and can_prepay and draw_at(month_state, PREPAY) < prepay_p[ti]:
+            if state == 0 and can_prepay and draw_at(month_state, PREPAY) < prepay_p[ti] * prepay_scale:
                 _earn(out, fl, INTEREST, c, p, prod, vintage, t - start, interest)
                 _earn(out, fl, FEES, c, p, prod, vintage, t - start, fee_due)
                 fl[PREPAID] += balance

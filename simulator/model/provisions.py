@@ -27,6 +27,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from . import hazard, risk
+from .prepayment import price_scale
 from ..codes import (DPD30, DPD90, EQUAL_INSTALLMENT, EQUAL_PRINCIPAL, INTEREST_FIRST, KIND, LINE, METHODS, N_STATES,
                      PAYER_TYPES, PD_MONTHS, PRODUCTS, PRODUCT_KIND, STAGES, TRANSACTOR)
 
@@ -135,7 +136,8 @@ def loss_given_charge_off(behaviour: Behaviour, rate: np.ndarray) -> np.ndarray:
 def loan_ecl(p_co: np.ndarray, method: int, rate: np.ndarray, lgd: np.ndarray, max_left: int,
              lifetime: bool = False) -> np.ndarray:
     """ECL per unit of balance of loans, [..., rate, state, months left 0 .. max_left], from
-    P[..., state, month] (`charge_off_probabilities`) at monthly effective rates `rate`, with `lgd` the
+    P[..., rate, state, month] (`charge_off_probabilities` at each rate's prepayment, `prepay_rates`)
+    at monthly effective rates `rate`, with `lgd` the
     share lost at each rate (`loss_given_charge_off`): 12-month ECL in stage 1 (lifetime ECL in every
     state with `lifetime`)."""
     months = p_co.shape[-1]
@@ -151,7 +153,7 @@ def loan_ecl(p_co: np.ndarray, method: int, rate: np.ndarray, lgd: np.ndarray, m
         ratio = np.where(j == CHARGE_OFF_MISSES - s, 1.0,
                          np.where(j > CHARGE_OFF_MISSES, np.nan_to_num(later / np.where(now > 0, now, 1.0)), 0.0))
     weight = ratio * (1.0 + i) ** -j.astype(np.float64) * (1.0 if lifetime else _within(s, j))
-    return lgd[:, None, None] * np.einsum("...sj,rslj->...rsl", p_co, weight)
+    return lgd[:, None, None] * np.einsum("...rsj,rslj->...rsl", p_co, weight)
 
 
 def statement_paid(revolver_pay_share: float, min_payment_share: float) -> np.ndarray:
@@ -268,6 +270,15 @@ def fraud_posterior(hazard_q: np.ndarray, fraud: np.ndarray, roll_rates) -> np.n
         return np.nan_to_num(fraud / (fraud + (1.0 - fraud) * honest))
 
 
+def prepay_rates(rates: np.ndarray, behaviour, prepays: bool) -> np.ndarray:
+    """The monthly prepayment rate of a current loan at each monthly effective rate of `rates`, as the
+    kernel draws it (prepayment.price_scale); 0 for a product that does not prepay."""
+    if not prepays:
+        return np.zeros(len(rates))
+    return behaviour.prepay_monthly * np.array([price_scale(r, behaviour.prepay_price_sensitivity,
+                                                            behaviour.prepay_reference_apr) for r in rates])
+
+
 def factor_nodes(z: np.ndarray) -> np.ndarray:
     """Point-in-time nodes: every Z_STEP from below the least to above the greatest factor value."""
     lo = math.floor(float(z.min()) / Z_STEP) * Z_STEP if z.size else 0.0
@@ -297,9 +308,10 @@ def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
     # Loans and purchases: a chain as long as the longest schedule's last charge-off.
     months = max(max_left + CHARGE_OFF_MISSES, TWELVE_MONTHS)
     for product in scheduled:
-        terms_of = getattr(sc.products, PRODUCTS[product])
-        prepay = np.full(bands, beh.prepay_monthly if terms_of.prepayment else 0.0)
-        p_co = charge_off_probabilities(q[product], prepay, factor, beh.roll_rates, prepay_sensitivity, months, **kw)
+        prepay = prepay_rates(rates, beh, getattr(sc.products, PRODUCTS[product]).prepayment)
+        p_co = charge_off_probabilities(np.repeat(q[product], len(rates)), np.tile(prepay, bands), factor,
+                                        beh.roll_rates, prepay_sensitivity, months, **kw)
+        p_co = np.moveaxis(p_co.reshape((bands, len(rates)) + p_co.shape[1:]), 1, 2)   # band, node, rate, ...
         for method in range(len(METHODS)):
             table[product, method, ..., :N_STATES, :max_left + 1] = np.moveaxis(
                 loan_ecl(p_co, method, rates, lgd, max_left), 1, 2)

@@ -54,7 +54,8 @@ ACCOUNT_DTYPES = {
 # Scenario parameters the kernel reads (scalars and small per-product arrays).
 Terms = namedtuple("Terms", [
     "seed", "sqrt_rho", "sqrt_rho_b", "inv_sqrt_idio", "funding_rate", "recovery_share",
-    "recovery_lag", "penalty_rate", "late_fee", "prepayment", "revolver_pay_share",
+    "recovery_lag", "penalty_rate", "late_fee", "prepayment", "prepay_price_sensitivity", "prepay_reference_apr",
+    "revolver_pay_share",
     # A line's terms, by product code (0 for other kinds); the bill instalments [product, tenor] as
     # policy.bill_instalment_terms pads them, `conversion_tenors_offered` of each row on offer.
     "min_payment_share", "min_payment_floor", "conversion_rate", "min_conversion",
@@ -106,7 +107,9 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
         inv_sqrt_idio=inv_sqrt_idio,
         funding_rate=monthly_rate(sc.funding.cost_of_funds),
         recovery_share=risk.recovery_share(beh), recovery_lag=np.int64(beh.recovery_lag_months),
-        penalty_rate=penalty, late_fee=late_fee, prepayment=prepayment, revolver_pay_share=beh.revolver_pay_share,
+        penalty_rate=penalty, late_fee=late_fee, prepayment=prepayment,
+        prepay_price_sensitivity=beh.prepay_price_sensitivity, prepay_reference_apr=beh.prepay_reference_apr,
+        revolver_pay_share=beh.revolver_pay_share,
         min_payment_share=line("min_payment_share"), min_payment_floor=to_cents(line("min_payment_floor")),
         conversion_rate=conversion_rate, min_conversion=to_cents(line("min_conversion")),
         conversion_tenors=bill["tenors"], conversion_fee_rate=bill["fee_rate"],
