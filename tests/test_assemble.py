@@ -66,7 +66,7 @@ def swept(tmp_path_factory):
 
 def capital(out: dict) -> tuple[np.ndarray, np.ndarray]:
     """The capital year's (loss, pre-tax income) of the book from path_series' capital_lines."""
-    year = {name: out["capital_lines"][..., j] for j, name in enumerate(pnl.CAPITAL_LINES)}
+    year = {name: out["capital_lines"][..., j] for j, name in enumerate(pnl.PNL_FLOWS)}
     return year["charged_off"] - year["recovered"], pnl.pretax_income(year)
 
 
@@ -173,7 +173,7 @@ def test_series_shapes_follow_the_horizon_and_products_not_bands(scenario_file, 
         "path_month_dpd30_balance", "path_month_dpd90_balance", "capital_lines"}
     assert set(shapes) - {"capital_lines"} <= set(assemble.DESCRIPTIONS)     # the capital year's lines become
     for name, shape in shapes.items():                                         # capital_loss and _profit
-        expected = (horizon, len(PRODUCTS)) if name.startswith("path_month") else (len(PRODUCTS), len(pnl.CAPITAL_LINES))
+        expected = (horizon, len(PRODUCTS)) if name.startswith("path_month") else (len(PRODUCTS), len(pnl.PNL_FLOWS))
         assert shape == expected, name
 
 

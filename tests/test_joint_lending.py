@@ -35,7 +35,7 @@ def flows() -> dict[str, np.ndarray]:
 def test_the_platform_view_by_hand():
     x = flows()
     s, fee = np.array([0.3, 0.5, 0.2]), np.array([0.18, 0.1, 0.0])
-    out = joint_lending.platform(x, s, s, fee)
+    out = joint_lending.platform(x, joint_lending.Shares(s, s, fee))
     np.testing.assert_allclose(out["interest_income"], [30.0, 100.0, 0.0])
     np.testing.assert_allclose(out["funding_cost"], [18.0, 40.0, 4.0])
     np.testing.assert_allclose(out["charged_off"], [21.0, 45.0, 2.0])
@@ -51,7 +51,7 @@ def test_the_platform_view_by_hand():
 def test_a_guarantee_puts_every_loss_on_the_platform():
     x = flows()
     s = np.array([0.3, 0.3, 0.3])
-    out = joint_lending.platform(x, s, np.ones(3), np.zeros(3))
+    out = joint_lending.platform(x, joint_lending.Shares(s, np.ones(3), np.zeros(3)))
     for name in ("charged_off", "recovered", "allowance_originated", "allowance_used"):
         np.testing.assert_array_equal(out[name], x[name])
     np.testing.assert_allclose(out["funding_cost"], 0.3 * x["funding_cost"])
@@ -59,7 +59,7 @@ def test_a_guarantee_puts_every_loss_on_the_platform():
 
 def test_a_platform_that_funds_all_is_the_book():
     x = flows()
-    out = joint_lending.platform(x, np.ones(3), np.ones(3), np.full(3, 0.18))
+    out = joint_lending.platform(x, joint_lending.Shares(np.ones(3), np.ones(3), np.full(3, 0.18)))
     book = joint_lending.book(x)
     assert out.keys() == book.keys()
     for name in out:

@@ -79,10 +79,15 @@ def roll_and_cure(moves: pd.DataFrame) -> tuple[list[Estimate], list[Estimate]]:
     return rolls, cures
 
 
+def current_loans(moves: pd.DataFrame) -> pd.DataFrame:
+    """The account-months of current loans, of the products whose loans prepay in the tape."""
+    prepaying = moves.loc[moves["next_prepaid"].astype(bool), "product"].unique()
+    return moves[(moves["status"] == STATES[0]) & moves["product"].isin(prepaying)]
+
+
 def prepayment(moves: pd.DataFrame) -> Estimate:
     """The monthly prepayment rate of current loans, of the products whose loans prepay in the tape."""
-    prepaying = moves.loc[moves["next_prepaid"].astype(bool), "product"].unique()
-    current = moves[(moves["status"] == STATES[0]) & moves["product"].isin(prepaying)]
+    current = current_loans(moves)
     return binomial(int(current["next_prepaid"].astype(bool).sum()), len(current))
 
 
@@ -91,8 +96,7 @@ def prepayment_by_price(moves: pd.DataFrame, reference_apr: float) -> tuple[Esti
     fit of P(prepaid next month | current, APR a) = p0 x 2 / (1 + exp(-k (a - reference))) to the
     current loans of the products that prepay, with errors from the Fisher information; None when the
     tape has no APRs or they do not vary."""
-    prepaying = moves.loc[moves["next_prepaid"].astype(bool), "product"].unique()
-    current = moves[(moves["status"] == STATES[0]) & moves["product"].isin(prepaying)]
+    current = current_loans(moves)
     if "apr" not in current or len(current) == 0 or float(current["apr"].std()) < 1e-6:
         return None
     gap = current["apr"].to_numpy(dtype=np.float64) - reference_apr

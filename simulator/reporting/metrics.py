@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..codes import ACCOUNTING, COSTS, DPD30, DPD90, REVENUE, STATES
-from ..results.pnl import allowance_change, credit_loss_expense, pretax_income, revenue
+from ..codes import COSTS, DPD30, DPD90, REVENUE, STATES
+from ..results.pnl import PNL_FLOWS, allowance_change, credit_loss_expense, pretax_income, revenue
 from ..results.dataset import delinquency_ratio, run_name, steady_months, swept, sweep_names
 from ..model.tail import path_mean, path_sum
 
@@ -165,8 +165,7 @@ def yields(ds: xr.Dataset) -> xr.Dataset:
     balance (over months and paths); revenue = interest + fees + penalty + merchant discount; flows
     are means over paths."""
     horizon = ds.sizes["month"]
-    names = list(REVENUE) + ["funding_cost", "charged_off", "recovered"] + list(ACCOUNTING)
-    sums = path_mean(ds[names].sum(("month", "score_band")), ds.get("path_weight"))
+    sums = path_mean(ds[list(PNL_FLOWS)].sum(("month", "score_band")), ds.get("path_weight"))
     revenue_ = _with_total(revenue(sums))
     expense = _with_total(credit_loss_expense(sums))
     funding = _with_total(sums["funding_cost"])
@@ -186,8 +185,7 @@ def pnl_waterfall(ds: xr.Dataset) -> xr.DataArray:
     """The portfolio P&L over the horizon, mean over paths, as steps (dimension `step`): income lines
     positive; funding cost, net charge-offs, the allowance's change (its build) and operating costs
     negative; and pre-tax income, the sum of the others."""
-    names = list(REVENUE) + ["funding_cost", "charged_off", "recovered"] + list(ACCOUNTING)
-    sums = path_mean(ds[names].sum(("month", "product", "score_band")), ds.get("path_weight"))
+    sums = path_mean(ds[list(PNL_FLOWS)].sum(("month", "product", "score_band")), ds.get("path_weight"))
     steps = [sums[name] for name in REVENUE] + [-sums["funding_cost"], -(sums["charged_off"] - sums["recovered"]),
                                                 -allowance_change(sums)] + [-sums[name] for name in COSTS]
     steps.append(pretax_income(sums))

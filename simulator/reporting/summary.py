@@ -88,18 +88,11 @@ def _mean_ratio(ds: xr.Dataset, worst_from: str, months: slice) -> float:
 def headline(ds: xr.Dataset) -> dict[str, float]:
     """Headline figures of one cell: means over paths; delinquency ratios over the steady months
     with a balance; the P&L and capital of the whole book, and of the platform (PLATFORM)."""
-    platform = _view(ds.sel(view="platform"))
-    return _view(ds.sel(view="book")) | {f"platform_{key}": platform[key] for key in PLATFORM}
-
-
-def _view(ds: xr.Dataset) -> dict[str, float]:
-    """Headline figures of one cell in one view."""
-    months = steady_months(ds)
-    dpd30 = delinquency_ratio(ds, "M2")
-    top = ds["quantile"].values[-1]
-    pnl = ds["pnl"].sel(pnl_product="total")
-    yields = ds["pnl_yield"].sel(pnl_product="total")
-    end = allowance(ds).isel(month=-1)
+    book = ds.sel(view="book")
+    months = steady_months(book)
+    dpd30 = delinquency_ratio(book, "M2")
+    end = allowance(book).isel(month=-1)
+    platform = _of_view(ds.sel(view="platform"))
     return {
         "applicants": float(ds["applicants"].sum()),
         "approved_applicants": float(ds["approved_applicants"].sum()),
@@ -114,22 +107,32 @@ def _view(ds: xr.Dataset) -> dict[str, float]:
         "revenue_given_up": float(ds["revenue_given_up"].sum(skipna=True)),
         "accounts_originated": float(ds["takeups"].sum()),
         "originated": float(path_mean(ds["originated"].sum(("month", "product", "score_band")), ds.get("path_weight"))),
-        "dpd30_ratio": _mean_ratio(ds, "M2", months),
+        "dpd30_ratio": _mean_ratio(book, "M2", months),
         "dpd30_peak": float(path_mean(dpd30, ds.get("path_weight")).max()),
-        "dpd90_ratio": _mean_ratio(ds, "M4", months),
+        "dpd90_ratio": _mean_ratio(book, "M4", months),
         "charged_off": float(path_mean(ds["charged_off"].sum(("month", "product", "score_band")), ds.get("path_weight"))),
         "fraud_share": _ratio(*(path_mean(ds[name].sum(("month", "product", "score_band")), ds.get("path_weight"))
                                 for name in ("fraud_charged_off", "charged_off"))),
-        "revenue": float(pnl.sel(pnl_line="revenue")),
-        "merchant_fee_income": float(pnl.sel(pnl_line="merchant_fee_income")),
-        "service_fee_income": float(pnl.sel(pnl_line="service_fee_income")),
-        "net_revenue": float(pnl.sel(pnl_line="net_revenue")),
-        "credit_loss_expense": float(pnl.sel(pnl_line="credit_loss_expense")),
-        "operating_costs": float(pnl.sel(pnl_line="operating_costs")),
-        "pretax_income": float(pnl.sel(pnl_line="pretax_income")),
         "allowance": float(end["allowance"].sel(stage="total")),
         "coverage": float(end["coverage"].sel(stage="total")),
         "stage_3_coverage": float(end["coverage"].sel(stage="stage_3")),
+        **_of_view(book),
+        **{f"platform_{key}": platform[key] for key in PLATFORM},
+        "paths": float(ds.sizes["path"]),
+        "tail_level": float(ds["quantile"].values[-1]),
+    }
+
+
+def _of_view(ds: xr.Dataset) -> dict[str, float]:
+    """The headline figures that have a view (the P&L and capital), of `ds` selected to one view;
+    tail_paths and capital_tail_paths are not rows: how many paths the tail figures rest on (`shown`)."""
+    top = ds["quantile"].values[-1]
+    pnl = ds["pnl"].sel(pnl_product="total")
+    yields = ds["pnl_yield"].sel(pnl_product="total")
+    lines = ("revenue", "merchant_fee_income", "service_fee_income", "net_revenue", "credit_loss_expense",
+             "operating_costs", "pretax_income")
+    return {
+        **{name: float(pnl.sel(pnl_line=name)) for name in lines},
         "risk_adjusted_yield": float(yields.sel(pnl_yield_line="risk_adjusted_yield")),
         "return_on_assets": float(yields.sel(pnl_yield_line="return_on_assets")),
         "expected_loss": float(ds["expected_loss"]),
@@ -139,11 +142,8 @@ def _view(ds: xr.Dataset) -> dict[str, float]:
         "economic_capital": float(ds["economic_capital"]),
         "irb_capital": float(ds["irb_capital_total"]),
         "raroc": float(ds["raroc"]),
-        # Not rows: how many paths the tail figures rest on (see `shown`).
         "tail_paths": float(ds["tail_paths"].sel(quantile=top)),
         "capital_tail_paths": float(ds["economic_capital_tail_paths"]),
-        "paths": float(ds.sizes["path"]),
-        "tail_level": float(top),
     }
 
 

@@ -22,7 +22,7 @@ def path_series(sums: dict[str, np.ndarray], window: tuple[int, int, int]) -> di
     """What the tail needs of each path, from the kernel's integer sums with a leading path axis (a
     task's, or a run's): monthly totals by product in cents (loss, revenue, pre-tax income, allowance,
     balance, 30+ and 90+ balance) and the flows by product of the capital year (`capital_lines`,
-    pnl.CAPITAL_LINES last; `window` as tail.capital_window gives it). Linear in the sums, so tasks
+    pnl.PNL_FLOWS last; `window` as tail.capital_window gives it). Linear in the sums, so tasks
     add (in integers: the views' shares apply once they are summed, in `capital_year`)."""
     by_name = pnl.by_name(sums["flows"].sum(axis=3), sums["accounting"].sum(axis=3))   # (path, month, product)
     balance = sums["stocks"][..., BALANCE].sum(axis=3)      # (path, month, product, state)
@@ -36,17 +36,17 @@ def path_series(sums: dict[str, np.ndarray], window: tuple[int, int, int]) -> di
         "path_month_balance": balance.sum(axis=-1),
         "path_month_dpd30_balance": balance[..., DPD30:].sum(axis=-1),
         "path_month_dpd90_balance": balance[..., DPD90:].sum(axis=-1),
-        "capital_lines": np.stack([year[name] for name in pnl.CAPITAL_LINES], axis=-1),
+        "capital_lines": np.stack([year[name] for name in pnl.PNL_FLOWS], axis=-1),
     }
 
 
 def capital_year(lines: np.ndarray, shares: joint_lending.Shares) -> dict[str, np.ndarray]:
     """The capital year's loss (net charge-offs) and pre-tax income, (path, product) in cents, of the
-    book and of the platform (joint_lending), from its flows `lines` (path, product, CAPITAL_LINES)."""
-    flows = {name: lines[..., j] for j, name in enumerate(pnl.CAPITAL_LINES)}
+    book and of the platform (joint_lending), from its flows `lines` (path, product, PNL_FLOWS)."""
+    flows = {name: lines[..., j] for j, name in enumerate(pnl.PNL_FLOWS)}
     out = {}
     for view, prefix in zip(joint_lending.VIEWS, ("capital", "platform_capital")):
-        x = joint_lending.view(flows, view, shares.funded, shares.losses, shares.service_fee)
+        x = joint_lending.view(flows, view, shares)
         out[f"{prefix}_loss"] = x["charged_off"] - x["recovered"]
         out[f"{prefix}_profit"] = pnl.pretax_income(x)
     return out

@@ -10,6 +10,7 @@ accounts); the book view is the whole book as one lender, with no service fee.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -26,11 +27,12 @@ SERVICE_FEE = "service_fee_income"
 
 @dataclass(frozen=True)
 class Shares:
-    """Per product (codes.PRODUCTS order): the platform's share of the principal (`funded`), of the
-    credit losses (`losses`) and of the partners' interest and fee income paid as its service fee."""
-    funded: np.ndarray
-    losses: np.ndarray
-    service_fee: np.ndarray
+    """Per product (codes.PRODUCTS order, arrays; or DataArrays with a product dimension): the
+    platform's share of the principal (`funded`), of the credit losses (`losses`) and of the
+    partners' interest and fee income paid as its service fee."""
+    funded: Any
+    losses: Any
+    service_fee: Any
 
 
 def shares(funding: Funding) -> Shares:
@@ -45,20 +47,20 @@ def book(x: dict) -> dict:
     return {**x, SERVICE_FEE: 0.0 * x["interest_income"]}
 
 
-def platform(x: dict, funded, losses, service_fee) -> dict:
+def platform(x: dict, shares: Shares) -> dict:
     """The platform's flows of the book's flows `x` (a mapping with the product axis or dimension
-    last), given its shares by product (arrays, or DataArrays with a product dimension)."""
+    last), given its `shares`."""
     out = dict(x)
     for name in FUNDED:
-        out[name] = x[name] * funded
+        out[name] = x[name] * shares.funded
     for name in CREDIT_LOSSES:
         if name in x:
-            out[name] = x[name] * losses
-    partners = sum(x[name] for name in CREDIT_INCOME) * (1 - funded)
-    out[SERVICE_FEE] = service_fee * partners
+            out[name] = x[name] * shares.losses
+    partners = sum(x[name] for name in CREDIT_INCOME) * (1 - shares.funded)
+    out[SERVICE_FEE] = shares.service_fee * partners
     return out
 
 
-def view(x: dict, name: str, funded, losses, service_fee) -> dict:
+def view(x: dict, name: str, shares: Shares) -> dict:
     """The flows `x` in the view `name` (VIEWS)."""
-    return book(x) if name == "book" else platform(x, funded, losses, service_fee)
+    return book(x) if name == "book" else platform(x, shares)

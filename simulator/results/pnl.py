@@ -7,7 +7,7 @@ import xarray as xr
 
 import numpy as np
 
-from ..codes import (ACCOUNTING, COSTS, FLOWS, MONEY_FLOWS, PRODUCTS, REVENUE, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS,
+from ..codes import (ACCOUNTING, COSTS, FLOWS, PRODUCTS, REVENUE, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS,
                      V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_RECOVERED)
 from ..model.tail import path_mean
 from . import joint_lending
@@ -54,14 +54,13 @@ def by_name(flows: np.ndarray, accounting: np.ndarray) -> dict[str, np.ndarray]:
             | {name: accounting[..., j] for j, name in enumerate(ACCOUNTING)})
 
 
-# The capital year's flows that the P&L's formulas read, as `book_year` gives them.
-CAPITAL_LINES = tuple(name for name in MONEY_FLOWS if name in REVENUE + ("funding_cost", "charged_off", "recovered")) \
-    + ACCOUNTING
+# The flows the P&L's formulas read (of the kernel's FLOWS and ACCOUNTING).
+PNL_FLOWS = REVENUE + ("funding_cost", "charged_off", "recovered") + ACCOUNTING
 
 
 def book_year(flows: np.ndarray, accounting: np.ndarray, vintage_flows: np.ndarray, month: int, first: int,
               last: int) -> dict[str, np.ndarray]:
-    """The flows (CAPITAL_LINES, each (path, product), in cents) in months first .. last of the book
+    """The flows (PNL_FLOWS, each (path, product), in cents) in months first .. last of the book
     as it stands at the end of `month` (the accounts open then: the whole book's flows less those of
     the vintages originated after `month`), from the kernel's integer sums flows (path, month,
     product, band, FLOWS), accounting (path, month, product, band, ACCOUNTING) and vintage_flows
@@ -72,7 +71,7 @@ def book_year(flows: np.ndarray, accounting: np.ndarray, vintage_flows: np.ndarr
     platform's view (joint_lending) treat the lines of each of these groups alike."""
     months = slice(first - 1, last)
     window = by_name(flows[:, months].sum(axis=(1, 3)), accounting[:, months].sum(axis=(1, 3)))
-    window = {name: window[name].copy() for name in CAPITAL_LINES}
+    window = {name: window[name] for name in PNL_FLOWS}       # columns of arrays summed here
     for v in range(month, vintage_flows.shape[1]):       # vintage v + 1 > month: new business
         start = v + 1
         if start > last:
@@ -100,14 +99,13 @@ def profit_and_loss(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
     receivables (YIELD_LINES), in both views."""
     horizon = ds.sizes["month"]
     weights = ds.get("path_weight")
-    names = list(REVENUE) + ["funding_cost", "charged_off", "recovered"] + list(ACCOUNTING)
-    sums = path_mean(ds[names].sum(("month", "score_band")), weights)
+    sums = path_mean(ds[list(PNL_FLOWS)].sum(("month", "score_band")), weights)
     sums["balance"] = path_mean(ds["balance"].sum(("score_band", "state")).mean("month"), weights)
     sums["allowance"] = path_mean(ds["allowance"].isel(month=-1).sum(("score_band", "stage")), weights)
-    shares = ds["platform_share"], ds["platform_loss_share"], ds["service_fee_share"]
+    shares = joint_lending.Shares(ds["platform_share"], ds["platform_loss_share"], ds["service_fee_share"])
     tables, yields = [], []
     for view in VIEWS:
-        flows = joint_lending.view(dict(sums.data_vars), view, *shares)
+        flows = joint_lending.view(dict(sums.data_vars), view, shares)
         flows = {name: xr.concat([x, x.sum("product").expand_dims(product=["total"])], dim="product")
                  for name, x in flows.items()}
         table, rates = _lines(flows, horizon)
