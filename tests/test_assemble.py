@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.codes import (ACCOUNTING, ALLOWANCE, BALANCE, FLOWS, FUNNEL, N_STATES, PRODUCTS, STAGES, STATES,
+from simulator.codes import (ACCOUNTING, ALLOWANCE, BALANCE, DPD90, FLOWS, FUNNEL, N_STATES, PRODUCTS, STAGES, STATES,
                              V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_RECOVERED,
                              VINTAGE_FLOWS)
 from simulator.config.loader import LoadedScenario, load_scenario
@@ -44,6 +44,7 @@ def cell_sums(sc, n_paths: int, rng, weight=None) -> dict[str, np.ndarray]:
         "revenue_given_up": rng.uniform(0, 100, (products, bands)), "mean_apr": rng.uniform(0, 0.3, (products, bands)),
         "pool_pd": rng.uniform(0.01, 0.2, (products, bands)), "seasoned_pd": rng.uniform(0, 0.2, (products, bands)),
         "seasoned_fraud": rng.uniform(0, 0.05, (products, bands)),
+        "state_pd": np.sort(rng.uniform(0.01, 0.9, (products, bands, DPD90)), axis=-1),
         "path_weight": np.ones(n_paths) if weight is None else weight,
     }
 

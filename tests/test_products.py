@@ -119,6 +119,25 @@ def test_the_merchant_fee_is_a_share_of_each_purchase(tmp_path):
     assert drawn.sum() > 0 and flows[:, :, codes.MERCHANT_FEE].sum() == flows[:, HUABEI, codes.MERCHANT_FEE].sum()
 
 
+@pytest.mark.parametrize("factor", [0.0, 0.4])
+def test_a_first_miss_draws_the_loan_equivalent_factor_of_the_room(tmp_path, factor):
+    """Drawdown before default: a current line that misses draws loan_equivalent_factor of the room
+    under its limit (half up to the cent), a purchase with its merchant fee, billed at the month end."""
+    n, balance, limit = 4000, 1000.0, 4000.0
+    sc, out = run(tmp_path, lines(n, codes.MINIMUM_PAYER, limit=limit, spend=0.0, pd_12m=0.6, principal=balance),
+                  CALM + ["run.horizon_months=1", f"products.huabei.loan_equivalent_factor={factor}",
+                          "products.huabei.merchant_fee=0.01"], tape=True)
+    misses = int(out["rolls"][0, 0, HUABEI, :, 0].sum())
+    drawdown = half_up(factor * (math.floor(limit * 100 / (1.0 + LINE_RATE)) - balance * 100))
+    flows = out["flows"][0, 0, HUABEI].sum(axis=0)
+    assert 0.2 * n < misses < 0.8 * n
+    assert flows[codes.DRAWN] == misses * drawdown
+    assert flows[codes.MERCHANT_FEE] == misses * half_up(drawdown * 0.01)
+    balances = out["tape"].dense(codes.T_BALANCE)[:, 0]
+    missed = out["tape"].dense(codes.T_STATUS)[:, 0] == 1
+    assert missed.sum() == misses and np.all(balances[missed] == balance * 100 + drawdown)
+
+
 def test_bill_instalments_fee_and_principal_per_period(tmp_path):
     limit = 6000.0
     overrides = LINES + ["run.horizon_months=30", "products.huabei.conversion_rate=1.0",

@@ -215,12 +215,13 @@ def test_pretax_income_in_the_headline_and_raroc(run_with_book):
     assert float(ds["path_profit"].sum("product").mean()) == pytest.approx(line["pretax_income"])
 
 
-@pytest.mark.parametrize("payer, tolerance", [("transactor", 0.03), ("revolver", 0.03), ("minimum_payer", 0.15)])
+@pytest.mark.parametrize("payer, tolerance", [("transactor", 0.03), ("revolver", 0.03), ("minimum_payer", 0.06)])
 def test_line_ecl_follows_the_payer_types_balance(tmp_path, payer, tolerance):
     """A line's 12-month ECL from its payer type's expected balance (paid down as it pays, drawn as it
-    spends) against the simulated discounted loss of the defaults within 12 months, for identical
-    current lines: transactors and revolvers within 3%; minimum payers within 15% (their balance
-    saturates under the limit, which the linear balance path only approximates: docs/model.md 10)."""
+    spends under its limit, plus the drawdown at the first miss) against the simulated discounted loss
+    of the defaults within 12 months, for identical current lines: transactors and revolvers within 3%,
+    minimum payers within 6% (measured +0.7%, -1.4% and +3.9%: the recursion takes a month's spend at
+    the expected balance, and leaves out bill instalments; docs/model.md 10)."""
     n, paths, apr = 20_000, 24, 0.18
     sc = loaded_scenario(tmp_path, [f"run.paths={paths}", "run.horizon_months=18", *UNCORRELATED]).scenario
     accounts = terms.accounts(n, sc.behaviour.roll_rates, account_id=np.arange(n), product=HUABEI,

@@ -60,3 +60,63 @@ def test_pool_sums_are_bincounts_to_the_bit():
     with np.errstate(invalid="ignore"):
         expected = (np.bincount(cell, weights * values, 15) / np.bincount(cell, weights, 15)).reshape(3, 5)
     np.testing.assert_array_equal(risk._by_pool(pools, 5, values, weights), expected)
+
+
+def _chain_to_90(h: float, rolls: list[float], state: int, months: int = 12) -> float:
+    """P(M4 within `months`) from `state` by the monthly Markov chain written out: current misses at
+    h, Mk rolls at rolls[k - 1] else cures to current, M4 absorbs."""
+    p = [0.0] * 5
+    p[state] = 1.0
+    for _ in range(months):
+        p = [p[0] * (1 - h) + sum(p[k] * (1 - rolls[k - 1]) for k in (1, 2, 3)),
+             p[0] * h, p[1] * rolls[0], p[2] * rolls[1], p[4] + p[3] * rolls[2]]
+    return p[4]
+
+
+def test_state_pds_are_the_chain_from_each_performing_state():
+    """The IRB's one-year PD by state: current is the pool's pd_12m of accounts that are not fraud;
+    M1 .. M3 the chain from the state at the hazard that gives it (uncorrelated: a plain chain)."""
+    from simulator.model import hazard, terms
+
+    rolls = [0.4, 0.8, 0.9, 0.95, 0.96, 0.97]
+    accounts = terms.accounts(3, rolls, account_id=np.arange(3), product=[JIEBEI] * 3, principal=[1000.0, 3000.0, 500.0],
+                              pd_12m=[0.02, 0.06, 0.5], fraud=[False, False, True])
+    pds = risk.state_pds(accounts, 1, rolls, None)
+    honest = (1000 * 0.02 + 3000 * 0.06) / 4000
+    assert pds[JIEBEI, 0, 0] == pytest.approx(honest, rel=1e-12)
+    h = float(hazard.hazard_from_pd12(np.array([honest]), rolls)[0])
+    assert _chain_to_90(h, rolls, 0) == pytest.approx(honest, rel=1e-6)
+    for state in (1, 2, 3):
+        assert pds[JIEBEI, 0, state] == pytest.approx(_chain_to_90(h, rolls, state), rel=1e-12)
+    assert pds[JIEBEI, 0, 1] < pds[JIEBEI, 0, 2] < pds[JIEBEI, 0, 3] < 1.0
+    assert np.all(pds[PRODUCTS.index("huabei")] == 0.0)          # an empty pool
+
+
+def test_state_pds_under_the_factor_average_from_current_are_pd_12m(tmp_path):
+    """With the factor on, each state's PD is the same factor average as the hazard's solve: from
+    current it gives back the pool's pd_12m (to the solve's interpolation)."""
+    from conftest import loaded_scenario
+    from simulator.model import terms
+
+    sc = loaded_scenario(tmp_path, []).scenario
+    rolls, factor = sc.behaviour.roll_rates, sc.factor
+    assert factor.asset_correlation > 0 and factor.roll_correlation > 0
+    accounts = terms.accounts(1, rolls, account_id=np.arange(1), product=[JIEBEI], principal=[1000.0], pd_12m=[0.05])
+    pds = risk.state_pds(accounts, 1, rolls, factor)
+    from simulator.model import hazard
+    h = hazard.hazard_from_pd12(np.array([0.05]), rolls, factor)
+    assert float(hazard.pd12_from_hazard(h, rolls, factor, 0)[0]) == pytest.approx(0.05, rel=1e-3)
+    assert pds[JIEBEI, 0, 0] == 0.05
+    assert 0.05 < pds[JIEBEI, 0, 1] < pds[JIEBEI, 0, 2] < pds[JIEBEI, 0, 3] < 1.0
+
+
+def test_revolving_pools_take_their_own_pd_floor():
+    """Basel 3.1: a PD floor of 0.10% for qualifying revolving retail, 0.05% for other retail."""
+    from types import SimpleNamespace
+
+    capital = SimpleNamespace(pd_floor=0.0005, pd_floor_revolving=0.001, irb_revolving_correlation=0.04,
+                              irb_confidence=0.999)
+    got = risk.irb_capital(np.array([1e-6, 1e-6]), np.array([1.0, 1.0]), 0.5, np.array([True, False]), capital)
+    want = [risk.irb_capital_requirement(np.array(0.001), 0.5, np.array(0.04)),
+            risk.irb_capital_requirement(np.array(0.0005), 0.5, risk.other_retail_correlation(np.array(0.0005)))]
+    np.testing.assert_allclose(got, np.array(want, dtype=float), rtol=1e-12)

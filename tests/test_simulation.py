@@ -237,13 +237,14 @@ def test_cell_sums_join_totals_counts_pool_pd_and_weights(tmp_path):
     totals, counts = {"flows": np.arange(3)}, {"funnel": np.arange(4)}
     weight = np.array([0.5, 1.5])
     out = simulation.cell_sums(sc, accounts, counts, totals, weight)
-    assert {"flows", "funnel", "pool_pd", "seasoned_pd", "seasoned_fraud", "path_weight"} <= set(out)
+    assert {"flows", "funnel", "pool_pd", "state_pd", "seasoned_pd", "seasoned_fraud", "path_weight"} <= set(out)
     np.testing.assert_array_equal(out["flows"], np.arange(3))
     np.testing.assert_array_equal(out["funnel"], np.arange(4))
     np.testing.assert_array_equal(out["path_weight"], weight)
     pool = np.zeros((len(codes.PRODUCTS), terms.n_bands(sc)))
     pool[JIEBEI, 0] = (1000 * 0.02 + 3000 * 0.10) / 4000            # exposure-weighted
     np.testing.assert_allclose(out["pool_pd"], pool, rtol=1e-12)
+    np.testing.assert_allclose(out["state_pd"][..., 0], pool, rtol=1e-12)       # current: the pool's pd_12m
     summary = simulation.cell_sums(sc, accounts, counts, totals | {"series": {}}, weight)
     np.testing.assert_array_equal(summary["path_weight"], [1.0])   # the means are already weighted
 

@@ -134,7 +134,7 @@ def test_weights_average_one_and_are_bounded(scenario_file):
 def test_capital_year_and_irb_exposure_of_the_same_book(scenario_file):
     """The capital year is the book at month m and its loss and pre-tax income in months m+1 .. m+12:
     with no new business after m it is the whole book's; otherwise the whole book's less the later
-    vintages'. IRB capital is on the same book at month m: its performing balance plus line_ccf of
+    vintages'. IRB capital is on the same book at month m: its performing balance plus the loan-equivalent factor of
     the lines' undrawn limit."""
     from simulator.engine import simulation
 
@@ -146,7 +146,7 @@ def test_capital_year_and_irb_exposure_of_the_same_book(scenario_file):
     np.testing.assert_allclose(ds["capital_profit"], window["pretax_income"], atol=1e-6)
 
     ds = simulation.simulate(load_scenario(scenario_file(), [*base, "applicants.origination_months=20",
-                                                           "capital.month=5", "capital.line_ccf=0.25"]))
+                                                           "capital.month=5", "products.huabei.loan_equivalent_factor=0.25"]))
     assert ds.attrs["capital_window"] == "months 6 .. 17"
     window = ds.sel(month=slice(6, 17)).sum(("month", "score_band"))
     later = ds.sel(vintage=slice(6, None))

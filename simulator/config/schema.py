@@ -296,6 +296,7 @@ class Line(Section):
     spend_probability: Fraction
     attrition: Fraction
     merchant_fee: Annotated[float, Field(ge=0.0), _not_percent(0.2, "0.008")]
+    loan_equivalent_factor: Fraction
     penalty_daily_rate: DailyRate
     instalment_tenors: Annotated[list[Annotated[int, Field(ge=2, le=60)]], Field(min_length=1)]
     instalment_fees: list[PeriodFee]
@@ -462,10 +463,10 @@ class Capital(Section):
     economic_capital_level: Annotated[float, Field(gt=0.0, lt=1.0)]
     importance_quantile: float
     month: Annotated[int, Field(ge=0)]
-    line_ccf: Fraction
     irb_confidence: Annotated[float, Field(gt=0.0, lt=1.0)]
     irb_revolving_correlation: Annotated[float, Field(gt=0.0, lt=1.0)]
     pd_floor: Fraction
+    pd_floor_revolving: Fraction
 
     @model_validator(mode="after")
     def _check(self):

@@ -299,7 +299,9 @@ def cell_sums(sc: Scenario, accounts: Accounts, counts: dict[str, np.ndarray], t
     seasoned_pd, seasoned_fraud = risk.seasoned_pools(accounts, terms.n_bands(sc), sc.run.horizon_months)
     # Summary mode: the kernel's sums are already weighted means (one "path" of weight 1).
     weights = np.ones(1) if "series" in totals else path_weight
-    return totals | counts | {"pool_pd": risk.pool_pd(accounts, terms.n_bands(sc)), "seasoned_pd": seasoned_pd,
+    return totals | counts | {"pool_pd": risk.pool_pd(accounts, terms.n_bands(sc)),
+                              "state_pd": risk.state_pds(accounts, terms.n_bands(sc), sc.behaviour.roll_rates, sc.factor),
+                              "seasoned_pd": seasoned_pd,
                               "seasoned_fraud": seasoned_fraud, "path_weight": weights}
 
 

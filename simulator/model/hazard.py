@@ -46,10 +46,10 @@ def loadings(rho: float, rho_borrower: float = 0.0) -> tuple[float, float]:
     return math.sqrt(rho), 1.0 / math.sqrt(1.0 - rho - rho_borrower)
 
 
-def pd12_from_hazard(hazard: np.ndarray, roll_rates: np.ndarray, factor=None) -> np.ndarray:
+def pd12_from_hazard(hazard: np.ndarray, roll_rates: np.ndarray, factor=None, state: int = 0) -> np.ndarray:
     """pd_12m of accounts current at origination with baseline monthly hazard `hazard`: the
     probability of reaching M4 within 12 months on book, without prepayment (docs/model.md
-    section 4). Without a `factor` (a scenario's factor section), or with both its correlations 0,
+    section 4); with `state` 1 .. 3, of accounts in that state (M1 .. M3) now. Without a `factor` (a scenario's factor section), or with both its correlations 0,
     the Markov chain of the unconditional hazard and roll rates; otherwise the average over the
     stationary factor of the chain of the conditional hazards and roll rates (`CALIBRATION_PATHS`
     paths of PD_MONTHS months)."""
@@ -62,10 +62,10 @@ def pd12_from_hazard(hazard: np.ndarray, roll_rates: np.ndarray, factor=None) ->
         out = np.empty(hazard.size)
         with np.errstate(divide="ignore"):
             q = ndtri(hazard.ravel())
-        _pd12_over_paths(q, *loadings(rho), z, rolls, out)
+        _pd12_over_paths(q, *loadings(rho), z, rolls, np.int64(state), out)
         return out.reshape(hazard.shape)
     prob = np.zeros(hazard.shape + (DPD90 + 1,))
-    prob[..., 0] = 1.0
+    prob[..., state] = 1.0
     for _ in range(PD_MONTHS):
         new = np.zeros_like(prob)
         new[..., 0] = prob[..., 0] * (1 - hazard)
@@ -98,14 +98,16 @@ def stationary_factor(phi: float, paths: int = CALIBRATION_PATHS, months: int = 
 
 
 @nb.njit(cache=True, parallel=True)
-def _pd12_over_paths(q, sqrt_rho, inv_sqrt_idio, z, roll, out):
-    """out[j]: mean over paths of P(M4 within the months of z) for the hazard quantile q[j], the
-    hazard given z_t Phi((q - sqrt(R) z_t) / sqrt(1 - R)) and the roll rates M1->M2 .. M3->M4 given z_t."""
+def _pd12_over_paths(q, sqrt_rho, inv_sqrt_idio, z, roll, state, out):
+    """out[j]: mean over paths of P(M4 within the months of z) from `state` (current .. M3) for the
+    hazard quantile q[j], the hazard given z_t Phi((q - sqrt(R) z_t) / sqrt(1 - R)) and the roll rates
+    M1->M2 .. M3->M4 given z_t."""
     n_paths, months = z.shape
     for j in nb.prange(q.shape[0]):       # each grid point on its own: the same sums whatever the threads
         total = 0.0
         for p in range(n_paths):
-            s0, s1, s2, s3, s4 = 1.0, 0.0, 0.0, 0.0, 0.0
+            s0, s1, s2, s3, s4 = (1.0 if state == 0 else 0.0, 1.0 if state == 1 else 0.0,
+                                  1.0 if state == 2 else 0.0, 1.0 if state == 3 else 0.0, 0.0)
             for t in range(months):
                 h = conditional_hazard(q[j], z[p, t], sqrt_rho, inv_sqrt_idio)
                 r1, r2, r3 = roll[p, t, 0], roll[p, t, 1], roll[p, t, 2]

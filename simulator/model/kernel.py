@@ -8,8 +8,8 @@ so results do not depend on threads or block sizes.
 
 Order of events within a month (docs/model.md section 3) for an open account:
 revolving spend (current lines), prepayment (current loans), then a miss with the
-conditional hazard (current) or a roll with the conditional roll rate (Mk), else
-payment or cure. Charge-off from M6; recoveries follow over `recovery_lag` months. At each month
+conditional hazard (current: a line first draws its loan-equivalent factor of the room under
+its limit) or a roll with the conditional roll rate (Mk), else payment or cure. Charge-off from M6; recoveries follow over `recovery_lag` months. At each month
 end an open account books its expected-credit-loss allowance (read from provisions.EclTable), its
 stage and its operating costs.
 
@@ -38,7 +38,7 @@ from ..codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, A
 from .hazard import conditional_quantile, normal_cdf
 from .prepayment import price_scale
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
-from .provisions import NEVER_PAID, stage_of
+from .provisions import NEVER_PAID, line_exposure, stage_of
 from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, REPLAY_FRAUD, SPEND, draw,
                   draw_at, inverse_normal, month_key, stream, uniform)
 
@@ -399,16 +399,30 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
 
 
 @nb.njit(inline="always", cache=True)
-def _line_ecl(terms, lo, hi, w, spend_cap, z, row, balance, limit, r, spend_mean, leaving):
-    """A line's expected credit loss in cents (provisions.line_ecl): per unit of its balance, and per
-    unit of its mean spend (none once leaving; at most `spend_cap`, its provisions.spend_cap, of the room
-    under its limit); `row` is the table's state (provisions.NEVER_PAID + state for an account that never
-    paid); `lo`, `hi`, `w` its slices of the table (`_ecl_rows`)."""
-    spend = 0.0
-    if not leaving:
-        spend = min(float(spend_mean), spend_cap * math.floor(limit / (1.0 + r)))
-    return round_cents(balance * _ecl_rate(terms, lo, hi, w, z, row, 0)
-                       + spend * _ecl_rate(terms, lo, hi, w, z, row, 1))
+def _line_ecl(terms, lo, hi, w, z, row, state, prod, payer, balance, limit, r, spend_mean, leaving):
+    """A line's expected credit loss in cents (provisions.line_ecl): the table's columns k times the
+    exposure of a charge-off that ends 7 misses from month k, its expected balance then
+    (provisions.line_exposure: no spend once leaving) plus, if it has not left by then, the
+    loan-equivalent factor of the room left (none for the present run of misses of a delinquent line:
+    it drew at its first miss). `row` is the table's state (provisions.NEVER_PAID + state for an
+    account that never paid); `lo`, `hi`, `w` its slices of the table (`_ecl_rows`)."""
+    room = math.floor(limit / (1.0 + r))
+    kept = terms.line_kept[prod, payer]
+    transactor = payer == TRANSACTOR
+    mean = 0.0 if leaving else float(spend_mean)
+    stay = 0.0 if leaving else 1.0        # has not left by month k (a transactor owes only then: line_owes)
+    staying = expected = float(balance)
+    ecl = 0.0
+    for k in range(terms.line_window[1 if stage_of(state) > 0 else 0] + 1):
+        if k > 0:
+            stay *= 1.0 - terms.attrition[prod]
+            staying, expected = line_exposure(staying, expected, kept, terms.spend_probability[prod], stay, mean,
+                                              room, transactor)
+        exposure = expected
+        if k > 0 or state == 0:
+            exposure += terms.loan_equivalent[prod] * (1.0 if transactor and k > 0 else stay) * max(room - staying, 0.0)
+        ecl += exposure * _ecl_rate(terms, lo, hi, w, z, row, k)
+    return round_cents(ecl)
 
 
 @nb.njit(inline="always", cache=True)
@@ -436,11 +450,11 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     leaving = False                # stopped spending for good: closes once nothing is owed
     state = acc.state0[i]
     counted = False
-    spend_cap = terms.spend_cap[prod, payer]
     ecl = np.int64(0)              # the allowance at the last month end
     ecl_lo, ecl_hi, ecl_w = _ecl_rows(terms, prod, payer, bnd, eir)   # a line's rows by payer type
     if start <= 0:                 # an existing book's line: its allowance at the start (month 1's factor)
-        ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, spend_cap, z_p[0], state, balance, limit, r, spend_mean, False)
+        ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, z_p[0], state, state, prod, payer, balance, limit, r, spend_mean,
+                        False)
         out.opening_allowance[c, p, prod, bnd, stage_of(state)] += ecl
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
@@ -485,8 +499,15 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                     _charge_off(out, flows, af, c, p, prod, vintage, start, t, horizon, balance,
                                 interest_due + fees_due + penalty_due, ecl, owed, terms, taping, i, fraud)
                     break
+                drawdown = np.int64(0)
                 if state == 0:
-                    limit = max(balance, np.int64(math.floor(limit * (1.0 - terms.limit_cut[prod]))))
+                    # Drawdown before default: a first miss draws the loan-equivalent factor of the room
+                    # under the limit (a fraudster has drawn it all; a customer who left draws nothing),
+                    # billed at the month end; then the cut.
+                    room = np.int64(math.floor(limit / (1.0 + r))) - balance
+                    if room > 0 and not fraud and not leaving:
+                        drawdown = round_cents(room * terms.loan_equivalent[prod])
+                    limit = max(balance + drawdown, np.int64(math.floor(limit * (1.0 - terms.limit_cut[prod]))))
                 _move(transfers[ti], state, state + 1)
                 state += 1
                 months_current = 0
@@ -495,6 +516,11 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 fees_due += fee_due
                 # Revolving interest on the principal not overdue; the overdue principal bears penalty instead.
                 interest_due += round_cents((balance - plan_left - overdue) * r)
+                if drawdown > 0:
+                    fl[DRAWN] += drawdown
+                    balance += drawdown
+                    _earn(out, fl, MERCHANT_FEE, c, p, prod, vintage, t - start,
+                          round_cents(drawdown * terms.merchant_fee[prod]))
             else:
                 if state > 0:
                     cures[ti, state] += 1
@@ -551,7 +577,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             _tape(out, i, ti, state, balance, owed, paid_in, 0)
         before = ecl
         row = state + NEVER_PAID if start >= 1 and state == t - start else state   # missed every payment so far
-        ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, spend_cap, z_p[ti], row, balance, limit, r, spend_mean, leaving)
+        ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, z_p[ti], row, state, prod, payer, balance, limit, r, spend_mean,
+                        leaving)
         _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 

@@ -9,8 +9,9 @@ The ECL of an account is sum_j P(charged off in month j from now) x EAD_j x DF(j
   (through the cycle) or ones that start from the path's factor at the month end (point in time);
 - EAD_j: the balance when the account was last current: a charge-off in month j ends 7 misses in a
   row, so that was month j - 7 (a delinquent line is frozen). A loan's schedule fixes it (months left
-  L - j + 7); a line's expected balance follows its payer type's payments and its spend, drawing on
-  the undrawn limit (`line_ecl`);
+  L - j + 7); a line's expected balance follows its payer type's payments and its spend under its
+  limit (`line_exposure`), plus the loan-equivalent factor of the room left, which it draws at its
+  first miss (`line_ecl`);
 - DF(j) = (1 + i)^-j at the account's monthly effective rate i; r the recovery share (net of
   collection cost), rho the value at the charge-off of its recoveries spread over the lag;
 - over 12 months for stage 1 (a default, 90+, within 12 months: a charge-off within 15) and over
@@ -45,8 +46,8 @@ TWELVE_MONTHS = PD_MONTHS + TO_CHARGE_OFF   # a default within 12 months: a char
 
 # The kernel's ECL input: table[product, method, band, eir node, z node, state, months left], eir node k
 # at k x EIR_STEP, z node k at z0 + k x z_step (one node through the cycle). Loans: per unit of balance.
-# Lines: the method axis is the payer type and "months left" 0 is per unit of balance, 1 per unit of
-# spend a month (`line_ecl`).
+# Lines: the method axis is the payer type and "months left" k is per unit of the exposure of a
+# charge-off that ends 7 misses from month k (`line_ecl`).
 EclTable = namedtuple("EclTable", ["table", "inv_eir_step", "z0", "inv_z_step"])
 
 @nb.njit(cache=True, parallel=True)
@@ -172,43 +173,46 @@ def line_owes(line: Line, months: int) -> np.ndarray:
     return owes
 
 
-def line_ecl(p_co: np.ndarray, payer: int, rate: np.ndarray, lgd: np.ndarray, line: Line, paid: float,
-             life_months: int) -> np.ndarray:
-    """ECL of lines (terms `line`) of one payer type, which pays the share `paid` of a statement
-    (`statement_paid`), [..., rate, state, (per unit of balance, per unit of spend)], from
-    P[..., state, month], with `lgd` the share lost at each rate (`loss_given_charge_off`). The
-    charge-off in month j ends 7 misses from month k = max(0, j - 7) (a delinquent line is frozen),
-    with the balance E[B_k] = a^k B + S c_k then: a = 1 - the share of a
-    statement paid, c_k = sum_(m = 1 .. k) a^(k - m) p (1 - attrition)^m for a revolver or minimum
-    payer (the balance paid down as it pays, plus the month's spend with probability p while the
-    customer stays), and c_k = 1 for a transactor, who owes only when it spent (in `line_owes`) and then
-    owes that month's spend. S is the mean spend of a month that has spend, at most what keeps the payer
-    type's level balance within the limit (the kernel's `_line_ecl`). Lifetime is `life_months`,
+def line_ecl(p_co: np.ndarray, rate: np.ndarray, lgd: np.ndarray, life_months: int) -> np.ndarray:
+    """ECL of lines [..., rate, state, k] per unit of the exposure EAD_k of a charge-off that ends 7
+    misses from month k (k = 0: from now), from P[..., state, month] (the payer type's chain, with
+    `line_owes`), with `lgd` the share lost at each rate (`loss_given_charge_off`): a charge-off in
+    month j counts at k = max(0, j - 7) (a delinquent line is frozen), discounted j months. The kernel
+    sums the columns times its exposures (`line_exposure`). Lifetime is `life_months`,
     provisions.line_life_months (+ 3 to the charge-off)."""
     months = p_co.shape[-1]
     j = np.arange(1, months + 1)
     s = np.arange(N_STATES)[:, None]
     i = rate[:, None, None]
-    a = 1.0 - paid
-    k = np.maximum(j - CHARGE_OFF_MISSES, 0)
-    carried = a ** k
-    if payer == TRANSACTOR:
-        spent = (k >= 1).astype(np.float64)
-    else:
-        stay = line.spend_probability * (1.0 - line.attrition) ** np.arange(1, months + 1)
-        spent = np.array([sum(a ** (n - m) * stay[m - 1] for m in range(1, n + 1)) for n in k])
     life = np.where(j <= life_months + TO_CHARGE_OFF, 1.0, 0.0)
     weight = (1.0 + i) ** -j.astype(np.float64) * _within(s, j) * life
-    return lgd[:, None, None] * np.stack([np.einsum("...sj,rsj->...rs", p_co, weight * carried),
-                                          np.einsum("...sj,rsj->...rs", p_co, weight * spent)], axis=-1)
+    k = np.maximum(j - CHARGE_OFF_MISSES, 0)
+    onto = (k[:, None] == np.arange(k.max() + 1)[None, :]).astype(np.float64)
+    return lgd[:, None, None] * np.einsum("...sj,rsj,jk->...rsk", p_co, weight, onto)
 
 
-def spend_cap(revolver_pay_share: float, line: Line) -> np.ndarray:
-    """By payer type: the most a line's (terms `line`) spend a month S may count for, as a share of the
-    room under its limit: all of it for a transactor; for the others what keeps the level balance
-    p S / (share paid, `statement_paid`) within the limit."""
-    paid = statement_paid(revolver_pay_share, line.min_payment_share)
-    return np.where(np.arange(len(paid)) == TRANSACTOR, 1.0, paid / max(line.spend_probability, 1e-12))
+def line_window(life_months: int) -> np.ndarray:
+    """The last k of `line_ecl`'s columns that counts, for stage 1 (a charge-off within TWELVE_MONTHS)
+    and for stages 2 and 3 (within the line's life + 3)."""
+    return np.array([TWELVE_MONTHS - CHARGE_OFF_MISSES,
+                     max(life_months + TO_CHARGE_OFF, TWELVE_MONTHS) - CHARGE_OFF_MISSES], dtype=np.int64)
+
+
+@nb.njit(inline="always", cache=True)
+def line_exposure(staying, total, kept, active, stay, spend_mean, room, transactor):
+    """(C_k, E_k), a current line's expected balance k months on if it has not left by then, and
+    whether or not, from (C_(k-1), E_(k-1)) (docs/model.md section 10): a revolver or minimum payer
+    keeps the share `kept` of its statement and then, if it has not left (probability `stay`,
+    1 - attrition a month) and is active (probability `active`, spend_probability), spends
+    min(X, room - kept x C_(k-1)), X exponential with mean `spend_mean` (as the kernel draws it),
+    `room` the most its limit allows; a transactor, which owes only when it spent (`line_owes`),
+    owes that month's spend min(X, room)."""
+    if transactor:
+        spend = spend_mean * -math.expm1(-room / spend_mean) if spend_mean > 0.0 else 0.0
+        return spend, spend
+    carried = kept * staying
+    spend = spend_mean * -math.expm1(-max(room - carried, 0.0) / spend_mean) if spend_mean > 0.0 else 0.0
+    return carried + active * spend, kept * total + active * stay * spend
 
 
 @nb.njit(inline="always", cache=True)
@@ -301,9 +305,10 @@ def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
     prepay_sensitivity = sc.macro.prepay_in_force()
     lgd = loss_given_charge_off(sc.behaviour, rates)
     q, fraud = pool_hazards(accounts, bands, beh.roll_rates, factor)
-    table = np.zeros((len(PRODUCTS), max(len(METHODS), len(PAYER_TYPES)), bands, len(rates), len(nodes),
-                      NEVER_PAID + N_STATES, max(2, max_left + 1)))
     lines = [product for product in range(len(PRODUCTS)) if KIND[product] == LINE]
+    line_last = int(line_window(sc.provisions.line_life_months)[1]) if lines else 0
+    table = np.zeros((len(PRODUCTS), max(len(METHODS), len(PAYER_TYPES)), bands, len(rates), len(nodes),
+                      NEVER_PAID + N_STATES, max(line_last, max_left) + 1))
     scheduled = [product for product in range(len(PRODUCTS)) if KIND[product] != LINE]
     # Loans and purchases: a chain as long as the longest schedule's last charge-off.
     months = max(max_left + CHARGE_OFF_MISSES, TWELVE_MONTHS)
@@ -320,20 +325,19 @@ def ecl_table(sc: Scenario, accounts, bands: int, z: np.ndarray) -> EclTable:
     for product in lines:
         line = getattr(sc.products, PRODUCTS[product])
         owes = np.tile(line_owes(line, months), (bands, 1))
-        paid = statement_paid(beh.revolver_pay_share, line.min_payment_share)
         p_co = charge_off_probabilities(np.repeat(q[product], len(PAYER_TYPES)), np.zeros(bands * len(PAYER_TYPES)),
                                         factor, beh.roll_rates, prepay_sensitivity, months, owes=owes, **kw)
         p_co = p_co.reshape(bands, len(PAYER_TYPES), len(nodes), N_STATES, months)
         for payer in range(len(PAYER_TYPES)):       # a line's method axis holds its payer type
-            table[product, payer, ..., :N_STATES, :2] = np.moveaxis(
-                line_ecl(p_co[:, payer], payer, rates, lgd, line, paid[payer], sc.provisions.line_life_months), 1, 2)
+            table[product, payer, ..., :N_STATES, :line_last + 1] = np.moveaxis(
+                line_ecl(p_co[:, payer], rates, lgd, sc.provisions.line_life_months), 1, 2)
     # A new account that has missed every payment since origination may be a first-party fraudster, who
     # is charged off 7 - s months on with its balance as it stands (it never pays): a mixture.
     s = np.arange(N_STATES)
     lost = lgd[:, None] * (1.0 + rates[:, None]) ** -(CHARGE_OFF_MISSES - s)
     w = fraud_posterior(q, fraud, np.asarray(beh.roll_rates))[:, None, :, None, None, :]
     table[..., NEVER_PAID:, :] = (1.0 - w[..., None]) * table[..., :N_STATES, :]
-    table[..., NEVER_PAID:, 0] += w * lost[:, None, :]     # per unit of balance (a line's spend adds none)
+    table[..., NEVER_PAID:, 0] += w * lost[:, None, :]     # per unit of balance (a line's: of EAD_0)
     for product in scheduled:
         table[product, ..., NEVER_PAID:, 1:] += (w[product] * lost[:, None, :])[..., None]
     return EclTable(table=table, inv_eir_step=1.0 / EIR_STEP, z0=float(nodes[0]), inv_z_step=1.0 / Z_STEP)

@@ -11,11 +11,11 @@ import numpy as np
 import xarray as xr
 from scipy.stats import norm
 
-from . import tail
-from ..codes import LINE, PD_MONTHS, PRODUCTS, PRODUCT_KIND
+from . import hazard, tail
+from ..codes import DPD90, LINE, PD_MONTHS, PRODUCTS, PRODUCT_KIND
 
 if TYPE_CHECKING:
-    from ..config.schema import Behaviour, Capital
+    from ..config.schema import Behaviour, Capital, Factor
 
 
 def recovery_share(behaviour: Behaviour) -> float:
@@ -76,6 +76,19 @@ def pool_pd_and_fraud(accounts, n_bands: int, owed: np.ndarray) -> tuple[np.ndar
     return honest, np.nan_to_num(_by_pool(accounts, n_bands, accounts.fraud.astype(np.float64), new))
 
 
+def state_pds(accounts, n_bands: int, roll_rates: list[float], factor: Factor) -> np.ndarray:
+    """pd[product, band, s] for s = current .. M3: the one-year PD through the cycle of a pool's
+    performing account in state s (the probability of reaching 90+ within 12 months), at the hazard
+    that gives the pool's exposure-weighted pd_12m of the accounts that are not first-party fraud (the
+    kernel's hazards are solved so, under `roll_rates` and the factor settings `factor`): the pool's
+    pd_12m for current, the Markov chain from the state for M1 .. M3. 0 for an empty pool."""
+    weight = np.where(accounts.fraud, 0.0, _exposure(accounts))
+    honest = np.nan_to_num(_by_pool(accounts, n_bands, accounts.pd_12m, weight))
+    h = hazard.hazard_from_pd12(honest, roll_rates, factor)
+    out = np.stack([honest] + [hazard.pd12_from_hazard(h, roll_rates, factor, s) for s in range(1, DPD90)], axis=-1)
+    return np.where(honest[..., None] > 0, out, 0.0)
+
+
 def seasoned_pools(accounts, n_bands: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """Of the accounts originated early enough to be observed for 12 months on book (as the kernel's
     realised 12-month bad rate counts them), by (product, band): the mean PD by account (fraud at 1),
@@ -102,8 +115,9 @@ def irb_capital_requirement(pd: np.ndarray, lgd: float, correlation: np.ndarray,
 def irb_capital(pool_pd: np.ndarray, exposure: np.ndarray, lgd: float, revolving: np.ndarray,
                 capital: Capital) -> np.ndarray:
     """Basel IRB capital of pools (same shape as pool_pd): K(PD, LGD, R) x EAD, with R the revolving
-    correlation for revolving pools and the other-retail formula for the rest; PD floored."""
-    pd = np.maximum(pool_pd, capital.pd_floor)
+    correlation for revolving pools and the other-retail formula for the rest; PD floored (revolving
+    pools at their own floor)."""
+    pd = np.maximum(pool_pd, np.where(revolving, capital.pd_floor_revolving, capital.pd_floor))
     r = np.where(revolving, capital.irb_revolving_correlation, other_retail_correlation(pd))
     return irb_capital_requirement(pd, lgd, r, capital.irb_confidence) * exposure
 

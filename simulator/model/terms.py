@@ -21,7 +21,7 @@ from . import hazard, risk, tail
 from ..codes import (ACCOUNTING, EQUAL_INSTALLMENT, FLOWS, KIND, LINE, LOAN, N_STATES, PAYER_TYPES, PRODUCTS,
                      PRODUCT_KIND, STAGES, VINTAGE_FLOWS)
 from .products import level_payment, plan_rates
-from .provisions import EclTable, spend_cap
+from .provisions import EclTable, line_window, statement_paid
 from ..units import annual_rate, monthly_rate, share_of_cents, to_cents
 
 if TYPE_CHECKING:
@@ -61,7 +61,10 @@ Terms = namedtuple("Terms", [
     "min_payment_share", "min_payment_floor", "conversion_rate", "min_conversion",
     "conversion_tenors", "conversion_fee_rate", "conversion_cum_shares", "conversion_tenors_offered",
     "limit_cut", "limit_raise", "raise_after", "spend_probability", "attrition", "merchant_fee",
-    "spend_cap",     # [product, payer type]: the most a line's mean spend counts for in its ECL (provisions.spend_cap)
+    "loan_equivalent",   # by product: the share of a line's room it draws at its first miss
+    # A line's ECL exposure path (provisions.line_exposure): the share of a statement each payer type keeps
+    # [product, payer type], the last k of the table's columns by stage > 0.
+    "line_kept", "line_window",
     "acquisition_cost", "servicing_cost", "collection_cost",   # cents by product
     "ecl", "ecl_inv_eir_step", "ecl_z0", "ecl_inv_z_step",    # provisions.EclTable
     "kind",          # by product code: its kind (codes.KIND), an array: a global tuple would be frozen into
@@ -98,9 +101,10 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
 
     # No tenor on offer: no conversion.
     conversion_rate = np.where(bill["offered"] > 0, line("conversion_rate"), 0.0)
-    spend_caps = np.zeros((len(PRODUCTS), len(PAYER_TYPES)))
+    window = line_window(sc.provisions.line_life_months)
+    kept = np.zeros((len(PRODUCTS), len(PAYER_TYPES)))
     for p in np.flatnonzero(PRODUCT_KIND == LINE):
-        spend_caps[p] = spend_cap(beh.revolver_pay_share, sections[p])
+        kept[p] = 1.0 - statement_paid(beh.revolver_pay_share, sections[p].min_payment_share)
     sqrt_rho, inv_sqrt_idio = hazard.loadings(fac.asset_correlation, fac.borrower_correlation)
     return Terms(
         seed=np.int64(sc.run.seed), sqrt_rho=sqrt_rho, sqrt_rho_b=math.sqrt(fac.borrower_correlation),
@@ -116,7 +120,8 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
         conversion_cum_shares=bill["cum_shares"], conversion_tenors_offered=bill["offered"],
         limit_cut=line("limit_cut_on_miss"), limit_raise=line("limit_raise"),
         raise_after=line("raise_after_months").astype(np.int64),
-        spend_probability=line("spend_probability"), attrition=line("attrition"), merchant_fee=line("merchant_fee"), spend_cap=spend_caps,
+        spend_probability=line("spend_probability"), attrition=line("attrition"), merchant_fee=line("merchant_fee"),
+        loan_equivalent=line("loan_equivalent_factor"), line_kept=kept, line_window=window,
         acquisition_cost=by_product_cents(sc.costs.acquisition), servicing_cost=by_product_cents(sc.costs.servicing),
         collection_cost=by_product_cents(sc.costs.collection),
         ecl=ecl.table, ecl_inv_eir_step=ecl.inv_eir_step, ecl_z0=ecl.z0, ecl_inv_z_step=ecl.inv_z_step,

@@ -48,7 +48,7 @@ ROWS = {
     "var_top": ("capital year: VaR (yuan)", "VaR", "{:,.0f}"),
     "es_top": ("capital year: expected shortfall (yuan)", "ES", "{:,.0f}"),
     "economic_capital": ("economic capital: VaR - expected loss (yuan)", "econ. capital", "{:,.0f}"),
-    "irb_capital": ("IRB capital, same book and month (yuan)", "IRB capital", "{:,.0f}"),
+    "irb_capital": ("IRB capital at the one-year PD, same book and month (yuan)", "IRB capital", "{:,.0f}"),
     "raroc": ("RAROC: the year's pre-tax income / economic capital", "RAROC", "{:.1%}"),
     "platform_revenue": ("platform: revenue, with the partners' service fee (yuan)", "pf revenue", "{:,.0f}"),
     "platform_service_fee_income": ("platform: of which service fee from partner banks (yuan)", "pf svc fee",

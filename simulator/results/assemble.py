@@ -134,12 +134,14 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     month, first, last = window
     data["line_limit"] = (("path", "month", "score_band"), sums["line_limits"].sum(axis=2) / CENTS)
     # IRB capital of the same book on the same date.
-    exposure = capital.irb_exposure(stocks, opening, sums["line_limits"], month, sc.capital.line_ccf, sums["path_weight"])
+    exposure = capital.irb_exposure(stocks, opening, sums["line_limits"], month,
+                                    terms.of_kind(sc.products, "loan_equivalent_factor", LINE), sums["path_weight"])
     revolving = (PRODUCT_KIND == LINE)[:, None]
     data["irb_exposure"] = (("product", "score_band"), exposure)
+    pd = capital.irb_pd(stocks, opening, month, sums["state_pd"], sums["pool_pd"], sums["path_weight"])
+    data["irb_pd"] = (("product", "score_band"), pd)
     data["irb_capital"] = (("product", "score_band"),
-                           risk.irb_capital(sums["pool_pd"], exposure, risk.loss_given_default(sc.behaviour),
-                                            revolving, sc.capital))
+                           risk.irb_capital(pd, exposure, risk.loss_given_default(sc.behaviour), revolving, sc.capital))
     vintages = sums["vintage_stocks"]
     vcube = ("path", "vintage", "months_on_book", "product")
     vbalance = vintages[..., BALANCE] / CENTS

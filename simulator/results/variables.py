@@ -88,14 +88,17 @@ DESCRIPTIONS = {
                         "default and prepayment; not estimated for lines (NaN)",
     "accounts_seasoned_12m": "accounts originated with 12 months on book inside the horizon",
     "bads_12m": "of accounts_seasoned_12m, those that reached 90+ within 12 months on book",
-    "pd_12m": "exposure-weighted PD of the pool's accounts at origination, first-party fraud at PD 1 (the IRB pool PD)",
+    "pd_12m": "exposure-weighted PD of the pool's accounts at origination, first-party fraud at PD 1",
+    "irb_pd": "the IRB pool PD: the one-year PD through the cycle of the pool's performing book at the end of the "
+              "capital month, each state's (current: the pool's pd_12m of accounts that are not fraud; M1 .. M3: "
+              "the Markov chain from the state) weighted by its balance, mean over paths",
     "pd_12m_seasoned": "mean PD by account (first-party fraud at 1) of the accounts originated with 12 months on "
                        "book inside the horizon: what bads_12m / accounts_seasoned_12m estimates",
     "fraud_seasoned": "share of the accounts originated with 12 months on book inside the horizon that are "
                       "first-party fraud",
     "irb_capital": "Basel IRB capital of the pool: K(PD, LGD, R) x irb_exposure, on the capital month",
     "irb_exposure": "the pool's exposure at the end of the capital month, mean over paths: its performing balance "
-                    "(current .. M3; 90+ is in default) and, for lines, capital.line_ccf x their undrawn limit",
+                    "(current .. M3; 90+ is in default) and, for lines, their loan_equivalent_factor x their undrawn limit",
     "line_limit": "limits of open lines current .. M3 at the end of the month",
     "capital_loss": "net charge-offs (charged off - recovered) in the capital year of the book as it stands at the "
                     "end of the capital month (accounts originated later left out), per path",
@@ -153,7 +156,7 @@ COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "approved_a
                "applications": "applications", "cap_applications": "applications", "cap_bound": "applications",
                "priced_at_cap": "applications", "rejected_at_cap": "applications", "tail_paths": "paths",
                "economic_capital_tail_paths": "paths"}
-FRACTIONS = {"pd_12m", "pd_12m_seasoned", "fraud_seasoned", "path_weight", "platform_share", "platform_loss_share",
+FRACTIONS = {"pd_12m", "irb_pd", "pd_12m_seasoned", "fraud_seasoned", "path_weight", "platform_share", "platform_loss_share",
              "service_fee_share"}
 ANNUAL_FRACTIONS = {"raroc", "mean_apr", "pnl_yield", "apr_before_cap", "apr_after_cap"}
 COORDINATES = {  # name: (long_name, UDUNITS units)
