@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, LINE, MONEY_FLOWS,
-                     PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS,
-                     V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_ORIGINAL, V_RECOVERED)
+from ..codes import (ACCOUNTING, ACCOUNTS, ACCRUED, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, LINE,
+                     MONEY_FLOWS, PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES, V_ALLOWANCE, V_CHARGED_OFF,
+                     V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_ORIGINAL, V_RECOVERED)
 from ..config.loader import LoadedScenario
 from ..config.schema import Scenario
 from ..model import risk, tail, terms
@@ -29,7 +29,7 @@ def path_series(sums: dict[str, np.ndarray], window: tuple[int, int, int]) -> di
     month, first, last = window
     year = pnl.book_year(sums["flows"], sums["accounting"], sums["vintage_flows"], month, first, last)
     return {
-        "path_month_loss": by_name["charged_off"] - by_name["recovered"],
+        "path_month_loss": pnl.net_charge_offs(by_name),
         "path_month_revenue": pnl.revenue(by_name),
         "path_month_profit": pnl.pretax_income(by_name),
         "path_month_allowance": sums["stages"][..., ALLOWANCE].sum(axis=(3, 4)),
@@ -47,7 +47,7 @@ def capital_year(lines: np.ndarray, shares: joint_lending.Shares) -> dict[str, n
     out = {}
     for view, prefix in zip(joint_lending.VIEWS, ("capital", "platform_capital")):
         x = joint_lending.view(flows, view, shares)
-        out[f"{prefix}_loss"] = x["charged_off"] - x["recovered"]
+        out[f"{prefix}_loss"] = pnl.net_charge_offs(x)
         out[f"{prefix}_profit"] = pnl.pretax_income(x)
     return out
 
@@ -109,6 +109,9 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["stage_accounts"] = (cube + ("stage",), stages[..., ACCOUNTS])
     data["stage_balance"] = (cube + ("stage",), stages[..., BALANCE] / CENTS)
     data["allowance"] = (cube + ("stage",), stages[..., ALLOWANCE] / CENTS)
+    data["accrued_interest"] = (cube + ("stage",), stages[..., ACCRUED] / CENTS)
+    # The existing book enters with no interest accrued (docs/model.md section 6).
+    data["opening_accrued_interest"] = (("product", "score_band"), np.zeros(opening.shape[:2]))
     data["opening_allowance"] = (("path", "product", "score_band", "stage"), sums["opening_allowance"] / CENTS)
     data["stage_transfers"] = (cube + ("transfer",),
                                np.stack([sums["transfers"][..., a, b] for a, b in TRANSFER_STAGES], axis=-1))
@@ -178,6 +181,7 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
         "scenario_resolved": json.dumps(loaded.resolved(), sort_keys=True),
         "currency": "CNY",
         "results_mode": "summary" if summary else "full",
+        "income_basis": sc.run.income_basis,
         "capital_month": month,
         "capital_window": f"months {first} .. {last}",
         **{f"convention_{k}": v for k, v in CONVENTIONS.items()},
@@ -223,5 +227,7 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset], path_weight: 
             ds[name].attrs.update(long_name=long_name, units=units)
     ds.attrs["Conventions"] = "CF-1.10"
     ds.attrs["sweep"] = json.dumps([[name, key, values] for name, key, values in loaded.dims])
+    if any(key == "run.income_basis" for _, key, _ in loaded.dims):
+        ds.attrs["income_basis"] = "swept"          # each cell's is its coordinate
     return ds
 

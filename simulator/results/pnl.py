@@ -15,15 +15,22 @@ from .joint_lending import SERVICE_FEE, VIEWS
 
 
 def revenue(x):
-    """Interest + fees + penalty + merchant discount + merchant fee (+ the platform's service fee, where
-    `x` has one) of `x` (a Dataset or a mapping of flows)."""
+    """Interest + interest accrual (effective interest: docs/model.md section 6) + fees + penalty + merchant
+    discount + merchant fee (+ the platform's service fee, where `x` has one) of `x` (a Dataset or a
+    mapping of flows)."""
     total = sum((x[name] for name in REVENUE[1:]), x[REVENUE[0]])
     return total + x[SERVICE_FEE] if SERVICE_FEE in x else total
 
 
+def net_charge_offs(x):
+    """Charged off + accrued interest written off - recovered: the gross carrying amount written off
+    less recoveries, of `x` (a Dataset or a mapping of flows)."""
+    return x["charged_off"] + x["accrued_written_off"] - x["recovered"]
+
+
 def net_revenue(x):
-    """Revenue - funding cost - charged off + recovered of `x` (a Dataset or a mapping of flows)."""
-    return revenue(x) - x["funding_cost"] - x["charged_off"] + x["recovered"]
+    """Revenue - funding cost - net charge-offs of `x` (a Dataset or a mapping of flows)."""
+    return revenue(x) - x["funding_cost"] - net_charge_offs(x)
 
 
 def allowance_change(x):
@@ -33,9 +40,10 @@ def allowance_change(x):
 
 
 def credit_loss_expense(x):
-    """allowance_t - allowance_(t-1) + charged off - recovered: the allowance's change plus the
-    write-offs (principal charged off) less recoveries, of `x` (a Dataset or a mapping of flows)."""
-    return allowance_change(x) + x["charged_off"] - x["recovered"]
+    """allowance_t - allowance_(t-1) + net charge-offs: the allowance's change (measured on principal)
+    plus the write-offs (principal charged off and accrued interest written off) less recoveries, of `x`
+    (a Dataset or a mapping of flows)."""
+    return allowance_change(x) + net_charge_offs(x)
 
 
 def operating_costs(x):
@@ -55,7 +63,7 @@ def by_name(flows: np.ndarray, accounting: np.ndarray) -> dict[str, np.ndarray]:
 
 
 # The flows the P&L's formulas read (of the kernel's FLOWS and ACCOUNTING).
-PNL_FLOWS = REVENUE + ("funding_cost", "charged_off", "recovered") + ACCOUNTING
+PNL_FLOWS = REVENUE + ("funding_cost", "charged_off", "accrued_written_off", "recovered") + ACCOUNTING
 
 
 def book_year(flows: np.ndarray, accounting: np.ndarray, vintage_flows: np.ndarray, month: int, first: int,
@@ -66,9 +74,11 @@ def book_year(flows: np.ndarray, accounting: np.ndarray, vintage_flows: np.ndarr
     product, band, FLOWS), accounting (path, month, product, band, ACCOUNTING) and vintage_flows
     (path, vintage, months on book, product, VINTAGE_FLOWS). A later vintage's credit-loss expense in
     the window is its allowance at the window's end plus its net charge-offs (its allowance was 0
-    before it was originated). Its income comes off interest_income, merchant_discount and
-    funding_cost as a whole and its costs off acquisition_cost: the P&L's formulas and the
-    platform's view (joint_lending) treat the lines of each of these groups alike."""
+    before it was originated). Its credit income (interest, interest accrual, fees, penalty) comes off
+    interest_income, its merchant income off merchant_discount, its funding off funding_cost, its
+    costs off acquisition_cost and its write-offs (principal and accrued interest) off charged_off,
+    each as a whole: the P&L's formulas and the platform's view (joint_lending) treat the lines of
+    each of these groups alike."""
     months = slice(first - 1, last)
     window = by_name(flows[:, months].sum(axis=(1, 3)), accounting[:, months].sum(axis=(1, 3)))
     window = {name: window[name] for name in PNL_FLOWS}       # columns of arrays summed here
@@ -85,10 +95,10 @@ def book_year(flows: np.ndarray, accounting: np.ndarray, vintage_flows: np.ndarr
     return window
 
 
-LINES = ("interest_income", "fee_income", "penalty_income", "merchant_discount", "merchant_fee_income",
-         "service_fee_income", "revenue", "funding_cost", "net_charge_offs", "net_revenue", "allowance_change",
-         "credit_loss_expense", "acquisition_cost", "servicing_cost", "collection_cost", "operating_costs",
-         "pretax_income", "average_balance", "closing_allowance")                   # yuan
+LINES = ("interest_income", "interest_accrual", "fee_income", "penalty_income", "merchant_discount",
+         "merchant_fee_income", "service_fee_income", "revenue", "funding_cost", "net_charge_offs", "net_revenue",
+         "allowance_change", "credit_loss_expense", "acquisition_cost", "servicing_cost", "collection_cost",
+         "operating_costs", "pretax_income", "average_balance", "closing_allowance")                   # yuan
 YIELD_LINES = ("revenue_yield", "funding_cost_rate", "credit_loss_rate", "operating_cost_ratio", "risk_adjusted_yield",
                "return_on_assets")                                                  # fractions a year
 
@@ -132,7 +142,7 @@ def _lines(sums: dict, horizon: int) -> tuple[xr.DataArray, xr.DataArray]:
     """The P&L lines (LINES) and yields (YIELD_LINES) of one view's flows `sums` over `horizon` months."""
     lines = {
         **{name: sums[name] for name in REVENUE}, SERVICE_FEE: sums[SERVICE_FEE], "revenue": revenue(sums),
-        "funding_cost": sums["funding_cost"], "net_charge_offs": sums["charged_off"] - sums["recovered"],
+        "funding_cost": sums["funding_cost"], "net_charge_offs": net_charge_offs(sums),
         "net_revenue": net_revenue(sums), "allowance_change": allowance_change(sums),
         "credit_loss_expense": credit_loss_expense(sums), **{name: sums[name] for name in COSTS},
         "operating_costs": operating_costs(sums), "pretax_income": pretax_income(sums),
