@@ -49,14 +49,13 @@ FLOWS = (
 MONEY_FLOWS = FLOWS[:N_ORIGINATED]
 
 # Flows kept by vintage and months on book (original: principal of loans, opening limit of lines;
-# charged off: principal and accrued interest written off; credit income: interest + fees + penalty
-# + interest accrual; merchant income: merchant discount + merchant fee;
+# credit income: interest + fees + penalty + interest accrual; merchant income: merchant discount + merchant fee;
 # funding: funding cost; costs: operating costs; allowance: the ECL allowance of the vintage's open
-# accounts at the end of the month on book, a stock).
+# accounts at the end of the month on book, a stock; accrued written off: as the flow).
 VINTAGE_FLOWS = ("original", "charged_off", "recovered", "credit_income", "merchant_income", "funding", "costs",
-                 "allowance")
+                 "allowance", "accrued_written_off")
 (V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED, V_CREDIT_INCOME, V_MERCHANT_INCOME, V_FUNDING, V_COSTS,
- V_ALLOWANCE) = range(len(VINTAGE_FLOWS))
+ V_ALLOWANCE, V_ACCRUED_WRITTEN_OFF) = range(len(VINTAGE_FLOWS))
 
 # Impairment stages (IFRS 9) of an open account, from its state: stage 1 current and M1 (12-month
 # expected credit loss), stage 2 M2 and M3 (30+ days past due: a significant increase in credit risk;
@@ -95,9 +94,9 @@ T_STATUS, T_BALANCE, T_DUE, T_PAID, T_CHARGED_OFF, T_RECOVERED = range(len(TAPE)
 FUNNEL = ("applications", "approvals", "takeups")
 APPLICATIONS, APPROVALS, TAKEUPS = range(len(FUNNEL))
 
-# Revenue lines (money flows): net revenue = revenue - funding cost - net charge-offs (charged off +
-# accrued interest written off - recovered). interest_accrual turns the cash interest and integral fees
-# into effective-interest income (0 on the cash basis).
+# Revenue lines (money flows): net revenue = revenue - funding cost - charged off + recovered - accrued
+# interest written off. interest_accrual turns the cash interest and integral fees into effective-interest
+# income (0 on the cash basis).
 REVENUE = ("interest_income", "interest_accrual", "fee_income", "penalty_income", "merchant_discount",
            "merchant_fee_income")
 

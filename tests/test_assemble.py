@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from simulator.codes import (ACCOUNTING, ALLOWANCE, BALANCE, FLOWS, FUNNEL, N_STATES, PRODUCTS, STAGE_STOCK, STAGES,
-                             STATES, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME,
-                             V_RECOVERED, VINTAGE_FLOWS)
+                             STATES, V_ACCRUED_WRITTEN_OFF, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME,
+                             V_FUNDING, V_MERCHANT_INCOME, V_RECOVERED, VINTAGE_FLOWS)
 from simulator.config.loader import LoadedScenario, load_scenario
 from simulator.model import tail, terms
 from simulator.model.scoring import band_labels
@@ -67,15 +67,14 @@ def swept(tmp_path_factory):
 def capital(out: dict) -> tuple[np.ndarray, np.ndarray]:
     """The capital year's (loss, pre-tax income) of the book from path_series' capital_lines."""
     year = {name: out["capital_lines"][..., j] for j, name in enumerate(pnl.PNL_FLOWS)}
-    return year["charged_off"] + year["accrued_written_off"] - year["recovered"], pnl.pretax_income(year)
+    return year["charged_off"] - year["recovered"], pnl.pretax_income(year)
 
 
 def test_path_series_monthly_totals_sum_bands_and_states():
     s = kernel_sums(2, 5, 3, 2, 0, np.random.default_rng(1))
     out = assemble.path_series(s, (2, 3, 5))
     fl, st = s["flows"], s["stocks"][..., BALANCE]
-    np.testing.assert_array_equal(out["path_month_loss"], (fl[..., F["charged_off"]] + fl[..., F["accrued_written_off"]]
-                                                           - fl[..., F["recovered"]]).sum(3))
+    np.testing.assert_array_equal(out["path_month_loss"], (fl[..., F["charged_off"]] - fl[..., F["recovered"]]).sum(3))
     revenue = fl[..., [F["interest_income"], F["interest_accrual"], F["fee_income"], F["penalty_income"],
                        F["merchant_discount"], F["merchant_fee_income"]]].sum((3, 4))
     np.testing.assert_array_equal(out["path_month_revenue"], revenue)
@@ -104,8 +103,7 @@ def test_capital_year_sums_the_windows_months_only():
     out = assemble.path_series(s, (2, 3, 5))
     fl = s["flows"][:, 2:5]                                          # months 3, 4, 5
     loss, profit = capital(out)
-    np.testing.assert_array_equal(loss, (fl[..., F["charged_off"]] + fl[..., F["accrued_written_off"]]
-                                         - fl[..., F["recovered"]]).sum((1, 3)))
+    np.testing.assert_array_equal(loss, (fl[..., F["charged_off"]] - fl[..., F["recovered"]]).sum((1, 3)))
     np.testing.assert_array_equal(profit, out["path_month_profit"][:, 2:5].sum(1))
 
 
@@ -127,6 +125,7 @@ def test_capital_year_leaves_out_vintages_booked_after_the_capital_month():
             previous = vf[:, v - 1, k - 1, :, V_ALLOWANCE] if k else 0
             flows[:, t, :, 0, F["charged_off"]] += x[..., V_CHARGED_OFF]
             flows[:, t, :, 0, F["recovered"]] += x[..., V_RECOVERED]
+            flows[:, t, :, 0, F["accrued_written_off"]] += x[..., V_ACCRUED_WRITTEN_OFF]
             flows[:, t, :, 0, F["interest_income"]] += x[..., V_CREDIT_INCOME]
             flows[:, t, :, 0, F["merchant_fee_income"]] += x[..., V_MERCHANT_INCOME]
             flows[:, t, :, 0, F["funding_cost"]] += x[..., V_FUNDING]
@@ -138,7 +137,7 @@ def test_capital_year_leaves_out_vintages_booked_after_the_capital_month():
     e = {"flows": existing["flows"].sum(3), "accounting": existing["accounting"].sum(3)}
     months = slice(first - 1, last)
     ef, ea = e["flows"][:, months], e["accounting"][:, months]
-    loss = (ef[..., F["charged_off"]] + ef[..., F["accrued_written_off"]] - ef[..., F["recovered"]]).sum(1)
+    loss = (ef[..., F["charged_off"]] - ef[..., F["recovered"]]).sum(1)
     profit = (ef[..., F["interest_income"]] + ef[..., F["interest_accrual"]] - ef[..., F["charged_off"]]
               - ef[..., F["accrued_written_off"]] + ef[..., F["recovered"]]
               - ea[..., A["allowance_originated"]] - ea[..., A["allowance_remeasured"]]
@@ -149,7 +148,8 @@ def test_capital_year_leaves_out_vintages_booked_after_the_capital_month():
         loss = loss + (x[..., V_CHARGED_OFF] - x[..., V_RECOVERED]).sum(1)
         change = vf[:, v - 1, last - v, :, V_ALLOWANCE] - vf[:, v - 1, first - v - 1, :, V_ALLOWANCE]
         earnings = x[..., V_CREDIT_INCOME] + x[..., V_MERCHANT_INCOME] - x[..., V_FUNDING]
-        profit = profit + (earnings - x[..., V_COSTS] - x[..., V_CHARGED_OFF] + x[..., V_RECOVERED]).sum(1) - change
+        profit = profit + (earnings - x[..., V_COSTS] - x[..., V_CHARGED_OFF] + x[..., V_RECOVERED]
+                           - x[..., V_ACCRUED_WRITTEN_OFF]).sum(1) - change
     got_loss, got_profit = capital(out)
     np.testing.assert_array_equal(got_loss, loss)
     np.testing.assert_array_equal(got_profit, profit)
@@ -201,11 +201,11 @@ def test_dataset_net_revenue_and_pretax_income_by_hand(swept):
     fl, ac, ds = sums[1]["flows"], sums[1]["accounting"], cells[1]
     revenue = sum(fl[..., F[n]] for n in ("interest_income", "interest_accrual", "fee_income", "penalty_income",
                                           "merchant_discount", "merchant_fee_income"))
-    written_off = fl[..., F["charged_off"]] + fl[..., F["accrued_written_off"]]
-    net = revenue - fl[..., F["funding_cost"]] - written_off + fl[..., F["recovered"]]
+    written_off = fl[..., F["charged_off"]] - fl[..., F["recovered"]] + fl[..., F["accrued_written_off"]]
+    net = revenue - fl[..., F["funding_cost"]] - written_off
     np.testing.assert_allclose(ds["net_revenue"].values, net / 100, rtol=0, atol=1e-9)
     costs = ac[..., 0] + ac[..., 1] + ac[..., 2]
-    expense = ac[..., 3] + ac[..., 4] - ac[..., 5] - ac[..., 6] + written_off - fl[..., F["recovered"]]
+    expense = ac[..., 3] + ac[..., 4] - ac[..., 5] - ac[..., 6] + written_off
     np.testing.assert_allclose(ds["operating_costs"].values, costs / 100, atol=1e-9)
     income = revenue - fl[..., F["funding_cost"]] - expense - costs
     np.testing.assert_allclose(ds["pretax_income"].values, income / 100, atol=1e-9)
@@ -246,8 +246,7 @@ def test_dataset_series_and_capital_window_attrs(swept):
     assert (ds.attrs["capital_month"], ds.attrs["capital_window"]) == (month, f"months {first} .. {last}")
     assert ds.attrs["results_mode"] == "full" and ds.attrs["simulator_version"] == "9.9"
     assert ds.attrs["income_basis"] == "effective_interest"
-    loss = (s["flows"][..., F["charged_off"]] + s["flows"][..., F["accrued_written_off"]]
-            - s["flows"][..., F["recovered"]]).sum(3) / 100
+    loss = (s["flows"][..., F["charged_off"]] - s["flows"][..., F["recovered"]]).sum(3) / 100
     np.testing.assert_allclose(ds["path_month_loss"].values, loss, atol=1e-9)
     assert ds["path_month_loss"].dims == ("path", "month", "product")
 

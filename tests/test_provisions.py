@@ -210,7 +210,8 @@ def test_pretax_income_in_the_headline_and_raroc(run_with_book):
     line = {str(k): float(table.sel(pnl_line=k)) for k in table["pnl_line"].values}
     assert line["pretax_income"] == pytest.approx(line["revenue"] - line["funding_cost"] - line["credit_loss_expense"]
                                                   - line["operating_costs"])
-    assert line["credit_loss_expense"] == pytest.approx(line["net_charge_offs"] + line["allowance_change"])
+    assert line["credit_loss_expense"] == pytest.approx(line["net_charge_offs"] + line["accrued_written_off"]
+                                                        + line["allowance_change"])
     horizon = ds.sizes["month"]
     roa = float(ds["pnl_yield"].sel(pnl_product="total", pnl_yield_line="return_on_assets", view="book"))
     assert roa == pytest.approx(line["pretax_income"] * 12 / horizon / line["average_balance"])

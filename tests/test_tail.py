@@ -142,8 +142,7 @@ def test_capital_year_and_irb_exposure_of_the_same_book(scenario_file):
     ds = simulation.simulate(load_scenario(scenario_file(), [*base, "applicants.origination_months=6"]))
     assert ds.attrs["capital_month"] == 6 and ds.attrs["capital_window"] == "months 7 .. 18"
     window = ds.sel(month=slice(7, 18)).sum(("month", "score_band"))
-    np.testing.assert_allclose(ds["capital_loss"], window["charged_off"] + window["accrued_written_off"]
-                               - window["recovered"])
+    np.testing.assert_allclose(ds["capital_loss"], window["charged_off"] - window["recovered"])
     np.testing.assert_allclose(ds["capital_profit"], window["pretax_income"], atol=1e-6)
 
     ds = simulation.simulate(load_scenario(scenario_file(), [*base, "applicants.origination_months=20",
@@ -156,11 +155,11 @@ def test_capital_year_and_irb_exposure_of_the_same_book(scenario_file):
     new_loss = ((later["vintage_charged_off"] - later["vintage_recovered"]).where(in_window, 0.0)
                 .sum(("vintage", "months_on_book")))
     assert float(new_loss.sum()) > 0
-    np.testing.assert_allclose(ds["capital_loss"], window["charged_off"] + window["accrued_written_off"]
-                               - window["recovered"] - new_loss)
-    # The later vintages' pre-tax income in the window: earnings - costs - net charge-offs - their allowance at
-    # its end (they held none before they were originated).
-    new_income = ((later["vintage_earnings"] - later["vintage_costs"]).where(in_window, 0.0)
+    np.testing.assert_allclose(ds["capital_loss"], window["charged_off"] - window["recovered"] - new_loss)
+    # The later vintages' pre-tax income in the window: earnings - costs - net charge-offs - accrued interest
+    # written off - their allowance at its end (they held none before they were originated).
+    new_income = ((later["vintage_earnings"] - later["vintage_costs"] - later["vintage_accrued_written_off"])
+                  .where(in_window, 0.0)
                   .sum(("vintage", "months_on_book")) - new_loss
                   - later["vintage_allowance"].where(month_of == 17, 0.0).sum(("vintage", "months_on_book")))
     np.testing.assert_allclose(ds["capital_profit"], window["pretax_income"] - new_income, atol=1e-6)
@@ -184,7 +183,7 @@ def test_summary_mode_keeps_the_tail_and_the_means(scenario_file):
     assert full.attrs["results_mode"] == "full" and summary_ds.attrs["results_mode"] == "summary"
     assert "path" not in summary_ds["balance"].dims and "path" in full["balance"].dims
     by_path = full.sum("score_band")
-    series = {"path_month_loss": by_path["charged_off"] + by_path["accrued_written_off"] - by_path["recovered"],
+    series = {"path_month_loss": by_path["charged_off"] - by_path["recovered"],
               "path_month_balance": by_path["balance"].sum("state"),
               "path_month_dpd90_balance": by_path["balance"].sel(state=["M4", "M5", "M6"]).sum("state")}
     for name, want in series.items():

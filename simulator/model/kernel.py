@@ -28,8 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba as nb
 import numpy as np
 
-from ..codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, ACCRUAL, ACCRUED, ACCRUED_WRITTEN_OFF,
-                     ACQUISITION, ALLOWANCE, BADS, BALANCE, STAGE_3,
+from ..codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, ACQUISITION, ALLOWANCE, BADS, BALANCE,
                      CHARGED_OFF_AMT, CHARGED_OFF_STATUS, CLOSED_STATUS, COLLECTION, DISCOUNT, DPD90, DRAWN, FEES,
                      FRAUD_CHARGED_OFF, FUNDING, INTEREST, LINE, MERCHANT_FEE, N_CHARGED_OFF, N_CLOSED, N_MATURED,
                      N_ORIGINATED, N_PREPAID, PREPAID_STATUS, N_STATES, ORIGINATED, PD_MONTHS, PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, SERVICING,
@@ -37,6 +36,7 @@ from ..codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, A
                      V_ORIGINAL, V_RECOVERED, VINTAGE_STATES, WRITTEN_OFF, T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID,
                      T_RECOVERED, T_STATUS)
 from .hazard import conditional_quantile, normal_cdf
+from ..codes import ACCRUAL, ACCRUED, ACCRUED_WRITTEN_OFF, STAGE_3, V_ACCRUED_WRITTEN_OFF   # effective interest
 from .prepayment import price_scale
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
 from .provisions import NEVER_PAID, stage_of
@@ -149,15 +149,14 @@ def _ecl_rate(terms, lo, hi, w, z, state, left):
 
 
 @nb.njit(inline="always", cache=True)
-def _provide(out, af, sg, terms, c, p, prod, vintage, mob, state, balance, ecl, ecl_before, new, accrued):
-    """Month end of an open account: its stage's accounts, balance, ECL allowance and accrued interest; the allowance's
+def _provide(out, af, sg, terms, c, p, prod, vintage, mob, state, balance, ecl, ecl_before, new):
+    """Month end of an open account: its stage's accounts, balance and ECL allowance; the allowance's
     movement (originated for a new account, else remeasured from `ecl_before`); its servicing cost and,
     when delinquent, collection cost."""
     stage = stage_of(state)
     sg[stage, ACCOUNTS] += 1
     sg[stage, BALANCE] += balance
     sg[stage, ALLOWANCE] += ecl
-    sg[stage, ACCRUED] += accrued
     if new:
         af[A_ORIGINATED] += ecl
     else:
@@ -193,6 +192,12 @@ def _earn(out, fl, line, c, p, prod, vintage, mob, amount):
 
 
 @nb.njit(inline="always", cache=True)
+def _hold_accrued(sg, state, accrued):
+    """Month end of an open account: its accrued interest receivable, by its stage."""
+    sg[stage_of(state), ACCRUED] += accrued
+
+
+@nb.njit(inline="always", cache=True)
 def _recognised(terms, eir, gross, state, ecl, carry):
     """(Effective-interest income of a loan's month in cents, the new carry; docs/model.md section 6):
     its effective rate on the gross carrying amount `gross` (principal + accrued interest), in stage 3
@@ -216,10 +221,10 @@ def _accrue(terms, out, fl, c, p, prod, vintage, mob, amount):
 
 @nb.njit(inline="always", cache=True)
 def _write_off_accrued(out, fl, c, p, prod, vintage, mob, accrued):
-    """At a charge-off, the accrued interest receivable written off (a credit loss, with the principal)."""
+    """At a charge-off, the accrued interest receivable written off (a credit loss), also by vintage."""
     fl[ACCRUED_WRITTEN_OFF] += accrued
     if vintage >= 0:
-        out.vintage_flows[c, p, vintage, mob, prod, V_CHARGED_OFF] += accrued
+        out.vintage_flows[c, p, vintage, mob, prod, V_ACCRUED_WRITTEN_OFF] += accrued
 
 
 @nb.njit(inline="always", cache=True)
@@ -453,12 +458,12 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             if state > 0:          # on overdue principal only: no penalty on interest (no compounding)
                 penalty_due += round_cents((balance - scheduled) * penalty_rate)
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start)
+        _hold_accrued(stages[ti], state, accrued)
         if taping:
             _tape(out, i, ti, state, balance, owed, paid_in, 0)
         row = state + NEVER_PAID if start >= 1 and state == t - start else state   # missed every payment so far
         before, ecl = ecl, round_cents(balance * _ecl_rate(terms, ecl_lo, ecl_hi, ecl_w, z_p[ti], row, max(n - k, 0)))
-        _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start,
-                 accrued)
+        _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
 
@@ -625,13 +630,13 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         if state < DPD90:          # performing: its undrawn limit counts toward the IRB exposure
             out.line_limits[c, p, ti, prod, bnd] += limit
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start)
+        _hold_accrued(stages[ti], state, accrued)
         if taping:
             _tape(out, i, ti, state, balance, owed, paid_in, 0)
         before = ecl
         row = state + NEVER_PAID if start >= 1 and state == t - start else state   # missed every payment so far
         ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, spend_cap, z_p[ti], row, balance, limit, r, spend_mean, leaving)
-        _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start,
-                 accrued)
+        _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
 

@@ -26,13 +26,14 @@ import numpy as np
 import xarray as xr
 
 from ..codes import COSTS, DPD30, DPD90, REVENUE, STATES
-from ..results.pnl import PNL_FLOWS, allowance_change, credit_loss_expense, net_charge_offs, pretax_income, revenue
+from ..results.pnl import PNL_FLOWS, allowance_change, credit_loss_expense, pretax_income, revenue
 from ..results.dataset import delinquency_ratio, run_name, steady_months, swept, sweep_names
 from ..model.tail import path_mean, path_sum
 
 TRANSITIONS = tuple(f"{a}->{b}" for a, b in zip(STATES, STATES[1:] + ("charged_off",)))
 CURE_STATES = STATES[1:]
-WATERFALL_STEPS = REVENUE + ("funding_cost", "net_charge_offs", "allowance_change") + COSTS + ("pretax_income",)
+WATERFALL_STEPS = (REVENUE + ("funding_cost", "net_charge_offs", "accrued_written_off", "allowance_change") + COSTS
+                   + ("pretax_income",))
 DPD30_STATES = list(STATES[DPD30:])
 DPD90_STATES = list(STATES[DPD90:])
 
@@ -186,16 +187,17 @@ def pnl_waterfall(ds: xr.Dataset) -> xr.DataArray:
     positive; funding cost, net charge-offs, the allowance's change (its build) and operating costs
     negative; and pre-tax income, the sum of the others."""
     sums = path_mean(ds[list(PNL_FLOWS)].sum(("month", "product", "score_band")), ds.get("path_weight"))
-    steps = [sums[name] for name in REVENUE] + [-sums["funding_cost"], -net_charge_offs(sums),
-                                                -allowance_change(sums)] + [-sums[name] for name in COSTS]
+    steps = [sums[name] for name in REVENUE] + [-sums["funding_cost"], -(sums["charged_off"] - sums["recovered"]),
+                                                -sums["accrued_written_off"], -allowance_change(sums)]
+    steps += [-sums[name] for name in COSTS]
     steps.append(pretax_income(sums))
     out = xr.concat(steps, dim="step", coords="minimal", compat="override")
     out = out.assign_coords(step=list(WATERFALL_STEPS)).transpose("step", ...)
     out.name = "pnl_waterfall"
     return _attrs(out, "yuan", "portfolio P&L over the horizon, mean over paths: interest, interest accrual, fees, "
-                               "penalty and merchant income (positive); funding cost, net charge-offs (charged off + "
-                               "accrued interest written off - recovered), the allowance's change and operating costs "
-                               "(negative); pretax_income = the sum of the other steps")
+                               "penalty and merchant income (positive); funding cost, net charge-offs (charged off - "
+                               "recovered), the accrued interest written off, the allowance's change and operating "
+                               "costs (negative); pretax_income = the sum of the other steps")
 
 
 def allowance(ds: xr.Dataset) -> xr.Dataset:
@@ -265,8 +267,8 @@ def score_band_table(ds: xr.Dataset) -> xr.Dataset:
     takeups = ds["takeups"].sum("month")
     taken = takeups.sum("product")
     per_taken = taken.where(taken > 0)
-    flows = path_mean(ds[["charged_off", "accrued_written_off", "recovered", "pretax_income"]]
-                      .sum(("month", "product")), ds.get("path_weight"))
+    flows = path_mean(ds[["charged_off", "recovered", "pretax_income"]].sum(("month", "product")),
+                      ds.get("path_weight"))
     calibration = score_band_calibration(ds)
     return xr.Dataset({
         "applications": _attrs(apps, "applications", "applications for any product"),
@@ -281,7 +283,7 @@ def score_band_table(ds: xr.Dataset) -> xr.Dataset:
                               "first-party fraud among the same accounts (see score_band_calibration)"),
         "mean_apr": _attrs((ds["mean_apr"].fillna(0.0) * takeups).sum("product") / per_taken, "fraction a year",
                            "all-in APR (IRR method) of the accounts taken, mean"),
-        "loss": _attrs(net_charge_offs(flows), "yuan", "net charge-offs over the horizon"),
+        "loss": _attrs(flows["charged_off"] - flows["recovered"], "yuan", "net charge-offs over the horizon"),
         "profit": _attrs(flows["pretax_income"], "yuan", "pre-tax income over the horizon"),
     }).transpose("score_band", ...)
 
@@ -296,8 +298,7 @@ def policy_frontier(ds: xr.Dataset) -> xr.Dataset:
     pooled = ("month", "product", "score_band")
     months = steady_months(ds)
     expected = ds["expected_loss"].sel(view="book", drop=True) if "expected_loss" in ds else \
-        path_mean(net_charge_offs(ds[["charged_off", "accrued_written_off", "recovered"]].sum(pooled)),
-                  ds.get("path_weight"))
+        path_mean(ds["charged_off"].sum(pooled) - ds["recovered"].sum(pooled), ds.get("path_weight"))
     missing = xr.full_like(expected, np.nan, dtype=float)
     raroc = ds["raroc"] if "raroc" in ds else missing.expand_dims(view=["book", "platform"])
     platform = ds["pnl"].sel(view="platform", pnl_product="total", pnl_line="pretax_income", drop=True) \

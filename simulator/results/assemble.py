@@ -9,8 +9,9 @@ import pandas as pd
 import xarray as xr
 
 from ..codes import (ACCOUNTING, ACCOUNTS, ACCRUED, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, LINE,
-                     MONEY_FLOWS, PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES, V_ALLOWANCE, V_CHARGED_OFF,
-                     V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_ORIGINAL, V_RECOVERED)
+                     MONEY_FLOWS, PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES, V_ACCRUED_WRITTEN_OFF,
+                     V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_ORIGINAL,
+                     V_RECOVERED)
 from ..config.loader import LoadedScenario
 from ..config.schema import Scenario
 from ..model import risk, tail, terms
@@ -29,7 +30,7 @@ def path_series(sums: dict[str, np.ndarray], window: tuple[int, int, int]) -> di
     month, first, last = window
     year = pnl.book_year(sums["flows"], sums["accounting"], sums["vintage_flows"], month, first, last)
     return {
-        "path_month_loss": pnl.net_charge_offs(by_name),
+        "path_month_loss": by_name["charged_off"] - by_name["recovered"],
         "path_month_revenue": pnl.revenue(by_name),
         "path_month_profit": pnl.pretax_income(by_name),
         "path_month_allowance": sums["stages"][..., ALLOWANCE].sum(axis=(3, 4)),
@@ -47,7 +48,7 @@ def capital_year(lines: np.ndarray, shares: joint_lending.Shares) -> dict[str, n
     out = {}
     for view, prefix in zip(joint_lending.VIEWS, ("capital", "platform_capital")):
         x = joint_lending.view(flows, view, shares)
-        out[f"{prefix}_loss"] = pnl.net_charge_offs(x)
+        out[f"{prefix}_loss"] = x["charged_off"] - x["recovered"]
         out[f"{prefix}_profit"] = pnl.pretax_income(x)
     return out
 
@@ -152,6 +153,7 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["vintage_original"] = (("vintage", "product"), vflows[0, :, 0, :, V_ORIGINAL] / CENTS)
     data["vintage_charged_off"] = (vcube, vflows[..., V_CHARGED_OFF] / CENTS)
     data["vintage_recovered"] = (vcube, vflows[..., V_RECOVERED] / CENTS)
+    data["vintage_accrued_written_off"] = (vcube, vflows[..., V_ACCRUED_WRITTEN_OFF] / CENTS)
     earnings = vflows[..., V_CREDIT_INCOME] + vflows[..., V_MERCHANT_INCOME] - vflows[..., V_FUNDING]
     data["vintage_earnings"] = (vcube, earnings / CENTS)
     data["vintage_costs"] = (vcube, vflows[..., V_COSTS] / CENTS)

@@ -33,14 +33,13 @@ DESCRIPTIONS = {
     "interest_accrual": "effective-interest income recognised in the month less the cash interest and integral fees "
                         "received (signed; 0 with run.income_basis = cash): revenue's interest is interest_income + "
                         "the integral fees + interest_accrual",
-    "accrued_written_off": "accrued interest receivable written off at charge-off (effective interest; a credit loss "
-                           "with the principal charged off)",
+    "accrued_written_off": "accrued interest receivable written off at charge-off (effective interest): in the "
+                           "credit-loss expense, not in the net charge-offs (principal)",
     "fee_income": "fees received (instalment fees, bill-instalment fees, fixed late fees)",
     "penalty_income": "penalty interest and per-day late fees received on overdue amounts",
     "funding_cost": "cost of funds on the principal outstanding at the start of the month",
-    "net_revenue": "interest + interest accrual + fees + penalty + merchant discount - funding cost - net "
-                   "charge-offs (charged off + accrued interest written off - recovered; before provisions and "
-                   "operating costs)",
+    "net_revenue": "interest + interest accrual + fees + penalty + merchant discount - funding cost - charged off + "
+                   "recovered - accrued interest written off (before provisions and operating costs)",
     "acquisition_cost": "operating cost: costs.acquisition per account booked",
     "servicing_cost": "operating cost: costs.servicing per account open at the end of the month",
     "collection_cost": "operating cost: costs.collection per account delinquent (M1 .. M6) at the end of the month",
@@ -51,8 +50,8 @@ DESCRIPTIONS = {
                           "line closed): released",
     "allowance_used": "ECL allowance at the previous month end of accounts charged off in the month: used against the "
                       "write-off",
-    "credit_loss_expense": "allowance at the month end - at the previous one + charged off + accrued interest written "
-                           "off - recovered (= originated + remeasured - released - used + the net charge-offs)",
+    "credit_loss_expense": "allowance at the month end - at the previous one + charged off - recovered + accrued "
+                           "interest written off (= originated + remeasured - released - used + the write-offs)",
     "operating_costs": "acquisition + servicing + collection costs",
     "pretax_income": "interest + interest accrual + fees + penalty + merchant discount - funding cost - credit-loss "
                      "expense - operating costs",
@@ -108,9 +107,8 @@ DESCRIPTIONS = {
     "irb_exposure": "the pool's exposure at the end of the capital month, mean over paths: its performing balance "
                     "(current .. M3; 90+ is in default) and, for lines, capital.line_ccf x their undrawn limit",
     "line_limit": "limits of open lines current .. M3 at the end of the month",
-    "capital_loss": "net charge-offs (charged off + accrued interest written off - recovered) in the capital year "
-                    "of the book as it stands at the end of the capital month (accounts originated later left out), "
-                    "per path",
+    "capital_loss": "net charge-offs (charged off - recovered) in the capital year of the book as it stands at the "
+                    "end of the capital month (accounts originated later left out), per path",
     "capital_profit": "pre-tax income in the capital year of the same book, per path (its credit-loss expense: its "
                       "allowance at the window's end - at the capital month + its net charge-offs)",
     "platform_capital_loss": "the platform's share of capital_loss: platform_loss_share x capital_loss, per path",
@@ -121,8 +119,7 @@ DESCRIPTIONS = {
                            "funding.guarantee",
     "service_fee_share": "funding.service_fee_share: the share of the partner banks' interest and fee income they "
                          "pay the platform as its technology service fee",
-    "path_month_loss": "net charge-offs (charged off + accrued interest written off - recovered) in the month, per "
-                       "path",
+    "path_month_loss": "net charge-offs (charged off - recovered) in the month, per path",
     "path_month_revenue": "interest (with its accrual), fees, penalty, merchant discount and merchant fee in the "
                           "month, per path",
     "path_month_profit": "pre-tax income in the month, per path",
@@ -131,7 +128,7 @@ DESCRIPTIONS = {
     "path_month_dpd90_balance": "principal 90+ days past due (M4 and worse) at the end of the month, per path",
     "path_revenue": "interest (with its accrual), fees, penalty, merchant discount and merchant fee over the horizon, "
                     "per path",
-    "path_loss": "net charge-offs (charged off + accrued interest written off - recovered) over the horizon, per path",
+    "path_loss": "net charge-offs (charged off - recovered) over the horizon, per path",
     "path_profit": "pre-tax income over the horizon, per path",
     "path_weight": "likelihood ratio of the path's factor draws under importance sampling (capital.importance_quantile;"
                    " 1 without): every statistic across paths weights the paths by it",
@@ -159,9 +156,10 @@ DESCRIPTIONS = {
     "vintage_balance": "outstanding principal of the vintage by state (M2 .. M6; current and M1 not kept: NaN), "
                        "at the end of each month on book",
     "vintage_original": "the vintage's original amount: principal of loans and purchases, opening limit of lines",
-    "vintage_charged_off": "principal of the vintage charged off in the month on book, with its accrued interest "
-                           "written off (effective interest)",
+    "vintage_charged_off": "principal of the vintage charged off in the month on book",
     "vintage_recovered": "recoveries on the vintage's charge-offs in the month on book",
+    "vintage_accrued_written_off": "accrued interest receivable of the vintage written off in the month on book "
+                                   "(effective interest)",
     "vintage_earnings": "interest (with its accrual), fees, penalty, merchant discount and merchant fee less funding "
                         "cost of the vintage in the month on book",
 }
