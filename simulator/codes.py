@@ -34,29 +34,34 @@ PAYER_TYPES = ("transactor", "revolver", "minimum_payer")
 TRANSACTOR, REVOLVER, MINIMUM_PAYER = range(len(PAYER_TYPES))
 
 # Flows the kernel adds up per (path, month, product, band): amounts in cents, then account counts.
+# interest_accrual: the effective-interest income recognised less the cash interest and integral fees
+# received (signed; 0 on the cash basis); accrued_written_off: the accrued interest receivable written
+# off at a charge-off (docs/model.md section 6).
 FLOWS = (
     "originated", "drawn", "repaid", "prepaid", "charged_off", "recovered", "written_off", "fraud_charged_off",
     "interest_income", "fee_income", "penalty_income", "merchant_discount", "merchant_fee_income", "funding_cost",
+    "interest_accrual", "accrued_written_off",
     "originated_accounts", "prepaid_accounts", "matured_accounts", "closed_accounts", "charged_off_accounts",
 )
 (ORIGINATED, DRAWN, REPAID, PREPAID, CHARGED_OFF_AMT, RECOVERED, WRITTEN_OFF, FRAUD_CHARGED_OFF,
- INTEREST, FEES, PENALTY, DISCOUNT, MERCHANT_FEE, FUNDING,
+ INTEREST, FEES, PENALTY, DISCOUNT, MERCHANT_FEE, FUNDING, ACCRUAL, ACCRUED_WRITTEN_OFF,
  N_ORIGINATED, N_PREPAID, N_MATURED, N_CLOSED, N_CHARGED_OFF) = range(len(FLOWS))
 MONEY_FLOWS = FLOWS[:N_ORIGINATED]
 
 # Flows kept by vintage and months on book (original: principal of loans, opening limit of lines;
-# credit income: interest + fees + penalty; merchant income: merchant discount + merchant fee;
+# credit income: interest + fees + penalty + interest accrual; merchant income: merchant discount + merchant fee;
 # funding: funding cost; costs: operating costs; allowance: the ECL allowance of the vintage's open
-# accounts at the end of the month on book, a stock).
+# accounts at the end of the month on book, a stock; accrued written off: as the flow).
 VINTAGE_FLOWS = ("original", "charged_off", "recovered", "credit_income", "merchant_income", "funding", "costs",
-                 "allowance")
+                 "allowance", "accrued_written_off")
 (V_ORIGINAL, V_CHARGED_OFF, V_RECOVERED, V_CREDIT_INCOME, V_MERCHANT_INCOME, V_FUNDING, V_COSTS,
- V_ALLOWANCE) = range(len(VINTAGE_FLOWS))
+ V_ALLOWANCE, V_ACCRUED_WRITTEN_OFF) = range(len(VINTAGE_FLOWS))
 
 # Impairment stages (IFRS 9) of an open account, from its state: stage 1 current and M1 (12-month
 # expected credit loss), stage 2 M2 and M3 (30+ days past due: a significant increase in credit risk;
 # lifetime ECL), stage 3 M4 .. M6 (90+, credit-impaired; lifetime ECL).
 STAGES = ("stage_1", "stage_2", "stage_3")   # the rule: provisions.stage_of
+STAGE_1, STAGE_2, STAGE_3 = range(len(STAGES))
 
 # Money flows of the accounting P&L the kernel adds up per (path, month, product, band), in cents:
 # operating costs, and the movements of the ECL allowance (closing = opening + originated + remeasured
@@ -72,6 +77,8 @@ COSTS = ACCOUNTING[:A_ORIGINATED]
 ACCOUNTS, BALANCE = 0, 1
 BADS = 1
 ALLOWANCE = 2                     # the stage output's third entry: the ECL allowance in cents
+ACCRUED = 3                       # its fourth: the accrued interest receivable in cents (effective interest)
+STAGE_STOCK = 4                   # entries of the stage output's last axis
 
 # The loan tape (`simulator.tape`): per account and month of path 0, the status (a state, or the month
 # the account is charged off, closed or prepaid in full: recoveries follow as charged_off rows; -1: no
@@ -87,5 +94,11 @@ T_STATUS, T_BALANCE, T_DUE, T_PAID, T_CHARGED_OFF, T_RECOVERED = range(len(TAPE)
 FUNNEL = ("applications", "approvals", "takeups")
 APPLICATIONS, APPROVALS, TAKEUPS = range(len(FUNNEL))
 
-# Revenue lines (money flows): net revenue = revenue - funding cost - charged off + recovered.
-REVENUE = ("interest_income", "fee_income", "penalty_income", "merchant_discount", "merchant_fee_income")
+# Revenue lines (money flows): net revenue = revenue - funding cost - charged off + recovered - accrued
+# interest written off. interest_accrual turns the cash interest and integral fees into effective-interest
+# income (0 on the cash basis).
+REVENUE = ("interest_income", "interest_accrual", "fee_income", "penalty_income", "merchant_discount",
+           "merchant_fee_income")
+
+# How interest and integral fees are income (`run.income_basis`).
+INCOME_BASES = ("effective_interest", "cash")

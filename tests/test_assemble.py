@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.codes import (ACCOUNTING, ALLOWANCE, BALANCE, DPD90, FLOWS, FUNNEL, N_STATES, PRODUCTS, STAGES, STATES,
-                             V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_RECOVERED,
-                             VINTAGE_FLOWS)
+from simulator.codes import (ACCOUNTING, ALLOWANCE, BALANCE, DPD90, FLOWS, FUNNEL, N_STATES, PRODUCTS, STAGE_STOCK,
+                             STAGES, STATES, V_ACCRUED_WRITTEN_OFF, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME,
+                             V_FUNDING, V_MERCHANT_INCOME, V_RECOVERED, VINTAGE_FLOWS)
 from simulator.config.loader import LoadedScenario, load_scenario
 from simulator.model import tail, terms
 from simulator.model.scoring import band_labels
@@ -25,7 +25,7 @@ def kernel_sums(n_paths: int, horizon: int, products: int, bands: int, vintages:
     return {"flows": ints(horizon, products, bands, len(FLOWS)),
             "accounting": ints(horizon, products, bands, len(ACCOUNTING)),
             "stocks": ints(horizon, products, bands, N_STATES, 2),
-            "stages": ints(horizon, products, bands, len(STAGES), 3),
+            "stages": ints(horizon, products, bands, len(STAGES), STAGE_STOCK),
             "vintage_flows": ints(vintages, horizon, products, len(VINTAGE_FLOWS))}
 
 
@@ -76,8 +76,8 @@ def test_path_series_monthly_totals_sum_bands_and_states():
     out = assemble.path_series(s, (2, 3, 5))
     fl, st = s["flows"], s["stocks"][..., BALANCE]
     np.testing.assert_array_equal(out["path_month_loss"], (fl[..., F["charged_off"]] - fl[..., F["recovered"]]).sum(3))
-    revenue = fl[..., [F["interest_income"], F["fee_income"], F["penalty_income"], F["merchant_discount"],
-                       F["merchant_fee_income"]]].sum((3, 4))
+    revenue = fl[..., [F["interest_income"], F["interest_accrual"], F["fee_income"], F["penalty_income"],
+                       F["merchant_discount"], F["merchant_fee_income"]]].sum((3, 4))
     np.testing.assert_array_equal(out["path_month_revenue"], revenue)
     np.testing.assert_array_equal(out["path_month_balance"], st.sum((3, 4)))
     np.testing.assert_array_equal(out["path_month_dpd30_balance"], st[..., 2:].sum((3, 4)))   # M2 .. M6
@@ -92,7 +92,7 @@ def test_path_series_profit_is_revenue_less_funding_expense_and_costs():
     fl, ac = s["flows"].sum(3), s["accounting"].sum(3)
     allowance = (ac[..., A["allowance_originated"]] + ac[..., A["allowance_remeasured"]]
                  - ac[..., A["allowance_released"]] - ac[..., A["allowance_used"]])
-    expense = allowance + fl[..., F["charged_off"]] - fl[..., F["recovered"]]
+    expense = allowance + fl[..., F["charged_off"]] + fl[..., F["accrued_written_off"]] - fl[..., F["recovered"]]
     costs = ac[..., :3].sum(-1)
     np.testing.assert_array_equal(out["path_month_profit"],
                                   out["path_month_revenue"] - fl[..., F["funding_cost"]] - expense - costs)
@@ -126,6 +126,7 @@ def test_capital_year_leaves_out_vintages_booked_after_the_capital_month():
             previous = vf[:, v - 1, k - 1, :, V_ALLOWANCE] if k else 0
             flows[:, t, :, 0, F["charged_off"]] += x[..., V_CHARGED_OFF]
             flows[:, t, :, 0, F["recovered"]] += x[..., V_RECOVERED]
+            flows[:, t, :, 0, F["accrued_written_off"]] += x[..., V_ACCRUED_WRITTEN_OFF]
             flows[:, t, :, 0, F["interest_income"]] += x[..., V_CREDIT_INCOME]
             flows[:, t, :, 0, F["merchant_fee_income"]] += x[..., V_MERCHANT_INCOME]
             flows[:, t, :, 0, F["funding_cost"]] += x[..., V_FUNDING]
@@ -136,9 +137,10 @@ def test_capital_year_leaves_out_vintages_booked_after_the_capital_month():
     # The book at the end of month m, by hand: the existing book, vintages 1 .. m, in months first .. last.
     e = {"flows": existing["flows"].sum(3), "accounting": existing["accounting"].sum(3)}
     months = slice(first - 1, last)
-    loss = (e["flows"][:, months, :, F["charged_off"]] - e["flows"][:, months, :, F["recovered"]]).sum(1)
     ef, ea = e["flows"][:, months], e["accounting"][:, months]
-    profit = (ef[..., F["interest_income"]] - ef[..., F["charged_off"]] + ef[..., F["recovered"]]
+    loss = (ef[..., F["charged_off"]] - ef[..., F["recovered"]]).sum(1)
+    profit = (ef[..., F["interest_income"]] + ef[..., F["interest_accrual"]] - ef[..., F["charged_off"]]
+              - ef[..., F["accrued_written_off"]] + ef[..., F["recovered"]]
               - ea[..., A["allowance_originated"]] - ea[..., A["allowance_remeasured"]]
               + ea[..., A["allowance_released"]] + ea[..., A["allowance_used"]] - ea[..., :3].sum(-1)).sum(1)
     for v in range(1, m + 1):
@@ -147,7 +149,8 @@ def test_capital_year_leaves_out_vintages_booked_after_the_capital_month():
         loss = loss + (x[..., V_CHARGED_OFF] - x[..., V_RECOVERED]).sum(1)
         change = vf[:, v - 1, last - v, :, V_ALLOWANCE] - vf[:, v - 1, first - v - 1, :, V_ALLOWANCE]
         earnings = x[..., V_CREDIT_INCOME] + x[..., V_MERCHANT_INCOME] - x[..., V_FUNDING]
-        profit = profit + (earnings - x[..., V_COSTS] - x[..., V_CHARGED_OFF] + x[..., V_RECOVERED]).sum(1) - change
+        profit = profit + (earnings - x[..., V_COSTS] - x[..., V_CHARGED_OFF] + x[..., V_RECOVERED]
+                           - x[..., V_ACCRUED_WRITTEN_OFF]).sum(1) - change
     got_loss, got_profit = capital(out)
     np.testing.assert_array_equal(got_loss, loss)
     np.testing.assert_array_equal(got_profit, profit)
@@ -197,12 +200,13 @@ def test_dataset_holds_the_sums_in_yuan_and_counts(swept):
 def test_dataset_net_revenue_and_pretax_income_by_hand(swept):
     _, sums, cells = swept
     fl, ac, ds = sums[1]["flows"], sums[1]["accounting"], cells[1]
-    revenue = sum(fl[..., F[n]] for n in ("interest_income", "fee_income", "penalty_income", "merchant_discount",
-                                          "merchant_fee_income"))
-    net = revenue - fl[..., F["funding_cost"]] - fl[..., F["charged_off"]] + fl[..., F["recovered"]]
+    revenue = sum(fl[..., F[n]] for n in ("interest_income", "interest_accrual", "fee_income", "penalty_income",
+                                          "merchant_discount", "merchant_fee_income"))
+    written_off = fl[..., F["charged_off"]] - fl[..., F["recovered"]] + fl[..., F["accrued_written_off"]]
+    net = revenue - fl[..., F["funding_cost"]] - written_off
     np.testing.assert_allclose(ds["net_revenue"].values, net / 100, rtol=0, atol=1e-9)
     costs = ac[..., 0] + ac[..., 1] + ac[..., 2]
-    expense = ac[..., 3] + ac[..., 4] - ac[..., 5] - ac[..., 6] + fl[..., F["charged_off"]] - fl[..., F["recovered"]]
+    expense = ac[..., 3] + ac[..., 4] - ac[..., 5] - ac[..., 6] + written_off
     np.testing.assert_allclose(ds["operating_costs"].values, costs / 100, atol=1e-9)
     income = revenue - fl[..., F["funding_cost"]] - expense - costs
     np.testing.assert_allclose(ds["pretax_income"].values, income / 100, atol=1e-9)
@@ -242,6 +246,7 @@ def test_dataset_series_and_capital_window_attrs(swept):
     month, first, last = tail.capital_window(loaded.cells[0])
     assert (ds.attrs["capital_month"], ds.attrs["capital_window"]) == (month, f"months {first} .. {last}")
     assert ds.attrs["results_mode"] == "full" and ds.attrs["simulator_version"] == "9.9"
+    assert ds.attrs["income_basis"] == "effective_interest"
     loss = (s["flows"][..., F["charged_off"]] - s["flows"][..., F["recovered"]]).sum(3) / 100
     np.testing.assert_allclose(ds["path_month_loss"].values, loss, atol=1e-9)
     assert ds["path_month_loss"].dims == ("path", "month", "product")

@@ -41,6 +41,8 @@ CASES = {
     "name with NUL": ({"s.toml": SMALL.replace('name = "b"', 'name = "a\\u0000b"')}, [], ["run.name"]),
     "name empty": ({}, ['run.name=""'], ["run.name", "plain folder name"]),
     "name too long": ({}, [f'run.name="{"n" * 101}"'], ["run.name", "at most 100"]),
+    "income basis unknown": ({}, ['run.income_basis="accrual"'],
+                             ["run.income_basis", "'effective_interest' or 'cash'"]),
     # 2. The factor shift derived from unemployment stays within +-10 sd.
     "unemployment 100%": ({}, ["macro.paths.jobs.unemployment=[100.0]", 'macro.path="jobs"'],
                           ["macro.paths.jobs.unemployment", "macro.unemployment_sensitivity", "-80.58 sd"]),

@@ -15,14 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"applicants.monthly_volume": 1500, "run.paths": 3, "run.horizon_months": 24,
          "applicants.origination_months": 12}
 LOSS_LINES = ("funding_cost", "net_charge_offs", "allowance_change", "credit_loss_expense", "closing_allowance")
-CREDIT_LINES = ("interest_income", "fee_income", "penalty_income")
+CREDIT_LINES = ("interest_income", "interest_accrual", "fee_income", "penalty_income")
 FULL_LINES = ("merchant_discount", "merchant_fee_income", "acquisition_cost", "servicing_cost", "collection_cost",
               "operating_costs", "average_balance")
 
 
 def flows() -> dict[str, np.ndarray]:
     """Hand-made flows of three products (yuan)."""
-    return {"interest_income": np.array([100.0, 200.0, 0.0]), "fee_income": np.array([10.0, 0.0, 50.0]),
+    return {"interest_income": np.array([100.0, 200.0, 0.0]), "interest_accrual": np.array([6.0, -4.0, 2.0]),
+            "fee_income": np.array([10.0, 0.0, 50.0]), "accrued_written_off": np.array([3.0, 1.0, 0.0]),
             "penalty_income": np.array([5.0, 4.0, 1.0]), "merchant_discount": np.array([0.0, 0.0, 30.0]),
             "merchant_fee_income": np.array([40.0, 0.0, 0.0]), "funding_cost": np.array([60.0, 80.0, 20.0]),
             "charged_off": np.array([70.0, 90.0, 10.0]), "recovered": np.array([7.0, 9.0, 1.0]),
@@ -39,20 +40,22 @@ def test_the_platform_view_by_hand():
     np.testing.assert_allclose(out["interest_income"], [30.0, 100.0, 0.0])
     np.testing.assert_allclose(out["funding_cost"], [18.0, 40.0, 4.0])
     np.testing.assert_allclose(out["charged_off"], [21.0, 45.0, 2.0])
+    np.testing.assert_allclose(out["interest_accrual"], [1.8, -2.0, 0.4])
+    np.testing.assert_allclose(out["accrued_written_off"], [0.9, 0.5, 0.0])
     np.testing.assert_allclose(out["allowance_used"], [1.8, 4.0, 0.2])
     np.testing.assert_array_equal(out["merchant_fee_income"], x["merchant_fee_income"])
     np.testing.assert_array_equal(out["acquisition_cost"], x["acquisition_cost"])
-    # The partners hold 70%, 50% and 80% of the credit income 115, 204 and 51.
-    np.testing.assert_allclose(out["service_fee_income"], [0.18 * 0.7 * 115, 0.1 * 0.5 * 204, 0.0])
-    # Pre-tax income of the first product: 0.3 * 115 + 40 + 0.18 * 0.7 * 115 - 18 - 0.3 * (63 + 12) - 15.
-    assert pnl.pretax_income(out)[0] == pytest.approx(0.3 * 115 + 40 + 0.18 * 0.7 * 115 - 18 - 0.3 * 75 - 15)
+    # The partners hold 70%, 50% and 80% of the credit income 121, 200 and 53.
+    np.testing.assert_allclose(out["service_fee_income"], [0.18 * 0.7 * 121, 0.1 * 0.5 * 200, 0.0])
+    # Pre-tax income of the first product: 0.3 * 121 + 40 + 0.18 * 0.7 * 121 - 18 - 0.3 * (66 + 12) - 15.
+    assert pnl.pretax_income(out)[0] == pytest.approx(0.3 * 121 + 40 + 0.18 * 0.7 * 121 - 18 - 0.3 * 78 - 15)
 
 
 def test_a_guarantee_puts_every_loss_on_the_platform():
     x = flows()
     s = np.array([0.3, 0.3, 0.3])
     out = joint_lending.platform(x, joint_lending.Shares(s, np.ones(3), np.zeros(3)))
-    for name in ("charged_off", "recovered", "allowance_originated", "allowance_used"):
+    for name in ("charged_off", "accrued_written_off", "recovered", "allowance_originated", "allowance_used"):
         np.testing.assert_array_equal(out[name], x[name])
     np.testing.assert_allclose(out["funding_cost"], 0.3 * x["funding_cost"])
 

@@ -19,7 +19,8 @@ from simulator.config.loader import load_scenario
 BANDS = ("low", "high")
 CUBE = ("path", "month", "product", "score_band")
 VCUBE = ("path", "vintage", "months_on_book", "product")
-MONEY = ("originated", "drawn", "repaid", "prepaid", "charged_off", "recovered", "interest_income",
+MONEY = ("originated", "drawn", "repaid", "prepaid", "charged_off", "accrued_written_off", "recovered",
+         "interest_income", "interest_accrual",
          "fee_income", "penalty_income", "funding_cost", "merchant_discount", "merchant_fee_income", "net_revenue", "pretax_income",
          "credit_loss_expense", "operating_costs") + ACCOUNTING
 COUNTS = ("originated_accounts", "prepaid_accounts", "matured_accounts", "charged_off_accounts")

@@ -147,7 +147,8 @@ def cents(x) -> np.ndarray:
 
 def test_allowance_rolls_forward_in_every_cell(run_with_book):
     """opening + originated + remeasured - released - used = closing, and the credit-loss expense =
-    closing - opening + charged off - recovered, in every (path, month, product, band), in cents."""
+    closing - opening + charged off + accrued interest written off - recovered, in every (path, month,
+    product, band), in cents."""
     _, ds = run_with_book
     closing = cents(ds["allowance"].sum("stage"))
     opening = np.concatenate([cents(ds["opening_allowance"].sum("stage"))[:, None], closing[:, :-1]], axis=1)
@@ -155,11 +156,12 @@ def test_allowance_rolls_forward_in_every_cell(run_with_book):
     assert np.array_equal(opening + moves["allowance_originated"] + moves["allowance_remeasured"]
                           - moves["allowance_released"] - moves["allowance_used"], closing)
     assert np.array_equal(cents(ds["credit_loss_expense"]),
-                          closing - opening + cents(ds["charged_off"]) - cents(ds["recovered"]))
+                          closing - opening + cents(ds["charged_off"]) + cents(ds["accrued_written_off"])
+                          - cents(ds["recovered"]))
     assert closing.sum() > 0 and cents(ds["opening_allowance"]).sum() > 0
     assert moves["allowance_used"].sum() > 0 and moves["allowance_released"].sum() > 0
-    income = cents(ds["interest_income"] + ds["fee_income"] + ds["penalty_income"] + ds["merchant_discount"]
-                   + ds["merchant_fee_income"]
+    income = cents(ds["interest_income"] + ds["interest_accrual"] + ds["fee_income"] + ds["penalty_income"]
+                   + ds["merchant_discount"] + ds["merchant_fee_income"]
                    - ds["funding_cost"]) - cents(ds["credit_loss_expense"]) - cents(ds["operating_costs"])
     assert np.abs(cents(ds["pretax_income"]) - income).max() <= 5     # each line rounded to the cent once
 
@@ -208,7 +210,8 @@ def test_pretax_income_in_the_headline_and_raroc(run_with_book):
     line = {str(k): float(table.sel(pnl_line=k)) for k in table["pnl_line"].values}
     assert line["pretax_income"] == pytest.approx(line["revenue"] - line["funding_cost"] - line["credit_loss_expense"]
                                                   - line["operating_costs"])
-    assert line["credit_loss_expense"] == pytest.approx(line["net_charge_offs"] + line["allowance_change"])
+    assert line["credit_loss_expense"] == pytest.approx(line["net_charge_offs"] + line["accrued_written_off"]
+                                                        + line["allowance_change"])
     horizon = ds.sizes["month"]
     roa = float(ds["pnl_yield"].sel(pnl_product="total", pnl_yield_line="return_on_assets", view="book"))
     assert roa == pytest.approx(line["pretax_income"] * 12 / horizon / line["average_balance"])

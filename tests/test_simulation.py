@@ -149,11 +149,11 @@ def values_by_hand(horizon: int, bands: int, full: bool) -> int:
     products, states, stages = len(codes.PRODUCTS), len(codes.STATES), len(codes.STAGES)
     cells = horizon * products * bands
     outputs = (cells * states * 2 + cells * len(codes.FLOWS) + 2 * cells * states + horizon * bands * states + cells
-               + products * bands * 2 + cells * stages * 3 + cells * stages * stages + cells * len(codes.ACCOUNTING)
-               + products * bands * stages)
+               + products * bands * 2 + cells * stages * codes.STAGE_STOCK + cells * stages * stages
+               + cells * len(codes.ACCOUNTING) + products * bands * stages)
     # 7 monthly series by product; the capital year's flows by product: revenue lines, funding, charged off,
-    # recovered and the accounting lines.
-    series = 7 * horizon * products + products * (len(codes.REVENUE) + 3 + len(codes.ACCOUNTING))
+    # accrued interest written off, recovered and the accounting lines.
+    series = 7 * horizon * products + products * (len(codes.REVENUE) + 4 + len(codes.ACCOUNTING))
     return 10 * horizon + (outputs if full else series)
 
 

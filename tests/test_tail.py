@@ -156,9 +156,10 @@ def test_capital_year_and_irb_exposure_of_the_same_book(scenario_file):
                 .sum(("vintage", "months_on_book")))
     assert float(new_loss.sum()) > 0
     np.testing.assert_allclose(ds["capital_loss"], window["charged_off"] - window["recovered"] - new_loss)
-    # The later vintages' pre-tax income in the window: earnings - costs - net charge-offs - their allowance at
-    # its end (they held none before they were originated).
-    new_income = ((later["vintage_earnings"] - later["vintage_costs"]).where(in_window, 0.0)
+    # The later vintages' pre-tax income in the window: earnings - costs - net charge-offs - accrued interest
+    # written off - their allowance at its end (they held none before they were originated).
+    new_income = ((later["vintage_earnings"] - later["vintage_costs"] - later["vintage_accrued_written_off"])
+                  .where(in_window, 0.0)
                   .sum(("vintage", "months_on_book")) - new_loss
                   - later["vintage_allowance"].where(month_of == 17, 0.0).sum(("vintage", "months_on_book")))
     np.testing.assert_allclose(ds["capital_profit"], window["pretax_income"] - new_income, atol=1e-6)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..codes import KIND, KINDS, LINE, LOAN, METHODS, N_STATES, PAYER_TYPES, PRODUCTS
+from ..codes import INCOME_BASES, KIND, KINDS, LINE, LOAN, METHODS, N_STATES, PAYER_TYPES, PRODUCTS
 from ..units import monthly_rate
 
 
@@ -97,6 +97,7 @@ class Run(Section):
     paths: Annotated[int, Field(ge=1)]
     horizon_months: Annotated[int, Field(ge=1, le=MAX_HORIZON)]
     results: Literal["auto", "full", "summary"]
+    income_basis: Literal[INCOME_BASES]
 
     @model_validator(mode="after")
     def _check(self):

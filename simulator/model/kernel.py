@@ -36,6 +36,7 @@ from ..codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, A
                      V_ORIGINAL, V_RECOVERED, VINTAGE_STATES, WRITTEN_OFF, T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID,
                      T_RECOVERED, T_STATUS)
 from .hazard import conditional_quantile, normal_cdf
+from ..codes import ACCRUAL, ACCRUED, ACCRUED_WRITTEN_OFF, STAGE_3, V_ACCRUED_WRITTEN_OFF   # effective interest
 from .prepayment import price_scale
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
 from .provisions import NEVER_PAID, line_exposure, stage_of
@@ -191,6 +192,59 @@ def _earn(out, fl, line, c, p, prod, vintage, mob, amount):
 
 
 @nb.njit(inline="always", cache=True)
+def _hold_accrued(sg, state, accrued):
+    """Month end of an open account: its accrued interest receivable, by its stage."""
+    sg[stage_of(state), ACCRUED] += accrued
+
+
+@nb.njit(inline="always", cache=True)
+def _recognised(terms, eir, gross, state, ecl, carry):
+    """(Effective-interest income of a loan's month in cents, the new carry; docs/model.md section 6):
+    its effective rate on the gross carrying amount `gross` (principal + accrued interest), in stage 3
+    on the amount net of its allowance `ecl`, rounded with its residual carried like contract
+    interest (`accrue_interest`); 0 on the cash basis."""
+    if not terms.effective_interest:
+        return np.int64(0), carry
+    return accrue_interest(max(gross - ecl, 0) if stage_of(state) == STAGE_3 else gross, eir, carry)
+
+
+@nb.njit(inline="always", cache=True)
+def _accrue(terms, out, fl, c, p, prod, vintage, mob, amount):
+    """The month's income recognised less the cash interest and integral fees received (`amount`) into
+    interest_accrual and the vintage's credit income; returns the change of the accrued receivable
+    (0 on the cash basis)."""
+    if not terms.effective_interest:
+        return np.int64(0)
+    _earn(out, fl, ACCRUAL, c, p, prod, vintage, mob, amount)
+    return amount
+
+
+@nb.njit(inline="always", cache=True)
+def _write_off_accrued(out, fl, c, p, prod, vintage, mob, accrued):
+    """At a charge-off, the accrued interest receivable written off (a credit loss), also by vintage."""
+    fl[ACCRUED_WRITTEN_OFF] += accrued
+    if vintage >= 0:
+        out.vintage_flows[c, p, vintage, mob, prod, V_ACCRUED_WRITTEN_OFF] += accrued
+
+
+@nb.njit(inline="always", cache=True)
+def _line_recognised(stage3, gross, ecl, billed, plan_due, plan_left, fee_due, plan_eir, plan_accrued):
+    """(Effective-interest income of a line's month, its plan's accrual after it): the revolving
+    interest `billed`, plus in a month of a bill-instalment plan its fee at the plan's effective rate
+    on the plan's principal before the instalment and its accrual (the plan's last month takes the
+    rest, so the plan's accrual ends at 0); in stage 3 the share (gross - allowance) / gross of it."""
+    plan = np.int64(0)
+    if plan_due > 0 or fee_due > 0:
+        plan = fee_due - plan_accrued if plan_left == 0 else \
+            round_cents(plan_eir * (plan_left + plan_due + plan_accrued))
+        plan_accrued += plan - fee_due
+    earned = billed + plan
+    if stage3 and gross > 0:
+        earned = round_cents(earned * (max(gross - ecl, 0) / gross))
+    return earned, plan_accrued
+
+
+@nb.njit(inline="always", cache=True)
 def _charge_off(out, flows, af, c, p, prod, vintage, start, t, horizon, balance, unpaid, ecl, owed, terms, taping, i,
                 fraud):
     """Write the balance off in month t, with the interest, fees and penalty `unpaid` (never income),
@@ -319,7 +373,10 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     carry = 0.0                    # interest rounding residual, fractions of a cent
     overdue_interest = np.int64(0)
     penalty_due = np.int64(0)
-    fees_due = np.int64(0)
+    fees_due = np.int64(0)         # fees missed (integral to the yield)
+    late_due = np.int64(0)         # late fees missed (cash basis always)
+    accrued = np.int64(0)          # accrued interest receivable (an existing book's: 0 at the start)
+    income_carry = 0.0             # its income's rounding residual
     state = acc.state0[i]
     k = 0                          # instalments fallen due
     counted = False
@@ -348,10 +405,12 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             else:                  # past maturity: no contract interest or fee, only penalty
                 interest, new_carry, due, fee_due = np.int64(0), carry, np.int64(0), np.int64(0)
             month_state = month_key(key, t)
-            owed = balance - scheduled + due + overdue_interest + interest + penalty_due + fees_due + fee_due
+            owed = balance - scheduled + due + overdue_interest + interest + penalty_due + fees_due + late_due + fee_due
+            earned, income_carry = _recognised(terms, eir, balance + accrued, state, ecl, income_carry)
             if state == 0 and can_prepay and draw_at(month_state, PREPAY) < prepay_p[ti] * prepay_scale:
                 _earn(out, fl, INTEREST, c, p, prod, vintage, t - start, interest)
                 _earn(out, fl, FEES, c, p, prod, vintage, t - start, fee_due)
+                _accrue(terms, out, fl, c, p, prod, vintage, t - start, -accrued)   # derecognised: A to 0
                 fl[PREPAID] += balance
                 _close(out, fl, af, N_PREPAID, ecl, taping, i, ti, PREPAID_STATUS, owed, balance + interest + fee_due)
                 break
@@ -360,14 +419,18 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             if _missed(terms, fraud, hazard_q, month_state, borrower_key, t, z_p[ti], state, roll_rate, has_b, cdf, inv):
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
+                    _write_off_accrued(out, fl, c, p, prod, vintage, t - start, accrued)
                     _charge_off(out, flows, af, c, p, prod, vintage, start, t, horizon, balance,
-                                overdue_interest + fees_due + penalty_due, ecl, owed, terms, taping, i, fraud)
+                                overdue_interest + fees_due + late_due + penalty_due, ecl, owed, terms, taping, i,
+                                fraud)
                     break
                 _move(transfers[ti], state, state + 1)
                 state += 1
+                accrued += _accrue(terms, out, fl, c, p, prod, vintage, t - start, earned)
                 overdue_interest += interest
                 scheduled -= due
-                fees_due += fee_due + late_fee
+                fees_due += fee_due
+                late_due += late_fee
             else:
                 if state > 0:
                     cures[ti, state] += 1
@@ -377,12 +440,17 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 fl[REPAID] += paid
                 _earn(out, fl, INTEREST, c, p, prod, vintage, t - start, overdue_interest + interest)
                 _earn(out, fl, PENALTY, c, p, prod, vintage, t - start, penalty_due)
-                _earn(out, fl, FEES, c, p, prod, vintage, t - start, fees_due + fee_due)
+                _earn(out, fl, FEES, c, p, prod, vintage, t - start, fees_due + late_due + fee_due)
                 balance -= paid
+                # The cash interest and integral fees reduce the accrual; repaid in full, A ends at 0.
+                accrued += _accrue(terms, out, fl, c, p, prod, vintage, t - start,
+                                   earned - (overdue_interest + interest + fees_due + fee_due) if balance > 0
+                                   else -accrued)
                 scheduled = balance
                 overdue_interest = np.int64(0)
                 penalty_due = np.int64(0)
                 fees_due = np.int64(0)
+                late_due = np.int64(0)
                 state = 0
                 if balance == 0:
                     _close(out, fl, af, N_MATURED, ecl, taping, i, ti, CLOSED_STATUS, owed, paid_in)
@@ -390,6 +458,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             if state > 0:          # on overdue principal only: no penalty on interest (no compounding)
                 penalty_due += round_cents((balance - scheduled) * penalty_rate)
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start)
+        _hold_accrued(stages[ti], state, accrued)
         if taping:
             _tape(out, i, ti, state, balance, owed, paid_in, 0)
         row = state + NEVER_PAID if start >= 1 and state == t - start else state   # missed every payment so far
@@ -445,6 +514,9 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     plan_k = 0
     interest_due = np.int64(0)     # revolving interest billed and not yet paid
     fees_due = np.int64(0)         # plan fees missed
+    accrued = np.int64(0)          # accrued interest receivable (an existing book's: 0 at the start)
+    plan_eir = 0.0                 # the plan's effective rate a month, and its fee recognised less fallen due
+    plan_accrued = np.int64(0)
     penalty_due = np.int64(0)
     months_current = 0
     leaving = False                # stopped spending for good: closes once nothing is owed
@@ -467,6 +539,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             _originate(out, fl, af, terms, c, p, prod, vintage, limit)
         else:
             _earn(out, fl, FUNDING, c, p, prod, vintage, t - start, round_cents(balance * terms.funding_rate))
+            interest_before, fees_before, state_before, gross = interest_due, fees_due, state, balance + accrued
             # The statement billed at the end of last month: a revolver's or minimum payer's may become a plan.
             statement = balance - plan_left - overdue
             if state == 0 and plan_left == 0 and payer != TRANSACTOR and statement >= terms.min_conversion[prod] \
@@ -480,6 +553,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 plan_original = statement
                 plan_left = statement
                 plan_fee = round_cents(statement * terms.conversion_fee_rate[prod, j])
+                plan_eir = terms.conversion_eir[prod, j]
                 statement = np.int64(0)
             plan_due = np.int64(0)
             fee_due = np.int64(0)
@@ -496,6 +570,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                                 cdf, inv):
                 rolls[ti, state] += 1
                 if state == N_STATES - 1:
+                    _write_off_accrued(out, fl, c, p, prod, vintage, t - start, accrued)
                     _charge_off(out, flows, af, c, p, prod, vintage, start, t, horizon, balance,
                                 interest_due + fees_due + penalty_due, ecl, owed, terms, taping, i, fraud)
                     break
@@ -552,11 +627,19 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 if months_current >= terms.raise_after[prod]:
                     limit = max(limit, min(line_cap, np.int64(math.floor(limit * (1.0 + terms.limit_raise[prod])))))
                     months_current = 0
+            if terms.effective_interest:   # revolving interest when billed, the plan's fee at its rate, less cash
+                cash_interest = interest_before if state == 0 else np.int64(0)
+                earned, plan_accrued = _line_recognised(stage_of(state_before) == STAGE_3, gross, ecl,
+                                                        interest_due - interest_before + cash_interest, plan_due,
+                                                        plan_left, fee_due, plan_eir, plan_accrued)
+                accrued += _accrue(terms, out, fl, c, p, prod, vintage, t - start,
+                                   earned - cash_interest - (fees_before + fee_due - fees_due))
             if state > 0:
                 penalty_due += round_cents(overdue * penalty_rate)
             elif not leaving and draw_at(month_state, ATTRITION) < terms.attrition[prod]:
                 leaving = True
             if leaving and balance == 0 and interest_due == 0:
+                _accrue(terms, out, fl, c, p, prod, vintage, t - start, -accrued)   # derecognised: A to 0
                 _close(out, fl, af, N_CLOSED, ecl, taping, i, ti, CLOSED_STATUS, owed, paid_in)
                 break
         # The month's spend, billed at its end: none while delinquent (the line is frozen) or leaving;
@@ -573,6 +656,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         if state < DPD90:          # performing: its undrawn limit counts toward the IRB exposure
             out.line_limits[c, p, ti, prod, bnd] += limit
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start)
+        _hold_accrued(stages[ti], state, accrued)
         if taping:
             _tape(out, i, ti, state, balance, owed, paid_in, 0)
         before = ecl
@@ -643,7 +727,7 @@ def simulate(terms, acc, borrower_start: np.ndarray, z: np.ndarray, roll: np.nda
     vintage_flows[thread, path, vintage, months on book, product, VINTAGE_FLOWS] for accounts
     originated in month vintage + 1; seasoned[thread, path, product, band, (accounts, bad)] for the
     realised 12-month bad rate; stages[thread, path, month, product, band, stage, (accounts, balance,
-    allowance)], transfers[thread, path, month, product, band, from stage, to stage] (changes of state
+    allowance, accrued interest)], transfers[thread, path, month, product, band, from stage, to stage] (changes of state
     that change the stage, where they happen), accounting[thread, path, month, product, band, ACCOUNTING] (operating costs and the
     allowance's movements), opening_allowance[thread, path, product, band, stage] (the existing book's
     allowance at the start); `tape[cell, codes.TAPE]` (the loan tape of path 0: account i's month t + 1

@@ -19,7 +19,7 @@ from scipy.special import ndtri
 
 from . import hazard, risk, tail
 from ..codes import (ACCOUNTING, EQUAL_INSTALLMENT, FLOWS, KIND, LINE, LOAN, N_STATES, PAYER_TYPES, PRODUCTS,
-                     PRODUCT_KIND, STAGES, VINTAGE_FLOWS)
+                     PRODUCT_KIND, STAGE_STOCK, STAGES, VINTAGE_FLOWS)
 from .products import level_payment, plan_rates
 from .provisions import EclTable, line_window, statement_paid
 from ..units import annual_rate, monthly_rate, share_of_cents, to_cents
@@ -60,6 +60,7 @@ Terms = namedtuple("Terms", [
     # policy.bill_instalment_terms pads them, `conversion_tenors_offered` of each row on offer.
     "min_payment_share", "min_payment_floor", "conversion_rate", "min_conversion",
     "conversion_tenors", "conversion_fee_rate", "conversion_cum_shares", "conversion_tenors_offered",
+    "conversion_eir",  # [product, tenor]: the bill instalment's effective rate a month (`plan_eir`)
     "limit_cut", "limit_raise", "raise_after", "spend_probability", "attrition", "merchant_fee",
     "loan_equivalent",   # by product: the share of a line's room it draws at its first miss
     # A line's ECL exposure path (provisions.line_exposure): the share of a statement each payer type keeps
@@ -67,6 +68,7 @@ Terms = namedtuple("Terms", [
     "line_kept", "line_window",
     "acquisition_cost", "servicing_cost", "collection_cost",   # cents by product
     "ecl", "ecl_inv_eir_step", "ecl_z0", "ecl_inv_z_step",    # provisions.EclTable
+    "effective_interest",   # run.income_basis is "effective_interest" (else no accrual: docs/model.md section 6)
     "kind",          # by product code: its kind (codes.KIND), an array: a global tuple would be frozen into
                      # the cached kernel, which Numba does not recompile when codes.py alone changes
 ])
@@ -82,6 +84,15 @@ Outputs = namedtuple("Outputs", ["stocks", "flows", "rolls", "cures", "borrowers
 def by_product_cents(table) -> np.ndarray:
     """An amount in yuan for each product (a scenario's ByProduct table) as cents by product code."""
     return np.array([to_cents(getattr(table, name)) for name in PRODUCTS], dtype=np.int64)
+
+
+def plan_eir(fee_rate: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """The effective rate a month of equal-principal plans with a flat fee a period (`fee_rate`, a share
+    of the principal) over `periods` (arrays of one shape): the IRR of -1, then 1/n + f each period."""
+    fee_rate, periods = np.broadcast_arrays(np.asarray(fee_rate, dtype=np.float64), np.asarray(periods, dtype=np.int64))
+    out = np.empty(fee_rate.size)
+    plan_rates(np.ascontiguousarray(fee_rate).ravel(), np.ascontiguousarray(periods).ravel(), out)
+    return out.reshape(fee_rate.shape)
 
 
 def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Terms:
@@ -118,6 +129,7 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
         conversion_rate=conversion_rate, min_conversion=to_cents(line("min_conversion")),
         conversion_tenors=bill["tenors"], conversion_fee_rate=bill["fee_rate"],
         conversion_cum_shares=bill["cum_shares"], conversion_tenors_offered=bill["offered"],
+        conversion_eir=plan_eir(bill["fee_rate"], bill["tenors"]),
         limit_cut=line("limit_cut_on_miss"), limit_raise=line("limit_raise"),
         raise_after=line("raise_after_months").astype(np.int64),
         spend_probability=line("spend_probability"), attrition=line("attrition"), merchant_fee=line("merchant_fee"),
@@ -125,7 +137,7 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
         acquisition_cost=by_product_cents(sc.costs.acquisition), servicing_cost=by_product_cents(sc.costs.servicing),
         collection_cost=by_product_cents(sc.costs.collection),
         ecl=ecl.table, ecl_inv_eir_step=ecl.inv_eir_step, ecl_z0=ecl.z0, ecl_inv_z_step=ecl.inv_z_step,
-        kind=PRODUCT_KIND)
+        effective_interest=sc.run.income_basis == "effective_interest", kind=PRODUCT_KIND)
 
 
 # A cell's factor paths: made once per cell (`factors`) and handed to its tasks, its ECL table and its results.
@@ -167,7 +179,7 @@ def output_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
         "vintage_stocks": (vintages, horizon, products, N_STATES, 2),
         "vintage_flows": (vintages, horizon, products, len(VINTAGE_FLOWS)),
         "seasoned": (products, bands, 2),
-        "stages": (horizon, products, bands, len(STAGES), 3),
+        "stages": (horizon, products, bands, len(STAGES), STAGE_STOCK),
         "transfers": (horizon, products, bands, len(STAGES), len(STAGES)),
         "accounting": (horizon, products, bands, len(ACCOUNTING)),
         "opening_allowance": (products, bands, len(STAGES)),

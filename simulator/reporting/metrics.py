@@ -32,7 +32,8 @@ from ..model.tail import path_mean, path_sum
 
 TRANSITIONS = tuple(f"{a}->{b}" for a, b in zip(STATES, STATES[1:] + ("charged_off",)))
 CURE_STATES = STATES[1:]
-WATERFALL_STEPS = REVENUE + ("funding_cost", "net_charge_offs", "allowance_change") + COSTS + ("pretax_income",)
+WATERFALL_STEPS = (REVENUE + ("funding_cost", "net_charge_offs", "accrued_written_off", "allowance_change") + COSTS
+                   + ("pretax_income",))
 DPD30_STATES = list(STATES[DPD30:])
 DPD90_STATES = list(STATES[DPD90:])
 
@@ -187,15 +188,16 @@ def pnl_waterfall(ds: xr.Dataset) -> xr.DataArray:
     negative; and pre-tax income, the sum of the others."""
     sums = path_mean(ds[list(PNL_FLOWS)].sum(("month", "product", "score_band")), ds.get("path_weight"))
     steps = [sums[name] for name in REVENUE] + [-sums["funding_cost"], -(sums["charged_off"] - sums["recovered"]),
-                                                -allowance_change(sums)] + [-sums[name] for name in COSTS]
+                                                -sums["accrued_written_off"], -allowance_change(sums)]
+    steps += [-sums[name] for name in COSTS]
     steps.append(pretax_income(sums))
     out = xr.concat(steps, dim="step", coords="minimal", compat="override")
     out = out.assign_coords(step=list(WATERFALL_STEPS)).transpose("step", ...)
     out.name = "pnl_waterfall"
-    return _attrs(out, "yuan", "portfolio P&L over the horizon, mean over paths: interest, fees, penalty and "
-                               "merchant discount (positive); funding cost, net charge-offs (charged off - "
-                               "recovered), the allowance's change and operating costs (negative); pretax_income = "
-                               "the sum of the other steps")
+    return _attrs(out, "yuan", "portfolio P&L over the horizon, mean over paths: interest, interest accrual, fees, "
+                               "penalty and merchant income (positive); funding cost, net charge-offs (charged off - "
+                               "recovered), the accrued interest written off, the allowance's change and operating "
+                               "costs (negative); pretax_income = the sum of the other steps")
 
 
 def allowance(ds: xr.Dataset) -> xr.Dataset:

@@ -284,7 +284,8 @@ def render(ds: xr.Dataset, path: Path, seconds: float) -> str:
     head = (f"{ds.attrs['title']}: {n_paths} path(s) x {horizon} months, seed {ds.attrs['seed']}, {seconds:.1f} s\n"
             f"means over paths; ratios over months {months.start}-{months.stop}; capital year: the book as it stands at "
             f"the end of month {ds.attrs['capital_month']} and its loss in {ds.attrs['capital_window']}; VaR and "
-            f"expected shortfall at {top:.1%}; economic capital at the scenario's level")
+            f"expected shortfall at {top:.1%}; economic capital at the scenario's level; income basis: "
+            f"{ds.attrs.get('income_basis', 'cash').replace('_', ' ')}")
     weights = ds["path_weight"]
     if not bool((weights == 1.0).all()):
         target = json.loads(ds.attrs["scenario_resolved"])["capital"]["importance_quantile"]

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..codes import (ACCOUNTING, ACCOUNTS, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, LINE, MONEY_FLOWS,
-                     PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS,
-                     V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_ORIGINAL, V_RECOVERED)
+from ..codes import (ACCOUNTING, ACCOUNTS, ACCRUED, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, LINE,
+                     MONEY_FLOWS, PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES, V_ACCRUED_WRITTEN_OFF,
+                     V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_ORIGINAL,
+                     V_RECOVERED)
 from ..config.loader import LoadedScenario
 from ..config.schema import Scenario
 from ..model import risk, tail, terms
@@ -109,6 +110,9 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["stage_accounts"] = (cube + ("stage",), stages[..., ACCOUNTS])
     data["stage_balance"] = (cube + ("stage",), stages[..., BALANCE] / CENTS)
     data["allowance"] = (cube + ("stage",), stages[..., ALLOWANCE] / CENTS)
+    data["accrued_interest"] = (cube + ("stage",), stages[..., ACCRUED] / CENTS)
+    # The existing book enters with no interest accrued (docs/model.md section 6).
+    data["opening_accrued_interest"] = (("product", "score_band"), np.zeros(opening.shape[:2]))
     data["opening_allowance"] = (("path", "product", "score_band", "stage"), sums["opening_allowance"] / CENTS)
     data["stage_transfers"] = (cube + ("transfer",),
                                np.stack([sums["transfers"][..., a, b] for a, b in TRANSFER_STAGES], axis=-1))
@@ -151,6 +155,7 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["vintage_original"] = (("vintage", "product"), vflows[0, :, 0, :, V_ORIGINAL] / CENTS)
     data["vintage_charged_off"] = (vcube, vflows[..., V_CHARGED_OFF] / CENTS)
     data["vintage_recovered"] = (vcube, vflows[..., V_RECOVERED] / CENTS)
+    data["vintage_accrued_written_off"] = (vcube, vflows[..., V_ACCRUED_WRITTEN_OFF] / CENTS)
     earnings = vflows[..., V_CREDIT_INCOME] + vflows[..., V_MERCHANT_INCOME] - vflows[..., V_FUNDING]
     data["vintage_earnings"] = (vcube, earnings / CENTS)
     data["vintage_costs"] = (vcube, vflows[..., V_COSTS] / CENTS)
@@ -180,6 +185,7 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
         "scenario_resolved": json.dumps(loaded.resolved(), sort_keys=True),
         "currency": "CNY",
         "results_mode": "summary" if summary else "full",
+        "income_basis": sc.run.income_basis,
         "capital_month": month,
         "capital_window": f"months {first} .. {last}",
         **{f"convention_{k}": v for k, v in CONVENTIONS.items()},
@@ -225,5 +231,7 @@ def combine_cells(loaded: LoadedScenario, cells: list[xr.Dataset], path_weight: 
             ds[name].attrs.update(long_name=long_name, units=units)
     ds.attrs["Conventions"] = "CF-1.10"
     ds.attrs["sweep"] = json.dumps([[name, key, values] for name, key, values in loaded.dims])
+    if any(key == "run.income_basis" for _, key, _ in loaded.dims):
+        ds.attrs["income_basis"] = "swept"          # each cell's is its coordinate
     return ds
 

@@ -2,11 +2,12 @@
 
 The platform funds `funding.platform_share` of each account's principal and the partners the rest;
 the partners pay it a technology service fee, `funding.service_fee_share` of their interest and fee
-income. The platform view of a mapping of P&L flows (names of codes.FLOWS and codes.ACCOUNTING,
-product last) keeps the platform's share of the interest, fees, penalties and funding cost, the share
-of the credit losses it carries (its funding share, or all of them under `funding.guarantee`), and
-the merchant income and operating costs in full (the platform deals with the merchants and runs the
-accounts); the book view is the whole book as one lender, with no service fee."""
+income (with the interest accrual of effective interest). The platform view of a mapping of P&L flows
+(names of codes.FLOWS and codes.ACCOUNTING, product last) keeps the platform's share of the interest
+(with its accrual), fees, penalties and funding cost, the share of the credit losses (the accrued
+interest written off included) it carries (its funding share, or all of them under
+`funding.guarantee`), and the merchant income and operating costs in full (the platform deals with the
+merchants and runs the accounts); the book view is the whole book as one lender, with no service fee."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,10 +19,10 @@ from ..codes import PRODUCTS
 from ..config.schema import Funding
 
 VIEWS = ("book", "platform")
-CREDIT_INCOME = ("interest_income", "fee_income", "penalty_income")       # shared with the partners
+CREDIT_INCOME = ("interest_income", "interest_accrual", "fee_income", "penalty_income")   # shared with the partners
 FUNDED = CREDIT_INCOME + ("funding_cost",)
-CREDIT_LOSSES = ("charged_off", "recovered", "allowance_originated", "allowance_remeasured", "allowance_released",
-                 "allowance_used", "allowance")
+CREDIT_LOSSES = ("charged_off", "accrued_written_off", "recovered", "allowance_originated", "allowance_remeasured",
+                 "allowance_released", "allowance_used", "allowance")
 SERVICE_FEE = "service_fee_income"
 
 

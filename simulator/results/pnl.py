@@ -7,23 +7,32 @@ import xarray as xr
 
 import numpy as np
 
-from ..codes import (ACCOUNTING, COSTS, FLOWS, PRODUCTS, REVENUE, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS,
-                     V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_RECOVERED)
+from ..codes import (ACCOUNTING, COSTS, FLOWS, PRODUCTS, REVENUE, V_ACCRUED_WRITTEN_OFF, V_ALLOWANCE, V_CHARGED_OFF,
+                     V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_RECOVERED)
 from ..model.tail import path_mean
 from . import joint_lending
 from .joint_lending import SERVICE_FEE, VIEWS
 
 
 def revenue(x):
-    """Interest + fees + penalty + merchant discount + merchant fee (+ the platform's service fee, where
-    `x` has one) of `x` (a Dataset or a mapping of flows)."""
+    """Interest + interest accrual (effective interest: docs/model.md section 6) + fees + penalty + merchant
+    discount + merchant fee (+ the platform's service fee, where `x` has one) of `x` (a Dataset or a
+    mapping of flows)."""
     total = sum((x[name] for name in REVENUE[1:]), x[REVENUE[0]])
     return total + x[SERVICE_FEE] if SERVICE_FEE in x else total
 
 
+def write_offs(x):
+    """Charged off - recovered + accrued interest written off: the principal written off net of
+    recoveries and the accrued interest receivable written off with it (effective interest), of `x`
+    (a Dataset or a mapping of flows)."""
+    return x["charged_off"] - x["recovered"] + x["accrued_written_off"]
+
+
 def net_revenue(x):
-    """Revenue - funding cost - charged off + recovered of `x` (a Dataset or a mapping of flows)."""
-    return revenue(x) - x["funding_cost"] - x["charged_off"] + x["recovered"]
+    """Revenue - funding cost - charged off + recovered - accrued interest written off of `x` (a
+    Dataset or a mapping of flows)."""
+    return revenue(x) - x["funding_cost"] - write_offs(x)
 
 
 def allowance_change(x):
@@ -33,9 +42,10 @@ def allowance_change(x):
 
 
 def credit_loss_expense(x):
-    """allowance_t - allowance_(t-1) + charged off - recovered: the allowance's change plus the
-    write-offs (principal charged off) less recoveries, of `x` (a Dataset or a mapping of flows)."""
-    return allowance_change(x) + x["charged_off"] - x["recovered"]
+    """allowance_t - allowance_(t-1) + charged off - recovered + accrued interest written off: the
+    allowance's change (measured on principal) plus the write-offs (`write_offs`), of `x` (a Dataset or
+    a mapping of flows)."""
+    return allowance_change(x) + write_offs(x)
 
 
 def operating_costs(x):
@@ -55,7 +65,7 @@ def by_name(flows: np.ndarray, accounting: np.ndarray) -> dict[str, np.ndarray]:
 
 
 # The flows the P&L's formulas read (of the kernel's FLOWS and ACCOUNTING).
-PNL_FLOWS = REVENUE + ("funding_cost", "charged_off", "recovered") + ACCOUNTING
+PNL_FLOWS = REVENUE + ("funding_cost", "charged_off", "accrued_written_off", "recovered") + ACCOUNTING
 
 
 def book_year(flows: np.ndarray, accounting: np.ndarray, vintage_flows: np.ndarray, month: int, first: int,
@@ -66,9 +76,10 @@ def book_year(flows: np.ndarray, accounting: np.ndarray, vintage_flows: np.ndarr
     product, band, FLOWS), accounting (path, month, product, band, ACCOUNTING) and vintage_flows
     (path, vintage, months on book, product, VINTAGE_FLOWS). A later vintage's credit-loss expense in
     the window is its allowance at the window's end plus its net charge-offs (its allowance was 0
-    before it was originated). Its income comes off interest_income, merchant_discount and
-    funding_cost as a whole and its costs off acquisition_cost: the P&L's formulas and the
-    platform's view (joint_lending) treat the lines of each of these groups alike."""
+    before it was originated). Its credit income (interest and its accrual, fees, penalty) comes off
+    interest_income, its merchant income off merchant_discount, its funding off funding_cost and its
+    costs off acquisition_cost, each as a whole: the P&L's formulas and the platform's view
+    (joint_lending) treat the lines of each of these groups alike."""
     months = slice(first - 1, last)
     window = by_name(flows[:, months].sum(axis=(1, 3)), accounting[:, months].sum(axis=(1, 3)))
     window = {name: window[name] for name in PNL_FLOWS}       # columns of arrays summed here
@@ -79,16 +90,18 @@ def book_year(flows: np.ndarray, accounting: np.ndarray, vintage_flows: np.ndarr
         new = vintage_flows[:, v, max(0, first - start):last - start + 1].sum(axis=1)
         for name, column in (("interest_income", V_CREDIT_INCOME), ("merchant_discount", V_MERCHANT_INCOME),
                              ("funding_cost", V_FUNDING), ("acquisition_cost", V_COSTS),
-                             ("charged_off", V_CHARGED_OFF), ("recovered", V_RECOVERED)):
+                             ("charged_off", V_CHARGED_OFF), ("recovered", V_RECOVERED),
+                             ("accrued_written_off", V_ACCRUED_WRITTEN_OFF)):
             window[name] -= new[..., column]
         window["allowance_originated"] -= vintage_flows[:, v, last - start, :, V_ALLOWANCE]
     return window
 
 
-LINES = ("interest_income", "fee_income", "penalty_income", "merchant_discount", "merchant_fee_income",
-         "service_fee_income", "revenue", "funding_cost", "net_charge_offs", "net_revenue", "allowance_change",
-         "credit_loss_expense", "acquisition_cost", "servicing_cost", "collection_cost", "operating_costs",
-         "pretax_income", "average_balance", "closing_allowance")                   # yuan
+LINES = ("interest_income", "interest_accrual", "fee_income", "penalty_income", "merchant_discount",
+         "merchant_fee_income", "service_fee_income", "revenue", "funding_cost", "net_charge_offs",
+         "accrued_written_off", "net_revenue", "allowance_change", "credit_loss_expense", "acquisition_cost",
+         "servicing_cost", "collection_cost", "operating_costs", "pretax_income", "average_balance",
+         "closing_allowance")                                                       # yuan
 YIELD_LINES = ("revenue_yield", "funding_cost_rate", "credit_loss_rate", "operating_cost_ratio", "risk_adjusted_yield",
                "return_on_assets")                                                  # fractions a year
 
@@ -133,6 +146,7 @@ def _lines(sums: dict, horizon: int) -> tuple[xr.DataArray, xr.DataArray]:
     lines = {
         **{name: sums[name] for name in REVENUE}, SERVICE_FEE: sums[SERVICE_FEE], "revenue": revenue(sums),
         "funding_cost": sums["funding_cost"], "net_charge_offs": sums["charged_off"] - sums["recovered"],
+        "accrued_written_off": sums["accrued_written_off"],
         "net_revenue": net_revenue(sums), "allowance_change": allowance_change(sums),
         "credit_loss_expense": credit_loss_expense(sums), **{name: sums[name] for name in COSTS},
         "operating_costs": operating_costs(sums), "pretax_income": pretax_income(sums),

@@ -29,12 +29,17 @@ DESCRIPTIONS = {
     "merchant_discount": "merchant discount on instalment purchases, at origination",
     "merchant_fee_income": "merchant service fee on purchases on revolving lines, in the month of the purchase",
     "borrowers": "borrowers with an open account, by the worst state of their open accounts",
-    "interest_income": "contract and revolving interest received (cash basis: when paid)",
+    "interest_income": "contract and revolving interest received (in cash: when paid)",
+    "interest_accrual": "effective-interest income recognised in the month less the cash interest and integral fees "
+                        "received (signed; 0 with run.income_basis = cash): revenue's interest is interest_income + "
+                        "the integral fees + interest_accrual",
+    "accrued_written_off": "accrued interest receivable written off at charge-off (effective interest): in the "
+                           "credit-loss expense, not in the net charge-offs (principal)",
     "fee_income": "fees received (instalment fees, bill-instalment fees, fixed late fees)",
     "penalty_income": "penalty interest and per-day late fees received on overdue amounts",
     "funding_cost": "cost of funds on the principal outstanding at the start of the month",
-    "net_revenue": "interest + fees + penalty + merchant discount - funding cost - charged off + recovered (before "
-                   "provisions and operating costs)",
+    "net_revenue": "interest + interest accrual + fees + penalty + merchant discount - funding cost - charged off + "
+                   "recovered - accrued interest written off (before provisions and operating costs)",
     "acquisition_cost": "operating cost: costs.acquisition per account booked",
     "servicing_cost": "operating cost: costs.servicing per account open at the end of the month",
     "collection_cost": "operating cost: costs.collection per account delinquent (M1 .. M6) at the end of the month",
@@ -45,14 +50,19 @@ DESCRIPTIONS = {
                           "line closed): released",
     "allowance_used": "ECL allowance at the previous month end of accounts charged off in the month: used against the "
                       "write-off",
-    "credit_loss_expense": "allowance at the month end - at the previous one + charged off - recovered (= originated + "
-                           "remeasured - released - used + charged off - recovered)",
+    "credit_loss_expense": "allowance at the month end - at the previous one + charged off - recovered + accrued "
+                           "interest written off (= originated + remeasured - released - used + the write-offs)",
     "operating_costs": "acquisition + servicing + collection costs",
-    "pretax_income": "interest + fees + penalty + merchant discount - funding cost - credit-loss expense - operating "
-                     "costs",
+    "pretax_income": "interest + interest accrual + fees + penalty + merchant discount - funding cost - credit-loss "
+                     "expense - operating costs",
     "stage_accounts": "open accounts by impairment stage at the end of the month (stage 1: current and M1; stage 2: "
                       "M2, M3; stage 3: M4 .. M6)",
     "stage_balance": "principal receivable by impairment stage at the end of the month",
+    "accrued_interest": "accrued interest receivable by impairment stage at the end of the month (effective interest: "
+                        "income recognised and not yet received; the gross carrying amount is stage_balance + it; 0 "
+                        "with run.income_basis = cash)",
+    "opening_accrued_interest": "accrued interest receivable of the existing book at the start of month 1 (0: the "
+                                "book enters with none accrued)",
     "allowance": "expected-credit-loss allowance by impairment stage at the end of the month: 12-month ECL in stage "
                  "1, lifetime ECL in stages 2 and 3 (provisions.basis; a line's exposure is its balance as its "
                  "payer type pays it down and draws on its limit)",
@@ -113,12 +123,14 @@ DESCRIPTIONS = {
     "service_fee_share": "funding.service_fee_share: the share of the partner banks' interest and fee income they "
                          "pay the platform as its technology service fee",
     "path_month_loss": "net charge-offs (charged off - recovered) in the month, per path",
-    "path_month_revenue": "interest, fees, penalty, merchant discount and merchant fee in the month, per path",
+    "path_month_revenue": "interest (with its accrual), fees, penalty, merchant discount and merchant fee in the "
+                          "month, per path",
     "path_month_profit": "pre-tax income in the month, per path",
     "path_month_balance": "principal receivable at the end of the month, per path",
     "path_month_dpd30_balance": "principal 30+ days past due (M2 and worse) at the end of the month, per path",
     "path_month_dpd90_balance": "principal 90+ days past due (M4 and worse) at the end of the month, per path",
-    "path_revenue": "interest, fees, penalty, merchant discount and merchant fee over the horizon, per path",
+    "path_revenue": "interest (with its accrual), fees, penalty, merchant discount and merchant fee over the horizon, "
+                    "per path",
     "path_loss": "net charge-offs (charged off - recovered) over the horizon, per path",
     "path_profit": "pre-tax income over the horizon, per path",
     "path_weight": "likelihood ratio of the path's factor draws under importance sampling (capital.importance_quantile;"
@@ -149,8 +161,10 @@ DESCRIPTIONS = {
     "vintage_original": "the vintage's original amount: principal of loans and purchases, opening limit of lines",
     "vintage_charged_off": "principal of the vintage charged off in the month on book",
     "vintage_recovered": "recoveries on the vintage's charge-offs in the month on book",
-    "vintage_earnings": "interest, fees, penalty, merchant discount and merchant fee less funding cost of the vintage in the month "
-                        "on book",
+    "vintage_accrued_written_off": "accrued interest receivable of the vintage written off in the month on book "
+                                   "(effective interest)",
+    "vintage_earnings": "interest (with its accrual), fees, penalty, merchant discount and merchant fee less funding "
+                        "cost of the vintage in the month on book",
 }
 COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "approved_applicants": "applicants",
                "applications": "applications", "cap_applications": "applications", "cap_bound": "applications",
@@ -199,8 +213,10 @@ CONVENTIONS = {
                      "score = offset + factor ln((1 - pd) / pd), odds good:bad",
     "day_count": "APR = daily rate x days_per_year (cash loan, revolving line); monthly rate = APR / 12; "
                  "penalty a month = daily penalty rate x days_per_year / 12, on overdue principal only",
-    "income": "cash basis: interest, fees and penalty counted when paid; what is owed and unpaid at charge-off "
-              "is written_off, never income; charged_off is principal only",
+    "income": "interest_income, fee_income and penalty_income are cash received; on the effective-interest basis "
+              "(attribute income_basis) interest_accrual turns the interest and integral fees into income at the "
+              "effective rate, and accrued_written_off writes the accrued receivable off at charge-off; what is "
+              "owed and unpaid at charge-off is written_off; charged_off is principal only",
     "borrower_dependence": "a borrower's accounts share a monthly draw b: miss if u < Phi((Phi^-1(h) - sqrt(R) z "
                            "- sqrt(R_b) b) / sqrt(1 - R - R_b)), R_b = factor.borrower_correlation",
     "principal_identity": "sum(balance)_t = sum(balance)_(t-1) + originated + drawn - repaid - prepaid - charged_off",
