@@ -194,7 +194,8 @@ def _earn(out, fl, line, c, p, prod, vintage, mob, amount):
 @nb.njit(inline="always", cache=True)
 def _hold_accrued(sg, state, accrued):
     """Month end of an open account: its accrued interest receivable, by its stage."""
-    sg[stage_of(state), ACCRUED] += accrued
+    if accrued != 0:               # always so on the cash basis
+        sg[stage_of(state), ACCRUED] += accrued
 
 
 @nb.njit(inline="always", cache=True)

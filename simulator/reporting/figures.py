@@ -601,8 +601,9 @@ def cells_figure(ds: xr.Dataset) -> Drawing:
 
 
 def waterfall_figure(ds: xr.Dataset) -> Drawing:
-    """P&L waterfall over the horizon: income lines up; funding, net charge-offs, the allowance's build and
-    operating costs down; pre-tax income."""
+    """P&L waterfall over the horizon: income lines up (the interest accrual up or down); funding, net
+    charge-offs, the accrued interest written off, the allowance's build and operating costs down; pre-tax
+    income."""
     sel = dataset.cells(ds)[0][1]
     steps = _pick(metrics.pnl_waterfall(ds), sel)
     steps = _mean_paths(steps)
