@@ -615,7 +615,7 @@ def waterfall_figure(ds: xr.Dataset) -> Drawing:
             _no_data(ax)
         else:
             scale, unit = _money_scale(np.cumsum(np.nan_to_num(values[:-1])).tolist() + values.tolist())
-            running = 0.0
+            running, low, high = 0.0, 0.0, 0.0
             for i, (name, value) in enumerate(zip(names, np.nan_to_num(values))):
                 if i == len(names) - 1:  # the pre-tax income bar starts from zero
                     bottom, height, colour = 0.0, value, NET
@@ -625,15 +625,17 @@ def waterfall_figure(ds: xr.Dataset) -> Drawing:
                     running += value
                 ax.bar(i, height, bottom=bottom, color=colour, width=0.65)
                 top = max(bottom, bottom + height)
+                low, high = min(low, bottom, bottom + height), max(high, top)
                 ax.annotate(f"{value / scale:,.{0 if scale == 1 else 1}f}", (i, top), xytext=(0, 3),
                             textcoords="offset points", ha="center", va="bottom", fontsize=9)
                 if i < len(names) - 1:
                     ax.plot([i + 0.33, i + 0.67], [running, running], color="#888888", linewidth=0.8)
             ax.axhline(0, color="#444444", linewidth=0.8)
-            ax.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names])
+            ax.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names], fontsize=8)
             ax.yaxis.set_major_formatter(_money_formatter(scale))
             ax.set_ylabel(f"over the horizon ({unit})")
-            ax.margins(y=0.12)
+            pad = 0.1 * (high - low) or 1.0       # room for the labels above the bars
+            ax.set_ylim(low - (pad if low < 0 else 0.0), high + pad)
         png = _png(fig)
     return _drawing("pnl_waterfall", png)
 
