@@ -421,7 +421,7 @@ def e2e(volume: int, months: int, horizon: int, book: str) -> dict:
 STARTUP_CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
-import simulator.engine.simulation as engine
+import simulator.engine.simulation as simulation
 t_import = time.perf_counter() - t0
 sys.path.insert(0, {bench!r})
 import kernel_throughput as kt

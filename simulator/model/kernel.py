@@ -486,8 +486,9 @@ def _line_ecl(terms, lo, hi, w, z, row, state, prod, payer, balance, limit, r, s
     for k in range(terms.line_window[1 if stage_of(state) > 0 else 0] + 1):
         if k > 0:
             stay *= 1.0 - terms.attrition[prod]
-            staying, expected = line_exposure(staying, expected, kept, terms.spend_probability[prod], stay, mean,
-                                              room, transactor)
+            if k == 1 or not transactor:      # a transactor's exposure is the same from k = 1 on
+                staying, expected = line_exposure(staying, expected, kept, terms.spend_probability[prod], stay,
+                                                  mean, room, transactor)
         exposure = expected
         if k > 0 or state == 0:
             exposure += terms.loan_equivalent[prod] * (1.0 if transactor and k > 0 else stay) * max(room - staying, 0.0)

@@ -186,7 +186,10 @@ def pnl_waterfall(ds: xr.Dataset) -> xr.DataArray:
     """The portfolio P&L over the horizon, mean over paths, as steps (dimension `step`): income lines
     positive; funding cost, net charge-offs, the allowance's change (its build) and operating costs
     negative; and pre-tax income, the sum of the others."""
-    sums = path_mean(ds[list(PNL_FLOWS)].sum(("month", "product", "score_band")), ds.get("path_weight"))
+    # Contiguous copies: numpy's sums follow the memory layout, and a run's Dataset and the same Dataset read
+    # back from its file lay the arrays out differently; the figures must not differ in the last bit.
+    flows = ds[list(PNL_FLOWS)].map(lambda x: x.copy(data=np.ascontiguousarray(x.values)))
+    sums = path_mean(flows.sum(("month", "product", "score_band")), ds.get("path_weight"))
     steps = [sums[name] for name in REVENUE] + [-sums["funding_cost"], -(sums["charged_off"] - sums["recovered"]),
                                                 -sums["accrued_written_off"], -allowance_change(sums)]
     steps += [-sums[name] for name in COSTS]

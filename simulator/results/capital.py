@@ -24,7 +24,7 @@ def irb_exposure(stocks: np.ndarray, opening: np.ndarray, line_limits: np.ndarra
         undrawn = np.maximum(0, line_limits[:, month - 1] - performing)
     lines = PRODUCT_KIND == LINE
     ead = performing.astype(np.float64)
-    ead[:, lines] += loan_equivalent[lines] * undrawn[:, lines]
+    ead[:, lines] += loan_equivalent[lines, None] * undrawn[:, lines]
     return (ead.mean(axis=0) if np.all(path_weight == 1.0) else
             (path_weight[:, None, None] * ead).sum(axis=0) / path_weight.sum()) / CENTS
 
