@@ -318,3 +318,18 @@ def test_takeup_comes_back_from_the_offers(round_trip, tmp_path):
     with pytest.raises(ScenarioError) as info:
         takeup_fit.read(tmp_path / "offers.csv")
     assert info.value.key == "row 6: column apr"
+
+
+@pytest.mark.parametrize("events, trials", [(0, 537), (1, 40), (3, 10), (250, 1000), (40, 40)])
+def test_a_shares_interval_is_wilsons(events, trials):
+    """A share's 95% interval is the Wilson score interval (statsmodels' own), inside [0, 1] and of
+    some width with no events or all, where the Wald interval leaves [0, 1] or collapses."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    estimate = calibration.binomial(events, trials)
+    np.testing.assert_allclose(estimate.interval(), proportion_confint(events, trials, alpha=0.05, method="wilson"),
+                               rtol=1e-9, atol=1e-15)
+    lo, hi = estimate.interval()
+    assert 0.0 <= lo <= estimate.value <= hi <= 1.0 and hi > lo
+    row = calibration._row("rate", estimate)
+    assert ("no events" in row) == (events == 0) and ("all events" in row) == (events == trials)

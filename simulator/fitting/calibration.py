@@ -40,24 +40,38 @@ CHARGED_OFF, CLOSED = "charged_off", "closed"
 IPF_ROUNDS = 200     # rounds of iterative proportional fitting of the payer shares
 
 
+Z95 = 1.959963984540054   # the standard normal's 97.5% quantile
+
+
 @dataclass
 class Estimate:
-    """An estimated figure: value, standard error, observations (accounts, account-months or amounts)."""
+    """An estimated figure: value, standard error, observations (accounts, account-months or amounts);
+    a share of events has its count of `events` and an interval of its own (`binomial`)."""
     value: float
     se: float
     n: int
+    events: int | None = None
+    bounds: tuple[float, float] | None = None
 
     def interval(self) -> tuple[float, float]:
-        """The 95% confidence interval, value +- 1.96 standard errors."""
+        """The 95% confidence interval: a share's Wilson score interval (`binomial`), else value +- 1.96
+        standard errors."""
+        if self.bounds is not None:
+            return self.bounds
         return self.value - 1.96 * self.se, self.value + 1.96 * self.se
 
 
 def binomial(events: int, trials: int) -> Estimate:
-    """The share events / trials and its binomial standard error (NaN without trials)."""
+    """The share events / trials, its binomial standard error and its 95% Wilson score interval, which
+    stays inside [0, 1] and keeps a width with no events or all (NaN without trials)."""
     if trials <= 0:
         return Estimate(float("nan"), float("nan"), 0)
     p = events / trials
-    return Estimate(p, math.sqrt(p * (1.0 - p) / trials), trials)
+    z2 = Z95 * Z95 / trials
+    centre = (p + z2 / 2.0) / (1.0 + z2)
+    half = Z95 * math.sqrt(p * (1.0 - p) / trials + z2 / (4.0 * trials)) / (1.0 + z2)
+    return Estimate(p, math.sqrt(p * (1.0 - p) / trials), trials, events,
+                    (max(0.0, centre - half), min(1.0, centre + half)))
 
 
 def transitions(tape: pd.DataFrame) -> pd.DataFrame:
@@ -254,7 +268,10 @@ def against_base(found: dict, base: Scenario) -> list[tuple[str, Estimate, float
 
 def _row(name: str, estimate: Estimate) -> str:
     lo, hi = estimate.interval()
-    return f"{name:<34} {estimate.value:>10.5f} {estimate.se:>10.5f}  [{lo:.5f}, {hi:.5f}]  n={estimate.n:,}"
+    row = f"{name:<34} {estimate.value:>10.5f} {estimate.se:>10.5f}  [{lo:.5f}, {hi:.5f}]  n={estimate.n:,}"
+    if estimate.events is not None and estimate.n and estimate.events in (0, estimate.n):
+        row += f"  ({'no' if estimate.events == 0 else 'all'} events: the interval is Wilson's)"
+    return row
 
 
 def calibrate(tape: pd.DataFrame, base: Scenario | None = None) -> dict:
