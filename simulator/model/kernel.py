@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba as nb
 import numpy as np
 
-from ..codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, ACQUISITION, ALLOWANCE, BADS, BALANCE,
+from ..codes import (ACCRUAL, ACCRUED, ACCRUED_WRITTEN_OFF, STAGE_3, V_ACCRUED_WRITTEN_OFF, A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, ACQUISITION, ALLOWANCE, BADS, BALANCE,
                      CHARGED_OFF_AMT, CHARGED_OFF_STATUS, CLOSED_STATUS, COLLECTION, DISCOUNT, DPD90, DRAWN, FEES,
                      FRAUD_CHARGED_OFF, FUNDING, INTEREST, LINE, MERCHANT_FEE, N_CHARGED_OFF, N_CLOSED, N_MATURED,
                      N_ORIGINATED, N_PREPAID, PREPAID_STATUS, N_STATES, ORIGINATED, PD_MONTHS, PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, SERVICING,
@@ -36,7 +36,6 @@ from ..codes import (A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, A
                      V_ORIGINAL, V_RECOVERED, VINTAGE_STATES, WRITTEN_OFF, T_BALANCE, T_CHARGED_OFF, T_DUE, T_PAID,
                      T_RECOVERED, T_STATUS)
 from .hazard import conditional_quantile, normal_cdf
-from ..codes import ACCRUAL, ACCRUED, ACCRUED_WRITTEN_OFF, STAGE_3, V_ACCRUED_WRITTEN_OFF   # effective interest
 from .prepayment import price_scale
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
 from .provisions import NEVER_PAID, line_exposure, stage_of
@@ -469,6 +468,13 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
 
 
 @nb.njit(inline="always", cache=True)
+def _most_owed(limit, r):
+    """The most a line with `limit` may owe in principal (cents): its revolving interest at monthly rate
+    r on top stays within the limit. The room for spend and drawdown is this less the balance."""
+    return np.int64(math.floor(limit / (1.0 + r)))
+
+
+@nb.njit(inline="always", cache=True)
 def _line_ecl(terms, lo, hi, w, z, row, state, prod, payer, balance, limit, r, spend_mean, leaving):
     """A line's expected credit loss in cents (provisions.line_ecl): the table's columns k times the
     exposure of a charge-off that ends 7 misses from month k, its expected balance then
@@ -476,7 +482,7 @@ def _line_ecl(terms, lo, hi, w, z, row, state, prod, payer, balance, limit, r, s
     loan-equivalent factor of the room left (none for the present run of misses of a delinquent line:
     it drew at its first miss). `row` is the table's state (provisions.NEVER_PAID + state for an
     account that never paid); `lo`, `hi`, `w` its slices of the table (`_ecl_rows`)."""
-    room = math.floor(limit / (1.0 + r))
+    room = float(_most_owed(limit, r))
     kept = terms.line_kept[prod, payer]
     transactor = payer == TRANSACTOR
     mean = 0.0 if leaving else float(spend_mean)
@@ -581,7 +587,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                     # Drawdown before default: a first miss draws the loan-equivalent factor of the room
                     # under the limit (a fraudster has drawn it all; a customer who left draws nothing),
                     # billed at the month end; then the cut.
-                    room = np.int64(math.floor(limit / (1.0 + r))) - balance
+                    room = _most_owed(limit, r) - balance
                     if room > 0 and not fraud and not leaving:
                         drawdown = round_cents(room * terms.loan_equivalent[prod])
                     limit = max(balance + drawdown, np.int64(math.floor(limit * (1.0 - terms.limit_cut[prod]))))
@@ -647,7 +653,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         # The month's spend, billed at its end: none while delinquent (the line is frozen) or leaving;
         # a first-party fraudster spends all it can before its first due date (bust-out).
         if state == 0 and not leaving:
-            room = np.int64(math.floor(limit / (1.0 + r))) - balance
+            room = _most_owed(limit, r) - balance
             if room > 0 and (fraud or draw_at(month_state, ACTIVE) < terms.spend_probability[prod]):
                 u = draw_at(month_state, SPEND)
                 # 1 - u is exact (u is a multiple of 2**-53), so log(1 - u) is as accurate as log1p(-u), and faster.

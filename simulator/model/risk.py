@@ -66,12 +66,17 @@ def pool_pd(accounts, n_bands: int) -> np.ndarray:
     return np.nan_to_num(_by_pool(accounts, n_bands, risk_pd(accounts), _exposure(accounts)))
 
 
+def _honest_pd(accounts, n_bands: int) -> np.ndarray:
+    """The exposure-weighted pd_12m (weights as `pool_pd`) of each pool's accounts that are not
+    first-party fraud; 0 for an empty pool."""
+    return np.nan_to_num(_by_pool(accounts, n_bands, accounts.pd_12m, np.where(accounts.fraud, 0.0, _exposure(accounts))))
+
+
 def pool_pd_and_fraud(accounts, n_bands: int, owed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """By (product, band) pool: the exposure-weighted PD of the accounts that are not first-party fraud
     (weights as `pool_pd`), and the share of what the pool's new accounts (originated in the run) owe
     at their first due date, `owed` by account, that first-party fraudsters owe. 0 for an empty pool."""
-    weight = np.where(accounts.fraud, 0.0, _exposure(accounts))
-    honest = np.nan_to_num(_by_pool(accounts, n_bands, accounts.pd_12m, weight))
+    honest = _honest_pd(accounts, n_bands)
     new = np.where(accounts.start_month >= 1, owed, 0.0)
     return honest, np.nan_to_num(_by_pool(accounts, n_bands, accounts.fraud.astype(np.float64), new))
 
@@ -82,8 +87,7 @@ def state_pds(accounts, n_bands: int, roll_rates: list[float], factor: Factor) -
     that gives the pool's exposure-weighted pd_12m of the accounts that are not first-party fraud (the
     kernel's hazards are solved so, under `roll_rates` and the factor settings `factor`): the pool's
     pd_12m for current, the Markov chain from the state for M1 .. M3. 0 for an empty pool."""
-    weight = np.where(accounts.fraud, 0.0, _exposure(accounts))
-    honest = np.nan_to_num(_by_pool(accounts, n_bands, accounts.pd_12m, weight))
+    honest = _honest_pd(accounts, n_bands)
     h = hazard.hazard_from_pd12(honest, roll_rates, factor)
     out = np.stack([honest] + [hazard.pd12_from_hazard(h, roll_rates, factor, s) for s in range(1, DPD90)], axis=-1)
     return np.where(honest[..., None] > 0, out, 0.0)
