@@ -1,6 +1,6 @@
 """The shipped scenarios against the public figures they are calibrated to (docs/products.md
 section 7): the baseline's 30+ and 90+ ratios (months 13-36) with and without first-party fraud, the
-fraud share of its charge-offs, and the severe and adverse paths' 30+ peak over the baseline's.
+fraud share of its charge-offs, and the severe and adverse paths' 30+ peak (months 13-36) over the baseline's.
 
     python benchmarks/delinquency_targets.py [--paths 16] [--volume 5000]
 """
@@ -10,19 +10,17 @@ import argparse
 from pathlib import Path
 
 import simulator
-from simulator.results import dataset
+from simulator.reporting import summary
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def figures(name: str, overrides: dict) -> dict[str, float]:
-    """30+ and 90+ over months 13-36, the 30+ peak of the mean over paths, the fraud share of charge-offs."""
-    ds = simulator.run(simulator.load(ROOT / "scenarios" / f"{name}.toml", overrides))
-    dpd30, dpd90 = dataset.delinquency_ratio(ds, "M2"), dataset.delinquency_ratio(ds, "M4")
-    steady = dict(month=slice(13, None))
-    return {"dpd30": float(dpd30.sel(**steady).mean()), "dpd90": float(dpd90.sel(**steady).mean()),
-            "peak": float(dpd30.mean("path").max()),
-            "fraud_share": float(ds["fraud_charged_off"].sum() / ds["charged_off"].sum())}
+    """The headline's 30+ and 90+ means and 30+ peak (of the mean over paths), all over months 13-36,
+    and the fraud share of charge-offs."""
+    head = summary.headline(simulator.run(simulator.load(ROOT / "scenarios" / f"{name}.toml", overrides)))
+    return {"dpd30": head["dpd30_ratio"], "dpd90": head["dpd90_ratio"], "peak": head["dpd30_peak"],
+            "fraud_share": head["fraud_share"]}
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ input raises `ScenarioError`, whose message is the command line's `error:` line;
 libraries wait until a function needs them."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -201,8 +202,10 @@ def report(folder: str | Path, ds: xr.Dataset | None = None, processes: int | No
     return pages.build(Path(folder), ds, processes)
 
 
-def compare(folders: list[str | Path], out: str | Path | None = None) -> pd.DataFrame:
-    """Headline figures of runs side by side.
+def compare(folders: list[str | Path], out: str | Path | None = None, reference: str | None = None,
+            accept_differences: bool = False) -> pd.DataFrame:
+    """Headline figures of runs side by side, with their standard errors, and each figure's change
+    against the reference with its (paired) error.
 
     Parameters
     ----------
@@ -210,16 +213,22 @@ def compare(folders: list[str | Path], out: str | Path | None = None) -> pd.Data
         Runs' folders (or results files).
     out : str or Path, optional
         Also draw them into out/compare.html (checked before any run is read).
+    reference : str, optional
+        The label of the run or cell the changes are against (default: the first).
+    accept_differences : bool
+        Compare runs that differ in seed, paths, horizon, applicants, results mode or version
+        (refused by default: their changes are not the policy's alone); a warning is issued.
 
     Returns
     -------
     pandas.DataFrame
-        One row per run (or sweep cell), one column per headline figure.
+        One row per run (or sweep cell): each headline figure, its standard error (`<figure>_se`),
+        and against the reference `<figure>_change` and `<figure>_change_se`.
 
     Raises
     ------
     ScenarioError
-        A run that does not read, or an `out` that cannot be written.
+        A run that does not read, runs that are not comparable, or an `out` that cannot be written.
     """
     import pandas as pd
 
@@ -230,10 +239,19 @@ def compare(folders: list[str | Path], out: str | Path | None = None) -> pd.Data
         from .reporting import pages
 
         pages.check_compare(folders, Path(out))
-    rows = summary.runs(folders)
+    columns, cells = summary.compared(folders)
+    at = summary.reference_index(columns, reference)
+    for line in summary.check_comparable(columns, cells, accept_differences):
+        warnings.warn(line.removeprefix("warning: "), stacklevel=2)
+    errors = summary.difference_errors(cells, at) if len(columns) > 1 else None
     if out is not None:
         pages.compare(folders, Path(out))
-    return pd.DataFrame({label: figures for label, figures in rows}).T
+    table = pd.DataFrame({label: figures for label, figures in columns}).T
+    for label, found in summary.changes(columns, at, errors):
+        for key, change in found.items():
+            table.loc[label, f"{key}_change"] = change.change
+            table.loc[label, f"{key}_change_se"] = change.se
+    return table
 
 
 class Quote(NamedTuple):

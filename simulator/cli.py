@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true", help="write results.nc only, without DIR/report.html")
     run.add_argument("--tape", type=Path, metavar="FILE",
                      help="also write the loan tape of path 0: one row per account and month (.parquet or .csv)")
+    run.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                     help="how the headline is printed (default table)")
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help="check a scenario; --print shows it resolved")
@@ -64,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--reference", metavar="LABEL",
                          help="the run or sweep cell the changes are against (its label, or a part of it that "
                               "names one; default: the first)")
+    compare.add_argument("--accept-differences", action="store_true",
+                         help="compare runs that differ in paths, horizon, applicants, results mode or version "
+                              "(refused by default), with a warning above the table")
+    compare.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                         help="output format (default table)")
     compare.set_defaults(func=cmd_compare)
 
     report = sub.add_parser("report", help="draw the figures and write DIR/report.html from DIR/results.nc")
@@ -144,8 +151,10 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"(run again with --resume)", file=sys.stderr)
         return 130
     try:
-        if not args.quiet:
+        if not args.quiet and args.format == "table":
             print(summary.render(ds, out / "results.nc", time.perf_counter() - started))
+        elif not args.quiet:
+            print(summary.export(summary.records(summary.columns(ds)), args.format))
         if not args.no_report:
             threads = loaded.scenario.engine.threads if args.threads is None else args.threads
             page = api.report(out, ds, processes=threads or None)
@@ -163,16 +172,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         pages.check_compare(args.runs, args.out)
-    columns = summary.runs(args.runs)
+    columns, cells = summary.compared(args.runs)
     reference = summary.reference_index(columns, args.reference)
-    print(summary.table(columns))
-    if summary.tail_note(columns):
-        print(summary.tail_note(columns))
-    if len(columns) > 1:
-        print()
-        print(summary.changes_table(columns, reference))
+    warnings = summary.check_comparable(columns, cells, args.accept_differences)
+    errors = summary.difference_errors(cells, reference) if len(columns) > 1 else None
+    if args.format != "table":
+        print(summary.export(summary.records(columns, reference, errors), args.format, warnings))
+    else:
+        for line in warnings:
+            print(line)
+        print(summary.table(columns))
+        if summary.tail_note(columns):
+            print(summary.tail_note(columns))
+        if len(columns) > 1:
+            print()
+            print(summary.changes_table(columns, reference, errors))
     if args.out is not None:
-        print(f"drawing: {pages.compare(args.runs, args.out)}")
+        drawn = pages.compare(args.runs, args.out)
+        if args.format == "table":
+            print(f"drawing: {drawn}")
     return 0
 
 

@@ -138,11 +138,11 @@ def loss_metrics(horizon_loss: xr.DataArray, loss: xr.DataArray, profit: xr.Data
 
     def stats(x: np.ndarray) -> tuple[np.ndarray, ...]:
         out = tail.tail_statistics(x, weights.values, all_levels)
-        return tuple(out[k] for k in ("mean", "mean_se", "var", "var_se", "es", "es_se", "tail_paths"))
+        return tuple(out[k] for k in ("mean", "mean_se", "var", "var_se", "es", "es_se", "unexpected_se", "tail_paths"))
 
     core = [["path"]]
-    mean, mean_se, var, var_se, es, es_se, count = xr.apply_ufunc(
-        stats, loss, input_core_dims=core, output_core_dims=[[], [], ["level"], ["level"], ["level"], ["level"], ["level"]])
+    mean, mean_se, var, var_se, es, es_se, unexpected_se, count = xr.apply_ufunc(
+        stats, loss, input_core_dims=core, output_core_dims=[[], []] + [["level"]] * 6)
     at = {"level": slice(0, len(levels))}
     economic = var.isel(level=-1) - mean
     enough = count.isel(level=-1) >= tail.MIN_TAIL_PATHS
@@ -162,6 +162,7 @@ def loss_metrics(horizon_loss: xr.DataArray, loss: xr.DataArray, profit: xr.Data
         "tail_paths": count.isel(at).astype(np.int64),
         "unexpected_loss": var.isel(at) - mean,
         "economic_capital": economic,
+        "economic_capital_se": unexpected_se.isel(level=-1),
         "economic_capital_tail_paths": count.isel(level=-1).astype(np.int64),
         "irb_capital_total": irb,
         "raroc": (annual_profit / economic.where(economic > 0)).where(enough),

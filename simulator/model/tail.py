@@ -127,14 +127,15 @@ def path_quantile(x: xr.DataArray, weights: xr.DataArray, level: float) -> xr.Da
     return xr.apply_ufunc(one, x, input_core_dims=[["path"]], vectorize=True)
 
 
-def _bootstrap(xs: np.ndarray, ws: np.ndarray, levels: list[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Standard errors of VaR and ES at `levels` for losses xs sorted ascending with weights ws: the
+def _bootstrap(xs: np.ndarray, ws: np.ndarray, levels: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standard errors of VaR, ES and VaR - mean (unexpected loss, economic capital at its level) at
+    `levels` for losses xs sorted ascending with weights ws: the
     standard deviation over BOOTSTRAP_REPLICATES Poisson bootstrap resamples (each path counted a
     Poisson(1) number of times, the large-sample form of resampling with replacement), which needs
     no sort per resample."""
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     n = len(xs)
-    var, es = np.empty((BOOTSTRAP_REPLICATES, len(levels))), np.empty((BOOTSTRAP_REPLICATES, len(levels)))
+    var, es, unexpected = (np.empty((BOOTSTRAP_REPLICATES, len(levels))) for _ in range(3))
     chunk = max(1, min(BOOTSTRAP_REPLICATES, 4_000_000 // max(n, 1)))   # bounded memory
     for r0 in range(0, BOOTSTRAP_REPLICATES, chunk):
         rows = np.arange(r0, min(BOOTSTRAP_REPLICATES, r0 + chunk))
@@ -149,8 +150,10 @@ def _bootstrap(xs: np.ndarray, ws: np.ndarray, levels: list[float]) -> tuple[np.
             before_wx = np.where(k > 0, cum_wx[np.arange(len(rows)), k - 1], 0.0)
             var[rows, j] = xs[k]
             with np.errstate(invalid="ignore", divide="ignore"):
+                unexpected[rows, j] = xs[k] - total_wx[:, 0] / total_w[:, 0]
+            with np.errstate(invalid="ignore", divide="ignore"):
                 es[rows, j] = (total_wx[:, 0] - before_wx) / (total_w[:, 0] - before_w)
-    return np.nanstd(var, axis=0, ddof=1), np.nanstd(es, axis=0, ddof=1)
+    return tuple(np.nanstd(x, axis=0, ddof=1) for x in (var, es, unexpected))
 
 
 def mean_and_error(x: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
@@ -169,7 +172,8 @@ def tail_statistics(losses: np.ndarray, weights: np.ndarray, levels: list[float]
     losses = np.asarray(losses, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
     lead, n = losses.shape[:-1], losses.shape[-1]
-    out = {name: np.empty(lead + (len(levels),)) for name in ("var", "var_se", "es", "es_se", "tail_paths")}
+    out = {name: np.empty(lead + (len(levels),)) for name in ("var", "var_se", "es", "es_se", "unexpected_se",
+                                                              "tail_paths")}
     out |= {name: np.empty(lead) for name in ("mean", "mean_se")}
     for index in np.ndindex(*lead):
         x = losses[index]
@@ -182,9 +186,9 @@ def tail_statistics(losses: np.ndarray, weights: np.ndarray, levels: list[float]
             out["es"][index + (j,)] = np.sum(ws[k:] * xs[k:]) / np.sum(ws[k:])
             out["tail_paths"][index + (j,)] = n - k
         if n > 1:
-            out["var_se"][index], out["es_se"][index] = _bootstrap(xs, ws, levels)
+            out["var_se"][index], out["es_se"][index], out["unexpected_se"][index] = _bootstrap(xs, ws, levels)
         else:
-            out["var_se"][index] = out["es_se"][index] = 0.0
+            out["var_se"][index] = out["es_se"][index] = out["unexpected_se"][index] = 0.0
     return out
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import NamedTuple
 
 import xarray as xr
 
@@ -10,6 +12,7 @@ from ..config.schema import ScenarioError
 from .metrics import allowance
 from ..model.tail import MIN_TAIL_PATHS, path_mean, paths_needed
 from .readback import open_run
+from . import uncertainty
 from ..results.dataset import cells, delinquency_ratio, run_name, steady_months, sweep_names
 
 # name: (label, short label, format)
@@ -58,6 +61,7 @@ ROWS = {
     "platform_economic_capital": ("platform: economic capital of its own exposure (yuan)", "pf capital", "{:,.0f}"),
     "platform_raroc": ("platform: RAROC", "pf RAROC", "{:.1%}"),
 }
+SE = "_se"    # a headline figure's standard error is under its key + SE
 # Headline figures that have a platform view (joint_lending): its rows are these with "platform_".
 PLATFORM = ("revenue", "service_fee_income", "pretax_income", "return_on_assets", "economic_capital", "raroc",
             "capital_tail_paths")
@@ -108,7 +112,7 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
         "accounts_originated": float(ds["takeups"].sum()),
         "originated": float(path_mean(ds["originated"].sum(("month", "product", "score_band")), ds.get("path_weight"))),
         "dpd30_ratio": _mean_ratio(book, "M2", months),
-        "dpd30_peak": float(path_mean(dpd30, ds.get("path_weight")).max()),
+        "dpd30_peak": float(path_mean(dpd30, ds.get("path_weight")).sel(month=months).max()),
         "dpd90_ratio": _mean_ratio(book, "M4", months),
         "charged_off": float(path_mean(ds["charged_off"].sum(("month", "product", "score_band")), ds.get("path_weight"))),
         "fraud_share": _ratio(*(path_mean(ds[name].sum(("month", "product", "score_band")), ds.get("path_weight"))
@@ -120,7 +124,7 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
         **{f"platform_{key}": platform[key] for key in PLATFORM},
         "paths": float(ds.sizes["path"]),
         "tail_level": float(ds["quantile"].values[-1]),
-    }
+    } | {f"{key}{SE}": value for key, value in uncertainty.errors(ds).items()}
 
 
 def _of_view(ds: xr.Dataset) -> dict[str, float]:
@@ -150,25 +154,61 @@ def _of_view(ds: xr.Dataset) -> dict[str, float]:
 def columns(ds: xr.Dataset, name: str = "") -> list[tuple[str, dict[str, float]]]:
     """(label, headline) of each cell of a sweep ("name: key=value, ..."), or of the run (its `name`,
     else run.name)."""
+    return [(label, headline(cell)) for label, cell in labelled_cells(ds, name)]
+
+
+def labelled_cells(ds: xr.Dataset, name: str = "") -> list[tuple[str, xr.Dataset]]:
+    """(label, the cell's Dataset) of each cell of a sweep, or of the run, labelled as `columns` does."""
     out = []
     for label, selection in cells(ds):
         title = f"{name}: {label}" if name and label else label or name or run_name(ds)
-        out.append((title, headline(ds.isel(selection))))
+        out.append((title, ds.isel(selection)))
     return out
+
+
+def compared(folders: list[Path]) -> tuple[list[tuple[str, dict[str, float]]], list[xr.Dataset]]:
+    """The columns (label, headline) of every run folder (or results.nc) and every cell of a sweep among
+    them, and each column's Dataset (for the errors of differences)."""
+    found = []
+    for folder in folders:
+        path, ds = open_run(folder)
+        found += labelled_cells(ds, path.parent.name)
+    return [(label, headline(cell)) for label, cell in found], [cell for _, cell in found]
 
 
 def runs(folders: list[Path]) -> list[tuple[str, dict[str, float]]]:
     """(label, headline) of every run folder (or results.nc) and every cell of a sweep among them."""
-    out = []
-    for folder in folders:
-        path, ds = open_run(folder)
-        out += columns(ds, path.parent.name)
-    return out
+    return compared(folders)[0]
 
 
-def format_value(key: str, value: float) -> str:
-    """A headline figure as the tables show it ("n/a" for NaN)."""
-    return ROWS[key][2].format(value) if value == value else "n/a"
+def _step(se: float) -> float:
+    """The rounding a figure with standard error `se` supports: two significant digits of its error."""
+    return 10.0 ** (math.floor(math.log10(se)) - 1)
+
+
+def _decimals(step: float, most: int) -> int:
+    return min(most, max(0, -math.floor(math.log10(step) + 1e-9)))
+
+
+def format_value(key: str, value: float, se: float = math.nan) -> str:
+    """A headline figure as the tables show it ("n/a" for NaN): with a positive error, to the
+    precision it supports and "± error"."""
+    if value != value:
+        return "n/a"
+    fmt = ROWS[key][2]
+    if not (se == se and se > 0 and math.isfinite(se)):
+        return fmt.format(value)
+    if "%" in fmt:
+        d = _decimals(_step(100 * se), 3)
+        return f"{100 * value:.{d}f}% ± {100 * se:.{d}f}%"
+    step = _step(se)
+    d = _decimals(step, 4)
+    return f"{round(value / step) * step:,.{d}f} ± {round(se / step) * step:,.{d}f}"
+
+
+def error_of(head: dict[str, float], key: str) -> float:
+    """A headline figure's standard error, NaN when it has none (the funnel; a summary's totals)."""
+    return head.get(key + SE, math.nan)
 
 
 # Tail figures and the count of paths at or beyond the VaR they rest on.
@@ -183,11 +223,11 @@ def too_few(head: dict[str, float], key: str) -> bool:
 
 
 def shown(key: str, head: dict[str, float]) -> str:
-    """A headline figure as printed: a tail figure resting on too few paths is a lower bound (">=")
-    marked "*", RAROC then "n/a*" (see `tail_note`)."""
+    """A headline figure as printed, with its error: a tail figure resting on too few paths is a lower
+    bound (">=") marked "*", RAROC then "n/a*" (see `tail_note`)."""
     if too_few(head, key):
         return "n/a*" if key.endswith("raroc") else ">=" + format_value(key, head[key]) + "*"
-    return format_value(key, head[key])
+    return format_value(key, head[key], error_of(head, key))
 
 
 def tail_note(columns: list[tuple[str, dict[str, float]]]) -> str:
@@ -199,18 +239,40 @@ def tail_note(columns: list[tuple[str, dict[str, float]]]) -> str:
     level = flagged[0][1]["tail_level"]
     return (f"* too few paths beyond the {level:.1%} quantile ({', '.join(map(str, counts))} of "
             f"{int(flagged[0][1]['paths']):,}; at least {MIN_TAIL_PATHS} needed): the VaR, expected shortfall and "
-            f"economic capital are lower bounds and RAROC is not estimated; use {paths_needed(level):,} paths or "
-            f"importance sampling (capital.importance_quantile = {level:g})")
+            f"economic capital are lower bounds and RAROC is not estimated; scenarios/capital.toml states them "
+            f"(importance sampling, capital.importance_quantile = {level:g}), or use {paths_needed(level):,} paths")
 
 
-def table(columns: list[tuple[str, dict[str, float]]]) -> str:
+ERROR_NOTE = ("figures are means over paths; \u00b1 is the Monte Carlo standard error over the paths for the "
+              "applicants this run drew (another seed also draws other applicants, whose noise it leaves out), "
+              "each figure rounded to the precision it supports; the funnel is one draw of the applicants")
+
+
+def labels(months: slice | None = None, capital_window: str = "") -> dict[str, str]:
+    """Each figure's label, the windows of the ratios and of the capital year said."""
+    out = {key: label for key, (label, _, _) in ROWS.items()}
+    if months is not None:
+        window = f"months {months.start}-{months.stop}"
+        for key in ("dpd30_ratio", "dpd30_peak", "dpd90_ratio"):
+            out[key] += f" over {window}"
+        for key in ("risk_adjusted_yield", "return_on_assets", "platform_return_on_assets"):
+            out[key] += f" over months 1-{months.stop}"
+    if capital_window:
+        for key in ("raroc", "platform_raroc"):
+            out[key] += f" ({capital_window.replace(' .. ', '-')})"
+    return out
+
+
+def table(columns: list[tuple[str, dict[str, float]]], names: dict[str, str] | None = None) -> str:
     """One column per (label, headline) for up to three runs; one row per run beyond that."""
+    names = names or labels()
     if len(columns) <= 3:
-        width = max(len(label) for label, _, _ in ROWS.values())
-        col = max(14, *(len(label) for label, _ in columns))
+        cells_ = {key: [shown(key, h) for _, h in columns] for key in ROWS}
+        width = max(len(names[k]) for k in ROWS)
+        col = max(14, *(len(label) for label, _ in columns), *(len(c) for row in cells_.values() for c in row))
         lines = [" " * width + "  " + "  ".join(label.rjust(col) for label, _ in columns)]
-        for key, (label, _, _) in ROWS.items():
-            lines.append(label.ljust(width) + "  " + "  ".join(shown(key, h).rjust(col) for _, h in columns))
+        for key in ROWS:
+            lines.append(names[key].ljust(width) + "  " + "  ".join(c.rjust(col) for c in cells_[key]))
         return "\n".join(lines)
     keys = [k for k in ROWS if k != "applicants"]
     cells_ = [[shown(k, h) for k in keys] for _, h in columns]
@@ -230,50 +292,171 @@ def reference_index(columns: list[tuple[str, dict[str, float]]], reference: str 
     exact = [i for i, (label, _) in enumerate(columns) if label == reference]
     found = exact or [i for i, (label, _) in enumerate(columns) if reference in label]
     if len(found) != 1:
-        labels = "; ".join(label for label, _ in columns)
-        raise ScenarioError(file, "--reference", f"expected the label of one run or cell ({labels}), found "
+        labels_ = "; ".join(label for label, _ in columns)
+        raise ScenarioError(file, "--reference", f"expected the label of one run or cell ({labels_}), found "
                                                  f"{len(found)} matching {reference!r}")
     return found[0]
 
 
-def changes(columns: list[tuple[str, dict[str, float]]], reference: int = 0) -> list[tuple[str, dict[str, tuple]]]:
-    """(label, {figure: (change, relative change)}) of every column but the reference: the change in
-    the figure's units and as a fraction of the reference (NaN where the reference is 0)."""
+# ---------------------------------------------------------------------------------------------
+# Comparability: what must match for a change to mean something, and what only changes its error.
+REFUSED = ("paths", "horizon", "applicants' monthly volume", "origination months", "results mode",
+           "simulator version", "seed")
+
+
+def _applicants(cell: xr.Dataset) -> dict:
+    """The applicants section of a run or cell (a sweep's swept applicants keys at the cell's values)."""
+    section = dict(json.loads(cell.attrs["scenario_resolved"])["applicants"])
+    for name in cell.coords:
+        key = cell[name].attrs.get("scenario_key", "")
+        if key.startswith("applicants.") and cell[name].ndim == 0 and "." not in key[len("applicants."):]:
+            section[key[len("applicants."):]] = cell[name].item()
+    return section
+
+
+def _facts(cell: xr.Dataset) -> dict[str, object]:
+    """What `compare` checks of one run or cell: its seed and what makes its figures comparable."""
+    tree = json.loads(cell.attrs["scenario_resolved"])
+    applicants = _applicants(cell)
+    return {"seed": tree["run"]["seed"], "paths": tree["run"]["paths"], "horizon": tree["run"]["horizon_months"],
+            "applicants' monthly volume": applicants["monthly_volume"],
+            "origination months": applicants["origination_months"],
+            "results mode": cell.attrs.get("results_mode"), "simulator version": cell.attrs.get("simulator_version")}
+
+
+def differences(columns: list[tuple[str, dict[str, float]]], cells_: list[xr.Dataset]) -> dict[str, str]:
+    """What differs between the runs or cells, {what: "label=value, ..."}."""
+    facts = [_facts(cell) for cell in cells_]
+    out = {}
+    for what in facts[0]:
+        if len({json.dumps(f[what]) for f in facts}) > 1:
+            out[what] = ", ".join(f"{label}={f[what]}" for (label, _), f in zip(columns, facts))
+    return out
+
+
+def check_comparable(columns: list[tuple[str, dict[str, float]]], cells_: list[xr.Dataset],
+                     accept: bool = False, file: str = "compare") -> list[str]:
+    """The warnings to print above a comparison; a ScenarioError, unless `accept`, when the runs differ
+    in what makes their changes meaningless (REFUSED: paths, horizon, applicants, results mode, version)."""
+    found = differences(columns, cells_)
+    refused = [what for what in REFUSED if what in found]
+    if refused and not accept:
+        what = "; ".join(f"{w} ({found[w]})" for w in refused)
+        raise ScenarioError(file, "runs", f"expected runs that differ only in policy or macro path (the same seed, "
+                                          f"paths and applicants: their changes are paired), found a difference in "
+                                          f"{what}; --accept-differences compares them anyway")
+    warnings = [f"warning: the runs differ in {what} ({found[what]}): their changes mix it with the policy's"
+                for what in refused if what != "seed"]
+    if "seed" in found:
+        warnings.append(f"warning: the runs differ in seed ({found['seed']}): they drew other applicants and paths, "
+                        f"so the errors of changes are unpaired and leave out the applicants' sampling noise")
+    return warnings
+
+
+class Change(NamedTuple):
+    """A figure's change against the reference: in its units, as a fraction of the reference (NaN
+    where not shown: the reference not positive or not large against its error), and its standard
+    error (NaN when it has none)."""
+    change: float
+    relative: float
+    se: float
+
+
+RELATIVE_BASE = 10.0   # a relative change is shown against a reference at least this many of its errors
+
+
+def _relative(change: float, base: float, base_se: float) -> float:
+    if not base > 0 or (base_se == base_se and base < RELATIVE_BASE * base_se):
+        return math.nan
+    return change / base
+
+
+def difference_errors(cells_: list[xr.Dataset], reference: int = 0) -> list[tuple[dict[str, float], bool]]:
+    """For each column, the standard errors of its changes against the reference and whether they are
+    paired (uncertainty.difference_errors). The funnel's changes have no error when the columns share
+    their applicants (paired, and the same applicants section): the same applicants decided twice."""
+    base = cells_[reference]
+    out = []
+    for cell in cells_:
+        errors, is_paired = uncertainty.difference_errors(base, cell)
+        same = is_paired and _applicants(base) == _applicants(cell)
+        for key in ROWS:
+            if key not in errors:
+                errors[key] = 0.0 if same and key not in TAIL_FIGURES else math.nan
+        out.append((errors, is_paired))
+    return out
+
+
+def changes(columns: list[tuple[str, dict[str, float]]], reference: int = 0,
+            errors: list[tuple[dict[str, float], bool]] | None = None) -> list[tuple[str, dict[str, Change]]]:
+    """(label, {figure: Change}) of every column but the reference, with the errors of `errors`
+    (`difference_errors`), else the two columns' errors in quadrature."""
     base = columns[reference][1]
     out = []
     for i, (label, head) in enumerate(columns):
         if i == reference:
             continue
-        out.append((label, {key: (head[key] - base[key],
-                                  (head[key] - base[key]) / abs(base[key]) if base[key] else float("nan"))
-                            for key in ROWS}))
+        found = {}
+        for key in ROWS:
+            change = head[key] - base[key] if not (too_few(head, key) or too_few(base, key)) else math.nan
+            se = errors[i][0][key] if errors is not None else math.hypot(error_of(head, key), error_of(base, key))
+            found[key] = Change(change, _relative(change, base[key], error_of(base, key)), se)
+        out.append((label, found))
     return out
 
 
-def format_change(key: str, change: float, relative: float) -> str:
-    """A change as the tables show it: in the figure's units (points for ratios) and in percent."""
+def within_noise(change: float, se: float) -> bool:
+    """Whether a change is not distinguishable from noise: smaller than uncertainty.NOISE errors."""
+    return se == se and abs(change) < uncertainty.NOISE * se
+
+
+def format_change(key: str, change: float, relative: float = math.nan, se: float = math.nan) -> str:
+    """A change as the tables show it: in the figure's units (points for ratios), to the precision its
+    error supports, "± error", in percent where the reference allows it, and "~" in front when it is
+    within noise."""
     if change != change:
         return "n/a"
     fmt = ROWS[key][2]
+    has_se = se == se and se > 0 and math.isfinite(se)
     if "%" in fmt:
-        text = f"{100 * change:+.2f} pts"
+        d = _decimals(_step(100 * se), 3) if has_se else 2
+        text = f"{100 * change:+.{d}f} pts" + (f" ± {100 * se:.{d}f}" if has_se else "")
+    elif has_se:
+        step = _step(se)
+        d = _decimals(step, 4)
+        text = f"{round(change / step) * step:+,.{d}f} ± {round(se / step) * step:,.{d}f}"
     else:
         text = "+" + fmt.format(change) if change >= 0 else fmt.format(change)
-    return text + (f" ({relative:+.1%})" if relative == relative else "")
+    text += f" ({relative:+.1%})" if relative == relative else ""
+    return ("~ " if within_noise(change, se) else "") + text
 
 
-def changes_table(columns: list[tuple[str, dict[str, float]]], reference: int = 0) -> str:
+def changes_note(paired: list[bool]) -> str:
+    """The footnote of a table of changes: how their errors were taken, and what "~" means."""
+    how = ("paired: the runs share their random numbers (same seed and paths), so each error is the spread "
+           "over paths of the per-path differences" if all(paired) else
+           "unpaired for runs that do not share their random numbers (the errors of the two in quadrature)")
+    return (f"errors of changes {how}; ~ not distinguishable from noise (smaller than {uncertainty.NOISE:g} "
+            f"errors); percent only against a positive reference at least {RELATIVE_BASE:g} times its error")
+
+
+def changes_table(columns: list[tuple[str, dict[str, float]]], reference: int = 0,
+                  errors: list[tuple[dict[str, float], bool]] | None = None,
+                  names: dict[str, str] | None = None) -> str:
     """Each figure's change against the reference column, one column per other run or cell."""
-    rows = changes(columns, reference)
+    rows = changes(columns, reference, errors)
     if not rows:
         return ""
-    width = max(len(label) for label, _, _ in ROWS.values())
-    col = max(22, *(len(label) for label, _ in rows))
+    names = names or labels()
+    texts = {key: [format_change(key, *c[key]) for _, c in rows] for key in ROWS}
+    width = max(len(names[k]) for k in ROWS)
+    col = max(22, *(len(label) for label, _ in rows), *(len(t) for row in texts.values() for t in row))
     lines = [f"changes against {columns[reference][0]}:",
              " " * width + "  " + "  ".join(label.rjust(col) for label, _ in rows)]
-    for key, (label, _, _) in ROWS.items():
-        lines.append(label.ljust(width) + "  " + "  ".join(format_change(key, *c[key]).rjust(col) for _, c in rows))
-    return "\n".join(lines)
+    for key in ROWS:
+        lines.append(names[key].ljust(width) + "  " + "  ".join(t.rjust(col) for t in texts[key]))
+    paired = [p for i, (_, p) in enumerate(errors) if i != reference] if errors is not None else [False]
+    return "\n".join(lines + [changes_note(paired)])
 
 
 def render(ds: xr.Dataset, path: Path, seconds: float) -> str:
@@ -281,24 +464,69 @@ def render(ds: xr.Dataset, path: Path, seconds: float) -> str:
     n_paths, horizon = ds.sizes["path"], ds.sizes["month"]
     months = steady_months(ds)
     top = ds["quantile"].values[-1]
+    window = ds.attrs["capital_window"]
     head = (f"{ds.attrs['title']}: {n_paths} path(s) x {horizon} months, seed {ds.attrs['seed']}, {seconds:.1f} s\n"
-            f"means over paths; ratios over months {months.start}-{months.stop}; capital year: the book as it stands at "
-            f"the end of month {ds.attrs['capital_month']} and its loss in {ds.attrs['capital_window']}; VaR and "
-            f"expected shortfall at {top:.1%}; economic capital at the scenario's level; income basis: "
-            f"{ds.attrs.get('income_basis', 'cash').replace('_', ' ')}")
+            f"{ERROR_NOTE}\n"
+            f"delinquency ratios over months {months.start}-{months.stop}; yields and ROA a year over months "
+            f"1-{horizon}; capital year: the book as it stands at the end of month {ds.attrs['capital_month']} and "
+            f"its loss in {window}, RAROC that year's; VaR and expected shortfall at {top:.1%}; economic capital at "
+            f"the scenario's level; income basis: {ds.attrs.get('income_basis', 'cash').replace('_', ' ')}")
     weights = ds["path_weight"]
     if not bool((weights == 1.0).all()):
         target = json.loads(ds.attrs["scenario_resolved"])["capital"]["importance_quantile"]
         head += (f"\nimportance sampling of the factor toward the {target:.1%} "
                  f"loss quantile: paths weighted by their likelihood ratios (mean weight {float(weights.mean()):.3f})")
     cols = columns(ds)
-    body = table(cols)
+    body = table(cols, labels(months, window))
     note = tail_note(cols)
     if note:
         body += "\n" + note
     elif not sweep_names(ds):
-        se = float(ds["value_at_risk_se"].sel(quantile=top, view="book"))
         count = int(ds["tail_paths"].sel(quantile=top, view="book"))
-        body += (f"\n(VaR standard error {se:,.0f} yuan: bootstrap over the {n_paths} paths, {count} of them at or "
-                 f"beyond the VaR)")
+        body += f"\n(VaR error: bootstrap over the {n_paths} paths, {count} of them at or beyond the VaR)"
     return f"{head}\n{body}\nresults: {path}"
+
+
+# ---------------------------------------------------------------------------------------------
+FORMATS = ("table", "csv", "json")
+
+
+def _number(x: float) -> float | None:
+    return float(x) if x == x and math.isfinite(x) else None
+
+
+def records(columns: list[tuple[str, dict[str, float]]], reference: int | None = None,
+            errors: list[tuple[dict[str, float], bool]] | None = None) -> list[dict]:
+    """One record per run (or cell) and figure: its value and error, and with a `reference` the change
+    against it, its error, the change in percent (where shown), whether it is within noise and whether
+    its error is paired. Not estimated: None."""
+    found = dict(changes(columns, reference, errors)) if reference is not None and len(columns) > 1 else {}
+    out = []
+    for i, (label, head) in enumerate(columns):
+        for key in ROWS:
+            row = {"run": label, "figure": key, "value": _number(head[key]), "se": _number(error_of(head, key)),
+                   "lower_bound": too_few(head, key)}
+            if label in found and i != reference:
+                c = found[label][key]
+                row |= {"change": _number(c.change), "change_se": _number(c.se), "relative_change": _number(c.relative),
+                        "within_noise": within_noise(c.change, c.se),
+                        "paired": errors[i][1] if errors is not None else False}
+            out.append(row)
+    return out
+
+
+def export(rows: list[dict], form: str, warnings: list[str] = ()) -> str:
+    """`records` as CSV (one row each, warnings as leading "# " lines) or JSON ({"warnings", "figures"})."""
+    if form == "json":
+        return json.dumps({"warnings": list(warnings), "figures": rows}, indent=1)
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    for line in warnings:
+        buffer.write(f"# {line}\n")
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    return buffer.getvalue().rstrip("\n")

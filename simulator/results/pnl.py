@@ -121,7 +121,7 @@ def profit_and_loss(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
         flows = joint_lending.view(dict(sums.data_vars), view, shares)
         flows = {name: xr.concat([x, x.sum("product").expand_dims(product=["total"])], dim="product")
                  for name, x in flows.items()}
-        table, rates = _lines(flows, horizon)
+        table, rates = lines(flows, horizon)
         tables.append(table)
         yields.append(rates)
     views = xr.DataArray(list(VIEWS), dims="view")
@@ -141,7 +141,7 @@ def profit_and_loss(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
     return table, rates
 
 
-def _lines(sums: dict, horizon: int) -> tuple[xr.DataArray, xr.DataArray]:
+def lines(sums: dict, horizon: int) -> tuple[xr.DataArray, xr.DataArray]:
     """The P&L lines (LINES) and yields (YIELD_LINES) of one view's flows `sums` over `horizon` months."""
     lines = {
         **{name: sums[name] for name in REVENUE}, SERVICE_FEE: sums[SERVICE_FEE], "revenue": revenue(sums),

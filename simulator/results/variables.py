@@ -151,6 +151,8 @@ DESCRIPTIONS = {
     "unexpected_loss": "value_at_risk - capital_expected_loss",
     "economic_capital": "value at risk of the capital year's loss at capital.economic_capital_level - "
                         "capital_expected_loss",
+    "economic_capital_se": "Monte Carlo standard error of economic_capital (the bootstrap of value_at_risk_se, of "
+                           "the VaR less the mean in each resample)",
     "irb_capital_total": "Basel IRB capital of the whole book (sum of irb_capital)",
     "raroc": "risk-adjusted return on capital: the capital year's mean pre-tax income (capital_profit, a year) / "
              "economic capital (NaN when fewer than 10 paths lie at or beyond the economic-capital VaR)",
