@@ -223,7 +223,7 @@ def test_read_only_output_folder_is_refused_before_any_work(taped, tmp_path, com
 COMMANDS = {   # by what they need: a group runs in order (report and compare read the run's output)
     "validate": [["validate", "booked.toml"], ["validate", "child.toml", "--print"]],
     "run-report-compare": [["run", "booked.toml", "--out", "o1", "--quiet", "--tape", "t1.csv"], ["report", "o1"],
-                           ["compare", "run", "o1", "--out", "cmp"]],
+                           ["compare", "run", "o1", "--out", "cmp", "--accept-differences"]],
     "calibrate": [[*CALIBRATE, "child.toml", "--mapping", "map.toml", "--offers", "tape_offers.parquet", "--out",
                    "cal.toml"]],
     "backtest": [["backtest", "tape.parquet", "small.toml", "--paths", "2", "--out", "bt"]],

@@ -21,7 +21,7 @@ WINGS = {
     "tape": ["writer", "reader"],
     "engine": ["faults", "checkpoints", "lock", "simulation"],
     "fitting": ["calibration", "backtesting", "scorecard_fit", "takeup_fit"],
-    "reporting": ["readback", "metrics", "summary", "figures", "pages"],
+    "reporting": ["readback", "metrics", "uncertainty", "summary", "figures", "pages"],
 }
 FACE = ["api", "__init__", "cli", "__main__"]
 ORDER = VOCABULARY + [f"{wing}.{m}" for wing, mods in WINGS.items() for m in mods] + FACE

@@ -12,7 +12,7 @@ from ..config.schema import ScenarioError
 from .metrics import allowance
 from ..model.tail import MIN_TAIL_PATHS, path_mean, paths_needed
 from .readback import open_run
-from . import uncertainty
+from .uncertainty import NOISE, difference_errors as path_difference_errors, errors as path_errors
 from ..results.dataset import cells, delinquency_ratio, run_name, steady_months, sweep_names
 
 # name: (label, short label, format)
@@ -124,7 +124,7 @@ def headline(ds: xr.Dataset) -> dict[str, float]:
         **{f"platform_{key}": platform[key] for key in PLATFORM},
         "paths": float(ds.sizes["path"]),
         "tail_level": float(ds["quantile"].values[-1]),
-    } | {f"{key}{SE}": value for key, value in uncertainty.errors(ds).items()}
+    } | {f"{key}{SE}": value for key, value in path_errors(ds).items()}
 
 
 def _of_view(ds: xr.Dataset) -> dict[str, float]:
@@ -378,7 +378,7 @@ def difference_errors(cells_: list[xr.Dataset], reference: int = 0) -> list[tupl
     base = cells_[reference]
     out = []
     for cell in cells_:
-        errors, is_paired = uncertainty.difference_errors(base, cell)
+        errors, is_paired = path_difference_errors(base, cell)
         same = is_paired and _applicants(base) == _applicants(cell)
         for key in ROWS:
             if key not in errors:
@@ -406,8 +406,8 @@ def changes(columns: list[tuple[str, dict[str, float]]], reference: int = 0,
 
 
 def within_noise(change: float, se: float) -> bool:
-    """Whether a change is not distinguishable from noise: smaller than uncertainty.NOISE errors."""
-    return se == se and abs(change) < uncertainty.NOISE * se
+    """Whether a change is not distinguishable from noise: smaller than NOISE errors."""
+    return se == se and abs(change) < NOISE * se
 
 
 def format_change(key: str, change: float, relative: float = math.nan, se: float = math.nan) -> str:
@@ -436,7 +436,7 @@ def changes_note(paired: list[bool]) -> str:
     how = ("paired: the runs share their random numbers (same seed and paths), so each error is the spread "
            "over paths of the per-path differences" if all(paired) else
            "unpaired for runs that do not share their random numbers (the errors of the two in quadrature)")
-    return (f"errors of changes {how}; ~ not distinguishable from noise (smaller than {uncertainty.NOISE:g} "
+    return (f"errors of changes {how}; ~ not distinguishable from noise (smaller than {NOISE:g} "
             f"errors); percent only against a positive reference at least {RELATIVE_BASE:g} times its error")
 
 

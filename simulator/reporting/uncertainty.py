@@ -58,7 +58,8 @@ def _dpd(balance: xr.DataArray, worse: xr.DataArray, months: slice, weights: np.
     has = (b > 0).astype(float)
     ratio = (w / b.where(b > 0)).fillna(0.0)
     mean = PerPath(_paths((ratio * has).sum("month")), _paths(has.sum("month")))
-    weight = xr.DataArray(weights / weights.sum(), dims="path")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weight = xr.DataArray(weights / weights.sum(), dims="path")
     return mean, PerPath(_paths(ratio.isel(month=int(np.argmax((ratio * weight).sum("path").values)))))
 
 
@@ -108,7 +109,8 @@ def linearised(values: PerPath, weights: np.ndarray) -> tuple[float, np.ndarray]
     """The figure (mean, or ratio of means, with the weights) and its values per path linearised: a
     mean's own values, a ratio's (top - R bottom) / mean(bottom), whose weighted mean's error is the
     ratio's (delta method)."""
-    w = weights / weights.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = weights / weights.sum()
     if values.bottom is None:
         return float(np.sum(w * values.top)), values.top
     top, bottom = float(np.sum(w * values.top)), float(np.sum(w * values.bottom))
