@@ -127,6 +127,27 @@ def path_quantile(x: xr.DataArray, weights: xr.DataArray, level: float) -> xr.Da
     return xr.apply_ufunc(one, x, input_core_dims=[["path"]], vectorize=True)
 
 
+def _replicates(xs: np.ndarray, ws: np.ndarray, counts: np.ndarray,
+                levels: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """VaR, ES and VaR - mean at `levels` (replicate, level) of losses xs sorted ascending with weights
+    ws, each path counted `counts[replicate, path]` times (a Poisson bootstrap resample)."""
+    rows = np.arange(counts.shape[0])
+    var, es, unexpected = (np.empty((len(rows), len(levels))) for _ in range(3))
+    cw = counts * ws
+    cum_w, cum_wx = np.cumsum(cw, axis=1), np.cumsum(cw * xs, axis=1)
+    total_w, total_wx = cum_w[:, -1:], cum_wx[:, -1:]
+    drawn = counts.sum(axis=1, keepdims=True)
+    for j, level in enumerate(levels):
+        k = np.argmax(total_w - cum_w <= (1.0 - level) * drawn, axis=1)
+        before_w = np.where(k > 0, cum_w[rows, k - 1], 0.0)
+        before_wx = np.where(k > 0, cum_wx[rows, k - 1], 0.0)
+        var[:, j] = xs[k]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            unexpected[:, j] = xs[k] - total_wx[:, 0] / total_w[:, 0]
+            es[:, j] = (total_wx[:, 0] - before_wx) / (total_w[:, 0] - before_w)
+    return var, es, unexpected
+
+
 def _bootstrap(xs: np.ndarray, ws: np.ndarray, levels: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Standard errors of VaR, ES and VaR - mean (unexpected loss, economic capital at its level) at
     `levels` for losses xs sorted ascending with weights ws: the
@@ -138,22 +159,30 @@ def _bootstrap(xs: np.ndarray, ws: np.ndarray, levels: list[float]) -> tuple[np.
     var, es, unexpected = (np.empty((BOOTSTRAP_REPLICATES, len(levels))) for _ in range(3))
     chunk = max(1, min(BOOTSTRAP_REPLICATES, 4_000_000 // max(n, 1)))   # bounded memory
     for r0 in range(0, BOOTSTRAP_REPLICATES, chunk):
-        rows = np.arange(r0, min(BOOTSTRAP_REPLICATES, r0 + chunk))
-        counts = rng.poisson(1.0, size=(len(rows), n)).astype(np.float64)
-        cw = counts * ws
-        cum_w, cum_wx = np.cumsum(cw, axis=1), np.cumsum(cw * xs, axis=1)
-        total_w, total_wx = cum_w[:, -1:], cum_wx[:, -1:]
-        drawn = counts.sum(axis=1, keepdims=True)
-        for j, level in enumerate(levels):
-            k = np.argmax(total_w - cum_w <= (1.0 - level) * drawn, axis=1)
-            before_w = np.where(k > 0, cum_w[np.arange(len(rows)), k - 1], 0.0)
-            before_wx = np.where(k > 0, cum_wx[np.arange(len(rows)), k - 1], 0.0)
-            var[rows, j] = xs[k]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                unexpected[rows, j] = xs[k] - total_wx[:, 0] / total_w[:, 0]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                es[rows, j] = (total_wx[:, 0] - before_wx) / (total_w[:, 0] - before_w)
+        rows = slice(r0, min(BOOTSTRAP_REPLICATES, r0 + chunk))
+        counts = rng.poisson(1.0, size=(rows.stop - rows.start, n)).astype(np.float64)
+        var[rows], es[rows], unexpected[rows] = _replicates(xs, ws, counts, levels)
     return tuple(np.nanstd(x, axis=0, ddof=1) for x in (var, es, unexpected))
+
+
+def paired_tail_errors(losses: tuple[np.ndarray, np.ndarray], profits: tuple[np.ndarray, np.ndarray],
+                       weights: np.ndarray, level: float, months: int) -> dict[str, float]:
+    """Standard errors of the differences b - a of VaR, ES, economic capital (VaR - mean) at `level`
+    and RAROC (mean profit x 12 / months / economic capital) of two runs whose paths are the same
+    random numbers (losses and profits per path, shared weights): the standard deviation over
+    BOOTSTRAP_REPLICATES Poisson resamples of the paths, the same resample for both runs."""
+    n = len(weights)
+    counts = np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, size=(BOOTSTRAP_REPLICATES, n)).astype(np.float64)
+    found = []
+    for loss, profit in zip(losses, profits):
+        order = np.argsort(loss, kind="stable")
+        var, es, unexpected = (x[:, 0] for x in _replicates(loss[order], weights[order], counts[:, order], [level]))
+        cw = counts * weights
+        with np.errstate(invalid="ignore", divide="ignore"):
+            raroc = (cw @ profit) / cw.sum(axis=1) * 12.0 / months / np.where(unexpected > 0, unexpected, np.nan)
+        found.append({"var": var, "es": es, "economic_capital": unexpected, "raroc": raroc})
+    a, b = found
+    return {key: float(np.nanstd(b[key] - a[key], ddof=1)) if n > 1 else 0.0 for key in a}
 
 
 def mean_and_error(x: np.ndarray, weights: np.ndarray) -> tuple[float, float]:

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
-from ..model.tail import mean_and_error
+from ..model.tail import mean_and_error, paired_tail_errors
 from ..results import joint_lending, pnl
 from ..results.dataset import steady_months
 
@@ -176,8 +176,8 @@ def paired(a: xr.Dataset, b: xr.Dataset) -> bool:
 def difference_errors(a: xr.Dataset, b: xr.Dataset) -> tuple[dict[str, float], bool]:
     """The standard error of each headline figure's difference b - a, and whether it is paired (the
     spread over paths of the per-path differences of the linearised figures) or not (the two errors in
-    quadrature). Tail figures' errors add in quadrature either way (conservative when the runs are
-    paired: their tails move together)."""
+    quadrature). Tail figures' paired errors are a bootstrap of the paths, the same resample for
+    both runs (`_paired_tail_errors`); unpaired, their errors in quadrature."""
     wa, wb = a["path_weight"].values, b["path_weight"].values
     pa, pb = per_path(a, wa), per_path(b, wb)
     is_paired = paired(a, b)
@@ -189,8 +189,30 @@ def difference_errors(a: xr.Dataset, b: xr.Dataset) -> tuple[dict[str, float], b
             out[key] = mean_and_error(d, wa)[1] if np.all(np.isfinite(d)) else math.nan
         else:
             out[key] = math.hypot(error(pa[key], wa), error(pb[key], wb))
-    ta, tb = tail_errors(a), tail_errors(b)
-    out |= {key: math.hypot(ta[key], tb[key]) for key in ta}
+    if is_paired and "path" in a["capital_loss"].dims:
+        out |= _paired_tail_errors(a, b)
+    else:
+        ta, tb = tail_errors(a), tail_errors(b)
+        out |= {key: math.hypot(ta[key], tb[key]) for key in ta}
     return out, is_paired
+
+
+def _paired_tail_errors(a: xr.Dataset, b: xr.Dataset) -> dict[str, float]:
+    """The paired bootstrap errors of the changes of the tail figures (tail.paired_tail_errors): VaR
+    and ES at the top quantile, economic capital and RAROC at the scenario's level, both views."""
+    tree = json.loads(a.attrs["scenario_resolved"])
+    first, last = (int(m) for m in a.attrs["capital_window"].removeprefix("months ").split(" .. "))
+    weights = a["path_weight"].values
+    out = {}
+    for prefix, name in (("", "capital"), ("platform_", "platform_capital")):
+        losses = tuple(_paths(x[f"{name}_loss"].sum("product")) for x in (a, b))
+        profits = tuple(_paths(x[f"{name}_profit"].sum("product")) for x in (a, b))
+        months = last - first + 1
+        top = paired_tail_errors(losses, profits, weights, float(a["quantile"].values[-1]), months)
+        capital = paired_tail_errors(losses, profits, weights, tree["capital"]["economic_capital_level"], months)
+        if not prefix:
+            out["var_top"], out["es_top"] = top["var"], top["es"]
+        out[f"{prefix}economic_capital"], out[f"{prefix}raroc"] = capital["economic_capital"], capital["raroc"]
+    return out
 
 
