@@ -33,7 +33,7 @@ def cell_sums(sc, n_paths: int, rng, weight=None) -> dict[str, np.ndarray]:
     """Everything build_dataset reads (simulation.cell_sums' keys), random, of the scenario's shapes."""
     horizon, products, bands = sc.run.horizon_months, len(PRODUCTS), terms.n_bands(sc)
     sums = {name: rng.integers(0, 1000, (n_paths, *shape)) for name, shape in terms.output_shapes(sc).items()}
-    cap = rng.integers(0, 5, (products, bands, 4))
+    cap = rng.integers(0, 5, (products, bands, 6))
     cap[0, 0, 0] = 0                                      # nothing priced in one pool: its mean APR is NaN
     return sums | {
         "funnel": rng.integers(0, 50, (horizon, products, bands, len(FUNNEL))),
@@ -221,6 +221,8 @@ def test_dataset_stage_transfers_and_cap_means(swept):
     np.testing.assert_array_equal(tr.sel(transfer="stage_3_to_1").values, s["transfers"][..., 2, 0])
     np.testing.assert_array_equal(ds["allowance"].values, s["stages"][..., 2] / 100)
     cap = s["cap_counts"]
+    np.testing.assert_array_equal(ds["approvals_without_cap"].values, cap[..., 4])
+    np.testing.assert_array_equal(ds["takeups_without_cap"].values, cap[..., 5])
     before = ds["apr_before_cap"].values
     assert np.isnan(before[0, 0])
     priced = cap[..., 0] > 0

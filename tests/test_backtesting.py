@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.fitting import backtesting
+from simulator.fitting import backtesting, calibration
 from simulator.engine import simulation
 from simulator.tape import reader
 from simulator.tape import writer
@@ -128,6 +128,48 @@ def test_the_band_is_the_same_whatever_the_threads(shipped):
     one = backtesting.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=4, threads=1)
     two = backtesting.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=4, threads=2)
     assert one.identical(two)
+
+
+@pytest.mark.parametrize("level", [0.95, 0.8])
+def test_the_wilson_interval_is_scipys(level):
+    from scipy.stats import binomtest
+
+    for n in (1, 2, 7, 40, 1000):
+        for k in sorted({0, 1, n // 3, n - 1, n}):
+            want = binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+            low, high = calibration.wilson_interval(k, n, level)
+            assert (float(low), float(high)) == pytest.approx((want.low, want.high), abs=1e-12), (k, n)
+    low, high = calibration.wilson_interval(np.array([0, 3]), np.array([0, 0]))
+    assert np.isnan(low).all() and np.isnan(high).all()                   # no trials: no interval
+
+
+def test_the_tapes_roll_rates_have_wilson_intervals(shipped):
+    """Each month's roll rate of the tape is events / trials with scipy's Wilson interval at the band's
+    level; a rate from no events is 0, flagged, and named in the table with its interval."""
+    from scipy.stats import binomtest
+
+    ds = backtesting.run(shipped, SHIPPED, SCENARIO, OTHER_SEED, paths=4, level=0.9)
+    for name in backtesting.SHARES_OF_ACCOUNTS:
+        events, trials = ds[f"{name}_events"].values, ds[f"{name}_trials"].values
+        rate = ds[f"{name}_observed"].values
+        compared = np.isfinite(rate)
+        assert compared.sum() >= 30
+        np.testing.assert_allclose(rate[compared], events[compared] / trials[compared], rtol=1e-12)
+        for month in np.flatnonzero(compared):
+            want = binomtest(int(events[month]), int(trials[month])).proportion_ci(0.9, method="wilson")
+            got = ds[f"{name}_observed_low"].values[month], ds[f"{name}_observed_high"].values[month]
+            assert got == pytest.approx((want.low, want.high), abs=1e-12)
+        assert np.isnan(ds[f"{name}_observed_low"].values[~compared]).all()
+        np.testing.assert_array_equal(ds[f"{name}_no_events"].values, compared & (events == 0))
+        assert ds[f"{name}_observed"].attrs["points_without_events"] == int((compared & (events == 0)).sum())
+    for name in ("dpd30_ratio", "dpd90_ratio", "charge_off_curve"):        # shares of amounts: no interval
+        assert f"{name}_observed_low" not in ds
+    zero = ds["roll_M2_no_events"].values
+    assert zero.any()                   # the shipped tape has months whose M2 -> M3 roll rests on no events
+    text = backtesting.table(ds)
+    for month in ds["month"].values[zero]:
+        assert f"roll M2->M3, month {month}: no events, 0 of " in text
+    assert "90% Wilson score" in text
 
 
 def test_missing_terms_and_bad_requests_say_so(made, shipped):

@@ -12,6 +12,11 @@ Each figure is computed by one formula (`series`) from the same sums, for every 
 tape: the 30+ and 90+ ratios of balances by month, the roll rates current->M1, M1->M2 and M2->M3 by
 month, and the cumulative charge-off rate of the vintages by months on book. With `from_month` M
 (out of time), the months up to M and the vintages originated up to M are left out of the comparison.
+
+The roll rates are shares of accounts, so the tape's rate each month also has its Wilson score
+interval at the band's level (events: the accounts that rolled; trials: those at risk), and a rate
+from no events says so. The ratios and the charge-off curve are shares of amounts (yuan), which are
+not binomial trials: they have the band only.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from ..engine import simulation
+from .calibration import wilson_interval
 from ..model import origination, policy, products, rng, scoring, terms
 from ..tape import reader
 from ..model.book import MAX_TERM, NO_PAYER
@@ -47,6 +53,7 @@ FIGURES = {   # name: (label, x dimension, units, description)
                          "principal charged off up to the month on book / original amount (principal of loans, "
                          "limit of lines), the vintages seen that many months pooled"),
 }
+SHARES_OF_ACCOUNTS = tuple(f"roll_{s}" for s in ROLLS_DRAWN)    # figures whose tape rates are binomial shares
 STATUS_CODE = {name: k for k, name in enumerate(TAPE_STATUS[:PREPAID_STATUS])}   # a tape's statuses as read
 
 
@@ -281,7 +288,8 @@ def run(tape: pd.DataFrame, tape_path: Path, scenario: Path, overrides: list[str
     accounts = replay_accounts(tape, tape_path, sc, fraud_share(sc))
     totals = simulation.run_accounts(sc, accounts, threads=threads, progress=progress, label="backtest")
     from_index = 0 if from_month is None else from_month - first + 1
-    seen = series(observed_sums(tape, accounts, first, horizon), from_index)
+    tape_sums = observed_sums(tape, accounts, first, horizon)
+    seen = series(tape_sums, from_index)
     simulated = series(simulated_sums(totals, horizon), from_index)
     ds = xr.Dataset(coords={"month": np.arange(first, last + 1), "months_on_book": np.arange(horizon),
                             "path": np.arange(paths)})
@@ -293,6 +301,10 @@ def run(tape: pd.DataFrame, tape_path: Path, scenario: Path, overrides: list[str
         ds[f"{name}_simulated"] = xr.DataArray(simulated[name], dims=("path", dim), attrs=attrs)
         for bound in ("low", "median", "high"):
             ds[f"{name}_{bound}"] = xr.DataArray(found[bound], dims=dim, attrs=attrs)
+    for k, name in enumerate(SHARES_OF_ACCOUNTS):
+        ds = ds.merge(tape_interval(name, tape_sums["rolls"][0, :, k], tape_sums["at_risk"][0, :, k],
+                                    np.isfinite(seen[name][0]), level))
+        ds[f"{name}_observed"].attrs["points_without_events"] = int(ds[f"{name}_no_events"].sum())
     left_out = int(tape.loc[tape["months_on_book"] == 0, "account_id"].nunique())
     ds.attrs.update({
         "title": f"Backtest of '{sc.run.name}' on the loan tape {tape_path}",
@@ -307,12 +319,54 @@ def run(tape: pd.DataFrame, tape_path: Path, scenario: Path, overrides: list[str
     return ds
 
 
+def tape_interval(name: str, events: np.ndarray, trials: np.ndarray, compared: np.ndarray,
+                  level: float) -> xr.Dataset:
+    """The tape's figure `name` (a share of accounts) by month as counts and its Wilson score interval at
+    `level`: `{name}_events` (accounts that rolled), `{name}_trials` (accounts at risk),
+    `{name}_observed_low` and `_high` (NaN where not `compared`), and `{name}_no_events`, the points
+    compared whose rate rests on no events (0 of n: its interval is 0 to an upper bound)."""
+    low, high = wilson_interval(events, trials, level)
+    label = FIGURES[name][0]
+    bound = {"units": "fraction a month", "long_name": f"{label}, the tape's {level:.0%} Wilson score interval"}
+    count = {"units": "1"}
+    return xr.Dataset({
+        f"{name}_events": ("month", events.astype(np.int64), count | {
+            "description": f"accounts of the tape that rolled ({label}) in the month"}),
+        f"{name}_trials": ("month", trials.astype(np.int64), count | {
+            "description": f"accounts of the tape at risk of that roll (the denominator of {label})"}),
+        f"{name}_observed_low": ("month", np.where(compared, low, np.nan), bound | {
+            "description": f"lower end of the tape's {level:.0%} Wilson score interval (NaN where not compared)"}),
+        f"{name}_observed_high": ("month", np.where(compared, high, np.nan), bound | {
+            "description": f"upper end of the tape's {level:.0%} Wilson score interval (NaN where not compared)"}),
+        f"{name}_no_events": ("month", compared & (events == 0), {
+            "description": "the tape's rate is 0 from no events (its interval: 0 to the upper end)"}),
+    })
+
+
 def table(ds: xr.Dataset) -> str:
-    """Each figure's points compared and inside the band, as printed and in the report."""
-    lines = [f"{'figure':<28} {'in band':>9} {'of':>4}  share"]
+    """Each figure's points compared and inside the band, and of the roll rates the points from no
+    events; then each of those (and each from all events) with its interval: as printed and in the
+    report."""
+    level = float(ds.attrs["band_level"])
+    lines = [f"{'figure':<28} {'in band':>9} {'of':>4}  share  no events"]
     for name, (label, *_rest) in FIGURES.items():
         attrs = ds[f"{name}_observed"].attrs
         n, k = int(attrs["points_compared"]), int(attrs["points_in_band"])
         share = f"{k / n:6.1%}" if n else "     -"
-        lines.append(f"{label:<28} {k:>9} {n:>4}  {share}")
+        none = str(attrs["points_without_events"]) if name in SHARES_OF_ACCOUNTS else "-"
+        lines.append(f"{label:<28} {k:>9} {n:>4}  {share}  {none:>9}")
+    notes = []
+    for name in SHARES_OF_ACCOUNTS:
+        events, trials = ds[f"{name}_events"].values, ds[f"{name}_trials"].values
+        low, high = ds[f"{name}_observed_low"].values, ds[f"{name}_observed_high"].values
+        for month, e, t, lo, hi in zip(ds["month"].values, events, trials, low, high):
+            if np.isfinite(lo) and e in (0, t):
+                what = "no events" if e == 0 else "all events"
+                notes.append(f"  {FIGURES[name][0]}, month {month}: {what}, {e:,} of {t:,} "
+                             f"(interval {lo:.3f} to {hi:.3f})")
+    lines += ["", f"Roll rates are shares of accounts: each month's rate of the tape has its {level:.0%} Wilson score",
+              "interval in backtest.nc (roll_*_observed_low, _high). The ratios and the charge-off curve are",
+              "shares of amounts (yuan), not of accounts: they have no binomial interval."]
+    if notes:
+        lines += ["Roll rates of the tape from no events (or all):", *notes]
     return "\n".join(lines)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import optimize
-from scipy.special import expit
+from scipy.special import expit, ndtri
 
 from ..config import files
 from ..model import policy
@@ -38,9 +38,6 @@ from ..config.loader import load_scenario
 
 CHARGED_OFF, CLOSED = "charged_off", "closed"
 IPF_ROUNDS = 200     # rounds of iterative proportional fitting of the payer shares
-
-
-Z95 = 1.959963984540054   # the standard normal's 97.5% quantile
 
 
 @dataclass
@@ -61,17 +58,28 @@ class Estimate:
         return self.value - 1.96 * self.se, self.value + 1.96 * self.se
 
 
+def wilson_interval(events: np.ndarray | int, trials: np.ndarray | int,
+                    level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson score interval at `level` of each share events / trials: it stays inside [0, 1] and
+    keeps a width with no events or all (NaN without trials)."""
+    z = float(ndtri((1.0 + level) / 2.0))
+    events, trials = np.asarray(events, dtype=np.float64), np.asarray(trials, dtype=np.float64)
+    n = np.where(trials > 0, trials, np.nan)
+    p = events / n
+    z2 = z * z / n
+    centre = (p + z2 / 2.0) / (1.0 + z2)
+    half = z * np.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n)) / (1.0 + z2)
+    return np.maximum(0.0, centre - half), np.minimum(1.0, centre + half)
+
+
 def binomial(events: int, trials: int) -> Estimate:
-    """The share events / trials, its binomial standard error and its 95% Wilson score interval, which
-    stays inside [0, 1] and keeps a width with no events or all (NaN without trials)."""
+    """The share events / trials, its binomial standard error and its 95% Wilson score interval
+    (`wilson_interval`; NaN without trials)."""
     if trials <= 0:
         return Estimate(float("nan"), float("nan"), 0)
     p = events / trials
-    z2 = Z95 * Z95 / trials
-    centre = (p + z2 / 2.0) / (1.0 + z2)
-    half = Z95 * math.sqrt(p * (1.0 - p) / trials + z2 / (4.0 * trials)) / (1.0 + z2)
-    return Estimate(p, math.sqrt(p * (1.0 - p) / trials), trials, events,
-                    (max(0.0, centre - half), min(1.0, centre + half)))
+    low, high = wilson_interval(events, trials)
+    return Estimate(p, math.sqrt(p * (1.0 - p) / trials), trials, events, (float(low), float(high)))
 
 
 def transitions(tape: pd.DataFrame) -> pd.DataFrame:

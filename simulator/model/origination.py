@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import book, memory, policy, population, products, rng, scoring, terms
+from . import book, memory, policy, population, products, provisions, rng, scoring, terms
 from ..codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, FUNNEL, KIND, LINE, LOAN, N_STATES, PLAN, PRODUCTS,
                      PRODUCT_KIND, TAKEUPS)
-from ..config.schema import Scenario
+from ..config.schema import Line, Scenario
 from .terms import Accounts
 from ..units import monthly_rate
 
@@ -58,7 +58,8 @@ def new_accounts(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np
         pd_12m=pd_12m, fraud=dec["fraud"][who])
 
 
-CAP_COUNTS = ("priced", "bound", "at_cap", "rejected")   # applications priced, above the cap, priced at it, rejected
+# Applications priced, above the cap, priced at it, rejected for it; approved and taken with the cap lifted.
+CAP_COUNTS = ("priced", "bound", "at_cap", "rejected", "approved_without_cap", "taken_without_cap")
 
 
 def _counted(shape: tuple[int, ...], *index: np.ndarray) -> np.ndarray:
@@ -67,21 +68,64 @@ def _counted(shape: tuple[int, ...], *index: np.ndarray) -> np.ndarray:
     return np.bincount(flat, minlength=math.prod(shape)).reshape(shape).astype(np.int64)
 
 
-def cap_effect(apps: dict[str, np.ndarray], band: np.ndarray, dec: dict[str, np.ndarray],
-               bands: int) -> tuple[np.ndarray, list[tuple[str, np.ndarray, np.ndarray]]]:
-    """What the APR cap did, by product and band (of `bands` score bands): `counts` [product, band,
-    CAP_COUNTS], the applications priced (the borrower passed the rules), those whose risk price was
-    above the cap, those priced at the cap and those rejected for it; and the additions (target, flat
-    index, values, in applicant order) to `cap_aprs` [product, band, 2], the sums of the risk price of
-    the applications priced and of the price of those approved, and to `revenue_given_up` [product,
-    band], the contract interest or fees (yuan) that the accounts taken at the cap would have paid on
-    schedule at their risk price and do not (lines are left out: `prepare` makes them NaN)."""
+def revolving_months(limit: np.ndarray, spend: np.ndarray, kept: np.ndarray, rate: np.ndarray, line: Line,
+                     months: int) -> np.ndarray:
+    """The balance each new line is expected to revolve, summed over its months on book 0 .. `months` - 1
+    (yuan x months): the share `kept` of its expected balance E_k that its payer type leaves unpaid at
+    the due date, on which the next statement bills revolving interest. E_k is the expected-balance
+    recursion of the line's ECL (docs/model.md section 10) from an empty line that may spend in its
+    origination month: C_0 = E_0 = p G(L); C_k = kept C_(k-1) + p G(L - kept C_(k-1)), E_k = kept
+    E_(k-1) + p (1 - q)^k G(L - kept C_(k-1)); G(x) = S (1 - e^(-x / S)), S the mean spend `spend`,
+    L = limit / (1 + rate) (the most the opening `limit` lets it owe at monthly `rate`), p the line's
+    spend_probability, q its attrition. Before default; bill instalments and limit raises left out."""
+    room = limit / (1.0 + rate)
+    scale = np.where(spend > 0, spend, 1.0)       # G is 0 without spend
+    p = line.spend_probability
+
+    def spent(x: np.ndarray) -> np.ndarray:       # p G(x)
+        return -p * spend * np.expm1(-np.maximum(x, 0.0) / scale)
+
+    staying = expected = spent(room)
+    revolved = expected.copy()
+    stay = 1.0
+    for _ in range(1, months):
+        stay *= 1.0 - line.attrition
+        spend_k = spent(room - kept * staying)
+        staying = kept * staying + spend_k
+        expected = kept * expected + stay * spend_k
+        revolved += expected
+    return kept * revolved
+
+
+def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], band: np.ndarray,
+               dec: dict[str, np.ndarray],
+               run_counts: np.ndarray) -> tuple[np.ndarray, list[tuple[str, np.ndarray, np.ndarray]]]:
+    """What the APR cap did, by product and band: `counts` [product, band, CAP_COUNTS], the applications
+    priced (the borrower passed the rules), those whose risk price was above the cap, those priced at
+    the cap and those rejected for it, and the applications approved and taken had the cap been lifted:
+    the run's (`run_counts` [product, band, (approvals, takeups)]) with the applicants the cap binds for
+    decided again (`policy.decide_without_cap`); and the additions (target, flat index, values,
+    in applicant order) to `cap_aprs` [product, band, 2], the sums of the risk price of the applications
+    priced and of the price of those approved, and to `revenue_given_up` [product, band] (yuan): what
+    the accounts taken at the cap would have paid at their risk price and do not, before default and
+    prepayment: a loan's contract interest and a purchase's fees on schedule, a line's revolving
+    interest on the balance it is expected to revolve over provisions.line_life_months
+    (`revolving_months`). An orchestrator of the module: it reads the policy, products, behaviour,
+    provisions, scorecard and run sections."""
+    bands = terms.n_bands(sc)
     priced = apps["requests"] & (dec["borrower_outcome"] == policy.APPROVED)[:, None]
     bound = priced & dec["over_cap"]
     counts = np.zeros((len(PRODUCTS), bands, len(CAP_COUNTS)), dtype=np.int64)
     for k, mask in enumerate((priced, bound, bound & dec["approved"], dec["outcome"] == policy.ABOVE_CAP)):
         who, prod = _cells(mask)
         counts[..., k] = _counted((len(PRODUCTS), bands), prod, band[who])
+    rows, *without = policy.decide_without_cap(apps, scores, sc, dec)
+    for k, (name, free) in enumerate(zip(("approved", "takeup"), without)):
+        changed = np.zeros((len(PRODUCTS), bands), dtype=np.int64)
+        for mask, sign in ((free, 1), (dec[name][rows], -1)):
+            who, prod = _cells(mask)
+            changed += sign * _counted((len(PRODUCTS), bands), prod, band[rows[who]])
+        counts[..., 4 + k] = run_counts[..., k] + changed
     adds = []
     for k, (mask, price) in enumerate(((priced, dec["risk_apr"]), (dec["approved"], dec["apr"]))):
         who, prod = _cells(mask)
@@ -98,8 +142,16 @@ def cap_effect(apps: dict[str, np.ndarray], band: np.ndarray, dec: dict[str, np.
             tenor = apps["term"][taken, p]
             fee_before = products.fee_rate_for_apr(dec["risk_apr"][taken, p], tenor)
             lost = (fee_before - dec["rate"][taken, p]) * amount * tenor
-        else:              # a line has no schedule
-            continue
+        else:
+            line = getattr(sc.products, PRODUCTS[p])
+            pd_12m = scoring.product_pd(scores["true_pd_12m"][taken], line.risk_multiplier)
+            payer = policy.payer_type(pd_12m, rng.uniforms(sc.run.seed, 0, apps["id"][taken], 0, rng.PAYER_TYPE),
+                                      sc.behaviour)      # as new_accounts draws it
+            kept = 1.0 - provisions.statement_paid(sc.behaviour.revolver_pay_share, line.min_payment_share)[payer]
+            spend = np.minimum(apps["spend"][taken, p], line.max_limit)
+            revolved = revolving_months(amount, spend, kept, dec["rate"][taken, p], line,
+                                        sc.provisions.line_life_months)
+            lost = (monthly_rate(dec["risk_apr"][taken, p]) - dec["rate"][taken, p]) * revolved
         adds.append(("revenue_given_up", p * bands + band[taken], lost))
     return counts, adds
 
@@ -161,7 +213,8 @@ def _chunk(sc: Scenario, first: int, end: int, offers: bool) -> tuple:
                                                  (apps["requests"], dec["approved"], dec["takeup"]))}
     for j, (who, prod) in cells.items():
         counts["funnel"][..., j] = _counted((horizon, len(PRODUCTS), bands), month[who], prod, band[who])
-    counts["cap_counts"], adds = cap_effect(apps, band, dec, bands)
+    run_counts = counts["funnel"][..., [APPROVALS, TAKEUPS]].sum(axis=0)
+    counts["cap_counts"], adds = cap_effect(sc, apps, scores, band, dec, run_counts)
     who, prod = cells[TAKEUPS]
     adds.insert(0, ("apr_sum", prod * bands + band[who], dec["apr"][who, prod]))
     offered = approved_offers(apps, scores, dec) if offers else None
@@ -236,7 +289,6 @@ def prepare(sc: Scenario, book_path: Path | None = None,
         parts.append(terms.accounts(0, sc.behaviour.roll_rates))
     taken = funnel[..., TAKEUPS].sum(axis=0)
     mean_apr = np.where(taken > 0, apr_sum / np.maximum(taken, 1), np.nan)
-    given_up[PRODUCT_KIND == LINE] = np.nan   # a line has no schedule: what it would have paid is not estimated
     found = {"offers": {k: np.concatenate([part[k] for part in offer_parts]) if offer_parts else np.zeros(0)
                         for k in OFFER_FIELDS}} if offers else {}
     return terms.concat(parts, _threads(sc.engine.threads)), found | {

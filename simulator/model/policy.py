@@ -139,6 +139,53 @@ def payer_type(pd_12m: np.ndarray, u: np.ndarray, behaviour: Behaviour) -> np.nd
     return (u[:, None] * cum[:, -1:] >= cum[:, :-1]).sum(axis=1).astype(np.int8)
 
 
+def share_limit(outcome: np.ndarray, wanted: np.ndarray, total: np.ndarray, policy: Policy,
+                products: Products) -> tuple[np.ndarray, np.ndarray]:
+    """Each borrower's total limit `total` taken by the products still approved in `outcome` [applicant,
+    product], in policy.limit_order: a cash loan its amount asked for (`wanted`) within its range and what
+    is left, a purchase its price if it fits, a line its cap (opened at initial_limit_share of it). The
+    amounts [applicant, product] (a line's opening limit) and the lines' caps; a product that does not
+    fit becomes LIMIT_TOO_LOW in `outcome` (in place)."""
+    remaining = total.copy()
+    amount = np.zeros(outcome.shape)
+    line_cap = np.zeros(outcome.shape)
+    for name in policy.limit_order:
+        p, terms = PRODUCTS.index(name), getattr(products, name)
+        live = outcome[:, p] == APPROVED
+        if KIND[p] == LOAN:
+            want = np.clip(wanted[:, p], terms.min_amount, terms.max_amount)
+            fits = remaining >= terms.min_amount
+            got = np.minimum(want, remaining)
+        elif KIND[p] == PLAN:
+            want = np.clip(wanted[:, p], terms.min_amount, terms.max_amount)
+            fits = remaining >= want
+            got = want
+        else:
+            cap = np.minimum(remaining, terms.max_limit)
+            fits = cap >= terms.min_limit
+            got = np.maximum(terms.min_limit, np.floor(cap * terms.initial_limit_share))
+            line_cap[:, p] = np.where(live & fits, cap, 0.0)
+        outcome[live & ~fits, p] = LIMIT_TOO_LOW
+        ok = live & fits
+        amount[:, p] = np.where(ok, got, 0.0)
+        remaining -= np.where(ok, line_cap[:, p] if KIND[p] == LINE else got, 0.0)
+    return amount, line_cap
+
+
+def takes_offer(ids: np.ndarray, score: np.ndarray, apr: np.ndarray, hidden: np.ndarray | float,
+                segment: np.ndarray, scenario: Scenario) -> np.ndarray:
+    """Whether each applicant `ids` would take each product offered at `apr` [applicant, product]: its
+    take-up draw (keyed by applicant and product) below `takeup_probability` (with the segment's
+    price sensitivity). It reads the policy, scorecard, applicants and run sections."""
+    pol = scenario.policy
+    channel = np.array([s.price_sensitivity for s in scenario.applicants.segments.values()])[segment]
+    takes = np.empty((len(ids), len(PRODUCTS)), dtype=np.bool_)
+    for p in range(len(PRODUCTS)):
+        u = rng.uniforms(scenario.run.seed, 0, ids, p, rng.TAKEUP)
+        takes[:, p] = u < takeup_probability(apr[:, p], score, pol, scenario.scorecard, hidden, channel)
+    return takes
+
+
 def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario: Scenario) -> dict[str, np.ndarray]:
     """Per applicant and product (columns in codes.PRODUCTS order): outcome, price, all-in APR,
     amount (cash loan, purchase price, or line limit), line cap, and take-up; per applicant:
@@ -177,40 +224,40 @@ def decide(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario:
 
     # The total limit, taken by each offered product in turn.
     total = np.where(borrower == APPROVED, credit_limit(apps["income"], score, pol, scenario.scorecard), 0.0)
-    remaining = total.copy()
-    amount = np.zeros((n, len(PRODUCTS)))
-    line_cap = np.zeros((n, len(PRODUCTS)))
-    for name in pol.limit_order:
-        p, terms = PRODUCTS.index(name), getattr(scenario.products, name)
-        live = outcome[:, p] == APPROVED
-        if KIND[p] == LOAN:
-            want = np.clip(apps["amount"][:, p], terms.min_amount, terms.max_amount)
-            fits = remaining >= terms.min_amount
-            got = np.minimum(want, remaining)
-        elif KIND[p] == PLAN:
-            want = np.clip(apps["amount"][:, p], terms.min_amount, terms.max_amount)
-            fits = remaining >= want
-            got = want
-        else:
-            cap = np.minimum(remaining, terms.max_limit)
-            fits = cap >= terms.min_limit
-            got = np.maximum(terms.min_limit, np.floor(cap * terms.initial_limit_share))
-            line_cap[:, p] = np.where(live & fits, cap, 0.0)
-        outcome[live & ~fits, p] = LIMIT_TOO_LOW
-        ok = live & fits
-        amount[:, p] = np.where(ok, got, 0.0)
-        remaining -= np.where(ok, line_cap[:, p] if KIND[p] == LINE else got, 0.0)
-
+    amount, line_cap = share_limit(outcome, apps["amount"], total, pol, scenario.products)
     approved = outcome == APPROVED
     fraud = (borrower == APPROVED) & (rng.uniforms(seed, 0, ids, 0, rng.FRAUD) < scenario.behaviour.fraud_rate)
-    takes = np.empty((n, len(PRODUCTS)), dtype=np.bool_)
-    channel = np.array([s.price_sensitivity for s in scenario.applicants.segments.values()])[apps["segment"]]
-    for p in range(len(PRODUCTS)):
-        u = rng.uniforms(seed, 0, ids, p, rng.TAKEUP)
-        takes[:, p] = u < takeup_probability(apr[:, p], score, pol, scenario.scorecard, scores.get("hidden", 0.0),
-                                             channel)
     # First-party fraudsters take every offer.
-    takeup = approved & (takes | fraud[:, None])
+    takeup = approved & (takes_offer(ids, score, apr, scores.get("hidden", 0.0), apps["segment"], scenario)
+                         | fraud[:, None])
     return {"borrower_outcome": borrower, "outcome": outcome, "approved": approved, "apr": apr, "rate": rate,
             "risk_apr": risk_apr, "over_cap": over & apps["requests"],
             "amount": amount, "line_cap": line_cap, "total_limit": total, "takeup": takeup, "fraud": fraud}
+
+
+def decide_without_cap(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], scenario: Scenario,
+                       dec: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same applicants decided again with the cap lifted: every application at its risk price, with
+    the same draws (common random numbers), as a run without a binding cap decides them. Only the
+    applicants with an application above the cap (`dec`, the run's decisions) can be decided otherwise:
+    their rows, and their approvals and take-ups [row, product] without the cap (none: empty). With
+    on_cap = cap nobody was turned away and limits do not depend on the price, so only take-up is
+    decided again. An orchestrator: it reads the policy, products, scorecard, applicants and run
+    sections."""
+    over = np.zeros(len(apps["id"]), dtype=np.bool_)
+    for p in range(len(PRODUCTS)):          # a column at a time: ten times faster than .any(axis=1)
+        over |= dec["over_cap"][:, p]
+    rows = np.flatnonzero(over & (dec["borrower_outcome"] == APPROVED))
+    if len(rows) == 0:
+        empty = np.zeros((0, len(PRODUCTS)), dtype=np.bool_)
+        return rows, empty, empty
+    if scenario.policy.on_cap == "cap":
+        approved = dec["approved"][rows]
+    else:
+        outcome = np.where(apps["requests"][rows], dec["borrower_outcome"][rows, None], NOT_REQUESTED).astype(np.int8)
+        share_limit(outcome, apps["amount"][rows], dec["total_limit"][rows], scenario.policy, scenario.products)
+        approved = outcome == APPROVED
+    hidden = scores.get("hidden", 0.0)
+    takes = takes_offer(apps["id"][rows], scores["score"][rows], dec["risk_apr"][rows],
+                        hidden[rows] if np.ndim(hidden) else hidden, apps["segment"][rows], scenario)
+    return rows, approved, approved & (takes | dec["fraud"][rows, None])

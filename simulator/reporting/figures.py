@@ -388,18 +388,21 @@ def _cap_of(cell: xr.Dataset, ds: xr.Dataset) -> float:
         float(json.loads(ds.attrs["scenario_resolved"])["policy"]["apr_cap"])
 
 
-def _with_and_without_cap(cell: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Applications approved by score band with the cap, and without it (those rejected for it added back)."""
-    approvals = _array(cell["approvals"].sum(("month", "product")))
-    return approvals, approvals + _array(cell["rejected_at_cap"].sum("product"))
+def _with_and_without_cap(cell: xr.Dataset, name: str = "approvals") -> tuple[np.ndarray, np.ndarray]:
+    """Applications approved (or, with `name` "takeups", offers taken) by score band with the cap, and
+    without it: the run's second decision pass with the cap lifted (`approvals_without_cap`)."""
+    return (_array(cell[name].sum(("month", "product"))),
+            _array(cell[f"{name}_without_cap"].sum("product")))
 
 
 def cap_figure(ds: xr.Dataset) -> Drawing:
-    """What the APR cap did by score band: approvals with the cap and without it (the rejected for it
-    added back), and the mean price before and after it, all products together."""
+    """What the APR cap did by score band: applications approved and offers taken with the cap and
+    without it (the same applicants decided with the cap lifted), and the mean price before and after
+    it, all products together."""
     cell = ds.isel(dataset.cells(ds)[0][1])
     bands = [str(b) for b in cell["score_band"].values]
     approvals, without = _with_and_without_cap(cell)
+    taken, taken_without = _with_and_without_cap(cell, "takeups")
     priced, approved = cell["cap_applications"], cell["approvals"].sum("month")
     with np.errstate(invalid="ignore", divide="ignore"):
         before = _array((cell["apr_before_cap"].fillna(0) * priced).sum("product") / priced.sum("product"))
@@ -412,12 +415,18 @@ def cap_figure(ds: xr.Dataset) -> Drawing:
         if not _has_data(without):
             _no_data(left)
         else:
-            left.bar(x - 0.2, without, width=0.4, label="without the cap", color=CYCLE[5])
-            left.bar(x + 0.2, approvals, width=0.4, label="with the cap", color=CYCLE[0])
+            left.bar(x - 0.2, without, width=0.4, label="approved without the cap", color=CYCLE[5])
+            left.bar(x + 0.2, approvals, width=0.4, label="approved with the cap", color=CYCLE[0])
+            # The offers taken, a part of those approved, inside each bar.
+            left.bar(x - 0.2, taken_without, width=0.4, label="of which taken, without", color="#2B8CBE",
+                     hatch="///", edgecolor="white", linewidth=0)
+            left.bar(x + 0.2, taken, width=0.4, label="of which taken, with", color="#004C80", hatch="///",
+                     edgecolor="white", linewidth=0)
             left.set_xticks(x, bands)
             left.set_xlabel("score band")
-            left.set_ylabel("applications approved")
-            left.legend(loc="upper left")
+            left.set_ylabel("applications approved, offers taken")
+            left.set_ylim(top=1.35 * max(np.nanmax(without), np.nanmax(approvals)))
+            left.legend(loc="upper left", ncols=2, fontsize=8)
         if not (_has_data(before) or _has_data(after)):
             _no_data(right)
         else:

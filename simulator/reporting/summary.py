@@ -27,7 +27,7 @@ ROWS = {
     "rejected_at_cap": ("applications rejected for the cap", "rej. at cap", "{:,.0f}"),
     "apr_before_cap": ("mean risk price (all-in APR, applications priced)", "risk price", "{:.2%}"),
     "apr_after_cap": ("mean price offered (all-in APR, applications approved)", "price", "{:.2%}"),
-    "revenue_given_up": ("revenue given up to the cap (yuan; loans, purchases)", "given up", "{:,.0f}"),
+    "revenue_given_up": ("revenue given up to the cap (yuan; loans, lines, purchases)", "given up", "{:,.0f}"),
     "accounts_originated": ("accounts originated", "accounts", "{:,.0f}"),
     "originated": ("originated amount (yuan)", "originated", "{:,.0f}"),
     "dpd30_ratio": ("30+ ratio of balances, mean", "30+", "{:.2%}"),

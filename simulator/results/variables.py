@@ -93,9 +93,15 @@ DESCRIPTIONS = {
     "rejected_at_cap": "applications above the cap that were rejected for it (on_cap = reject)",
     "apr_before_cap": "mean risk price (all-in APR before the cap) of the applications priced",
     "apr_after_cap": "mean all-in APR offered to the applications approved, after the cap",
-    "revenue_given_up": "contract interest (cash loans) and fees (purchases) that the accounts taken at the cap "
-                        "would have paid on schedule at their risk price, and do not: a first-order figure, before "
-                        "default and prepayment; not estimated for lines (NaN)",
+    "approvals_without_cap": "applications that would have been approved with the cap lifted: the same applicants "
+                             "decided again at their risk prices with the same draws (common random numbers), as a "
+                             "run without a binding cap approves them",
+    "takeups_without_cap": "offers that would have been taken with the cap lifted (the same second decision pass and "
+                           "take-up draws as approvals_without_cap)",
+    "revenue_given_up": "what the accounts taken at the cap would have paid at their risk price and do not, before "
+                        "default and prepayment: a cash loan's contract interest and a purchase's fees on schedule, "
+                        "a line's revolving interest on the balance it is expected to revolve over "
+                        "provisions.line_life_months (bill instalments and limit raises left out)",
     "accounts_seasoned_12m": "accounts originated with 12 months on book inside the horizon",
     "bads_12m": "of accounts_seasoned_12m, those that reached 90+ within 12 months on book",
     "pd_12m": "exposure-weighted PD of the pool's accounts at origination, first-party fraud at PD 1",
@@ -170,8 +176,8 @@ DESCRIPTIONS = {
 }
 COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "approved_applicants": "applicants",
                "applications": "applications", "cap_applications": "applications", "cap_bound": "applications",
-               "priced_at_cap": "applications", "rejected_at_cap": "applications", "tail_paths": "paths",
-               "economic_capital_tail_paths": "paths"}
+               "priced_at_cap": "applications", "rejected_at_cap": "applications",
+               "approvals_without_cap": "applications", "tail_paths": "paths", "economic_capital_tail_paths": "paths"}
 FRACTIONS = {"pd_12m", "irb_pd", "pd_12m_seasoned", "fraud_seasoned", "path_weight", "platform_share", "platform_loss_share",
              "service_fee_share"}
 ANNUAL_FRACTIONS = {"raroc", "mean_apr", "pnl_yield", "apr_before_cap", "apr_after_cap"}
