@@ -201,7 +201,7 @@ def report(folder: str | Path, ds: xr.Dataset | None = None, processes: int | No
     return pages.build(Path(folder), ds, processes)
 
 
-def compare(folders: list[str | Path], out: str | Path | None = None) -> pd.DataFrame:
+def compare(folders: list[str | Path], out: str | Path | None = None, reference: str | None = None) -> pd.DataFrame:
     """Headline figures of runs side by side.
 
     Parameters
@@ -210,6 +210,9 @@ def compare(folders: list[str | Path], out: str | Path | None = None) -> pd.Data
         Runs' folders (or results files).
     out : str or Path, optional
         Also draw them into out/compare.html (checked before any run is read).
+    reference : str, optional
+        The label (or part of it) of the run or cell that compare.html gives each figure's change
+        against (default: the first).
 
     Returns
     -------
@@ -231,8 +234,9 @@ def compare(folders: list[str | Path], out: str | Path | None = None) -> pd.Data
 
         pages.check_compare(folders, Path(out))
     rows = summary.runs(folders)
+    summary.reference_index(rows, reference)
     if out is not None:
-        pages.compare(folders, Path(out))
+        pages.compare(folders, Path(out), reference)
     return pd.DataFrame({label: figures for label, figures in rows}).T
 
 

@@ -172,7 +172,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print()
         print(summary.changes_table(columns, reference))
     if args.out is not None:
-        print(f"drawing: {pages.compare(args.runs, args.out)}")
+        print(f"drawing: {pages.compare(args.runs, args.out, args.reference)}")
     return 0
 
 
