@@ -214,7 +214,8 @@ def compare(folders: list[str | Path], out: str | Path | None = None, reference:
     out : str or Path, optional
         Also draw them into out/compare.html (checked before any run is read).
     reference : str, optional
-        The label of the run or cell the changes are against (default: the first).
+        The label (or part of it) of the run or cell the changes (and compare.html) are against
+        (default: the first).
     accept_differences : bool
         Compare runs that differ in seed, paths, horizon, applicants, results mode or version
         (refused by default: their changes are not the policy's alone); a warning is issued.
@@ -245,7 +246,7 @@ def compare(folders: list[str | Path], out: str | Path | None = None, reference:
         warnings.warn(line.removeprefix("warning: "), stacklevel=2)
     errors = summary.difference_errors(cells, at) if len(columns) > 1 else None
     if out is not None:
-        pages.compare(folders, Path(out))
+        pages.compare(folders, Path(out), reference)
     table = pd.DataFrame({label: figures for label, figures in columns}).T
     for label, found in summary.changes(columns, at, errors):
         for key, change in found.items():

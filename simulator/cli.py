@@ -188,7 +188,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print()
             print(summary.changes_table(columns, reference, errors))
     if args.out is not None:
-        drawn = pages.compare(args.runs, args.out)
+        drawn = pages.compare(args.runs, args.out, args.reference)
         if args.format == "table":
             print(f"drawing: {drawn}")
     return 0

@@ -90,17 +90,31 @@ def test_one_run_has_a_value_column_and_a_row_per_figure():
     assert tree.named("p") == []                     # no footnote
 
 
-def test_several_runs_have_a_row_each_under_short_headings():
-    """Two or more: one row per run or cell, one column per figure, headed by its short label with
-    the full label as the heading's title."""
-    tree = Tree(pages.headline_table([("a <run>", head()), ("b", head(approvals=7.0))]))
-    headings = tree.named("th")[1:]
-    assert [h["title"] for h in headings] == [label for label, _, _ in ROWS.values()]
-    assert tree.text["th"] == ["cell"] + [short for _, short, _ in ROWS.values()]
+def test_several_runs_have_a_column_each_in_tables_that_fit():
+    """Two or more: one row per figure, labelled in full, one column per run or cell, in tables of
+    pages.BLOCK columns (8 runs: a table of 5 and one of 3), the reference run's heading marked."""
+    columns = [(f"run {i}", head(approvals=float(i))) for i in range(8)]
+    tree = Tree(pages.headline_table(columns, reference="run 7"))
+    assert pages.BLOCK == 5 and len(tree.named("table")) == 2
+    assert tree.text["th"] == ["figure", *(f"run {i}" for i in range(5)), "figure", "run 5", "run 6", "run 7"]
+    assert [attrs.get("class") for attrs in tree.named("th")][-1] == "reference"
     cells = tree.text["td"]
-    assert len(cells) == 2 * (1 + len(ROWS))
-    assert cells[0] == "a <run>" and cells[1 + len(ROWS)] == "b"
-    assert cells[1 + len(ROWS) + 1 + list(ROWS).index("approvals")] == "7"
+    assert len(cells) == len(ROWS) * (1 + 5) + len(ROWS) * (1 + 3)
+    first = [cells[i:i + 6] for i in range(0, 6 * len(ROWS), 6)]
+    assert [row[0] for row in first] == [label for label, _, _ in ROWS.values()]
+    assert first[list(ROWS).index("approvals")][1:] == ["0", "1", "2", "3", "4"]
+
+
+def test_changes_against_the_reference_as_the_summary_formats_them():
+    """The compare page's changes: one column per run but the reference, each cell
+    summary.format_change of summary.changes; none for one run."""
+    columns = [("a", head(approvals=100.0, dpd30_ratio=0.02)), ("b", head(approvals=110.0, dpd30_ratio=0.025))]
+    (label, cells), = pages.change_columns(columns, 0)
+    assert label == "b" and cells["approvals"] == "+10 (+10.0%)" and cells["dpd30_ratio"] == "+0.50 pts (+25.0%)"
+    tree = Tree(pages.changes_html(columns, 1))
+    assert tree.text["h2"] == ["Changes against b"] and tree.text["th"] == ["figure", "a"]
+    assert "-10 (-9.1%)" in tree.text["td"]
+    assert pages.changes_html(columns[:1], 0) == ""
 
 
 def test_tail_figures_on_too_few_paths_are_marked_and_footnoted():

@@ -144,7 +144,7 @@ def test_sweep_report_has_frontier_and_small_multiples(sweep):
     assert len(page.images) == len(names)
     text = " ".join(page.text)
     assert "cutoff_score=560" in text and "cutoff_score=600" in text  # one headline row per cell
-    assert "One panel per cell" in text
+    assert "against cutoff_score" in text          # the figures drawn against the swept value
 
 
 def test_report_command(single, capsys):
@@ -288,14 +288,14 @@ def test_report_renders_in_headless_chromium(sweep, tmp_path):
     done = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         f"--screenshot={shot}", "--window-size=1200,3000", (sweep / "report.html").resolve().as_uri()],
+         f"--screenshot={shot}", "--window-size=1200,8000", (sweep / "report.html").resolve().as_uri()],
         capture_output=True, timeout=180, cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     assert_not_blank(shot)
-    # The figures drew: the page is more than text on white (a good share of coloured pixels).
+    # The figures drew: the page is more than text on white (coloured pixels: the sweep's lines).
     pixels = image.imread(shot)[..., :3]
     colourful = (pixels.max(axis=-1) - pixels.min(axis=-1)) > 0.2
-    assert colourful.mean() > 0.01
+    assert colourful.mean() > 0.002
 
 
 def test_book_only_run_writes_its_report(tmp_path):

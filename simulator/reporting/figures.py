@@ -3,6 +3,7 @@ results, and of several runs side by side (`compare_figures`)."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import multiprocessing
 import os
@@ -12,7 +13,7 @@ import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 import numpy as np
@@ -21,6 +22,7 @@ from matplotlib import colormaps, colors, rc_context
 from matplotlib.cm import ScalarMappable
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from . import metrics, summary
@@ -443,170 +445,300 @@ def cap_figure(ds: xr.Dataset) -> Drawing:
     return _drawing("apr_cap", png, share=share, cap=cap)
 
 
-def _cells_grid(ds: xr.Dataset, name: str, panel, xlabel: str, ylabel: str) -> Drawing:
-    """Sweep: one small panel per cell, same axes; `panel(ax, sel)` draws the cell at positions `sel`."""
-    cells = dataset.cells(ds)
-    ncols = min(4, len(cells))
-    nrows = -(-len(cells) // ncols)
-    width, height = 3.2 * ncols + 0.85, 2.4 * nrows + 1.3
+# --- sweeps: each figure against the swept value ---------------------------------------------------------
+
+LINE_COLOURS = CYCLE[:-1]                     # without black
+DASHES = ["-", "--", ":", "-."]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
+
+
+@dataclass
+class SweepLayout:
+    """How a sweep's figures are drawn: the swept key along the x axis (`key`, None when no key is
+    left), and one line per combination of the other keys (`lines`: the selection and the line's
+    style). The colour follows the first other key, the dash the second, the marker the rest, so
+    that the legend (`legend`: label and style) has one entry per value, not one per combination."""
+    key: str | None
+    x: np.ndarray
+    ticks: list[str]
+    lines: list[tuple[dict[str, int], dict]]
+    legend: list[tuple[str, dict]]
+
+    def selection(self, others: dict[str, int], i: int) -> dict[str, int]:
+        """The cell at position i of the swept key with the other keys at `others`."""
+        return {**others, self.key: i} if self.key else dict(others)
+
+
+def _value_text(value) -> str:
+    value = np.asarray(value).item()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def sweep_layout(ds: xr.Dataset, without: tuple[str, ...] = ()) -> SweepLayout:
+    """The layout of a sweep's figures: along x the numeric swept key with most values (else the
+    key with most values), not one of `without` (keys drawn as panels)."""
+    names = [n for n in dataset.sweep_names(ds) if n not in without]
+    numeric = [n for n in names if np.issubdtype(ds[n].dtype, np.number)]
+    key = max(numeric or names, key=lambda n: ds.sizes[n]) if names else None
+    others = [n for n in names if n != key]
+    if key is None:
+        x, ticks = np.zeros(1), [""]
+    else:
+        # Evenly spaced, numeric values in increasing order: close values keep readable ticks.
+        ticks = [_value_text(v) for v in ds[key].values]
+        x = np.argsort(np.argsort(_array(ds[key]), kind="stable")).astype(float) if key in numeric else \
+            np.arange(ds.sizes[key], dtype=float)
+    grey = "#555555"
+    legend = [(f"{others[0]}={_value_text(v)}", {"color": LINE_COLOURS[i % len(LINE_COLOURS)], "linestyle": "-"})
+              for i, v in enumerate(ds[others[0]].values)] if others else []
+    if len(others) > 1:
+        legend += [(f"{others[1]}={_value_text(v)}", {"color": grey, "linestyle": DASHES[i % len(DASHES)]})
+                   for i, v in enumerate(ds[others[1]].values)]
+    rest = list(itertools.product(*(range(ds.sizes[n]) for n in others[2:])))
+    if len(others) > 2:
+        legend += [(", ".join(f"{n}={_value_text(ds[n].values[j])}" for n, j in zip(others[2:], index)),
+                    {"color": grey, "linestyle": "none", "marker": MARKERS[k % len(MARKERS)]})
+                   for k, index in enumerate(rest)]
+    lines = []
+    for index in itertools.product(*(range(ds.sizes[n]) for n in others)):
+        style_ = {"color": LINE_COLOURS[index[0] % len(LINE_COLOURS)] if others else LINE_COLOURS[0],
+                  "linestyle": DASHES[index[1] % len(DASHES)] if len(others) > 1 else "-",
+                  "marker": MARKERS[rest.index(index[2:]) % len(MARKERS)] if len(others) > 2 else "o",
+                  "markersize": 3.5, "linewidth": 1.4}
+        lines.append((dict(zip(others, index)), style_))
+    return SweepLayout(key, x, ticks, lines, legend)
+
+
+def _legend_handles(layout: SweepLayout, extra: list[tuple[str, dict]] = ()) -> tuple[list, list[str]]:
+    entries = [*layout.legend, *extra]
+    return [Line2D([], [], **{"linewidth": 1.6, **s}) for _, s in entries], [label for label, _ in entries]
+
+
+def _swept_axis(ax, layout: SweepLayout) -> None:
+    """The swept key's values as the x axis's ticks (every value when there are few)."""
+    if layout.key is None:
+        ax.set_xticks([])
+        return
+    if len(layout.x) <= 12:
+        ax.set_xticks(layout.x, layout.ticks, rotation=45 if max(map(len, layout.ticks)) > 5 else 0)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+        ax.xaxis.set_major_formatter(FuncFormatter(
+            lambda v, _: layout.ticks[int(np.flatnonzero(layout.x == round(v))[0])] if round(v) in layout.x else ""))
+    ax.set_xlabel(layout.key, fontsize=9)
+
+
+def _format_axis(axis, key: str, values) -> str:
+    """Tick labels for a headline figure (summary.ROWS): percent, money (the unit returned) or counts."""
+    if "%" in summary.ROWS[key][2]:
+        axis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+        return ""
+    if "yuan" in summary.ROWS[key][0]:
+        scale, unit = _money_scale(values)
+        axis.set_major_formatter(_money_formatter(scale))
+        return unit
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e3:,.0f}k" if abs(v) >= 1e4 else f"{v:,.0f}"))
+    return ""
+
+
+def _panels(n: int, columns: int = 4, width: float = 3.3, height: float = 2.7, legend_rows: int = 1):
+    """A constrained figure of n panels in rows of `columns` (the spare ones hidden), room at the top
+    for a legend; (figure, axes)."""
+    columns = max(1, min(columns, n))
+    rows = -(-n // columns)
+    fig = _figure(width * columns + 0.6, height * rows + 0.9 + 0.2 * legend_rows)
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _top_legend(fig, handles: list, labels: list[str]) -> None:
+    """The legend above the panels, outside them, in as many columns as fit."""
+    if handles:
+        fig.legend(handles, labels, loc="outside upper center", ncols=min(len(handles), 6), fontsize=8.5)
+
+
+def _swept_figure(ds: xr.Dataset, name: str, panels: list[tuple[str, object, object]], ylabel: str = "",
+                  columns: int = 4, extra: list[tuple[str, dict]] = (), **fields) -> Drawing:
+    """One panel per (title, value, format) against the swept value, one line per combination of the
+    other keys: value(selection) is the cell's figure (or a pair (line, marker) of arrays for a
+    panel that draws two things), format(ax, values) sets the y axis."""
+    layout = sweep_layout(ds)
     with style():
-        # Fixed margins (inches) instead of constrained layout: measuring every panel's text took
-        # half of a large sweep's report (32 cells: 14 of 27 s of drawing).
-        fig = Figure(figsize=(width, height), dpi=DPI)
-        FigureCanvasAgg(fig)
-        fig.subplots_adjust(left=1.25 / width, right=1 - 0.15 / width, bottom=1.3 / height, top=1 - 0.75 / height,
-                            wspace=0.15, hspace=0.5)
-        axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
-        for ax, (label, sel) in zip(axes, cells):
-            ax.set_title(textwrap.fill(label, 34), fontsize=8)
-            panel(ax, sel)
-        for ax in axes[len(cells):]:
-            ax.set_visible(False)
-        handles, labels = axes[0].get_legend_handles_labels()
-        if handles:
-            fig.legend(handles, labels, loc="upper right", fontsize=8)
-        fig.supxlabel(xlabel)
-        fig.supylabel(ylabel)
+        fig, axes = _panels(len(panels), columns)
+        handles, labels = _legend_handles(layout, extra)
+        for ax, (title, value, fmt) in zip(axes, panels):
+            ax.set_title(textwrap.fill(title, 38), fontsize=9)
+            drawn = []
+            for others, line_style in layout.lines:
+                y = np.array([value(layout.selection(others, i)) for i in range(len(layout.x))], dtype=float)
+                drawn.append(y)
+                ax.plot(layout.x, y, **line_style)
+            if not _has_data(np.concatenate(drawn)):
+                _no_data(ax)
+                continue
+            if fmt is not None:
+                fmt(ax, np.concatenate(drawn))
+            _swept_axis(ax, layout)
+        if ylabel:
+            fig.supylabel(ylabel, fontsize=9)
+        _top_legend(fig, handles, labels)
         png = _png(fig)
-    return _drawing(name, png)
+    return _drawing(name, png, key=layout.key or "the cell", **fields)
+
+
+def _percent_axis(ax, _values) -> None:
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+
+
+def _headline_by_cell(ds: xr.Dataset):
+    """sel -> the headline figures of the cell at positions `sel` (summary.headline, each cell once)."""
+    names = dataset.sweep_names(ds)
+    heads = {tuple(sel[n] for n in names): head for (_, sel), (_, head) in zip(dataset.cells(ds), summary.columns(ds))}
+    return lambda sel: heads[tuple(sel[n] for n in names)]
+
+
+def _headline_panel(head, key: str) -> tuple[str, object, object]:
+    """A panel of one headline figure (summary.ROWS) against the swept value."""
+    def fmt(ax, values) -> None:
+        unit = _format_axis(ax.yaxis, key, values)
+        if unit:
+            ax.set_ylabel(unit, fontsize=8)
+    return summary.ROWS[key][0], lambda sel: head(sel)[key], fmt
 
 
 def _cap_cells_figure(ds: xr.Dataset) -> Drawing:
-    """Sweep: approvals by score band with and without the cap, one small panel per cell."""
+    """Sweep: what the cap did against the swept value: the share of applications for which it bound,
+    and by score band the approvals with the cap as a share of those without it."""
     bands = [str(b) for b in ds["score_band"].values]
-    x = np.arange(len(bands))
+    kept = {}
 
-    def panel(ax, sel: dict[str, int]) -> None:
-        cell = ds.isel(sel)
-        approvals, without = _with_and_without_cap(cell)
-        share = float(cell["cap_bound"].sum()) / max(1, int(cell["cap_applications"].sum()))
-        ax.set_title(ax.get_title() + f": bound {share:.0%}", fontsize=8)
-        if not _has_data(without):
-            _no_data(ax)
-            return
-        ax.bar(x - 0.2, without, width=0.4, color=CYCLE[5], label="without the cap")
-        ax.bar(x + 0.2, approvals, width=0.4, color=CYCLE[0], label="with the cap")
-        ax.set_xticks(x, bands, fontsize=7, rotation=45)
+    def band_share(band: int):
+        def value(sel: dict[str, int]) -> float:
+            key = tuple(sorted(sel.items()))
+            if key not in kept:
+                approvals, without = _with_and_without_cap(ds.isel(sel))
+                kept[key] = np.where(without > 0, approvals / np.where(without > 0, without, 1), np.nan)
+            return kept[key][band]
+        return value
 
-    return _cells_grid(ds, "apr_cap_cells", panel, "score band", "applications approved")
+    head = _headline_by_cell(ds)
+    panels = [_headline_panel(head, "cap_bound_share"), _headline_panel(head, "approvals")]
+    panels += [(f"band {b}: approved with the cap / without it", band_share(i), _percent_axis)
+               for i, b in enumerate(bands)]
+    return _swept_figure(ds, "apr_cap_cells", panels)
 
 
 def _vintage_cells_figure(ds: xr.Dataset) -> Drawing:
-    """Sweep: cumulative charge-off rate of each vintage, all products, one small panel per cell."""
+    """Sweep: the cumulative charge-off rate of all vintages together by months on book, one panel
+    per value of the swept key, one line per combination of the others."""
     horizon = ds.sizes["month"]
-    norm = colors.Normalize(vmin=1, vmax=max(2, ds.sizes["vintage"]))
+    observed = ds["months_on_book"] <= horizon - ds["vintage"]
+    original = ds["vintage_original"].sum("product").where(observed)
+    charged = _mean_paths(ds["vintage_charged_off"].sum("product").cumsum("months_on_book"), ds.get("path_weight"))
+    rate = charged.where(observed).sum("vintage") / original.sum("vintage").where(original.sum("vintage") > 0)
+    return _over_time(ds, "vintage_curves_cells", rate, "months_on_book", "months on book",
+                      "cumulative charge-off rate (all vintages and products)")
 
-    def panel(ax, sel: dict[str, int]) -> None:
-        cell = ds.isel(sel)
-        original = cell["vintage_original"].sum("product")
-        charged = _mean_paths(cell["vintage_charged_off"].sum("product").cumsum("months_on_book"),
-                              cell.get("path_weight"))
-        rate = (charged / original.where(original > 0)).where(cell["months_on_book"] <= horizon - cell["vintage"])
-        if not _has_data(_array(rate)):
-            _no_data(ax, "no charge-offs")
-            return
-        for v in rate["vintage"].values:
-            ax.plot(rate["months_on_book"].values, _array(rate.sel(vintage=v)), color=colormaps["viridis"](norm(v)),
-                    linewidth=0.9)
-        ax.yaxis.set_major_formatter(PERCENT)
 
-    return _cells_grid(ds, "vintage_curves_cells", panel, "months on book",
-                       "cumulative charge-off rate (all products)")
+def _over_time(ds: xr.Dataset, name: str, series: xr.DataArray, dim: str, xlabel: str, ylabel: str) -> Drawing:
+    """Sweep: a series over `dim`, one panel per value of the swept key (same axes), one line per
+    combination of the other keys."""
+    layout = sweep_layout(ds)
+    values = _array(series)
+    top = float(np.nanmax(values)) * 1.08 if _has_data(values) else 1.0
+    with style():
+        fig, axes = _panels(len(layout.x), height=2.5)
+        handles, labels = _legend_handles(layout)
+        for i, ax in enumerate(axes):
+            ax.set_title(f"{layout.key}={layout.ticks[i]}" if layout.key else "", fontsize=9)
+            drawn = False
+            for others, line_style in layout.lines:
+                line = _pick(series, layout.selection(others, i))
+                if _has_data(line.values):
+                    ax.plot(line[dim].values, line.values, **{**line_style, "marker": None})
+                    drawn = True
+            if not drawn:
+                _no_data(ax)
+                continue
+            ax.set_ylim(0, top)
+            ax.yaxis.set_major_formatter(PERCENT)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+        fig.supxlabel(xlabel, fontsize=9)
+        fig.supylabel(ylabel, fontsize=9)
+        _top_legend(fig, handles, labels)
+        png = _png(fig)
+    return _drawing(name, png, key=layout.key or "the cell")
 
 
 def _roll_rate_cells_figure(ds: xr.Dataset) -> Drawing:
-    """Sweep: the roll-rate heat map of each cell, one small panel per cell, one colour scale."""
+    """Sweep: each transition's roll rate (mean over the months) against the swept value."""
     rates = metrics.roll_rates(ds)["roll_rate"]
-    values = _array(rates)
-    norm, _ = _rate_norm(values) if _has_data(values) else (None, None)
-    transitions = [str(t) for t in rates["transition"].values]
-    months = rates["month"].values
-
-    def panel(ax, sel: dict[str, int]) -> None:
-        shown = _array(_pick(rates, sel).transpose("transition", "month"))
-        if not _has_data(shown):
-            _no_data(ax)
-            return
-        ax.imshow(np.ma.masked_invalid(shown), aspect="auto", cmap=colormaps["magma_r"].with_extremes(bad="#eeeeee"),
-                  norm=norm, interpolation="nearest",
-                  extent=(months[0] - 0.5, months[-1] + 0.5, len(transitions) - 0.5, -0.5))
-        ax.set_yticks(range(len(transitions)), transitions, fontsize=6)
-        ax.grid(False)
-
-    return _cells_grid(ds, "roll_rates_cells", panel, "month of the run", "transition")
+    with np.errstate(invalid="ignore"):
+        mean = _mean_paths(rates).mean("month", skipna=True)
+    panels = [(str(t), (lambda sel, t=t: float(_pick(mean.sel(transition=t), sel))), _percent_axis)
+              for t in mean["transition"].values]
+    return _swept_figure(ds, "roll_rates_cells", panels, "roll rate, mean over the months")
 
 
 def _calibration_cells_figure(ds: xr.Dataset) -> Drawing:
-    """Sweep: predicted PD against the realised 12-month bad rate by score band, one panel per cell."""
-    bands = [str(b) for b in ds["score_band"].values]
-    x = np.arange(len(bands))
+    """Sweep: by score band, the realised 12-month bad rate (lines) and the predicted PD (crosses)
+    against the swept value."""
     calibration = metrics.score_band_calibration(ds)
-
-    def panel(ax, sel: dict[str, int]) -> None:
-        cal = _pick(calibration, sel)
-        predicted, observed = _array(cal["predicted_pd"]), _array(cal["observed_rate"])
-        if not (_has_data(predicted) or _has_data(observed)):
-            _no_data(ax)
-            return
-        ax.bar(x - 0.2, np.nan_to_num(predicted), width=0.4, color=CYCLE[0], label="predicted (mean PD, fraud at 1)")
-        ax.bar(x + 0.2, np.nan_to_num(observed), width=0.4, color=CYCLE[1], label="observed")
-        ax.set_xticks(x, bands, fontsize=7, rotation=45)
-        ax.yaxis.set_major_formatter(PERCENT)
-
-    return _cells_grid(ds, "calibration_cells", panel, "score band", "rate of reaching 90+ within 12 months")
+    layout = sweep_layout(ds)
+    bands = [str(b) for b in ds["score_band"].values]
+    with style():
+        fig, axes = _panels(len(bands), 3)
+        handles, labels = _legend_handles(layout, [("realised", {"color": "#555555"}),
+                                                   ("predicted (mean PD, fraud at 1)",
+                                                    {"color": "#555555", "linestyle": "none", "marker": "x"})])
+        for ax, band in zip(axes, bands):
+            ax.set_title(f"band {band}", fontsize=9)
+            cal = calibration.sel(score_band=band)
+            drawn = []
+            for others, line_style in layout.lines:
+                cells = [layout.selection(others, i) for i in range(len(layout.x))]
+                observed = np.array([float(_pick(cal["observed_rate"], s)) for s in cells])
+                predicted = np.array([float(_pick(cal["predicted_pd"], s)) for s in cells])
+                ax.plot(layout.x, observed, **line_style)
+                ax.plot(layout.x, predicted, linestyle="none", marker="x", color=line_style["color"], markersize=5)
+                drawn += [observed, predicted]
+            if not _has_data(np.concatenate(drawn)):
+                _no_data(ax)
+                continue
+            ax.yaxis.set_major_formatter(PERCENT)
+            _swept_axis(ax, layout)
+        fig.supylabel("rate of reaching 90+ within 12 months", fontsize=9)
+        _top_legend(fig, handles, labels)
+        png = _png(fig)
+    return _drawing("calibration_cells", png, key=layout.key or "the cell")
 
 
 def _waterfall_cells_figure(ds: xr.Dataset) -> Drawing:
-    """Sweep: the P&L over the horizon of each cell (income up, costs down, pre-tax income), one panel per cell."""
+    """Sweep: each line of the P&L over the horizon (income up, costs down, pre-tax income) against
+    the swept value."""
     steps = metrics.pnl_waterfall(ds)
-    names = [str(s) for s in steps["step"].values]
     scale, unit = _money_scale(_array(steps))
 
-    def panel(ax, sel: dict[str, int]) -> None:
-        values = _array(_pick(steps, sel))
-        if not _has_data(values):
-            _no_data(ax)
-            return
-        colour = [NET if i == len(values) - 1 else (GAIN if v >= 0 else LOSS) for i, v in enumerate(values)]
-        ax.bar(range(len(values)), values / scale, color=colour, width=0.65)
+    def fmt(ax, _values) -> None:
+        ax.yaxis.set_major_formatter(_money_formatter(scale))
         ax.axhline(0, color="#444444", linewidth=0.8)
-        ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names], fontsize=6, rotation=60)
 
-    return _cells_grid(ds, "pnl_waterfall_cells", panel, "", f"over the horizon ({unit})")
+    panels = [(str(s).replace("_", " "), (lambda sel, s=s: float(_pick(steps.sel(step=s), sel))), fmt)
+              for s in steps["step"].values]
+    return _swept_figure(ds, "pnl_waterfall_cells", panels, f"over the horizon ({unit})")
 
 
-CELL_FIGURES = ("approvals", "apr_after_cap", "pretax_income", "charged_off", "dpd30_ratio", "dpd90_ratio")
+CELL_FIGURES = ("approvals", "apr_after_cap", "pretax_income", "charged_off", "dpd30_ratio", "dpd90_ratio",
+                "economic_capital", "raroc")
 
 
 def cells_figure(ds: xr.Dataset) -> Drawing:
-    """Sweep: headline figures of every cell side by side, one bar a cell, one panel a figure."""
-    columns = summary.columns(ds)
-    labels = [textwrap.shorten(label, 60) for label, _ in columns]
-    y = np.arange(len(columns))
-    with style():
-        fig = _figure(15.0, 1.4 + 0.22 * len(columns))
-        axes = fig.subplots(1, len(CELL_FIGURES), sharey=True)
-        for ax, key in zip(axes, CELL_FIGURES):
-            values = np.array([head[key] for _, head in columns], dtype=float)
-            ax.set_title(textwrap.fill(summary.ROWS[key][0], 26), fontsize=8.5)
-            if not _has_data(values):
-                _no_data(ax)
-                continue
-            ax.barh(y, np.nan_to_num(values), color=CYCLE[0], height=0.7)
-            if "%" in summary.ROWS[key][2]:
-                ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
-            elif "yuan" in summary.ROWS[key][0]:
-                scale, unit = _money_scale(values)
-                ax.xaxis.set_major_formatter(_money_formatter(scale))
-                ax.set_xlabel(unit)
-            else:
-                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e3:,.0f}k" if abs(v) >= 1e4 else f"{v:,.0f}"))
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
-            ax.tick_params(axis="x", labelsize=7)
-        axes[0].set_yticks(y, labels, fontsize=7)
-        axes[0].invert_yaxis()
-        png = _png(fig)
-    return _drawing("sweep_cells", png)
+    """Sweep: headline figures against the swept value, one panel a figure."""
+    head = _headline_by_cell(ds)
+    return _swept_figure(ds, "sweep_cells", [_headline_panel(head, key) for key in CELL_FIGURES])
+
 
 
 def waterfall_figure(ds: xr.Dataset) -> Drawing:
@@ -660,29 +792,89 @@ def _coinciding(x: np.ndarray, y: np.ndarray, labels: list[str]) -> dict[tuple[f
     return groups
 
 
-def frontier_figure(ds: xr.Dataset) -> Drawing:
-    """Sweep: loss rate against pre-tax income, one labelled point per cell."""
+def frontier_points(ds: xr.Dataset) -> list[tuple[int, str, float, float]]:
+    """(number, cell label, loss rate, pre-tax income) of each cell of the frontier, numbered from 1
+    in the order of the cells: the key to the numbers drawn on the frontier."""
     frontier = metrics.policy_frontier(ds)
-    el = _array(frontier["loss_rate"])
-    revenue = _array(frontier["pretax_income"])
-    labels = [str(lab) for lab in frontier["label"].values]
+    return [(k + 1, str(label), float(loss), float(income)) for k, (label, loss, income) in
+            enumerate(zip(frontier["label"].values, _array(frontier["loss_rate"]), _array(frontier["pretax_income"])))]
+
+
+LABEL_OFFSETS = [(4, 3), (4, -11), (-4, 3), (-4, -11), (7, -4), (-7, -4), (0, 7), (0, -15), (12, 8), (-12, 8),
+                 (12, -16), (-12, -16)]     # points: right-above, right-below, left-above, ...
+
+
+def _number_points(ax, groups: dict[tuple[float, float], list[str]], fontsize: float = 8.0) -> None:
+    """Write each group's numbers beside its point, at the first of LABEL_OFFSETS where it overlaps
+    no label written before (the nearest, when every one does): numbers that do not print over each other."""
+    ax.autoscale_view()
+    to_pixels = ax.transData.transform
+    scale = ax.figure.dpi / 72.0
+    r = 3.0 * scale      # the markers' radius: labels keep off the points too
+    taken = [(px - r, py - r, px + r, py + r) for px, py in
+             (to_pixels(point) for point in groups if np.isfinite(point[0]) and np.isfinite(point[1]))]
+    for (x, y), labels in sorted(groups.items(), key=lambda item: -item[0][1]):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        text = ", ".join(labels)
+        px, py = to_pixels((x, y))
+        width, height = 0.62 * fontsize * scale * len(text), 1.0 * fontsize * scale
+        best, best_overlap = LABEL_OFFSETS[0], np.inf
+        for dx, dy in LABEL_OFFSETS:
+            left = px + dx * scale - (width if dx < 0 else width / 2 if dx == 0 else 0)
+            box = (left, py + dy * scale, left + width, py + dy * scale + height)
+            overlap = sum(max(0.0, min(box[2], b[2]) - max(box[0], b[0])) * max(0.0, min(box[3], b[3]) - max(box[1], b[1]))
+                          for b in taken)
+            if overlap < best_overlap:
+                best, best_overlap, best_box = (dx, dy), overlap, box
+            if overlap == 0:
+                break
+        taken.append(best_box)
+        dx, dy = best
+        ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize, color="#222222",
+                    ha="right" if dx < 0 else "center" if dx == 0 else "left", va="bottom", zorder=4)
+
+
+def frontier_figure(ds: xr.Dataset) -> Drawing:
+    """Sweep: loss rate against pre-tax income, one numbered point per cell (the page lists the
+    numbers), one panel per macro path, the cells along the swept key joined by a line."""
+    points = frontier_points(ds)
+    names = dataset.sweep_names(ds)
+    number = {tuple(sel[n] for n in names): k + 1 for k, (_, sel) in enumerate(dataset.cells(ds))}
+    loss = np.array([p[2] for p in points])
+    income = np.array([p[3] for p in points])
+    macro = "macro" in names and len(names) > 1
+    layout = sweep_layout(ds, without=("macro",) if macro else ())
+    panels = list(range(ds.sizes["macro"])) if macro else [None]
     with style():
-        fig, ax = _axes(9.0, 5.5)
-        if not (_has_data(el) or _has_data(revenue)):
-            _no_data(ax)
+        fig = _figure(min(13.0, 6.2 * len(panels) + 0.8), 5.6)
+        axes = fig.subplots(1, len(panels), sharex=True, sharey=True, squeeze=False)[0]
+        if not (_has_data(loss) or _has_data(income)):
+            for ax in axes:
+                _no_data(ax)
         else:
-            ys, yu = _money_scale(revenue)
-            ax.scatter(el, revenue, s=45, color=CYCLE[0], zorder=3)
-            for (x, y), names in _coinciding(el, revenue, labels).items():
-                ax.annotate("\n".join(textwrap.fill(n, 28) for n in names), (x, y), xytext=(5, 4),
-                            textcoords="offset points", fontsize=8, color="#333333", va="bottom")
-            ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=2))
-            ax.yaxis.set_major_formatter(_money_formatter(ys))
-            ax.set_xlabel("loss rate: expected loss / originated amount")
-            ax.set_ylabel(f"pre-tax income over the horizon ({yu})")
-            ax.margins(x=0.15, y=0.12)
+            ys, yu = _money_scale(income)
+            for ax, m in zip(axes, panels):
+                if m is not None:
+                    ax.set_title(f"macro={_value_text(ds['macro'].values[m])}")
+                shown = []
+                for others, line_style in layout.lines:
+                    cells = [layout.selection(others, i) | ({"macro": m} if m is not None else {})
+                             for i in range(len(layout.x))]
+                    ks = [number[tuple(sel[n] for n in names)] - 1 for sel in cells]
+                    ax.plot(loss[ks], income[ks], **{**line_style, "markersize": 6, "linewidth": 1.0}, zorder=3)
+                    shown += ks
+                ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=2))
+                ax.yaxis.set_major_formatter(_money_formatter(ys))
+                ax.set_xlabel("loss rate: expected loss / originated amount")
+                ax.margins(x=0.12, y=0.1)
+                _number_points(ax, _coinciding(loss[shown], income[shown], [str(k + 1) for k in shown]))
+            axes[0].set_ylabel(f"pre-tax income over the horizon ({yu})")
+            if layout.legend:
+                _top_legend(fig, *_legend_handles(layout))
         png = _png(fig)
-    return _drawing("policy_frontier", png)
+    return _drawing("policy_frontier", png, key=layout.key or "the cell")
+
 
 
 STAGE_COLOURS = {"stage_1": "#4C9F70", "stage_2": "#E3A33B", "stage_3": "#C8553D", "total": "#000000"}
@@ -723,40 +915,20 @@ def allowance_figure(ds: xr.Dataset) -> Drawing:
 
 
 def _allowance_cells_figure(ds: xr.Dataset) -> Drawing:
-    """Sweep: the coverage ratio by impairment stage over time, one small panel per cell."""
-    coverage = _mean_paths(metrics.allowance(ds)["coverage"])
-
-    def panel(ax, sel: dict[str, int]) -> None:
-        cell = _pick(coverage, sel)
-        if not _has_data(cell.values):
-            _no_data(ax)
-            return
-        for s in cell["stage"].values:
-            ax.plot(cell["month"].values, cell.sel(stage=s).values, color=STAGE_COLOURS[str(s)],
-                    label=str(s).replace("_", " "), linewidth=1.8 if s == "total" else 1.1)
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
-
-    return _cells_grid(ds, "allowance_cells", panel, "month of the run", "coverage: allowance / receivables")
+    """Sweep: the coverage ratio at the end of the horizon by impairment stage and in total, against
+    the swept value."""
+    coverage = _mean_paths(metrics.allowance(ds)["coverage"]).isel(month=-1)
+    panels = [(str(s).replace("_", " "), (lambda sel, s=s: float(_pick(coverage.sel(stage=s), sel))),
+               _percent_axis) for s in coverage["stage"].values]
+    return _swept_figure(ds, "allowance_cells", panels, "coverage at the end: allowance / receivables")
 
 
 def small_multiples_figure(ds: xr.Dataset) -> Drawing:
-    """Sweep: 30+ ratio over time, one small panel per cell, same axes."""
+    """Sweep: 30+ ratio over time, one panel per value of the swept key (same axes), one line per
+    combination of the other keys."""
     dq = _mean_paths(metrics.delinquency(ds)["dpd30_ratio"].sel(product="total"))
-    top = float(np.nanmax(dq.values)) * 1.08 if _has_data(dq.values) else 1.0
+    return _over_time(ds, "small_multiples", dq, "month", "month of the run", "30+ ratio of balances")
 
-    def panel(ax, sel: dict[str, int]) -> None:
-        line = _pick(dq, sel)
-        if not _has_data(line.values):
-            _no_data(ax)
-            return
-        ax.plot(line["month"].values, line.values, color="#000000", linewidth=1.5)
-        ax.yaxis.set_major_formatter(PERCENT)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
-        ax.set_ylim(0, top)
-
-    return _cells_grid(ds, "small_multiples", panel, "month of the run", "30+ ratio of balances")
 
 
 def fit_figures(found: dict, base, predicted: dict[str, float]) -> list[Drawing]:
@@ -886,7 +1058,15 @@ SWEEP_FIGURES = [_vintage_cells_figure, small_multiples_figure, _roll_rate_cells
 
 
 def _cells_compared(ds: xr.Dataset) -> list[Drawing]:
-    return compare_figures([(label, ds, selection) for label, selection in dataset.cells(ds)])
+    """Sweep: what `compare` overlays for runs, against the swept value instead: the 30+ and 90+
+    ratios, and the capital year's loss (mean, VaR, expected shortfall) with the capital."""
+    head = _headline_by_cell(ds)
+    delinquency = _swept_figure(ds, "compare_dpd30_cells", [_headline_panel(head, k) for k in
+                                                              ("dpd30_ratio", "dpd30_peak", "dpd90_ratio")], columns=3)
+    loss = _swept_figure(ds, "compare_loss_distribution_cells", [_headline_panel(head, k) for k in
+                         ("capital_expected_loss", "var_top", "es_top", "economic_capital")], columns=4)
+    return [replace(delinquency, name="compare_dpd30.png"), replace(loss, name="compare_loss_distribution.png")]
+
 
 
 def figures(ds: xr.Dataset, processes: int | None = None) -> list[Drawing]:
@@ -925,8 +1105,24 @@ def _drawn(ds: xr.Dataset, draws: list, processes: int) -> list:
         _TO_DRAW = ()
 
 
+OVERLAID = 6     # runs drawn over each other with a legend; more are drawn one panel each
+
+
+def _run_panels(n: int) -> tuple[Figure, list]:
+    """One panel per run (or cell) beyond OVERLAID, in rows of four, same axes; else one panel."""
+    if n <= OVERLAID:
+        fig, ax = _axes(11.0, 4.6)
+        return fig, [ax] * n
+    fig, axes = _panels(n, 4, 3.3, 2.4, legend_rows=0)
+    for ax in axes[1:]:
+        ax.sharex(axes[0])
+        ax.sharey(axes[0])
+    return fig, list(axes)
+
+
 def compare_figures(runs: list[tuple[str, xr.Dataset, dict[str, int]]]) -> list[Drawing]:
-    """30+ ratio over time overlaid and loss distributions overlaid, one colour per run (or cell)."""
+    """30+ ratio over time and loss distributions, one colour per run (or cell): overlaid for a few,
+    one panel each (the others in grey behind) for more than OVERLAID."""
     cache: dict[int, tuple[xr.DataArray, xr.DataArray]] = {}
     series = []
     for label, ds, sel in runs:
@@ -936,41 +1132,59 @@ def compare_figures(runs: list[tuple[str, xr.Dataset, dict[str, int]]]) -> list[
         loss = _array(_pick(losses, sel)).ravel()
         weights = _array(ds["path_weight"])
         series.append((label, _mean_paths(_pick(dq, sel)), loss[np.isfinite(loss)], weights[np.isfinite(loss)]))
-    colour = {label: CYCLE[i % len(CYCLE)] for i, (label, *_) in enumerate(series)}
-    dashes = {label: ["-", "--", ":", "-."][(i // len(CYCLE)) % 4] for i, (label, *_) in enumerate(series)}
+    overlaid = len(series) <= OVERLAID
+    colour = {label: CYCLE[i % len(CYCLE)] if overlaid else CYCLE[0] for i, (label, *_) in enumerate(series)}
     with style():
-        fig, ax = _axes(11.0, 4.6)
+        fig, axes = _run_panels(len(series))
         if not any(_has_data(line.values) for _, line, _, _ in series):
-            _no_data(ax)
+            for ax in set(axes):
+                _no_data(ax)
         else:
-            for label, line, _, _ in series:
-                ax.plot(line["month"].values, line.values, label=label, color=colour[label], linestyle=dashes[label])
-            ax.yaxis.set_major_formatter(PERCENT)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_xlabel("month of the run")
-            ax.set_ylabel("30+ ratio of balances")
-            ax.set_ylim(bottom=0)
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+            for ax, (label, line, _, _) in zip(axes, series):
+                if not overlaid:
+                    for _, other, _, _ in series:
+                        ax.plot(other["month"].values, other.values, color="#cccccc", linewidth=0.8)
+                    ax.set_title(textwrap.fill(label, 40), fontsize=8)
+                ax.plot(line["month"].values, line.values, label=label, color=colour[label], zorder=3)
+                ax.yaxis.set_major_formatter(PERCENT)
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+                ax.set_ylim(bottom=0)
+            if overlaid:
+                axes[0].set_xlabel("month of the run")
+                axes[0].set_ylabel("30+ ratio of balances")
+                axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+            else:
+                fig.supxlabel("month of the run", fontsize=9)
+                fig.supylabel("30+ ratio of balances", fontsize=9)
         dpd = _png(fig)
     with style():
-        fig, ax = _axes(11.0, 4.6)
+        fig, axes = _run_panels(len(series))
         samples = [loss for _, _, loss, _ in series if loss.size]
         if not any(_has_data(s) for s in samples):
-            _no_data(ax, "no losses on any path")
+            for ax in set(axes):
+                _no_data(ax, "no losses on any path")
         else:
             scale, unit = _money_scale(np.concatenate(samples))
             bins = _bins(samples)
-            for label, _, loss, weights in series:
+            for ax, (label, _, loss, weights) in zip(axes, series):
+                if not overlaid:
+                    ax.set_title(textwrap.fill(label, 40), fontsize=8)
                 if loss.size == 0:
                     continue
                 ax.hist(loss, bins=bins, weights=weights, histtype="stepfilled", color=colour[label], alpha=0.18)
                 ax.hist(loss, bins=bins, weights=weights, histtype="step", linewidth=1.8, color=colour[label],
-                        linestyle=dashes[label], label=label)
-                ax.axvline(np.sum(weights * loss) / np.sum(weights), color=colour[label], linestyle=dashes[label], linewidth=1.0, alpha=0.8)
-            ax.xaxis.set_major_formatter(_money_formatter(scale))
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_xlabel(f"loss in the capital year: net charge-offs ({unit})")
-            ax.set_ylabel("paths")
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+                        label=label)
+                ax.axvline(np.sum(weights * loss) / np.sum(weights), color=colour[label], linewidth=1.0, alpha=0.8)
+                ax.xaxis.set_major_formatter(_money_formatter(scale))
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+                ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            xlabel = f"loss in the capital year: net charge-offs ({unit})"
+            if overlaid:
+                axes[0].set_xlabel(xlabel)
+                axes[0].set_ylabel("paths")
+                axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+            else:
+                fig.supxlabel(xlabel, fontsize=9)
+                fig.supylabel("paths", fontsize=9)
         loss_png = _png(fig)
     return [_drawing("compare_dpd30", dpd), _drawing("compare_loss_distribution", loss_png)]

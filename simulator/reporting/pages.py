@@ -15,29 +15,35 @@ from ..engine import faults
 from ..config import files
 from . import metrics, readback, summary
 from ..results import dataset
-from .figures import Drawing, backtest_figure, compare_figures, figures, fit_figures
+from .figures import Drawing, backtest_figure, compare_figures, figures, fit_figures, frontier_points
 
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 2em auto;
-       max-width: 1100px; padding: 0 1em; color: #222; line-height: 1.45; }
+       max-width: 1280px; padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
 p.meta { color: #555; margin-top: 0; }
 table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: 0.25em 0.7em; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
-thead th { border-bottom: 2px solid #bbb; }
+thead th { border-bottom: 2px solid #bbb; white-space: normal; vertical-align: bottom; }
+table.runs { margin-bottom: 1.2em; }
+table.runs thead th { overflow-wrap: anywhere; min-width: 6em; }
+table.runs td:first-child { white-space: normal; min-width: 16em; }
+table.runs th.reference { background: #f3f6fa; }
 .wide { overflow-x: auto; }
 figure { margin: 1.5em 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; box-sizing: border-box; }
 figcaption { color: #444; font-size: 0.92em; max-width: 60em; }
 figcaption b { color: #222; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 dt { font-weight: bold; margin-top: 0.5em; }
 dd { margin-left: 1.5em; }
-table.vars th, table.vars td { text-align: left; }
+table.vars th, table.vars td { text-align: left; white-space: normal; }
 table.vars td.desc { white-space: normal; }
+table.key td:nth-child(2) { white-space: normal; text-align: left; }
+label { font-weight: bold; margin-right: 0.5em; }
 """
 
 
@@ -45,19 +51,54 @@ def _e(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def headline_table(columns: list[tuple[str, dict[str, float]]]) -> str:
-    """HTML table of headline figures: one value column for one run, else one row per run or cell."""
+BLOCK = 5           # runs or cells side by side in one table of figures; more go on in further tables
+CHANGE_BLOCK = 4    # ... in one table of changes (wider cells: the change and its share)
+MARK = ' class="reference"'
+
+
+def _figure_tables(columns: list[tuple[str, dict[str, str]]], reference: str = "", size: int = BLOCK) -> str:
+    """Tables of headline figures as shown (one row per figure of summary.ROWS, one column per run or
+    cell, `reference` marked), in blocks of `size` columns so that each fits the page."""
+    tables = []
+    for start in range(0, len(columns), size):
+        block = columns[start:start + size]
+        header = "".join(f'<th{MARK if label == reference else ""}>{_e(label)}</th>' for label, _ in block)
+        rows = "".join(f"<tr><td>{_e(label)}</td>" + "".join(f"<td>{_e(cells[key])}</td>" for _, cells in block)
+                       + "</tr>" for key, (label, _, _) in summary.ROWS.items())
+        tables.append(f'<table class="runs"><thead><tr><th>figure</th>{header}</tr></thead><tbody>{rows}</tbody>'
+                      f"</table>")
+    return "".join(tables)
+
+
+def headline_table(columns: list[tuple[str, dict[str, float]]], reference: str = "") -> str:
+    """HTML table of headline figures: one row per figure, a value column for one run, else one
+    column per run or cell in tables of BLOCK columns (the reference column marked)."""
     if len(columns) == 1:
         (_, head), = columns
         rows = "".join(f"<tr><td>{_e(label)}</td><td>{_e(summary.shown(key, head))}</td></tr>"
                        for key, (label, _, _) in summary.ROWS.items())
         return (f'<table><thead><tr><th>figure</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>'
                 + _note_html(columns))
-    header = "".join(f'<th title="{_e(label)}">{_e(short)}</th>' for label, short, _ in summary.ROWS.values())
-    body = "".join("<tr><td>" + _e(name) + "</td>" + "".join(f"<td>{_e(summary.shown(k, h))}</td>" for k in summary.ROWS)
-                   + "</tr>" for name, h in columns)
-    return (f'<div class="wide"><table><thead><tr><th>cell</th>{header}</tr></thead><tbody>{body}</tbody></table></div>'
-            + _note_html(columns))
+    shown = [(label, {key: summary.shown(key, head) for key in summary.ROWS}) for label, head in columns]
+    return _figure_tables(shown, reference) + _note_html(columns)
+
+
+def change_columns(columns: list[tuple[str, dict[str, float]]], reference: int) -> list[tuple[str, dict[str, str]]]:
+    """Each figure's change against the reference column, as the page shows it, for every other
+    column: the one place the page reads `summary.changes`."""
+    return [(label, {key: summary.format_change(key, *change[key][:2]) for key in summary.ROWS})
+            for label, change in summary.changes(columns, reference)]
+
+
+def changes_html(columns: list[tuple[str, dict[str, float]]], reference: int) -> str:
+    """The section of each figure's change against the reference run or cell (empty for one column)."""
+    if len(columns) < 2:
+        return ""
+    name = columns[reference][0]
+    return (f'<section id="changes"><h2>Changes against {_e(name)}</h2>'
+            f"<p>Each figure of every other run or cell less that of <b>{_e(name)}</b> (the reference: "
+            f"<code>--reference</code>, else the first run), in its units (ratios in percentage points) and as a "
+            f"share of the reference's value.</p>{_figure_tables(change_columns(columns, reference), size=CHANGE_BLOCK)}</section>")
 
 
 def _note_html(columns: list[tuple[str, dict[str, float]]]) -> str:
@@ -109,7 +150,35 @@ def score_band_html(ds: xr.Dataset) -> str:
         cells = "".join(f"<td>{fmt.format(float(row[k])) if np.isfinite(float(row[k])) else 'n/a'}</td>"
                         for k, (_, fmt) in BAND_COLUMNS.items())
         rows.append(f"<tr><th>{_e(band)}</th>{cells}</tr>")
-    return f"<table><tr><th>score band</th>{head}</tr>{''.join(rows)}</table>"
+    return f"<table><thead><tr><th>score band</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+BAND_SCRIPT = """<script>
+document.getElementById("band-cell").addEventListener("change", function () {
+  for (const table of document.querySelectorAll(".band-cell")) table.hidden = table.dataset.cell !== this.value;
+});
+</script>"""
+
+
+def band_tables_html(ds: xr.Dataset) -> str:
+    """The score-band table of the run, or of a sweep every cell's, one shown at a time (chosen
+    in a list)."""
+    cells = dataset.cells(ds)
+    if not dataset.sweep_names(ds):
+        return score_band_html(ds)
+    options = "".join(f'<option value="{i}">{_e(label)}</option>' for i, (label, _) in enumerate(cells))
+    tables = "".join(f'<div class="band-cell" data-cell="{i}"{" hidden" if i else ""}>{score_band_html(ds.isel(sel))}'
+                     f"</div>" for i, (_, sel) in enumerate(cells))
+    return (f'<p><label for="band-cell">cell</label><select id="band-cell">{options}</select></p>{tables}'
+            f"{BAND_SCRIPT}")
+
+
+def frontier_key_html(ds: xr.Dataset) -> str:
+    """The key to the frontier's numbered points: each number's cell, loss rate and pre-tax income."""
+    rows = "".join(f"<tr><td>{n}</td><td>{_e(label)}</td><td>{loss:.2%}</td><td>{income:,.0f}</td></tr>"
+                   for n, label, loss, income in frontier_points(ds))
+    return ('<table class="key"><thead><tr><th>point</th><th>cell</th><th>loss rate</th><th>pre-tax income '
+            f"(yuan)</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def render_html(ds: xr.Dataset, drawings: list[Drawing]) -> str:
@@ -132,9 +201,9 @@ def render_html(ds: xr.Dataset, drawings: list[Drawing]) -> str:
         f"shortfall at {top:.1%}; economic capital at the scenario's level.</p>",
         headline_table(columns),
         "<h2>By score band</h2>",
-        score_band_html(ds.isel(dataset.cells(ds)[0][1])) + ("<p>The first cell of the sweep.</p>" if names else ""),
+        band_tables_html(ds),
         "<h2>Figures</h2>",
-        *(_figure_html(d) for d in drawings),
+        *(_figure_html(d) + (frontier_key_html(ds) if d.name == "policy_frontier.png" else "") for d in drawings),
         "<h2>Scenario</h2>",
         f"<p>File <code>{_e(ds.attrs.get('scenario_file', ''))}</code>"
         + (f", overrides <code>{_e(' '.join(overrides))}</code>" if overrides else "") + ".</p>",
@@ -243,15 +312,18 @@ def check_compare(folders: list[Path], out: Path) -> list[Path]:
     return inputs
 
 
-def compare(folders: list[Path], out: Path) -> Path:
-    """Draw two or more runs side by side into out/compare.html (figures in out/figures/); its path.
-    `out` is checked before anything is read or drawn, and nothing the runs have is replaced."""
+def compare(folders: list[Path], out: Path, reference: str | None = None) -> Path:
+    """Draw two or more runs side by side into out/compare.html (figures in out/figures/), with each
+    figure's change against the `reference` run or cell (its label, or part of it; default the
+    first); its path. `out` is checked before anything is read or drawn, and nothing the runs have
+    is replaced."""
     out = Path(out)
     inputs = check_compare(folders, out)
     runs = _runs(folders)
+    columns = [(label, summary.headline(ds.isel(sel))) for label, ds, sel in runs]
+    base = summary.reference_index(columns, reference)
     drawings = compare_figures(runs)
     _write_figures(out, drawings, "--out", inputs)
-    columns = [(label, summary.headline(ds.isel(sel))) for label, ds, sel in runs]
     sources = "".join(f"<li><code>{_e(Path(f))}</code></li>" for f in folders)
     body = [
         "<h1>Comparison of runs</h1>",
@@ -259,7 +331,8 @@ def compare(folders: list[Path], out: Path) -> Path:
         "<h2>Headline figures</h2>",
         "<p>Means over paths; delinquency ratios over each run's steady months (13 on when the horizon allows); "
         "VaR and expected shortfall at each run's top quantile.</p>",
-        headline_table(columns),
+        headline_table(columns, columns[base][0] if len(columns) > 1 else ""),
+        changes_html(columns, base),
         "<h2>Figures</h2>",
         *(_figure_html(d) for d in drawings),
     ]
