@@ -13,7 +13,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 from matplotlib import image
 
