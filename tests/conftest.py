@@ -1,6 +1,8 @@
 """Shared helpers: scenarios from overrides, and books of identical loans run through the kernel."""
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +47,12 @@ def run_book(tmp_path: Path, accounts, overrides: list[str], **kwargs):
     loaded = loaded_scenario(tmp_path, overrides)
     out = simulation.run_accounts(loaded.scenario, accounts, **kwargs)
     return (loaded.scenario, *(out[name].sum(axis=3) for name in ("stocks", "flows", "rolls", "cures")))
+
+
+def chromium() -> str | None:
+    """The headless browser of the page tests (Debian's chromium, or another Chrome), None if none."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None

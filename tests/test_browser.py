@@ -7,9 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 from matplotlib import image
 
 from simulator.cli import main
+from conftest import chromium
 
 pytestmark = pytest.mark.slow   # runs the engine and a browser end to end
 
@@ -72,15 +71,7 @@ window.addEventListener("load", () => {
 </script>"""
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
-
-
-BROWSER = _chromium()
+BROWSER = chromium()
 needs_browser = pytest.mark.skipif(BROWSER is None, reason="no chromium (apt-get install -y chromium; .ci/run does)")
 
 

@@ -15,6 +15,7 @@ from matplotlib import image
 from simulator.reporting import figures, pages, summary
 from simulator.results import dataset
 from simulator.cli import main
+from conftest import chromium
 
 pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 
@@ -272,16 +273,8 @@ def test_a_drawing_process_that_dies_is_replaced_by_this_one(single, monkeypatch
     assert capsys.readouterr().err.startswith("warning: a process drawing the report's figures died")
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
-
-
 def test_report_renders_in_headless_chromium(sweep, tmp_path):
-    browser = _chromium()
+    browser = chromium()
     if browser is None:
         pytest.skip("no chromium binary")
     shot = tmp_path / "shot.png"

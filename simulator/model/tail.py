@@ -173,11 +173,11 @@ def paired_tail_errors(losses: tuple[np.ndarray, np.ndarray], profits: tuple[np.
     BOOTSTRAP_REPLICATES Poisson resamples of the paths, the same resample for both runs."""
     n = len(weights)
     counts = np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, size=(BOOTSTRAP_REPLICATES, n)).astype(np.float64)
+    cw = counts * weights
     found = []
     for loss, profit in zip(losses, profits):
         order = np.argsort(loss, kind="stable")
         var, es, unexpected = (x[:, 0] for x in _replicates(loss[order], weights[order], counts[:, order], [level]))
-        cw = counts * weights
         with np.errstate(invalid="ignore", divide="ignore"):
             raroc = (cw @ profit) / cw.sum(axis=1) * 12.0 / months / np.where(unexpected > 0, unexpected, np.nan)
         found.append({"var": var, "es": es, "economic_capital": unexpected, "raroc": raroc})

@@ -181,13 +181,21 @@ def runs(folders: list[Path]) -> list[tuple[str, dict[str, float]]]:
     return compared(folders)[0]
 
 
-def _step(se: float) -> float:
-    """The rounding a figure with standard error `se` supports: two significant digits of its error."""
-    return 10.0 ** (math.floor(math.log10(se)) - 1)
+def _has_error(se: float) -> bool:
+    return se == se and se > 0 and math.isfinite(se)
 
 
-def _decimals(step: float, most: int) -> int:
-    return min(most, max(0, -math.floor(math.log10(step) + 1e-9)))
+def _with_error(x: float, se: float, percent: bool, sign: str = "") -> tuple[str, str]:
+    """x and its error as numbers to the precision the error supports (two significant digits of
+    the error; percent: in points), `sign` "+" to sign x."""
+    if percent:
+        x, se = 100 * x, 100 * se
+    step = 10.0 ** (math.floor(math.log10(se)) - 1)
+    d = min(3 if percent else 4, max(0, -math.floor(math.log10(step) + 1e-9)))
+    if not percent:
+        x, se = round(x / step) * step, round(se / step) * step
+    comma = "" if percent else ","
+    return f"{x:{sign}{comma}.{d}f}", f"{se:{comma}.{d}f}"
 
 
 def format_value(key: str, value: float, se: float = math.nan) -> str:
@@ -196,14 +204,11 @@ def format_value(key: str, value: float, se: float = math.nan) -> str:
     if value != value:
         return "n/a"
     fmt = ROWS[key][2]
-    if not (se == se and se > 0 and math.isfinite(se)):
+    if not _has_error(se):
         return fmt.format(value)
-    if "%" in fmt:
-        d = _decimals(_step(100 * se), 3)
-        return f"{100 * value:.{d}f}% ± {100 * se:.{d}f}%"
-    step = _step(se)
-    d = _decimals(step, 4)
-    return f"{round(value / step) * step:,.{d}f} ± {round(se / step) * step:,.{d}f}"
+    percent = "%" in fmt
+    x, e = _with_error(value, se, percent)
+    return f"{x}% ± {e}%" if percent else f"{x} ± {e}"
 
 
 def error_of(head: dict[str, float], key: str) -> float:
@@ -417,14 +422,11 @@ def format_change(key: str, change: float, relative: float = math.nan, se: float
     if change != change:
         return "n/a"
     fmt = ROWS[key][2]
-    has_se = se == se and se > 0 and math.isfinite(se)
-    if "%" in fmt:
-        d = _decimals(_step(100 * se), 3) if has_se else 2
-        text = f"{100 * change:+.{d}f} pts" + (f" ± {100 * se:.{d}f}" if has_se else "")
-    elif has_se:
-        step = _step(se)
-        d = _decimals(step, 4)
-        text = f"{round(change / step) * step:+,.{d}f} ± {round(se / step) * step:,.{d}f}"
+    if _has_error(se):
+        x, e = _with_error(change, se, "%" in fmt, "+")
+        text = f"{x} pts ± {e}" if "%" in fmt else f"{x} ± {e}"
+    elif "%" in fmt:
+        text = f"{100 * change:+.2f} pts"
     else:
         text = "+" + fmt.format(change) if change >= 0 else fmt.format(change)
     text += f" ({relative:+.1%})" if relative == relative else ""
