@@ -60,6 +60,8 @@ VINTAGE_FLOWS = ("original", "charged_off", "recovered", "credit_income", "merch
 # Impairment stages (IFRS 9) of an open account, from its state: stage 1 current and M1 (12-month
 # expected credit loss), stage 2 M2 and M3 (30+ days past due: a significant increase in credit risk;
 # lifetime ECL), stage 3 M4 .. M6 (90+, credit-impaired; lifetime ECL).
+BOOK_ID_OFFSET = 1 << 40          # borrower and account ids of an existing book, apart from applicants'
+
 STAGES = ("stage_1", "stage_2", "stage_3")   # the rule: provisions.stage_of
 STAGE_1, STAGE_2, STAGE_3 = range(len(STAGES))
 
@@ -93,6 +95,9 @@ T_STATUS, T_BALANCE, T_DUE, T_PAID, T_CHARGED_OFF, T_RECOVERED = range(len(TAPE)
 # The applicant funnel, by month, product and band.
 FUNNEL = ("applications", "approvals", "takeups")
 APPLICATIONS, APPROVALS, TAKEUPS = range(len(FUNNEL))
+# The funnel of each population group (origination.group_funnel): counts, and the sum of the prices
+# (all-in APR) of the applications approved.
+GROUP_FUNNEL = ("applicants", "approved_applicants") + FUNNEL + ("apr_approved_sum",)
 
 # Revenue lines (money flows): net revenue = revenue - funding cost - charged off + recovered - accrued
 # interest written off. interest_accrual turns the cash interest and integral fees into effective-interest

@@ -44,6 +44,7 @@ RENAMED = {
 UNSWEPT = {
     "run.paths": "the number of paths sets the path dimension",
     "run.horizon_months": "the horizon sets the month dimension",
+    "run.population_groups": "the groups set the population_group dimension",
     "run.seed": "the cells of a sweep share their random numbers (common random numbers)",
     "run.results": "the results mode sets which variables keep the path dimension",
     "applicants.origination_months": "the origination window sets the vintage dimension",

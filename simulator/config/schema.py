@@ -33,6 +33,7 @@ def _one_line(text: str) -> str:
 MAX_AMOUNT = 1e8
 SUMMARY_ABOVE_PATHS = 200   # run.results = "auto": full per-path results up to this many paths, a summary above
 MAX_SIGMA = 3.0        # lognormal sigma of a requested amount (exp(3 x 8.3) x median stays finite)
+MAX_POPULATION_GROUPS = 64     # run.population_groups: a kernel pass each
 MAX_HORIZON = 600      # months: the longest horizon, and the longest recovery lag and wait for a raise
 MAX_SHIFT = 10.0       # standard deviations: a factor shift beyond this is no scenario
 MAX_THREADS = 1024     # each thread keeps its own copy of a task's sums
@@ -95,6 +96,7 @@ class Run(Section):
     name: str
     seed: Annotated[int, Field(ge=0, lt=2**63)]
     paths: Annotated[int, Field(ge=1)]
+    population_groups: Annotated[int, Field(ge=2, le=MAX_POPULATION_GROUPS)]
     horizon_months: Annotated[int, Field(ge=1, le=MAX_HORIZON)]
     results: Literal["auto", "full", "summary"]
     income_basis: Literal[INCOME_BASES]

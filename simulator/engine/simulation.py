@@ -46,26 +46,53 @@ def use_threads(threads: int | None, sc: Scenario) -> int:
     return max(1, threads or sc.engine.threads or nb.config.NUMBA_NUM_THREADS)
 
 
+def n_groups(sc: Scenario) -> int:
+    """Population groups of a run: `run.population_groups` of applicants, and the existing book's."""
+    return sc.run.population_groups + 1
+
+
+def task_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
+    """Shape of each of a task's sums after its (path,) axis: the kernel's outputs
+    (`terms.output_shapes`) and each population group's `path_series` (`group_...`)."""
+    return terms.output_shapes(sc) | {f"group_{name}": (n_groups(sc),) + shape
+                                      for name, shape in series_shapes(sc).items()}
+
+
 def run_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, ecl: EclTable, factors: FactorPaths,
              threads: int | None = None, block_size: int | None = None,
              tape: writer.KernelTape | None = None) -> dict[str, np.ndarray]:
-    """Integer sums of one task, shaped (task paths, ...) as in `terms.output_shapes`, with the ECL
-    table `ecl` of the run's accounts and the cell's factor paths `factors`; with `tape` (the run's
-    accounts), the loan tape of the task's accounts on path 0."""
+    """Integer sums of one task, shaped (task paths, ...) as in `task_shapes`, with the ECL table
+    `ecl` of the run's accounts and the cell's factor paths `factors`; with `tape` (the run's
+    accounts), the loan tape of the task's accounts on path 0. The kernel runs once per population
+    group (`terms.borrower_groups`): the sums are the groups' sums, and each group's `path_series`
+    is kept beside them."""
     threads = use_threads(threads, sc)
     z, roll, prepay = (np.ascontiguousarray(x[task.p0:task.p1]) for x in (factors.z, factors.roll, factors.prepay))
     a0, a1 = starts[task.b0], starts[task.b1]
-    out = {name: np.zeros((threads, task.p1 - task.p0) + shape, dtype=np.int64)
-           for name, shape in terms.output_shapes(sc).items()}
+    borrower_start = starts[task.b0:task.b1 + 1] - a0
+    task_accounts = terms.between(accounts, a0, a1)
+    groups = terms.borrower_groups(task_accounts.borrower, borrower_start, sc.run.population_groups)
+    shapes = terms.output_shapes(sc)
+    out = {name: np.zeros((threads, task.p1 - task.p0) + shape, dtype=np.int64) for name, shape in shapes.items()}
     part = tape.part(a0, a1) if tape is not None else writer.KernelTape(np.zeros((0, len(TAPE)), dtype=np.int64),
                                                                         np.zeros(a1 - a0, dtype=np.int64), None)
-    kernel.simulate(
-        terms.kernel_terms(sc, policy.bill_instalment_terms(sc.products, sc.policy), ecl),
-        terms.between(accounts, a0, a1),
-        starts[task.b0:task.b1 + 1] - a0, z, roll, prepay, np.int64(task.p0),
-        np.int64(block_size or sc.engine.block_size),
-        terms.Outputs(**out, tape=part.cells, tape_row0=part.row0))
-    return {name: part.sum(axis=0) for name, part in out.items()}
+    kernel_terms = terms.kernel_terms(sc, policy.bill_instalment_terms(sc.products, sc.policy), ecl)
+    window = tail.capital_window(sc)
+    sums = {name: np.zeros((task.p1 - task.p0,) + shape, dtype=np.int64) for name, shape in task_shapes(sc).items()}
+    for group in range(n_groups(sc)):
+        if not np.any(groups == group):
+            continue
+        for x in out.values():
+            x[...] = 0
+        kernel.simulate(kernel_terms, task_accounts, borrower_start, groups, group, z, roll, prepay,
+                        np.int64(task.p0), np.int64(block_size or sc.engine.block_size),
+                        terms.Outputs(**out, tape=part.cells, tape_row0=part.row0))
+        found = {name: x.sum(axis=0) for name, x in out.items()}
+        for name, x in found.items():
+            sums[name] += x
+        for name, x in path_series(found, window).items():
+            sums[f"group_{name}"][:, group] = x
+    return sums
 
 
 class Totals:
@@ -78,6 +105,8 @@ class Totals:
     def __init__(self, sc: Scenario, tasks: list[Task], summary: bool, weight: np.ndarray):
         self.summary = summary
         shapes = terms.output_shapes(sc)
+        self.groups = {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64)
+                       for name, shape in task_shapes(sc).items() if name.startswith("group_")}
         if not self.summary:
             self.totals = {name: np.zeros((sc.run.paths,) + shape, dtype=np.int64) for name, shape in shapes.items()}
             return
@@ -92,6 +121,9 @@ class Totals:
         self.folded = 0                                   # blocks folded into the means, in order
 
     def add(self, task: Task, sums: dict[str, np.ndarray]) -> None:
+        for name in self.groups:
+            self.groups[name][task.p0:task.p1] += sums[name]
+        sums = {name: part for name, part in sums.items() if name not in self.groups}
         if not self.summary:
             for name, part in sums.items():
                 self.totals[name][task.p0:task.p1] += part
@@ -111,11 +143,13 @@ class Totals:
             self.folded += 1
 
     def result(self) -> dict[str, np.ndarray]:
-        """Full mode: the per-path sums. Summary mode: the weighted means (a path axis of 1) and "series"."""
+        """Full mode: the per-path sums. Summary mode: the weighted means (a path axis of 1) and "series".
+        Both: "groups", each population group's `path_series` per path."""
+        groups = {"groups": {name.removeprefix("group_"): part for name, part in self.groups.items()}}
         if not self.summary:
-            return self.totals
+            return self.totals | groups
         total = self.weights.sum()
-        return {name: part / total for name, part in self.means.items()} | {"series": self.series}
+        return {name: part / total for name, part in self.means.items()} | {"series": self.series} | groups
 
 
 def _remote_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, ecl: EclTable, factors: FactorPaths,
@@ -271,10 +305,12 @@ def available_memory() -> int | None:
 
 def per_path_values(sc: Scenario) -> int:
     """Values a path keeps in memory: its factor inputs (factor, six roll rates, prepayment, draws and
-    weight by month), and its results: every output in full mode, the tail's series in summary mode."""
+    weight by month), and its results: every output in full mode, the tail's series in summary mode,
+    and each population group's series."""
     factor = 10 * sc.run.horizon_months
     shapes = series_shapes(sc) if sc.run.summary() else terms.output_shapes(sc)
-    return factor + sum(math.prod(shape) for shape in shapes.values())
+    groups = n_groups(sc) * sum(math.prod(shape) for shape in series_shapes(sc).values())
+    return factor + groups + sum(math.prod(shape) for shape in shapes.values())
 
 
 def check_memory(loaded: LoadedScenario, threads: int | None = None) -> None:
@@ -317,7 +353,7 @@ def simulate(loaded: LoadedScenario, threads: int | None = None, block_size: int
 
     check_memory(loaded, threads)
     labels = scoring.band_labels(loaded.scenario.scorecard.bands)
-    shapes = [terms.output_shapes(sc) for sc in loaded.cells]
+    shapes = [task_shapes(sc) for sc in loaded.cells]
     store = Checkpoints(checkpoint, loaded, resume, shapes) if checkpoint is not None else None
     executor = Executor(threads, block_size, workers, scheduler)
     try:

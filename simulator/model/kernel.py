@@ -684,11 +684,11 @@ LOOP_OPTIONS = {"cache": True, "nogil": True, "_nrt": False}
 
 
 @nb.njit(**LOOP_OPTIONS)
-def simulate_piece(piece, n_pieces, c, terms, acc, borrower_start, z, roll, prepay, path0, block_size, out, worst_c,
-                   cdf, inv):
+def simulate_piece(piece, n_pieces, c, terms, acc, borrower_start, borrower_group, group, z, roll, prepay, path0,
+                   block_size, out, worst_c, cdf, inv):
     """One piece of the work, added into output slice c: blocks of borrowers piece, piece + n_pieces,
-    ...; every path, every account. Releases the GIL, so pieces run in parallel on Python threads
-    (see `simulate`)."""
+    ...; every path, every account of the borrowers whose `borrower_group` is `group`. Releases the
+    GIL, so pieces run in parallel on Python threads (see `simulate`)."""
     n_borrowers = borrower_start.shape[0] - 1
     n_blocks = (n_borrowers + block_size - 1) // block_size
     n_paths, horizon = z.shape
@@ -698,6 +698,8 @@ def simulate_piece(piece, n_pieces, c, terms, acc, borrower_start, z, roll, prep
         for p in range(n_paths):
             path_id = path0 + p
             for b in range(lo, hi):
+                if borrower_group[b] != group:
+                    continue
                 first, last = borrower_start[b], borrower_start[b + 1]
                 single = last - first == 1
                 if not single:
@@ -717,9 +719,10 @@ def simulate_piece(piece, n_pieces, c, terms, acc, borrower_start, z, roll, prep
 PIECES_PER_THREAD = 8    # pieces of work a thread, for load balance (no effect on results)
 
 
-def simulate(terms, acc, borrower_start: np.ndarray, z: np.ndarray, roll: np.ndarray, prepay: np.ndarray,
-             path0: int, block_size: int, out) -> None:
-    """Simulate every account on paths path0 .. path0 + z.shape[0] - 1; add into the outputs.
+def simulate(terms, acc, borrower_start: np.ndarray, borrower_group: np.ndarray, group: int, z: np.ndarray,
+             roll: np.ndarray, prepay: np.ndarray, path0: int, block_size: int, out) -> None:
+    """Simulate every account of the borrowers of population group `group` (`borrower_group[b]`, see
+    `terms.borrower_groups`) on paths path0 .. path0 + z.shape[0] - 1; add into the outputs.
 
     `terms`, `acc` and `out` are the structs of `simulator.terms` (Terms, Accounts, Outputs).
 
@@ -756,8 +759,8 @@ def simulate(terms, acc, borrower_start: np.ndarray, z: np.ndarray, roll: np.nda
         if not hasattr(local, "slot"):
             local.slot = free_slots.get_nowait()      # a pool has at most n_threads threads
         c = local.slot
-        simulate_piece(np.int64(piece), np.int64(n_pieces), np.int64(c), terms, acc, borrower_start, z, roll,
-                       prepay, np.int64(path0), np.int64(block_size), out, worst[c], cdf, inv)
+        simulate_piece(np.int64(piece), np.int64(n_pieces), np.int64(c), terms, acc, borrower_start, borrower_group,
+                       np.int64(group), z, roll, prepay, np.int64(path0), np.int64(block_size), out, worst[c], cdf, inv)
 
     if n_threads == 1:
         run_piece(0)

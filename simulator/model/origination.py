@@ -13,14 +13,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import book, memory, policy, population, products, provisions, rng, scoring, terms
-from ..codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, FUNNEL, KIND, LINE, LOAN, N_STATES, PLAN, PRODUCTS,
-                     PRODUCT_KIND, TAKEUPS)
+from ..codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, BOOK_ID_OFFSET, FUNNEL, GROUP_FUNNEL, KIND, LINE,
+                     LOAN, N_STATES, PLAN, PRODUCTS, PRODUCT_KIND, TAKEUPS)
 from ..config.schema import Line, Scenario
 from .terms import Accounts
 from ..units import monthly_rate
 
 APPLICANTS_AT_ONCE = 100_000   # applicants prepared together, a chunk a thread (no effect on results)
-BOOK_ID_OFFSET = 1 << 40          # borrower and account ids of an existing book, apart from applicants'
 
 
 def _cells(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -194,6 +193,22 @@ def approved_offers(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray],
             "taken": dec["takeup"][who, prod]}
 
 
+def group_funnel(sc: Scenario, ids: np.ndarray, approved: np.ndarray, cells: dict[int, tuple[np.ndarray, np.ndarray]],
+                 apr: np.ndarray) -> tuple[np.ndarray, tuple[str, np.ndarray, np.ndarray]]:
+    """The funnel's counts by population group (`terms.borrower_groups`: id modulo
+    run.population_groups; the last group, the existing book's, has none) [group, GROUP_FUNNEL], and
+    the addition of the approved applications' prices to its last column (target, flat index, values)."""
+    groups = sc.run.population_groups + 1
+    group = ids % sc.run.population_groups
+    out = np.zeros((groups, len(GROUP_FUNNEL)), dtype=np.int64)
+    out[:, 0] = np.bincount(group, minlength=groups)
+    out[:, 1] = np.bincount(group[approved], minlength=groups)
+    for j, (who, _) in cells.items():
+        out[:, 2 + j] = np.bincount(group[who], minlength=groups)
+    who, prod = cells[APPROVALS]
+    return out, ("group_funnel", group[who] * len(GROUP_FUNNEL) + len(GROUP_FUNNEL) - 1, apr[who, prod])
+
+
 def _chunk(sc: Scenario, first: int, end: int, offers: bool) -> tuple:
     """The applicants with ids first .. end - 1: their accounts, integer counts (`applicants`,
     `approved_applicants`, `funnel`, `cap_counts`), the floating-point additions to make in order
@@ -217,6 +232,8 @@ def _chunk(sc: Scenario, first: int, end: int, offers: bool) -> tuple:
     counts["cap_counts"], adds = cap_effect(sc, apps, scores, band, dec, run_counts)
     who, prod = cells[TAKEUPS]
     adds.insert(0, ("apr_sum", prod * bands + band[who], dec["apr"][who, prod]))
+    counts["group_funnel"], group_add = group_funnel(sc, apps["id"], approved, cells, dec["apr"])
+    adds.append(group_add)
     offered = approved_offers(apps, scores, dec) if offers else None
     return new_accounts(sc, apps, scores, band, dec), counts, adds, offered
 
@@ -261,6 +278,7 @@ def prepare(sc: Scenario, book_path: Path | None = None,
     cap_counts = np.zeros((len(PRODUCTS), bands, len(CAP_COUNTS)), dtype=np.int64)
     cap_aprs = np.zeros((len(PRODUCTS), bands, 2))
     given_up = np.zeros((len(PRODUCTS), bands))
+    funnel_of_groups = np.zeros((sc.run.population_groups + 1, len(GROUP_FUNNEL)))
     parts, offer_parts = [], []
     window = (population.origination_window(sc.applicants.origination_months, sc.run.horizon_months)
               if sc.applicants.monthly_volume > 0 else 0)
@@ -270,8 +288,9 @@ def prepare(sc: Scenario, book_path: Path | None = None,
     applicants_in_window = window * sc.applicants.monthly_volume
     chunks = [(first, min(applicants_in_window, first + APPLICANTS_AT_ONCE))
               for first in range(0, applicants_in_window, APPLICANTS_AT_ONCE)]
-    sums = {"apr_sum": apr_sum, "cap_aprs": cap_aprs, "revenue_given_up": given_up}
+    sums = {"apr_sum": apr_sum, "cap_aprs": cap_aprs, "revenue_given_up": given_up, "group_funnel": funnel_of_groups}
     for accounts, counts, adds, offered in _prepared(sc, chunks, offers):
+        funnel_of_groups += counts.pop("group_funnel")
         for target, total in (("applicants", applicants), ("approved_applicants", approved_applicants),
                               ("funnel", funnel), ("cap_counts", cap_counts)):
             total += counts[target]
@@ -293,4 +312,5 @@ def prepare(sc: Scenario, book_path: Path | None = None,
                         for k in OFFER_FIELDS}} if offers else {}
     return terms.concat(parts, _threads(sc.engine.threads)), found | {
         "cap_counts": cap_counts, "cap_aprs": cap_aprs, "revenue_given_up": given_up, "applicants": applicants,
-        "approved_applicants": approved_applicants, "funnel": funnel, "opening": opening, "mean_apr": mean_apr}
+        "approved_applicants": approved_applicants, "funnel": funnel, "opening": opening, "mean_apr": mean_apr,
+        "group_funnel": funnel_of_groups}

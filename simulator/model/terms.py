@@ -18,8 +18,8 @@ import numpy as np
 from scipy.special import ndtri
 
 from . import hazard, risk, tail
-from ..codes import (ACCOUNTING, EQUAL_INSTALLMENT, FLOWS, KIND, LINE, LOAN, N_STATES, PAYER_TYPES, PRODUCTS,
-                     PRODUCT_KIND, STAGE_STOCK, STAGES, VINTAGE_FLOWS)
+from ..codes import (ACCOUNTING, BOOK_ID_OFFSET, EQUAL_INSTALLMENT, FLOWS, KIND, LINE, LOAN, N_STATES, PAYER_TYPES,
+                     PRODUCTS, PRODUCT_KIND, STAGE_STOCK, STAGES, VINTAGE_FLOWS)
 from .products import level_payment, plan_rates
 from .provisions import EclTable, line_window, statement_paid
 from ..units import annual_rate, monthly_rate, share_of_cents, to_cents
@@ -268,6 +268,15 @@ def concat(parts: list[Accounts], threads: int = 1) -> Accounts:
         return Accounts(*(np.concatenate(column) for column in zip(*parts)))
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return Accounts(*pool.map(np.concatenate, zip(*parts)))
+
+
+def borrower_groups(borrower: np.ndarray, starts: np.ndarray, groups: int) -> np.ndarray:
+    """The population group of each borrower (accounts `starts[b] .. starts[b + 1]`): an applicant's id
+    modulo `groups` (`run.population_groups`), and `groups` for an existing book's borrowers (which
+    are given, not drawn). The groups are independent samples of the applicants: the spread between
+    them is the applicants' sampling noise (docs/results.md, "Monte Carlo error")."""
+    ids = borrower[starts[:-1]]
+    return np.where(ids < BOOK_ID_OFFSET, ids % groups, groups).astype(np.int64)
 
 
 def borrower_starts(borrower: np.ndarray) -> np.ndarray:

@@ -212,7 +212,7 @@ def format_value(key: str, value: float, se: float = math.nan) -> str:
 
 
 def error_of(head: dict[str, float], key: str) -> float:
-    """A headline figure's standard error, NaN when it has none (the funnel; a summary's totals)."""
+    """A headline figure's standard error, NaN when it has none (the cap's figures)."""
     return head.get(key + SE, math.nan)
 
 
@@ -248,9 +248,10 @@ def tail_note(columns: list[tuple[str, dict[str, float]]]) -> str:
             f"(importance sampling, capital.importance_quantile = {level:g}), or use {paths_needed(level):,} paths")
 
 
-ERROR_NOTE = ("figures are means over paths; \u00b1 is the Monte Carlo standard error over the paths for the "
-              "applicants this run drew (another seed also draws other applicants, whose noise it leaves out), "
-              "each figure rounded to the precision it supports; the funnel is one draw of the applicants")
+ERROR_NOTE = ("figures are means over paths; \u00b1 is the Monte Carlo standard error: the paths' and the "
+              "applicants' sampling noise (the spread between run.population_groups groups of them), each figure "
+              "rounded to the precision it supports; the cap's figures and the tail's bootstrap errors leave out "
+              "the applicants' noise")
 
 
 def labels(months: slice | None = None, capital_window: str = "") -> dict[str, str]:
@@ -306,7 +307,7 @@ def reference_index(columns: list[tuple[str, dict[str, float]]], reference: str 
 # ---------------------------------------------------------------------------------------------
 # Comparability: what must match for a change to mean something, and what only changes its error.
 REFUSED = ("paths", "horizon", "applicants' monthly volume", "origination months", "results mode",
-           "simulator version", "seed")
+           "simulator version")
 
 
 def _applicants(cell: xr.Dataset) -> dict:
@@ -347,14 +348,14 @@ def check_comparable(columns: list[tuple[str, dict[str, float]]], cells_: list[x
     refused = [what for what in REFUSED if what in found]
     if refused and not accept:
         what = "; ".join(f"{w} ({found[w]})" for w in refused)
-        raise ScenarioError(file, "runs", f"expected runs that differ only in policy or macro path (the same seed, "
-                                          f"paths and applicants: their changes are paired), found a difference in "
+        raise ScenarioError(file, "runs", f"expected runs that differ only in policy, macro path or seed (the same "
+                                          f"paths, horizon and applicants), found a difference in "
                                           f"{what}; --accept-differences compares them anyway")
     warnings = [f"warning: the runs differ in {what} ({found[what]}): their changes mix it with the policy's"
-                for what in refused if what != "seed"]
+                for what in refused]
     if "seed" in found:
-        warnings.append(f"warning: the runs differ in seed ({found['seed']}): they drew other applicants and paths, "
-                        f"so the errors of changes are unpaired and leave out the applicants' sampling noise")
+        warnings.append(f"note: the runs differ in seed ({found['seed']}): they drew other applicants and paths, "
+                        f"so the errors of changes are unpaired (both runs' errors, the applicants' noise included)")
     return warnings
 
 
@@ -378,17 +379,12 @@ def _relative(change: float, base: float, base_se: float) -> float:
 
 def difference_errors(cells_: list[xr.Dataset], reference: int = 0) -> list[tuple[dict[str, float], bool]]:
     """For each column, the standard errors of its changes against the reference and whether they are
-    paired (uncertainty.difference_errors). The funnel's changes have no error when the columns share
-    their applicants (paired, and the same applicants section): the same applicants decided twice."""
+    paired (uncertainty.difference_errors); NaN for a figure that has none (the cap's)."""
     base = cells_[reference]
     out = []
     for cell in cells_:
         errors, is_paired = path_difference_errors(base, cell)
-        same = is_paired and _applicants(base) == _applicants(cell)
-        for key in ROWS:
-            if key not in errors:
-                errors[key] = 0.0 if same and key not in TAIL_FIGURES else math.nan
-        out.append((errors, is_paired))
+        out.append(({key: errors.get(key, math.nan) for key in ROWS}, is_paired))
     return out
 
 
@@ -435,8 +431,8 @@ def format_change(key: str, change: float, relative: float = math.nan, se: float
 
 def changes_note(paired: list[bool]) -> str:
     """The footnote of a table of changes: how their errors were taken, and what "~" means."""
-    how = ("paired: the runs share their random numbers (same seed and paths), so each error is the spread "
-           "over paths of the per-path differences" if all(paired) else
+    how = ("paired: the runs share their random numbers (same seed, paths and population groups), so each error "
+           "is the spread of the per-path and per-group differences" if all(paired) else
            "unpaired for runs that do not share their random numbers (the errors of the two in quadrature)")
     return (f"errors of changes {how}; ~ not distinguishable from noise (smaller than {NOISE:g} "
             f"errors); percent only against a positive reference at least {RELATIVE_BASE:g} times its error")

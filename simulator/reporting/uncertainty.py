@@ -1,16 +1,18 @@
 """Monte Carlo error of the headline figures, and of their differences between runs.
 
 A headline figure that is a mean over paths is written here as its values per path: a mean of
-`top`, or a ratio of the means of `top` and `bottom` (a share, a coverage, a yield). Its standard
-error is the spread of those values over the paths (the paths' importance weights respected, the
-ratio's by the delta method). The error is that of the paths for the applicants the run drew: the
-funnel (applicants, approvals, prices) is one draw of the applicants, common to every path, and has
-no error over paths. Tail figures (VaR, expected shortfall, economic capital) take their bootstrap
-errors from the results. See docs/results.md, "Monte Carlo error".
+`top`, or a ratio of the means of `top` and `bottom` (a share, a coverage, a yield), read from the
+per-path series of the results. Its standard error has two parts: the spread of those values over
+the paths (the paths' importance weights respected, the ratio's by the delta method), and the
+applicants' sampling noise, from the spread between the population groups of the applicants
+(`population_variance`, from each group's part of the per-path values: the `group_` series). The
+funnel has no path: its error is the groups' spread alone. Tail figures (VaR, expected shortfall,
+economic capital) take their bootstrap errors over paths from the results. See docs/results.md,
+"Monte Carlo error".
 
-Two runs (or two cells of a sweep) whose paths are the same random numbers (same seed, paths and
-path weights: `paired`) give a paired error of a difference: the spread over paths of the per-path
-differences. Otherwise the errors add in quadrature (unpaired).
+Two runs (or two cells of a sweep) whose paths are the same random numbers (same seed, paths,
+population groups and path weights: `paired`) give a paired error of a difference: the same
+error of the per-path and per-group differences. Otherwise the errors add in quadrature (unpaired).
 """
 from __future__ import annotations
 
@@ -25,105 +27,167 @@ from ..model.tail import mean_and_error, paired_tail_errors
 from ..results import joint_lending, pnl
 from ..results.dataset import steady_months
 
+ONE_DRAW = np.ones(1)   # the weight of the funnel's one draw of the applicants
 NOISE = 2.0    # a difference smaller than NOISE standard errors is not distinguishable from noise
 
 
 class PerPath(NamedTuple):
-    """A figure's values per path: the mean of `top`, or with `bottom` the ratio of the two means."""
+    """A figure's values per path: the mean of `top`, or with `bottom` the ratio of the two means.
+    Of population groups: each group's part of them, (path, group)."""
     top: np.ndarray
     bottom: np.ndarray | None = None
 
 
 def _paths(x: xr.DataArray) -> np.ndarray:
-    return np.asarray(x.transpose("path").values, dtype=np.float64)
+    return np.asarray(x.transpose("path", ...).values, dtype=np.float64)
 
 
-def _pnl_lines(ds: xr.Dataset) -> dict[str, xr.DataArray]:
+def _pnl_lines(series: dict[str, xr.DataArray], shares: joint_lending.Shares, months: int) -> dict[str, xr.DataArray]:
     """The P&L lines (pnl.LINES) of both views, totals over products, per path: {view: lines}."""
-    sums = ds[list(pnl.PNL_FLOWS)].sum(("month", "score_band"))
-    sums["balance"] = ds["balance"].sum(("score_band", "state")).mean("month")
-    sums["allowance"] = ds["allowance"].isel(month=-1).sum(("score_band", "stage"))
-    shares = joint_lending.Shares(ds["platform_share"], ds["platform_loss_share"], ds["service_fee_share"])
+    flows = series["path_flows"]
+    sums = {name: flows.sel(series_flow=name, drop=True) for name in pnl.PNL_FLOWS}
+    sums["balance"] = series["path_month_balance"].mean("month")
+    sums["allowance"] = series["path_month_allowance"].isel(month=-1, drop=True)
     out = {}
     for view in joint_lending.VIEWS:
-        flows = {name: x.sum("product") for name, x in joint_lending.view(dict(sums.data_vars), view, shares).items()}
-        out[view], _ = pnl.lines(flows, ds.sizes["month"])
+        lines = {name: x.sum("product") for name, x in joint_lending.view(sums, view, shares).items()}
+        out[view], _ = pnl.lines(lines, months)
     return out
 
 
-def _dpd(balance: xr.DataArray, worse: xr.DataArray, months: slice, weights: np.ndarray) -> tuple[PerPath, PerPath]:
+def _dpd(balance: xr.DataArray, worse: xr.DataArray, months: slice, weights: np.ndarray,
+         groups: tuple[xr.DataArray, xr.DataArray] | None) -> tuple[PerPath, PerPath]:
     """The mean ratio over the path-months with a balance in `months` (balance and worse by path and
-    month), and the ratio at the month of its peak (of the weighted mean over paths) among them."""
+    month), and the ratio at the month of its peak (of the weighted mean over paths) among them. With
+    `groups` (the groups' balance and worse), each group's part of them: of a path-month's ratio
+    r = W / B, a group's w / B - r (b / B - 1 / G), which adds up to r over the groups and varies
+    between them as r does to first order."""
     b, w = balance.sel(month=months), worse.sel(month=months)
     has = (b > 0).astype(float)
     ratio = (w / b.where(b > 0)).fillna(0.0)
-    mean = PerPath(_paths((ratio * has).sum("month")), _paths(has.sum("month")))
     with np.errstate(invalid="ignore", divide="ignore"):
         weight = xr.DataArray(weights / weights.sum(), dims="path")
-    return mean, PerPath(_paths(ratio.isel(month=int(np.argmax((ratio * weight).sum("path").values)))))
+    peak = int(np.argmax((ratio * weight).sum("path").values))
+    if groups is None:
+        return (PerPath(_paths((ratio * has).sum("month")), _paths(has.sum("month"))),
+                PerPath(_paths(ratio.isel(month=peak))))
+    gb, gw = (x.sel(month=months) for x in groups)
+    n = gb.sizes["population_group"]
+    part = ((gw - ratio * (gb - b / n)) / b.where(b > 0)).fillna(0.0)
+    return (PerPath(_paths((part * has).sum("month")), _paths(has.sum("month") / n + 0.0 * part.isel(month=0))),
+            PerPath(_paths(part.isel(month=peak))))
 
 
-def per_path(ds: xr.Dataset, weights: np.ndarray) -> dict[str, PerPath]:
-    """The headline figures of one cell that are means over paths, as values per path (those a
-    summary's results keep per path only, in the summary mode). The peak 30+ ratio's month is that of
-    the mean over paths weighted by `weights`."""
-    months = steady_months(ds)
-    pooled = ("month", "product", "score_band")
+def per_path(ds: xr.Dataset, weights: np.ndarray, groups: bool = False) -> dict[str, PerPath]:
+    """The headline figures of one cell that are means over paths, as values per path, from the
+    per-path series (`assemble.path_series`, kept in both results modes); with `groups`, each
+    population group's part of them (the `group_` series, (path, group)). The peak 30+ ratio's
+    month is that of the mean over paths weighted by `weights`."""
+    names = ("path_flows", "path_stage_balance", "path_stage_allowance", "capital_loss") + tuple(
+        name for name in ds.data_vars if name.startswith("path_month_"))
+    series = {name: ds[f"group_{name}" if groups else name] for name in names}
+    shares = joint_lending.Shares(ds["platform_share"], ds["platform_loss_share"], ds["service_fee_share"])
+    lines = _pnl_lines(series, shares, ds.sizes["month"])
+    book, platform = lines["book"], lines["platform"]
+    flows = series["path_flows"].sum("product")
     out: dict[str, PerPath] = {}
-    if "path" in ds["balance"].dims:       # every variable per path
-        lines = _pnl_lines(ds)
-        book, platform = lines["book"], lines["platform"]
-        out["originated"] = PerPath(_paths(ds["originated"].sum(pooled)))
-        out["charged_off"] = PerPath(_paths(ds["charged_off"].sum(pooled)))
-        out["fraud_share"] = PerPath(_paths(ds["fraud_charged_off"].sum(pooled)), out["charged_off"].top)
-        for name in ("revenue", "merchant_fee_income", "net_revenue", "credit_loss_expense", "operating_costs",
-                     "pretax_income"):
-            out[name] = PerPath(_paths(book.sel(pnl_line=name)))
-        annual = 12.0 / ds.sizes["month"]
-        balance = _paths(book.sel(pnl_line="average_balance"))
-        out["risk_adjusted_yield"] = PerPath(annual * (out["revenue"].top - out["credit_loss_expense"].top), balance)
-        out["return_on_assets"] = PerPath(annual * out["pretax_income"].top, balance)
-        for name in ("revenue", "service_fee_income", "pretax_income"):
-            out[f"platform_{name}"] = PerPath(_paths(platform.sel(pnl_line=name)))
-        out["platform_return_on_assets"] = PerPath(annual * out["platform_pretax_income"].top, balance)
-        end = ds.isel(month=-1)
-        held = end["allowance"].sum(("product", "score_band"))
-        owed = end["stage_balance"].sum(("product", "score_band"))
-        out["allowance"] = PerPath(_paths(held.sum("stage")))
-        out["coverage"] = PerPath(out["allowance"].top, _paths(owed.sum("stage")))
-        out["stage_3_coverage"] = PerPath(_paths(held.sel(stage="stage_3")), _paths(owed.sel(stage="stage_3")))
-    else:                                  # a summary: per path only the tail's monthly totals
-        out["revenue"] = PerPath(_paths(ds["path_revenue"].sum("product")))
-        out["pretax_income"] = PerPath(_paths(ds["path_profit"].sum("product")))
-        out["allowance"] = PerPath(_paths(ds["path_month_allowance"].isel(month=-1).sum("product")))
-    balance = ds["path_month_balance"].sum("product")
-    out["dpd30_ratio"], out["dpd30_peak"] = _dpd(balance, ds["path_month_dpd30_balance"].sum("product"), months,
-                                                 weights)
-    out["dpd90_ratio"], _ = _dpd(balance, ds["path_month_dpd90_balance"].sum("product"), months, weights)
-    out["expected_loss"] = PerPath(_paths(ds["path_loss"].sum("product")))
-    out["capital_expected_loss"] = PerPath(_paths(ds["capital_loss"].sum("product")))
+    out["originated"] = PerPath(_paths(flows.sel(series_flow="originated")))
+    out["charged_off"] = PerPath(_paths(flows.sel(series_flow="charged_off")))
+    out["fraud_share"] = PerPath(_paths(flows.sel(series_flow="fraud_charged_off")), out["charged_off"].top)
+    for name in ("revenue", "merchant_fee_income", "net_revenue", "credit_loss_expense", "operating_costs",
+                 "pretax_income"):
+        out[name] = PerPath(_paths(book.sel(pnl_line=name)))
+    annual = 12.0 / ds.sizes["month"]
+    balance = _paths(book.sel(pnl_line="average_balance"))
+    out["risk_adjusted_yield"] = PerPath(annual * (out["revenue"].top - out["credit_loss_expense"].top), balance)
+    out["return_on_assets"] = PerPath(annual * out["pretax_income"].top, balance)
+    for name in ("revenue", "service_fee_income", "pretax_income"):
+        out[f"platform_{name}"] = PerPath(_paths(platform.sel(pnl_line=name)))
+    out["platform_return_on_assets"] = PerPath(annual * out["platform_pretax_income"].top, balance)
+    held = series["path_stage_allowance"].sum("product")
+    owed = series["path_stage_balance"].sum("product")
+    out["allowance"] = PerPath(_paths(held.sum("stage")))
+    out["coverage"] = PerPath(out["allowance"].top, _paths(owed.sum("stage")))
+    out["stage_3_coverage"] = PerPath(_paths(held.sel(stage="stage_3")), _paths(owed.sel(stage="stage_3")))
+    months = steady_months(ds)
+    balance_by_month = ds["path_month_balance"].sum("product")
+    for name, key in (("dpd30", "dpd30_ratio"), ("dpd90", "dpd90_ratio")):
+        worse = f"path_month_{name}_balance"
+        of_groups = (series["path_month_balance"].sum("product"), series[worse].sum("product")) if groups else None
+        out[key], peak = _dpd(balance_by_month, ds[worse].sum("product"), months, weights, of_groups)
+        if name == "dpd30":
+            out["dpd30_peak"] = peak
+    out["expected_loss"] = PerPath(_paths(series["path_month_loss"].sum(("month", "product"))))
+    out["capital_expected_loss"] = PerPath(_paths(series["capital_loss"].sum("product")))
     return out
 
 
-def linearised(values: PerPath, weights: np.ndarray) -> tuple[float, np.ndarray]:
+def funnel(ds: xr.Dataset, groups: bool = False) -> dict[str, PerPath]:
+    """The headline's funnel figures (one draw of the applicants, no path): as one value, or with
+    `groups` as each population group's part ((1, group), `group_funnel`)."""
+    table = ds["group_funnel"]
+    if not groups:
+        table = table.sum("population_group")
+    x = {name: np.asarray(table.sel(group_funnel_count=name).values, dtype=np.float64).reshape(1, -1)
+         for name in table["group_funnel_count"].values}
+    if not groups:
+        x = {name: value[:, 0] for name, value in x.items()}
+    return {"applicants": PerPath(x["applicants"]), "approved_applicants": PerPath(x["approved_applicants"]),
+            "applicant_approval_rate": PerPath(x["approved_applicants"], x["applicants"]),
+            "applications": PerPath(x["applications"]), "approvals": PerPath(x["approvals"]),
+            "application_approval_rate": PerPath(x["approvals"], x["applications"]),
+            "accounts_originated": PerPath(x["takeups"]),
+            "apr_after_cap": PerPath(x["apr_approved_sum"], x["approvals"])}
+
+
+def linearised(values: PerPath, weights: np.ndarray, of: PerPath | None = None) -> tuple[float, np.ndarray]:
     """The figure (mean, or ratio of means, with the weights) and its values per path linearised: a
     mean's own values, a ratio's (top - R bottom) / mean(bottom), whose weighted mean's error is the
-    ratio's (delta method)."""
+    ratio's (delta method). With `of` (the population groups' parts of the same figure), their
+    values linearised at the figure's ratio instead, (path, group)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         w = weights / weights.sum()
+    target = values if of is None else of
     if values.bottom is None:
-        return float(np.sum(w * values.top)), values.top
+        return float(np.sum(w * values.top)), target.top
     top, bottom = float(np.sum(w * values.top)), float(np.sum(w * values.bottom))
     if bottom == 0:
-        return math.nan, np.full_like(values.top, math.nan)
+        return math.nan, np.full_like(target.top, math.nan)
     ratio = top / bottom
-    return ratio, (values.top - ratio * values.bottom) / bottom
+    return ratio, (target.top - ratio * target.bottom) / bottom
 
 
-def error(values: PerPath, weights: np.ndarray) -> float:
-    """The standard error of a figure over paths (0 with one path; NaN for an undefined ratio)."""
+def population_variance(parts: np.ndarray, weights: np.ndarray) -> float:
+    """The applicants' sampling variance of a figure whose linearised values per path are the sums
+    over population groups of `parts` (path, group; the last group, the existing book's, is given and
+    left out). A two-way analysis of variance: the groups' weighted means over paths vary by the
+    groups' own noise (G sigma_a^2 in the figure) and by the paths' within them (sigma_e^2 / n_eff,
+    n_eff = 1 / sum of squared normalised weights, estimated from the interaction residuals); the
+    first is the applicants'. With one path, the spread of the groups alone (docs/results.md)."""
+    x = parts[:, :-1]
+    n_paths, groups = x.shape
+    w = weights / weights.sum()
+    means = w @ x                                          # each group's weighted mean over paths
+    between = np.var(means, ddof=1)
+    if n_paths > 1:
+        n_eff = 1.0 / np.sum(w**2)
+        residual = x - x.mean(axis=1, keepdims=True) - means + means.mean()
+        within = np.sum(w[:, None] * residual**2) / (groups - 1) * n_eff / (n_eff - 1)
+        between -= within / n_eff
+    return max(0.0, groups * float(between))
+
+
+def error(values: PerPath, weights: np.ndarray, groups: PerPath | None = None) -> float:
+    """The standard error of a figure over paths (0 with one path; NaN for an undefined ratio), with
+    the applicants' sampling noise when the population `groups`' parts of it are given."""
     _, z = linearised(values, weights)
-    return mean_and_error(z, weights)[1] if np.all(np.isfinite(z)) else math.nan
+    if not np.all(np.isfinite(z)):
+        return math.nan
+    variance = mean_and_error(z, weights)[1] ** 2
+    if groups is not None:
+        _, parts = linearised(values, weights, groups)
+        variance += population_variance(parts, weights) if np.all(np.isfinite(parts)) else math.nan
+    return math.sqrt(variance)
 
 
 def tail_errors(ds: xr.Dataset) -> dict[str, float]:
@@ -150,12 +214,15 @@ def tail_errors(ds: xr.Dataset) -> dict[str, float]:
 def errors(ds: xr.Dataset) -> dict[str, float]:
     """The standard error of each headline figure of one cell that has one, by headline key."""
     weights = ds["path_weight"].values
-    out = {key: error(values, weights) for key, values in per_path(ds, weights).items()}
+    values, groups = per_path(ds, weights), per_path(ds, weights, groups=True)
+    out = {key: error(values[key], weights, groups[key]) for key in values}
+    values, groups = funnel(ds), funnel(ds, groups=True)
+    out |= {key: error(values[key], ONE_DRAW, groups[key]) for key in values}
     return out | tail_errors(ds)
 
 
 # ---------------------------------------------------------------------------------------------
-RANDOM_NUMBERS = ("seed", "paths", "horizon_months")
+RANDOM_NUMBERS = ("seed", "paths", "horizon_months", "population_groups")
 
 
 def random_numbers(ds: xr.Dataset) -> dict:
@@ -163,6 +230,7 @@ def random_numbers(ds: xr.Dataset) -> dict:
     its factor (`capital.importance_quantile`, `capital.month`); runs with the same are paired."""
     tree = json.loads(ds.attrs["scenario_resolved"])
     return {"seed": tree["run"]["seed"], "paths": tree["run"]["paths"], "horizon_months": tree["run"]["horizon_months"],
+            "population_groups": tree["run"]["population_groups"],
             "importance_quantile": tree["capital"]["importance_quantile"], "capital_month": tree["capital"]["month"]}
 
 
@@ -180,21 +248,37 @@ def difference_errors(a: xr.Dataset, b: xr.Dataset) -> tuple[dict[str, float], b
     both runs (`_paired_tail_errors`); unpaired, their errors in quadrature."""
     wa, wb = a["path_weight"].values, b["path_weight"].values
     pa, pb = per_path(a, wa), per_path(b, wb)
+    ga, gb = per_path(a, wa, groups=True), per_path(b, wb, groups=True)
     is_paired = paired(a, b)
     out = {}
+    for key, fa, fb, fga, fgb in _funnel_pairs(a, b):
+        if is_paired:
+            (_, parts_a), (_, parts_b) = linearised(fa, ONE_DRAW, fga), linearised(fb, ONE_DRAW, fgb)
+            parts = parts_b - parts_a
+            out[key] = math.sqrt(population_variance(parts, ONE_DRAW)) if np.all(np.isfinite(parts)) else math.nan
+        else:
+            out[key] = math.hypot(error(fa, ONE_DRAW, fga), error(fb, ONE_DRAW, fgb))
     for key in pa.keys() & pb.keys():
         if is_paired:
             (_, za), (_, zb) = linearised(pa[key], wa), linearised(pb[key], wb)
-            d = zb - za
-            out[key] = mean_and_error(d, wa)[1] if np.all(np.isfinite(d)) else math.nan
+            (_, parts_a), (_, parts_b) = linearised(pa[key], wa, ga[key]), linearised(pb[key], wb, gb[key])
+            d, parts = zb - za, parts_b - parts_a
+            out[key] = (math.sqrt(mean_and_error(d, wa)[1] ** 2 + population_variance(parts, wa))
+                        if np.all(np.isfinite(d)) and np.all(np.isfinite(parts)) else math.nan)
         else:
-            out[key] = math.hypot(error(pa[key], wa), error(pb[key], wb))
+            out[key] = math.hypot(error(pa[key], wa, ga[key]), error(pb[key], wb, gb[key]))
     if is_paired and "path" in a["capital_loss"].dims:
         out |= _paired_tail_errors(a, b)
     else:
         ta, tb = tail_errors(a), tail_errors(b)
         out |= {key: math.hypot(ta[key], tb[key]) for key in ta}
     return out, is_paired
+
+
+def _funnel_pairs(a: xr.Dataset, b: xr.Dataset):
+    """(key, a's funnel figure, b's, a's groups' parts, b's) of each funnel figure."""
+    fa, fb, ga, gb = funnel(a), funnel(b), funnel(a, groups=True), funnel(b, groups=True)
+    return [(key, fa[key], fb[key], ga[key], gb[key]) for key in fa]
 
 
 def _paired_tail_errors(a: xr.Dataset, b: xr.Dataset) -> dict[str, float]:

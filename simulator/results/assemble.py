@@ -8,15 +8,28 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..codes import (ACCOUNTING, ACCOUNTS, ACCRUED, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL, LINE,
-                     MONEY_FLOWS, PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES, V_ACCRUED_WRITTEN_OFF,
-                     V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_ORIGINAL,
+from ..codes import (ACCOUNTING, ACCOUNTS, ACCRUED, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL,
+                     GROUP_FUNNEL, LINE, MONEY_FLOWS, PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES,
+                     V_ACCRUED_WRITTEN_OFF, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_ORIGINAL,
                      V_RECOVERED)
 from ..config.loader import LoadedScenario
 from ..config.schema import Scenario
 from ..model import risk, tail, terms
 from . import capital, joint_lending, pnl
 from .variables import CENTS, CONVENTIONS, COORDINATES, DESCRIPTIONS, TRANSFERS, TRANSFER_STAGES, cf_units, display_units
+
+
+# The horizon's flows by path and product that the headline's errors read (`path_flows`).
+SERIES_FLOWS = pnl.PNL_FLOWS + ("originated", "fraud_charged_off")
+# Each series' dimensions after "path" (`path_series`); a population group's (`group_...`) put
+# "population_group" after "path".
+SERIES_DIMS = {"path_flows": ("product", "series_flow"), "path_stage_balance": ("product", "stage"),
+               "path_stage_allowance": ("product", "stage")}
+
+
+def series_dims(name: str) -> tuple[str, ...]:
+    """The dimensions after "path" of a `path_series` array."""
+    return SERIES_DIMS.get(name, ("month", "product") if name.startswith("path_month") else ("product",))
 
 
 def path_series(sums: dict[str, np.ndarray], window: tuple[int, int, int]) -> dict[str, np.ndarray]:
@@ -29,7 +42,11 @@ def path_series(sums: dict[str, np.ndarray], window: tuple[int, int, int]) -> di
     balance = sums["stocks"][..., BALANCE].sum(axis=3)      # (path, month, product, state)
     month, first, last = window
     year = pnl.book_year(sums["flows"], sums["accounting"], sums["vintage_flows"], month, first, last)
+    end = sums["stages"][:, -1].sum(axis=2)                 # (path, product, stage, STAGE_STOCK)
     return {
+        "path_flows": np.stack([by_name[name].sum(axis=1) for name in SERIES_FLOWS], axis=-1),
+        "path_stage_balance": end[..., BALANCE],
+        "path_stage_allowance": end[..., ALLOWANCE],
         "path_month_loss": by_name["charged_off"] - by_name["recovered"],
         "path_month_revenue": pnl.revenue(by_name),
         "path_month_profit": pnl.pretax_income(by_name),
@@ -73,6 +90,9 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     shares = joint_lending.shares(sc.funding)
     series = {name: part for name, part in series.items() if name != "capital_lines"} \
         | capital_year(series["capital_lines"], shares)
+    groups = sums.get("groups")
+    groups = ({name: part for name, part in groups.items() if name != "capital_lines"}
+              | capital_year(groups["capital_lines"], shares)) if groups else {}
     stocks, flows, funnel, opening = sums["stocks"], sums["flows"], sums["funnel"], sums["opening"]
     n_paths, horizon = stocks.shape[:2]
     coords = {
@@ -130,6 +150,8 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
             "apr_after_cap": (("product", "score_band"), np.where(approved > 0, cap_aprs[..., 1] / approved, np.nan)),
             "revenue_given_up": (("product", "score_band"), sums["revenue_given_up"]),
         }
+    data["group_funnel"] = (("population_group", "group_funnel_count"), sums["group_funnel"])
+    coords["group_funnel_count"] = list(GROUP_FUNNEL)
     data["pd_12m"] = (("product", "score_band"), sums["pool_pd"])
     data["pd_12m_seasoned"] = (("product", "score_band"), sums["seasoned_pd"])
     data["fraud_seasoned"] = (("product", "score_band"), sums["seasoned_fraud"])
@@ -172,8 +194,11 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
         ds = ds.isel(path=0, drop=True)
     n_series = next(iter(series.values())).shape[0]
     for name, values in series.items():
-        dims = ("path", "month", "product") if name.startswith("path_month") else ("path", "product")
-        ds[name] = xr.DataArray(values / CENTS, dims=dims, coords={"path": np.arange(n_series)})
+        ds[name] = xr.DataArray(values / CENTS, dims=("path",) + series_dims(name), coords={"path": np.arange(n_series)})
+    for name, values in groups.items():
+        ds[f"group_{name}"] = xr.DataArray(values / CENTS, dims=("path", "population_group") + series_dims(name),
+                                           coords={"path": np.arange(n_series)})
+    ds.coords["series_flow"] = list(SERIES_FLOWS)
     ds["vintage"].attrs["description"] = "origination month of the accounts"
     ds["months_on_book"].attrs["description"] = "months since origination (0: the origination month)"
     ds["score_band"].attrs["cut_points"] = np.asarray(sc.scorecard.bands)

@@ -174,10 +174,28 @@ DESCRIPTIONS = {
     "vintage_earnings": "interest (with its accrual), fees, penalty, merchant discount and merchant fee less funding "
                         "cost of the vintage in the month on book",
 }
+# Per path, what the headline's errors read besides the monthly series (assemble.path_series).
+DESCRIPTIONS |= {
+    "path_flows": "the horizon's flows by product (series_flow: the P&L's flows, originated and fraud charged off), "
+                  "per path",
+    "path_stage_balance": "principal receivable by impairment stage at the end of the horizon, per path",
+    "path_stage_allowance": "ECL allowance by impairment stage at the end of the horizon, per path",
+}
+DESCRIPTIONS["group_funnel"] = ("the funnel of each population group: applicants, applicants approved, applications, "
+                                "applications approved, taken up, and the sum of the prices (all-in APR, a fraction "
+                                "a year) of the applications approved")
+# Each of them of one population group of the applicants (docs/results.md, "Monte Carlo error").
+DESCRIPTIONS |= {f"group_{name}": f"{text}, of each population group (run.population_groups groups of the applicants "
+                                  f"by id; the last: the existing book's borrowers)"
+                 for name, text in list(DESCRIPTIONS.items())
+                 if name.startswith("path_month_") or name in ("path_flows", "path_stage_balance",
+                                                               "path_stage_allowance")
+                 or name.endswith("capital_loss") or name.endswith("capital_profit")}
 COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "approved_applicants": "applicants",
                "applications": "applications", "cap_applications": "applications", "cap_bound": "applications",
                "priced_at_cap": "applications", "rejected_at_cap": "applications",
-               "approvals_without_cap": "applications", "tail_paths": "paths", "economic_capital_tail_paths": "paths"}
+               "approvals_without_cap": "applications",
+               "group_funnel": "applicants, applications (apr_approved_sum: fractions a year)", "tail_paths": "paths", "economic_capital_tail_paths": "paths"}
 FRACTIONS = {"pd_12m", "irb_pd", "pd_12m_seasoned", "fraud_seasoned", "path_weight", "platform_share", "platform_loss_share",
              "service_fee_share"}
 ANNUAL_FRACTIONS = {"raroc", "mean_apr", "pnl_yield", "apr_before_cap", "apr_after_cap"}
@@ -187,6 +205,7 @@ COORDINATES = {  # name: (long_name, UDUNITS units)
     "vintage": ("origination month of the vintage", "1"),
     "months_on_book": ("months since origination", "1"),
     "quantile": ("quantile level of the loss distribution", "1"),
+    "population_group": ("population group: applicants by id modulo run.population_groups; the last, the book", "1"),
 }
 
 

@@ -16,7 +16,7 @@ from ..codes import (CLOSED_STATUS, LINE, METHODS, PAYER_TYPES, PREPAID_STATUS, 
 from ..config import files
 from ..config.schema import ScenarioError
 from ..model import population, scoring, terms
-from ..model.origination import BOOK_ID_OFFSET
+from ..codes import BOOK_ID_OFFSET
 
 
 CENTS = 100
