@@ -105,16 +105,35 @@ def test_several_runs_have_a_column_each_in_tables_that_fit():
     assert first[list(ROWS).index("approvals")][1:] == ["0", "1", "2", "3", "4"]
 
 
-def test_changes_against_the_reference_as_the_summary_formats_them():
+def test_changes_against_the_reference_as_the_summary_formats_them(monkeypatch):
     """The compare page's changes: one column per run but the reference, each cell
-    summary.format_change of summary.changes; none for one run."""
-    columns = [("a", head(approvals=100.0, dpd30_ratio=0.02)), ("b", head(approvals=110.0, dpd30_ratio=0.025))]
-    (label, cells), = pages.change_columns(columns, 0)
-    assert label == "b" and cells["approvals"] == "+10 (+10.0%)" and cells["dpd30_ratio"] == "+0.50 pts (+25.0%)"
-    tree = Tree(pages.changes_html(columns, 1))
+    summary.format_change of summary.changes with the errors summary.difference_errors gives the
+    columns' Datasets (the change ± its error, "~" within noise), and under the table the note
+    `simulator compare` prints; none for one run."""
+    columns = [("a", head(approvals=100.0, dpd30_ratio=0.02, dpd90_ratio=0.03)),
+               ("b", head(approvals=110.0, dpd30_ratio=0.025, dpd90_ratio=0.031))]
+    cells = [xr.Dataset(attrs={"run": "a"}), xr.Dataset(attrs={"run": "b"})]
+    asked = []
+
+    def difference_errors(cells_, reference):
+        asked.append(([c.attrs["run"] for c in cells_], reference))
+        errors = {key: math.nan for key in ROWS} | {"approvals": 2.0, "dpd30_ratio": 0.001, "dpd90_ratio": 0.002}
+        return [(errors, True), (dict(errors), True)]
+
+    monkeypatch.setattr(pages.summary, "difference_errors", difference_errors)
+    ((label, shown),), paired = pages.change_columns(columns, cells, 0)
+    assert asked == [(["a", "b"], 0)]
+    assert label == "b" and shown["approvals"] == "+10.0 ± 2.0 (+10.0%)"
+    assert shown["dpd30_ratio"] == "+0.50 pts ± 0.10 (+25.0%)" and shown["dpd90_ratio"].startswith("~ +0.10 pts ± 0.20")
+    assert paired == [True]
+    tree = Tree(pages.changes_html(columns, cells, 1))
     assert tree.text["h2"] == ["Changes against b"] and tree.text["th"] == ["figure", "a"]
-    assert "-10 (-9.1%)" in tree.text["td"]
-    assert pages.changes_html(columns[:1], 0) == ""
+    assert "-10.0 ± 2.0 (-9.1%)" in tree.text["td"]
+    intro = "".join(tree.text["p"])
+    assert "standard error (±), paired when the runs share their random numbers" in intro
+    assert "~" in tree.text["code"] and "within 2 errors" in intro
+    assert pages.summary.changes_note([True]) in tree.text["p"]
+    assert pages.changes_html(columns[:1], cells[:1], 0) == ""
 
 
 def test_tail_figures_on_too_few_paths_are_marked_and_footnoted():

@@ -1,7 +1,9 @@
 """The report: every figure drawn and not blank, a self-contained HTML page, the CLI, compare, a real browser."""
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -206,6 +208,27 @@ def test_compare_draws_only_with_out(single, sweep, tmp_path, capsys):
         assert_not_blank(out / "figures" / name)
     text = " ".join(page.text)
     assert "out: cutoff_score=600" in text  # sweep cells labelled as compare prints them
+
+
+def test_the_compare_pages_changes_are_those_the_text_table_prints(single, sweep, tmp_path, capsys):
+    """The page's change of each figure is the string `compare` prints for it, its standard error
+    (paired: the runs share their random numbers) after "±", and the same footnote under the table
+    (the cell at cutoff 560 is the single run: its changes are 0, with no error)."""
+    out = tmp_path / "cmp"
+    assert main(["compare", str(single), str(sweep), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    lines = printed[printed.index("changes against "):].splitlines()
+    width = max(len(label) for label, _, _ in summary.ROWS.values())
+    text = {key: re.split(r"\s{2,}", line[width:].strip()) for key, line in zip(summary.ROWS, lines[2:])}
+    section = re.search(r'<section id="changes">(.*?)</section>', (out / "compare.html").read_text("utf-8"), re.S)
+    rows = [[html.unescape(cell) for cell in re.findall(r"<td>(.*?)</td>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", section.group(1)) if "<td>" in row]
+    page = {key: row[1:] for key, row in zip(summary.ROWS, rows)}
+    assert [row[0] for row in rows] == [label for label, _, _ in summary.ROWS.values()]
+    assert page == text and len(page["originated"]) == 2
+    assert " ± " in page["revenue"][1] and " ± " in page["pretax_income"][1]   # cutoff 600: other decisions
+    assert html.unescape(re.findall(r'<p class="note">(.*?)</p>', section.group(1))[-1]) == lines[-2]
+    assert lines[-2].startswith("errors of changes paired")
 
 
 def test_figures_without_data_say_so(single, tmp_path, monkeypatch):

@@ -1019,10 +1019,19 @@ def fit_figures(found: dict, base, predicted: dict[str, float]) -> list[Drawing]
     return drawings
 
 
+def _tape_interval(ax, x: np.ndarray, observed: np.ndarray, low: np.ndarray, high: np.ndarray, level: float) -> None:
+    """The tape's rate with its interval (low to high) as grey bars about each point (none where NaN:
+    the months not compared)."""
+    below, above = np.maximum(observed - low, 0.0), np.maximum(high - observed, 0.0)   # NaN stays NaN
+    ax.errorbar(x, observed, yerr=np.vstack([below, above]), fmt="none", ecolor="#777777", elinewidth=0.9,
+                capsize=0, zorder=1.5, label=f"tape's {level:.0%} Wilson interval")
+
+
 def backtest_figure(ds: xr.Dataset) -> Drawing:
     """A backtest's figures (`simulator.backtest`), one panel each: the tape's figure against the band
-    of the paths and their median, with the points inside the band in the title."""
-    from ..fitting.backtesting import FIGURES as BACKTEST
+    of the paths and their median, with the points inside the band in the title; the tape's roll rates
+    (shares of accounts) with their Wilson score intervals as bars."""
+    from ..fitting.backtesting import FIGURES as BACKTEST, SHARES_OF_ACCOUNTS
 
     level = float(ds.attrs["band_level"])
     with style():
@@ -1037,6 +1046,9 @@ def backtest_figure(ds: xr.Dataset) -> Drawing:
                 ax.fill_between(x, ds[f"{name}_low"].values, ds[f"{name}_high"].values, color=CYCLE[0], alpha=0.25,
                                 linewidth=0, label=f"simulated {level:.0%} band")
                 ax.plot(x, ds[f"{name}_median"].values, color=CYCLE[0], linestyle="--", label="simulated median")
+                if name in SHARES_OF_ACCOUNTS and f"{name}_observed_low" in ds:
+                    _tape_interval(ax, x, observed.values, ds[f"{name}_observed_low"].values,
+                                   ds[f"{name}_observed_high"].values, level)
                 ax.plot(x, observed.values, color="#000000", marker="o", markersize=2.5, label="tape")
             n, k = observed.attrs["points_compared"], observed.attrs["points_in_band"]
             ax.set_title(f"{label}: {k} of {n} in band" if n else label)

@@ -83,22 +83,33 @@ def headline_table(columns: list[tuple[str, dict[str, float]]], reference: str =
     return _figure_tables(shown, reference) + _note_html(columns)
 
 
-def change_columns(columns: list[tuple[str, dict[str, float]]], reference: int) -> list[tuple[str, dict[str, str]]]:
-    """Each figure's change against the reference column, as the page shows it, for every other
-    column: the one place the page reads `summary.changes`."""
-    return [(label, {key: summary.format_change(key, *change[key][:2]) for key in summary.ROWS})
-            for label, change in summary.changes(columns, reference)]
+def change_columns(columns: list[tuple[str, dict[str, float]]], cells: list[xr.Dataset],
+                   reference: int) -> tuple[list[tuple[str, dict[str, str]]], list[bool]]:
+    """Each figure's change against the reference column, as the page shows it (summary.format_change:
+    the change ± its standard error, "~" in front within noise), for every other column, and whether
+    each one's errors are paired; `cells` the columns' Datasets (summary.difference_errors, as
+    `simulator compare` prints them). The one place the page reads `summary.changes`."""
+    errors = summary.difference_errors(cells, reference)
+    shown = [(label, {key: summary.format_change(key, *change[key]) for key in summary.ROWS})
+             for label, change in summary.changes(columns, reference, errors)]
+    return shown, [is_paired for i, (_, is_paired) in enumerate(errors) if i != reference]
 
 
-def changes_html(columns: list[tuple[str, dict[str, float]]], reference: int) -> str:
-    """The section of each figure's change against the reference run or cell (empty for one column)."""
+def changes_html(columns: list[tuple[str, dict[str, float]]], cells: list[xr.Dataset], reference: int) -> str:
+    """The section of each figure's change against the reference run or cell, with its standard error
+    and the footnote `simulator compare` prints under its table (empty for one column)."""
     if len(columns) < 2:
         return ""
     name = columns[reference][0]
+    shown, paired = change_columns(columns, cells, reference)
     return (f'<section id="changes"><h2>Changes against {_e(name)}</h2>'
             f"<p>Each figure of every other run or cell less that of <b>{_e(name)}</b> (the reference: "
             f"<code>--reference</code>, else the first run), in its units (ratios in percentage points) and as a "
-            f"share of the reference's value.</p>{_figure_tables(change_columns(columns, reference), size=CHANGE_BLOCK)}</section>")
+            f"share of the reference's value. Each change carries its Monte Carlo standard error (±), "
+            f"paired when the runs share their random numbers (the same seed and paths), else the two runs' "
+            f"errors in quadrature; <code>~</code> marks a change within {summary.NOISE:g} errors, not "
+            f"distinguishable from noise.</p>{_figure_tables(shown, size=CHANGE_BLOCK)}"
+            f'<p class="note">{_e(summary.changes_note(paired))}</p></section>')
 
 
 def _note_html(columns: list[tuple[str, dict[str, float]]]) -> str:
@@ -320,7 +331,8 @@ def compare(folders: list[Path], out: Path, reference: str | None = None) -> Pat
     out = Path(out)
     inputs = check_compare(folders, out)
     runs = _runs(folders)
-    columns = [(label, summary.headline(ds.isel(sel))) for label, ds, sel in runs]
+    cells = [ds.isel(sel) for _, ds, sel in runs]
+    columns = [(label, summary.headline(cell)) for (label, _, _), cell in zip(runs, cells)]
     base = summary.reference_index(columns, reference)
     drawings = compare_figures(runs)
     _write_figures(out, drawings, "--out", inputs)
@@ -332,7 +344,7 @@ def compare(folders: list[Path], out: Path, reference: str | None = None) -> Pat
         "<p>Means over paths; delinquency ratios over each run's steady months (13 on when the horizon allows); "
         "VaR and expected shortfall at each run's top quantile.</p>",
         headline_table(columns, columns[base][0] if len(columns) > 1 else ""),
-        changes_html(columns, base),
+        changes_html(columns, cells, base),
         "<h2>Figures</h2>",
         *(_figure_html(d) for d in drawings),
     ]
