@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.codes import (ACCOUNTING, ALLOWANCE, BALANCE, DPD90, FLOWS, FUNNEL, N_STATES, PRODUCTS, STAGE_STOCK,
-                             STAGES, STATES, V_ACCRUED_WRITTEN_OFF, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME,
+from simulator.codes import (ACCOUNTING, ALLOWANCE, BALANCE, DPD90, FLOWS, FUNNEL, GROUP_FUNNEL, N_STATES, PRODUCTS,
+                             STAGE_STOCK, STAGES, STATES, V_ACCRUED_WRITTEN_OFF, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME,
                              V_FUNDING, V_MERCHANT_INCOME, V_RECOVERED, VINTAGE_FLOWS)
 from simulator.config.loader import LoadedScenario, load_scenario
 from simulator.model import tail, terms
@@ -46,6 +46,7 @@ def cell_sums(sc, n_paths: int, rng, weight=None) -> dict[str, np.ndarray]:
         "seasoned_fraud": rng.uniform(0, 0.05, (products, bands)),
         "state_pd": np.sort(rng.uniform(0.01, 0.9, (products, bands, DPD90)), axis=-1),
         "path_weight": np.ones(n_paths) if weight is None else weight,
+        "group_funnel": rng.integers(0, 50, (sc.run.population_groups + 1, len(GROUP_FUNNEL))),
     }
 
 
@@ -174,10 +175,14 @@ def test_series_shapes_follow_the_horizon_and_products_not_bands(scenario_file, 
     shapes = assemble.series_shapes(sc)
     assert set(shapes) == {
         "path_month_loss", "path_month_revenue", "path_month_profit", "path_month_allowance", "path_month_balance",
-        "path_month_dpd30_balance", "path_month_dpd90_balance", "capital_lines"}
+        "path_month_dpd30_balance", "path_month_dpd90_balance", "capital_lines", "path_flows", "path_stage_balance",
+        "path_stage_allowance"}
     assert set(shapes) - {"capital_lines"} <= set(assemble.DESCRIPTIONS)     # the capital year's lines become
-    for name, shape in shapes.items():                                         # capital_loss and _profit
-        expected = (horizon, len(PRODUCTS)) if name.startswith("path_month") else (len(PRODUCTS), len(pnl.PNL_FLOWS))
+    others = {"capital_lines": (len(PRODUCTS), len(pnl.PNL_FLOWS)),            # capital_loss and _profit
+              "path_flows": (len(PRODUCTS), len(assemble.SERIES_FLOWS)),
+              "path_stage_balance": (len(PRODUCTS), len(STAGES)), "path_stage_allowance": (len(PRODUCTS), len(STAGES))}
+    for name, shape in shapes.items():
+        expected = (horizon, len(PRODUCTS)) if name.startswith("path_month") else others[name]
         assert shape == expected, name
 
 

@@ -92,6 +92,12 @@ def test_ratio_errors_by_the_delta_method(scenario_file, tmp_path):
     assert parts[0].sum(axis=1) == pytest.approx(top, rel=1e-12)
     linear = (parts[0] - ratio * parts[1]) / bottom.mean()
     head = summary.headline(cell)
+    # The groups' funnel adds up to the run's.
+    funnel = cell["group_funnel"].sum("population_group")
+    for column, key in (("approvals", "approvals"), ("takeups", "accounts_originated"),
+                        ("applications", "applications"), ("revenue_given_up", "revenue_given_up")):
+        assert float(funnel.sel(group_funnel_count=column)) == pytest.approx(head[key], rel=1e-12)
+    assert head["approvals_se"] > 0 and head["applicants_se"] == 0     # a fixed number of applicants
     assert head["coverage"] == pytest.approx(ratio, rel=1e-12)
     assert head["coverage_se"] == pytest.approx(
         math.sqrt(z.var(ddof=1) / len(z) + _anova_population_variance(linear)), rel=1e-9)

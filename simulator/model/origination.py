@@ -97,8 +97,8 @@ def revolving_months(limit: np.ndarray, spend: np.ndarray, kept: np.ndarray, rat
 
 
 def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np.ndarray], band: np.ndarray,
-               dec: dict[str, np.ndarray],
-               run_counts: np.ndarray) -> tuple[np.ndarray, list[tuple[str, np.ndarray, np.ndarray]]]:
+               dec: dict[str, np.ndarray], run_counts: np.ndarray,
+               group: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[str, np.ndarray, np.ndarray]]]:
     """What the APR cap did, by product and band: `counts` [product, band, CAP_COUNTS], the applications
     priced (the borrower passed the rules), those whose risk price was above the cap, those priced at
     the cap and those rejected for it, and the applications approved and taken had the cap been lifted:
@@ -109,15 +109,21 @@ def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np.n
     the accounts taken at the cap would have paid at their risk price and do not, before default and
     prepayment: a loan's contract interest and a purchase's fees on schedule, a line's revolving
     interest on the balance it is expected to revolve over provisions.line_life_months
-    (`revolving_months`). An orchestrator of the module: it reads the policy, products, behaviour,
+    (`revolving_months`); the same by population group (`group` of each applicant: the counts
+    [group, GROUP_FUNNEL] and additions to `group_funnel`). An orchestrator of the module: it reads
+    the policy, products, behaviour,
     provisions, scorecard and run sections."""
     bands = terms.n_bands(sc)
     priced = apps["requests"] & (dec["borrower_outcome"] == policy.APPROVED)[:, None]
     bound = priced & dec["over_cap"]
     counts = np.zeros((len(PRODUCTS), bands, len(CAP_COUNTS)), dtype=np.int64)
+    group_counts = np.zeros((sc.run.population_groups + 1, len(GROUP_FUNNEL)), dtype=np.int64)
     for k, mask in enumerate((priced, bound, bound & dec["approved"], dec["outcome"] == policy.ABOVE_CAP)):
         who, prod = _cells(mask)
         counts[..., k] = _counted((len(PRODUCTS), bands), prod, band[who])
+        if k != 2:
+            column = GROUP_FUNNEL.index(("cap_applications", "cap_bound", "", "rejected_at_cap")[k])
+            group_counts[:, column] = np.bincount(group[who], minlength=len(group_counts))
     rows, *without = policy.decide_without_cap(apps, scores, sc, dec)
     for k, (name, free) in enumerate(zip(("approved", "takeup"), without)):
         changed = np.zeros((len(PRODUCTS), bands), dtype=np.int64)
@@ -129,6 +135,8 @@ def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np.n
     for k, (mask, price) in enumerate(((priced, dec["risk_apr"]), (dec["approved"], dec["apr"]))):
         who, prod = _cells(mask)
         adds.append(("cap_aprs", (prod * bands + band[who]) * 2 + k, price[who, prod]))
+        adds.append(("group_funnel", group[who] * len(GROUP_FUNNEL) + GROUP_FUNNEL.index(
+            ("apr_priced_sum", "apr_approved_sum")[k]), price[who, prod]))
     capped = bound & dec["takeup"]
     for p, kind in enumerate(KIND):
         taken = np.flatnonzero(capped[:, p])
@@ -152,7 +160,8 @@ def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np.n
                                         sc.provisions.line_life_months)
             lost = (monthly_rate(dec["risk_apr"][taken, p]) - dec["rate"][taken, p]) * revolved
         adds.append(("revenue_given_up", p * bands + band[taken], lost))
-    return counts, adds
+        adds.append(("group_funnel", group[taken] * len(GROUP_FUNNEL) + GROUP_FUNNEL.index("revenue_given_up"), lost))
+    return counts, group_counts, adds
 
 
 def book_accounts(sc: Scenario, path: Path) -> tuple[Accounts, np.ndarray]:
@@ -193,20 +202,18 @@ def approved_offers(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray],
             "taken": dec["takeup"][who, prod]}
 
 
-def group_funnel(sc: Scenario, ids: np.ndarray, approved: np.ndarray, cells: dict[int, tuple[np.ndarray, np.ndarray]],
-                 apr: np.ndarray) -> tuple[np.ndarray, tuple[str, np.ndarray, np.ndarray]]:
-    """The funnel's counts by population group (`terms.borrower_groups`: id modulo
-    run.population_groups; the last group, the existing book's, has none) [group, GROUP_FUNNEL], and
-    the addition of the approved applications' prices to its last column (target, flat index, values)."""
-    groups = sc.run.population_groups + 1
-    group = ids % sc.run.population_groups
+def group_funnel(group: np.ndarray, groups: int, approved: np.ndarray,
+                 cells: dict[int, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The funnel's counts by population group (`group` of each applicant: its id modulo
+    run.population_groups, as `terms.borrower_groups`; of `groups` groups, the last, the existing
+    book's, has none) [group, GROUP_FUNNEL]: applicants, approved, and each of `cells`
+    (applications, approvals, take-ups); the cap's columns are `cap_effect`'s."""
     out = np.zeros((groups, len(GROUP_FUNNEL)), dtype=np.int64)
     out[:, 0] = np.bincount(group, minlength=groups)
     out[:, 1] = np.bincount(group[approved], minlength=groups)
     for j, (who, _) in cells.items():
         out[:, 2 + j] = np.bincount(group[who], minlength=groups)
-    who, prod = cells[APPROVALS]
-    return out, ("group_funnel", group[who] * len(GROUP_FUNNEL) + len(GROUP_FUNNEL) - 1, apr[who, prod])
+    return out
 
 
 def _chunk(sc: Scenario, first: int, end: int, offers: bool) -> tuple:
@@ -229,11 +236,11 @@ def _chunk(sc: Scenario, first: int, end: int, offers: bool) -> tuple:
     for j, (who, prod) in cells.items():
         counts["funnel"][..., j] = _counted((horizon, len(PRODUCTS), bands), month[who], prod, band[who])
     run_counts = counts["funnel"][..., [APPROVALS, TAKEUPS]].sum(axis=0)
-    counts["cap_counts"], adds = cap_effect(sc, apps, scores, band, dec, run_counts)
+    group = apps["id"] % sc.run.population_groups
+    counts["cap_counts"], cap_groups, adds = cap_effect(sc, apps, scores, band, dec, run_counts, group)
     who, prod = cells[TAKEUPS]
     adds.insert(0, ("apr_sum", prod * bands + band[who], dec["apr"][who, prod]))
-    counts["group_funnel"], group_add = group_funnel(sc, apps["id"], approved, cells, dec["apr"])
-    adds.append(group_add)
+    counts["group_funnel"] = group_funnel(group, sc.run.population_groups + 1, approved, cells) + cap_groups
     offered = approved_offers(apps, scores, dec) if offers else None
     return new_accounts(sc, apps, scores, band, dec), counts, adds, offered
 

@@ -212,7 +212,8 @@ def format_value(key: str, value: float, se: float = math.nan) -> str:
 
 
 def error_of(head: dict[str, float], key: str) -> float:
-    """A headline figure's standard error, NaN when it has none (the cap's figures)."""
+    """A headline figure's standard error, NaN when it has none (IRB capital; a figure of a results file
+    without population groups)."""
     return head.get(key + SE, math.nan)
 
 
@@ -250,8 +251,8 @@ def tail_note(columns: list[tuple[str, dict[str, float]]]) -> str:
 
 ERROR_NOTE = ("figures are means over paths; \u00b1 is the Monte Carlo standard error: the paths' and the "
               "applicants' sampling noise (the spread between run.population_groups groups of them), each figure "
-              "rounded to the precision it supports; the cap's figures and the tail's bootstrap errors leave out "
-              "the applicants' noise")
+              "rounded to the precision it supports; the tail's bootstrap errors (VaR, ES, capital) leave out the "
+              "applicants' noise")
 
 
 def labels(months: slice | None = None, capital_window: str = "") -> dict[str, str]:
@@ -379,7 +380,7 @@ def _relative(change: float, base: float, base_se: float) -> float:
 
 def difference_errors(cells_: list[xr.Dataset], reference: int = 0) -> list[tuple[dict[str, float], bool]]:
     """For each column, the standard errors of its changes against the reference and whether they are
-    paired (uncertainty.difference_errors); NaN for a figure that has none (the cap's)."""
+    paired (uncertainty.difference_errors); NaN for a figure that has none (IRB capital)."""
     base = cells_[reference]
     out = []
     for cell in cells_:

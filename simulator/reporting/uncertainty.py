@@ -137,7 +137,11 @@ def funnel(ds: xr.Dataset, groups: bool = False) -> dict[str, PerPath]:
             "applications": PerPath(x["applications"]), "approvals": PerPath(x["approvals"]),
             "application_approval_rate": PerPath(x["approvals"], x["applications"]),
             "accounts_originated": PerPath(x["takeups"]),
-            "apr_after_cap": PerPath(x["apr_approved_sum"], x["approvals"])}
+            "apr_after_cap": PerPath(x["apr_approved_sum"], x["approvals"]),
+            "cap_bound_share": PerPath(x["cap_bound"], x["cap_applications"]),
+            "rejected_at_cap": PerPath(x["rejected_at_cap"]),
+            "apr_before_cap": PerPath(x["apr_priced_sum"], x["cap_applications"]),
+            "revenue_given_up": PerPath(x["revenue_given_up"])}
 
 
 def linearised(values: PerPath, weights: np.ndarray, of: PerPath | None = None) -> tuple[float, np.ndarray]:
