@@ -15,7 +15,7 @@ from simulator import codes
 from simulator.engine import simulation
 from simulator.engine.checkpoints import Task
 from simulator.config.schema import ScenarioError
-from simulator.model import terms
+from simulator.model import tail, terms
 from simulator.results.assemble import path_series
 
 from conftest import JIEBEI, identical_book, loaded_scenario
@@ -74,10 +74,11 @@ def test_use_threads_asked_then_scenario_then_all_cores(tmp_path, monkeypatch):
 # --- Totals ---------------------------------------------------------------------------------------
 
 def by_borrower(sc, borrowers: int, seed: int = 5) -> dict[str, np.ndarray]:
-    """Random integer sums of each borrower on each path: (borrower, path, ...) for every output."""
+    """Random integer sums of each borrower on each path: (borrower, path, ...) for every output and
+    population group's series."""
     gen = np.random.default_rng(seed)
     return {name: gen.integers(-10**6, 10**6, size=(borrowers, sc.run.paths) + shape, dtype=np.int64)
-            for name, shape in terms.output_shapes(sc).items()}
+            for name, shape in simulation.task_shapes(sc).items()}
 
 
 def task_sums(data: dict[str, np.ndarray], task: Task) -> dict[str, np.ndarray]:
@@ -99,10 +100,12 @@ def test_totals_of_the_tasks_are_the_whole_per_path(tmp_path):
     sc = scenario(tmp_path, "run.paths=5", "run.horizon_months=4", "engine.task_paths=2", "engine.task_borrowers=3")
     data = by_borrower(sc, 7)
     out = added_up(sc, data, 7, False, np.ones(5), order_seed=1)
-    assert set(out) == set(data)
+    groups = out.pop("groups")
+    assert set(out) | {f"group_{name}" for name in groups} == set(data)
     for name, part in data.items():
-        assert out[name].dtype == np.int64
-        np.testing.assert_array_equal(out[name], part.sum(axis=0))
+        found = groups[name.removeprefix("group_")] if name.startswith("group_") else out[name]
+        assert found.dtype == np.int64
+        np.testing.assert_array_equal(found, part.sum(axis=0))
 
 
 def test_summary_totals_are_weighted_means_the_same_bits_whatever_the_split(tmp_path):
@@ -117,9 +120,13 @@ def test_summary_totals_are_weighted_means_the_same_bits_whatever_the_split(tmp_
     weight = np.random.default_rng(2).uniform(0.3, 1.7, 6)    # not dyadic: the order of the sums shows
     runs = [added_up(split, data, 7, True, weight, seed) for seed in (None, 1, 2)]
     runs += [added_up(sc, data, 7, True, weight, 3) for sc in (other, single)]
-    whole = {name: part.sum(axis=0) for name, part in data.items()}
+    whole = {name: part.sum(axis=0) for name, part in data.items() if not name.startswith("group_")}
     first = runs[0]
-    assert set(first) == set(data) | {"series"}
+    assert set(first) == set(whole) | {"series", "groups"}
+    for name, part in data.items():
+        if name.startswith("group_"):         # each population group's series, per path
+            for out in runs:
+                np.testing.assert_array_equal(out["groups"][name.removeprefix("group_")], part.sum(axis=0))
     for name, part in whole.items():
         assert first[name].shape == (1,) + part.shape[1:]
         np.testing.assert_allclose(first[name][0], np.average(part, axis=0, weights=weight), rtol=1e-12, atol=1e-6)
@@ -144,17 +151,25 @@ def test_summary_totals_fold_a_block_only_once_complete(tmp_path):
 
 # --- memory checks --------------------------------------------------------------------------------
 
-def values_by_hand(horizon: int, bands: int, full: bool) -> int:
-    """Values of one path (no new business: no vintages): 10 factor inputs a month, and the outputs."""
+def outputs_by_hand(horizon: int, bands: int) -> int:
+    """The kernel's outputs of one path (no new business: no vintages)."""
     products, states, stages = len(codes.PRODUCTS), len(codes.STATES), len(codes.STAGES)
     cells = horizon * products * bands
-    outputs = (cells * states * 2 + cells * len(codes.FLOWS) + 2 * cells * states + horizon * bands * states + cells
-               + products * bands * 2 + cells * stages * codes.STAGE_STOCK + cells * stages * stages
-               + cells * len(codes.ACCOUNTING) + products * bands * stages)
+    return (cells * states * 2 + cells * len(codes.FLOWS) + 2 * cells * states + horizon * bands * states + cells
+            + products * bands * 2 + cells * stages * codes.STAGE_STOCK + cells * stages * stages
+            + cells * len(codes.ACCOUNTING) + products * bands * stages)
+
+
+def values_by_hand(horizon: int, bands: int, full: bool, groups: int = 10) -> int:
+    """Values of one path (no new business: no vintages): 10 factor inputs a month, the outputs (full)
+    or the series (summary), and the series of each population group (and the book's)."""
+    products, stages = len(codes.PRODUCTS), len(codes.STAGES)
     # 7 monthly series by product; the capital year's flows by product: revenue lines, funding, charged off,
-    # accrued interest written off, recovered and the accounting lines.
-    series = 7 * horizon * products + products * (len(codes.REVENUE) + 4 + len(codes.ACCOUNTING))
-    return 10 * horizon + (outputs if full else series)
+    # accrued interest written off, recovered and the accounting lines; the horizon's flows (the same and
+    # originated and fraud charged off) and the balance and allowance by stage at the end, by product.
+    capital_flows = len(codes.REVENUE) + 4 + len(codes.ACCOUNTING)
+    series = 7 * horizon * products + products * capital_flows + products * (capital_flows + 2) + 2 * products * stages
+    return 10 * horizon + (outputs_by_hand(horizon, bands) if full else series) + (groups + 1) * series
 
 
 def test_per_path_values_count_the_factor_inputs_and_the_results(tmp_path):
@@ -168,7 +183,7 @@ def test_per_path_values_count_the_factor_inputs_and_the_results(tmp_path):
 def memory_need(sc, cells: int, threads: int) -> int:
     """Bytes check_memory asks for: four copies of every cell's results, and each thread's sums of a task."""
     bands = terms.n_bands(sc)
-    outputs = values_by_hand(sc.run.horizon_months, bands, True) - 10 * sc.run.horizon_months
+    outputs = outputs_by_hand(sc.run.horizon_months, bands)
     results = cells * 4 * 8 * sc.run.paths * values_by_hand(sc.run.horizon_months, bands, not sc.run.summary())
     return results + 8 * threads * min(sc.engine.task_paths, sc.run.paths) * outputs
 
@@ -309,7 +324,28 @@ def test_run_accounts_same_bits_whatever_threads_blocks_and_tasks(risky, tmp_pat
     out = simulation.run_accounts(scenario(tmp_path, *RISKY, *split), accounts, threads=threads, block_size=block_size)
     assert set(out) == set(reference)
     for name, part in reference.items():
-        assert np.array_equal(out[name], part), name
+        if name == "groups":
+            for series, values in part.items():
+                assert np.array_equal(out[name][series], values), series
+        else:
+            assert np.array_equal(out[name], part), name
+
+
+def test_results_but_the_errors_do_not_depend_on_the_population_groups(risky, tmp_path):
+    """Another number of groups: every kernel sum the same bits, and each group's series add up to the
+    path's series (integers: exactly)."""
+    sc, accounts, reference = risky
+    other = scenario(tmp_path, *RISKY, "run.population_groups=3")
+    out = simulation.run_accounts(other, accounts, threads=2)
+    for name, part in reference.items():
+        if name != "groups":
+            assert np.array_equal(out[name], part), name
+    whole = path_series({name: part for name, part in out.items() if name != "groups"}, tail.capital_window(other))
+    assert {name: g.shape[1] for name, g in out["groups"].items()} == {name: 4 for name in whole}
+    for name, values in whole.items():
+        assert np.array_equal(out["groups"][name].sum(axis=1), values), name
+    assert not out["groups"]["path_month_balance"][:, -1].any()         # no existing book: its group is empty
+    assert all(out["groups"]["path_month_balance"][:, g].any() for g in range(3))
 
 
 def test_run_accounts_summary_is_the_weighted_mean_of_the_full_run(risky):
