@@ -98,9 +98,9 @@ APPLICATIONS, APPROVALS, TAKEUPS = range(len(FUNNEL))
 # The funnel of each population group (origination.group_funnel, cap_effect): counts, the sums of the
 # prices (all-in APR) of the applications approved and of the risk prices of those priced, and the
 # revenue given up to the cap (yuan).
-GROUP_FUNNEL = (("applicants", "approved_applicants") + FUNNEL
-                + ("cap_applications", "cap_bound", "rejected_at_cap", "apr_approved_sum", "apr_priced_sum",
-                   "revenue_given_up"))
+GROUP_PRICES = ("apr_approved_sum", "apr_priced_sum", "revenue_given_up")      # its floating-point sums, last
+GROUP_FUNNEL = ("applicants", "approved_applicants") + FUNNEL + ("cap_applications", "cap_bound",
+                                                                 "rejected_at_cap") + GROUP_PRICES
 
 # Revenue lines (money flows): net revenue = revenue - funding cost - charged off + recovered - accrued
 # interest written off. interest_accrual turns the cash interest and integral fees into effective-interest

@@ -47,6 +47,8 @@ def cell_sums(sc, n_paths: int, rng, weight=None) -> dict[str, np.ndarray]:
         "state_pd": np.sort(rng.uniform(0.01, 0.9, (products, bands, DPD90)), axis=-1),
         "path_weight": np.ones(n_paths) if weight is None else weight,
         "group_funnel": rng.integers(0, 50, (sc.run.population_groups + 1, len(GROUP_FUNNEL))),
+        "groups": {name: rng.integers(0, 1000, (n_paths, sc.run.population_groups + 1) + shape)
+                   for name, shape in assemble.series_shapes(sc).items()},
     }
 
 
@@ -264,12 +266,14 @@ def test_summary_mode_drops_the_path_axis_but_keeps_the_series(swept):
     sc = loaded.cells[0]
     rng = np.random.default_rng(8)
     means = cell_sums(sc, 1, rng)
+    means["groups"] = cell_sums(sc, 5, rng)["groups"]          # the groups' series are per path in both modes
     series = assemble.path_series(kernel_sums(5, 14, 3, 6, 2, rng), tail.capital_window(sc))
     ds = assemble.build_dataset(loaded, sc, band_labels(sc.scorecard.bands), means, "9.9", series)
     assert "path" not in ds["balance"].dims and ds.attrs["results_mode"] == "summary"
     np.testing.assert_array_equal(ds["balance"].values, means["stocks"][0, ..., 1] / 100)
     assert ds.sizes["path"] == 5
     np.testing.assert_array_equal(ds["capital_loss"].values, capital(series)[0] / 100)
+    assert ds["group_path_month_loss"].dims == ("path", "population_group", "month", "product")
 
 
 # --- combine_cells ---------------------------------------------------------------------------------

@@ -213,7 +213,7 @@ def test_products_are_named_only_in_their_rooms():
 READS_THE_SCENARIO = {
     "backtesting": {"scenario_pd", "replay_accounts", "fraud_share"},
     "calibration": {"against_base", "calibrate"}, "loader": {"__init__", "book_path"},
-    "simulation": {"plan_tasks", "use_threads", "run_task", "_remote_task", "run_accounts", "per_path_values", "cell_sums",
+    "simulation": {"plan_tasks", "use_threads", "task_shapes", "run_task", "_remote_task", "run_accounts", "per_path_values", "cell_sums",
                "__init__", "run"},
     "figures": {"fit_figures"}, "origination": {"new_accounts", "cap_effect", "book_accounts", "_chunk", "_prepared",
                                              "prepare"},

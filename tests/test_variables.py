@@ -124,7 +124,7 @@ def test_unit_tables_name_described_variables_and_do_not_overlap():
 
 
 def test_coordinates_are_dimensionless_as_documented():
-    assert set(variables.COORDINATES) == {"path", "month", "vintage", "months_on_book", "quantile"}
+    assert set(variables.COORDINATES) == {"path", "month", "vintage", "months_on_book", "quantile", "population_group"}
     assert all(units == "1" and long_name for long_name, units in variables.COORDINATES.values())
 
 

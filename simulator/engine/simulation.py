@@ -22,7 +22,7 @@ from .._version import __version__
 from .checkpoints import Checkpoints, Task
 from ..codes import TAPE
 from ..config.loader import LoadedScenario
-from ..config.schema import Scenario, ScenarioError
+from ..config.schema import Run, Scenario, ScenarioError
 from ..model.origination import prepare
 from ..model.provisions import EclTable
 from ..results.assemble import path_series, series_shapes
@@ -46,15 +46,15 @@ def use_threads(threads: int | None, sc: Scenario) -> int:
     return max(1, threads or sc.engine.threads or nb.config.NUMBA_NUM_THREADS)
 
 
-def n_groups(sc: Scenario) -> int:
+def n_groups(run: Run) -> int:
     """Population groups of a run: `run.population_groups` of applicants, and the existing book's."""
-    return sc.run.population_groups + 1
+    return run.population_groups + 1
 
 
 def task_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
     """Shape of each of a task's sums after its (path,) axis: the kernel's outputs
     (`terms.output_shapes`) and each population group's `path_series` (`group_...`)."""
-    return terms.output_shapes(sc) | {f"group_{name}": (n_groups(sc),) + shape
+    return terms.output_shapes(sc) | {f"group_{name}": (n_groups(sc.run),) + shape
                                       for name, shape in series_shapes(sc).items()}
 
 
@@ -79,7 +79,7 @@ def run_task(sc: Scenario, accounts: Accounts, starts: np.ndarray, task: Task, e
     kernel_terms = terms.kernel_terms(sc, policy.bill_instalment_terms(sc.products, sc.policy), ecl)
     window = tail.capital_window(sc)
     sums = {name: np.zeros((task.p1 - task.p0,) + shape, dtype=np.int64) for name, shape in task_shapes(sc).items()}
-    for group in range(n_groups(sc)):
+    for group in range(n_groups(sc.run)):
         if not np.any(groups == group):
             continue
         for x in out.values():
@@ -309,7 +309,7 @@ def per_path_values(sc: Scenario) -> int:
     and each population group's series."""
     factor = 10 * sc.run.horizon_months
     shapes = series_shapes(sc) if sc.run.summary() else terms.output_shapes(sc)
-    groups = n_groups(sc) * sum(math.prod(shape) for shape in series_shapes(sc).values())
+    groups = n_groups(sc.run) * sum(math.prod(shape) for shape in series_shapes(sc).values())
     return factor + groups + sum(math.prod(shape) for shape in shapes.values())
 
 

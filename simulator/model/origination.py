@@ -13,8 +13,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import book, memory, policy, population, products, provisions, rng, scoring, terms
-from ..codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, BOOK_ID_OFFSET, FUNNEL, GROUP_FUNNEL, KIND, LINE,
-                     LOAN, N_STATES, PLAN, PRODUCTS, PRODUCT_KIND, TAKEUPS)
+from ..codes import (ACCOUNTS, APPLICATIONS, APPROVALS, BALANCE, BOOK_ID_OFFSET, FUNNEL, GROUP_FUNNEL, GROUP_PRICES,
+                     KIND, LINE, LOAN, N_STATES, PLAN, PRODUCTS, PRODUCT_KIND, TAKEUPS)
 from ..config.schema import Line, Scenario
 from .terms import Accounts
 from ..units import monthly_rate
@@ -110,7 +110,8 @@ def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np.n
     prepayment: a loan's contract interest and a purchase's fees on schedule, a line's revolving
     interest on the balance it is expected to revolve over provisions.line_life_months
     (`revolving_months`); the same by population group (`group` of each applicant: the counts
-    [group, GROUP_FUNNEL] and additions to `group_funnel`). An orchestrator of the module: it reads
+    [group, GROUP_FUNNEL] and additions to `group_prices` [group, product, GROUP_PRICES], by product so
+    that each cell adds in applicant order whatever the chunks). An orchestrator of the module: it reads
     the policy, products, behaviour,
     provisions, scorecard and run sections."""
     bands = terms.n_bands(sc)
@@ -135,8 +136,8 @@ def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np.n
     for k, (mask, price) in enumerate(((priced, dec["risk_apr"]), (dec["approved"], dec["apr"]))):
         who, prod = _cells(mask)
         adds.append(("cap_aprs", (prod * bands + band[who]) * 2 + k, price[who, prod]))
-        adds.append(("group_funnel", group[who] * len(GROUP_FUNNEL) + GROUP_FUNNEL.index(
-            ("apr_priced_sum", "apr_approved_sum")[k]), price[who, prod]))
+        adds.append(("group_prices", (group[who] * len(PRODUCTS) + prod) * len(GROUP_PRICES)
+                     + GROUP_PRICES.index(("apr_priced_sum", "apr_approved_sum")[k]), price[who, prod]))
     capped = bound & dec["takeup"]
     for p, kind in enumerate(KIND):
         taken = np.flatnonzero(capped[:, p])
@@ -160,7 +161,8 @@ def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np.n
                                         sc.provisions.line_life_months)
             lost = (monthly_rate(dec["risk_apr"][taken, p]) - dec["rate"][taken, p]) * revolved
         adds.append(("revenue_given_up", p * bands + band[taken], lost))
-        adds.append(("group_funnel", group[taken] * len(GROUP_FUNNEL) + GROUP_FUNNEL.index("revenue_given_up"), lost))
+        adds.append(("group_prices", (group[taken] * len(PRODUCTS) + p) * len(GROUP_PRICES)
+                     + GROUP_PRICES.index("revenue_given_up"), lost))
     return counts, group_counts, adds
 
 
@@ -285,7 +287,8 @@ def prepare(sc: Scenario, book_path: Path | None = None,
     cap_counts = np.zeros((len(PRODUCTS), bands, len(CAP_COUNTS)), dtype=np.int64)
     cap_aprs = np.zeros((len(PRODUCTS), bands, 2))
     given_up = np.zeros((len(PRODUCTS), bands))
-    funnel_of_groups = np.zeros((sc.run.population_groups + 1, len(GROUP_FUNNEL)))
+    funnel_of_groups = np.zeros((sc.run.population_groups + 1, len(GROUP_FUNNEL)), dtype=np.int64)
+    group_prices = np.zeros((sc.run.population_groups + 1, len(PRODUCTS), len(GROUP_PRICES)))
     parts, offer_parts = [], []
     window = (population.origination_window(sc.applicants.origination_months, sc.run.horizon_months)
               if sc.applicants.monthly_volume > 0 else 0)
@@ -295,7 +298,7 @@ def prepare(sc: Scenario, book_path: Path | None = None,
     applicants_in_window = window * sc.applicants.monthly_volume
     chunks = [(first, min(applicants_in_window, first + APPLICANTS_AT_ONCE))
               for first in range(0, applicants_in_window, APPLICANTS_AT_ONCE)]
-    sums = {"apr_sum": apr_sum, "cap_aprs": cap_aprs, "revenue_given_up": given_up, "group_funnel": funnel_of_groups}
+    sums = {"apr_sum": apr_sum, "cap_aprs": cap_aprs, "revenue_given_up": given_up, "group_prices": group_prices}
     for accounts, counts, adds, offered in _prepared(sc, chunks, offers):
         funnel_of_groups += counts.pop("group_funnel")
         for target, total in (("applicants", applicants), ("approved_applicants", approved_applicants),
@@ -320,4 +323,4 @@ def prepare(sc: Scenario, book_path: Path | None = None,
     return terms.concat(parts, _threads(sc.engine.threads)), found | {
         "cap_counts": cap_counts, "cap_aprs": cap_aprs, "revenue_given_up": given_up, "applicants": applicants,
         "approved_applicants": approved_applicants, "funnel": funnel, "opening": opening, "mean_apr": mean_apr,
-        "group_funnel": funnel_of_groups}
+        "group_funnel": np.concatenate([funnel_of_groups[:, :-len(GROUP_PRICES)], group_prices.sum(axis=1)], axis=1)}

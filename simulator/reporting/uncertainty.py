@@ -173,8 +173,8 @@ def population_variance(parts: np.ndarray, weights: np.ndarray) -> float:
     w = weights / weights.sum()
     means = w @ x                                          # each group's weighted mean over paths
     between = np.var(means, ddof=1)
-    if n_paths > 1:
-        n_eff = 1.0 / np.sum(w**2)
+    n_eff = 1.0 / np.sum(w**2)
+    if n_paths > 1 and n_eff > 1.0:
         residual = x - x.mean(axis=1, keepdims=True) - means + means.mean()
         within = np.sum(w[:, None] * residual**2) / (groups - 1) * n_eff / (n_eff - 1)
         between -= within / n_eff

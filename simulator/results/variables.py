@@ -173,29 +173,51 @@ DESCRIPTIONS = {
                                    "(effective interest)",
     "vintage_earnings": "interest (with its accrual), fees, penalty, merchant discount and merchant fee less funding "
                         "cost of the vintage in the month on book",
-}
-# Per path, what the headline's errors read besides the monthly series (assemble.path_series).
-DESCRIPTIONS |= {
+    # Per path, what the headline's errors read besides the monthly series (assemble.path_series), and
+    # each series of each population group of the applicants (docs/results.md, "Monte Carlo error").
     "path_flows": "the horizon's flows by product (series_flow: the P&L's flows, originated and fraud charged off), "
                   "per path",
     "path_stage_balance": "principal receivable by impairment stage at the end of the horizon, per path",
     "path_stage_allowance": "ECL allowance by impairment stage at the end of the horizon, per path",
+    "group_funnel": "the funnel of each population group: applicants, applicants approved, applications, approvals, "
+                    "take-ups, applications priced, cap bound and rejected at the cap (counts); the sums of the price "
+                    "of the applications approved and of the risk price of those priced (fractions a year); revenue "
+                    "given up to the cap (yuan)",
+    "group_path_month_loss": "path_month_loss of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
+    "group_path_month_revenue": "path_month_revenue of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
+    "group_path_month_profit": "path_month_profit of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
+    "group_path_month_allowance": "path_month_allowance of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
+    "group_path_month_balance": "path_month_balance of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
+    "group_path_month_dpd30_balance": "path_month_dpd30_balance of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
+    "group_path_month_dpd90_balance": "path_month_dpd90_balance of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
+    "group_path_flows": "path_flows of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
+    "group_path_stage_balance": "path_stage_balance of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
+    "group_path_stage_allowance": "path_stage_allowance of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
+    "group_capital_loss": "capital_loss of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
+    "group_capital_profit": "capital_profit of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
+    "group_platform_capital_loss": "platform_capital_loss of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
+    "group_platform_capital_profit": "platform_capital_profit of each population group (the applicants by id modulo run.population_groups; the "
+                 "last group, the existing book's)",
 }
-DESCRIPTIONS["group_funnel"] = ("the funnel of each population group: applicants, applicants approved, applications, "
-                                "applications approved, taken up, and the sum of the prices (all-in APR, a fraction "
-                                "a year) of the applications approved")
-# Each of them of one population group of the applicants (docs/results.md, "Monte Carlo error").
-DESCRIPTIONS |= {f"group_{name}": f"{text}, of each population group (run.population_groups groups of the applicants "
-                                  f"by id; the last: the existing book's borrowers)"
-                 for name, text in list(DESCRIPTIONS.items())
-                 if name.startswith("path_month_") or name in ("path_flows", "path_stage_balance",
-                                                               "path_stage_allowance")
-                 or name.endswith("capital_loss") or name.endswith("capital_profit")}
 COUNT_UNITS = {"borrowers": "borrowers", "applicants": "applicants", "approved_applicants": "applicants",
                "applications": "applications", "cap_applications": "applications", "cap_bound": "applications",
                "priced_at_cap": "applications", "rejected_at_cap": "applications",
                "approvals_without_cap": "applications",
-               "group_funnel": "applicants, applications (apr_approved_sum: fractions a year)", "tail_paths": "paths", "economic_capital_tail_paths": "paths"}
+               "group_funnel": "applicants and applications (price sums: fractions a year; revenue given up: yuan)",
+               "tail_paths": "paths", "economic_capital_tail_paths": "paths"}
 FRACTIONS = {"pd_12m", "irb_pd", "pd_12m_seasoned", "fraud_seasoned", "path_weight", "platform_share", "platform_loss_share",
              "service_fee_share"}
 ANNUAL_FRACTIONS = {"raroc", "mean_apr", "pnl_yield", "apr_before_cap", "apr_after_cap"}
