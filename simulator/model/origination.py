@@ -111,20 +111,19 @@ def cap_effect(sc: Scenario, apps: dict[str, np.ndarray], scores: dict[str, np.n
     interest on the balance it is expected to revolve over provisions.line_life_months
     (`revolving_months`); the same by population group (`group` of each applicant: the counts
     [group, GROUP_FUNNEL] and additions to `group_prices` [group, product, GROUP_PRICES], by product so
-    that each cell adds in applicant order whatever the chunks). An orchestrator of the module: it reads
-    the policy, products, behaviour,
-    provisions, scorecard and run sections."""
+    that each cell adds in applicant order whatever the chunks). An orchestrator of the module: it
+    reads the policy, products, behaviour, provisions, scorecard and run sections."""
     bands = terms.n_bands(sc)
     priced = apps["requests"] & (dec["borrower_outcome"] == policy.APPROVED)[:, None]
     bound = priced & dec["over_cap"]
     counts = np.zeros((len(PRODUCTS), bands, len(CAP_COUNTS)), dtype=np.int64)
     group_counts = np.zeros((sc.run.population_groups + 1, len(GROUP_FUNNEL)), dtype=np.int64)
-    for k, mask in enumerate((priced, bound, bound & dec["approved"], dec["outcome"] == policy.ABOVE_CAP)):
+    masks = (priced, bound, bound & dec["approved"], dec["outcome"] == policy.ABOVE_CAP)
+    for k, (mask, column) in enumerate(zip(masks, ("cap_applications", "cap_bound", None, "rejected_at_cap"))):
         who, prod = _cells(mask)
         counts[..., k] = _counted((len(PRODUCTS), bands), prod, band[who])
-        if k != 2:
-            column = GROUP_FUNNEL.index(("cap_applications", "cap_bound", "", "rejected_at_cap")[k])
-            group_counts[:, column] = np.bincount(group[who], minlength=len(group_counts))
+        if column is not None:          # those priced at the cap: no headline figure of a group's
+            group_counts[:, GROUP_FUNNEL.index(column)] = np.bincount(group[who], minlength=len(group_counts))
     rows, *without = policy.decide_without_cap(apps, scores, sc, dec)
     for k, (name, free) in enumerate(zip(("approved", "takeup"), without)):
         changed = np.zeros((len(PRODUCTS), bands), dtype=np.int64)
@@ -206,15 +205,15 @@ def approved_offers(apps: dict[str, np.ndarray], scores: dict[str, np.ndarray],
 
 def group_funnel(group: np.ndarray, groups: int, approved: np.ndarray,
                  cells: dict[int, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """The funnel's counts by population group (`group` of each applicant: its id modulo
-    run.population_groups, as `terms.borrower_groups`; of `groups` groups, the last, the existing
-    book's, has none) [group, GROUP_FUNNEL]: applicants, approved, and each of `cells`
-    (applications, approvals, take-ups); the cap's columns are `cap_effect`'s."""
+    """The funnel's counts by population group (`group` of each applicant, `terms.population_group`;
+    of `groups` groups, the last, the existing book's, has none) [group, GROUP_FUNNEL]: applicants,
+    approved, and each of `cells` (applications, approvals, take-ups); the cap's columns are
+    `cap_effect`'s."""
     out = np.zeros((groups, len(GROUP_FUNNEL)), dtype=np.int64)
-    out[:, 0] = np.bincount(group, minlength=groups)
-    out[:, 1] = np.bincount(group[approved], minlength=groups)
+    out[:, GROUP_FUNNEL.index("applicants")] = np.bincount(group, minlength=groups)
+    out[:, GROUP_FUNNEL.index("approved_applicants")] = np.bincount(group[approved], minlength=groups)
     for j, (who, _) in cells.items():
-        out[:, 2 + j] = np.bincount(group[who], minlength=groups)
+        out[:, GROUP_FUNNEL.index(FUNNEL[j])] = np.bincount(group[who], minlength=groups)
     return out
 
 
@@ -238,7 +237,7 @@ def _chunk(sc: Scenario, first: int, end: int, offers: bool) -> tuple:
     for j, (who, prod) in cells.items():
         counts["funnel"][..., j] = _counted((horizon, len(PRODUCTS), bands), month[who], prod, band[who])
     run_counts = counts["funnel"][..., [APPROVALS, TAKEUPS]].sum(axis=0)
-    group = apps["id"] % sc.run.population_groups
+    group = terms.population_group(apps["id"], sc.run.population_groups)
     counts["cap_counts"], cap_groups, adds = cap_effect(sc, apps, scores, band, dec, run_counts, group)
     who, prod = cells[TAKEUPS]
     adds.insert(0, ("apr_sum", prod * bands + band[who], dec["apr"][who, prod]))

@@ -270,13 +270,17 @@ def concat(parts: list[Accounts], threads: int = 1) -> Accounts:
         return Accounts(*pool.map(np.concatenate, zip(*parts)))
 
 
-def borrower_groups(borrower: np.ndarray, starts: np.ndarray, groups: int) -> np.ndarray:
-    """The population group of each borrower (accounts `starts[b] .. starts[b + 1]`): an applicant's id
-    modulo `groups` (`run.population_groups`), and `groups` for an existing book's borrowers (which
-    are given, not drawn). The groups are independent samples of the applicants: the spread between
-    them is the applicants' sampling noise (docs/results.md, "Monte Carlo error")."""
-    ids = borrower[starts[:-1]]
+def population_group(ids: np.ndarray, groups: int) -> np.ndarray:
+    """The population group of each borrower id: an applicant's id modulo `groups`
+    (`run.population_groups`), and `groups` for an existing book's borrowers (which are given, not
+    drawn). The groups are independent samples of the applicants: the spread between them is the
+    applicants' sampling noise (docs/results.md, "Monte Carlo error")."""
     return np.where(ids < BOOK_ID_OFFSET, ids % groups, groups).astype(np.int64)
+
+
+def borrower_groups(borrower: np.ndarray, starts: np.ndarray, groups: int) -> np.ndarray:
+    """`population_group` of each borrower (accounts `starts[b] .. starts[b + 1]`)."""
+    return population_group(borrower[starts[:-1]], groups)
 
 
 def borrower_starts(borrower: np.ndarray) -> np.ndarray:

@@ -106,7 +106,8 @@ def changes_html(columns: list[tuple[str, dict[str, float]]], cells: list[xr.Dat
             f"<p>Each figure of every other run or cell less that of <b>{_e(name)}</b> (the reference: "
             f"<code>--reference</code>, else the first run), in its units (ratios in percentage points) and as a "
             f"share of the reference's value. Each change carries its Monte Carlo standard error (±), "
-            f"paired when the runs share their random numbers (the same seed and paths), else the two runs' "
+            f"paired when the runs share their random numbers (the same seed, paths and population groups), "
+            f"else the two runs' "
             f"errors in quadrature; <code>~</code> marks a change within {summary.NOISE:g} errors, not "
             f"distinguishable from noise.</p>{_figure_tables(shown, size=CHANGE_BLOCK)}"
             f'<p class="note">{_e(summary.changes_note(paired))}</p></section>')

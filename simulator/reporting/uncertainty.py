@@ -74,7 +74,8 @@ def _dpd(balance: xr.DataArray, worse: xr.DataArray, months: slice, weights: np.
     gb, gw = (x.sel(month=months) for x in groups)
     n = gb.sizes["population_group"]
     part = ((gw - ratio * (gb - b / n)) / b.where(b > 0)).fillna(0.0)
-    return (PerPath(_paths((part * has).sum("month")), _paths(has.sum("month") / n + 0.0 * part.isel(month=0))),
+    months_with_balance = (has.sum("month") / n).broadcast_like(part.isel(month=0, drop=True))
+    return (PerPath(_paths((part * has).sum("month")), _paths(months_with_balance)),
             PerPath(_paths(part.isel(month=peak))))
 
 
@@ -215,13 +216,19 @@ def tail_errors(ds: xr.Dataset) -> dict[str, float]:
     return out
 
 
-def errors(ds: xr.Dataset) -> dict[str, float]:
-    """The standard error of each headline figure of one cell that has one, by headline key."""
+def _figures(ds: xr.Dataset) -> dict[str, tuple[PerPath, PerPath, np.ndarray]]:
+    """(values, the population groups' parts, the paths' weights) of each headline figure of one cell
+    that has an error but the tail's: those over paths, and the funnel (one draw, ONE_DRAW)."""
     weights = ds["path_weight"].values
     values, groups = per_path(ds, weights), per_path(ds, weights, groups=True)
-    out = {key: error(values[key], weights, groups[key]) for key in values}
+    out = {key: (values[key], groups[key], weights) for key in values}
     values, groups = funnel(ds), funnel(ds, groups=True)
-    out |= {key: error(values[key], ONE_DRAW, groups[key]) for key in values}
+    return out | {key: (values[key], groups[key], ONE_DRAW) for key in values}
+
+
+def errors(ds: xr.Dataset) -> dict[str, float]:
+    """The standard error of each headline figure of one cell that has one, by headline key."""
+    out = {key: error(values, weights, groups) for key, (values, groups, weights) in _figures(ds).items()}
     return out | tail_errors(ds)
 
 
@@ -247,42 +254,28 @@ def paired(a: xr.Dataset, b: xr.Dataset) -> bool:
 
 def difference_errors(a: xr.Dataset, b: xr.Dataset) -> tuple[dict[str, float], bool]:
     """The standard error of each headline figure's difference b - a, and whether it is paired (the
-    spread over paths of the per-path differences of the linearised figures) or not (the two errors in
-    quadrature). Tail figures' paired errors are a bootstrap of the paths, the same resample for
+    error of the per-path and per-group differences of the linearised figures) or not (the two errors
+    in quadrature). Tail figures' paired errors are a bootstrap of the paths, the same resample for
     both runs (`_paired_tail_errors`); unpaired, their errors in quadrature."""
-    wa, wb = a["path_weight"].values, b["path_weight"].values
-    pa, pb = per_path(a, wa), per_path(b, wb)
-    ga, gb = per_path(a, wa, groups=True), per_path(b, wb, groups=True)
+    fa, fb = _figures(a), _figures(b)
     is_paired = paired(a, b)
     out = {}
-    for key, fa, fb, fga, fgb in _funnel_pairs(a, b):
+    for key in fa.keys() & fb.keys():
+        (va, ga, wa), (vb, gb, wb) = fa[key], fb[key]
         if is_paired:
-            (_, parts_a), (_, parts_b) = linearised(fa, ONE_DRAW, fga), linearised(fb, ONE_DRAW, fgb)
-            parts = parts_b - parts_a
-            out[key] = math.sqrt(population_variance(parts, ONE_DRAW)) if np.all(np.isfinite(parts)) else math.nan
-        else:
-            out[key] = math.hypot(error(fa, ONE_DRAW, fga), error(fb, ONE_DRAW, fgb))
-    for key in pa.keys() & pb.keys():
-        if is_paired:
-            (_, za), (_, zb) = linearised(pa[key], wa), linearised(pb[key], wb)
-            (_, parts_a), (_, parts_b) = linearised(pa[key], wa, ga[key]), linearised(pb[key], wb, gb[key])
+            (_, za), (_, zb) = linearised(va, wa), linearised(vb, wb)
+            (_, parts_a), (_, parts_b) = linearised(va, wa, ga), linearised(vb, wb, gb)
             d, parts = zb - za, parts_b - parts_a
             out[key] = (math.sqrt(mean_and_error(d, wa)[1] ** 2 + population_variance(parts, wa))
                         if np.all(np.isfinite(d)) and np.all(np.isfinite(parts)) else math.nan)
         else:
-            out[key] = math.hypot(error(pa[key], wa, ga[key]), error(pb[key], wb, gb[key]))
+            out[key] = math.hypot(error(va, wa, ga), error(vb, wb, gb))
     if is_paired and "path" in a["capital_loss"].dims:
         out |= _paired_tail_errors(a, b)
     else:
         ta, tb = tail_errors(a), tail_errors(b)
         out |= {key: math.hypot(ta[key], tb[key]) for key in ta}
     return out, is_paired
-
-
-def _funnel_pairs(a: xr.Dataset, b: xr.Dataset):
-    """(key, a's funnel figure, b's, a's groups' parts, b's) of each funnel figure."""
-    fa, fb, ga, gb = funnel(a), funnel(b), funnel(a, groups=True), funnel(b, groups=True)
-    return [(key, fa[key], fb[key], ga[key], gb[key]) for key in fa]
 
 
 def _paired_tail_errors(a: xr.Dataset, b: xr.Dataset) -> dict[str, float]:
