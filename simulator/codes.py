@@ -80,7 +80,12 @@ ACCOUNTS, BALANCE = 0, 1
 BADS = 1
 ALLOWANCE = 2                     # the stage output's third entry: the ECL allowance in cents
 ACCRUED = 3                       # its fourth: the accrued interest receivable in cents (effective interest)
-STAGE_STOCK = 4                   # entries of the stage output's last axis
+OVERLAY = 4                       # its fifth: the management overlay in the allowance, in cents (provisions.overlay)
+STAGE_STOCK = 5                   # entries of the stage output's last axis
+# The allowance under each of the lender's forecasts (the forecast_allowance output, provisions.EclTable's
+# columns: the weighted one first, then each scenario alone) is kept unrounded, in millionths of a cent,
+# so that the weighted one is the weighted sum of the others to 1e-9 of it.
+FORECAST_UNIT = 1e6
 
 # The loan tape (`simulator.tape`): per account and month of path 0, the status (a state, or the month
 # the account is charged off, closed or prepaid in full: recoveries follow as charged_off rows; -1: no

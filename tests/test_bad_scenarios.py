@@ -43,6 +43,10 @@ CASES = {
     "name too long": ({}, [f'run.name="{"n" * 101}"'], ["run.name", "at most 100"]),
     "income basis unknown": ({}, ['run.income_basis="accrual"'],
                              ["run.income_basis", "'effective_interest' or 'cash'"]),
+    "forecast weights": ({}, ["provisions.scenarios={baseline=0.5, severe=0.4}"],
+                         ["provisions.scenarios", "sum to 1", "0.9"]),
+    "forecast not a path": ({}, ["provisions.scenarios={boom=1.0}"],
+                            ["provisions.scenarios", "names of macro.paths", "'boom'"]),
     # 2. The factor shift derived from unemployment stays within +-10 sd.
     "unemployment 100%": ({}, ["macro.paths.jobs.unemployment=[100.0]", 'macro.path="jobs"'],
                           ["macro.paths.jobs.unemployment", "macro.unemployment_sensitivity", "-80.58 sd"]),

@@ -217,10 +217,10 @@ READS_THE_SCENARIO = {
                "__init__", "run"},
     "figures": {"fit_figures"}, "origination": {"new_accounts", "cap_effect", "book_accounts", "_chunk", "_prepared",
                                              "prepare"},
-    "pages": {"fit_report"}, "policy": {"takes_offer", "decide", "decide_without_cap"}, "population": {"applicants"}, "provisions": {"ecl_table"},
+    "pages": {"fit_report"}, "policy": {"takes_offer", "decide", "decide_without_cap"}, "population": {"applicants"}, "provisions": {"ecl_table", "forecasts"},
     "assemble": {"series_shapes", "build_dataset"}, "scorecard_fit": {"from_tape"}, "tail": {"capital_window", "factor_innovations"},
     "writer": {"applications", "frame", "offers_frame", "frames"},
-    "terms": {"kernel_terms", "factors", "n_bands", "output_shapes"},
+    "terms": {"kernel_terms", "factors", "n_bands", "output_shapes", "sensitivity_months", "sensitivity_slots"},
 }
 
 

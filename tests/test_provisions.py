@@ -13,7 +13,7 @@ from simulator.codes import (ACCOUNTING, ALLOWANCE, COSTS, EQUAL_PRINCIPAL, FLOW
 from simulator.config.loader import load_scenario
 
 UNCORRELATED = ["factor.asset_correlation=0", "factor.roll_correlation=0", "factor.borrower_correlation=0",
-                "behaviour.fraud_rate=0", "macro.prepay_sensitivity=0"]
+                "behaviour.fraud_rate=0", "macro.prepay_sensitivity=0", 'provisions.basis="through_the_cycle"']
 
 
 def test_no_credit_risk_no_allowance(tmp_path):
@@ -166,25 +166,20 @@ def test_allowance_rolls_forward_in_every_cell(run_with_book):
     assert np.abs(cents(ds["pretax_income"]) - income).max() <= 5     # each line rounded to the cent once
 
 
-def test_stages_are_their_states(run_with_book):
-    """Stage counts and balances (counted by the kernel) equal the accounts and balances of the states
-    each stage is defined from (counted apart)."""
+def test_stages_hold_their_states(run_with_book):
+    """Whatever the staging rules (a significant increase, cure and probation months: the defaults
+    here), the stages hold every open account and balance once, 90+ is always stage 3 and stage 1
+    holds only current and M1 accounts (tests/test_staging.py checks the rules themselves)."""
     _, ds = run_with_book
     documented = (0, 0, 1, 1, 2, 2, 2)        # docs/model.md section 10: current, M1 | M2, M3 | M4 .. M6
     assert tuple(provisions.stage_table()) == documented
-    for stage, name in enumerate(STAGES):
-        states = [s for s, st in zip(STATES, documented) if st == stage]
-        assert np.array_equal(ds["stage_accounts"].sel(stage=name).values,
-                              ds["accounts"].sel(state=states).sum("state").values)
-        assert np.array_equal(cents(ds["stage_balance"].sel(stage=name)),
-                              cents(ds["balance"].sel(state=states).sum("state")))
-    # The kernel counts the transfers where a state change moves the stage; apart, they are the rolls
-    # and cures across the stage boundaries of the documented table.
-    moves = ds["stage_transfers"]
-    for transfer, counts, states in (("stage_1_to_2", "rolls", ["M1"]), ("stage_2_to_3", "rolls", ["M3"]),
-                                     ("stage_2_to_1", "cures", ["M2", "M3"]), ("stage_3_to_1", "cures", ["M4", "M5", "M6"])):
-        assert np.array_equal(moves.sel(transfer=transfer).values, ds[counts].sel(state=states).sum("state").values)
-    assert moves.sel(transfer=["stage_1_to_2", "stage_2_to_3", "stage_2_to_1", "stage_3_to_1"]).sum() > 0
+    stages, states = ds["stage_accounts"], ds["accounts"]
+    np.testing.assert_array_equal(stages.sum("stage"), states.sum("state"))
+    np.testing.assert_array_equal(cents(ds["stage_balance"]).sum(axis=-1), cents(ds["balance"]).sum(axis=-1))
+    assert np.all(stages.sel(stage="stage_3") >= states.sel(state=["M4", "M5", "M6"]).sum("state"))
+    assert np.all(stages.sel(stage="stage_1") <= states.sel(state=["current", "M1"]).sum("state"))
+    assert int(stages.sel(stage="stage_2").sum()) > int(states.sel(state=["M2", "M3"]).sum())    # SICR, probation
+    assert ds["stage_transfers"].sum() > 0
 
 
 def test_costs_are_counts_times_rates(run_with_book):

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow   # runs the engine or the command line end to end
 SCENARIO = '[run]\nname = "t"\n'
 SMALL = ["run.paths=3", "applicants.monthly_volume=300", "run.horizon_months=18", "applicants.origination_months=12"]
 FIGURES = ["vintage_curves.png", "delinquency.png", "roll_rates.png", "loss_distribution.png", "calibration.png",
-           "apr_cap.png", "pnl_waterfall.png", "allowance.png"]
+           "apr_cap.png", "pnl_waterfall.png", "allowance.png", "forecasts.png"]
 SWEEP_FIGURES = ["policy_frontier.png", "small_multiples.png", "compare_dpd30.png", "compare_loss_distribution.png"]
 
 
@@ -140,7 +140,7 @@ def test_the_embedded_images_are_the_figure_files(single):
 def test_sweep_report_has_frontier_and_small_multiples(sweep):
     """A sweep's report shows every cell: the cap figure in small multiples, the cells side by side."""
     names = ["vintage_curves_cells.png", "roll_rates_cells.png", "calibration_cells.png", "apr_cap_cells.png",
-             "pnl_waterfall_cells.png", "allowance_cells.png", "sweep_cells.png", *SWEEP_FIGURES]
+             "pnl_waterfall_cells.png", "allowance_cells.png", "coverage_cells.png", "stage_2_cells.png", "sweep_cells.png", *SWEEP_FIGURES]
     for name in names:
         assert_not_blank(sweep / "figures" / name)
     page = parse(sweep / "report.html")

@@ -151,13 +151,16 @@ def test_summary_totals_fold_a_block_only_once_complete(tmp_path):
 
 # --- memory checks --------------------------------------------------------------------------------
 
-def outputs_by_hand(horizon: int, bands: int) -> int:
-    """The kernel's outputs of one path (no new business: no vintages)."""
+def outputs_by_hand(horizon: int, bands: int, forecasts: int = 3, every: int = 3) -> int:
+    """The kernel's outputs of one path (no new business: no vintages); the allowance under the
+    weighted forecast and each of `forecasts` scenarios at every `every`-th month and the last."""
     products, states, stages = len(codes.PRODUCTS), len(codes.STATES), len(codes.STAGES)
     cells = horizon * products * bands
+    sensitivity_months = len(set(range(every, horizon + 1, every)) | {horizon})
     return (cells * states * 2 + cells * len(codes.FLOWS) + 2 * cells * states + horizon * bands * states + cells
             + products * bands * 2 + cells * stages * codes.STAGE_STOCK + cells * stages * stages
-            + cells * len(codes.ACCOUNTING) + products * bands * stages)
+            + cells * len(codes.ACCOUNTING) + products * bands * stages
+            + sensitivity_months * products * stages * (1 + forecasts))
 
 
 def values_by_hand(horizon: int, bands: int, full: bool, groups: int = 10) -> int:

@@ -124,12 +124,13 @@ def test_unit_tables_name_described_variables_and_do_not_overlap():
 
 
 def test_coordinates_are_dimensionless_as_documented():
-    assert set(variables.COORDINATES) == {"path", "month", "vintage", "months_on_book", "quantile", "population_group"}
+    assert set(variables.COORDINATES) == {"path", "month", "vintage", "months_on_book", "quantile", "population_group",
+                                         "sensitivity_month"}
     assert all(units == "1" and long_name for long_name, units in variables.COORDINATES.values())
 
 
 def test_transfers_are_the_documented_labels():
-    assert variables.TRANSFERS == ("stage_1_to_2", "stage_2_to_3", "stage_2_to_1", "stage_3_to_1")
+    assert variables.TRANSFERS == ("stage_1_to_2", "stage_2_to_3", "stage_2_to_1", "stage_3_to_1", "stage_3_to_2")
     assert len(set(variables.TRANSFERS)) == len(variables.TRANSFERS)
     for label in variables.TRANSFERS:
         assert f"`{label}`" in RESULTS, label

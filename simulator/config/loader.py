@@ -18,12 +18,13 @@ from pydantic import ValidationError
 
 from .schema import MAX_SWEEP_CELLS, Scenario, ScenarioError, _one_line, show_value
 
-INLINE_TABLES = {"applicants.product_mix", "applicants.also_requests"}  # replaced whole, not merged
+INLINE_TABLES = {"applicants.product_mix", "applicants.also_requests", "provisions.scenarios"}  # replaced whole, not merged
 FREE_TABLES = {"macro.paths", "sweep"}  # tables whose keys the user names
 NAMED_TABLES = {"applicants.segments"}  # tables whose entries merge by name; the user may add new names
 SWEEP_ALIASES = {"macro": "macro.path"}
 RESERVED_DIMS = ("path", "month", "product", "score_band", "state", "quantile", "pnl_line", "pnl_yield_line",
-                 "pnl_product", "vintage", "months_on_book", "stage", "transfer", "view")
+                 "pnl_product", "vintage", "months_on_book", "stage", "transfer", "view", "forecast",
+                 "sensitivity_month")
 # Keys of earlier versions and where their figures live now.
 MOVED = {
     "products.huabei.daily_rate": "policy.curve_aprs.huabei (the line's APR by score)",

@@ -436,19 +436,23 @@ class Macro(Section):
         """The factor shift a month (standard deviations) of the path in force; unemployment u maps to
         -unemployment_sensitivity x (u - unemployment_reference). A named path longer than the
         horizon is cut by the caller."""
-        if not self.path:
-            return list(self.shift)
-        named = self.paths[self.path]
+        return self.named_shift(self.path) if self.path else list(self.shift)
+
+    def named_shift(self, name: str) -> list[float]:
+        """The factor shift a month of the named path `name`."""
+        named = self.paths[name]
         if named.unemployment:
             return [-self.unemployment_sensitivity * (u - self.unemployment_reference) for u in named.unemployment]
         return list(named.shift)
 
     def prepay_in_force(self) -> float:
         """The prepayment sensitivity of the path in force: the named path's own, else prepay_sensitivity."""
-        named = self.paths.get(self.path) if self.path else None
-        if named is not None and named.prepay_sensitivity is not None:
-            return named.prepay_sensitivity
-        return self.prepay_sensitivity
+        return self.named_prepay(self.path) if self.path else self.prepay_sensitivity
+
+    def named_prepay(self, name: str) -> float:
+        """The prepayment sensitivity of the named path `name`: its own, else prepay_sensitivity."""
+        own = self.paths[name].prepay_sensitivity
+        return self.prepay_sensitivity if own is None else own
 
 
 SharesByProduct = _by_product("SharesByProduct", "A fraction for each product.", (Fraction,) * len(KINDS))
@@ -488,9 +492,31 @@ class Costs(Section):
     collection: ByProduct        # yuan per delinquent (M1 .. M6) account a month
 
 
+MAX_FORECASTS = 8    # provisions.scenarios: a column of the ECL table each
+
+
 class Provisions(Section):
     basis: Literal["through_the_cycle", "point_in_time"]
+    scenarios: dict[str, Fraction]
+    sensitivity_months: Annotated[int, Field(ge=1, le=120)]
+    sicr_pd_ratio: Annotated[float, Field(ge=0.0, le=1000.0)]
+    sicr_pd_increase: Fraction
+    cure_months: Annotated[int, Field(ge=0, le=36)]
+    probation_months: Annotated[int, Field(ge=0, le=36)]
+    overlay: Annotated[float, Field(ge=-1.0, le=10.0)]
     line_life_months: Annotated[int, Field(ge=12, le=120)]
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not 1 <= len(self.scenarios) <= MAX_FORECASTS:
+            raise ValueError(f"scenarios: expected 1 to {MAX_FORECASTS} named macro paths with weights, "
+                             f"found {len(self.scenarios)}")
+        if 0.0 < self.sicr_pd_ratio <= 1.0:
+            raise ValueError(f"sicr_pd_ratio: expected 0 (off) or a ratio above 1, found {self.sicr_pd_ratio:g}")
+        total = sum(self.scenarios.values())
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"scenarios: expected weights that sum to 1, found {total:.10g}")
+        return self
 
 
 class Scenario(Section):
@@ -524,6 +550,10 @@ class Scenario(Section):
                 raise ValueError(f"products.{name}.min_payment_share: expected at least the highest monthly revolving "
                                  f"rate r / (1 + r) = {monthly / (1 + monthly):.4f} (policy.curve_aprs.{name}), "
                                  f"found {line.min_payment_share:g}")
+        unknown = [name for name in self.provisions.scenarios if name not in self.macro.paths]
+        if unknown:
+            raise ValueError(f"provisions.scenarios: expected names of macro.paths {sorted(self.macro.paths)}, "
+                             f"found {unknown[0]!r}")
         if self.capital.month >= max(1, self.run.horizon_months):
             raise ValueError(f"capital.month: expected 0 (the default month) or a month before the horizon's last, "
                              f"1 .. {self.run.horizon_months - 1}, found {self.capital.month}")

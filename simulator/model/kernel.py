@@ -28,8 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numba as nb
 import numpy as np
 
-from ..codes import (ACCRUAL, ACCRUED, ACCRUED_WRITTEN_OFF, STAGE_3, V_ACCRUED_WRITTEN_OFF, A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, ACQUISITION, ALLOWANCE, BADS, BALANCE,
-                     CHARGED_OFF_AMT, CHARGED_OFF_STATUS, CLOSED_STATUS, COLLECTION, DISCOUNT, DPD90, DRAWN, FEES,
+from ..codes import (ACCRUAL, ACCRUED, ACCRUED_WRITTEN_OFF, DPD30, OVERLAY, STAGE_1, STAGE_3, V_ACCRUED_WRITTEN_OFF, A_ORIGINATED, A_RELEASED, A_REMEASURED, A_USED, ACCOUNTS, ACQUISITION, ALLOWANCE, BADS, BALANCE,
+                     CHARGED_OFF_AMT, CHARGED_OFF_STATUS, FORECAST_UNIT, CLOSED_STATUS, COLLECTION, DISCOUNT, DPD90, DRAWN, FEES,
                      FRAUD_CHARGED_OFF, FUNDING, INTEREST, LINE, MERCHANT_FEE, N_CHARGED_OFF, N_CLOSED, N_MATURED,
                      N_ORIGINATED, N_PREPAID, PREPAID_STATUS, N_STATES, ORIGINATED, PD_MONTHS, PENALTY, PREPAID, RECOVERED, REPAID, REVOLVER, SERVICING,
                      TRANSACTOR, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME,
@@ -38,7 +38,7 @@ from ..codes import (ACCRUAL, ACCRUED, ACCRUED_WRITTEN_OFF, STAGE_3, V_ACCRUED_W
 from .hazard import conditional_quantile, normal_cdf
 from .prepayment import price_scale
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
-from .provisions import NEVER_PAID, line_exposure, stage_of
+from .provisions import ecl_row, line_exposure, next_stage, stage_of
 from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, REPLAY_FRAUD, SPEND, draw,
                   draw_at, inverse_normal, month_key, stream, uniform)
 
@@ -126,36 +126,68 @@ def _originate(out, fl, af, terms, c, p, prod, vintage, original):
 @nb.njit(inline="always", cache=True)
 def _ecl_rows(terms, prod, meth, bnd, eir):
     """The account's two slices of provisions.EclTable around its effective rate (factor node, state,
-    months left), and the weight of the upper one: linear between the rate nodes."""
+    months left, column), and the weight of the upper one: linear between the rate nodes."""
     x = eir * terms.ecl_inv_eir_step
     k = min(np.int64(x), terms.ecl.shape[3] - 2)
     return terms.ecl[prod, meth, bnd, k], terms.ecl[prod, meth, bnd, k + 1], x - k
 
 
 @nb.njit(inline="always", cache=True)
-def _ecl_rate(terms, lo, hi, w, z, state, left):
-    """The table's entry for an account (slices `lo`, `hi` and weight `w` of `_ecl_rows`), linear
-    between the factor nodes around z (through the cycle the table has one)."""
-    n_z = lo.shape[0]
+def _ecl_node(terms, n_z, z):
+    """The factor nodes m, m1 around z and the weight v of m1 (linear between them; through the cycle
+    the table has one node)."""
     if n_z == 1:
-        return (1.0 - w) * lo[0, state, left] + w * hi[0, state, left]
+        return 0, 0, 0.0
     y = min(max((z - terms.ecl_z0) * terms.ecl_inv_z_step, 0.0), n_z - 1.0)
     m = np.int64(y)
-    m1 = min(m + 1, n_z - 1)
-    v = y - m
-    return ((1.0 - v) * ((1.0 - w) * lo[m, state, left] + w * hi[m, state, left])
-            + v * ((1.0 - w) * lo[m1, state, left] + w * hi[m1, state, left]))
+    return m, min(m + 1, n_z - 1), y - m
 
 
 @nb.njit(inline="always", cache=True)
-def _provide(out, af, sg, terms, c, p, prod, vintage, mob, state, balance, ecl, ecl_before, new):
-    """Month end of an open account: its stage's accounts, balance and ECL allowance; the allowance's
-    movement (originated for a new account, else remeasured from `ecl_before`); its servicing cost and,
-    when delinquent, collection cost."""
-    stage = stage_of(state)
+def _ecl_rate(lo, hi, w, m, m1, v, state, left, col):
+    """The table's column `col` for an account (slices `lo`, `hi` and weight `w` of `_ecl_rows`, nodes
+    of `_ecl_node`): column 0 the lender's weighted forecast, 1 + k its scenario k (provisions.EclTable)."""
+    if lo.shape[0] == 1:
+        return (1.0 - w) * lo[0, state, left, col] + w * hi[0, state, left, col]
+    return ((1.0 - v) * ((1.0 - w) * lo[m, state, left, col] + w * hi[m, state, left, col])
+            + v * ((1.0 - w) * lo[m1, state, left, col] + w * hi[m1, state, left, col]))
+
+
+@nb.njit(inline="always", cache=True)
+def _loan_ecl(terms, lo, hi, w, z, row, left, balance, scratch, every):
+    """A loan's expected credit loss in cents under the weighted forecast, and in `scratch[col]` its
+    unrounded ECL in cents under the table's column 0 or, with `every`, each of its columns."""
+    m, m1, v = _ecl_node(terms, lo.shape[0], z)
+    for col in range(terms.forecast_columns if every else 1):
+        scratch[col] = balance * _ecl_rate(lo, hi, w, m, m1, v, row, left, col)
+    return round_cents(scratch[0])
+
+
+@nb.njit(inline="always", cache=True)
+def _forecast(fa, scratch):
+    """Month end of an open account: its ECL under each column of the table (`scratch`, cents) into its
+    stage's row of the forecast allowance, in millionths of a cent (codes.FORECAST_UNIT)."""
+    for col in range(fa.shape[0]):
+        fa[col] += np.int64(math.floor(scratch[col] * FORECAST_UNIT + 0.5))
+
+
+@nb.njit(inline="always", cache=True)
+def _overlaid(terms, ecl):
+    """An account's allowance in cents: its modelled ECL plus the management overlay,
+    provisions.overlay of it rounded to a cent; and the overlay."""
+    overlay = round_cents(ecl * terms.overlay)
+    return ecl + overlay, overlay
+
+
+@nb.njit(inline="always", cache=True)
+def _provide(out, af, sg, terms, c, p, prod, vintage, mob, state, stage, balance, ecl, ecl_before, new, overlay):
+    """Month end of an open account in `stage`: its stage's accounts, balance and ECL allowance (with
+    its `overlay`); the allowance's movement (originated for a new account, else remeasured from
+    `ecl_before`); its servicing cost and, when delinquent, collection cost."""
     sg[stage, ACCOUNTS] += 1
     sg[stage, BALANCE] += balance
     sg[stage, ALLOWANCE] += ecl
+    sg[stage, OVERLAY] += overlay
     if new:
         af[A_ORIGINATED] += ecl
     else:
@@ -171,12 +203,22 @@ def _provide(out, af, sg, terms, c, p, prod, vintage, mob, state, balance, ecl, 
 
 
 @nb.njit(inline="always", cache=True)
-def _move(tr, before, after):
-    """A change of state from `before` to `after`: a stage transfer into tr [from stage, to stage]
-    when the stages differ (a cure counts even if the account then closes in the month)."""
-    a, b = stage_of(before), stage_of(after)
-    if a != b:
-        tr[a, b] += 1
+def _restage(terms, tr, lo, hi, w, z, state, left, stage, good, new):
+    """Month end of an open account: its stage and months current (provisions.next_stage), with a
+    significant increase in credit risk read from the ECL table's SICR columns at its state and months
+    left (`lo`, `hi`, `w` its slices, `_ecl_rows`); a change of stage is a transfer into tr[from, to].
+    A new account is in stage 1 (at initial recognition)."""
+    sicr = False
+    if state < DPD30 and not new and (terms.sicr_ratio > 0.0 or terms.sicr_increase > 0.0):
+        m, m1, v = _ecl_node(terms, lo.shape[0], z)
+        cols = lo.shape[3]
+        sicr = ((terms.sicr_ratio > 0.0 and _ecl_rate(lo, hi, w, m, m1, v, state, left, cols - 2) >= terms.sicr_ratio)
+                or (terms.sicr_increase > 0.0
+                    and _ecl_rate(lo, hi, w, m, m1, v, state, left, cols - 1) >= terms.sicr_increase))
+    after, good = next_stage(stage, good, state, sicr, terms.cure_months, terms.probation_months)
+    if after != stage and not new:
+        tr[stage, after] += 1
+    return after, good
 
 
 @nb.njit(inline="always", cache=True)
@@ -191,21 +233,21 @@ def _earn(out, fl, line, c, p, prod, vintage, mob, amount):
 
 
 @nb.njit(inline="always", cache=True)
-def _hold_accrued(sg, state, accrued):
+def _hold_accrued(sg, stage, accrued):
     """Month end of an open account: its accrued interest receivable, by its stage."""
     if accrued != 0:               # always so on the cash basis
-        sg[stage_of(state), ACCRUED] += accrued
+        sg[stage, ACCRUED] += accrued
 
 
 @nb.njit(inline="always", cache=True)
-def _recognised(terms, eir, gross, state, ecl, carry):
+def _recognised(terms, eir, gross, stage, ecl, carry):
     """(Effective-interest income of a loan's month in cents, the new carry; docs/model.md section 6):
     its effective rate on the gross carrying amount `gross` (principal + accrued interest), in stage 3
     on the amount net of its allowance `ecl`, rounded with its residual carried like contract
     interest (`accrue_interest`); 0 on the cash basis."""
     if not terms.effective_interest:
         return np.int64(0), carry
-    return accrue_interest(max(gross - ecl, 0) if stage_of(state) == STAGE_3 else gross, eir, carry)
+    return accrue_interest(max(gross - ecl, 0) if stage == STAGE_3 else gross, eir, carry)
 
 
 @nb.njit(inline="always", cache=True)
@@ -359,7 +401,7 @@ def _account(i, c, p, path_id, z, roll, terms, acc, out):
 
 
 @nb.njit(inline="always", cache=True)
-def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv):
+def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv, scratch):
     """A cash loan or instalment purchase: scheduled instalments, prepayment, arrears, charge-off."""
     (prod, bnd, start, vintage, has_b, key, borrower_key, taping, flows, stocks, rolls, cures, borrowers, accounting,
      stages, transfers, z_p, roll_p, fraud, hazard_q, penalty_rate) = _account(i, c, p, path_id, z, roll, terms, acc, out)
@@ -378,13 +420,14 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     accrued = np.int64(0)          # accrued interest receivable (an existing book's: 0 at the start)
     income_carry = 0.0             # its income's rounding residual
     state = acc.state0[i]
+    stage, good = stage_of(state), 0   # its stage and months current at the last month end (an existing book's: its state's)
     k = 0                          # instalments fallen due
     counted = False
     ecl = np.int64(0)              # the allowance at the last month end
     ecl_lo, ecl_hi, ecl_w = _ecl_rows(terms, prod, meth, bnd, eir)
     if start <= 0:                 # an existing book's account: its allowance at the start (month 1's factor)
-        ecl = round_cents(balance * _ecl_rate(terms, ecl_lo, ecl_hi, ecl_w, z_p[0], state, n))
-        out.opening_allowance[c, p, prod, bnd, stage_of(state)] += ecl
+        ecl, _ = _overlaid(terms, _loan_ecl(terms, ecl_lo, ecl_hi, ecl_w, z_p[0], state, n, balance, scratch, False))
+        out.opening_allowance[c, p, prod, bnd, stage] += ecl
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = flows[ti]
@@ -406,7 +449,7 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 interest, new_carry, due, fee_due = np.int64(0), carry, np.int64(0), np.int64(0)
             month_state = month_key(key, t)
             owed = balance - scheduled + due + overdue_interest + interest + penalty_due + fees_due + late_due + fee_due
-            earned, income_carry = _recognised(terms, eir, balance + accrued, state, ecl, income_carry)
+            earned, income_carry = _recognised(terms, eir, balance + accrued, stage, ecl, income_carry)
             if state == 0 and can_prepay and draw_at(month_state, PREPAY) < prepay_p[ti] * prepay_scale:
                 _earn(out, fl, INTEREST, c, p, prod, vintage, t - start, interest)
                 _earn(out, fl, FEES, c, p, prod, vintage, t - start, fee_due)
@@ -424,7 +467,6 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                                 overdue_interest + fees_due + late_due + penalty_due, ecl, owed, terms, taping, i,
                                 fraud)
                     break
-                _move(transfers[ti], state, state + 1)
                 state += 1
                 accrued += _accrue(terms, out, fl, c, p, prod, vintage, t - start, earned)
                 overdue_interest += interest
@@ -434,7 +476,6 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             else:
                 if state > 0:
                     cures[ti, state] += 1
-                    _move(transfers[ti], state, 0)
                 paid = balance - scheduled + due  # arrears principal plus this month's principal
                 paid_in = owed
                 fl[REPAID] += paid
@@ -458,12 +499,21 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             if state > 0:          # on overdue principal only: no penalty on interest (no compounding)
                 penalty_due += round_cents((balance - scheduled) * penalty_rate)
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start)
-        _hold_accrued(stages[ti], state, accrued)
+        left = max(n - k, 0)
+        stage, good = _restage(terms, transfers[ti], ecl_lo, ecl_hi, ecl_w, z_p[ti], state, left, stage, good,
+                               t == start)
+        _hold_accrued(stages[ti], stage, accrued)
         if taping:
             _tape(out, i, ti, state, balance, owed, paid_in, 0)
-        row = state + NEVER_PAID if start >= 1 and state == t - start else state   # missed every payment so far
-        before, ecl = ecl, round_cents(balance * _ecl_rate(terms, ecl_lo, ecl_hi, ecl_w, z_p[ti], row, max(n - k, 0)))
-        _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start)
+        row = ecl_row(state, start >= 1 and state == t - start, stage)   # never paid: missed every payment so far
+        slot = terms.sensitivity_slot[ti]
+        before = ecl
+        ecl, overlay = _overlaid(terms, _loan_ecl(terms, ecl_lo, ecl_hi, ecl_w, z_p[ti], row, left, balance, scratch,
+                                                  slot >= 0))
+        _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, stage, balance, ecl, before,
+                 t == start, overlay)
+        if slot >= 0:
+            _forecast(out.forecast_allowance[c, p, slot, prod, stage], scratch)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
 
@@ -475,21 +525,26 @@ def _most_owed(limit, r):
 
 
 @nb.njit(inline="always", cache=True)
-def _line_ecl(terms, lo, hi, w, z, row, state, prod, payer, balance, limit, r, spend_mean, leaving):
+def _line_ecl(terms, lo, hi, w, z, row, state, stage, prod, payer, balance, limit, r, spend_mean, leaving, scratch,
+              every):
     """A line's expected credit loss in cents (provisions.line_ecl): the table's columns k times the
     exposure of a charge-off that ends 7 misses from month k, its expected balance then
     (provisions.line_exposure: no spend once leaving) plus, if it has not left by then, the
     loan-equivalent factor of the room left (none for the present run of misses of a delinquent line:
-    it drew at its first miss). `row` is the table's state (provisions.NEVER_PAID + state for an
-    account that never paid); `lo`, `hi`, `w` its slices of the table (`_ecl_rows`)."""
+    it drew at its first miss). `row` is the table's state row (provisions.ecl_row), `stage` the
+    account's (lifetime from stage 2); `lo`, `hi`, `w` its slices of the table (`_ecl_rows`). Under the
+    weighted forecast; `scratch[col]` gets its unrounded ECL in cents under column 0 or, with `every`, each of
+    the table's columns."""
     room = float(_most_owed(limit, r))
     kept = terms.line_kept[prod, payer]
     transactor = payer == TRANSACTOR
     mean = 0.0 if leaving else float(spend_mean)
     stay = 0.0 if leaving else 1.0        # has not left by month k (a transactor owes only then: line_owes)
     staying = expected = float(balance)
-    ecl = 0.0
-    for k in range(terms.line_window[1 if stage_of(state) > 0 else 0] + 1):
+    m, m1, v = _ecl_node(terms, lo.shape[0], z)
+    cols = terms.forecast_columns if every else 1
+    scratch[:cols] = 0.0
+    for k in range(terms.line_window[1 if stage > STAGE_1 else 0] + 1):
         if k > 0:
             stay *= 1.0 - terms.attrition[prod]
             if k == 1 or not transactor:      # a transactor's exposure is the same from k = 1 on
@@ -498,12 +553,13 @@ def _line_ecl(terms, lo, hi, w, z, row, state, prod, payer, balance, limit, r, s
         exposure = expected
         if k > 0 or state == 0:
             exposure += terms.loan_equivalent[prod] * (1.0 if transactor and k > 0 else stay) * max(room - staying, 0.0)
-        ecl += exposure * _ecl_rate(terms, lo, hi, w, z, row, k)
-    return round_cents(ecl)
+        for col in range(cols):
+            scratch[col] += exposure * _ecl_rate(lo, hi, w, m, m1, v, row, k, col)
+    return round_cents(scratch[0])
 
 
 @nb.njit(inline="always", cache=True)
-def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv):
+def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, single, cdf, inv, scratch):
     """A revolving line on its statement cycle (docs/model.md section 3): the statement billed at the
     end of the previous month falls due, is paid by behaviour type or missed; then the month's spend
     (billed at its end). Revolving interest on the unpaid statement is billed on the next statement
@@ -529,13 +585,14 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     months_current = 0
     leaving = False                # stopped spending for good: closes once nothing is owed
     state = acc.state0[i]
+    stage, good = stage_of(state), 0   # its stage and months current at the last month end (an existing book's: its state's)
     counted = False
     ecl = np.int64(0)              # the allowance at the last month end
     ecl_lo, ecl_hi, ecl_w = _ecl_rows(terms, prod, payer, bnd, eir)   # a line's rows by payer type
     if start <= 0:                 # an existing book's line: its allowance at the start (month 1's factor)
-        ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, z_p[0], state, state, prod, payer, balance, limit, r, spend_mean,
-                        False)
-        out.opening_allowance[c, p, prod, bnd, stage_of(state)] += ecl
+        ecl, _ = _overlaid(terms, _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, z_p[0], state, state, stage, prod, payer,
+                                            balance, limit, r, spend_mean, False, scratch, False))
+        out.opening_allowance[c, p, prod, bnd, stage] += ecl
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
         fl = flows[ti]
@@ -547,7 +604,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             _originate(out, fl, af, terms, c, p, prod, vintage, limit)
         else:
             _earn(out, fl, FUNDING, c, p, prod, vintage, t - start, round_cents(balance * terms.funding_rate))
-            interest_before, fees_before, state_before, gross = interest_due, fees_due, state, balance + accrued
+            interest_before, fees_before, stage_before, gross = interest_due, fees_due, stage, balance + accrued
             # The statement billed at the end of last month: a revolver's or minimum payer's may become a plan.
             statement = balance - plan_left - overdue
             if state == 0 and plan_left == 0 and payer != TRANSACTOR and statement >= terms.min_conversion[prod] \
@@ -591,7 +648,6 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                     if room > 0 and not fraud and not leaving:
                         drawdown = round_cents(room * terms.loan_equivalent[prod])
                     limit = max(balance + drawdown, np.int64(math.floor(limit * (1.0 - terms.limit_cut[prod]))))
-                _move(transfers[ti], state, state + 1)
                 state += 1
                 months_current = 0
                 overdue += minimum + plan_due
@@ -607,7 +663,6 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
             else:
                 if state > 0:
                     cures[ti, state] += 1
-                    _move(transfers[ti], state, 0)
                     paid_in += overdue + fees_due + penalty_due
                     fl[REPAID] += overdue
                     _earn(out, fl, FEES, c, p, prod, vintage, t - start, fees_due)
@@ -637,7 +692,7 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                     months_current = 0
             if terms.effective_interest:   # revolving interest when billed, the plan's fee at its rate, less cash
                 cash_interest = interest_before if state == 0 else np.int64(0)
-                earned, plan_accrued = _line_recognised(stage_of(state_before) == STAGE_3, gross, ecl,
+                earned, plan_accrued = _line_recognised(stage_before == STAGE_3, gross, ecl,
                                                         interest_due - interest_before + cash_interest, plan_due,
                                                         plan_left, fee_due, plan_eir, plan_accrued)
                 accrued += _accrue(terms, out, fl, c, p, prod, vintage, t - start,
@@ -664,14 +719,19 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         if state < DPD90:          # performing: its undrawn limit counts toward the IRB exposure
             out.line_limits[c, p, ti, prod, bnd] += limit
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start)
-        _hold_accrued(stages[ti], state, accrued)
+        stage, good = _restage(terms, transfers[ti], ecl_lo, ecl_hi, ecl_w, z_p[ti], state, 0, stage, good, t == start)
+        _hold_accrued(stages[ti], stage, accrued)
         if taping:
             _tape(out, i, ti, state, balance, owed, paid_in, 0)
         before = ecl
-        row = state + NEVER_PAID if start >= 1 and state == t - start else state   # missed every payment so far
-        ecl = _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, z_p[ti], row, state, prod, payer, balance, limit, r, spend_mean,
-                        leaving)
-        _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, balance, ecl, before, t == start)
+        row = ecl_row(state, start >= 1 and state == t - start, stage)   # never paid: missed every payment so far
+        slot = terms.sensitivity_slot[ti]
+        ecl, overlay = _overlaid(terms, _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, z_p[ti], row, state, stage, prod, payer,
+                                                  balance, limit, r, spend_mean, leaving, scratch, slot >= 0))
+        _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, stage, balance, ecl, before,
+                 t == start, overlay)
+        if slot >= 0:
+            _forecast(out.forecast_allowance[c, p, slot, prod, stage], scratch)
         counted = _seasoning(out, c, p, prod, bnd, start, t, state, horizon, counted)
 
 
@@ -685,7 +745,7 @@ LOOP_OPTIONS = {"cache": True, "nogil": True, "_nrt": False}
 
 @nb.njit(**LOOP_OPTIONS)
 def simulate_piece(piece, n_pieces, c, terms, acc, borrower_start, borrower_group, group, z, roll, prepay, path0,
-                   block_size, out, worst_c, cdf, inv):
+                   block_size, out, worst_c, scratch_c, cdf, inv):
     """One piece of the work, added into output slice c: blocks of borrowers piece, piece + n_pieces,
     ...; every path, every account of the borrowers whose `borrower_group` is `group`. Releases the
     GIL, so pieces run in parallel on Python threads (see `simulate`)."""
@@ -706,9 +766,11 @@ def simulate_piece(piece, n_pieces, c, terms, acc, borrower_start, borrower_grou
                     worst_c[:] = -1
                 for i in range(first, last):
                     if terms.kind[acc.product[i]] == LINE:
-                        _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst_c, single, cdf, inv)
+                        _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst_c, single, cdf, inv,
+                              scratch_c)
                     else:
-                        _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst_c, single, cdf, inv)
+                        _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst_c, single, cdf, inv,
+                              scratch_c)
                 if not single:
                     bnd = acc.band[first]
                     for ti in range(horizon):
@@ -741,11 +803,14 @@ def simulate(terms, acc, borrower_start: np.ndarray, borrower_group: np.ndarray,
     allowance, accrued interest)], transfers[thread, path, month, product, band, from stage, to stage] (changes of state
     that change the stage, where they happen), accounting[thread, path, month, product, band, ACCOUNTING] (operating costs and the
     allowance's movements), opening_allowance[thread, path, product, band, stage] (the existing book's
-    allowance at the start); `tape[cell, codes.TAPE]` (the loan tape of path 0: account i's month t + 1
+    allowance at the start), forecast_allowance[thread, path, sensitivity month, product, stage, column]
+    (the allowance under each column of the ECL table at terms.sensitivity_months, unrounded, in
+    codes.FORECAST_UNIT); `tape[cell, codes.TAPE]` (the loan tape of path 0: account i's month t + 1
     is cell tape_row0[i] + t) when it has rows.
     """
     n_threads = out.stocks.shape[0]
     worst = np.empty((n_threads, z.shape[1] + 16), dtype=np.int64)   # padded: rows on separate cache lines
+    scratch = np.empty((n_threads, terms.ecl.shape[-1] + 16))          # an account's ECL by forecast
     cdf, inv = cdf_tables()
     # More pieces than threads, taken by whichever thread is free, balance the load; each thread
     # adds into its own output slice. Sums are integers, so who ran which piece does not matter.
@@ -760,7 +825,7 @@ def simulate(terms, acc, borrower_start: np.ndarray, borrower_group: np.ndarray,
             local.slot = free_slots.get_nowait()      # a pool has at most n_threads threads
         c = local.slot
         simulate_piece(np.int64(piece), np.int64(n_pieces), np.int64(c), terms, acc, borrower_start, borrower_group,
-                       np.int64(group), z, roll, prepay, np.int64(path0), np.int64(block_size), out, worst[c], cdf, inv)
+                       np.int64(group), z, roll, prepay, np.int64(path0), np.int64(block_size), out, worst[c], scratch[c], cdf, inv)
 
     if n_threads == 1:
         run_piece(0)

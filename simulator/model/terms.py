@@ -68,6 +68,12 @@ Terms = namedtuple("Terms", [
     "line_kept", "line_window",
     "acquisition_cost", "servicing_cost", "collection_cost",   # cents by product
     "ecl", "ecl_inv_eir_step", "ecl_z0", "ecl_inv_z_step",    # provisions.EclTable
+    "sensitivity_slot",   # by month index: its row of the forecast_allowance output, -1 if none (`sensitivity_months`)
+    "forecast_columns",   # the ECL table's columns of forecasts: the weighted one and each scenario
+    # Staging (provisions.next_stage): a significant increase in credit risk at a lifetime PD ratio or
+    # increase (0: off; the ECL table's SICR columns), months current before stage 3 to 2 and 2 to 1.
+    "sicr_ratio", "sicr_increase", "cure_months", "probation_months",
+    "overlay",            # the management overlay: a share of each account's modelled ECL (provisions.overlay)
     "effective_interest",   # run.income_basis is "effective_interest" (else no accrual: docs/model.md section 6)
     "kind",          # by product code: its kind (codes.KIND), an array: a global tuple would be frozen into
                      # the cached kernel, which Numba does not recompile when codes.py alone changes
@@ -75,7 +81,8 @@ Terms = namedtuple("Terms", [
 
 # Integer sums the kernel adds into (each with a leading thread axis; see `kernel.simulate`).
 Outputs = namedtuple("Outputs", ["stocks", "flows", "rolls", "cures", "borrowers", "line_limits", "vintage_stocks",
-                                 "vintage_flows", "seasoned", "stages", "transfers", "accounting", "opening_allowance", "tape",
+                                 "vintage_flows", "seasoned", "stages", "transfers", "accounting", "opening_allowance",
+                                 "forecast_allowance", "tape",
                                  "tape_row0"])
 
 
@@ -137,6 +144,10 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
         acquisition_cost=by_product_cents(sc.costs.acquisition), servicing_cost=by_product_cents(sc.costs.servicing),
         collection_cost=by_product_cents(sc.costs.collection),
         ecl=ecl.table, ecl_inv_eir_step=ecl.inv_eir_step, ecl_z0=ecl.z0, ecl_inv_z_step=ecl.inv_z_step,
+        sensitivity_slot=sensitivity_slots(sc), forecast_columns=np.int64(1 + len(sc.provisions.scenarios)),
+        sicr_ratio=float(sc.provisions.sicr_pd_ratio), sicr_increase=float(sc.provisions.sicr_pd_increase),
+        cure_months=np.int64(sc.provisions.cure_months), probation_months=np.int64(sc.provisions.probation_months),
+        overlay=float(sc.provisions.overlay),
         effective_interest=sc.run.income_basis == "effective_interest", kind=PRODUCT_KIND)
 
 
@@ -165,6 +176,21 @@ def n_bands(sc: Scenario) -> int:
     return len(sc.scorecard.bands) + 1
 
 
+def sensitivity_months(sc: Scenario) -> np.ndarray:
+    """The months whose allowance under each forecast alone the kernel keeps: every
+    provisions.sensitivity_months-th month end and the horizon's last."""
+    horizon, every = sc.run.horizon_months, sc.provisions.sensitivity_months
+    return np.union1d(np.arange(every, horizon + 1, every), [horizon]).astype(np.int64)
+
+
+def sensitivity_slots(sc: Scenario) -> np.ndarray:
+    """slot[t - 1]: month t's row of the forecast_allowance output (`sensitivity_months`), -1 if none."""
+    slot = np.full(sc.run.horizon_months, -1, dtype=np.int64)
+    months = sensitivity_months(sc)
+    slot[months - 1] = np.arange(len(months))
+    return slot
+
+
 def output_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
     """Shape of each kernel output after its (path,) axis: see kernel.simulate."""
     horizon, products, bands = sc.run.horizon_months, len(PRODUCTS), n_bands(sc)
@@ -183,6 +209,7 @@ def output_shapes(sc: Scenario) -> dict[str, tuple[int, ...]]:
         "transfers": (horizon, products, bands, len(STAGES), len(STAGES)),
         "accounting": (horizon, products, bands, len(ACCOUNTING)),
         "opening_allowance": (products, bands, len(STAGES)),
+        "forecast_allowance": (len(sensitivity_months(sc)), products, len(STAGES), 1 + len(sc.provisions.scenarios)),
     }
 
 

@@ -901,6 +901,8 @@ def allowance_figure(ds: xr.Dataset) -> Drawing:
             left.set_ylabel(f"allowance ({unit})")
             left.legend(loc="upper left", fontsize=8)
             for s in list(stages) + ["total"]:
+                if s in CARD_COVERAGE:
+                    right.axhspan(*CARD_COVERAGE[s], color=STAGE_COLOURS[s], alpha=0.12, linewidth=0)
                 right.plot(months, held["coverage"].sel(stage=s).values, label=s.replace("_", " "),
                            color=STAGE_COLOURS[s], linewidth=2.2 if s == "total" else 1.4)
             right.set_yscale("log")
@@ -912,6 +914,68 @@ def allowance_figure(ds: xr.Dataset) -> Drawing:
                 ax.set_xlabel("month of the run")
         png = _png(fig)
     return _drawing("allowance", png)
+
+
+STAGE_2_SHARE = (0.15, 0.23)      # UK credit cards' stage 2 share of balances (docs/products.md, "IFRS 9 practice")
+CARD_COVERAGE = {"stage_1": (0.012, 0.018), "stage_2": (0.167, 0.184), "stage_3": (0.49, 0.58)}   # ... their coverage
+
+
+def _stage_2_share(ds: xr.Dataset) -> xr.DataArray:
+    """Stage 2's share of the principal receivable at each month end, mean over paths (ratio of means)."""
+    receivables = metrics.allowance(ds)["receivables"]
+    return receivables.sel(stage="stage_2") / receivables.sel(stage="total").where(receivables.sel(stage="total") > 0)
+
+
+def forecast_figure(ds: xr.Dataset) -> Drawing:
+    """The allowance under the lender's weighted forecast and under each of its scenarios alone, over
+    time; stage 2's share of the receivables against UK credit cards'."""
+    sel = dataset.cells(ds)[0][1]
+    cell = _pick(ds, sel)
+    weights = cell.get("path_weight")
+    by = _mean_paths(cell["allowance_by_scenario"].sum(("product", "stage")), weights)
+    booked = _mean_paths(cell["allowance"].sum(("product", "score_band", "stage")), weights)
+    share = _mean_paths(_stage_2_share(cell))
+    with style():
+        fig = _figure(10.0, 4.2)
+        left, right = fig.subplots(1, 2)
+        if not _has_data(_array(booked)) or not np.nansum(np.abs(_array(booked))):
+            _no_data(left, "no allowance")
+            _no_data(right, "no allowance")
+        else:
+            scale, unit = _money_scale(_array(booked))
+            left.plot(booked["month"].values, booked.values / scale, color="black", linewidth=2.2,
+                      label="weighted (booked)")
+            for name in by["forecast"].values[1:]:
+                line = by.sel(forecast=name)
+                left.plot(line["sensitivity_month"].values, line.values / scale, marker="o", markersize=3,
+                          linewidth=1.2, label=f"{name} alone")
+            left.yaxis.set_major_formatter(_money_formatter(1.0))
+            left.set_ylabel(f"allowance ({unit})")
+            left.legend(loc="upper left", fontsize=8)
+            right.axhspan(*STAGE_2_SHARE, color="#dddddd", label="UK credit cards")
+            right.plot(share["month"].values, share.values, color=STAGE_COLOURS["stage_2"], linewidth=1.8,
+                       label="stage 2")
+            right.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+            right.set_ylim(0, max(float(np.nanmax(_array(share))) * 1.1, STAGE_2_SHARE[1] * 1.1))
+            right.set_ylabel("stage 2 share of receivables")
+            right.legend(loc="upper left", fontsize=8)
+            for ax in (left, right):
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.set_xlabel("month of the run")
+        png = _png(fig)
+    return _drawing("forecasts", png)
+
+
+def _coverage_cells_figure(ds: xr.Dataset) -> Drawing:
+    """Sweep: the coverage of the receivables by the allowance over time, cell by cell (the cliff)."""
+    coverage = _mean_paths(metrics.allowance(ds)["coverage"].sel(stage="total"))
+    return _over_time(ds, "coverage_cells", coverage, "month", "month of the run", "coverage: allowance / receivables")
+
+
+def _stage_2_cells_figure(ds: xr.Dataset) -> Drawing:
+    """Sweep: stage 2's share of the receivables over time, cell by cell (the cliff through a downturn)."""
+    return _over_time(ds, "stage_2_cells", _mean_paths(_stage_2_share(ds), ds.get("path_weight")), "month",
+                      "month of the run", "stage 2 share of receivables")
 
 
 def _allowance_cells_figure(ds: xr.Dataset) -> Drawing:
@@ -1064,9 +1128,11 @@ def backtest_figure(ds: xr.Dataset) -> Drawing:
 
 
 FIGURES = [vintage_figure, delinquency_figure, roll_rate_figure, loss_figure, calibration_figure, cap_figure,
-           waterfall_figure, allowance_figure]
+           waterfall_figure, allowance_figure, forecast_figure]
 SWEEP_FIGURES = [_vintage_cells_figure, small_multiples_figure, _roll_rate_cells_figure, _calibration_cells_figure,
-                 _cap_cells_figure, _waterfall_cells_figure, _allowance_cells_figure, cells_figure, frontier_figure]
+                 _cap_cells_figure, _waterfall_cells_figure, _allowance_cells_figure, _coverage_cells_figure, _stage_2_cells_figure,
+                 cells_figure,
+                 frontier_figure]
 
 
 def _cells_compared(ds: xr.Dataset) -> list[Drawing]:

@@ -109,7 +109,10 @@ def per_path(ds: xr.Dataset, weights: np.ndarray, groups: bool = False) -> dict[
     owed = series["path_stage_balance"].sum("product")
     out["allowance"] = PerPath(_paths(held.sum("stage")))
     out["coverage"] = PerPath(out["allowance"].top, _paths(owed.sum("stage")))
-    out["stage_3_coverage"] = PerPath(_paths(held.sel(stage="stage_3")), _paths(owed.sel(stage="stage_3")))
+    for stage in (1, 2, 3):
+        out[f"stage_{stage}_coverage"] = PerPath(_paths(held.sel(stage=f"stage_{stage}")),
+                                                 _paths(owed.sel(stage=f"stage_{stage}")))
+    out["stage_2_share"] = PerPath(_paths(owed.sel(stage="stage_2")), _paths(owed.sum("stage")))
     months = steady_months(ds)
     balance_by_month = ds["path_month_balance"].sum("product")
     for name, key in (("dpd30", "dpd30_ratio"), ("dpd90", "dpd90_ratio")):

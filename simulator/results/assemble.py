@@ -8,15 +8,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..codes import (ACCOUNTING, ACCOUNTS, ACCRUED, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FUNNEL,
+from ..codes import (ACCOUNTING, ACCOUNTS, ACCRUED, ALLOWANCE, BADS, BALANCE, DPD30, DPD90, FLOWS, FORECAST_UNIT, FUNNEL,
+                     OVERLAY,
                      GROUP_FUNNEL, LINE, MONEY_FLOWS, PRODUCTS, PRODUCT_KIND, STAGES, STATES, VINTAGE_STATES,
                      V_ACCRUED_WRITTEN_OFF, V_ALLOWANCE, V_CHARGED_OFF, V_COSTS, V_CREDIT_INCOME, V_FUNDING, V_MERCHANT_INCOME, V_ORIGINAL,
                      V_RECOVERED)
 from ..config.loader import LoadedScenario
 from ..config.schema import Scenario
-from ..model import risk, tail, terms
+from ..model import provisions, risk, tail, terms
 from . import capital, joint_lending, pnl
-from .variables import CENTS, CONVENTIONS, COORDINATES, DESCRIPTIONS, TRANSFERS, TRANSFER_STAGES, cf_units, display_units
+from .variables import WEIGHTED, CENTS, CONVENTIONS, COORDINATES, DESCRIPTIONS, TRANSFERS, TRANSFER_STAGES, cf_units, display_units
 
 
 # The horizon's flows by path and product that the headline's errors read (`path_flows`).
@@ -103,6 +104,8 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
         "state": list(STATES),
         "stage": list(STAGES),
         "transfer": list(TRANSFERS),
+        "forecast": [WEIGHTED, *provisions.forecast_names(sc.provisions.scenarios)],
+        "sensitivity_month": terms.sensitivity_months(sc),
     }
     cube = ("path", "month", "product", "score_band")
     data = {
@@ -130,10 +133,13 @@ def build_dataset(loaded: LoadedScenario, sc: Scenario, band_labels: list[str], 
     data["stage_accounts"] = (cube + ("stage",), stages[..., ACCOUNTS])
     data["stage_balance"] = (cube + ("stage",), stages[..., BALANCE] / CENTS)
     data["allowance"] = (cube + ("stage",), stages[..., ALLOWANCE] / CENTS)
+    data["allowance_overlay"] = (cube + ("stage",), stages[..., OVERLAY] / CENTS)
     data["accrued_interest"] = (cube + ("stage",), stages[..., ACCRUED] / CENTS)
     # The existing book enters with no interest accrued (docs/model.md section 6).
     data["opening_accrued_interest"] = (("product", "score_band"), np.zeros(opening.shape[:2]))
     data["opening_allowance"] = (("path", "product", "score_band", "stage"), sums["opening_allowance"] / CENTS)
+    data["allowance_by_scenario"] = (("path", "sensitivity_month", "product", "stage", "forecast"),
+                                     sums["forecast_allowance"] / (CENTS * FORECAST_UNIT))
     data["stage_transfers"] = (cube + ("transfer",),
                                np.stack([sums["transfers"][..., a, b] for a, b in TRANSFER_STAGES], axis=-1))
     cap, cap_aprs = sums["cap_counts"], sums["cap_aprs"]

@@ -12,7 +12,7 @@ CENTS = 100
 # Moves between impairment stages in a month, (from, to) stage codes, counted by the kernel where a
 # change of state changes the stage (under the 30+ / 90+ rule a roll from M1 or M3, a cure from
 # M2 .. M6; no other move occurs under it).
-TRANSFER_STAGES = ((0, 1), (1, 2), (1, 0), (2, 0))
+TRANSFER_STAGES = ((0, 1), (1, 2), (1, 0), (2, 0), (2, 1))
 TRANSFERS = tuple(f"{STAGES[a]}_to_{b + 1}" for a, b in TRANSFER_STAGES)
 DESCRIPTIONS = {
     "accounts": "open accounts by state at the end of the month",
@@ -64,11 +64,22 @@ DESCRIPTIONS = {
     "opening_accrued_interest": "accrued interest receivable of the existing book at the start of month 1 (0: the "
                                 "book enters with none accrued)",
     "allowance": "expected-credit-loss allowance by impairment stage at the end of the month: 12-month ECL in stage "
-                 "1, lifetime ECL in stages 2 and 3 (provisions.basis; a line's exposure is its balance as its "
-                 "payer type pays it down and draws on its limit)",
+                 "1, lifetime ECL in stages 2 and 3, under the lender's weighted forecast (provisions.basis, "
+                 "provisions.scenarios; a line's exposure is its balance as its payer type pays it down and draws "
+                 "on its limit)",
     "opening_allowance": "ECL allowance of the existing book at the start of month 1, per path (with month 1's factor)",
-    "stage_transfers": "accounts moving between impairment stages in the month: rolls from M1 (1 to 2) and M3 (2 to 3), "
-                       "cures from M2, M3 (2 to 1) and from M4 .. M6 (3 to 1)",
+    "allowance_overlay": "the management overlay in the allowance by impairment stage at the end of the month: "
+                         "provisions.overlay of each account's modelled ECL, rounded to a cent (allowance includes "
+                         "it, and so do its movements and the credit-loss expense; 0 with no overlay)",
+    "allowance_by_scenario": "the allowance under each of the lender's forecasts (provisions.scenarios), each at "
+                             "100% (the IFRS 7 sensitivity), and under their weighted sum (forecast 'weighted': "
+                             "the allowance before each account is rounded to a cent); through the cycle every "
+                             "forecast's is the one allowance",
+    "stage_transfers": "accounts whose impairment stage at the month end differs from the last month end's, by "
+                       "move (provisions.next_stage): into stage 2 on 30+ or a significant increase in credit risk, "
+                       "into stage 3 at 90+, out of stage 3 after provisions.cure_months current, out of stage 2 "
+                       "after provisions.probation_months current; accounts that close or charge off in the month "
+                       "leave from their last stage, new ones enter in stage 1",
     "vintage_costs": "operating costs of the vintage in the month on book",
     "vintage_allowance": "ECL allowance of the vintage's open accounts at the end of the month on book",
     "path_month_allowance": "ECL allowance at the end of the month, per path",
@@ -228,7 +239,9 @@ COORDINATES = {  # name: (long_name, UDUNITS units)
     "months_on_book": ("months since origination", "1"),
     "quantile": ("quantile level of the loss distribution", "1"),
     "population_group": ("population group: applicants by id modulo run.population_groups; the last, the book", "1"),
+    "sensitivity_month": ("month end of the allowance under each forecast: provisions.sensitivity_months", "1"),
 }
+WEIGHTED = "weighted"     # the forecast coordinate's first value: the weighted sum of provisions.scenarios
 
 
 
