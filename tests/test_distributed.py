@@ -72,9 +72,16 @@ def test_a_worker_that_dies_does_not_lose_the_run(scenario, tmp_path, monkeypatc
     xr.testing.assert_identical(simulation.simulate(loaded), distributed)
 
 
+def interruptible() -> None:
+    """In the child before it starts: Ctrl-C's default, so that Python makes it KeyboardInterrupt even
+    when the suite runs with SIGINT ignored (as a non-interactive shell starts a background job)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_cli(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "simulator", "run", *args, "--quiet", "--no-report"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible,
+                            **kwargs)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL])
@@ -120,7 +127,7 @@ def test_interrupted_report_keeps_the_finished_results(scenario, tmp_path):
     """Ctrl-C while the report is drawn: results.nc is complete and said to be, no report, no traceback."""
     out, ready = tmp_path / "out", tmp_path / "drawing"
     proc = subprocess.Popen([sys.executable, "-m", "simulator", "run", str(scenario), "--out", str(out), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible,
                             env=os.environ | {"SIMULATOR_REPORT_DELAY": "300", "SIMULATOR_REPORT_READY": str(ready)})
     deadline = time.time() + 240
     while time.time() < deadline and not ready.exists() and proc.poll() is None:
