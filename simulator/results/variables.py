@@ -55,8 +55,9 @@ DESCRIPTIONS = {
     "operating_costs": "acquisition + servicing + collection costs",
     "pretax_income": "interest + interest accrual + fees + penalty + merchant discount - funding cost - credit-loss "
                      "expense - operating costs",
-    "stage_accounts": "open accounts by impairment stage at the end of the month (stage 1: current and M1; stage 2: "
-                      "M2, M3; stage 3: M4 .. M6)",
+    "stage_accounts": "open accounts by impairment stage at the end of the month (provisions.next_stage: stage 3 at "
+                      "90+ and in its cure months, stage 2 at 30+, on a significant increase in credit risk and in "
+                      "its probation, else stage 1)",
     "stage_balance": "principal receivable by impairment stage at the end of the month",
     "accrued_interest": "accrued interest receivable by impairment stage at the end of the month (effective interest: "
                         "income recognised and not yet received; the gross carrying amount is stage_balance + it; 0 "
