@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.codes import ACCOUNTS, BALANCE, N_STATES, STAGES, STATES, T_STATUS
+from simulator.codes import ACCOUNTS, N_STATES, STAGES, STATES, T_STATUS
 from simulator.engine import simulation
 from simulator.model import origination, provisions
 
@@ -122,4 +122,3 @@ def test_a_factor_shock_moves_a_current_book_to_stage_2(tmp_path):
     np.testing.assert_array_equal(off[:, 1], states[:, 2:4].sum(axis=1))
     calm, states = stages()
     assert np.all(calm[:, 1] == states[:, 1])                      # only the M1 accounts (from their roll rate)
-    assert BALANCE == 1

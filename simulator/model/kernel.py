@@ -38,7 +38,7 @@ from ..codes import (ACCRUAL, ACCRUED, ACCRUED_WRITTEN_OFF, DPD30, OVERLAY, STAG
 from .hazard import conditional_quantile, normal_cdf
 from .prepayment import price_scale
 from .products import accrue_interest, plan_principal, round_cents, scheduled_principal
-from .provisions import ecl_row, line_exposure, next_stage, stage_of
+from .provisions import SICR_COLUMNS, SICR_INCREASE, SICR_RATIO, ecl_row, line_exposure, next_stage, stage_of
 from .rng import (ACTIVE, ATTRITION, BORROWER, CONVERT, CONVERT_TENOR, INV53, MISS, PREPAY, REPLAY_FRAUD, SPEND, draw,
                   draw_at, inverse_normal, month_key, stream, uniform)
 
@@ -154,11 +154,12 @@ def _ecl_rate(lo, hi, w, m, m1, v, state, left, col):
 
 
 @nb.njit(inline="always", cache=True)
-def _loan_ecl(terms, lo, hi, w, z, row, left, balance, scratch, every):
+def _loan_ecl(lo, hi, w, node, row, left, balance, scratch, every):
     """A loan's expected credit loss in cents under the weighted forecast, and in `scratch[col]` its
-    unrounded ECL in cents under the table's column 0 or, with `every`, each of its columns."""
-    m, m1, v = _ecl_node(terms, lo.shape[0], z)
-    for col in range(terms.forecast_columns if every else 1):
+    unrounded ECL in cents under the table's column 0 or, with `every`, each forecast's column (`node`:
+    `_ecl_node`'s)."""
+    m, m1, v = node
+    for col in range(lo.shape[3] - SICR_COLUMNS if every else 1):
         scratch[col] = balance * _ecl_rate(lo, hi, w, m, m1, v, row, left, col)
     return round_cents(scratch[0])
 
@@ -203,18 +204,18 @@ def _provide(out, af, sg, terms, c, p, prod, vintage, mob, state, stage, balance
 
 
 @nb.njit(inline="always", cache=True)
-def _restage(terms, tr, lo, hi, w, z, state, left, stage, good, new):
+def _restage(terms, tr, lo, hi, w, node, state, left, stage, good, new):
     """Month end of an open account: its stage and months current (provisions.next_stage), with a
     significant increase in credit risk read from the ECL table's SICR columns at its state and months
-    left (`lo`, `hi`, `w` its slices, `_ecl_rows`); a change of stage is a transfer into tr[from, to].
-    A new account is in stage 1 (at initial recognition)."""
+    left (`lo`, `hi`, `w` its slices, `_ecl_rows`; `node` `_ecl_node`'s); a change of stage is a
+    transfer into tr[from, to]. A new account is in stage 1 (at initial recognition)."""
     sicr = False
     if state < DPD30 and not new and (terms.sicr_ratio > 0.0 or terms.sicr_increase > 0.0):
-        m, m1, v = _ecl_node(terms, lo.shape[0], z)
-        cols = lo.shape[3]
-        sicr = ((terms.sicr_ratio > 0.0 and _ecl_rate(lo, hi, w, m, m1, v, state, left, cols - 2) >= terms.sicr_ratio)
+        m, m1, v = node
+        sicr = ((terms.sicr_ratio > 0.0
+                 and _ecl_rate(lo, hi, w, m, m1, v, state, left, SICR_RATIO) >= terms.sicr_ratio)
                 or (terms.sicr_increase > 0.0
-                    and _ecl_rate(lo, hi, w, m, m1, v, state, left, cols - 1) >= terms.sicr_increase))
+                    and _ecl_rate(lo, hi, w, m, m1, v, state, left, SICR_INCREASE) >= terms.sicr_increase))
     after, good = next_stage(stage, good, state, sicr, terms.cure_months, terms.probation_months)
     if after != stage and not new:
         tr[stage, after] += 1
@@ -426,7 +427,8 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     ecl = np.int64(0)              # the allowance at the last month end
     ecl_lo, ecl_hi, ecl_w = _ecl_rows(terms, prod, meth, bnd, eir)
     if start <= 0:                 # an existing book's account: its allowance at the start (month 1's factor)
-        ecl, _ = _overlaid(terms, _loan_ecl(terms, ecl_lo, ecl_hi, ecl_w, z_p[0], state, n, balance, scratch, False))
+        node = _ecl_node(terms, ecl_lo.shape[0], z_p[0])
+        ecl, _ = _overlaid(terms, _loan_ecl(ecl_lo, ecl_hi, ecl_w, node, state, n, balance, scratch, False))
         out.opening_allowance[c, p, prod, bnd, stage] += ecl
     for t in range(max(start, 1), horizon + 1):
         ti = t - 1
@@ -500,16 +502,15 @@ def _loan(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
                 penalty_due += round_cents((balance - scheduled) * penalty_rate)
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start)
         left = max(n - k, 0)
-        stage, good = _restage(terms, transfers[ti], ecl_lo, ecl_hi, ecl_w, z_p[ti], state, left, stage, good,
-                               t == start)
+        node = _ecl_node(terms, ecl_lo.shape[0], z_p[ti])
+        stage, good = _restage(terms, transfers[ti], ecl_lo, ecl_hi, ecl_w, node, state, left, stage, good, t == start)
         _hold_accrued(stages[ti], stage, accrued)
         if taping:
             _tape(out, i, ti, state, balance, owed, paid_in, 0)
         row = ecl_row(state, start >= 1 and state == t - start, stage)   # never paid: missed every payment so far
         slot = terms.sensitivity_slot[ti]
         before = ecl
-        ecl, overlay = _overlaid(terms, _loan_ecl(terms, ecl_lo, ecl_hi, ecl_w, z_p[ti], row, left, balance, scratch,
-                                                  slot >= 0))
+        ecl, overlay = _overlaid(terms, _loan_ecl(ecl_lo, ecl_hi, ecl_w, node, row, left, balance, scratch, slot >= 0))
         _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, stage, balance, ecl, before,
                  t == start, overlay)
         if slot >= 0:
@@ -525,24 +526,24 @@ def _most_owed(limit, r):
 
 
 @nb.njit(inline="always", cache=True)
-def _line_ecl(terms, lo, hi, w, z, row, state, stage, prod, payer, balance, limit, r, spend_mean, leaving, scratch,
+def _line_ecl(terms, lo, hi, w, node, row, state, stage, prod, payer, balance, limit, r, spend_mean, leaving, scratch,
               every):
     """A line's expected credit loss in cents (provisions.line_ecl): the table's columns k times the
     exposure of a charge-off that ends 7 misses from month k, its expected balance then
     (provisions.line_exposure: no spend once leaving) plus, if it has not left by then, the
     loan-equivalent factor of the room left (none for the present run of misses of a delinquent line:
     it drew at its first miss). `row` is the table's state row (provisions.ecl_row), `stage` the
-    account's (lifetime from stage 2); `lo`, `hi`, `w` its slices of the table (`_ecl_rows`). Under the
-    weighted forecast; `scratch[col]` gets its unrounded ECL in cents under column 0 or, with `every`, each of
-    the table's columns."""
+    account's (lifetime from stage 2); `lo`, `hi`, `w` its slices of the table (`_ecl_rows`), `node`
+    `_ecl_node`'s. Under the weighted forecast; `scratch[col]` gets its unrounded ECL in cents under
+    column 0 or, with `every`, each forecast's column."""
     room = float(_most_owed(limit, r))
     kept = terms.line_kept[prod, payer]
     transactor = payer == TRANSACTOR
     mean = 0.0 if leaving else float(spend_mean)
     stay = 0.0 if leaving else 1.0        # has not left by month k (a transactor owes only then: line_owes)
     staying = expected = float(balance)
-    m, m1, v = _ecl_node(terms, lo.shape[0], z)
-    cols = terms.forecast_columns if every else 1
+    m, m1, v = node
+    cols = lo.shape[3] - SICR_COLUMNS if every else 1
     scratch[:cols] = 0.0
     for k in range(terms.line_window[1 if stage > STAGE_1 else 0] + 1):
         if k > 0:
@@ -590,7 +591,8 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
     ecl = np.int64(0)              # the allowance at the last month end
     ecl_lo, ecl_hi, ecl_w = _ecl_rows(terms, prod, payer, bnd, eir)   # a line's rows by payer type
     if start <= 0:                 # an existing book's line: its allowance at the start (month 1's factor)
-        ecl, _ = _overlaid(terms, _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, z_p[0], state, state, stage, prod, payer,
+        node = _ecl_node(terms, ecl_lo.shape[0], z_p[0])
+        ecl, _ = _overlaid(terms, _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, node, state, state, stage, prod, payer,
                                             balance, limit, r, spend_mean, False, scratch, False))
         out.opening_allowance[c, p, prod, bnd, stage] += ecl
     for t in range(max(start, 1), horizon + 1):
@@ -719,14 +721,15 @@ def _line(i, c, p, path_id, horizon, z, roll, prepay, terms, acc, out, worst, si
         if state < DPD90:          # performing: its undrawn limit counts toward the IRB exposure
             out.line_limits[c, p, ti, prod, bnd] += limit
         _record(out, stocks, borrowers, worst, single, c, p, ti, prod, state, balance, vintage, t - start)
-        stage, good = _restage(terms, transfers[ti], ecl_lo, ecl_hi, ecl_w, z_p[ti], state, 0, stage, good, t == start)
+        node = _ecl_node(terms, ecl_lo.shape[0], z_p[ti])
+        stage, good = _restage(terms, transfers[ti], ecl_lo, ecl_hi, ecl_w, node, state, 0, stage, good, t == start)
         _hold_accrued(stages[ti], stage, accrued)
         if taping:
             _tape(out, i, ti, state, balance, owed, paid_in, 0)
         before = ecl
         row = ecl_row(state, start >= 1 and state == t - start, stage)   # never paid: missed every payment so far
         slot = terms.sensitivity_slot[ti]
-        ecl, overlay = _overlaid(terms, _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, z_p[ti], row, state, stage, prod, payer,
+        ecl, overlay = _overlaid(terms, _line_ecl(terms, ecl_lo, ecl_hi, ecl_w, node, row, state, stage, prod, payer,
                                                   balance, limit, r, spend_mean, leaving, scratch, slot >= 0))
         _provide(out, af, stages[ti], terms, c, p, prod, vintage, t - start, state, stage, balance, ecl, before,
                  t == start, overlay)
@@ -800,8 +803,8 @@ def simulate(terms, acc, borrower_start: np.ndarray, borrower_group: np.ndarray,
     vintage_flows[thread, path, vintage, months on book, product, VINTAGE_FLOWS] for accounts
     originated in month vintage + 1; seasoned[thread, path, product, band, (accounts, bad)] for the
     realised 12-month bad rate; stages[thread, path, month, product, band, stage, (accounts, balance,
-    allowance, accrued interest)], transfers[thread, path, month, product, band, from stage, to stage] (changes of state
-    that change the stage, where they happen), accounting[thread, path, month, product, band, ACCOUNTING] (operating costs and the
+    allowance, accrued interest, overlay)], transfers[thread, path, month, product, band, from stage, to stage]
+    (accounts whose stage at the month end differs from the last month end's, counted where they are staged), accounting[thread, path, month, product, band, ACCOUNTING] (operating costs and the
     allowance's movements), opening_allowance[thread, path, product, band, stage] (the existing book's
     allowance at the start), forecast_allowance[thread, path, sensitivity month, product, stage, column]
     (the allowance under each column of the ECL table at terms.sensitivity_months, unrounded, in

@@ -56,6 +56,7 @@ EclTable = namedtuple("EclTable", ["table", "inv_eir_step", "z0", "inv_z_step"])
 # Its last axis, the column: the weighted forecast, each forecast alone, then for current and M1 the weighted lifetime
 # PD over its PD at origination (through the cycle, from current, for the same months left) and its
 # increase: a significant increase in credit risk (provisions.sicr_pd_ratio, sicr_pd_increase).
+SICR_COLUMNS = 2
 SICR_RATIO, SICR_INCREASE = -2, -1
 MANY = 1e9                     # the ratio when the PD at origination is 0
 
@@ -472,7 +473,7 @@ def forecast_columns(table: np.ndarray, n_z: int, weights: np.ndarray | None, n_
     significant-increase columns (`SICR_RATIO`, `SICR_INCREASE`, 0 here). Through the cycle (`weights`
     None: one node, no forecast) every forecast's column is the one table. The columns are last: an
     account's are on one cache line (benchmarks/provisions_cost.py)."""
-    out = np.zeros(table.shape[:4] + (n_z,) + table.shape[5:] + (1 + n_forecasts + 2,))
+    out = np.zeros(table.shape[:4] + (n_z,) + table.shape[5:] + (1 + n_forecasts + SICR_COLUMNS,))
     if weights is None:
         out[..., :1 + n_forecasts] = table[..., None]
         return out

@@ -69,7 +69,6 @@ Terms = namedtuple("Terms", [
     "acquisition_cost", "servicing_cost", "collection_cost",   # cents by product
     "ecl", "ecl_inv_eir_step", "ecl_z0", "ecl_inv_z_step",    # provisions.EclTable
     "sensitivity_slot",   # by month index: its row of the forecast_allowance output, -1 if none (`sensitivity_months`)
-    "forecast_columns",   # the ECL table's columns of forecasts: the weighted one and each scenario
     # Staging (provisions.next_stage): a significant increase in credit risk at a lifetime PD ratio or
     # increase (0: off; the ECL table's SICR columns), months current before stage 3 to 2 and 2 to 1.
     "sicr_ratio", "sicr_increase", "cure_months", "probation_months",
@@ -144,7 +143,7 @@ def kernel_terms(sc: Scenario, bill: dict[str, np.ndarray], ecl: EclTable) -> Te
         acquisition_cost=by_product_cents(sc.costs.acquisition), servicing_cost=by_product_cents(sc.costs.servicing),
         collection_cost=by_product_cents(sc.costs.collection),
         ecl=ecl.table, ecl_inv_eir_step=ecl.inv_eir_step, ecl_z0=ecl.z0, ecl_inv_z_step=ecl.inv_z_step,
-        sensitivity_slot=sensitivity_slots(sc), forecast_columns=np.int64(1 + len(sc.provisions.scenarios)),
+        sensitivity_slot=sensitivity_slots(sc),
         sicr_ratio=float(sc.provisions.sicr_pd_ratio), sicr_increase=float(sc.provisions.sicr_pd_increase),
         cure_months=np.int64(sc.provisions.cure_months), probation_months=np.int64(sc.provisions.probation_months),
         overlay=float(sc.provisions.overlay),

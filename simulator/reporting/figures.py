@@ -909,11 +909,16 @@ def allowance_figure(ds: xr.Dataset) -> Drawing:
             right.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
             right.set_ylabel("coverage: allowance / receivables")
             right.legend(loc="lower right", fontsize=8)
-            for ax in (left, right):
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-                ax.set_xlabel("month of the run")
+            _month_axes(left, right)
         png = _png(fig)
     return _drawing("allowance", png)
+
+
+def _month_axes(*axes) -> None:
+    """Whole months along the x axis of each of `axes`."""
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("month of the run")
 
 
 STAGE_2_SHARE = (0.15, 0.23)      # UK credit cards' stage 2 share of balances (docs/products.md, "IFRS 9 practice")
@@ -934,7 +939,7 @@ def forecast_figure(ds: xr.Dataset) -> Drawing:
     weights = cell.get("path_weight")
     by = _mean_paths(cell["allowance_by_scenario"].sum(("product", "stage")), weights)
     booked = _mean_paths(cell["allowance"].sum(("product", "score_band", "stage")), weights)
-    share = _mean_paths(_stage_2_share(cell))
+    share = _stage_2_share(cell)
     with style():
         fig = _figure(10.0, 4.2)
         left, right = fig.subplots(1, 2)
@@ -959,23 +964,21 @@ def forecast_figure(ds: xr.Dataset) -> Drawing:
             right.set_ylim(0, max(float(np.nanmax(_array(share))) * 1.1, STAGE_2_SHARE[1] * 1.1))
             right.set_ylabel("stage 2 share of receivables")
             right.legend(loc="upper left", fontsize=8)
-            for ax in (left, right):
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-                ax.set_xlabel("month of the run")
+            _month_axes(left, right)
         png = _png(fig)
     return _drawing("forecasts", png)
 
 
 def _coverage_cells_figure(ds: xr.Dataset) -> Drawing:
     """Sweep: the coverage of the receivables by the allowance over time, cell by cell (the cliff)."""
-    coverage = _mean_paths(metrics.allowance(ds)["coverage"].sel(stage="total"))
+    coverage = metrics.allowance(ds)["coverage"].sel(stage="total")
     return _over_time(ds, "coverage_cells", coverage, "month", "month of the run", "coverage: allowance / receivables")
 
 
 def _stage_2_cells_figure(ds: xr.Dataset) -> Drawing:
     """Sweep: stage 2's share of the receivables over time, cell by cell (the cliff through a downturn)."""
-    return _over_time(ds, "stage_2_cells", _mean_paths(_stage_2_share(ds), ds.get("path_weight")), "month",
-                      "month of the run", "stage 2 share of receivables")
+    return _over_time(ds, "stage_2_cells", _stage_2_share(ds), "month", "month of the run",
+                      "stage 2 share of receivables")
 
 
 def _allowance_cells_figure(ds: xr.Dataset) -> Drawing:
